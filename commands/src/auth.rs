@@ -1,0 +1,174 @@
+//! Logins and token refreshes: the procedures around the `Session` aggregate that need secrets
+//! (password verification, new random tokens) resolved before the domain decides.
+
+use vigil_domain::actor::Actor;
+use vigil_domain::aggregate::Aggregate;
+use vigil_domain::commit::CommandMeta;
+use vigil_domain::id::{Id, StreamId};
+use vigil_domain::reservation::{self, Reservation};
+use vigil_domain::session::{IssuedToken, Session, SessionCommand, SessionError, SessionStarted};
+use vigil_domain::user::User;
+use vigil_domain::value::{Email, Timestamp};
+
+use crate::flow::{CommandBus, CommandError, Outcome};
+use crate::ids::{self, IdGenerator};
+use crate::secrets::{self, SecretError};
+
+/// How long tokens live.
+#[derive(Debug, Clone, Copy)]
+pub struct TokenLifetimes {
+    pub access_seconds: i64,
+    pub refresh_seconds: i64,
+}
+
+impl Default for TokenLifetimes {
+    fn default() -> Self {
+        Self {
+            access_seconds: 3600,
+            refresh_seconds: 60 * 24 * 3600,
+        }
+    }
+}
+
+/// The tokens handed to a client once: only their digests are kept.
+#[derive(Debug, Clone)]
+pub struct Tokens {
+    pub session_id: Id,
+    pub user_id: Id,
+    pub application_id: Id,
+    pub access_token: String,
+    pub refresh_token: String,
+    pub expires_in: i64,
+    pub outcome: Outcome,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    /// Unknown email or wrong password: deliberately indistinguishable.
+    #[error("the email or password is incorrect")]
+    InvalidCredentials,
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    #[error(transparent)]
+    Command(#[from] CommandError<SessionError>),
+}
+
+/// The user id registered under `email`, if any, read from the email's reservation.
+pub async fn user_by_email(
+    bus: &CommandBus,
+    email: &Email,
+) -> Result<Option<(Id, User)>, CommandError<SessionError>> {
+    let (claim, _) = bus
+        .load::<Reservation>(&reservation::stream("email", email.as_str()))
+        .await?;
+    let Some(owner) = claim.holder.map(|h| h.owner) else {
+        return Ok(None);
+    };
+    let Some(user_id) = owner.id() else {
+        return Ok(None);
+    };
+    let (user, _) = bus.load::<User>(&owner).await?;
+    Ok(user.registered.then_some((user_id, user)))
+}
+
+fn issue(ids: &IdGenerator, now: Timestamp, lifetime_seconds: i64) -> (String, IssuedToken) {
+    let (token, digest) = secrets::new_token();
+    let issued = IssuedToken {
+        id: ids.next(),
+        digest,
+        expires_at: now.plus_seconds(lifetime_seconds),
+    };
+    (token, issued)
+}
+
+/// The OAuth2 password grant: verifies the credentials and starts a session.
+pub async fn password_login(
+    bus: &CommandBus,
+    ids: &IdGenerator,
+    lifetimes: TokenLifetimes,
+    application_id: Id,
+    email: &str,
+    password: String,
+    meta: CommandMeta,
+) -> Result<Tokens, LoginError> {
+    let user = match Email::parse(email) {
+        Ok(email) => user_by_email(bus, &email).await?,
+        Err(_) => None,
+    };
+    let hash = user
+        .as_ref()
+        .and_then(|(_, user)| user.password_hash.clone());
+    let verified = secrets::verify_password(password, hash).await?;
+    let Some((user_id, _)) = user.filter(|_| verified) else {
+        return Err(LoginError::InvalidCredentials);
+    };
+    let record = meta.actor.record().clone();
+    let meta = CommandMeta {
+        actor: Actor::user(
+            user_id,
+            Some(application_id),
+            Default::default(),
+            record.via,
+            record.client_ip,
+        ),
+        ..meta
+    };
+    let now = ids::now();
+    let (access_token, access) = issue(ids, now, lifetimes.access_seconds);
+    let (refresh_token, refresh) = issue(ids, now, lifetimes.refresh_seconds);
+    let session_id = ids.next();
+    let start = SessionCommand::Start(SessionStarted {
+        user_id,
+        application_id,
+        access,
+        refresh,
+    });
+    let outcome = bus
+        .execute::<Session>(&StreamId::of(Session::KIND, session_id), &start, &meta)
+        .await?;
+    Ok(Tokens {
+        session_id,
+        user_id,
+        application_id,
+        access_token,
+        refresh_token,
+        expires_in: lifetimes.access_seconds,
+        outcome,
+    })
+}
+
+/// The OAuth2 refresh grant: rotates the session's tokens if `refresh_token` is its current one.
+pub async fn refresh(
+    bus: &CommandBus,
+    ids: &IdGenerator,
+    lifetimes: TokenLifetimes,
+    session_id: Id,
+    application_id: Id,
+    refresh_token: &str,
+    meta: &CommandMeta,
+) -> Result<Tokens, CommandError<SessionError>> {
+    let now = ids::now();
+    let (access_token, access) = issue(ids, now, lifetimes.access_seconds);
+    let (new_refresh_token, refresh) = issue(ids, now, lifetimes.refresh_seconds);
+    let stream = StreamId::of(Session::KIND, session_id);
+    let command = SessionCommand::Refresh {
+        application_id,
+        presented: secrets::token_digest(refresh_token),
+        access,
+        refresh,
+    };
+    let outcome = bus.execute::<Session>(&stream, &command, meta).await?;
+    let (session, _) = bus.load::<Session>(&stream).await?;
+    let user_id = session
+        .user_id
+        .ok_or(CommandError::Domain(SessionError::RefreshTokenUnknown))?;
+    Ok(Tokens {
+        session_id,
+        user_id,
+        application_id,
+        access_token,
+        refresh_token: new_refresh_token,
+        expires_in: lifetimes.access_seconds,
+        outcome,
+    })
+}

@@ -1,0 +1,168 @@
+//! Bootstrapping an empty deployment: an administrator holding every permission, and a
+//! confidential OAuth2 application to log in with.
+//!
+//! The first commit on the deployment stream is the guard: it is appended only if the stream is
+//! new, so two bootstraps racing on a fresh deployment cannot both proceed.
+
+use vigil_domain::actor::{Actor, Via};
+use vigil_domain::aggregate::Aggregate;
+use vigil_domain::application::{
+    Application, ApplicationCommand, ApplicationError, ApplicationKind,
+};
+use vigil_domain::commit::CommandMeta;
+use vigil_domain::deployment::{
+    self, Bootstrapped, Deployment, DeploymentCommand, DeploymentError,
+};
+use vigil_domain::id::{Id, StreamId};
+use vigil_domain::permission::Permissions;
+use vigil_domain::role::{Role, RoleCommand, RoleError};
+use vigil_domain::user::{Registration, User, UserCommand, UserError};
+use vigil_domain::value::Email;
+
+use crate::flow::{CommandBus, CommandError};
+use crate::ids::{self, IdGenerator};
+use crate::secrets::{self, SecretError};
+use crate::unique::Unique;
+
+/// What the operator needs to log in; the secret is shown once and stored only as a digest.
+#[derive(Debug, Clone)]
+pub struct AdminCredentials {
+    pub user_id: Id,
+    pub client_id: String,
+    pub client_secret: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BootstrapError {
+    #[error("this deployment is already bootstrapped")]
+    AlreadyBootstrapped,
+    #[error("the administrator email is not a valid email address")]
+    InvalidEmail,
+    #[error("the administrator password must be 8 to 128 characters")]
+    WeakPassword,
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    #[error("bootstrap failed: {0}")]
+    Command(String),
+}
+
+fn failed<E: std::fmt::Display>(error: CommandError<E>) -> BootstrapError {
+    BootstrapError::Command(error.to_string())
+}
+
+/// Whether the deployment has been bootstrapped.
+pub async fn is_bootstrapped(bus: &CommandBus) -> Result<bool, vigil_domain::log::LogError> {
+    let stream = deployment::stream();
+    let (state, _) = bus.load::<Deployment>(&stream).await?;
+    Ok(state.bootstrapped.is_some())
+}
+
+/// Bootstraps an empty deployment.
+pub async fn bootstrap(
+    bus: &CommandBus,
+    ids: &IdGenerator,
+    via: Via,
+    email: &str,
+    password: &str,
+) -> Result<AdminCredentials, BootstrapError> {
+    let email = Email::parse(email).map_err(|_| BootstrapError::InvalidEmail)?;
+    if !(8..=128).contains(&password.chars().count()) {
+        return Err(BootstrapError::WeakPassword);
+    }
+    let password_hash = secrets::hash_password(password.to_owned()).await?;
+    let correlation_id = ids::command_id();
+    let meta = || CommandMeta {
+        command_id: ids::command_id(),
+        correlation_id: correlation_id.clone(),
+        causation_id: None,
+        reason: Some("bootstrap".into()),
+        actor: Actor::system(via),
+    };
+    let marker = Bootstrapped {
+        admin_user_id: ids.next(),
+        admin_role_id: ids.next(),
+        application_id: ids.next(),
+    };
+    bus.execute::<Deployment>(
+        &deployment::stream(),
+        &DeploymentCommand::Bootstrap(marker.clone()),
+        &meta(),
+    )
+    .await
+    .map_err(|error| match error {
+        CommandError::Domain(DeploymentError::AlreadyBootstrapped) => {
+            BootstrapError::AlreadyBootstrapped
+        }
+        other => failed(other),
+    })?;
+
+    let role = StreamId::of(Role::KIND, marker.admin_role_id);
+    let create_role = RoleCommand::Create {
+        name: "Administrator".into(),
+        description: "Every permission, given to the bootstrapped administrator".into(),
+    };
+    bus.execute::<Role>(&role, &create_role, &meta())
+        .await
+        .map_err(failed::<RoleError>)?;
+    let grant = RoleCommand::AddPermissions {
+        permissions: Permissions::all().iter().map(str::to_owned).collect(),
+    };
+    bus.execute::<Role>(&role, &grant, &meta())
+        .await
+        .map_err(failed::<RoleError>)?;
+
+    let user = StreamId::of(User::KIND, marker.admin_user_id);
+    let register = UserCommand::Register(Registration {
+        email: email.clone(),
+        first_name: "Vigil".into(),
+        last_name: "Administrator".into(),
+        phone_number: None,
+        language: "EN".into(),
+        time_zone: "UTC".into(),
+        password_hash,
+        activated: true,
+    });
+    let unique_email = Unique {
+        namespace: "email",
+        value: email.as_str().to_owned(),
+    };
+    bus.execute_unique::<User>(&user, &register, &[unique_email], &meta())
+        .await
+        .map_err(failed::<UserError>)?;
+    let add_role = UserCommand::AddRoles {
+        role_ids: vec![marker.admin_role_id],
+    };
+    bus.execute::<User>(&user, &add_role, &meta())
+        .await
+        .map_err(failed::<UserError>)?;
+
+    let application = StreamId::of(Application::KIND, marker.application_id);
+    let create_application = ApplicationCommand::Create {
+        name: "Vigil administration".into(),
+        description: "Confidential OAuth2 application created at bootstrap".into(),
+        kind: ApplicationKind::OAuth2 {
+            confidential: true,
+            redirect_uris: vec![],
+        },
+    };
+    bus.execute::<Application>(&application, &create_application, &meta())
+        .await
+        .map_err(failed::<ApplicationError>)?;
+    let (client_id, _) = secrets::new_token();
+    let (client_secret, secret_digest) = secrets::new_token();
+    let version = ApplicationCommand::CreateVersion {
+        version_id: ids.next(),
+        name: "1".into(),
+        client_id: client_id.clone(),
+        secret_digest,
+    };
+    bus.execute::<Application>(&application, &version, &meta())
+        .await
+        .map_err(failed::<ApplicationError>)?;
+
+    Ok(AdminCredentials {
+        user_id: marker.admin_user_id,
+        client_id,
+        client_secret,
+    })
+}

@@ -1,0 +1,285 @@
+//! The command flow (DESIGN.md §5): load → authorize → decide → append, retried on conflict.
+//!
+//! Loading is optimistic: a stream's state is kept in an LRU cache with the head it was folded up
+//! to, and a command decided on a cached state is appended with that head as the expected position.
+//! If the stream moved on (another node, another request), the append conflicts, the cache catches
+//! up from the log, and the command is decided again. A decision that appends nothing (a no-op or
+//! a refusal) made on a cached state is confirmed against the log before it is returned, so a
+//! stale cache can never make Vigil refuse or skip something the log would allow.
+
+use std::any::Any;
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Mutex};
+
+use lru::LruCache;
+use vigil_domain::aggregate::{Aggregate, Ctx};
+use vigil_domain::commit::{CodecError, CommandMeta, Commit, Head, Recorded};
+use vigil_domain::id::StreamId;
+use vigil_domain::log::{EventLog, LogError};
+
+use crate::ids;
+
+/// Decisions retried after a conflict before giving up with [`CommandError::Conflict`].
+const ATTEMPTS: usize = 8;
+/// Streams whose folded state is kept in memory.
+const CACHE_STREAMS: usize = 100_000;
+
+/// Where a command left its stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub stream: StreamId,
+    /// The stream's version after the command (unchanged when nothing was appended).
+    pub version: u64,
+    /// The global position of the command's commit, or of the stream's last commit when the command
+    /// appended nothing: what a reader waits for to see the command's effect.
+    pub position: u64,
+    /// Whether this command appended a commit (a retried command reports its original commit).
+    pub appended: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError<E> {
+    /// The domain refused the command.
+    #[error(transparent)]
+    Domain(E),
+    /// The stream kept changing under the command.
+    #[error("{0} kept changing; try again")]
+    Conflict(StreamId),
+    /// A value that must be unique (`namespace`: email, name, ...) is already taken.
+    #[error("this {0} is already taken")]
+    Taken(&'static str),
+    #[error(transparent)]
+    Log(#[from] LogError),
+}
+
+impl<E> CommandError<E> {
+    /// Maps the domain error, keeping the others.
+    pub fn map_domain<F>(self, f: impl FnOnce(E) -> F) -> CommandError<F> {
+        match self {
+            Self::Domain(error) => CommandError::Domain(f(error)),
+            Self::Conflict(stream) => CommandError::Conflict(stream),
+            Self::Taken(namespace) => CommandError::Taken(namespace),
+            Self::Log(error) => CommandError::Log(error),
+        }
+    }
+}
+
+/// Events the aggregate decided, authorized: the only thing [`CommandBus`] appends. It can only be
+/// made by [`decide`], which always runs `authorize` first, so an unauthorized decision cannot
+/// reach the log.
+struct Decision<E> {
+    events: Vec<E>,
+}
+
+fn decide<A: Aggregate>(
+    state: &A,
+    command: &A::Command,
+    ctx: &Ctx<'_>,
+) -> Result<Decision<A::Event>, A::Error> {
+    state.authorize(command, ctx)?;
+    let events = state.handle(command, ctx)?;
+    Ok(Decision { events })
+}
+
+#[derive(Clone)]
+struct Cached {
+    head: Head,
+    state: Arc<dyn Any + Send + Sync>,
+}
+
+/// Runs commands against the log. Cheap to share behind an `Arc`.
+pub struct CommandBus {
+    log: Arc<dyn EventLog>,
+    cache: Mutex<LruCache<StreamId, Cached>>,
+}
+
+impl CommandBus {
+    pub fn new(log: Arc<dyn EventLog>) -> Self {
+        let capacity = NonZeroUsize::new(CACHE_STREAMS).unwrap_or(NonZeroUsize::MIN);
+        Self {
+            log,
+            cache: Mutex::new(LruCache::new(capacity)),
+        }
+    }
+
+    pub fn log(&self) -> &Arc<dyn EventLog> {
+        &self.log
+    }
+
+    /// Decides `command` on the aggregate of `stream` and appends the result.
+    #[tracing::instrument(name = "command", skip_all, fields(stream = %stream, command_id = %meta.command_id))]
+    pub async fn execute<A: Aggregate>(
+        &self,
+        stream: &StreamId,
+        command: &A::Command,
+        meta: &CommandMeta,
+    ) -> Result<Outcome, CommandError<A::Error>> {
+        let (mut state, mut head, mut fresh) = match self.cached::<A>(stream) {
+            Some((state, head)) => (state, Some(head), false),
+            None => {
+                let (state, head) = self.catch_up::<A>(stream, A::default(), None).await?;
+                (state, head, true)
+            }
+        };
+        for _ in 0..ATTEMPTS {
+            let now = ids::now();
+            let ctx = Ctx {
+                now,
+                actor: &meta.actor,
+                stream,
+            };
+            let decided = decide(&state, command, &ctx);
+            let events = match decided {
+                Ok(decision) if !decision.events.is_empty() => decision.events,
+                refused_or_nothing => {
+                    if !fresh {
+                        // Confirm against the log before answering from a cached state.
+                        let before = head.map(|h| h.position);
+                        (state, head) = self.catch_up::<A>(stream, state, head).await?;
+                        fresh = true;
+                        if head.map(|h| h.position) != before {
+                            continue;
+                        }
+                    }
+                    return match refused_or_nothing {
+                        Ok(_) => Ok(Outcome {
+                            stream: stream.clone(),
+                            version: head.map_or(0, |h| h.version),
+                            position: head.map_or(0, |h| h.position),
+                            appended: false,
+                        }),
+                        Err(error) => Err(CommandError::Domain(error)),
+                    };
+                }
+            };
+            let commit = Commit::next(
+                stream.clone(),
+                head.as_ref(),
+                meta,
+                now,
+                events.iter().cloned().map(Into::into).collect(),
+            );
+            match self
+                .log
+                .append(&commit, head.map_or(0, |h| h.position))
+                .await
+            {
+                Ok(appended) if appended.duplicate => {
+                    // A retry of a command already in the log: report the original commit, and
+                    // let the next command read the stream afresh.
+                    self.forget(stream);
+                    return Ok(Outcome {
+                        stream: stream.clone(),
+                        version: appended.version,
+                        position: appended.position,
+                        appended: true,
+                    });
+                }
+                Ok(appended) => {
+                    for event in &events {
+                        state.apply(event);
+                    }
+                    let new_head = Head {
+                        version: appended.version,
+                        position: appended.position,
+                        hash: appended.hash,
+                    };
+                    self.remember(stream, &state, new_head);
+                    return Ok(Outcome {
+                        stream: stream.clone(),
+                        version: appended.version,
+                        position: appended.position,
+                        appended: true,
+                    });
+                }
+                Err(LogError::Conflict { .. }) => {
+                    tracing::debug!("stream moved on; deciding again");
+                    (state, head) = self.catch_up::<A>(stream, state, head).await?;
+                    fresh = true;
+                }
+                Err(error) => return Err(CommandError::Log(error)),
+            }
+        }
+        Err(CommandError::Conflict(stream.clone()))
+    }
+
+    /// The current state of the aggregate of `stream` and its head (`None`: no commits yet).
+    pub async fn load<A: Aggregate>(
+        &self,
+        stream: &StreamId,
+    ) -> Result<(A, Option<Head>), LogError> {
+        let (state, head) = match self.cached::<A>(stream) {
+            Some((state, head)) => (state, Some(head)),
+            None => (A::default(), None),
+        };
+        self.catch_up(stream, state, head).await
+    }
+
+    /// Folds the commits after `head` into `state`, checking that they continue the hash chain.
+    async fn catch_up<A: Aggregate>(
+        &self,
+        stream: &StreamId,
+        mut state: A,
+        mut head: Option<Head>,
+    ) -> Result<(A, Option<Head>), LogError> {
+        let commits = self
+            .log
+            .read_stream(stream, head.map_or(0, |h| h.position))
+            .await?;
+        if commits.is_empty() {
+            return Ok((state, head));
+        }
+        for recorded in &commits {
+            check_link(head.as_ref(), recorded)?;
+            for event in recorded.commit.events.iter().filter_map(A::event) {
+                state.apply(event);
+            }
+            head = Some(recorded.head());
+        }
+        if let Some(new_head) = head {
+            self.remember(stream, &state, new_head);
+        }
+        Ok((state, head))
+    }
+
+    fn cached<A: Aggregate>(&self, stream: &StreamId) -> Option<(A, Head)> {
+        let mut cache = self.cache.lock().ok()?;
+        let entry = cache.get(stream)?;
+        let state = entry.state.downcast_ref::<A>()?.clone();
+        Some((state, entry.head))
+    }
+
+    fn remember<A: Aggregate>(&self, stream: &StreamId, state: &A, head: Head) {
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.put(
+                stream.clone(),
+                Cached {
+                    head,
+                    state: Arc::new(state.clone()),
+                },
+            );
+        }
+    }
+
+    fn forget(&self, stream: &StreamId) {
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.pop(stream);
+        }
+    }
+}
+
+/// A commit must follow its predecessor: the next version, chained to its hash.
+fn check_link(previous: Option<&Head>, recorded: &Recorded) -> Result<(), LogError> {
+    let (version, hash) = previous.map_or((1, Default::default()), |h| (h.version + 1, h.hash));
+    if recorded.commit.version == version && recorded.commit.prev_hash == hash {
+        Ok(())
+    } else {
+        Err(LogError::Corrupt {
+            position: recorded.position,
+            source: CodecError::BrokenChain {
+                stream: recorded.commit.stream.to_string(),
+                version: recorded.commit.version,
+            },
+        })
+    }
+}

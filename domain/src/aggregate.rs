@@ -1,0 +1,139 @@
+//! The aggregate contract: a pure, synchronous decision function over a folded event history.
+
+use crate::actor::Actor;
+use crate::error::DomainError;
+use crate::event::Event;
+use crate::id::StreamId;
+use crate::value::Timestamp;
+
+/// What a decision may depend on besides the aggregate's own history. Everything impure (the
+/// clock, new ids, secrets, what other aggregates look like) is resolved by `commands` first and
+/// arrives here or in the command itself, so `handle` stays deterministic and testable.
+#[derive(Debug, Clone, Copy)]
+pub struct Ctx<'a> {
+    pub now: Timestamp,
+    pub actor: &'a Actor,
+    pub stream: &'a StreamId,
+}
+
+/// One kind of aggregate: a consistency boundary with its own stream per instance.
+pub trait Aggregate: Default + Clone + Send + Sync + 'static {
+    /// The stream kind, part of every stream name and subject. Never renamed.
+    const KIND: &'static str;
+    type Command: Send + Sync;
+    type Event: Clone + Into<Event> + Send + Sync;
+    type Error: DomainError;
+
+    /// This aggregate's events inside a commit event (other kinds give `None`).
+    fn event(event: &Event) -> Option<&Self::Event>;
+
+    /// Whether `ctx.actor` may issue `command` here. The command flow always calls this before
+    /// `handle`, and only an authorized decision can be appended.
+    fn authorize(&self, command: &Self::Command, ctx: &Ctx<'_>) -> Result<(), Self::Error>;
+
+    /// Decides `command` into events, or refuses it. No events means "nothing to do".
+    fn handle(
+        &self,
+        command: &Self::Command,
+        ctx: &Ctx<'_>,
+    ) -> Result<Vec<Self::Event>, Self::Error>;
+
+    /// Folds one event into the state. Total: it never panics on any accepted history.
+    fn apply(&mut self, event: &Self::Event);
+
+    /// The state after `events`, from scratch.
+    fn fold<'e>(events: impl IntoIterator<Item = &'e Self::Event>) -> Self {
+        let mut state = Self::default();
+        for event in events {
+            state.apply(event);
+        }
+        state
+    }
+}
+
+/// Given/when/then for aggregate tests: `given(events).when(command).then(events)`.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+    use crate::actor::Via;
+    use crate::id::Id;
+    use std::fmt::Debug;
+
+    pub const NOW: Timestamp = Timestamp(1_700_000_000_000);
+
+    pub fn id(n: u8) -> Id {
+        Id::from_bytes([n; 12])
+    }
+
+    pub struct Given<A: Aggregate> {
+        state: A,
+        actor: Actor,
+        now: Timestamp,
+    }
+
+    pub fn given<A: Aggregate>(events: &[A::Event]) -> Given<A> {
+        Given {
+            state: A::fold(events),
+            actor: Actor::system(Via::Cli),
+            now: NOW,
+        }
+    }
+
+    impl<A: Aggregate> Given<A> {
+        pub fn by(mut self, actor: Actor) -> Self {
+            self.actor = actor;
+            self
+        }
+
+        pub fn at(mut self, now: Timestamp) -> Self {
+            self.now = now;
+            self
+        }
+
+        pub fn when(self, command: A::Command) -> Then<A> {
+            let stream = crate::id::StreamId::of(A::KIND, id(0));
+            let ctx = Ctx {
+                now: self.now,
+                actor: &self.actor,
+                stream: &stream,
+            };
+            let result = self
+                .state
+                .authorize(&command, &ctx)
+                .and_then(|()| self.state.handle(&command, &ctx));
+            if let Ok(events) = &result {
+                // Applying what was decided must never panic.
+                let mut state = self.state.clone();
+                for event in events {
+                    state.apply(event);
+                }
+            }
+            Then { result }
+        }
+    }
+
+    pub struct Then<A: Aggregate> {
+        result: Result<Vec<A::Event>, A::Error>,
+    }
+
+    impl<A: Aggregate> Then<A>
+    where
+        A::Event: PartialEq + Debug,
+        A::Error: PartialEq + Debug,
+    {
+        pub fn then(self, expected: &[A::Event]) {
+            assert_eq!(self.result.as_deref(), Ok(expected));
+        }
+
+        pub fn then_err(self, expected: A::Error) {
+            assert_eq!(self.result, Err(expected));
+        }
+
+        pub fn events(self) -> Vec<A::Event> {
+            match self.result {
+                Ok(events) => events,
+                Err(error) => panic!("expected events, got {error:?}"),
+            }
+        }
+    }
+}

@@ -1,0 +1,95 @@
+//! The Extra Horizon error catalogue: one table from a Vigil error to the code, name and HTTP status
+//! that Extra Horizon clients (and the SDK's error classes) expect.
+//!
+//! Domain errors say what happened (`EmailAlreadyUsed`); [`DomainError::exh`] says which catalogue
+//! entry that becomes. The HTTP and gRPC edges render the entry; nothing else picks a status.
+
+macro_rules! catalogue {
+    ($( $(#[$doc:meta])* $variant:ident = ($code:expr, $name:expr, $status:expr) ),+ $(,)?) => {
+        /// One Extra Horizon error: its numeric code, its wire name and its HTTP status.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum ExhCode {
+            $( $(#[$doc])* $variant, )+
+        }
+
+        impl ExhCode {
+            /// Every entry, for tests and documentation.
+            pub const ALL: &'static [ExhCode] = &[$(ExhCode::$variant),+];
+
+            pub const fn code(self) -> u32 {
+                match self { $( ExhCode::$variant => $code, )+ }
+            }
+
+            pub const fn name(self) -> &'static str {
+                match self { $( ExhCode::$variant => $name, )+ }
+            }
+
+            pub const fn status(self) -> u16 {
+                match self { $( ExhCode::$variant => $status, )+ }
+            }
+        }
+    };
+}
+
+catalogue! {
+    /// Unexpected server error; the details go to the log, never to the client.
+    Server = (1, "SERVER_EXCEPTION", 500),
+    /// A dependency (log, read store) is unreachable.
+    ServiceUnavailable = (4, "SERVICE_UNAVAILABLE_EXCEPTION", 503),
+    /// The caller lacks a permission. Extra Horizon answers 401 here, not 403.
+    NoPermission = (10, "NO_PERMISSION_EXCEPTION", 401),
+    IdFormat = (12, "ID_FORMAT_EXCEPTION", 400),
+    EmptyBody = (13, "EMPTY_BODY_EXCEPTION", 400),
+    MissingRequiredFields = (14, "MISSING_REQUIRED_FIELDS_EXCEPTION", 400),
+    FieldFormat = (15, "FIELD_FORMAT_EXCEPTION", 400),
+    ResourceUnknown = (16, "RESOURCE_UNKNOWN_EXCEPTION", 404),
+    ResourceAlreadyExists = (17, "RESOURCE_ALREADY_EXISTS_EXCEPTION", 400),
+    InvalidRql = (19, "INVALID_RQL_EXCEPTION", 400),
+    EmptyRql = (20, "EMPTY_RQL_EXCEPTION", 400),
+    BodyFormat = (22, "BODY_FORMAT_EXCEPTION", 400),
+    IllegalArgument = (26, "ILLEGAL_ARGUMENT_EXCEPTION", 400),
+    IllegalState = (27, "ILLEGAL_STATE_EXCEPTION", 400),
+    /// A concurrent change won; the client may retry (Vigil addition, HTTP 409).
+    Conflict = (28, "CONFLICT_EXCEPTION", 409),
+    ApplicationNotAuthenticated = (101, "APPLICATION_NOT_AUTHENTICATED_EXCEPTION", 401),
+    ApplicationUnknown = (103, "APPLICATION_UNKNOWN_EXCEPTION", 400),
+    UserNotAuthenticated = (104, "USER_NOT_AUTHENTICATED_EXCEPTION", 401),
+    /// Wrong email or password.
+    Authentication = (106, "AUTHENTICATION_EXCEPTION", 401),
+    AccessTokenUnknown = (117, "ACCESS_TOKEN_UNKNOWN_EXCEPTION", 401),
+    AccessTokenExpired = (118, "ACCESS_TOKEN_EXPIRED_EXCEPTION", 401),
+    RefreshTokenUnknown = (119, "REFRESH_TOKEN_UNKNOWN_EXCEPTION", 400),
+    RefreshTokenExpired = (120, "REFRESH_TOKEN_EXPIRED_EXCEPTION", 400),
+    UnsupportedGrant = (121, "UNSUPPORTED_GRANT_EXCEPTION", 400),
+    OAuth2ClientId = (123, "OAUTH2_CLIENT_ID_EXCEPTION", 401),
+    OAuth2ClientSecret = (124, "OAUTH2_CLIENT_SECRET_EXCEPTION", 401),
+    OAuth2MissingClientCredentials = (126, "OAUTH2_MISSING_CLIENT_CREDENTIALS_EXCEPTION", 400),
+    EmailUnknown = (202, "EMAIL_UNKNOWN_EXCEPTION", 400),
+    EmailUsed = (203, "EMAIL_USED_EXCEPTION", 400),
+    Password = (208, "PASSWORD_EXCEPTION", 400),
+}
+
+/// A business error that knows its catalogue entry.
+pub trait DomainError: std::error::Error + Send + Sync + 'static {
+    fn exh(&self) -> ExhCode;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn codes_and_names_are_unique() {
+        let codes: HashSet<_> = ExhCode::ALL.iter().map(|c| c.code()).collect();
+        let names: HashSet<_> = ExhCode::ALL.iter().map(|c| c.name()).collect();
+        assert_eq!(codes.len(), ExhCode::ALL.len());
+        assert_eq!(names.len(), ExhCode::ALL.len());
+    }
+
+    #[test]
+    fn a_missing_permission_is_a_401_as_in_extra_horizon() {
+        assert_eq!(ExhCode::NoPermission.code(), 10);
+        assert_eq!(ExhCode::NoPermission.status(), 401);
+    }
+}

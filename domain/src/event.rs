@@ -1,0 +1,290 @@
+//! The events of every area, and the commit-level [`Event`] that wraps them.
+//!
+//! Events are encoded with postcard, which identifies an enum variant by its position. So the rule
+//! for every enum here is: **append new variants at the end; never reorder, rename or remove a
+//! stored one, and never change a stored variant's fields.** A changed shape becomes a new variant
+//! (`RegisteredV2`) that `apply` handles beside the old one. `tests::encodings_are_stable` pins the
+//! bytes of every variant so a violation fails the build's tests.
+//!
+//! Each variant also has a stable wire name (`user.registered`) used in JSON renderings of the log;
+//! a Rust rename never changes it.
+
+use serde::{Deserialize, Serialize};
+
+pub use crate::application::ApplicationEvent;
+pub use crate::deployment::DeploymentEvent;
+pub use crate::reservation::ReservationEvent;
+pub use crate::role::RoleEvent;
+pub use crate::session::SessionEvent;
+pub use crate::user::UserEvent;
+
+/// Declares an area's event enum with the stable wire name of each variant.
+macro_rules! events {
+    (
+        $(#[$meta:meta])*
+        pub enum $name:ident {
+            $( $(#[$vmeta:meta])* $variant:ident($payload:ty) = $wire:literal, )+
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+        #[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+        pub enum $name {
+            $( $(#[$vmeta])* $variant($payload), )+
+        }
+
+        impl $name {
+            /// The stable name of this event in renderings of the log.
+            pub fn wire_name(&self) -> &'static str {
+                match self { $( Self::$variant(_) => $wire, )+ }
+            }
+
+            /// The event's fields as JSON (without the variant wrapper).
+            pub fn data_json(&self) -> serde_json::Value {
+                match self { $( Self::$variant(data) => serde_json::to_value(data).unwrap_or_default(), )+ }
+            }
+        }
+    };
+}
+pub(crate) use events;
+
+/// Any event, as stored in a commit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+pub enum Event {
+    Deployment(DeploymentEvent),
+    Reservation(ReservationEvent),
+    User(UserEvent),
+    Role(RoleEvent),
+    Application(ApplicationEvent),
+    Session(SessionEvent),
+}
+
+impl Event {
+    pub fn wire_name(&self) -> &'static str {
+        match self {
+            Self::Deployment(e) => e.wire_name(),
+            Self::Reservation(e) => e.wire_name(),
+            Self::User(e) => e.wire_name(),
+            Self::Role(e) => e.wire_name(),
+            Self::Application(e) => e.wire_name(),
+            Self::Session(e) => e.wire_name(),
+        }
+    }
+
+    /// The version of the event's shape; a new variant, not a new version, carries a changed shape,
+    /// so every stored variant is version 1.
+    pub fn schema_version(&self) -> u32 {
+        1
+    }
+
+    pub fn data_json(&self) -> serde_json::Value {
+        match self {
+            Self::Deployment(e) => e.data_json(),
+            Self::Reservation(e) => e.data_json(),
+            Self::User(e) => e.data_json(),
+            Self::Role(e) => e.data_json(),
+            Self::Application(e) => e.data_json(),
+            Self::Session(e) => e.data_json(),
+        }
+    }
+}
+
+macro_rules! wrap {
+    ($($variant:ident($area:ty)),+) => {$(
+        impl From<$area> for Event {
+            fn from(event: $area) -> Self {
+                Self::$variant(event)
+            }
+        }
+    )+};
+}
+wrap!(
+    Deployment(DeploymentEvent),
+    Reservation(ReservationEvent),
+    User(UserEvent),
+    Role(RoleEvent),
+    Application(ApplicationEvent),
+    Session(SessionEvent)
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::application::{ApplicationCreated, ApplicationKind, ApplicationVersionCreated};
+    use crate::deployment::Bootstrapped;
+    use crate::id::{Digest, Id, StreamId};
+    use crate::reservation::{Claimed, Released};
+    use crate::role::{RoleCreated, RolePermissionsAdded};
+    use crate::session::{IssuedToken, SessionRefreshed, SessionStarted};
+    use crate::user::{PasswordHash, UserRegistered, UserRolesAdded};
+    use crate::value::{Personal, Timestamp};
+    use proptest::prelude::*;
+
+    fn id(n: u8) -> Id {
+        Id::from_bytes([n; 12])
+    }
+
+    fn token(n: u8) -> IssuedToken {
+        IssuedToken {
+            id: id(n),
+            digest: Digest::from_bytes([n; 32]),
+            expires_at: Timestamp(1_700_000_000_000),
+        }
+    }
+
+    /// One sample of every stored variant, with the wire name and the exact bytes it encodes to.
+    fn samples() -> Vec<(Event, &'static str, &'static str)> {
+        vec![
+            (
+                DeploymentEvent::Bootstrapped(Bootstrapped {
+                    admin_user_id: id(1),
+                    admin_role_id: id(2),
+                    application_id: id(3),
+                })
+                .into(),
+                "deployment.bootstrapped",
+                "0000010101010101010101010101020202020202020202020202030303030303030303030303",
+            ),
+            (
+                ReservationEvent::Claimed(Claimed {
+                    owner: StreamId::of("user", id(1)),
+                    command_id: "c".into(),
+                    claimed_at: Timestamp(5),
+                })
+                .into(),
+                "reservation.claimed",
+                "010004757365721830313031303130313031303130313031303130313031303101630a",
+            ),
+            (
+                ReservationEvent::Released(Released {
+                    owner: StreamId::of("user", id(1)),
+                })
+                .into(),
+                "reservation.released",
+                "0101047573657218303130313031303130313031303130313031303130313031",
+            ),
+            (
+                UserEvent::Registered(UserRegistered {
+                    email: Personal("a@b.c".into()),
+                    first_name: Personal("A".into()),
+                    last_name: Personal("B".into()),
+                    phone_number: None,
+                    language: "EN".into(),
+                    time_zone: "UTC".into(),
+                    password_hash: PasswordHash("h".into()),
+                    activated: true,
+                })
+                .into(),
+                "user.registered",
+                "0200056140622e63014101420002454e03555443016801",
+            ),
+            (
+                UserEvent::RolesAdded(UserRolesAdded {
+                    role_ids: vec![id(2)],
+                })
+                .into(),
+                "user.roles_added",
+                "020101020202020202020202020202",
+            ),
+            (
+                RoleEvent::Created(RoleCreated {
+                    name: "n".into(),
+                    description: "d".into(),
+                })
+                .into(),
+                "role.created",
+                "0300016e0164",
+            ),
+            (
+                RoleEvent::PermissionsAdded(RolePermissionsAdded {
+                    permissions: vec!["VIEW_USER".into()],
+                })
+                .into(),
+                "role.permissions_added",
+                "03010109564945575f55534552",
+            ),
+            (
+                ApplicationEvent::Created(ApplicationCreated {
+                    name: "n".into(),
+                    description: "d".into(),
+                    kind: ApplicationKind::OAuth2 {
+                        confidential: true,
+                        redirect_uris: vec!["r".into()],
+                    },
+                })
+                .into(),
+                "application.created",
+                "0400016e01640101010172",
+            ),
+            (
+                ApplicationEvent::VersionCreated(ApplicationVersionCreated {
+                    version_id: id(4),
+                    name: "v".into(),
+                    client_id: "c".into(),
+                    secret_digest: Digest::from_bytes([9; 32]),
+                })
+                .into(),
+                "application.version_created",
+                "0401040404040404040404040404017601630909090909090909090909090909090909090909090909090909090909090909",
+            ),
+            (
+                SessionEvent::Started(SessionStarted {
+                    user_id: id(1),
+                    application_id: id(3),
+                    access: token(5),
+                    refresh: token(6),
+                })
+                .into(),
+                "session.started",
+                "0500010101010101010101010101030303030303030303030303050505050505050505050505050505050505050505050505050505050505050505050505050505050505050580a0abfef962060606060606060606060606060606060606060606060606060606060606060606060606060606060606060680a0abfef962",
+            ),
+            (
+                SessionEvent::Refreshed(SessionRefreshed {
+                    access: token(7),
+                    refresh: token(8),
+                })
+                .into(),
+                "session.refreshed",
+                "0501070707070707070707070707070707070707070707070707070707070707070707070707070707070707070780a0abfef962080808080808080808080808080808080808080808080808080808080808080808080808080808080808080880a0abfef962",
+            ),
+        ]
+    }
+
+    #[test]
+    fn encodings_are_stable() {
+        for (event, wire_name, expected) in samples() {
+            assert_eq!(event.wire_name(), wire_name);
+            let bytes = postcard::to_stdvec(&event).unwrap();
+            assert_eq!(
+                hex::encode(&bytes),
+                expected,
+                "stored encoding of {wire_name} changed"
+            );
+            assert_eq!(postcard::from_bytes::<Event>(&bytes).unwrap(), event);
+        }
+    }
+
+    #[test]
+    fn json_renderings_carry_the_fields_without_the_variant() {
+        let event: Event = RoleEvent::Created(RoleCreated {
+            name: "n".into(),
+            description: "d".into(),
+        })
+        .into();
+        assert_eq!(
+            event.data_json(),
+            serde_json::json!({"name": "n", "description": "d"})
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn every_event_round_trips(event: Event) {
+            let bytes = postcard::to_stdvec(&event).unwrap();
+            prop_assert_eq!(postcard::from_bytes::<Event>(&bytes).unwrap(), event.clone());
+            let json = serde_json::to_string(&event).unwrap();
+            prop_assert_eq!(serde_json::from_str::<Event>(&json).unwrap(), event);
+        }
+    }
+}

@@ -1,0 +1,31 @@
+//! Vigil's domain: what the system decides, with no I/O.
+//!
+//! Aggregates are pure and synchronous ([`aggregate::Aggregate`]): `handle` turns a command into
+//! events or a business error, `apply` folds events into state. Everything impure — the clock, new
+//! ids, secrets, what other aggregates look like — is resolved by the `commands` crate and passed
+//! in. This crate also owns the commit envelope and its hash chain, the Extra Horizon error
+//! catalogue, the permission catalogue and the [`log::EventLog`] contract.
+//!
+//! Layout:
+//! - [`id`], [`value`], [`actor`], [`permission`]: value objects.
+//! - [`aggregate`]: the aggregate contract (and the given/when/then test helper).
+//! - [`event`], [`commit`], [`log`]: what the log stores and how it is read.
+//! - [`error`]: the Extra Horizon error catalogue.
+//! - One module per aggregate: [`deployment`], [`reservation`], [`user`], [`role`],
+//!   [`application`], [`session`].
+
+pub mod actor;
+pub mod aggregate;
+pub mod application;
+pub mod commit;
+pub mod deployment;
+pub mod error;
+pub mod event;
+pub mod id;
+pub mod log;
+pub mod permission;
+pub mod reservation;
+pub mod role;
+pub mod session;
+pub mod user;
+pub mod value;

@@ -1,0 +1,252 @@
+//! Login sessions: one stream per successful login (`session-<id>`), holding the current OAuth2
+//! access and refresh token. Refreshing rotates both, and because it is decided on this stream, two
+//! concurrent refreshes with the same refresh token cannot both succeed.
+
+use serde::{Deserialize, Serialize};
+
+use crate::aggregate::{Aggregate, Ctx};
+use crate::error::{DomainError, ExhCode};
+use crate::event::{Event, events};
+use crate::id::{Digest, Id};
+use crate::value::Timestamp;
+
+/// A token as the log knows it: its id, the SHA-256 of its value, and when it expires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+pub struct IssuedToken {
+    pub id: Id,
+    pub digest: Digest,
+    pub expires_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+pub struct SessionStarted {
+    pub user_id: Id,
+    pub application_id: Id,
+    pub access: IssuedToken,
+    pub refresh: IssuedToken,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+pub struct SessionRefreshed {
+    pub access: IssuedToken,
+    pub refresh: IssuedToken,
+}
+
+events! {
+    pub enum SessionEvent {
+        Started(SessionStarted) = "session.started",
+        Refreshed(SessionRefreshed) = "session.refreshed",
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionCommand {
+    /// Start a session for a user whose credentials the command layer has verified.
+    Start(SessionStarted),
+    /// Rotate both tokens, given the current refresh token's digest.
+    Refresh {
+        application_id: Id,
+        presented: Digest,
+        access: IssuedToken,
+        refresh: IssuedToken,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SessionError {
+    #[error("this session already exists")]
+    AlreadyStarted,
+    #[error("a session is started only for the user who logged in")]
+    NotThisUser,
+    #[error("unknown refresh token")]
+    RefreshTokenUnknown,
+    #[error("the refresh token has expired")]
+    RefreshTokenExpired,
+}
+
+impl DomainError for SessionError {
+    fn exh(&self) -> ExhCode {
+        match self {
+            Self::AlreadyStarted => ExhCode::ResourceAlreadyExists,
+            Self::NotThisUser => ExhCode::NoPermission,
+            Self::RefreshTokenUnknown => ExhCode::RefreshTokenUnknown,
+            Self::RefreshTokenExpired => ExhCode::RefreshTokenExpired,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Session {
+    pub user_id: Option<Id>,
+    pub application_id: Option<Id>,
+    pub access: Option<IssuedToken>,
+    pub refresh: Option<IssuedToken>,
+}
+
+impl Aggregate for Session {
+    const KIND: &'static str = "session";
+    type Command = SessionCommand;
+    type Event = SessionEvent;
+    type Error = SessionError;
+
+    fn event(event: &Event) -> Option<&Self::Event> {
+        match event {
+            Event::Session(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    fn authorize(&self, command: &Self::Command, ctx: &Ctx<'_>) -> Result<(), Self::Error> {
+        match command {
+            SessionCommand::Start(start)
+                if !ctx.actor.is_system() && !ctx.actor.is_user(start.user_id) =>
+            {
+                Err(SessionError::NotThisUser)
+            }
+            // Presenting the current refresh token is what authorizes a refresh; `handle` checks it.
+            _ => Ok(()),
+        }
+    }
+
+    fn handle(
+        &self,
+        command: &Self::Command,
+        ctx: &Ctx<'_>,
+    ) -> Result<Vec<Self::Event>, Self::Error> {
+        match command {
+            SessionCommand::Start(start) => match self.user_id {
+                Some(_) => Err(SessionError::AlreadyStarted),
+                None => Ok(vec![SessionEvent::Started(start.clone())]),
+            },
+            SessionCommand::Refresh {
+                application_id,
+                presented,
+                access,
+                refresh,
+            } => {
+                let current = self.refresh.ok_or(SessionError::RefreshTokenUnknown)?;
+                if !current.digest.ct_eq(presented) || self.application_id != Some(*application_id)
+                {
+                    return Err(SessionError::RefreshTokenUnknown);
+                }
+                if ctx.now >= current.expires_at {
+                    return Err(SessionError::RefreshTokenExpired);
+                }
+                Ok(vec![SessionEvent::Refreshed(SessionRefreshed {
+                    access: *access,
+                    refresh: *refresh,
+                })])
+            }
+        }
+    }
+
+    fn apply(&mut self, event: &Self::Event) {
+        match event {
+            SessionEvent::Started(e) => {
+                self.user_id = Some(e.user_id);
+                self.application_id = Some(e.application_id);
+                self.access = Some(e.access);
+                self.refresh = Some(e.refresh);
+            }
+            SessionEvent::Refreshed(e) => {
+                self.access = Some(e.access);
+                self.refresh = Some(e.refresh);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::actor::{Actor, Via};
+    use crate::aggregate::testing::{NOW, given, id};
+    use crate::permission::Permissions;
+
+    fn token(n: u8, expires_at: Timestamp) -> IssuedToken {
+        IssuedToken {
+            id: id(n),
+            digest: Digest::of(&[n]),
+            expires_at,
+        }
+    }
+
+    fn started() -> SessionStarted {
+        SessionStarted {
+            user_id: id(1),
+            application_id: id(2),
+            access: token(10, NOW.plus_seconds(3600)),
+            refresh: token(11, NOW.plus_seconds(86_400)),
+        }
+    }
+
+    fn refresh(presented: u8, application: u8) -> SessionCommand {
+        SessionCommand::Refresh {
+            application_id: id(application),
+            presented: Digest::of(&[presented]),
+            access: token(20, NOW.plus_seconds(7200)),
+            refresh: token(21, NOW.plus_seconds(90_000)),
+        }
+    }
+
+    #[test]
+    fn the_user_who_logged_in_starts_their_session() {
+        let user = Actor::user(id(1), Some(id(2)), Permissions::default(), Via::Http, None);
+        given::<Session>(&[])
+            .by(user)
+            .when(SessionCommand::Start(started()))
+            .then(&[SessionEvent::Started(started())]);
+    }
+
+    #[test]
+    fn nobody_starts_a_session_for_someone_else() {
+        let other = Actor::user(id(9), Some(id(2)), Permissions::all(), Via::Http, None);
+        given::<Session>(&[])
+            .by(other)
+            .when(SessionCommand::Start(started()))
+            .then_err(SessionError::NotThisUser);
+    }
+
+    #[test]
+    fn the_current_refresh_token_rotates_both_tokens() {
+        let events = given::<Session>(&[SessionEvent::Started(started())])
+            .when(refresh(11, 2))
+            .events();
+        let rotated = Session::fold(
+            &[SessionEvent::Started(started())]
+                .into_iter()
+                .chain(events)
+                .collect::<Vec<_>>(),
+        );
+        assert_eq!(rotated.refresh.map(|t| t.id), Some(id(21)));
+    }
+
+    #[test]
+    fn a_spent_refresh_token_is_unknown() {
+        let rotated = SessionEvent::Refreshed(SessionRefreshed {
+            access: token(20, NOW.plus_seconds(7200)),
+            refresh: token(21, NOW.plus_seconds(90_000)),
+        });
+        given::<Session>(&[SessionEvent::Started(started()), rotated])
+            .when(refresh(11, 2))
+            .then_err(SessionError::RefreshTokenUnknown);
+    }
+
+    #[test]
+    fn another_application_cannot_use_the_refresh_token() {
+        given::<Session>(&[SessionEvent::Started(started())])
+            .when(refresh(11, 3))
+            .then_err(SessionError::RefreshTokenUnknown);
+    }
+
+    #[test]
+    fn an_expired_refresh_token_is_refused() {
+        given::<Session>(&[SessionEvent::Started(started())])
+            .at(NOW.plus_seconds(86_400))
+            .when(refresh(11, 2))
+            .then_err(SessionError::RefreshTokenExpired);
+    }
+}

@@ -1,0 +1,119 @@
+//! Small value objects shared by every area: time, personal data, email addresses.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Server time in milliseconds since the Unix epoch (UTC). The domain never reads a clock: `now`
+/// arrives in the command context.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[serde(transparent)]
+pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    pub const fn millis(self) -> i64 {
+        self.0
+    }
+
+    /// This instant plus `seconds`.
+    pub const fn plus_seconds(self, seconds: i64) -> Self {
+        Self(self.0.saturating_add(seconds.saturating_mul(1000)))
+    }
+}
+
+impl fmt::Debug for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}ms", self.0)
+    }
+}
+
+/// Personal data about a person (names, email, phone, free text).
+///
+/// The marker changes nothing on the wire today; it names every field a later per-person
+/// encryption key (crypto-shredding after an erasure request) must cover, so that can be added
+/// without rewriting history.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize)]
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+#[serde(transparent)]
+pub struct Personal<T>(pub T);
+
+impl<T> Personal<T> {
+    pub fn get(&self) -> &T {
+        &self.0
+    }
+}
+
+// Personal data stays out of debug output and therefore out of logs.
+impl<T> fmt::Debug for Personal<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Personal(..)")
+    }
+}
+
+/// A normalised email address: trimmed and lower-cased, so that uniqueness is case-insensitive.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Email(String);
+
+/// The text is not a plausible email address.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not a valid email address")]
+pub struct InvalidEmail;
+
+impl Email {
+    pub fn parse(text: &str) -> Result<Self, InvalidEmail> {
+        let email = text.trim().to_lowercase();
+        let (local, domain) = email.split_once('@').ok_or(InvalidEmail)?;
+        let plausible = !local.is_empty()
+            && !domain.is_empty()
+            && !domain.contains('@')
+            && email.len() <= 254
+            && !email.chars().any(|c| c.is_whitespace() || c.is_control());
+        if plausible {
+            Ok(Self(email))
+        } else {
+            Err(InvalidEmail)
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Email {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Email(..)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_normalised_for_comparison() {
+        let email = Email::parse("  Jane.Doe@Example.COM ").unwrap();
+        assert_eq!(email.as_str(), "jane.doe@example.com");
+    }
+
+    #[test]
+    fn implausible_emails_are_refused() {
+        for text in [
+            "",
+            "jane",
+            "@example.com",
+            "jane@",
+            "ja ne@example.com",
+            "a@b@c",
+        ] {
+            assert_eq!(Email::parse(text), Err(InvalidEmail), "{text}");
+        }
+    }
+
+    #[test]
+    fn personal_data_is_not_printed() {
+        assert_eq!(format!("{:?}", Personal("Jane")), "Personal(..)");
+    }
+}

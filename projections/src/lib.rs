@@ -1,0 +1,35 @@
+//! Vigil's read side: projections that build queryable read models from the log, the runner that
+//! keeps them current, and the queries (RQL compiled to SQL with bound parameters) over them.
+//!
+//! Never appends to the log. Read models are disposable: `vigil rebuild` recreates them from the
+//! log, to the same rows.
+//!
+//! Layout:
+//! - [`store`]: the Postgres / SQLite pools and migrations (`migrations/<backend>/`).
+//! - [`table`]: table definitions and batched, position-guarded row changes.
+//! - [`runner`]: the projection trait, the runner, read-your-writes waiting, rebuild.
+//! - [`rql`], [`sql`], [`page`]: RQL parsing, compilation to SQL, paged lists.
+//! - One module per read model: [`users`], [`roles`], [`applications`], [`tokens`].
+
+pub mod applications;
+pub mod page;
+pub mod roles;
+pub mod rql;
+pub mod runner;
+pub mod sql;
+pub mod store;
+pub mod table;
+pub mod tokens;
+pub mod users;
+
+use std::sync::Arc;
+
+/// Every read model, in the order they are started.
+pub fn all() -> Vec<Arc<dyn runner::Projection>> {
+    vec![
+        Arc::new(users::Users),
+        Arc::new(roles::Roles),
+        Arc::new(applications::Applications),
+        Arc::new(tokens::Tokens),
+    ]
+}

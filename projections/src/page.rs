@@ -1,0 +1,206 @@
+//! Paged list queries, shared by every read model: RQL filter, visibility, sort and paging
+//! compiled into one `SELECT` and (unless `skipCount()`) one `COUNT(*)`.
+
+use crate::rql::{Query, RqlError};
+use crate::sql::{Compiler, Dialect, Field, Sql};
+use crate::store::ReadStore;
+
+/// One page of a list, in Extra Horizon's shape.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub data: Vec<T>,
+    /// Absent when the query asked for `skipCount()`.
+    pub total: Option<u64>,
+    pub offset: u64,
+    pub limit: u64,
+}
+
+impl<T> Page<T> {
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
+        Page {
+            data: self.data.into_iter().map(f).collect(),
+            total: self.total,
+            offset: self.offset,
+            limit: self.limit,
+        }
+    }
+}
+
+/// Page sizes of a list endpoint: the default and the most a client may ask for (more is clamped).
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub default: u64,
+    pub maximum: u64,
+}
+
+impl Limits {
+    pub const STANDARD: Self = Self {
+        default: 20,
+        maximum: 100,
+    };
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    #[error(transparent)]
+    Rql(#[from] RqlError),
+    #[error("read-store query failed: {0}")]
+    Store(#[from] sqlx::Error),
+}
+
+/// A list query over one read model.
+pub struct List<'a> {
+    /// `SELECT <columns> FROM <table and joins>`.
+    pub select: &'static str,
+    /// `SELECT COUNT(*) FROM <table and joins>`.
+    pub count: &'static str,
+    pub fields: &'a [Field],
+    /// The column that makes the order total (the primary key).
+    pub tiebreak: &'static str,
+    /// What the caller may see, as a boolean SQL expression with its parameters, if restricted.
+    pub visible: Option<Sql>,
+    pub limits: Limits,
+}
+
+/// The compiled statements of a list: the page query and the count query, with their binds.
+pub struct Compiled {
+    pub page: Sql,
+    pub count: Option<Sql>,
+    pub offset: u64,
+    pub limit: u64,
+}
+
+impl List<'_> {
+    pub fn compile(self, store: &ReadStore, query: &Query) -> Result<Compiled, RqlError> {
+        let compiler = Compiler {
+            fields: self.fields,
+            dialect: Dialect::from(store),
+        };
+        let mut sql = Sql::default();
+        let mut conditions = Vec::new();
+        if let Some(visible) = self.visible {
+            // Visibility comes first, so its placeholders are $1.. as written.
+            sql.binds = visible.binds;
+            conditions.push(format!("({})", visible.text));
+        }
+        if let Some(filter) = &query.filter {
+            conditions.push(compiler.filter(filter, &mut sql)?);
+        }
+        let where_clause = if conditions.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", conditions.join(" AND "))
+        };
+        let order = compiler.order_by(query, self.tiebreak)?;
+        let limit = query
+            .limit
+            .unwrap_or(self.limits.default)
+            .min(self.limits.maximum);
+        let count = (!query.skip_count).then(|| Sql {
+            text: format!("{}{where_clause}", self.count),
+            binds: sql.binds.clone(),
+        });
+        let limit_placeholder = sql.bind(crate::table::Value::Int(
+            i64::try_from(limit).unwrap_or(i64::MAX),
+        ));
+        let offset_placeholder = sql.bind(crate::table::Value::Int(
+            i64::try_from(query.offset).unwrap_or(i64::MAX),
+        ));
+        sql.text = format!(
+            "{}{where_clause} {order} LIMIT {limit_placeholder} OFFSET {offset_placeholder}",
+            self.select
+        );
+        Ok(Compiled {
+            page: sql,
+            count,
+            offset: query.offset,
+            limit,
+        })
+    }
+}
+
+/// Runs a compiled list, decoding rows as `T`.
+#[macro_export]
+macro_rules! fetch_page {
+    ($store:expr, $compiled:expr, $row:ty) => {{
+        let compiled: $crate::page::Compiled = $compiled;
+        $crate::with_pool!($store, pool => {
+            let mut page = sqlx::query_as::<_, $row>(sqlx::AssertSqlSafe(compiled.page.text));
+            for value in &compiled.page.binds {
+                page = $crate::bind_value!(page, value);
+            }
+            let data = page.fetch_all(pool).await?;
+            let total = match compiled.count {
+                Some(count) => {
+                    let mut query = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(count.text));
+                    for value in &count.binds {
+                        query = $crate::bind_value!(query, value);
+                    }
+                    Some(u64::try_from(query.fetch_one(pool).await?).unwrap_or(0))
+                }
+                None => None,
+            };
+            Ok::<_, $crate::page::QueryError>($crate::page::Page {
+                data,
+                total,
+                offset: compiled.offset,
+                limit: compiled.limit,
+            })
+        })
+    }};
+}
+
+/// Keeps only the `select`ed paths of a JSON object (dotted paths reach into nested objects).
+pub fn select(object: serde_json::Value, paths: Option<&[String]>) -> serde_json::Value {
+    let Some(paths) = paths else {
+        return object;
+    };
+    let mut selected = serde_json::Map::new();
+    for path in paths {
+        let parts: Vec<&str> = path.split('.').collect();
+        let found = parts
+            .iter()
+            .try_fold(&object, |value, part| value.get(part));
+        if let Some(value) = found {
+            insert_path(&mut selected, &parts, value.clone());
+        }
+    }
+    serde_json::Value::Object(selected)
+}
+
+fn insert_path(
+    map: &mut serde_json::Map<String, serde_json::Value>,
+    parts: &[&str],
+    value: serde_json::Value,
+) {
+    match parts {
+        [] => {}
+        [last] => {
+            map.insert((*last).to_owned(), value);
+        }
+        [first, rest @ ..] => {
+            let entry = map
+                .entry((*first).to_owned())
+                .or_insert_with(|| serde_json::Value::Object(Default::default()));
+            if let serde_json::Value::Object(inner) = entry {
+                insert_path(inner, rest, value);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn select_keeps_only_the_named_paths() {
+        let object = json!({"id": "1", "data": {"title": "t", "body": "b"}, "status": "new"});
+        let paths = vec!["id".to_owned(), "data.title".to_owned()];
+        assert_eq!(
+            select(object, Some(&paths)),
+            json!({"id": "1", "data": {"title": "t"}})
+        );
+    }
+}

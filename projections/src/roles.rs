@@ -1,0 +1,166 @@
+//! `roles_v1` and `role_permissions_v1`: global roles and the permissions each grants.
+
+use std::collections::BTreeMap;
+
+use vigil_domain::commit::Recorded;
+use vigil_domain::event::{Event, RoleEvent};
+use vigil_domain::permission::Permissions;
+
+use crate::runner::{Projection, ProjectionError};
+use crate::sql::Sql;
+use crate::store::ReadStore;
+use crate::table::{Changes, ColumnType::*, Table, Value};
+
+pub static ROLES: Table = Table::new(
+    "roles_v1",
+    &[
+        ("id", Text),
+        ("name", Text),
+        ("description", Text),
+        ("creation_timestamp", BigInt),
+        ("update_timestamp", BigInt),
+        ("position", BigInt),
+    ],
+    1,
+);
+
+pub static ROLE_PERMISSIONS: Table = Table::new(
+    "role_permissions_v1",
+    &[
+        ("role_id", Text),
+        ("permission", Text),
+        ("position", BigInt),
+    ],
+    2,
+);
+
+static TABLES: [&Table; 2] = [&ROLES, &ROLE_PERMISSIONS];
+
+pub struct Roles;
+
+impl Projection for Roles {
+    fn name(&self) -> &'static str {
+        "roles_v1"
+    }
+
+    fn tables(&self) -> &'static [&'static Table] {
+        &TABLES
+    }
+
+    fn apply(&self, recorded: &Recorded, changes: &mut Changes) -> Result<(), ProjectionError> {
+        let Some(id) = recorded.commit.stream.id() else {
+            return Ok(());
+        };
+        let id = id.to_string();
+        let at = recorded.commit.recorded_at.millis();
+        let position = recorded.position;
+        for event in &recorded.commit.events {
+            let Event::Role(event) = event else { continue };
+            match event {
+                RoleEvent::Created(e) => changes.upsert(
+                    &ROLES,
+                    position,
+                    &[
+                        ("id", id.clone().into()),
+                        ("name", e.name.clone().into()),
+                        ("description", e.description.clone().into()),
+                        ("creation_timestamp", at.into()),
+                        ("update_timestamp", at.into()),
+                    ],
+                )?,
+                RoleEvent::PermissionsAdded(e) => {
+                    for permission in &e.permissions {
+                        changes.upsert(
+                            &ROLE_PERMISSIONS,
+                            position,
+                            &[
+                                ("role_id", id.clone().into()),
+                                ("permission", permission.clone().into()),
+                            ],
+                        )?;
+                    }
+                    changes.update(
+                        &ROLES,
+                        position,
+                        &[("id", id.clone().into()), ("update_timestamp", at.into())],
+                    )?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A role with its permissions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoleRow {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub permissions: Vec<String>,
+    pub creation_timestamp: i64,
+    pub update_timestamp: i64,
+}
+
+/// The roles with the given ids, with their permissions, by id.
+pub async fn by_ids(
+    store: &ReadStore,
+    ids: &[String],
+) -> Result<BTreeMap<String, RoleRow>, sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let mut sql = Sql::default();
+    let list = sql.bind_all(ids.iter().cloned().map(Value::Text));
+    let roles_sql = format!(
+        "SELECT id, name, description, creation_timestamp, update_timestamp FROM roles_v1 WHERE id IN ({list})"
+    );
+    let permissions_sql = format!(
+        "SELECT role_id, permission FROM role_permissions_v1 WHERE role_id IN ({list}) ORDER BY permission"
+    );
+    let (roles, permissions) = crate::with_pool!(store, pool => {
+        let mut roles = sqlx::query_as::<_, (String, String, String, i64, i64)>(sqlx::AssertSqlSafe(roles_sql));
+        let mut permissions = sqlx::query_as::<_, (String, String)>(sqlx::AssertSqlSafe(permissions_sql));
+        for value in &sql.binds {
+            roles = crate::bind_value!(roles, value);
+            permissions = crate::bind_value!(permissions, value);
+        }
+        (roles.fetch_all(pool).await?, permissions.fetch_all(pool).await?)
+    });
+    let mut by_id: BTreeMap<String, RoleRow> = roles
+        .into_iter()
+        .map(
+            |(id, name, description, creation_timestamp, update_timestamp)| {
+                let row = RoleRow {
+                    id: id.clone(),
+                    name,
+                    description,
+                    permissions: Vec::new(),
+                    creation_timestamp,
+                    update_timestamp,
+                };
+                (id, row)
+            },
+        )
+        .collect();
+    for (role_id, permission) in permissions {
+        if let Some(role) = by_id.get_mut(&role_id) {
+            role.permissions.push(permission);
+        }
+    }
+    Ok(by_id)
+}
+
+/// The global permissions a user holds through their roles.
+pub async fn of_user(store: &ReadStore, user_id: &str) -> Result<Permissions, sqlx::Error> {
+    let permissions: Vec<String> = crate::with_pool!(store, pool => {
+        sqlx::query_scalar(
+            "SELECT DISTINCT p.permission FROM user_roles_v1 r \
+             JOIN role_permissions_v1 p ON p.role_id = r.role_id WHERE r.user_id = $1",
+        )
+        .bind(user_id)
+        .fetch_all(pool)
+        .await?
+    });
+    Ok(permissions.into_iter().collect())
+}

@@ -1,0 +1,561 @@
+//! The projection runner (DESIGN.md §7).
+//!
+//! Each projection runs in its own task: it reads the log from its checkpoint, applies a batch of
+//! commits to a [`Changes`] set, and writes the rows and the new checkpoint **in one transaction**,
+//! so a crash can neither lose nor repeat a commit. The checkpoint write is a compare-and-set on
+//! the previous checkpoint: if another node's projector moved it, this transaction rolls back and
+//! the runner starts over from the stored checkpoint. On Postgres, a session advisory lock elects
+//! one projector per read model across nodes; the others follow its progress through
+//! `LISTEN/NOTIFY` so they can still answer read-your-writes waits.
+//!
+//! A commit that cannot be applied (it does not decode, the projection refuses it, the database
+//! rejects the rows) **halts** that projection and raises an alarm: a medical read model never
+//! skips a commit. A transient failure (the log or the database unreachable) is retried.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use sqlx::postgres::PgListener;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use vigil_domain::commit::Recorded;
+use vigil_domain::log::{EventLog, LogError};
+
+use crate::store::ReadStore;
+use crate::table::{ChangeError, Changes, Table};
+
+/// Commits applied per transaction at most.
+const BATCH: usize = 4096;
+/// Commits read ahead of the one being applied.
+const READ_AHEAD: usize = 16_384;
+const CHANNEL: &str = "vigil_projections";
+
+/// A read model built from the log.
+pub trait Projection: Send + Sync + 'static {
+    /// The checkpoint key; a new shape of the read model gets a new name (`users_v2`) and tables.
+    fn name(&self) -> &'static str;
+    fn tables(&self) -> &'static [&'static Table];
+    /// Records the row changes `recorded` makes (most commits make none).
+    fn apply(&self, recorded: &Recorded, changes: &mut Changes) -> Result<(), ProjectionError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectionError {
+    #[error(transparent)]
+    Change(#[from] ChangeError),
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// How far a projection is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Progress {
+    /// Every commit up to this position is applied.
+    Running(u64),
+    /// Stopped at a commit it could not apply; `position` is the last one applied.
+    Halted { position: u64, error: String },
+}
+
+impl Progress {
+    pub fn position(&self) -> u64 {
+        match self {
+            Self::Running(position) | Self::Halted { position, .. } => *position,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WaitError {
+    #[error("the read models did not reach position {0} in time")]
+    TimedOut(u64),
+    #[error("read model {name} has halted: {error}")]
+    Halted { name: &'static str, error: String },
+}
+
+enum Failure {
+    /// Retry after a pause.
+    Transient(String),
+    /// Stop this projection and raise the alarm.
+    Halt { position: u64, error: String },
+}
+
+impl From<sqlx::Error> for Failure {
+    fn from(error: sqlx::Error) -> Self {
+        match error {
+            // The database refused the rows: applying them again would fail again. Lock and
+            // serialization failures, and a server shutting down, are the exceptions.
+            sqlx::Error::Database(db)
+                if !matches!(
+                    db.code().as_deref(),
+                    Some("5" | "6" | "40001" | "40P01" | "57P01")
+                ) =>
+            {
+                Failure::Halt {
+                    position: 0,
+                    error: db.to_string(),
+                }
+            }
+            other => Failure::Transient(other.to_string()),
+        }
+    }
+}
+
+impl From<LogError> for Failure {
+    fn from(error: LogError) -> Self {
+        match error {
+            LogError::Corrupt { position, source } => Failure::Halt {
+                position,
+                error: source.to_string(),
+            },
+            other => Failure::Transient(other.to_string()),
+        }
+    }
+}
+
+struct Runner {
+    projection: Arc<dyn Projection>,
+    store: ReadStore,
+    log: Arc<dyn EventLog>,
+    progress: watch::Sender<Progress>,
+}
+
+/// The running projections of this process.
+pub struct Projector {
+    progress: Vec<(&'static str, watch::Receiver<Progress>)>,
+    tasks: Vec<JoinHandle<()>>,
+    stop: watch::Sender<bool>,
+}
+
+impl Projector {
+    /// Starts one runner per projection.
+    pub async fn start(
+        store: ReadStore,
+        log: Arc<dyn EventLog>,
+        projections: Vec<Arc<dyn Projection>>,
+    ) -> Result<Self, sqlx::Error> {
+        let (stop, stopped) = watch::channel(false);
+        let mut progress = Vec::new();
+        let mut tasks = Vec::new();
+        for projection in projections {
+            let checkpoint = read_checkpoint(&store, projection.name()).await?;
+            let (sender, receiver) = watch::channel(Progress::Running(checkpoint));
+            progress.push((projection.name(), receiver));
+            let runner = Runner {
+                projection,
+                store: store.clone(),
+                log: log.clone(),
+                progress: sender,
+            };
+            tasks.push(tokio::spawn(runner.run(stopped.clone())));
+        }
+        Ok(Self {
+            progress,
+            tasks,
+            stop,
+        })
+    }
+
+    /// Waits until every read model has applied `position`, or `timeout` passes.
+    pub async fn wait_for(&self, position: u64, timeout: Duration) -> Result<(), WaitError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        for (name, receiver) in &self.progress {
+            let mut receiver = receiver.clone();
+            let reached = tokio::time::timeout_at(
+                deadline,
+                receiver
+                    .wait_for(|p| p.position() >= position || matches!(p, Progress::Halted { .. })),
+            )
+            .await;
+            match reached {
+                Ok(Ok(progress)) => {
+                    if let Progress::Halted { error, .. } = &*progress {
+                        return Err(WaitError::Halted {
+                            name,
+                            error: error.clone(),
+                        });
+                    }
+                }
+                Ok(Err(_)) | Err(_) => return Err(WaitError::TimedOut(position)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Every projection's progress.
+    pub fn status(&self) -> Vec<(&'static str, Progress)> {
+        self.progress
+            .iter()
+            .map(|(name, receiver)| (*name, receiver.borrow().clone()))
+            .collect()
+    }
+
+    /// Stops the runners between batches (a batch in flight rolls back, which loses nothing).
+    pub async fn shutdown(self) {
+        self.stop.send_replace(true);
+        for task in self.tasks {
+            if tokio::time::timeout(Duration::from_secs(10), task)
+                .await
+                .is_err()
+            {
+                tracing::warn!("a projection did not stop in time");
+            }
+        }
+    }
+}
+
+/// Rebuilds `projections` from position 0: empties their tables, then applies the whole log up to
+/// its current head. Returns that head. Run while no other projector writes these read models.
+pub async fn rebuild(
+    store: &ReadStore,
+    log: Arc<dyn EventLog>,
+    projections: Vec<Arc<dyn Projection>>,
+) -> Result<u64, RebuildError> {
+    let head = log.head().await.map_err(|e| RebuildError(e.to_string()))?;
+    for projection in projections {
+        reset(store, projection.as_ref())
+            .await
+            .map_err(|e| RebuildError(e.to_string()))?;
+        let (progress, _) = watch::channel(Progress::Running(0));
+        let runner = Runner {
+            projection: projection.clone(),
+            store: store.clone(),
+            log: log.clone(),
+            progress,
+        };
+        let (_keep, stopped) = watch::channel(false);
+        match runner.run_from(0, Some(head), stopped).await {
+            Ok(_) => {}
+            Err(Failure::Transient(error)) => return Err(RebuildError(error)),
+            Err(Failure::Halt { position, error }) => {
+                return Err(RebuildError(format!(
+                    "{} cannot apply the commit after position {position}: {error}",
+                    projection.name()
+                )));
+            }
+        }
+    }
+    Ok(head)
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("rebuild failed: {0}")]
+pub struct RebuildError(String);
+
+async fn reset(store: &ReadStore, projection: &dyn Projection) -> Result<(), sqlx::Error> {
+    crate::with_pool!(store, pool => {
+        let mut tx = pool.begin().await?;
+        for table in projection.tables() {
+            sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {}", table.name)))
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query("DELETE FROM projection_checkpoints WHERE name = $1")
+            .bind(projection.name())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await
+    })
+}
+
+async fn read_checkpoint(store: &ReadStore, name: &str) -> Result<u64, sqlx::Error> {
+    let position: Option<i64> = crate::with_pool!(store, pool => {
+        sqlx::query_scalar("SELECT position FROM projection_checkpoints WHERE name = $1")
+            .bind(name)
+            .fetch_optional(pool)
+            .await?
+    });
+    Ok(position.and_then(|p| u64::try_from(p).ok()).unwrap_or(0))
+}
+
+fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(0))
+}
+
+/// Moves the checkpoint from `from` to `to` inside the batch's transaction; `false` when another
+/// projector moved it first.
+macro_rules! advance_checkpoint {
+    ($tx:expr, $name:expr, $from:expr, $to:expr) => {{
+        let affected = sqlx::query(
+            "INSERT INTO projection_checkpoints (name, position, status, last_error, updated_at) \
+             VALUES ($1, $2, 'running', NULL, $4) \
+             ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position, status = 'running', \
+             last_error = NULL, updated_at = EXCLUDED.updated_at \
+             WHERE projection_checkpoints.position = $3",
+        )
+        .bind($name)
+        .bind(to_i64($to))
+        .bind(to_i64($from))
+        .bind(now_millis())
+        .execute(&mut *$tx)
+        .await?
+        .rows_affected();
+        affected == 1
+    }};
+}
+
+fn to_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+impl Runner {
+    async fn run(self, mut stopped: watch::Receiver<bool>) {
+        let name = self.projection.name();
+        let mut pause = Duration::from_millis(100);
+        while !*stopped.borrow() {
+            let leader = match self.lead(&mut stopped).await {
+                Ok(Some(leader)) => leader,
+                Ok(None) => return,
+                Err(error) => {
+                    tracing::warn!(projection = name, %error, "cannot elect a projector; retrying");
+                    tokio::time::sleep(pause).await;
+                    continue;
+                }
+            };
+            let from = match read_checkpoint(&self.store, name).await {
+                Ok(position) => position,
+                Err(error) => {
+                    tracing::warn!(projection = name, %error, "cannot read checkpoint; retrying");
+                    tokio::time::sleep(pause).await;
+                    continue;
+                }
+            };
+            let result = self.run_from(from, None, stopped.clone()).await;
+            drop(leader);
+            match result {
+                Ok(()) => return,
+                Err(Failure::Transient(error)) => {
+                    tracing::warn!(projection = name, %error, "projection interrupted; resuming");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(5));
+                }
+                Err(Failure::Halt { position, error }) => {
+                    let position = position.max(self.progress.borrow().position());
+                    tracing::error!(
+                        alarm = true,
+                        projection = name,
+                        position,
+                        %error,
+                        "read model HALTED: it cannot apply the next commit and will not skip it"
+                    );
+                    if let Err(record) = self.record_halt(position, &error).await {
+                        tracing::error!(projection = name, %record, "could not record the halt");
+                    }
+                    self.progress
+                        .send_replace(Progress::Halted { position, error });
+                    return;
+                }
+            }
+        }
+    }
+
+    /// On Postgres, waits until this node holds the projection's advisory lock, following the
+    /// leader's progress meanwhile; `None` when asked to stop first. SQLite has one node.
+    async fn lead(
+        &self,
+        stopped: &mut watch::Receiver<bool>,
+    ) -> Result<Option<Option<sqlx::PgConnection>>, sqlx::Error> {
+        let ReadStore::Postgres(pool) = &self.store else {
+            return Ok(Some(None));
+        };
+        let key = lock_key(self.projection.name());
+        let mut listener: Option<PgListener> = None;
+        loop {
+            let mut conn = pool.acquire().await?;
+            let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+                .bind(key)
+                .fetch_one(&mut *conn)
+                .await?;
+            if locked {
+                // Detached, so the lock lives exactly as long as this connection: dropping it
+                // closes the session, which releases the lock.
+                return Ok(Some(Some(conn.detach())));
+            }
+            drop(conn);
+            if listener.is_none() {
+                let mut new = PgListener::connect_with(pool).await?;
+                new.listen(CHANNEL).await?;
+                listener = Some(new);
+            }
+            let checkpoint = read_checkpoint(&self.store, self.projection.name()).await?;
+            self.progress.send_if_modified(|p| advance(p, checkpoint));
+            if let Some(listener) = listener.as_mut() {
+                tokio::select! {
+                    notified = listener.recv() => {
+                        let notification = notified?;
+                        if let Some(position) = notification
+                            .payload()
+                            .strip_prefix(self.projection.name())
+                            .and_then(|rest| rest.strip_prefix(':'))
+                            .and_then(|p| p.parse().ok())
+                        {
+                            self.progress.send_if_modified(|p| advance(p, position));
+                        }
+                    }
+                    _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+                    _ = stopped.changed() => return Ok(None),
+                }
+            }
+        }
+    }
+
+    /// Applies the log from `from` until stopped, or until `until` is reached.
+    async fn run_from(
+        &self,
+        from: u64,
+        until: Option<u64>,
+        mut stopped: watch::Receiver<bool>,
+    ) -> Result<(), Failure> {
+        if until.is_some_and(|until| from >= until) {
+            return Ok(());
+        }
+        let (sender, mut receiver) = mpsc::channel(READ_AHEAD);
+        let mut commits = self.log.subscribe(from);
+        let pump = tokio::spawn(async move {
+            while let Some(item) = commits.next().await {
+                let failed = item.is_err();
+                if sender.send(item).await.is_err() || failed {
+                    break;
+                }
+            }
+        });
+        let _pump = AbortOnDrop(pump);
+        let mut checkpoint = from;
+        let mut batch = Vec::with_capacity(BATCH);
+        loop {
+            batch.clear();
+            let received = tokio::select! {
+                received = receiver.recv_many(&mut batch, BATCH) => received,
+                _ = stopped.changed() => return Ok(()),
+            };
+            if received == 0 {
+                return Err(Failure::Transient("the log subscription ended".into()));
+            }
+            let mut changes = Changes::default();
+            let mut last = checkpoint;
+            for item in batch.drain(..) {
+                let recorded = item.map_err(|e| match Failure::from(e) {
+                    Failure::Halt { error, .. } => Failure::Halt {
+                        position: last,
+                        error,
+                    },
+                    transient => transient,
+                })?;
+                if recorded.position <= last {
+                    continue;
+                }
+                self.projection
+                    .apply(&recorded, &mut changes)
+                    .map_err(|error| Failure::Halt {
+                        position: last,
+                        error: format!(
+                            "commit {} ({}): {error}",
+                            recorded.position, recorded.commit.stream
+                        ),
+                    })?;
+                last = recorded.position;
+            }
+            if last == checkpoint {
+                continue;
+            }
+            self.write(changes, checkpoint, last)
+                .await
+                .map_err(|failure| match failure {
+                    Failure::Halt { error, .. } => Failure::Halt {
+                        position: checkpoint,
+                        error,
+                    },
+                    transient => transient,
+                })?;
+            checkpoint = last;
+            self.progress.send_replace(Progress::Running(checkpoint));
+            if until.is_some_and(|until| checkpoint >= until) {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Writes one batch and moves the checkpoint, atomically.
+    async fn write(&self, changes: Changes, from: u64, to: u64) -> Result<(), Failure> {
+        let name = self.projection.name();
+        let moved = match &self.store {
+            ReadStore::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                changes.flush_postgres(&mut tx).await?;
+                let moved = advance_checkpoint!(tx, name, from, to);
+                sqlx::query("SELECT pg_notify($1, $2)")
+                    .bind(CHANNEL)
+                    .bind(format!("{name}:{to}"))
+                    .execute(&mut *tx)
+                    .await?;
+                if moved {
+                    tx.commit().await?;
+                }
+                moved
+            }
+            ReadStore::Sqlite(pool) => {
+                let mut tx = pool.begin().await?;
+                changes.flush_sqlite(&mut tx).await?;
+                let moved = advance_checkpoint!(tx, name, from, to);
+                if moved {
+                    tx.commit().await?;
+                }
+                moved
+            }
+        };
+        if moved {
+            Ok(())
+        } else {
+            Err(Failure::Transient(format!(
+                "checkpoint of {name} moved away from {from}: another projector is writing"
+            )))
+        }
+    }
+
+    async fn record_halt(&self, position: u64, error: &str) -> Result<(), sqlx::Error> {
+        let name = self.projection.name();
+        crate::with_pool!(&self.store, pool => {
+            sqlx::query(
+                "INSERT INTO projection_checkpoints (name, position, status, last_error, updated_at) \
+                 VALUES ($1, $2, 'halted', $3, $4) \
+                 ON CONFLICT (name) DO UPDATE SET status = 'halted', last_error = EXCLUDED.last_error, \
+                 updated_at = EXCLUDED.updated_at",
+            )
+            .bind(name)
+            .bind(to_i64(position))
+            .bind(error)
+            .bind(now_millis())
+            .execute(pool)
+            .await
+            .map(|_| ())
+        })
+    }
+}
+
+fn advance(progress: &mut Progress, position: u64) -> bool {
+    match progress {
+        Progress::Running(current) if *current < position => {
+            *current = position;
+            true
+        }
+        _ => false,
+    }
+}
+
+/// A stable 64-bit advisory-lock key for a projection name (FNV-1a).
+fn lock_key(name: &str) -> i64 {
+    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    i64::from_ne_bytes(hash.to_ne_bytes())
+}
+
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}

@@ -1,0 +1,312 @@
+//! RQL compiled to SQL: filters become a `WHERE` clause with bound parameters only, and sorts an
+//! `ORDER BY`, over the columns a read model exposes. A property the read model does not expose is
+//! an RQL error, never a query on an arbitrary name.
+
+use crate::rql::{Cmp, Direction, Expr, Query, RqlError, Scalar};
+use crate::store::ReadStore;
+use crate::table::Value;
+
+/// How a column compares and sorts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldType {
+    Text,
+    Integer,
+    Bool,
+    /// Milliseconds since the epoch; RQL may give a number or an ISO date.
+    Timestamp,
+}
+
+/// A property a query may filter or sort on.
+#[derive(Debug, Clone, Copy)]
+pub struct Field {
+    /// The RQL path, e.g. `first_name`.
+    pub path: &'static str,
+    /// The SQL expression, e.g. `u.first_name`.
+    pub column: &'static str,
+    pub field_type: FieldType,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Postgres,
+    Sqlite,
+}
+
+impl From<&ReadStore> for Dialect {
+    fn from(store: &ReadStore) -> Self {
+        match store {
+            ReadStore::Postgres(_) => Self::Postgres,
+            ReadStore::Sqlite(_) => Self::Sqlite,
+        }
+    }
+}
+
+/// SQL text with `$n` placeholders and the values they stand for.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Sql {
+    pub text: String,
+    pub binds: Vec<Value>,
+}
+
+impl Sql {
+    /// Adds a parameter and returns its placeholder.
+    pub fn bind(&mut self, value: Value) -> String {
+        self.binds.push(value);
+        format!("${}", self.binds.len())
+    }
+
+    /// Adds parameters and returns their placeholders as a list (`$1, $2`), for `IN (...)`.
+    pub fn bind_all(&mut self, values: impl IntoIterator<Item = Value>) -> String {
+        values
+            .into_iter()
+            .map(|value| self.bind(value))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// Compiles RQL against one read model's fields.
+pub struct Compiler<'a> {
+    pub fields: &'a [Field],
+    pub dialect: Dialect,
+}
+
+impl Compiler<'_> {
+    fn field(&self, path: &str) -> Result<&Field, RqlError> {
+        self.fields
+            .iter()
+            .find(|f| f.path == path)
+            .ok_or_else(|| RqlError(format!("`{path}` cannot be queried here")))
+    }
+
+    /// Appends `filter` as a boolean SQL expression to `sql`.
+    pub fn filter(&self, filter: &Expr, sql: &mut Sql) -> Result<String, RqlError> {
+        Ok(match filter {
+            Expr::And(parts) | Expr::Or(parts) if parts.is_empty() => "TRUE".to_owned(),
+            Expr::And(parts) => self.join(parts, " AND ", sql)?,
+            Expr::Or(parts) => self.join(parts, " OR ", sql)?,
+            Expr::Compare { path, op, value } => {
+                let field = self.field(path)?;
+                self.compare(field, *op, value, sql)
+            }
+            Expr::In {
+                path,
+                values,
+                negated,
+            } => {
+                let field = self.field(path)?;
+                let matches: Vec<String> = values
+                    .iter()
+                    .map(|value| self.compare(field, Cmp::Eq, value, sql))
+                    .collect();
+                let any = if matches.is_empty() {
+                    "FALSE".to_owned()
+                } else {
+                    format!("({})", matches.join(" OR "))
+                };
+                if *negated { format!("NOT {any}") } else { any }
+            }
+            Expr::Like { path, pattern } => {
+                let field = self.field(path)?;
+                if field.field_type != FieldType::Text {
+                    return Ok("FALSE".to_owned());
+                }
+                let placeholder = sql.bind(Value::Text(like_pattern(pattern)));
+                let operator = match self.dialect {
+                    Dialect::Postgres => "ILIKE",
+                    Dialect::Sqlite => "LIKE",
+                };
+                format!("({} {operator} {placeholder} ESCAPE '\\')", field.column)
+            }
+            Expr::Contains {
+                path,
+                element: None,
+                negated,
+            } => {
+                let field = self.field(path)?;
+                format!(
+                    "({} IS {}NULL)",
+                    field.column,
+                    if *negated { "" } else { "NOT " }
+                )
+            }
+            Expr::Contains { path, .. } => {
+                return Err(RqlError(format!("`{path}` is not a list of objects")));
+            }
+        })
+    }
+
+    fn join(&self, parts: &[Expr], separator: &str, sql: &mut Sql) -> Result<String, RqlError> {
+        let compiled = parts
+            .iter()
+            .map(|part| self.filter(part, sql))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(format!("({})", compiled.join(separator)))
+    }
+
+    /// A comparison. A value that cannot be of the column's type matches nothing (`ne`: anything),
+    /// as in Extra Horizon's document store; `ne` also matches rows without the property.
+    fn compare(&self, field: &Field, op: Cmp, value: &Scalar, sql: &mut Sql) -> String {
+        let column = field.column;
+        if *value == Scalar::Null {
+            return match op {
+                Cmp::Eq => format!("({column} IS NULL)"),
+                Cmp::Ne => format!("({column} IS NOT NULL)"),
+                _ => "FALSE".to_owned(),
+            };
+        }
+        let Some(bound) = coerce(field.field_type, value) else {
+            return if op == Cmp::Ne {
+                "TRUE".to_owned()
+            } else {
+                "FALSE".to_owned()
+            };
+        };
+        let placeholder = sql.bind(bound);
+        let collated = match (self.dialect, field.field_type) {
+            (Dialect::Postgres, FieldType::Text) if op != Cmp::Eq && op != Cmp::Ne => {
+                format!("{column} COLLATE \"C\"")
+            }
+            _ => column.to_owned(),
+        };
+        match op {
+            Cmp::Eq => format!("({column} = {placeholder})"),
+            Cmp::Ne => format!("({column} IS NULL OR {column} <> {placeholder})"),
+            Cmp::Gt => format!("({collated} > {placeholder})"),
+            Cmp::Ge => format!("({collated} >= {placeholder})"),
+            Cmp::Lt => format!("({collated} < {placeholder})"),
+            Cmp::Le => format!("({collated} <= {placeholder})"),
+        }
+    }
+
+    /// `ORDER BY` for the query's sort, ending with `tiebreak` so pages are stable. Nulls sort
+    /// first ascending, as in Extra Horizon, and text sorts by code point on both backends.
+    pub fn order_by(&self, query: &Query, tiebreak: &str) -> Result<String, RqlError> {
+        let mut terms = Vec::new();
+        for (path, direction) in &query.sort {
+            let field = self.field(path)?;
+            let column = match (self.dialect, field.field_type) {
+                (Dialect::Postgres, FieldType::Text) => format!("{} COLLATE \"C\"", field.column),
+                _ => field.column.to_owned(),
+            };
+            terms.push(match direction {
+                Direction::Ascending => format!("{column} ASC NULLS FIRST"),
+                Direction::Descending => format!("{column} DESC NULLS LAST"),
+            });
+        }
+        terms.push(format!("{tiebreak} ASC"));
+        Ok(format!("ORDER BY {}", terms.join(", ")))
+    }
+}
+
+/// The value as the column's type, if it can be one.
+fn coerce(field_type: FieldType, value: &Scalar) -> Option<Value> {
+    match (field_type, value) {
+        (FieldType::Text, Scalar::String(text)) => Some(Value::Text(text.clone())),
+        (FieldType::Text, Scalar::Number(n)) => Some(Value::Text(js_number(*n))),
+        (FieldType::Text, Scalar::Bool(b)) => Some(Value::Text(b.to_string())),
+        (FieldType::Integer | FieldType::Timestamp, Scalar::Number(n)) if n.fract() == 0.0 => {
+            Some(Value::Int(*n as i64))
+        }
+        (FieldType::Integer | FieldType::Timestamp, Scalar::Date(ms)) => Some(Value::Int(*ms)),
+        (FieldType::Timestamp, Scalar::String(text)) => {
+            crate::rql::parse_date(text).map(Value::Int)
+        }
+        (FieldType::Bool, Scalar::Bool(b)) => Some(Value::Bool(*b)),
+        _ => None,
+    }
+}
+
+fn js_number(n: f64) -> String {
+    if n.fract() == 0.0 && n.abs() < 1e15 {
+        format!("{}", n as i64)
+    } else {
+        format!("{n}")
+    }
+}
+
+/// A `LIKE` pattern: a substring match, or with `*` wildcards when the value has any.
+fn like_pattern(text: &str) -> String {
+    let escaped = text
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    if escaped.contains('*') {
+        escaped.replace('*', "%")
+    } else {
+        format!("%{escaped}%")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rql::parse;
+
+    const FIELDS: &[Field] = &[
+        Field {
+            path: "first_name",
+            column: "first_name",
+            field_type: FieldType::Text,
+        },
+        Field {
+            path: "creation_timestamp",
+            column: "creation_timestamp",
+            field_type: FieldType::Timestamp,
+        },
+        Field {
+            path: "activation",
+            column: "activation",
+            field_type: FieldType::Bool,
+        },
+    ];
+
+    fn compile(raw: &str) -> Result<Sql, RqlError> {
+        let compiler = Compiler {
+            fields: FIELDS,
+            dialect: Dialect::Sqlite,
+        };
+        let query = parse(raw)?;
+        let mut sql = Sql::default();
+        sql.text = compiler.filter(query.filter.as_ref().unwrap(), &mut sql)?;
+        Ok(sql)
+    }
+
+    #[test]
+    fn values_become_parameters_never_text() {
+        let sql = compile("eq(first_name,Robert%27%29%3B%20DROP%20TABLE%20users_v1%3B--)").unwrap();
+        assert_eq!(sql.text, "(first_name = $1)");
+        assert_eq!(
+            sql.binds,
+            vec![Value::Text("Robert'); DROP TABLE users_v1;--".into())]
+        );
+    }
+
+    #[test]
+    fn unknown_properties_are_refused() {
+        assert!(compile("eq(password,x)").is_err());
+    }
+
+    #[test]
+    fn timestamps_accept_numbers_and_dates() {
+        let sql =
+            compile("and(ge(creation_timestamp,2021-01-21),lt(creation_timestamp,1611187200001))")
+                .unwrap();
+        assert_eq!(
+            sql.binds,
+            vec![Value::Int(1_611_187_200_000), Value::Int(1_611_187_200_001)]
+        );
+    }
+
+    #[test]
+    fn a_value_of_the_wrong_type_matches_nothing() {
+        assert_eq!(compile("eq(activation,maybe)").unwrap().text, "FALSE");
+        assert_eq!(compile("ne(activation,maybe)").unwrap().text, "TRUE");
+    }
+
+    #[test]
+    fn like_escapes_wildcards_and_searches_substrings() {
+        let sql = compile("like(first_name,50%25_off)").unwrap();
+        assert_eq!(sql.binds, vec![Value::Text("%50\\%\\_off%".into())]);
+    }
+}

@@ -1,0 +1,652 @@
+//! Read-model tables and the batched writes projections make to them.
+//!
+//! A projection does not write SQL: it records row changes in a [`Changes`] batch. The batch
+//! coalesces everything that happened to one row inside it (a row inserted and updated in the
+//! same batch is written once), then [`Changes::flush`] writes it in the projection's transaction:
+//! bulk deletes, keyed deletes, upserts, then partial updates. Postgres receives each table's
+//! upserts as one `INSERT ... SELECT FROM UNNEST(...)`; SQLite, which has no round trips, one
+//! statement per row.
+//!
+//! Every table has a `position` column: the log position that last changed the row. Writes are
+//! guarded by it, so applying a commit twice changes nothing.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use sqlx::{AssertSqlSafe, Postgres, Sqlite, Transaction};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnType {
+    Text,
+    BigInt,
+    Bool,
+    Json,
+}
+
+impl ColumnType {
+    fn postgres_array(self) -> &'static str {
+        match self {
+            Self::Text | Self::Json => "text[]",
+            Self::BigInt => "int8[]",
+            Self::Bool => "bool[]",
+        }
+    }
+}
+
+/// A read-model table: its columns (the first `key_len` form the primary key; `position` last).
+#[derive(Debug)]
+pub struct Table {
+    pub name: &'static str,
+    pub columns: &'static [(&'static str, ColumnType)],
+    pub key_len: usize,
+    sql: OnceLock<Statements>,
+}
+
+#[derive(Debug)]
+struct Statements {
+    postgres_upsert: String,
+    sqlite_upsert: String,
+    delete: String,
+}
+
+impl Table {
+    pub const fn new(
+        name: &'static str,
+        columns: &'static [(&'static str, ColumnType)],
+        key_len: usize,
+    ) -> Self {
+        Self {
+            name,
+            columns,
+            key_len,
+            sql: OnceLock::new(),
+        }
+    }
+
+    fn index(&self, column: &str) -> Option<usize> {
+        self.columns.iter().position(|(name, _)| *name == column)
+    }
+
+    fn statements(&self) -> &Statements {
+        self.sql.get_or_init(|| {
+            let names: Vec<&str> = self.columns.iter().map(|(n, _)| *n).collect();
+            let keys = names[..self.key_len].join(", ");
+            let updates = names[self.key_len..]
+                .iter()
+                .map(|n| format!("{n} = EXCLUDED.{n}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let conflict = if updates.is_empty() {
+                "DO NOTHING".to_owned()
+            } else {
+                format!("DO UPDATE SET {updates} WHERE {}.position < EXCLUDED.position", self.name)
+            };
+            let selected = self
+                .columns
+                .iter()
+                .map(|(n, t)| if *t == ColumnType::Json { format!("u.{n}::jsonb") } else { format!("u.{n}") })
+                .collect::<Vec<_>>()
+                .join(", ");
+            let arrays = self
+                .columns
+                .iter()
+                .enumerate()
+                .map(|(i, (_, t))| format!("${}::{}", i + 1, t.postgres_array()))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let placeholders = (1..=names.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+            let key_match = names[..self.key_len]
+                .iter()
+                .enumerate()
+                .map(|(i, n)| format!("{n} = ${}", i + 1))
+                .collect::<Vec<_>>()
+                .join(" AND ");
+            Statements {
+                postgres_upsert: format!(
+                    "INSERT INTO {t} ({cols}) SELECT {selected} FROM UNNEST({arrays}) AS u({cols}) ON CONFLICT ({keys}) {conflict}",
+                    t = self.name,
+                    cols = names.join(", "),
+                ),
+                sqlite_upsert: format!(
+                    "INSERT INTO {t} ({cols}) VALUES ({placeholders}) ON CONFLICT ({keys}) {conflict}",
+                    t = self.name,
+                    cols = names.join(", "),
+                ),
+                delete: format!(
+                    "DELETE FROM {t} WHERE {key_match} AND position < ${p}",
+                    t = self.name,
+                    p = self.key_len + 1
+                ),
+            }
+        })
+    }
+}
+
+/// A cell value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Text(String),
+    Int(i64),
+    Bool(bool),
+    Json(serde_json::Value),
+}
+
+impl From<&str> for Value {
+    fn from(v: &str) -> Self {
+        Self::Text(v.to_owned())
+    }
+}
+impl From<String> for Value {
+    fn from(v: String) -> Self {
+        Self::Text(v)
+    }
+}
+impl From<i64> for Value {
+    fn from(v: i64) -> Self {
+        Self::Int(v)
+    }
+}
+impl From<bool> for Value {
+    fn from(v: bool) -> Self {
+        Self::Bool(v)
+    }
+}
+impl From<serde_json::Value> for Value {
+    fn from(v: serde_json::Value) -> Self {
+        Self::Json(v)
+    }
+}
+impl<T: Into<Value>> From<Option<T>> for Value {
+    fn from(v: Option<T>) -> Self {
+        v.map_or(Self::Null, Into::into)
+    }
+}
+
+/// Binds a [`Value`] to a query of either backend.
+#[macro_export]
+macro_rules! bind_value {
+    ($query:expr, $value:expr) => {
+        match $value {
+            $crate::table::Value::Null => $query.bind(None::<String>),
+            $crate::table::Value::Text(v) => $query.bind(v.clone()),
+            $crate::table::Value::Int(v) => $query.bind(*v),
+            $crate::table::Value::Bool(v) => $query.bind(*v),
+            $crate::table::Value::Json(v) => $query.bind(sqlx::types::Json(v.clone())),
+        }
+    };
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChangeError {
+    #[error("table {table} has no column {column}")]
+    UnknownColumn { table: &'static str, column: String },
+    #[error("a row of {table} must give every key column")]
+    MissingKey { table: &'static str },
+}
+
+#[derive(Debug, Clone)]
+enum Pending {
+    /// The whole row.
+    Upsert(Vec<Value>),
+    /// Some columns (by index), always including `position`.
+    Update(Vec<(usize, Value)>),
+    Delete(i64),
+}
+
+#[derive(Debug, Default)]
+struct TableChanges {
+    /// Bulk deletes `column = value`, guarded by position, in order.
+    deletes_where: Vec<(usize, Value, i64)>,
+    rows: HashMap<Vec<KeyPart>, Pending>,
+    /// Keys in first-touched order, for deterministic writes.
+    order: Vec<Vec<KeyPart>>,
+}
+
+/// Hashable form of a key value.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum KeyPart {
+    Text(String),
+    Int(i64),
+}
+
+fn key_part(value: &Value) -> Option<KeyPart> {
+    match value {
+        Value::Text(v) => Some(KeyPart::Text(v.clone())),
+        Value::Int(v) => Some(KeyPart::Int(*v)),
+        _ => None,
+    }
+}
+
+/// A batch of row changes, written in one transaction with the projection's checkpoint.
+#[derive(Debug, Default)]
+pub struct Changes {
+    tables: Vec<(&'static Table, TableChanges)>,
+}
+
+impl Changes {
+    fn table(&mut self, table: &'static Table) -> &mut TableChanges {
+        let found = self
+            .tables
+            .iter()
+            .position(|(t, _)| std::ptr::eq(*t, table));
+        let index = found.unwrap_or_else(|| {
+            self.tables.push((table, TableChanges::default()));
+            self.tables.len() - 1
+        });
+        &mut self.tables[index].1
+    }
+
+    fn row(
+        table: &'static Table,
+        cells: &[(&str, Value)],
+        position: i64,
+    ) -> Result<Vec<Option<Value>>, ChangeError> {
+        let mut row = vec![None; table.columns.len()];
+        for (column, value) in cells {
+            let index = table
+                .index(column)
+                .ok_or_else(|| ChangeError::UnknownColumn {
+                    table: table.name,
+                    column: (*column).to_owned(),
+                })?;
+            row[index] = Some(value.clone());
+        }
+        if let Some(index) = table.index("position") {
+            row[index] = Some(Value::Int(position));
+        }
+        Ok(row)
+    }
+
+    fn key(table: &'static Table, row: &[Option<Value>]) -> Result<Vec<KeyPart>, ChangeError> {
+        row[..table.key_len]
+            .iter()
+            .map(|cell| cell.as_ref().and_then(key_part))
+            .collect::<Option<Vec<_>>>()
+            .ok_or(ChangeError::MissingKey { table: table.name })
+    }
+
+    fn record(&mut self, table: &'static Table, key: Vec<KeyPart>, change: Pending) {
+        let changes = self.table(table);
+        let merged = match (changes.rows.remove(&key), change) {
+            (None, change) => {
+                changes.order.push(key.clone());
+                change
+            }
+            (Some(Pending::Upsert(mut row)), Pending::Update(cells)) => {
+                for (index, value) in cells {
+                    row[index] = value;
+                }
+                Pending::Upsert(row)
+            }
+            (Some(Pending::Update(mut old)), Pending::Update(cells)) => {
+                for (index, value) in cells {
+                    match old.iter_mut().find(|(i, _)| *i == index) {
+                        Some(slot) => slot.1 = value,
+                        None => old.push((index, value)),
+                    }
+                }
+                Pending::Update(old)
+            }
+            // An update of a row deleted in this batch has nothing to change.
+            (Some(Pending::Delete(position)), Pending::Update(_)) => Pending::Delete(position),
+            (Some(_), change) => change,
+        };
+        changes.rows.insert(key, merged);
+    }
+
+    /// Inserts or replaces a whole row; columns not given are NULL.
+    pub fn upsert(
+        &mut self,
+        table: &'static Table,
+        position: u64,
+        cells: &[(&str, Value)],
+    ) -> Result<(), ChangeError> {
+        let position = to_i64(position);
+        let row = Self::row(table, cells, position)?;
+        let key = Self::key(table, &row)?;
+        let row = row
+            .into_iter()
+            .map(|cell| cell.unwrap_or(Value::Null))
+            .collect();
+        self.record(table, key, Pending::Upsert(row));
+        Ok(())
+    }
+
+    /// Changes the given columns of an existing row (`cells` must include the key columns).
+    pub fn update(
+        &mut self,
+        table: &'static Table,
+        position: u64,
+        cells: &[(&str, Value)],
+    ) -> Result<(), ChangeError> {
+        let position = to_i64(position);
+        let row = Self::row(table, cells, position)?;
+        let key = Self::key(table, &row)?;
+        let set = row
+            .into_iter()
+            .enumerate()
+            .skip(table.key_len)
+            .filter_map(|(index, cell)| cell.map(|value| (index, value)))
+            .collect();
+        self.record(table, key, Pending::Update(set));
+        Ok(())
+    }
+
+    /// Deletes the row with the key given in `cells`.
+    pub fn delete(
+        &mut self,
+        table: &'static Table,
+        position: u64,
+        key: &[(&str, Value)],
+    ) -> Result<(), ChangeError> {
+        let position = to_i64(position);
+        let row = Self::row(table, key, position)?;
+        let key = Self::key(table, &row)?;
+        self.record(table, key, Pending::Delete(position));
+        Ok(())
+    }
+
+    /// Deletes every row whose `column` equals `value` (e.g. all tokens of a user).
+    pub fn delete_where(
+        &mut self,
+        table: &'static Table,
+        position: u64,
+        column: &str,
+        value: Value,
+    ) -> Result<(), ChangeError> {
+        let index = table
+            .index(column)
+            .ok_or_else(|| ChangeError::UnknownColumn {
+                table: table.name,
+                column: column.to_owned(),
+            })?;
+        let changes = self.table(table);
+        // Rows inserted earlier in this batch never reach the database.
+        let doomed: Vec<Vec<KeyPart>> = changes
+            .rows
+            .iter()
+            .filter(|(_, pending)| matches!(pending, Pending::Upsert(row) if row[index] == value))
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in doomed {
+            changes.rows.remove(&key);
+            changes.order.retain(|k| *k != key);
+        }
+        changes.deletes_where.push((index, value, to_i64(position)));
+        Ok(())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tables.is_empty()
+    }
+
+    /// The statements that write this batch, in order.
+    fn plan(self) -> Vec<Step> {
+        let mut steps = Vec::new();
+        for (table, changes) in self.tables {
+            let statements = table.statements();
+            for (index, value, position) in changes.deletes_where {
+                let sql = format!(
+                    "DELETE FROM {} WHERE {} = $1 AND position < $2",
+                    table.name, table.columns[index].0
+                );
+                steps.push(Step::Sql(sql, vec![value, Value::Int(position)]));
+            }
+            let mut upserts = Vec::new();
+            let mut updates = Vec::new();
+            for key in &changes.order {
+                let keys = key.iter().cloned().map(KeyPart::into_value);
+                match changes.rows.get(key) {
+                    Some(Pending::Delete(position)) => {
+                        let binds = keys.chain([Value::Int(*position)]).collect();
+                        steps.push(Step::Sql(statements.delete.clone(), binds));
+                    }
+                    Some(Pending::Upsert(row)) => upserts.push(row.clone()),
+                    Some(Pending::Update(cells)) => {
+                        let (sql, position) = update_sql(table, cells);
+                        let binds = cells
+                            .iter()
+                            .map(|(_, value)| value.clone())
+                            .chain(keys)
+                            .chain([Value::Int(position)])
+                            .collect();
+                        updates.push(Step::Sql(sql, binds));
+                    }
+                    None => {}
+                }
+            }
+            if !upserts.is_empty() {
+                steps.push(Step::Upsert(table, upserts));
+            }
+            steps.extend(updates);
+        }
+        steps
+    }
+
+    /// Writes the batch to Postgres: each table's upserts in one statement.
+    pub async fn flush_postgres(
+        self,
+        tx: &mut Transaction<'_, Postgres>,
+    ) -> Result<(), sqlx::Error> {
+        for step in self.plan() {
+            match step {
+                Step::Sql(sql, binds) => {
+                    let mut query = sqlx::query(AssertSqlSafe(sql));
+                    for value in &binds {
+                        query = bind_value!(query, value);
+                    }
+                    query.execute(&mut **tx).await?;
+                }
+                Step::Upsert(table, rows) => {
+                    let mut query =
+                        sqlx::query(AssertSqlSafe(table.statements().postgres_upsert.as_str()));
+                    for (index, (_, column_type)) in table.columns.iter().enumerate() {
+                        query =
+                            bind_column(query, *column_type, rows.iter().map(|row| &row[index]));
+                    }
+                    query.execute(&mut **tx).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the batch to SQLite: one statement per row, all in the caller's transaction.
+    pub async fn flush_sqlite(self, tx: &mut Transaction<'_, Sqlite>) -> Result<(), sqlx::Error> {
+        for step in self.plan() {
+            let (sql, rows) = match step {
+                Step::Sql(sql, binds) => (sql, vec![binds]),
+                Step::Upsert(table, rows) => (table.statements().sqlite_upsert.clone(), rows),
+            };
+            for binds in &rows {
+                let mut query = sqlx::query(AssertSqlSafe(sql.as_str()));
+                for value in binds {
+                    query = bind_value!(query, value);
+                }
+                query.execute(&mut **tx).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One write of a batch.
+enum Step {
+    Sql(String, Vec<Value>),
+    Upsert(&'static Table, Vec<Vec<Value>>),
+}
+
+impl KeyPart {
+    fn into_value(self) -> Value {
+        match self {
+            Self::Text(v) => Value::Text(v),
+            Self::Int(v) => Value::Int(v),
+        }
+    }
+}
+
+fn to_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+/// `UPDATE t SET a = $1, ... WHERE k = $n ... AND position < $m`, and the guard position.
+fn update_sql(table: &Table, cells: &[(usize, Value)]) -> (String, i64) {
+    let set = cells
+        .iter()
+        .enumerate()
+        .map(|(i, (index, _))| format!("{} = ${}", table.columns[*index].0, i + 1))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let keys = (0..table.key_len)
+        .map(|k| format!("{} = ${}", table.columns[k].0, cells.len() + k + 1))
+        .collect::<Vec<_>>()
+        .join(" AND ");
+    let position = cells
+        .iter()
+        .find(|(index, _)| table.columns[*index].0 == "position")
+        .and_then(|(_, value)| match value {
+            Value::Int(p) => Some(*p),
+            _ => None,
+        })
+        .unwrap_or(i64::MAX);
+    let sql = format!(
+        "UPDATE {} SET {set} WHERE {keys} AND position < ${}",
+        table.name,
+        cells.len() + table.key_len + 1
+    );
+    (sql, position)
+}
+
+/// Binds one column of every upserted row as a Postgres array.
+fn bind_column<'q, 'v>(
+    query: sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>,
+    column_type: ColumnType,
+    values: impl Iterator<Item = &'v Value>,
+) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
+    match column_type {
+        ColumnType::Text => query.bind(
+            values
+                .map(|v| match v {
+                    Value::Text(t) => Some(t.clone()),
+                    _ => None,
+                })
+                .collect::<Vec<_>>(),
+        ),
+        ColumnType::Json => query.bind(
+            values
+                .map(|v| match v {
+                    Value::Json(j) => Some(j.to_string()),
+                    _ => None,
+                })
+                .collect::<Vec<_>>(),
+        ),
+        ColumnType::BigInt => query.bind(
+            values
+                .map(|v| match v {
+                    Value::Int(i) => Some(*i),
+                    _ => None,
+                })
+                .collect::<Vec<_>>(),
+        ),
+        ColumnType::Bool => query.bind(
+            values
+                .map(|v| match v {
+                    Value::Bool(b) => Some(*b),
+                    _ => None,
+                })
+                .collect::<Vec<_>>(),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    static ROWS: Table = Table::new(
+        "rows_v1",
+        &[
+            ("id", ColumnType::Text),
+            ("name", ColumnType::Text),
+            ("n", ColumnType::BigInt),
+            ("position", ColumnType::BigInt),
+        ],
+        1,
+    );
+
+    fn pending(changes: &Changes, id: &str) -> Option<Pending> {
+        changes.tables[0]
+            .1
+            .rows
+            .get(&vec![KeyPart::Text(id.into())])
+            .cloned()
+    }
+
+    #[test]
+    fn an_update_merges_into_a_row_inserted_in_the_same_batch() {
+        let mut changes = Changes::default();
+        changes
+            .upsert(&ROWS, 1, &[("id", "a".into()), ("name", "x".into())])
+            .unwrap();
+        changes
+            .update(&ROWS, 2, &[("id", "a".into()), ("n", 5i64.into())])
+            .unwrap();
+        let Some(Pending::Upsert(row)) = pending(&changes, "a") else {
+            panic!()
+        };
+        assert_eq!(
+            row,
+            vec!["a".into(), "x".into(), Value::Int(5), Value::Int(2)]
+        );
+    }
+
+    #[test]
+    fn a_delete_wins_over_earlier_changes_and_later_updates() {
+        let mut changes = Changes::default();
+        changes.upsert(&ROWS, 1, &[("id", "a".into())]).unwrap();
+        changes.delete(&ROWS, 2, &[("id", "a".into())]).unwrap();
+        changes
+            .update(&ROWS, 3, &[("id", "a".into()), ("n", 1i64.into())])
+            .unwrap();
+        assert!(matches!(pending(&changes, "a"), Some(Pending::Delete(2))));
+    }
+
+    #[test]
+    fn a_bulk_delete_drops_matching_rows_inserted_earlier_in_the_batch() {
+        let mut changes = Changes::default();
+        changes
+            .upsert(&ROWS, 1, &[("id", "a".into()), ("name", "x".into())])
+            .unwrap();
+        changes
+            .upsert(&ROWS, 1, &[("id", "b".into()), ("name", "y".into())])
+            .unwrap();
+        changes.delete_where(&ROWS, 2, "name", "x".into()).unwrap();
+        assert!(pending(&changes, "a").is_none());
+        assert!(pending(&changes, "b").is_some());
+    }
+
+    #[test]
+    fn unknown_columns_are_refused() {
+        let mut changes = Changes::default();
+        assert!(
+            changes
+                .upsert(&ROWS, 1, &[("id", "a".into()), ("nope", "x".into())])
+                .is_err()
+        );
+        assert!(changes.upsert(&ROWS, 1, &[("name", "x".into())]).is_err());
+    }
+
+    #[test]
+    fn postgres_upserts_read_whole_columns_from_arrays() {
+        let sql = &ROWS.statements().postgres_upsert;
+        assert!(
+            sql.contains("UNNEST($1::text[], $2::text[], $3::int8[], $4::int8[])"),
+            "{sql}"
+        );
+        assert!(
+            sql.contains("WHERE rows_v1.position < EXCLUDED.position"),
+            "{sql}"
+        );
+    }
+}

@@ -1,0 +1,156 @@
+//! `oauth2_access_tokens_v1` and `oauth2_refresh_tokens_v1`: the current tokens of each login
+//! session, found by the SHA-256 digest of the presented token.
+
+use vigil_domain::commit::Recorded;
+use vigil_domain::event::{Event, SessionEvent};
+use vigil_domain::id::Digest;
+use vigil_domain::session::IssuedToken;
+
+use crate::runner::{Projection, ProjectionError};
+use crate::store::ReadStore;
+use crate::table::{Changes, ColumnType::*, Table, Value};
+
+pub static ACCESS_TOKENS: Table = Table::new(
+    "oauth2_access_tokens_v1",
+    &[
+        ("session_id", Text),
+        ("id", Text),
+        ("user_id", Text),
+        ("application_id", Text),
+        ("token_digest", Text),
+        ("refresh_token_id", Text),
+        ("expiry_timestamp", BigInt),
+        ("creation_timestamp", BigInt),
+        ("update_timestamp", BigInt),
+        ("position", BigInt),
+    ],
+    1,
+);
+
+pub static REFRESH_TOKENS: Table = Table::new(
+    "oauth2_refresh_tokens_v1",
+    &[
+        ("session_id", Text),
+        ("id", Text),
+        ("user_id", Text),
+        ("application_id", Text),
+        ("token_digest", Text),
+        ("expiry_timestamp", BigInt),
+        ("creation_timestamp", BigInt),
+        ("update_timestamp", BigInt),
+        ("position", BigInt),
+    ],
+    1,
+);
+
+static TABLES: [&Table; 2] = [&ACCESS_TOKENS, &REFRESH_TOKENS];
+
+pub struct Tokens;
+
+fn token_cells(token: &IssuedToken) -> [(&'static str, Value); 3] {
+    [
+        ("id", token.id.to_string().into()),
+        ("token_digest", token.digest.to_string().into()),
+        ("expiry_timestamp", token.expires_at.millis().into()),
+    ]
+}
+
+impl Projection for Tokens {
+    fn name(&self) -> &'static str {
+        "tokens_v1"
+    }
+
+    fn tables(&self) -> &'static [&'static Table] {
+        &TABLES
+    }
+
+    fn apply(&self, recorded: &Recorded, changes: &mut Changes) -> Result<(), ProjectionError> {
+        let Some(session) = recorded.commit.stream.id() else {
+            return Ok(());
+        };
+        let session: Value = session.to_string().into();
+        let at = recorded.commit.recorded_at.millis();
+        let position = recorded.position;
+        for event in &recorded.commit.events {
+            let Event::Session(event) = event else {
+                continue;
+            };
+            match event {
+                SessionEvent::Started(e) => {
+                    let owner = [
+                        ("session_id", session.clone()),
+                        ("user_id", e.user_id.to_string().into()),
+                        ("application_id", e.application_id.to_string().into()),
+                        ("creation_timestamp", at.into()),
+                        ("update_timestamp", at.into()),
+                    ];
+                    let refresh_id = ("refresh_token_id", e.refresh.id.to_string().into());
+                    let access: Vec<_> = owner
+                        .iter()
+                        .cloned()
+                        .chain(token_cells(&e.access))
+                        .chain([refresh_id])
+                        .collect();
+                    let refresh: Vec<_> =
+                        owner.into_iter().chain(token_cells(&e.refresh)).collect();
+                    changes.upsert(&ACCESS_TOKENS, position, &access)?;
+                    changes.upsert(&REFRESH_TOKENS, position, &refresh)?;
+                }
+                SessionEvent::Refreshed(e) => {
+                    let key = [
+                        ("session_id", session.clone()),
+                        ("update_timestamp", at.into()),
+                    ];
+                    let refresh_id = ("refresh_token_id", e.refresh.id.to_string().into());
+                    let access: Vec<_> = key
+                        .iter()
+                        .cloned()
+                        .chain(token_cells(&e.access))
+                        .chain([refresh_id])
+                        .collect();
+                    let refresh: Vec<_> = key.into_iter().chain(token_cells(&e.refresh)).collect();
+                    changes.update(&ACCESS_TOKENS, position, &access)?;
+                    changes.update(&REFRESH_TOKENS, position, &refresh)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The holder of a current access token.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct AccessToken {
+    pub session_id: String,
+    pub user_id: String,
+    pub application_id: String,
+    pub expiry_timestamp: i64,
+}
+
+pub async fn access_token(
+    store: &ReadStore,
+    digest: &Digest,
+) -> Result<Option<AccessToken>, sqlx::Error> {
+    crate::with_pool!(store, pool => {
+        sqlx::query_as::<_, AccessToken>(
+            "SELECT session_id, user_id, application_id, expiry_timestamp FROM oauth2_access_tokens_v1 \
+             WHERE token_digest = $1",
+        )
+        .bind(digest.to_string())
+        .fetch_optional(pool)
+        .await
+    })
+}
+
+/// The session whose current refresh token has `digest`.
+pub async fn session_of_refresh_token(
+    store: &ReadStore,
+    digest: &Digest,
+) -> Result<Option<String>, sqlx::Error> {
+    crate::with_pool!(store, pool => {
+        sqlx::query_scalar("SELECT session_id FROM oauth2_refresh_tokens_v1 WHERE token_digest = $1")
+            .bind(digest.to_string())
+            .fetch_optional(pool)
+            .await
+    })
+}

@@ -1,0 +1,267 @@
+//! `users_v1` and `user_roles_v1`: one row per user, and one per role given to a user.
+
+use vigil_domain::commit::Recorded;
+use vigil_domain::event::{Event, UserEvent};
+
+use crate::page::{Limits, List, Page, QueryError};
+use crate::rql::Query;
+use crate::runner::{Projection, ProjectionError};
+use crate::sql::{Field, FieldType, Sql};
+use crate::store::ReadStore;
+use crate::table::{Changes, ColumnType::*, Table, Value};
+
+pub static USERS: Table = Table::new(
+    "users_v1",
+    &[
+        ("id", Text),
+        ("email", Text),
+        ("first_name", Text),
+        ("last_name", Text),
+        ("phone_number", Text),
+        ("language", Text),
+        ("time_zone", Text),
+        ("activation", Bool),
+        ("profile_image", Text),
+        ("failed_count", BigInt),
+        ("last_failed_timestamp", BigInt),
+        ("creation_timestamp", BigInt),
+        ("update_timestamp", BigInt),
+        ("position", BigInt),
+    ],
+    1,
+);
+
+pub static USER_ROLES: Table = Table::new(
+    "user_roles_v1",
+    &[
+        ("user_id", Text),
+        ("role_id", Text),
+        ("creation_timestamp", BigInt),
+        ("position", BigInt),
+    ],
+    2,
+);
+
+static TABLES: [&Table; 2] = [&USERS, &USER_ROLES];
+
+pub struct Users;
+
+impl Projection for Users {
+    fn name(&self) -> &'static str {
+        "users_v1"
+    }
+
+    fn tables(&self) -> &'static [&'static Table] {
+        &TABLES
+    }
+
+    fn apply(&self, recorded: &Recorded, changes: &mut Changes) -> Result<(), ProjectionError> {
+        let Some(id) = recorded.commit.stream.id() else {
+            return Ok(());
+        };
+        let id = id.to_string();
+        let at = recorded.commit.recorded_at.millis();
+        let position = recorded.position;
+        for event in &recorded.commit.events {
+            let Event::User(event) = event else { continue };
+            match event {
+                UserEvent::Registered(e) => changes.upsert(
+                    &USERS,
+                    position,
+                    &[
+                        ("id", id.clone().into()),
+                        ("email", e.email.get().clone().into()),
+                        ("first_name", e.first_name.get().clone().into()),
+                        ("last_name", e.last_name.get().clone().into()),
+                        (
+                            "phone_number",
+                            e.phone_number.as_ref().map(|p| p.get().clone()).into(),
+                        ),
+                        ("language", e.language.clone().into()),
+                        ("time_zone", e.time_zone.clone().into()),
+                        ("activation", e.activated.into()),
+                        ("failed_count", 0i64.into()),
+                        ("creation_timestamp", at.into()),
+                        ("update_timestamp", at.into()),
+                    ],
+                )?,
+                UserEvent::RolesAdded(e) => {
+                    for role in &e.role_ids {
+                        changes.upsert(
+                            &USER_ROLES,
+                            position,
+                            &[
+                                ("user_id", id.clone().into()),
+                                ("role_id", role.to_string().into()),
+                                ("creation_timestamp", at.into()),
+                            ],
+                        )?;
+                    }
+                    changes.update(
+                        &USERS,
+                        position,
+                        &[("id", id.clone().into()), ("update_timestamp", at.into())],
+                    )?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A user as the read model holds it.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct UserRow {
+    pub id: String,
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub phone_number: Option<String>,
+    pub language: String,
+    pub time_zone: String,
+    pub activation: bool,
+    pub profile_image: Option<String>,
+    pub failed_count: i64,
+    pub last_failed_timestamp: Option<i64>,
+    pub creation_timestamp: i64,
+    pub update_timestamp: i64,
+}
+
+const SELECT: &str = "SELECT id, email, first_name, last_name, phone_number, language, time_zone, activation, \
+    profile_image, failed_count, last_failed_timestamp, creation_timestamp, update_timestamp FROM users_v1";
+
+/// The properties `GET /users/v1/` may filter and sort on.
+pub const FIELDS: &[Field] = &[
+    Field {
+        path: "id",
+        column: "id",
+        field_type: FieldType::Text,
+    },
+    Field {
+        path: "email",
+        column: "email",
+        field_type: FieldType::Text,
+    },
+    Field {
+        path: "first_name",
+        column: "first_name",
+        field_type: FieldType::Text,
+    },
+    Field {
+        path: "last_name",
+        column: "last_name",
+        field_type: FieldType::Text,
+    },
+    Field {
+        path: "phone_number",
+        column: "phone_number",
+        field_type: FieldType::Text,
+    },
+    Field {
+        path: "language",
+        column: "language",
+        field_type: FieldType::Text,
+    },
+    Field {
+        path: "time_zone",
+        column: "time_zone",
+        field_type: FieldType::Text,
+    },
+    Field {
+        path: "activation",
+        column: "activation",
+        field_type: FieldType::Bool,
+    },
+    Field {
+        path: "profile_image",
+        column: "profile_image",
+        field_type: FieldType::Text,
+    },
+    Field {
+        path: "failed_count",
+        column: "failed_count",
+        field_type: FieldType::Integer,
+    },
+    Field {
+        path: "last_failed_timestamp",
+        column: "last_failed_timestamp",
+        field_type: FieldType::Timestamp,
+    },
+    Field {
+        path: "creation_timestamp",
+        column: "creation_timestamp",
+        field_type: FieldType::Timestamp,
+    },
+    Field {
+        path: "update_timestamp",
+        column: "update_timestamp",
+        field_type: FieldType::Timestamp,
+    },
+];
+
+/// Which users a caller may list.
+#[derive(Debug, Clone)]
+pub enum Scope {
+    All,
+    Only(Vec<String>),
+}
+
+pub async fn find(store: &ReadStore, id: &str) -> Result<Option<UserRow>, sqlx::Error> {
+    crate::with_pool!(store, pool => {
+        sqlx::query_as::<_, UserRow>(sqlx::AssertSqlSafe(format!("{SELECT} WHERE id = $1")))
+            .bind(id)
+            .fetch_optional(pool)
+            .await
+    })
+}
+
+pub async fn list(
+    store: &ReadStore,
+    query: &Query,
+    scope: Scope,
+) -> Result<Page<UserRow>, QueryError> {
+    let visible = match scope {
+        Scope::All => None,
+        Scope::Only(ids) if ids.is_empty() => Some(Sql {
+            text: "FALSE".into(),
+            binds: vec![],
+        }),
+        Scope::Only(ids) => {
+            let mut sql = Sql::default();
+            sql.text = format!("id IN ({})", sql.bind_all(ids.into_iter().map(Value::Text)));
+            Some(sql)
+        }
+    };
+    let compiled = List {
+        select: SELECT,
+        count: "SELECT COUNT(*) FROM users_v1",
+        fields: FIELDS,
+        tiebreak: "id",
+        visible,
+        limits: Limits::STANDARD,
+    }
+    .compile(store, query)?;
+    crate::fetch_page!(store, compiled, UserRow)
+}
+
+/// The role ids of each of `user_ids`.
+pub async fn role_ids(
+    store: &ReadStore,
+    user_ids: &[String],
+) -> Result<Vec<(String, String)>, sqlx::Error> {
+    if user_ids.is_empty() {
+        return Ok(vec![]);
+    }
+    let mut sql = Sql::default();
+    let text = format!(
+        "SELECT user_id, role_id FROM user_roles_v1 WHERE user_id IN ({}) ORDER BY user_id, role_id",
+        sql.bind_all(user_ids.iter().cloned().map(Value::Text))
+    );
+    crate::with_pool!(store, pool => {
+        let mut query = sqlx::query_as::<_, (String, String)>(sqlx::AssertSqlSafe(text));
+        for value in &sql.binds {
+            query = crate::bind_value!(query, value);
+        }
+        query.fetch_all(pool).await
+    })
+}
