@@ -28,6 +28,7 @@ use crate::unique::Unique;
 #[derive(Debug, Clone)]
 pub struct AdminCredentials {
     pub user_id: Id,
+    pub application_id: Id,
     pub client_id: String,
     pub client_secret: String,
 }
@@ -162,6 +163,7 @@ pub async fn bootstrap(
 
     Ok(AdminCredentials {
         user_id: marker.admin_user_id,
+        application_id: marker.application_id,
         client_id,
         client_secret,
     })

@@ -21,6 +21,8 @@ use crate::ids;
 
 /// Decisions retried after a conflict before giving up with [`CommandError::Conflict`].
 const ATTEMPTS: usize = 8;
+/// Commits per stream whose command ids are remembered, so a retried command is recognised.
+const RECENT: usize = 16;
 /// Streams whose folded state is kept in memory.
 const CACHE_STREAMS: usize = 100_000;
 
@@ -85,6 +87,52 @@ fn decide<A: Aggregate>(
 struct Cached {
     head: Head,
     state: Arc<dyn Any + Send + Sync>,
+    recent: Recent,
+}
+
+/// The latest commits of a stream, by command id: `(command id, version, position)`.
+type Recent = Arc<Vec<(String, u64, u64)>>;
+
+/// A stream folded up to `head`.
+struct Loaded<A> {
+    state: A,
+    head: Option<Head>,
+    recent: Recent,
+}
+
+impl<A: Default> Loaded<A> {
+    fn new() -> Self {
+        Self {
+            state: A::default(),
+            head: None,
+            recent: Arc::default(),
+        }
+    }
+}
+
+impl<A> Loaded<A> {
+    /// The outcome of `command_id` if it is one of the stream's latest commits.
+    fn done(&self, stream: &StreamId, command_id: &str) -> Option<Outcome> {
+        self.recent
+            .iter()
+            .find(|(id, _, _)| id == command_id)
+            .map(|(_, version, position)| Outcome {
+                stream: stream.clone(),
+                version: *version,
+                position: *position,
+                appended: true,
+            })
+    }
+}
+
+fn remember_command(recent: &Recent, command_id: &str, version: u64, position: u64) -> Recent {
+    let mut latest: Vec<_> = recent
+        .iter()
+        .skip((recent.len() + 1).saturating_sub(RECENT))
+        .cloned()
+        .collect();
+    latest.push((command_id.to_owned(), version, position));
+    Arc::new(latest)
 }
 
 /// Runs commands against the log. Cheap to share behind an `Arc`.
@@ -114,44 +162,46 @@ impl CommandBus {
         command: &A::Command,
         meta: &CommandMeta,
     ) -> Result<Outcome, CommandError<A::Error>> {
-        let (mut state, mut head, mut fresh) = match self.cached::<A>(stream) {
-            Some((state, head)) => (state, Some(head), false),
-            None => {
-                let (state, head) = self.catch_up::<A>(stream, A::default(), None).await?;
-                (state, head, true)
-            }
+        let (mut loaded, mut fresh) = match self.cached::<A>(stream) {
+            Some(loaded) => (loaded, false),
+            None => (self.catch_up(stream, Loaded::new()).await?, true),
         };
         for _ in 0..ATTEMPTS {
+            if let Some(original) = loaded.done(stream, &meta.command_id) {
+                // A retry of a command that already took effect.
+                return Ok(original);
+            }
             let now = ids::now();
             let ctx = Ctx {
                 now,
                 actor: &meta.actor,
                 stream,
             };
-            let decided = decide(&state, command, &ctx);
+            let decided = decide(&loaded.state, command, &ctx);
             let events = match decided {
                 Ok(decision) if !decision.events.is_empty() => decision.events,
                 refused_or_nothing => {
                     if !fresh {
                         // Confirm against the log before answering from a cached state.
-                        let before = head.map(|h| h.position);
-                        (state, head) = self.catch_up::<A>(stream, state, head).await?;
+                        let before = loaded.head.map(|h| h.position);
+                        loaded = self.catch_up(stream, loaded).await?;
                         fresh = true;
-                        if head.map(|h| h.position) != before {
+                        if loaded.head.map(|h| h.position) != before {
                             continue;
                         }
                     }
                     return match refused_or_nothing {
                         Ok(_) => Ok(Outcome {
                             stream: stream.clone(),
-                            version: head.map_or(0, |h| h.version),
-                            position: head.map_or(0, |h| h.position),
+                            version: loaded.head.map_or(0, |h| h.version),
+                            position: loaded.head.map_or(0, |h| h.position),
                             appended: false,
                         }),
                         Err(error) => Err(CommandError::Domain(error)),
                     };
                 }
             };
+            let head = loaded.head;
             let commit = Commit::next(
                 stream.clone(),
                 head.as_ref(),
@@ -177,14 +227,20 @@ impl CommandBus {
                 }
                 Ok(appended) => {
                     for event in &events {
-                        state.apply(event);
+                        loaded.state.apply(event);
                     }
-                    let new_head = Head {
+                    loaded.head = Some(Head {
                         version: appended.version,
                         position: appended.position,
                         hash: appended.hash,
-                    };
-                    self.remember(stream, &state, new_head);
+                    });
+                    loaded.recent = remember_command(
+                        &loaded.recent,
+                        &meta.command_id,
+                        appended.version,
+                        appended.position,
+                    );
+                    self.remember(stream, &loaded);
                     return Ok(Outcome {
                         stream: stream.clone(),
                         version: appended.version,
@@ -194,7 +250,7 @@ impl CommandBus {
                 }
                 Err(LogError::Conflict { .. }) => {
                     tracing::debug!("stream moved on; deciding again");
-                    (state, head) = self.catch_up::<A>(stream, state, head).await?;
+                    loaded = self.catch_up(stream, loaded).await?;
                     fresh = true;
                 }
                 Err(error) => return Err(CommandError::Log(error)),
@@ -208,54 +264,63 @@ impl CommandBus {
         &self,
         stream: &StreamId,
     ) -> Result<(A, Option<Head>), LogError> {
-        let (state, head) = match self.cached::<A>(stream) {
-            Some((state, head)) => (state, Some(head)),
-            None => (A::default(), None),
-        };
-        self.catch_up(stream, state, head).await
+        let loaded = self.cached::<A>(stream).unwrap_or_else(Loaded::new);
+        let loaded = self.catch_up(stream, loaded).await?;
+        Ok((loaded.state, loaded.head))
     }
 
-    /// Folds the commits after `head` into `state`, checking that they continue the hash chain.
+    /// Folds the commits after `loaded.head` into it, checking that they continue the hash chain.
     async fn catch_up<A: Aggregate>(
         &self,
         stream: &StreamId,
-        mut state: A,
-        mut head: Option<Head>,
-    ) -> Result<(A, Option<Head>), LogError> {
+        mut loaded: Loaded<A>,
+    ) -> Result<Loaded<A>, LogError> {
         let commits = self
             .log
-            .read_stream(stream, head.map_or(0, |h| h.position))
+            .read_stream(stream, loaded.head.map_or(0, |h| h.position))
             .await?;
         if commits.is_empty() {
-            return Ok((state, head));
+            return Ok(loaded);
         }
         for recorded in &commits {
-            check_link(head.as_ref(), recorded)?;
+            check_link(loaded.head.as_ref(), recorded)?;
             for event in recorded.commit.events.iter().filter_map(A::event) {
-                state.apply(event);
+                loaded.state.apply(event);
             }
-            head = Some(recorded.head());
+            loaded.head = Some(recorded.head());
+            loaded.recent = remember_command(
+                &loaded.recent,
+                &recorded.commit.command_id,
+                recorded.commit.version,
+                recorded.position,
+            );
         }
-        if let Some(new_head) = head {
-            self.remember(stream, &state, new_head);
-        }
-        Ok((state, head))
+        self.remember(stream, &loaded);
+        Ok(loaded)
     }
 
-    fn cached<A: Aggregate>(&self, stream: &StreamId) -> Option<(A, Head)> {
+    fn cached<A: Aggregate>(&self, stream: &StreamId) -> Option<Loaded<A>> {
         let mut cache = self.cache.lock().ok()?;
         let entry = cache.get(stream)?;
         let state = entry.state.downcast_ref::<A>()?.clone();
-        Some((state, entry.head))
+        Some(Loaded {
+            state,
+            head: Some(entry.head),
+            recent: entry.recent.clone(),
+        })
     }
 
-    fn remember<A: Aggregate>(&self, stream: &StreamId, state: &A, head: Head) {
+    fn remember<A: Aggregate>(&self, stream: &StreamId, loaded: &Loaded<A>) {
+        let Some(head) = loaded.head else {
+            return;
+        };
         if let Ok(mut cache) = self.cache.lock() {
             cache.put(
                 stream.clone(),
                 Cached {
                     head,
-                    state: Arc::new(state.clone()),
+                    state: Arc::new(loaded.state.clone()),
+                    recent: loaded.recent.clone(),
                 },
             );
         }

@@ -206,16 +206,10 @@ fn comparison(word: &str) -> Result<Node, RqlError> {
                 break;
             }
             // `a=gt=5`
-            if symbol == "=" {
-                if let Some((op, value)) = value.split_once('=') {
-                    if !op.is_empty() && op.chars().all(|c| c.is_ascii_alphabetic()) {
-                        return Ok(Node::Call(
-                            op.to_owned(),
-                            vec![Node::Value(path.to_owned()), Node::Value(value.to_owned())],
-                        ));
-                    }
-                }
-            }
+            let named = value.split_once('=').filter(|(op, _)| {
+                symbol == "=" && !op.is_empty() && op.chars().all(|c| c.is_ascii_alphabetic())
+            });
+            let (name, value) = named.unwrap_or((name, value));
             return Ok(Node::Call(
                 name.to_owned(),
                 vec![Node::Value(path.to_owned()), Node::Value(value.to_owned())],
@@ -543,7 +537,7 @@ pub fn parse(raw: &str) -> Result<Query, RqlError> {
         }
     }
     if !or.is_empty() {
-        or.extend(and.drain(..));
+        or.append(&mut and);
         let mut parts = Vec::new();
         for node in &or {
             parts.push(filter(node, &mut query)?);

@@ -30,6 +30,8 @@ const BATCH: usize = 4096;
 /// Commits read ahead of the one being applied.
 const READ_AHEAD: usize = 16_384;
 const CHANNEL: &str = "vigil_projections";
+/// How often a node that does not project a read model checks whether it should take over.
+const FOLLOW_INTERVAL: Duration = Duration::from_secs(1);
 
 /// A read model built from the log.
 pub trait Projection: Send + Sync + 'static {
@@ -117,13 +119,13 @@ struct Runner {
     projection: Arc<dyn Projection>,
     store: ReadStore,
     log: Arc<dyn EventLog>,
-    progress: watch::Sender<Progress>,
+    progress: Arc<watch::Sender<Progress>>,
 }
 
 /// The running projections of this process.
 pub struct Projector {
     progress: Vec<(&'static str, watch::Receiver<Progress>)>,
-    tasks: Vec<JoinHandle<()>>,
+    tasks: std::sync::Mutex<Vec<JoinHandle<()>>>,
     stop: watch::Sender<bool>,
 }
 
@@ -136,11 +138,14 @@ impl Projector {
     ) -> Result<Self, sqlx::Error> {
         let (stop, stopped) = watch::channel(false);
         let mut progress = Vec::new();
+        let mut senders = Vec::new();
         let mut tasks = Vec::new();
         for projection in projections {
             let checkpoint = read_checkpoint(&store, projection.name()).await?;
             let (sender, receiver) = watch::channel(Progress::Running(checkpoint));
+            let sender = Arc::new(sender);
             progress.push((projection.name(), receiver));
+            senders.push((projection.name(), sender.clone()));
             let runner = Runner {
                 projection,
                 store: store.clone(),
@@ -149,9 +154,14 @@ impl Projector {
             };
             tasks.push(tokio::spawn(runner.run(stopped.clone())));
         }
+        if let ReadStore::Postgres(pool) = &store {
+            let mut listener = PgListener::connect_with(pool).await?;
+            listener.listen(CHANNEL).await?;
+            tasks.push(tokio::spawn(follow(listener, senders, stopped)));
+        }
         Ok(Self {
             progress,
-            tasks,
+            tasks: std::sync::Mutex::new(tasks),
             stop,
         })
     }
@@ -191,9 +201,14 @@ impl Projector {
     }
 
     /// Stops the runners between batches (a batch in flight rolls back, which loses nothing).
-    pub async fn shutdown(self) {
+    pub async fn shutdown(&self) {
         self.stop.send_replace(true);
-        for task in self.tasks {
+        let tasks = self
+            .tasks
+            .lock()
+            .map(|mut tasks| std::mem::take(&mut *tasks))
+            .unwrap_or_default();
+        for task in tasks {
             if tokio::time::timeout(Duration::from_secs(10), task)
                 .await
                 .is_err()
@@ -221,7 +236,7 @@ pub async fn rebuild(
             projection: projection.clone(),
             store: store.clone(),
             log: log.clone(),
-            progress,
+            progress: Arc::new(progress),
         };
         let (_keep, stopped) = watch::channel(false);
         match runner.run_from(0, Some(head), stopped).await {
@@ -352,7 +367,8 @@ impl Runner {
     }
 
     /// On Postgres, waits until this node holds the projection's advisory lock, following the
-    /// leader's progress meanwhile; `None` when asked to stop first. SQLite has one node.
+    /// leader's checkpoint meanwhile (notifications arrive through the projector's listener);
+    /// `None` when asked to stop first. SQLite has one node.
     async fn lead(
         &self,
         stopped: &mut watch::Receiver<bool>,
@@ -361,7 +377,6 @@ impl Runner {
             return Ok(Some(None));
         };
         let key = lock_key(self.projection.name());
-        let mut listener: Option<PgListener> = None;
         loop {
             let mut conn = pool.acquire().await?;
             let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
@@ -374,29 +389,11 @@ impl Runner {
                 return Ok(Some(Some(conn.detach())));
             }
             drop(conn);
-            if listener.is_none() {
-                let mut new = PgListener::connect_with(pool).await?;
-                new.listen(CHANNEL).await?;
-                listener = Some(new);
-            }
             let checkpoint = read_checkpoint(&self.store, self.projection.name()).await?;
             self.progress.send_if_modified(|p| advance(p, checkpoint));
-            if let Some(listener) = listener.as_mut() {
-                tokio::select! {
-                    notified = listener.recv() => {
-                        let notification = notified?;
-                        if let Some(position) = notification
-                            .payload()
-                            .strip_prefix(self.projection.name())
-                            .and_then(|rest| rest.strip_prefix(':'))
-                            .and_then(|p| p.parse().ok())
-                        {
-                            self.progress.send_if_modified(|p| advance(p, position));
-                        }
-                    }
-                    _ = tokio::time::sleep(Duration::from_secs(2)) => {}
-                    _ = stopped.changed() => return Ok(None),
-                }
+            tokio::select! {
+                _ = tokio::time::sleep(FOLLOW_INTERVAL) => {}
+                _ = stopped.changed() => return Ok(None),
             }
         }
     }
@@ -531,6 +528,39 @@ impl Runner {
             .await
             .map(|_| ())
         })
+    }
+}
+
+/// Relays other nodes' progress (`NOTIFY vigil_projections, '<name>:<position>'`) to this node's
+/// read-your-writes waits, with one listening connection for all projections.
+async fn follow(
+    mut listener: PgListener,
+    senders: Vec<(&'static str, Arc<watch::Sender<Progress>>)>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    loop {
+        let notification = tokio::select! {
+            notification = listener.recv() => notification,
+            _ = stopped.changed() => return,
+        };
+        match notification {
+            Ok(notification) => {
+                let Some((name, position)) = notification.payload().rsplit_once(':') else {
+                    continue;
+                };
+                let (Some((_, sender)), Ok(position)) =
+                    (senders.iter().find(|(n, _)| *n == name), position.parse())
+                else {
+                    continue;
+                };
+                sender.send_if_modified(|p| advance(p, position));
+            }
+            Err(error) => {
+                // PgListener reconnects on the next `recv`; followers also poll checkpoints.
+                tracing::warn!(%error, "projection notifications interrupted");
+                tokio::time::sleep(FOLLOW_INTERVAL).await;
+            }
+        }
     }
 }
 

@@ -41,15 +41,16 @@ macro_rules! with_pool {
 }
 
 impl ReadStore {
-    /// Connects to Postgres at `url` and brings its schema up to date.
-    pub async fn postgres(url: &str) -> Result<Self, StoreError> {
+    /// Connects to Postgres at `url` with up to `connections` pooled connections, and brings its
+    /// schema up to date. (Each projector also holds one connection of its own for its lock.)
+    pub async fn postgres(url: &str, connections: u32) -> Result<Self, StoreError> {
         let target = redact(url);
         let options: PgConnectOptions = url.parse().map_err(|source| StoreError::Connect {
             target: target.clone(),
             source,
         })?;
         let pool = PgPoolOptions::new()
-            .max_connections(16)
+            .max_connections(connections)
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
             .await

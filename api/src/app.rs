@@ -1,0 +1,69 @@
+//! The HTTP application: every service router, mounted at its Extra Horizon path, behind the
+//! layers all requests share.
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{Method, Request, Uri};
+use axum::response::{IntoResponse, Response};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::decompression::RequestDecompressionLayer;
+use tower_http::normalize_path::NormalizePath;
+use tower_http::trace::TraceLayer;
+use vigil_domain::error::ExhCode;
+
+use crate::error::ApiError;
+use crate::routes;
+use crate::state::AppState;
+
+/// Extra Horizon's gateway limit on request bodies.
+const BODY_LIMIT: usize = 10 * 1024 * 1024;
+
+/// The application. Paths are matched without a trailing slash, so the SDK's `/users/v1/?<rql>`
+/// reaches the same route as `/users/v1`.
+pub fn app(state: AppState) -> NormalizePath<Router> {
+    let router = Router::new()
+        .nest("/auth/v2", routes::auth_v2::router())
+        .nest("/users/v1", routes::users_v1::router())
+        .fallback(unknown_route)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(RequestDecompressionLayer::new())
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+            let request_id = request
+                .headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id)
+        }))
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::internal("a request handler panicked").into_response()
+        }))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::GATEWAY_TIMEOUT,
+            Duration::from_secs(60),
+        ));
+    NormalizePath::trim_trailing_slash(router)
+}
+
+async fn unknown_route(method: Method, uri: Uri) -> Response {
+    ApiError::new(
+        ExhCode::ResourceUnknown,
+        format!("No route for {method} {}", uri.path()),
+    )
+    .into_response()
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> Response {
+    ApiError {
+        status: Some(axum::http::StatusCode::METHOD_NOT_ALLOWED),
+        ..ApiError::new(
+            ExhCode::ResourceUnknown,
+            format!("{} does not accept {method}", uri.path()),
+        )
+    }
+    .into_response()
+}

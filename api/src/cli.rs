@@ -1,0 +1,328 @@
+//! The `vigil` command line: `serve`, `bootstrap` and `rebuild`, with the storage flags they share.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use tokio::net::TcpListener;
+use vigil_commands::CommandBus;
+use vigil_commands::auth::TokenLifetimes;
+use vigil_commands::bootstrap::{self, BootstrapError};
+use vigil_commands::ids::IdGenerator;
+use vigil_commands::jetstream::JetStreamLog;
+use vigil_commands::sqlite_log::SqliteLog;
+use vigil_domain::actor::Via;
+use vigil_domain::log::EventLog;
+use vigil_projections::runner::{self, Projector};
+use vigil_projections::store::ReadStore;
+
+use crate::state::{AppState, Shared};
+use crate::telemetry::{self, LogFormat};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "vigil",
+    version,
+    about = "An event-sourced medical backend speaking the Extra Horizon API"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// Log as text or as JSON lines.
+    #[arg(
+        long,
+        global = true,
+        env = "VIGIL_LOG_FORMAT",
+        value_enum,
+        default_value = "text"
+    )]
+    log_format: LogFormat,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve HTTP and gRPC.
+    Serve(ServeArgs),
+    /// Create the first administrator and OAuth2 application of an empty deployment.
+    Bootstrap(BootstrapArgs),
+    /// Rebuild every read model from the log (stop the servers using this read store first).
+    Rebuild(StorageArgs),
+}
+
+/// Where the log and the read models live. Without NATS or Postgres URLs, both are SQLite
+/// files in the data directory.
+#[derive(Debug, Clone, Args)]
+pub struct StorageArgs {
+    /// Directory of the embedded log and read store.
+    #[arg(long, env = "VIGIL_DATA_DIR", default_value = "./vigil-data")]
+    pub data_dir: PathBuf,
+    /// NATS server holding the log in JetStream (instead of the embedded log).
+    #[arg(long, env = "VIGIL_NATS_URL")]
+    pub nats_url: Option<String>,
+    /// Postgres database holding the read models (instead of the embedded read store).
+    #[arg(long, env = "VIGIL_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Pooled connections to Postgres.
+    #[arg(long, env = "VIGIL_DATABASE_POOL_SIZE", default_value_t = 16)]
+    pub database_pool_size: u32,
+    /// Name of the JetStream stream and first token of its subjects.
+    #[arg(long, env = "VIGIL_PREFIX", default_value = "vigil")]
+    pub prefix: String,
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    storage: StorageArgs,
+    /// HTTP listen address.
+    #[arg(
+        long = "http",
+        env = "VIGIL_HTTP_ADDR",
+        default_value = "127.0.0.1:8080"
+    )]
+    http: SocketAddr,
+    /// gRPC listen address.
+    #[arg(
+        long = "grpc",
+        env = "VIGIL_GRPC_ADDR",
+        default_value = "127.0.0.1:50051"
+    )]
+    grpc: SocketAddr,
+    /// Bootstrap on first start with this administrator email (with VIGIL_ADMIN_PASSWORD).
+    #[arg(long, env = "VIGIL_ADMIN_EMAIL", hide = true)]
+    admin_email: Option<String>,
+    #[arg(
+        long,
+        env = "VIGIL_ADMIN_PASSWORD",
+        hide_env_values = true,
+        hide = true
+    )]
+    admin_password: Option<String>,
+    /// Lifetime of access tokens, in seconds.
+    #[arg(long, env = "VIGIL_ACCESS_TOKEN_SECONDS", default_value_t = 3600)]
+    access_token_seconds: i64,
+    /// Lifetime of refresh tokens, in seconds.
+    #[arg(long, env = "VIGIL_REFRESH_TOKEN_SECONDS", default_value_t = 60 * 24 * 3600)]
+    refresh_token_seconds: i64,
+}
+
+#[derive(Debug, Args)]
+struct BootstrapArgs {
+    #[command(flatten)]
+    storage: StorageArgs,
+    #[arg(long, env = "VIGIL_ADMIN_EMAIL")]
+    admin_email: String,
+    #[arg(long, env = "VIGIL_ADMIN_PASSWORD", hide_env_values = true)]
+    admin_password: String,
+}
+
+/// A start-up failure, reported as one line.
+#[derive(Debug)]
+pub struct Fatal(pub String);
+
+impl<E: std::fmt::Display> From<E> for Fatal {
+    fn from(error: E) -> Self {
+        Self(error.to_string())
+    }
+}
+
+/// Runs the command line and reports failures on one line, without a backtrace.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let _telemetry = match telemetry::init(cli.log_format) {
+        Ok(telemetry) => telemetry,
+        Err(error) => {
+            eprintln!("error: cannot set up logging: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Serve(args) => serve(args).await,
+            Command::Bootstrap(args) => run_bootstrap(args).await,
+            Command::Rebuild(storage) => rebuild(storage).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Fatal(message)) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The opened log and read store.
+pub struct Storage {
+    pub log: Arc<dyn EventLog>,
+    pub store: ReadStore,
+}
+
+fn prepare_data_dir(dir: &Path) -> Result<(), Fatal> {
+    std::fs::create_dir_all(dir).map_err(|e| {
+        Fatal(format!(
+            "cannot create data directory {}: {e}",
+            dir.display()
+        ))
+    })?;
+    let probe = dir.join(".vigil-write-check");
+    std::fs::write(&probe, b"")
+        .and_then(|()| std::fs::remove_file(&probe))
+        .map_err(|e| {
+            Fatal(format!(
+                "data directory {} is not writable: {e}",
+                dir.display()
+            ))
+        })
+}
+
+impl StorageArgs {
+    pub async fn open(&self) -> Result<Storage, Fatal> {
+        if self.nats_url.is_none() || self.database_url.is_none() {
+            prepare_data_dir(&self.data_dir)?;
+        }
+        let log: Arc<dyn EventLog> = match &self.nats_url {
+            Some(url) => Arc::new(JetStreamLog::connect(url, &self.prefix).await?),
+            None => Arc::new(
+                SqliteLog::open(&self.data_dir.join("log.sqlite"))
+                    .await
+                    .map_err(|e| {
+                        Fatal(format!(
+                            "cannot open the embedded log in {}: {e}",
+                            self.data_dir.display()
+                        ))
+                    })?,
+            ),
+        };
+        let store = match &self.database_url {
+            Some(url) => ReadStore::postgres(url, self.database_pool_size).await?,
+            None => ReadStore::sqlite(&self.data_dir.join("read.sqlite")).await?,
+        };
+        Ok(Storage { log, store })
+    }
+}
+
+async fn bind(address: SocketAddr, what: &str) -> Result<TcpListener, Fatal> {
+    TcpListener::bind(address)
+        .await
+        .map_err(|e| Fatal(format!("cannot listen for {what} on {address}: {e}")))
+}
+
+async fn serve(args: ServeArgs) -> Result<(), Fatal> {
+    let http = bind(args.http, "HTTP").await?;
+    let grpc = bind(args.grpc, "gRPC").await?;
+    let storage = args.storage.open().await?;
+    let lifetimes = TokenLifetimes {
+        access_seconds: args.access_token_seconds,
+        refresh_seconds: args.refresh_token_seconds,
+    };
+    let state = start(storage, lifetimes).await?;
+    if let (Some(email), Some(password)) = (&args.admin_email, &args.admin_password)
+        && !bootstrap::is_bootstrapped(&state.bus).await?
+    {
+        let credentials =
+            bootstrap::bootstrap(&state.bus, &state.ids, Via::Cli, email, password).await?;
+        state.settle(state.bus.log().head().await?).await?;
+        tracing::info!(
+            user_id = %credentials.user_id,
+            client_id = %credentials.client_id,
+            "bootstrapped the deployment; its client secret is shown only by `vigil bootstrap`"
+        );
+    }
+    crate::server::run(state.clone(), http, grpc, shutdown_signal()).await?;
+    state.projector.shutdown().await;
+    state.store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Starts the projections and assembles what request handlers share.
+pub async fn start(storage: Storage, lifetimes: TokenLifetimes) -> Result<AppState, Fatal> {
+    let Storage { log, store } = storage;
+    let projector = Projector::start(store.clone(), log.clone(), vigil_projections::all()).await?;
+    Ok(AppState::new(Shared {
+        bus: CommandBus::new(log),
+        store,
+        projector,
+        ids: IdGenerator::new(),
+        lifetimes,
+        read_your_writes: Duration::from_secs(5),
+    }))
+}
+
+async fn run_bootstrap(args: BootstrapArgs) -> Result<(), Fatal> {
+    let Storage { log, .. } = args.storage.open().await?;
+    let bus = CommandBus::new(log);
+    let credentials = bootstrap::bootstrap(
+        &bus,
+        &IdGenerator::new(),
+        Via::Cli,
+        &args.admin_email,
+        &args.admin_password,
+    )
+    .await
+    .map_err(|error| match error {
+        BootstrapError::AlreadyBootstrapped => {
+            Fatal("this deployment is already bootstrapped; nothing was changed".into())
+        }
+        other => Fatal(other.to_string()),
+    })?;
+    #[derive(serde::Serialize)]
+    struct Printed {
+        user_id: String,
+        client_id: String,
+        client_secret: String,
+    }
+    let line = serde_json::to_string(&Printed {
+        user_id: credentials.user_id.to_string(),
+        client_id: credentials.client_id,
+        client_secret: credentials.client_secret,
+    })?;
+    println!("{line}");
+    Ok(())
+}
+
+async fn rebuild(storage: StorageArgs) -> Result<(), Fatal> {
+    let Storage { log, store } = storage.open().await?;
+    let position = runner::rebuild(&store, log, vigil_projections::all()).await?;
+    tracing::info!(position, "read models rebuilt");
+    store.close().await;
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {}
+        _ = terminate => {}
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}

@@ -1,0 +1,179 @@
+//! Extractors: the authenticated caller, JSON bodies and raw RQL, each failing with an Extra
+//! Horizon error instead of axum's plain-text rejections.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use vigil_commands::{ids, secrets};
+use vigil_domain::actor::{Actor, Via};
+use vigil_domain::commit::CommandMeta;
+use vigil_domain::error::ExhCode;
+use vigil_domain::id::Id;
+use vigil_projections::rql::{self, Query};
+use vigil_projections::{roles, tokens};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Parses a JSON request body: a missing body is `EMPTY_BODY_EXCEPTION`, malformed JSON
+/// `BODY_FORMAT_EXCEPTION`, and well-formed JSON of the wrong shape `FIELD_FORMAT_EXCEPTION`.
+pub fn json_body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::new(
+            ExhCode::EmptyBody,
+            "A request body is required",
+        ));
+    }
+    serde_json::from_slice(bytes).map_err(|error| {
+        let code = if error.is_data() {
+            ExhCode::FieldFormat
+        } else {
+            ExhCode::BodyFormat
+        };
+        ApiError::new(code, format!("The request body is not valid: {error}"))
+    })
+}
+
+/// The request's RQL: the raw query string, parsed.
+pub struct Rql(pub Query);
+
+impl<S: Send + Sync> FromRequestParts<S> for Rql {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(rql::parse(parts.uri.query().unwrap_or(""))?))
+    }
+}
+
+/// Where a request came from, for the audit trail: its correlation id (the caller's
+/// `X-Request-Id` when given) and the client's address as this server sees it.
+#[derive(Debug, Clone)]
+pub struct RequestContext {
+    pub correlation_id: String,
+    pub client_ip: Option<String>,
+}
+
+impl RequestContext {
+    /// Audit metadata for one command issued by `actor` in this request.
+    pub fn meta(&self, actor: Actor) -> CommandMeta {
+        CommandMeta {
+            command_id: ids::command_id(),
+            correlation_id: self.correlation_id.clone(),
+            causation_id: None,
+            reason: None,
+            actor,
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestContext {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let correlation_id = parts
+            .headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| !v.is_empty() && v.len() <= 128)
+            .map_or_else(ids::command_id, str::to_owned);
+        let client_ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(address)| address.ip().to_string());
+        Ok(Self {
+            correlation_id,
+            client_ip,
+        })
+    }
+}
+
+/// An authenticated user: a valid bearer token, with the user's permissions as of now.
+pub struct Caller {
+    pub user_id: Id,
+    pub application_id: Option<Id>,
+    pub actor: Actor,
+    pub context: RequestContext,
+}
+
+impl Caller {
+    /// Audit metadata for a command this caller issues.
+    pub fn meta(&self) -> CommandMeta {
+        self.context.meta(self.actor.clone())
+    }
+
+    /// Refuses unless the caller holds `permission`.
+    pub fn require(&self, permission: &str) -> Result<(), ApiError> {
+        if self.actor.allows(permission) {
+            Ok(())
+        } else {
+            Err(ApiError::no_permission(permission))
+        }
+    }
+}
+
+/// Resolves `Authorization: Bearer <token>` to a caller.
+pub async fn authenticate(
+    state: &AppState,
+    authorization: Option<&str>,
+    via: Via,
+    client_ip: Option<String>,
+) -> Result<(Id, Option<Id>, Actor), ApiError> {
+    let Some(header) = authorization else {
+        return Err(ApiError::new(
+            ExhCode::UserNotAuthenticated,
+            "This request needs an access token",
+        ));
+    };
+    let Some(token) = header
+        .strip_prefix("Bearer ")
+        .or_else(|| header.strip_prefix("bearer "))
+    else {
+        return Err(ApiError::new(
+            ExhCode::UserNotAuthenticated,
+            "Only bearer access tokens are accepted",
+        ));
+    };
+    let found = tokens::access_token(&state.store, &secrets::token_digest(token.trim())).await?;
+    let Some(found) = found else {
+        return Err(ApiError::new(
+            ExhCode::AccessTokenUnknown,
+            "The access token is unknown",
+        ));
+    };
+    if found.expiry_timestamp <= ids::now().millis() {
+        return Err(ApiError::new(
+            ExhCode::AccessTokenExpired,
+            "The access token has expired",
+        ));
+    }
+    let user_id: Id = found.user_id.parse().map_err(ApiError::internal)?;
+    let application_id = found.application_id.parse().ok();
+    let permissions = roles::of_user(&state.store, &found.user_id).await?;
+    let actor = Actor::user(user_id, application_id, permissions, via, client_ip);
+    Ok((user_id, application_id, actor))
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let Ok(context) = RequestContext::from_request_parts(parts, state).await;
+        let authorization = parts
+            .headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        let (user_id, application_id, actor) =
+            authenticate(state, authorization, Via::Http, context.client_ip.clone()).await?;
+        Ok(Self {
+            user_id,
+            application_id,
+            actor,
+            context,
+        })
+    }
+}

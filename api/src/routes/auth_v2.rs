@@ -1,0 +1,242 @@
+//! `/auth/v2`: the OAuth2 token endpoint (password and refresh grants).
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, PRAGMA};
+use axum::http::{HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use base64::Engine as _;
+use serde::Deserialize;
+use serde_json::json;
+use vigil_commands::auth::{self, LoginError, Tokens};
+use vigil_commands::{CommandError, secrets};
+use vigil_domain::actor::{Actor, Via};
+use vigil_domain::error::ExhCode;
+use vigil_domain::id::Id;
+use vigil_domain::session::SessionError;
+use vigil_projections::{applications, tokens};
+
+use crate::error::{ApiError, OAuthError};
+use crate::extract::{RequestContext, json_body};
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/oauth2/tokens", post(token))
+        .merge(super::health())
+}
+
+/// The token request, as JSON (what the SDK sends) or form-encoded (RFC 6749).
+#[derive(Debug, Default, Deserialize)]
+struct TokenRequest {
+    grant_type: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    username: Option<String>,
+    password: Option<String>,
+    refresh_token: Option<String>,
+}
+
+fn parse_request(headers: &HeaderMap, body: &Bytes) -> Result<TokenRequest, OAuthError> {
+    let form = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if form {
+        serde_urlencoded::from_bytes(body).map_err(|e| {
+            OAuthError::new(
+                "invalid_request",
+                ExhCode::BodyFormat,
+                format!("The request body is not valid: {e}"),
+            )
+        })
+    } else {
+        Ok(json_body(body)?)
+    }
+}
+
+/// Client credentials from HTTP Basic authentication, if given.
+fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
+    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let encoded = value
+        .strip_prefix("Basic ")
+        .or_else(|| value.strip_prefix("basic "))?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (id, secret) = text.split_once(':')?;
+    Some((id.to_owned(), secret.to_owned()))
+}
+
+/// Authenticates the client application: its id must be known, and a confidential client must
+/// present its secret (compared by digest, in constant time).
+async fn authenticate_client(
+    state: &AppState,
+    headers: &HeaderMap,
+    request: &TokenRequest,
+) -> Result<Id, OAuthError> {
+    let (client_id, secret) = match basic_credentials(headers) {
+        Some((id, secret)) => (Some(id), Some(secret)),
+        None => (request.client_id.clone(), request.client_secret.clone()),
+    };
+    let Some(client_id) = client_id.filter(|id| !id.is_empty()) else {
+        return Err(OAuthError::new(
+            "invalid_request",
+            ExhCode::OAuth2MissingClientCredentials,
+            "client_id is required",
+        ));
+    };
+    let client = applications::client(&state.store, &client_id)
+        .await
+        .map_err(ApiError::from)?
+        .ok_or_else(|| {
+            OAuthError::new(
+                "invalid_client",
+                ExhCode::OAuth2ClientId,
+                "Unknown client_id",
+            )
+        })?;
+    if client.confidential {
+        let presented = secret.map(|s| secrets::token_digest(&s));
+        if !presented.is_some_and(|digest| digest.ct_eq(&client.secret_digest)) {
+            return Err(OAuthError::new(
+                "invalid_client",
+                ExhCode::OAuth2ClientSecret,
+                "The client secret is missing or wrong",
+            ));
+        }
+    }
+    client
+        .application_id
+        .parse()
+        .map_err(|e| OAuthError::from(ApiError::internal(e)))
+}
+
+fn required(value: Option<String>, name: &str) -> Result<String, OAuthError> {
+    value.filter(|v| !v.is_empty()).ok_or_else(|| {
+        OAuthError::new(
+            "invalid_request",
+            ExhCode::MissingRequiredFields,
+            format!("{name} is required"),
+        )
+    })
+}
+
+fn session_error(error: CommandError<SessionError>) -> OAuthError {
+    match error {
+        CommandError::Domain(SessionError::RefreshTokenExpired) => OAuthError::new(
+            "invalid_grant",
+            ExhCode::RefreshTokenExpired,
+            "The refresh token has expired",
+        ),
+        CommandError::Domain(SessionError::RefreshTokenUnknown) => OAuthError::new(
+            "invalid_grant",
+            ExhCode::RefreshTokenUnknown,
+            "The refresh token is unknown",
+        ),
+        other => ApiError::from(other).into(),
+    }
+}
+
+/// `POST /auth/v2/oauth2/tokens`.
+async fn token(
+    State(state): State<AppState>,
+    context: RequestContext,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match grant(&state, &context, &headers, &body).await {
+        Ok(tokens) => {
+            let body = json!({
+                "access_token": tokens.access_token,
+                "token_type": "bearer",
+                "expires_in": tokens.expires_in,
+                "refresh_token": tokens.refresh_token,
+                "user_id": tokens.user_id.to_string(),
+                "application_id": tokens.application_id.to_string(),
+            });
+            let mut response = Json(body).into_response();
+            let headers = response.headers_mut();
+            headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            headers.insert(PRAGMA, HeaderValue::from_static("no-cache"));
+            response
+        }
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn grant(
+    state: &AppState,
+    context: &RequestContext,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<Tokens, OAuthError> {
+    let request = parse_request(headers, body)?;
+    let grant_type = required(request.grant_type.clone(), "grant_type")?;
+    let application_id = authenticate_client(state, headers, &request).await?;
+    let meta = context.meta(Actor::anonymous(
+        Some(application_id),
+        Via::Http,
+        context.client_ip.clone(),
+    ));
+    let tokens = match grant_type.as_str() {
+        "password" => {
+            let username = required(request.username, "username")?;
+            let password = required(request.password, "password")?;
+            auth::password_login(
+                &state.bus,
+                &state.ids,
+                state.lifetimes,
+                application_id,
+                &username,
+                password,
+                meta,
+            )
+            .await
+            .map_err(|error| match error {
+                LoginError::InvalidCredentials => OAuthError::new(
+                    "invalid_grant",
+                    ExhCode::Authentication,
+                    "The email or password is incorrect",
+                ),
+                LoginError::Secret(secret) => ApiError::internal(secret).into(),
+                LoginError::Command(command) => session_error(command),
+            })?
+        }
+        "refresh_token" => {
+            let presented = required(request.refresh_token, "refresh_token")?;
+            let session =
+                tokens::session_of_refresh_token(&state.store, &secrets::token_digest(&presented))
+                    .await
+                    .map_err(ApiError::from)?
+                    .and_then(|id| id.parse::<Id>().ok())
+                    .ok_or_else(|| {
+                        session_error(CommandError::Domain(SessionError::RefreshTokenUnknown))
+                    })?;
+            auth::refresh(
+                &state.bus,
+                &state.ids,
+                state.lifetimes,
+                session,
+                application_id,
+                &presented,
+                &meta,
+            )
+            .await
+            .map_err(session_error)?
+        }
+        other => {
+            return Err(OAuthError::new(
+                "unsupported_grant_type",
+                ExhCode::UnsupportedGrant,
+                format!("Grant type {other} is not supported"),
+            ));
+        }
+    };
+    state.settle(tokens.outcome.position).await?;
+    Ok(tokens)
+}

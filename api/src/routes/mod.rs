@@ -1,0 +1,37 @@
+//! One router per Extra Horizon service and version, mounted at its path.
+
+pub mod auth_v2;
+pub mod users_v1;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use vigil_domain::error::ExhCode;
+use vigil_projections::runner::Progress;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// `GET /<service>/health`: 200 while the service can answer; 503 when a read model has halted.
+pub fn health() -> Router<AppState> {
+    Router::new().route("/health", get(check_health))
+}
+
+async fn check_health(State(state): State<AppState>) -> Result<StatusCode, ApiError> {
+    let halted: Vec<&str> = state
+        .projector
+        .status()
+        .into_iter()
+        .filter(|(_, progress)| matches!(progress, Progress::Halted { .. }))
+        .map(|(name, _)| name)
+        .collect();
+    if halted.is_empty() {
+        Ok(StatusCode::OK)
+    } else {
+        Err(ApiError::new(
+            ExhCode::ServiceUnavailable,
+            format!("Read models halted: {}", halted.join(", ")),
+        ))
+    }
+}

@@ -1,0 +1,60 @@
+//! What every request handler shares.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use vigil_commands::CommandBus;
+use vigil_commands::auth::TokenLifetimes;
+use vigil_commands::ids::IdGenerator;
+use vigil_projections::runner::{Projector, WaitError};
+use vigil_projections::store::ReadStore;
+
+use crate::error::ApiError;
+
+#[derive(Clone)]
+pub struct AppState(Arc<Shared>);
+
+pub struct Shared {
+    pub bus: CommandBus,
+    pub store: ReadStore,
+    pub projector: Projector,
+    pub ids: IdGenerator,
+    pub lifetimes: TokenLifetimes,
+    /// How long a write waits for the read models to show it before answering anyway.
+    pub read_your_writes: Duration,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+
+    /// Waits until the read models show everything up to `position`, so a client that writes and
+    /// then reads sees its write. A halted read model is an error; a slow one is logged and the
+    /// write is answered anyway, because it is already durable in the log.
+    pub async fn settle(&self, position: u64) -> Result<(), ApiError> {
+        match self
+            .projector
+            .wait_for(position, self.read_your_writes)
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(WaitError::TimedOut(position)) => {
+                tracing::warn!(position, "read models are lagging behind a write");
+                Ok(())
+            }
+            Err(halted @ WaitError::Halted { .. }) => Err(ApiError::new(
+                vigil_domain::error::ExhCode::ServiceUnavailable,
+                format!("The change was recorded, but {halted}"),
+            )),
+        }
+    }
+}

@@ -1,0 +1,219 @@
+//! The `vigil` binary as an operator runs it: bootstrap, serve, shut down, rebuild, and one-line
+//! errors for bad configuration.
+
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use vigil_tests::TestEnv;
+
+use crate::in_both_deployments;
+
+pub const BINARY: &str = env!("CARGO_BIN_EXE_vigil-for-tests");
+
+fn vigil(args: &[&str], extra: &[String]) -> anyhow::Result<Output> {
+    Ok(Command::new(BINARY)
+        .args(args)
+        .args(extra)
+        .env_remove("VIGIL_ADMIN_EMAIL")
+        .env_remove("VIGIL_ADMIN_PASSWORD")
+        .output()?)
+}
+
+/// Bootstraps through the binary; returns the printed credentials.
+pub fn bootstrap(env: &TestEnv) -> anyhow::Result<serde_json::Value> {
+    let output = vigil(
+        &[
+            "bootstrap",
+            "--admin-email",
+            "admin@example.com",
+            "--admin-password",
+            "correct horse battery",
+        ],
+        &env.cli_args(),
+    )?;
+    anyhow::ensure!(
+        output.status.success(),
+        "bootstrap failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8(output.stdout)?;
+    anyhow::ensure!(stdout.lines().count() == 1, "one line expected: {stdout}");
+    Ok(serde_json::from_str(stdout.trim())?)
+}
+
+/// A free loopback port (bound, then released).
+pub fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// `vigil serve` on free ports, with its output captured.
+pub struct Serving {
+    pub child: std::process::Child,
+    pub http: u16,
+}
+
+impl Serving {
+    pub async fn start(env: &TestEnv, extra_env: &[(&str, &str)]) -> anyhow::Result<Self> {
+        let (http, grpc) = (free_port()?, free_port()?);
+        let child = Command::new(BINARY)
+            .arg("serve")
+            .args(env.cli_args())
+            .args([
+                "--http",
+                &format!("127.0.0.1:{http}"),
+                "--grpc",
+                &format!("127.0.0.1:{grpc}"),
+            ])
+            .envs(extra_env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        let mut serving = Self { child, http };
+        let health = format!("http://127.0.0.1:{http}/users/v1/health");
+        for _ in 0..200 {
+            if let Ok(response) = reqwest::get(&health).await
+                && response.status().is_success()
+            {
+                return Ok(serving);
+            }
+            if let Some(status) = serving.child.try_wait()? {
+                anyhow::bail!("vigil serve exited early with {status}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let _ = serving.child.kill();
+        anyhow::bail!("vigil serve did not become healthy")
+    }
+
+    /// SIGTERM, then the exit status and everything logged.
+    pub fn terminate(self) -> anyhow::Result<(std::process::ExitStatus, String)> {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status()?;
+        let output = self.child.wait_with_output()?;
+        let logs = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        Ok((output.status, logs))
+    }
+}
+
+in_both_deployments! {
+    async fn bootstrap_prints_credentials_once_then_refuses(deployment: Deployment) {
+        let env = TestEnv::new(deployment).await?;
+        let credentials = bootstrap(&env)?;
+        for field in ["user_id", "client_id", "client_secret"] {
+            assert!(credentials[field].as_str().is_some_and(|v| !v.is_empty()), "{field}");
+        }
+        let again = vigil(&["bootstrap", "--admin-email", "other@example.com", "--admin-password", "another password"], &env.cli_args())?;
+        assert!(!again.status.success());
+        let stderr = String::from_utf8(again.stderr)?;
+        assert_eq!(stderr.trim(), "error: this deployment is already bootstrapped; nothing was changed");
+        Ok(())
+    }
+}
+
+in_both_deployments! {
+    async fn serve_bootstraps_from_the_environment_and_stops_cleanly(deployment: Deployment) {
+        let env = TestEnv::new(deployment).await?;
+        let serving = Serving::start(&env, &[("VIGIL_ADMIN_EMAIL", "admin@example.com"), ("VIGIL_ADMIN_PASSWORD", "s3cret-pa55word")]).await?;
+        let (status, logs) = serving.terminate()?;
+        assert!(status.success(), "{status}: {logs}");
+        assert!(logs.contains("bootstrapped the deployment"), "{logs}");
+        assert!(logs.contains("client_id"), "{logs}");
+        assert!(!logs.contains("s3cret-pa55word"), "the password must never be logged");
+        assert!(logs.contains("stopped"), "{logs}");
+        // Starting again does not bootstrap twice, and the data survived the restart.
+        let serving = Serving::start(&env, &[("VIGIL_ADMIN_EMAIL", "admin@example.com"), ("VIGIL_ADMIN_PASSWORD", "s3cret-pa55word")]).await?;
+        let (status, logs) = serving.terminate()?;
+        assert!(status.success() && !logs.contains("bootstrapped the deployment"), "{logs}");
+        let rebuilt = vigil(&["rebuild"], &env.cli_args())?;
+        assert!(rebuilt.status.success(), "{}", String::from_utf8_lossy(&rebuilt.stderr));
+        Ok(())
+    }
+}
+
+/// Runs `vigil serve` with a bad setting; it must fail fast with one line naming the problem.
+fn fails_with(args: &[String], expected: &str) -> anyhow::Result<()> {
+    let output = Command::new(BINARY)
+        .arg("serve")
+        .args(args)
+        .env_remove("VIGIL_ADMIN_EMAIL")
+        .env_remove("RUST_LOG")
+        .output()?;
+    let stderr = String::from_utf8(output.stderr)?;
+    assert!(!output.status.success(), "{args:?} started");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("error: ") && stderr.contains(expected),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("backtrace"),
+        "{stderr}"
+    );
+    Ok(())
+}
+
+#[test]
+fn bad_configuration_fails_at_start_with_one_line() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let data = dir.path().join("data").display().to_string();
+    let free = |port: u16| format!("127.0.0.1:{port}");
+    let ports = |http: u16, grpc: u16| {
+        vec![
+            "--http".to_owned(),
+            free(http),
+            "--grpc".to_owned(),
+            free(grpc),
+        ]
+    };
+    let (http, grpc) = (free_port()?, free_port()?);
+
+    let mut nats = vec![
+        "--data-dir".into(),
+        data.clone(),
+        "--nats-url".into(),
+        "nats://127.0.0.1:1".into(),
+    ];
+    nats.extend(ports(http, grpc));
+    fails_with(&nats, "cannot reach NATS at nats://127.0.0.1:1")?;
+
+    let mut postgres = vec![
+        "--data-dir".into(),
+        data.clone(),
+        "--database-url".into(),
+        "postgres://postgres:pw@127.0.0.1:1/x".into(),
+    ];
+    postgres.extend(ports(http, grpc));
+    fails_with(
+        &postgres,
+        "cannot reach the read store at postgres://postgres:***@127.0.0.1:1/x",
+    )?;
+
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"")?;
+    let mut unwritable = vec!["--data-dir".into(), file.join("data").display().to_string()];
+    unwritable.extend(ports(http, grpc));
+    fails_with(&unwritable, "cannot create data directory")?;
+
+    let taken = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let mut busy = vec!["--data-dir".into(), data];
+    busy.extend(ports(taken.local_addr()?.port(), grpc));
+    fails_with(
+        &busy,
+        &format!("cannot listen for HTTP on {}", taken.local_addr()?),
+    )?;
+    Ok(())
+}
+
+#[test]
+fn unknown_flags_are_reported_by_the_parser() -> anyhow::Result<()> {
+    let output = vigil(&["serve", "--no-such-flag"], &[])?;
+    assert!(!output.status.success());
+    assert!(String::from_utf8(output.stderr)?.contains("--no-such-flag"));
+    Ok(())
+}

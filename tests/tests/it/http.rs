@@ -1,0 +1,269 @@
+//! The HTTP API against a real listener, in both deployments.
+
+use reqwest::{Client, StatusCode};
+use serde_json::{Value, json};
+use vigil_commands::ids::IdGenerator;
+use vigil_commands::secrets;
+use vigil_domain::aggregate::Aggregate;
+use vigil_domain::id::StreamId;
+use vigil_domain::user::{Registration, User, UserCommand};
+use vigil_domain::value::Email;
+use vigil_tests::{ADMIN_EMAIL, ADMIN_PASSWORD, TestEnv, TestServer, system_meta};
+
+use crate::in_both_deployments;
+
+async fn get(
+    server: &TestServer,
+    path: &str,
+    token: Option<&str>,
+) -> anyhow::Result<(StatusCode, Value)> {
+    let mut request = Client::new().get(server.url(path));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await?;
+    let status = response.status();
+    let body = response.text().await?;
+    Ok((
+        status,
+        if body.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&body)?
+        },
+    ))
+}
+
+async fn token_request(server: &TestServer, body: Value) -> anyhow::Result<(StatusCode, Value)> {
+    let response = Client::new()
+        .post(server.url("/auth/v2/oauth2/tokens"))
+        .json(&body)
+        .send()
+        .await?;
+    Ok((response.status(), response.json().await?))
+}
+
+/// The Extra Horizon error code of a response.
+fn code(body: &Value) -> Option<u64> {
+    body["code"]
+        .as_u64()
+        .or_else(|| body["exh_error"]["code"].as_u64())
+}
+
+/// Registers an activated user without any role, straight through the command bus.
+async fn plain_user(server: &TestServer, email: &str) -> anyhow::Result<String> {
+    let id = IdGenerator::new().next();
+    let register = UserCommand::Register(Registration {
+        email: Email::parse(email)?,
+        first_name: "Jane".into(),
+        last_name: "Doe".into(),
+        phone_number: Some("+32 0123".into()),
+        language: "NL".into(),
+        time_zone: "Europe/Brussels".into(),
+        password_hash: secrets::hash_password("jane's password".into()).await?,
+        activated: true,
+    });
+    let unique = vigil_commands::unique::Unique {
+        namespace: "email",
+        value: email.into(),
+    };
+    let outcome = server
+        .state
+        .bus
+        .execute_unique::<User>(
+            &StreamId::of(User::KIND, id),
+            &register,
+            &[unique],
+            &system_meta(),
+        )
+        .await?;
+    server.state.settle(outcome.position).await?;
+    Ok(id.to_string())
+}
+
+in_both_deployments! {
+    async fn an_administrator_logs_in_and_reads_users(deployment: Deployment) {
+        let env = TestEnv::new(deployment).await?;
+        let server = TestServer::start(&env).await?;
+        let tokens = server.login(ADMIN_EMAIL, ADMIN_PASSWORD).await?;
+        assert_eq!(tokens["token_type"], "bearer");
+        assert_eq!(tokens["user_id"], server.admin.user_id.to_string());
+        assert_eq!(tokens["access_token"].as_str().map(str::len), Some(40));
+        let token = tokens["access_token"].as_str().unwrap_or_default();
+
+        let (status, me) = get(&server, "/users/v1/me", Some(token)).await?;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(me["email"], ADMIN_EMAIL);
+        assert_eq!(me["activation"], true);
+        assert!(me["creation_timestamp"].as_i64().is_some());
+        let permissions = me["roles"][0]["permissions"].as_array().map(Vec::len).unwrap_or_default();
+        assert!(permissions > 150, "the administrator holds every permission");
+
+        let jane = plain_user(&server, "jane@example.com").await?;
+        let (_, page) = get(&server, "/users/v1/?sort(-email)&select(id,email)&limit(1)", Some(token)).await?;
+        assert_eq!(page["page"], json!({"total": 2, "offset": 0, "limit": 1}));
+        assert_eq!(page["data"], json!([{"id": jane, "email": "jane@example.com"}]));
+        let (_, filtered) = get(&server, "/users/v1?eq(email,admin%2540example.com)", Some(token)).await?;
+        assert_eq!(filtered["data"][0]["id"], server.admin.user_id.to_string());
+        let (_, phone) = get(&server, "/users/v1/?eq(phone_number,string:%252B32%25200123)&skipCount()", Some(token)).await?;
+        assert_eq!(phone["data"][0]["id"], jane);
+        assert!(phone["page"].get("total").is_none());
+        let (status, one) = get(&server, &format!("/users/v1/{jane}"), Some(token)).await?;
+        assert_eq!((status, one["first_name"].clone()), (StatusCode::OK, json!("Jane")));
+        Ok(())
+    }
+}
+
+in_both_deployments! {
+    async fn a_user_without_permissions_sees_only_themselves(deployment: Deployment) {
+        let env = TestEnv::new(deployment).await?;
+        let server = TestServer::start(&env).await?;
+        let jane = plain_user(&server, "jane@example.com").await?;
+        let tokens = server.login("jane@example.com", "jane's password").await?;
+        let token = tokens["access_token"].as_str().unwrap_or_default();
+        let (status, me) = get(&server, "/users/v1/me", Some(token)).await?;
+        assert_eq!((status, me["id"].clone()), (StatusCode::OK, json!(jane)));
+        assert_eq!(me["roles"], json!([]));
+        let (status, own) = get(&server, &format!("/users/v1/{jane}"), Some(token)).await?;
+        assert_eq!((status, own["email"].clone()), (StatusCode::OK, json!("jane@example.com")));
+        let (status, other) = get(&server, &format!("/users/v1/{}", server.admin.user_id), Some(token)).await?;
+        assert_eq!((status, code(&other)), (StatusCode::UNAUTHORIZED, Some(10)));
+        assert_eq!(other["name"], "NO_PERMISSION_EXCEPTION");
+        let (_, list) = get(&server, "/users/v1/", Some(token)).await?;
+        assert_eq!(list["page"]["total"], 0);
+        Ok(())
+    }
+}
+
+in_both_deployments! {
+    async fn tokens_rotate_on_refresh_and_the_old_ones_die(deployment: Deployment) {
+        let env = TestEnv::new(deployment).await?;
+        let server = TestServer::start(&env).await?;
+        let first = server.login(ADMIN_EMAIL, ADMIN_PASSWORD).await?;
+        let refresh = |token: &Value| json!({
+            "grant_type": "refresh_token",
+            "refresh_token": token,
+            "client_id": server.admin.client_id,
+            "client_secret": server.admin.client_secret,
+        });
+        let (status, second) = token_request(&server, refresh(&first["refresh_token"])).await?;
+        assert_eq!(status, StatusCode::OK);
+        assert_ne!(second["refresh_token"], first["refresh_token"]);
+        let (status, _) = get(&server, "/users/v1/me", second["access_token"].as_str()).await?;
+        assert_eq!(status, StatusCode::OK);
+        let (status, old) = get(&server, "/users/v1/me", first["access_token"].as_str()).await?;
+        assert_eq!((status, code(&old)), (StatusCode::UNAUTHORIZED, Some(117)));
+        let (status, spent) = token_request(&server, refresh(&first["refresh_token"])).await?;
+        assert_eq!((status, spent["error"].clone(), code(&spent)), (StatusCode::BAD_REQUEST, json!("invalid_grant"), Some(119)));
+        Ok(())
+    }
+}
+
+in_both_deployments! {
+    async fn the_token_endpoint_answers_errors_in_the_oauth2_shape(deployment: Deployment) {
+        let env = TestEnv::new(deployment).await?;
+        let server = TestServer::start(&env).await?;
+        let password = |username: &str, password: &str, client_id: &str, secret: Option<&str>| {
+            let mut body = json!({"grant_type": "password", "username": username, "password": password, "client_id": client_id});
+            if let Some(secret) = secret {
+                body["client_secret"] = json!(secret);
+            }
+            body
+        };
+        let (id, secret) = (server.admin.client_id.as_str(), server.admin.client_secret.as_str());
+        let cases = [
+            (password(ADMIN_EMAIL, "wrong", id, Some(secret)), 400, "invalid_grant", 106),
+            (password("nobody@example.com", "wrong", id, Some(secret)), 400, "invalid_grant", 106),
+            (password(ADMIN_EMAIL, ADMIN_PASSWORD, "unknown", Some(secret)), 401, "invalid_client", 123),
+            (password(ADMIN_EMAIL, ADMIN_PASSWORD, id, None), 401, "invalid_client", 124),
+            (password(ADMIN_EMAIL, ADMIN_PASSWORD, id, Some("wrong")), 401, "invalid_client", 124),
+            (json!({"grant_type": "password", "username": ADMIN_EMAIL, "password": ADMIN_PASSWORD}), 400, "invalid_request", 126),
+            (json!({"grant_type": "telepathy", "client_id": id, "client_secret": secret}), 400, "unsupported_grant_type", 121),
+            (json!({"grant_type": "password", "client_id": id, "client_secret": secret}), 400, "invalid_request", 14),
+        ];
+        for (body, status, error, exh) in cases {
+            let (got, answer) = token_request(&server, body.clone()).await?;
+            assert_eq!((got.as_u16(), answer["error"].as_str(), code(&answer)), (status, Some(error), Some(exh)), "{body}");
+        }
+        let response = Client::new()
+            .post(server.url("/auth/v2/oauth2/tokens"))
+            .header("content-type", "application/json")
+            .body("{not json")
+            .send()
+            .await?;
+        let (status, answer) = (response.status(), response.json::<Value>().await?);
+        assert_eq!((status, code(&answer)), (StatusCode::BAD_REQUEST, Some(22)));
+        // Standard form-encoded requests work too.
+        let response = Client::new()
+            .post(server.url("/auth/v2/oauth2/tokens"))
+            .basic_auth(id, Some(secret))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("grant_type=password&username=admin%40example.com&password={}", ADMIN_PASSWORD.replace(' ', "+")))
+            .send()
+            .await?;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers().get("cache-control").and_then(|v| v.to_str().ok()), Some("no-store"));
+        Ok(())
+    }
+}
+
+in_both_deployments! {
+    async fn every_failure_has_the_extra_horizon_error_shape(deployment: Deployment) {
+        let env = TestEnv::new(deployment).await?;
+        let server = TestServer::start(&env).await?;
+        let token = server.admin_token().await?;
+        let cases = [
+            ("/users/v1/me", None, 401, 104),
+            ("/users/v1/me", Some("0000000000000000000000000000000000000000"), 401, 117),
+            ("/users/v1/", None, 401, 104),
+            ("/nowhere", None, 404, 16),
+            ("/users/v1/not-an-id", Some(token.as_str()), 400, 12),
+            ("/users/v1/5e9fff9d90135a2a9a718e2f", Some(token.as_str()), 404, 16),
+            ("/users/v1/?eq(first_name", Some(token.as_str()), 400, 19),
+            ("/users/v1/?eq(password,x)", Some(token.as_str()), 400, 19),
+        ];
+        for (path, token, status, exh) in cases {
+            let (got, body) = get(&server, path, token).await?;
+            assert_eq!((got.as_u16(), code(&body)), (status, Some(exh)), "{path}");
+            assert!(body["name"].as_str().is_some_and(|n| n.ends_with("_EXCEPTION")), "{body}");
+            assert!(body["message"].as_str().is_some(), "{body}");
+        }
+        let response = Client::new().delete(server.url("/users/v1/me")).send().await?;
+        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(code(&response.json().await?), Some(16));
+        for health in ["/users/v1/health", "/auth/v2/health"] {
+            assert_eq!(get(&server, health, None).await?.0, StatusCode::OK, "{health}");
+        }
+        Ok(())
+    }
+}
+
+in_both_deployments! {
+    async fn the_audit_trail_records_who_and_through_what(deployment: Deployment) {
+        let env = TestEnv::new(deployment).await?;
+        let server = TestServer::start(&env).await?;
+        let before = server.state.bus.log().head().await?;
+        let response = Client::new()
+            .post(server.url("/auth/v2/oauth2/tokens"))
+            .header("x-request-id", "trace-me-42")
+            .json(&json!({
+                "grant_type": "password",
+                "username": ADMIN_EMAIL,
+                "password": ADMIN_PASSWORD,
+                "client_id": server.admin.client_id,
+                "client_secret": server.admin.client_secret,
+            }))
+            .send()
+            .await?;
+        assert_eq!(response.status(), StatusCode::OK);
+        let commits = server.state.bus.log().read_all(before, 10).await?;
+        assert_eq!(commits.len(), 1);
+        let commit = &commits[0].commit;
+        assert_eq!(commit.stream.kind(), "session");
+        assert_eq!(commit.correlation_id, "trace-me-42");
+        assert_eq!(commit.actor.user_id, Some(server.admin.user_id));
+        assert_eq!(commit.actor.application_id, Some(server.admin.application_id));
+        assert_eq!(commit.actor.client_ip.as_deref(), Some("127.0.0.1"));
+        Ok(())
+    }
+}

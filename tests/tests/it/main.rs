@@ -1,0 +1,36 @@
+//! Vigil's integration tests: one binary, every test against the real services, and every
+//! deployment-level test in both deployments (embedded SQLite; JetStream + Postgres).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod cli;
+mod commands;
+mod grpc;
+mod http;
+mod log_conformance;
+mod projections;
+mod sdk;
+
+/// Declares `$name` once per deployment: `$name::embedded` and `$name::production`.
+#[macro_export]
+macro_rules! in_both_deployments {
+    ($(#[$meta:meta])* async fn $name:ident($env:ident: Deployment) $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            async fn run($env: vigil_tests::Deployment) -> anyhow::Result<()> $body
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            $(#[$meta])*
+            async fn embedded() -> anyhow::Result<()> {
+                run(vigil_tests::Deployment::Embedded).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            $(#[$meta])*
+            async fn production() -> anyhow::Result<()> {
+                run(vigil_tests::Deployment::Production).await
+            }
+        }
+    };
+}
