@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use tokio::net::TcpListener;
 use vigil_commands::CommandBus;
 use vigil_commands::auth::TokenLifetimes;
-use vigil_commands::bootstrap::{self, BootstrapError};
+use vigil_commands::bootstrap::{self, AdminCredentials, BootstrapError};
 use vigil_commands::ids::IdGenerator;
 use vigil_commands::jetstream::JetStreamLog;
 use vigil_commands::sqlite_log::SqliteLog;
@@ -239,8 +239,9 @@ async fn serve(args: ServeArgs) -> Result<(), Fatal> {
         tracing::info!(
             user_id = %credentials.user_id,
             client_id = %credentials.client_id,
-            "bootstrapped the deployment; its client secret is shown only by `vigil bootstrap`"
+            "bootstrapped the deployment; the client secret is printed once on standard output, never logged"
         );
+        print_credentials(&credentials)?;
     }
     crate::server::run(state.clone(), http, grpc, shutdown_signal()).await?;
     state.projector.shutdown().await;
@@ -280,16 +281,21 @@ async fn run_bootstrap(args: BootstrapArgs) -> Result<(), Fatal> {
         }
         other => Fatal(other.to_string()),
     })?;
+    print_credentials(&credentials)
+}
+
+/// Prints bootstrap credentials as one JSON line on standard output (logs go to standard error).
+fn print_credentials(credentials: &AdminCredentials) -> Result<(), Fatal> {
     #[derive(serde::Serialize)]
-    struct Printed {
+    struct Printed<'a> {
         user_id: String,
-        client_id: String,
-        client_secret: String,
+        client_id: &'a str,
+        client_secret: &'a str,
     }
     let line = serde_json::to_string(&Printed {
         user_id: credentials.user_id.to_string(),
-        client_id: credentials.client_id,
-        client_secret: credentials.client_secret,
+        client_id: &credentials.client_id,
+        client_secret: &credentials.client_secret,
     })?;
     println!("{line}");
     Ok(())

@@ -4,6 +4,7 @@ use std::collections::HashSet;
 use std::pin::Pin;
 
 use futures::{Stream, StreamExt};
+use tokio::sync::watch;
 use tonic::{Request, Response, Status};
 use vigil_domain::actor::Via;
 use vigil_domain::commit::Recorded;
@@ -22,10 +23,16 @@ use proto::event_log_server::{EventLog, EventLogServer};
 
 pub struct EventLogService {
     state: AppState,
+    stopping: watch::Receiver<bool>,
 }
 
-pub fn service(state: AppState) -> EventLogServer<EventLogService> {
-    EventLogServer::new(EventLogService { state })
+/// The service; its subscriptions end when `stopping` turns true, so a graceful shutdown does not
+/// wait for auditors' endless streams.
+pub fn service(
+    state: AppState,
+    stopping: watch::Receiver<bool>,
+) -> EventLogServer<EventLogService> {
+    EventLogServer::new(EventLogService { state, stopping })
 }
 
 /// Which commits a subscriber asked for.
@@ -114,6 +121,12 @@ impl EventLog for EventLogService {
             .bus
             .log()
             .subscribe(request.from_position)
+            .take_until({
+                let mut stopping = self.stopping.clone();
+                async move {
+                    let _ = stopping.wait_for(|stop| *stop).await;
+                }
+            })
             .filter_map(move |item| {
                 let message = match item {
                     Ok(recorded) if filter.matches(&recorded) => Some(Ok(to_message(recorded))),

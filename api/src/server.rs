@@ -30,7 +30,7 @@ pub async fn run(
     );
     let http_server = axum::serve(http, app).with_graceful_shutdown(wait(stopped.clone()));
     let grpc_server = tonic::transport::Server::builder()
-        .add_service(crate::grpc::service(state))
+        .add_service(crate::grpc::service(state, stopped.clone()))
         .serve_with_incoming_shutdown(
             tokio_stream::wrappers::TcpListenerStream::new(grpc),
             wait(stopped),

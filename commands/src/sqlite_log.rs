@@ -24,6 +24,8 @@ use vigil_domain::log::{Appended, BoxFuture, BoxStream, EventLog, LogError};
 const GROUP_LIMIT: usize = 512;
 /// How many commits a subscriber reads per query.
 const READ_BATCH: usize = 1024;
+/// How often a caught-up subscriber looks for commits written by another process.
+const POLL: Duration = Duration::from_secs(1);
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/log-sqlite");
 
@@ -299,8 +301,10 @@ impl EventLog for SqliteLog {
                     match log.read_all(after, READ_BATCH).await {
                         Ok(batch) if !batch.is_empty() => buffer.extend(batch),
                         Ok(_) => {
-                            // Caught up: wait until the writer reports a commit beyond `after`.
-                            if head.wait_for(|&position| position > after).await.is_err() {
+                            // Caught up: wait until this process's writer reports a commit
+                            // beyond `after`, or a while, in case another process wrote.
+                            let reported = head.wait_for(|&position| position > after);
+                            if let Ok(Err(_)) = tokio::time::timeout(POLL, reported).await {
                                 return None;
                             }
                         }

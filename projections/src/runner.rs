@@ -130,18 +130,27 @@ pub struct Projector {
 }
 
 impl Projector {
-    /// Starts one runner per projection.
+    /// Starts one runner per projection. Refuses a read store that is ahead of the log: it was
+    /// built from another log, and serving it would show data the log does not hold.
     pub async fn start(
         store: ReadStore,
         log: Arc<dyn EventLog>,
         projections: Vec<Arc<dyn Projection>>,
-    ) -> Result<Self, sqlx::Error> {
+    ) -> Result<Self, StartError> {
+        let head = log.head().await?;
         let (stop, stopped) = watch::channel(false);
         let mut progress = Vec::new();
         let mut senders = Vec::new();
         let mut tasks = Vec::new();
         for projection in projections {
             let checkpoint = read_checkpoint(&store, projection.name()).await?;
+            if checkpoint > head {
+                return Err(StartError::AheadOfLog {
+                    name: projection.name(),
+                    checkpoint,
+                    head,
+                });
+            }
             let (sender, receiver) = watch::channel(Progress::Running(checkpoint));
             let sender = Arc::new(sender);
             progress.push((projection.name(), receiver));
@@ -256,6 +265,23 @@ pub async fn rebuild(
 #[derive(Debug, thiserror::Error)]
 #[error("rebuild failed: {0}")]
 pub struct RebuildError(String);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(
+        "read model {name} is at position {checkpoint} but the log ends at {head}: this read store was built \
+         from another log (rebuild it with `vigil rebuild`, or point Vigil at the right log)"
+    )]
+    AheadOfLog {
+        name: &'static str,
+        checkpoint: u64,
+        head: u64,
+    },
+    #[error("cannot start the projections: {0}")]
+    Log(#[from] LogError),
+    #[error("cannot start the projections: {0}")]
+    Store(#[from] sqlx::Error),
+}
 
 async fn reset(store: &ReadStore, projection: &dyn Projection) -> Result<(), sqlx::Error> {
     crate::with_pool!(store, pool => {

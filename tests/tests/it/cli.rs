@@ -123,13 +123,24 @@ in_both_deployments! {
         let (status, logs) = serving.terminate()?;
         assert!(status.success(), "{status}: {logs}");
         assert!(logs.contains("bootstrapped the deployment"), "{logs}");
-        assert!(logs.contains("client_id"), "{logs}");
+        let printed = logs.lines().find(|line| line.starts_with("{\"user_id\""));
+        let credentials: serde_json::Value = serde_json::from_str(printed.unwrap_or("{}"))?;
+        assert!(credentials["client_secret"].as_str().is_some_and(|s| s.len() == 40), "{logs}");
         assert!(!logs.contains("s3cret-pa55word"), "the password must never be logged");
         assert!(logs.contains("stopped"), "{logs}");
-        // Starting again does not bootstrap twice, and the data survived the restart.
-        let serving = Serving::start(&env, &[("VIGIL_ADMIN_EMAIL", "admin@example.com"), ("VIGIL_ADMIN_PASSWORD", "s3cret-pa55word")]).await?;
+        // Starting again does not bootstrap twice; this time the logs are JSON lines.
+        let again = [
+            ("VIGIL_ADMIN_EMAIL", "admin@example.com"),
+            ("VIGIL_ADMIN_PASSWORD", "s3cret-pa55word"),
+            ("VIGIL_LOG_FORMAT", "json"),
+        ];
+        let serving = Serving::start(&env, &again).await?;
         let (status, logs) = serving.terminate()?;
         assert!(status.success() && !logs.contains("bootstrapped the deployment"), "{logs}");
+        for line in logs.lines() {
+            let entry: serde_json::Value = serde_json::from_str(line)?;
+            assert!(entry["level"].is_string() && entry["timestamp"].is_string(), "{line}");
+        }
         let rebuilt = vigil(&["rebuild"], &env.cli_args())?;
         assert!(rebuilt.status.success(), "{}", String::from_utf8_lossy(&rebuilt.stderr));
         Ok(())

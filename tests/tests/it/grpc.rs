@@ -75,3 +75,16 @@ in_both_deployments! {
         Ok(())
     }
 }
+
+in_both_deployments! {
+    async fn a_graceful_shutdown_ends_open_subscriptions(deployment: Deployment) {
+        let env = TestEnv::new(deployment).await?;
+        let server = TestServer::start(&env).await?;
+        let token = server.admin_token().await?;
+        let mut client = EventLogClient::connect(format!("http://{}", server.grpc)).await?;
+        let mut stream = client.subscribe(request(Some(&token), SubscribeRequest::default())?).await?.into_inner();
+        assert!(stream.next().await.is_some());
+        tokio::time::timeout(Duration::from_secs(10), server.stop()).await??;
+        Ok(())
+    }
+}

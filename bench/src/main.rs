@@ -1,0 +1,330 @@
+//! Vigil's benchmarks, against the real services (never timed tests). Each prints what it measured
+//! and the baseline it is compared with, measured in the same run:
+//!
+//! - `jetstream-append`: `EventLog::append` of 1-event commits by concurrent writers on distinct
+//!   streams, against raw async-nats publishes with the same headers and payload size.
+//! - `sqlite-append`: the embedded log's appends with `synchronous=FULL`.
+//! - `postgres-rebuild`: rebuilding the users read model from a JetStream log of N commits, against
+//!   a raw `INSERT ... SELECT FROM UNNEST` of the same rows.
+//!
+//! Run in release: `cargo run --release -p vigil-bench -- <benchmark> [options]`.
+
+use std::future::IntoFuture;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use async_nats::jetstream;
+use clap::{Parser, Subcommand};
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use vigil_commands::ids::{self, IdGenerator};
+use vigil_domain::actor::{Actor, Via};
+use vigil_domain::commit::{CommandMeta, Commit, Head};
+use vigil_domain::event::UserEvent;
+use vigil_domain::id::{Id, StreamId};
+use vigil_domain::log::EventLog;
+use vigil_domain::user::{PasswordHash, UserRegistered};
+use vigil_domain::value::Personal;
+use vigil_projections::runner;
+use vigil_projections::store::ReadStore;
+use vigil_tests::{TestDatabase, TestEnv, TestStream};
+
+#[derive(Parser)]
+struct Cli {
+    #[command(subcommand)]
+    benchmark: Benchmark,
+}
+
+#[derive(Subcommand)]
+enum Benchmark {
+    /// JetStream appends by concurrent writers vs raw publishes.
+    JetstreamAppend {
+        #[arg(long, default_value_t = 64)]
+        writers: usize,
+        #[arg(long, default_value_t = 300)]
+        commits_per_writer: usize,
+    },
+    /// Embedded SQLite log appends (synchronous=FULL).
+    SqliteAppend {
+        #[arg(long, default_value_t = 64)]
+        writers: usize,
+        #[arg(long, default_value_t = 300)]
+        commits_per_writer: usize,
+    },
+    /// Rebuilding the users read model in Postgres from a JetStream log vs a raw UNNEST insert.
+    PostgresRebuild {
+        #[arg(long, default_value_t = 1_000_000)]
+        commits: usize,
+    },
+}
+
+fn meta() -> CommandMeta {
+    CommandMeta {
+        command_id: ids::command_id(),
+        correlation_id: ids::command_id(),
+        causation_id: None,
+        reason: None,
+        actor: Actor::system(Via::Cli),
+    }
+}
+
+/// A realistic one-event commit: a user registration.
+fn registration(stream: &StreamId, head: Option<&Head>, n: usize) -> Commit {
+    let event = UserEvent::Registered(UserRegistered {
+        email: Personal(format!("user{n}@example.com")),
+        first_name: Personal(format!("First{n}")),
+        last_name: Personal(format!("Last{n}")),
+        phone_number: None,
+        language: "EN".into(),
+        time_zone: "Europe/Brussels".into(),
+        password_hash: PasswordHash("$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g".into()),
+        activated: true,
+    });
+    Commit::next(
+        stream.clone(),
+        head,
+        &meta(),
+        ids::now(),
+        vec![event.into()],
+    )
+}
+
+fn rate(count: usize, elapsed: Duration) -> f64 {
+    count as f64 / elapsed.as_secs_f64()
+}
+
+/// `writers` tasks each appending `per_writer` commits, one after the other, to a stream of their own.
+async fn append_concurrently(
+    log: Arc<dyn EventLog>,
+    writers: usize,
+    per_writer: usize,
+) -> anyhow::Result<Duration> {
+    let ids = Arc::new(IdGenerator::new());
+    let started = Instant::now();
+    let mut tasks = FuturesUnordered::new();
+    for writer in 0..writers {
+        let (log, ids) = (log.clone(), ids.clone());
+        tasks.push(tokio::spawn(async move {
+            let stream = StreamId::of("user", ids.next());
+            let mut head: Option<Head> = None;
+            for n in 0..per_writer {
+                let commit = registration(&stream, head.as_ref(), writer * per_writer + n);
+                let appended = log.append(&commit, head.map_or(0, |h| h.position)).await?;
+                head = Some(Head {
+                    version: appended.version,
+                    position: appended.position,
+                    hash: appended.hash,
+                });
+            }
+            anyhow::Ok(())
+        }));
+    }
+    while let Some(done) = tasks.next().await {
+        done??;
+    }
+    Ok(started.elapsed())
+}
+
+async fn jetstream_append(writers: usize, per_writer: usize) -> anyhow::Result<()> {
+    let total = writers * per_writer;
+    let env = TestEnv::new(vigil_tests::Deployment::Production).await?;
+    let log = vigil_tests::log_of(&env).await?;
+    let sample = registration(&StreamId::of("user", Id::from_bytes([7; 12])), None, 0);
+    let payload_size = sample.encode()?.0.len();
+
+    // Raw async-nats: the same headers and payload size, on a stream of its own.
+    let raw_stream = TestStream::new();
+    let client = async_nats::connect(vigil_tests::nats_url()).await?;
+    let context = jetstream::new(client);
+    context
+        .create_stream(jetstream::stream::Config {
+            name: raw_stream.prefix.clone(),
+            subjects: vec![format!("{}.>", raw_stream.prefix)],
+            ..Default::default()
+        })
+        .await?;
+    let payload = bytes::Bytes::from(vec![7u8; payload_size]);
+    let started = Instant::now();
+    let mut tasks = FuturesUnordered::new();
+    for writer in 0..writers {
+        let (context, payload, prefix) =
+            (context.clone(), payload.clone(), raw_stream.prefix.clone());
+        tasks.push(tokio::spawn(async move {
+            let subject = format!("{prefix}.w{writer}");
+            let mut last = 0;
+            for n in 0..per_writer {
+                let message = jetstream::message::PublishMessage::build()
+                    .payload(payload.clone())
+                    .message_id(format!("{writer}-{n}"))
+                    .expected_last_subject_sequence(last);
+                last = context
+                    .send_publish(subject.clone(), message)
+                    .await?
+                    .await?
+                    .sequence;
+            }
+            anyhow::Ok(())
+        }));
+    }
+    while let Some(done) = tasks.next().await {
+        done??;
+    }
+    let raw = started.elapsed();
+
+    let vigil = append_concurrently(log, writers, per_writer).await?;
+    let (raw_rate, vigil_rate) = (rate(total, raw), rate(total, vigil));
+    println!(
+        "jetstream-append: {writers} writers x {per_writer} one-event commits of {payload_size} bytes"
+    );
+    println!("  raw async-nats publish+ack : {raw_rate:>10.0} msgs/s");
+    println!("  EventLog::append (JetStream): {vigil_rate:>10.0} commits/s");
+    println!(
+        "  ratio                       : {:>10.1} %",
+        100.0 * vigil_rate / raw_rate
+    );
+    Ok(())
+}
+
+async fn sqlite_append(writers: usize, per_writer: usize) -> anyhow::Result<()> {
+    let env = TestEnv::new(vigil_tests::Deployment::Embedded).await?;
+    let log = vigil_tests::log_of(&env).await?;
+    let single = append_concurrently(log.clone(), 1, per_writer).await?;
+    let concurrent = append_concurrently(log, writers, per_writer).await?;
+    println!("sqlite-append (WAL, synchronous=FULL, group commit)");
+    println!(
+        "  1 writer            : {:>10.0} commits/s",
+        rate(per_writer, single)
+    );
+    println!(
+        "  {writers} concurrent writers: {:>10.0} commits/s",
+        rate(writers * per_writer, concurrent)
+    );
+    Ok(())
+}
+
+async fn postgres_rebuild(commits: usize) -> anyhow::Result<()> {
+    let stream = TestStream::new();
+    let database = TestDatabase::create().await?;
+    let log: Arc<dyn EventLog> = Arc::new(
+        vigil_commands::jetstream::JetStreamLog::connect(&vigil_tests::nats_url(), &stream.prefix)
+            .await?,
+    );
+
+    // Fill the log: pipelined raw publishes of encoded commits (each a new user stream).
+    let client = async_nats::connect(vigil_tests::nats_url()).await?;
+    let context = jetstream::new(client);
+    let ids = IdGenerator::new();
+    let filling = Instant::now();
+    let mut pending = FuturesUnordered::new();
+    for n in 0..commits {
+        let user = StreamId::of("user", ids.next());
+        let (bytes, _) = registration(&user, None, n).encode()?;
+        let subject = format!("{}.ev.{}", stream.prefix, user.subject_suffix());
+        pending.push(context.publish(subject, bytes.into()).await?.into_future());
+        if pending.len() >= 1024 {
+            while let Some(ack) = pending.next().await {
+                ack?;
+            }
+        }
+    }
+    while let Some(ack) = pending.next().await {
+        ack?;
+    }
+    println!(
+        "postgres-rebuild: filled the log with {commits} commits in {:.1?}",
+        filling.elapsed()
+    );
+
+    let store = ReadStore::postgres(&database.url, 8).await?;
+    let started = Instant::now();
+    let head =
+        runner::rebuild(&store, log, vec![Arc::new(vigil_projections::users::Users)]).await?;
+    let rebuild = started.elapsed();
+    anyhow::ensure!(
+        head == commits as u64,
+        "rebuilt to {head}, expected {commits}"
+    );
+
+    // The baseline: the same rows, inserted raw with UNNEST in batches of the same size.
+    let ReadStore::Postgres(pool) = &store else {
+        anyhow::bail!("not Postgres");
+    };
+    sqlx::query("CREATE TABLE users_raw (LIKE users_v1 INCLUDING ALL)")
+        .execute(pool)
+        .await?;
+    type Row = (
+        String,
+        String,
+        String,
+        String,
+        Option<String>,
+        String,
+        String,
+        bool,
+        Option<String>,
+        i64,
+        Option<i64>,
+        i64,
+        i64,
+        i64,
+    );
+    let rows: Vec<Row> = sqlx::query_as("SELECT * FROM users_v1")
+        .fetch_all(pool)
+        .await?;
+    let started = Instant::now();
+    for chunk in rows.chunks(4096) {
+        macro_rules! column {
+            ($i:tt) => {
+                chunk.iter().map(|r| r.$i.clone()).collect::<Vec<_>>()
+            };
+        }
+        let mut tx = pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO users_raw SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
+             $6::text[], $7::text[], $8::bool[], $9::text[], $10::int8[], $11::int8[], $12::int8[], $13::int8[], $14::int8[])",
+        )
+        .bind(column!(0))
+        .bind(column!(1))
+        .bind(column!(2))
+        .bind(column!(3))
+        .bind(column!(4))
+        .bind(column!(5))
+        .bind(column!(6))
+        .bind(column!(7))
+        .bind(column!(8))
+        .bind(column!(9))
+        .bind(column!(10))
+        .bind(column!(11))
+        .bind(column!(12))
+        .bind(column!(13))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await.context("raw insert")?;
+    }
+    let raw = started.elapsed();
+    let (vigil_rate, raw_rate) = (rate(commits, rebuild), rate(rows.len(), raw));
+    println!("  projection rebuild (users_v1): {vigil_rate:>10.0} commits/s ({rebuild:.1?})");
+    println!("  raw UNNEST insert, same rows : {raw_rate:>10.0} rows/s ({raw:.1?})");
+    println!(
+        "  ratio                        : {:>10.1} %",
+        100.0 * vigil_rate / raw_rate
+    );
+    store.close().await;
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().benchmark {
+        Benchmark::JetstreamAppend {
+            writers,
+            commits_per_writer,
+        } => jetstream_append(writers, commits_per_writer).await,
+        Benchmark::SqliteAppend {
+            writers,
+            commits_per_writer,
+        } => sqlite_append(writers, commits_per_writer).await,
+        Benchmark::PostgresRebuild { commits } => postgres_rebuild(commits).await,
+    }
+}
