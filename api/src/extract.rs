@@ -104,12 +104,8 @@ impl Caller {
     }
 
     /// Refuses unless the caller holds `permission`.
-    pub fn require(&self, permission: &str) -> Result<(), ApiError> {
-        if self.actor.allows(permission) {
-            Ok(())
-        } else {
-            Err(ApiError::no_permission(permission))
-        }
+    pub fn require(&self, permission: &'static str) -> Result<(), ApiError> {
+        self.actor.require(permission, ApiError::no_permission)
     }
 }
 

@@ -236,6 +236,18 @@ async fn postgres_rebuild(commits: usize) -> anyhow::Result<()> {
         filling.elapsed()
     );
 
+    // The log side alone: replaying and decoding every commit.
+    let started = Instant::now();
+    let mut replay = log.subscribe(0).take(commits);
+    while let Some(commit) = replay.next().await {
+        commit?;
+    }
+    let replayed = started.elapsed();
+    println!(
+        "  log replay and decode        : {:>10.0} commits/s ({replayed:.1?})",
+        rate(commits, replayed)
+    );
+
     let store = ReadStore::postgres(&database.url, 8).await?;
     let started = Instant::now();
     let head =

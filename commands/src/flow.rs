@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use lru::LruCache;
 use vigil_domain::aggregate::{Aggregate, Ctx};
 use vigil_domain::commit::{CodecError, CommandMeta, Commit, Head, Recorded};
+use vigil_domain::event::AreaEvent;
 use vigil_domain::id::StreamId;
 use vigil_domain::log::{EventLog, LogError};
 
@@ -52,18 +53,6 @@ pub enum CommandError<E> {
     Taken(&'static str),
     #[error(transparent)]
     Log(#[from] LogError),
-}
-
-impl<E> CommandError<E> {
-    /// Maps the domain error, keeping the others.
-    pub fn map_domain<F>(self, f: impl FnOnce(E) -> F) -> CommandError<F> {
-        match self {
-            Self::Domain(error) => CommandError::Domain(f(error)),
-            Self::Conflict(stream) => CommandError::Conflict(stream),
-            Self::Taken(namespace) => CommandError::Taken(namespace),
-            Self::Log(error) => CommandError::Log(error),
-        }
-    }
 }
 
 /// Events the aggregate decided, authorized: the only thing [`CommandBus`] appends. It can only be
@@ -284,7 +273,7 @@ impl CommandBus {
         }
         for recorded in &commits {
             check_link(loaded.head.as_ref(), recorded)?;
-            for event in recorded.commit.events.iter().filter_map(A::event) {
+            for event in recorded.commit.events.iter().filter_map(A::Event::within) {
                 loaded.state.apply(event);
             }
             loaded.head = Some(recorded.head());

@@ -87,23 +87,12 @@ impl JetStreamLog {
         })
     }
 
-    /// The JetStream context, for tools that manage the stream (tests delete it afterwards).
-    pub fn context(&self) -> &Context {
-        &self.inner.context
-    }
-
     fn subject(&self, stream: &StreamId) -> String {
         format!("{}.ev.{}", self.inner.prefix, stream.subject_suffix())
     }
 
     async fn publish(&self, commit: &Commit, expected_position: u64) -> Result<Appended, LogError> {
-        let (bytes, hash) = commit.encode().map_err(LogError::Encode)?;
-        if bytes.len() > MAX_COMMIT_BYTES {
-            return Err(LogError::TooLarge {
-                size: bytes.len(),
-                max: MAX_COMMIT_BYTES,
-            });
-        }
+        let (bytes, hash) = commit.encode_for_log()?;
         let payload = bytes::Bytes::from(bytes);
         let subject = self.subject(&commit.stream);
         let commit_id = commit.commit_id();
@@ -164,7 +153,7 @@ impl JetStreamLog {
             .get_raw_message(position)
             .await
             .map_err(unavailable)?;
-        let recorded = decode(position, &message.payload)?;
+        let recorded = Recorded::decode(position, &message.payload)?;
         Ok(Appended {
             position,
             version: recorded.commit.version,
@@ -179,16 +168,6 @@ impl JetStreamLog {
             start_sequence: after + 1,
         }
     }
-}
-
-fn decode(position: u64, payload: &[u8]) -> Result<Recorded, LogError> {
-    let (commit, hash) =
-        Commit::decode(payload).map_err(|source| LogError::Corrupt { position, source })?;
-    Ok(Recorded {
-        position,
-        commit,
-        hash,
-    })
 }
 
 fn message_position(message: &jetstream::Message) -> Result<u64, LogError> {
@@ -229,7 +208,7 @@ impl EventLog for JetStreamLog {
                     .await;
                 match found {
                     Ok(message) => {
-                        commits.push(decode(message.sequence, &message.payload)?);
+                        commits.push(Recorded::decode(message.sequence, &message.payload)?);
                         next = message.sequence + 1;
                     }
                     Err(error) if matches!(error.kind(), RawMessageErrorKind::NoMessageFound) => {
@@ -268,7 +247,7 @@ impl EventLog for JetStreamLog {
             }
             messages
                 .iter()
-                .map(|message| decode(message_position(message)?, &message.payload))
+                .map(|message| Recorded::decode(message_position(message)?, &message.payload))
                 .collect()
         })
     }
@@ -289,7 +268,7 @@ impl EventLog for JetStreamLog {
                     Ok(messages) => messages
                         .map(|item| {
                             let message = item.map_err(unavailable)?;
-                            decode(message_position(&message)?, &message.payload)
+                            Recorded::decode(message_position(&message)?, &message.payload)
                         })
                         .left_stream(),
                     Err(error) => futures::stream::once(async { Err(error) }).right_stream(),

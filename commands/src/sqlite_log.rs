@@ -16,7 +16,7 @@ use futures::stream;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Connection, Row, SqliteConnection, SqlitePool};
 use tokio::sync::{mpsc, oneshot, watch};
-use vigil_domain::commit::{Commit, MAX_COMMIT_BYTES, Recorded};
+use vigil_domain::commit::{Commit, Recorded};
 use vigil_domain::id::{Digest, StreamId};
 use vigil_domain::log::{Appended, BoxFuture, BoxStream, EventLog, LogError};
 
@@ -94,11 +94,6 @@ impl SqliteLog {
         })
     }
 
-    /// Whether `path` already holds a log (for commands that must not create one).
-    pub fn exists(path: &Path) -> bool {
-        path.exists()
-    }
-
     async fn fetch(
         &self,
         query: sqlx::query::Query<'_, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>,
@@ -111,21 +106,10 @@ impl SqliteLog {
             .map(|row| {
                 let position: i64 = row.try_get("position").map_err(unavailable)?;
                 let body: Vec<u8> = row.try_get("body").map_err(unavailable)?;
-                decode(position, &body)
+                Recorded::decode(u64::try_from(position).unwrap_or(0), &body)
             })
             .collect()
     }
-}
-
-fn decode(position: i64, body: &[u8]) -> Result<Recorded, LogError> {
-    let position = u64::try_from(position).unwrap_or(0);
-    let (commit, hash) =
-        Commit::decode(body).map_err(|source| LogError::Corrupt { position, source })?;
-    Ok(Recorded {
-        position,
-        commit,
-        hash,
-    })
 }
 
 fn to_i64(value: u64) -> i64 {
@@ -141,14 +125,22 @@ async fn write_loop(
     while queue.recv_many(&mut group, GROUP_LIMIT).await > 0 {
         match write_group(&mut conn, &group).await {
             Ok(results) => {
-                let mut last = *head.borrow();
+                // Publish the new head before acknowledging, so whoever hears back sees it.
+                let written = results
+                    .iter()
+                    .flatten()
+                    .map(|appended| appended.position)
+                    .max();
+                if let Some(position) = written {
+                    head.send_if_modified(|last| {
+                        let moved = position > *last;
+                        *last = (*last).max(position);
+                        moved
+                    });
+                }
                 for (request, result) in group.drain(..).zip(results) {
-                    if let Ok(appended) = &result {
-                        last = last.max(appended.position);
-                    }
                     let _ = request.reply.send(result);
                 }
-                head.send_replace(last);
             }
             Err(error) => {
                 tracing::error!(%error, "embedded log write failed");
@@ -168,55 +160,59 @@ async fn write_group(
     let mut tx = conn.begin().await?;
     let mut results = Vec::with_capacity(group.len());
     for request in group {
-        let original =
-            sqlx::query("SELECT position, version, body FROM commits WHERE commit_id = $1")
-                .bind(&request.commit_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-        if let Some(row) = original {
-            let body: Vec<u8> = row.try_get("body")?;
-            let hash = body
-                .len()
-                .checked_sub(32)
-                .and_then(|start| <[u8; 32]>::try_from(&body[start..]).ok())
-                .map(Digest::from_bytes)
-                .unwrap_or_default();
-            results.push(Ok(Appended {
-                position: u64::try_from(row.try_get::<i64, _>("position")?).unwrap_or(0),
-                version: u64::try_from(row.try_get::<i64, _>("version")?).unwrap_or(0),
-                hash,
-                duplicate: true,
-            }));
-            continue;
-        }
-        let current: i64 =
-            sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) FROM commits WHERE stream = $1")
-                .bind(&request.stream)
-                .fetch_one(&mut *tx)
-                .await?;
-        if current != to_i64(request.expected_position) {
-            let stream = StreamId::from_str(&request.stream)
-                .map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
-            results.push(Err(LogError::Conflict { stream }));
-            continue;
-        }
-        let position = sqlx::query(
-            "INSERT INTO commits (stream, version, commit_id, recorded_at, body) VALUES ($1, $2, $3, $4, $5)",
+        // One statement on the happy path: insert if the stream is still where the caller saw it
+        // and neither the commit id nor the stream version is taken.
+        let inserted = sqlx::query(
+            "INSERT INTO commits (stream, version, commit_id, recorded_at, body) \
+             SELECT $1, $2, $3, $4, $5 \
+             WHERE COALESCE((SELECT MAX(position) FROM commits WHERE stream = $1), 0) = $6 \
+             ON CONFLICT DO NOTHING",
         )
         .bind(&request.stream)
         .bind(to_i64(request.version))
         .bind(&request.commit_id)
         .bind(request.recorded_at)
         .bind(&request.bytes)
+        .bind(to_i64(request.expected_position))
         .execute(&mut *tx)
-        .await?
-        .last_insert_rowid();
-        results.push(Ok(Appended {
-            position: u64::try_from(position).unwrap_or(0),
-            version: request.version,
-            hash: request.hash,
-            duplicate: false,
-        }));
+        .await?;
+        if inserted.rows_affected() == 1 {
+            results.push(Ok(Appended {
+                position: u64::try_from(inserted.last_insert_rowid()).unwrap_or(0),
+                version: request.version,
+                hash: request.hash,
+                duplicate: false,
+            }));
+            continue;
+        }
+        let original =
+            sqlx::query("SELECT position, version, body FROM commits WHERE commit_id = $1")
+                .bind(&request.commit_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let result = match original {
+            Some(row) => {
+                let body: Vec<u8> = row.try_get("body")?;
+                let hash = body
+                    .len()
+                    .checked_sub(32)
+                    .and_then(|start| <[u8; 32]>::try_from(&body[start..]).ok())
+                    .map(Digest::from_bytes)
+                    .unwrap_or_default();
+                Ok(Appended {
+                    position: u64::try_from(row.try_get::<i64, _>("position")?).unwrap_or(0),
+                    version: u64::try_from(row.try_get::<i64, _>("version")?).unwrap_or(0),
+                    hash,
+                    duplicate: true,
+                })
+            }
+            None => {
+                let stream = StreamId::from_str(&request.stream)
+                    .map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
+                Err(LogError::Conflict { stream })
+            }
+        };
+        results.push(result);
     }
     tx.commit().await?;
     Ok(results)
@@ -229,13 +225,7 @@ impl EventLog for SqliteLog {
         expected_position: u64,
     ) -> BoxFuture<'a, Result<Appended, LogError>> {
         Box::pin(async move {
-            let (bytes, hash) = commit.encode().map_err(LogError::Encode)?;
-            if bytes.len() > MAX_COMMIT_BYTES {
-                return Err(LogError::TooLarge {
-                    size: bytes.len(),
-                    max: MAX_COMMIT_BYTES,
-                });
-            }
+            let (bytes, hash) = commit.encode_for_log()?;
             let (reply, result) = oneshot::channel();
             let request = Request {
                 stream: commit.stream.to_string(),

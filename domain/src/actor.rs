@@ -88,25 +88,26 @@ impl Actor {
         &self.record
     }
 
-    pub fn user_id(&self) -> Option<Id> {
-        self.record.user_id
-    }
-
-    pub fn application_id(&self) -> Option<Id> {
-        self.record.application_id
-    }
-
     pub fn is_system(&self) -> bool {
         self.system
-    }
-
-    pub fn permissions(&self) -> &Permissions {
-        &self.permissions
     }
 
     /// Whether the actor holds `permission` (Vigil itself holds every one).
     pub fn allows(&self, permission: &str) -> bool {
         self.system || self.permissions.allows(permission)
+    }
+
+    /// `Ok` if the actor holds `permission`, else the error `missing` makes of its name.
+    pub fn require<E>(
+        &self,
+        permission: &'static str,
+        missing: impl FnOnce(&'static str) -> E,
+    ) -> Result<(), E> {
+        if self.allows(permission) {
+            Ok(())
+        } else {
+            Err(missing(permission))
+        }
     }
 
     /// Whether the actor is the user `id`.

@@ -2,7 +2,7 @@
 
 use crate::actor::Actor;
 use crate::error::DomainError;
-use crate::event::Event;
+use crate::event::AreaEvent;
 use crate::id::StreamId;
 use crate::value::Timestamp;
 
@@ -21,11 +21,8 @@ pub trait Aggregate: Default + Clone + Send + Sync + 'static {
     /// The stream kind, part of every stream name and subject. Never renamed.
     const KIND: &'static str;
     type Command: Send + Sync;
-    type Event: Clone + Into<Event> + Send + Sync;
+    type Event: AreaEvent;
     type Error: DomainError;
-
-    /// This aggregate's events inside a commit event (other kinds give `None`).
-    fn event(event: &Event) -> Option<&Self::Event>;
 
     /// Whether `ctx.actor` may issue `command` here. The command flow always calls this before
     /// `handle`, and only an authorized decision can be appended.

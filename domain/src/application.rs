@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::aggregate::{Aggregate, Ctx};
 use crate::error::{DomainError, ExhCode};
-use crate::event::{Event, events};
+use crate::event::events;
 use crate::id::{Digest, Id};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -107,21 +107,10 @@ impl Aggregate for Application {
     type Event = ApplicationEvent;
     type Error = ApplicationError;
 
-    fn event(event: &Event) -> Option<&Self::Event> {
-        match event {
-            Event::Application(e) => Some(e),
-            _ => None,
-        }
-    }
-
     fn authorize(&self, _: &Self::Command, ctx: &Ctx<'_>) -> Result<(), Self::Error> {
         // Extra Horizon guards versions with the same permission as applications.
         const REQUIRED: &str = "CREATE_APPLICATIONS";
-        if ctx.actor.allows(REQUIRED) {
-            Ok(())
-        } else {
-            Err(ApplicationError::NoPermission(REQUIRED))
-        }
+        ctx.actor.require(REQUIRED, ApplicationError::NoPermission)
     }
 
     fn handle(

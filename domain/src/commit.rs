@@ -12,6 +12,7 @@ use sha2::{Digest as _, Sha256};
 use crate::actor::{Actor, ActorRecord};
 use crate::event::Event;
 use crate::id::{Digest, StreamId};
+use crate::log::LogError;
 use crate::value::Timestamp;
 
 /// The commit format written today. A future format gets a new number, and decoding upcasts older
@@ -60,6 +61,18 @@ pub struct Recorded {
 }
 
 impl Recorded {
+    /// Decodes the stored bytes of the commit at `position`; bytes that do not decode or do not
+    /// match their hash are a corrupt log.
+    pub fn decode(position: u64, bytes: &[u8]) -> Result<Self, LogError> {
+        let (commit, hash) =
+            Commit::decode(bytes).map_err(|source| LogError::Corrupt { position, source })?;
+        Ok(Self {
+            position,
+            commit,
+            hash,
+        })
+    }
+
     pub fn head(&self) -> Head {
         Head {
             version: self.commit.version,
@@ -135,6 +148,18 @@ impl Commit {
         bytes.extend_from_slice(&body);
         let hash = chain_hash(&self.prev_hash, &bytes);
         bytes.extend_from_slice(hash.as_bytes());
+        Ok((bytes, hash))
+    }
+
+    /// The bytes a log stores, refused when they exceed [`MAX_COMMIT_BYTES`].
+    pub fn encode_for_log(&self) -> Result<(Vec<u8>, Digest), LogError> {
+        let (bytes, hash) = self.encode().map_err(LogError::Encode)?;
+        if bytes.len() > MAX_COMMIT_BYTES {
+            return Err(LogError::TooLarge {
+                size: bytes.len(),
+                max: MAX_COMMIT_BYTES,
+            });
+        }
         Ok((bytes, hash))
     }
 

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::aggregate::{Aggregate, Ctx};
 use crate::error::{DomainError, ExhCode};
-use crate::event::{Event, events};
+use crate::event::events;
 use crate::id::{Id, StreamId};
 
 /// The one deployment stream, `deployment-main`.
@@ -59,13 +59,6 @@ impl Aggregate for Deployment {
     type Command = DeploymentCommand;
     type Event = DeploymentEvent;
     type Error = DeploymentError;
-
-    fn event(event: &Event) -> Option<&Self::Event> {
-        match event {
-            Event::Deployment(e) => Some(e),
-            _ => None,
-        }
-    }
 
     fn authorize(&self, _: &Self::Command, ctx: &Ctx<'_>) -> Result<(), Self::Error> {
         if ctx.actor.is_system() {

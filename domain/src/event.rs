@@ -90,11 +90,26 @@ impl Event {
     }
 }
 
+/// The events of one area, which a commit's [`Event`] wraps.
+pub trait AreaEvent: Clone + Into<Event> + Send + Sync + 'static {
+    /// This area's event inside `event`, if it is one.
+    fn within(event: &Event) -> Option<&Self>;
+}
+
 macro_rules! wrap {
     ($($variant:ident($area:ty)),+) => {$(
         impl From<$area> for Event {
             fn from(event: $area) -> Self {
                 Self::$variant(event)
+            }
+        }
+
+        impl AreaEvent for $area {
+            fn within(event: &Event) -> Option<&Self> {
+                match event {
+                    Event::$variant(inner) => Some(inner),
+                    _ => None,
+                }
             }
         }
     )+};

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::aggregate::{Aggregate, Ctx};
 use crate::error::{DomainError, ExhCode};
-use crate::event::{Event, events};
+use crate::event::events;
 use crate::id::{Digest, StreamId};
 use crate::value::Timestamp;
 
@@ -87,13 +87,6 @@ impl Aggregate for Reservation {
     type Command = ReservationCommand;
     type Event = ReservationEvent;
     type Error = ReservationError;
-
-    fn event(event: &Event) -> Option<&Self::Event> {
-        match event {
-            Event::Reservation(e) => Some(e),
-            _ => None,
-        }
-    }
 
     /// Reservations are claimed on behalf of a command that was authorized for its own aggregate.
     fn authorize(&self, _: &Self::Command, _: &Ctx<'_>) -> Result<(), Self::Error> {

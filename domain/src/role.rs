@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::aggregate::{Aggregate, Ctx};
 use crate::error::{DomainError, ExhCode};
-use crate::event::{Event, events};
+use crate::event::events;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(test, derive(proptest_derive::Arbitrary))]
@@ -69,23 +69,12 @@ impl Aggregate for Role {
     type Event = RoleEvent;
     type Error = RoleError;
 
-    fn event(event: &Event) -> Option<&Self::Event> {
-        match event {
-            Event::Role(e) => Some(e),
-            _ => None,
-        }
-    }
-
     fn authorize(&self, command: &Self::Command, ctx: &Ctx<'_>) -> Result<(), Self::Error> {
         let required = match command {
             RoleCommand::Create { .. } => "CREATE_ROLE",
             RoleCommand::AddPermissions { .. } => "ADD_ROLE_PERMISSION",
         };
-        if ctx.actor.allows(required) {
-            Ok(())
-        } else {
-            Err(RoleError::NoPermission(required))
-        }
+        ctx.actor.require(required, RoleError::NoPermission)
     }
 
     fn handle(

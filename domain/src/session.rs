@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::aggregate::{Aggregate, Ctx};
 use crate::error::{DomainError, ExhCode};
-use crate::event::{Event, events};
+use crate::event::events;
 use crate::id::{Digest, Id};
 use crate::value::Timestamp;
 
@@ -91,13 +91,6 @@ impl Aggregate for Session {
     type Command = SessionCommand;
     type Event = SessionEvent;
     type Error = SessionError;
-
-    fn event(event: &Event) -> Option<&Self::Event> {
-        match event {
-            Event::Session(e) => Some(e),
-            _ => None,
-        }
-    }
 
     fn authorize(&self, command: &Self::Command, ctx: &Ctx<'_>) -> Result<(), Self::Error> {
         match command {

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::aggregate::{Aggregate, Ctx};
 use crate::error::{DomainError, ExhCode};
-use crate::event::{Event, events};
+use crate::event::events;
 use crate::id::Id;
 use crate::value::{Email, Personal};
 
@@ -106,13 +106,6 @@ impl Aggregate for User {
     type Event = UserEvent;
     type Error = UserError;
 
-    fn event(event: &Event) -> Option<&Self::Event> {
-        match event {
-            Event::User(e) => Some(e),
-            _ => None,
-        }
-    }
-
     fn authorize(&self, command: &Self::Command, ctx: &Ctx<'_>) -> Result<(), Self::Error> {
         let required = match command {
             // Registration is public; registering someone as already activated is not.
@@ -120,11 +113,7 @@ impl Aggregate for User {
             UserCommand::Register(_) => "UPDATE_USER",
             UserCommand::AddRoles { .. } => "ADD_ROLE_TO_USER",
         };
-        if ctx.actor.allows(required) {
-            Ok(())
-        } else {
-            Err(UserError::NoPermission(required))
-        }
+        ctx.actor.require(required, UserError::NoPermission)
     }
 
     fn handle(

@@ -76,7 +76,7 @@ impl Projection for Applications {
                     changes.upsert(
                         &APPLICATIONS,
                         position,
-                        &[
+                        [
                             ("id", id.clone().into()),
                             ("name", e.name.clone().into()),
                             ("description", e.description.clone().into()),
@@ -92,7 +92,7 @@ impl Projection for Applications {
                     changes.upsert(
                         &VERSIONS,
                         position,
-                        &[
+                        [
                             ("id", e.version_id.to_string().into()),
                             ("application_id", id.clone().into()),
                             ("name", e.name.clone().into()),
@@ -104,7 +104,7 @@ impl Projection for Applications {
                     changes.update(
                         &APPLICATIONS,
                         position,
-                        &[("id", id.clone().into()), ("update_timestamp", at.into())],
+                        [("id", id.clone().into()), ("update_timestamp", at.into())],
                     )?;
                 }
             }

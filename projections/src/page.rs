@@ -15,17 +15,6 @@ pub struct Page<T> {
     pub limit: u64,
 }
 
-impl<T> Page<T> {
-    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
-        Page {
-            data: self.data.into_iter().map(f).collect(),
-            total: self.total,
-            offset: self.offset,
-            limit: self.limit,
-        }
-    }
-}
-
 /// Page sizes of a list endpoint: the default and the most a client may ask for (more is clamped).
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {

@@ -60,7 +60,7 @@ impl Projection for Roles {
                 RoleEvent::Created(e) => changes.upsert(
                     &ROLES,
                     position,
-                    &[
+                    [
                         ("id", id.clone().into()),
                         ("name", e.name.clone().into()),
                         ("description", e.description.clone().into()),
@@ -73,7 +73,7 @@ impl Projection for Roles {
                         changes.upsert(
                             &ROLE_PERMISSIONS,
                             position,
-                            &[
+                            [
                                 ("role_id", id.clone().into()),
                                 ("permission", permission.clone().into()),
                             ],
@@ -82,7 +82,7 @@ impl Projection for Roles {
                     changes.update(
                         &ROLES,
                         position,
-                        &[("id", id.clone().into()), ("update_timestamp", at.into())],
+                        [("id", id.clone().into()), ("update_timestamp", at.into())],
                     )?;
                 }
             }

@@ -29,6 +29,8 @@ use crate::table::{ChangeError, Changes, Table};
 const BATCH: usize = 4096;
 /// Commits read ahead of the one being applied.
 const READ_AHEAD: usize = 16_384;
+/// Applied batches waiting for the writer.
+const WRITES_AHEAD: usize = 2;
 const CHANNEL: &str = "vigil_projections";
 /// How often a node that does not project a read model checks whether it should take over.
 const FOLLOW_INTERVAL: Duration = Duration::from_secs(1);
@@ -425,6 +427,10 @@ impl Runner {
     }
 
     /// Applies the log from `from` until stopped, or until `until` is reached.
+    ///
+    /// Three stages run concurrently: reading and decoding the log, applying commits to a batch of
+    /// row changes, and writing batches (each with its checkpoint, in order). So the database
+    /// writes one batch while the next is being prepared.
     async fn run_from(
         &self,
         from: u64,
@@ -445,12 +451,42 @@ impl Runner {
             }
         });
         let _pump = AbortOnDrop(pump);
+        let (to_writer, batches) = mpsc::channel(WRITES_AHEAD);
+        let writer = tokio::spawn(write_batches(
+            self.store.clone(),
+            self.projection.name(),
+            self.progress.clone(),
+            batches,
+        ));
+        let applied = self
+            .apply_batches(from, until, &mut receiver, &to_writer, &mut stopped)
+            .await;
+        // The writer finishes what it was given, then reports how that went.
+        drop(to_writer);
+        let written = writer.await.unwrap_or_else(|error| {
+            Err(Failure::Transient(format!(
+                "the batch writer stopped: {error}"
+            )))
+        });
+        written.and(applied)
+    }
+
+    /// Applies commits into batches and hands them to the writer, until stopped, until `until`,
+    /// or until the writer stops taking them (it failed, and says why).
+    async fn apply_batches(
+        &self,
+        from: u64,
+        until: Option<u64>,
+        receiver: &mut mpsc::Receiver<Result<Recorded, LogError>>,
+        to_writer: &mpsc::Sender<Batch>,
+        stopped: &mut watch::Receiver<bool>,
+    ) -> Result<(), Failure> {
         let mut checkpoint = from;
-        let mut batch = Vec::with_capacity(BATCH);
+        let mut commits = Vec::with_capacity(BATCH);
         loop {
-            batch.clear();
+            commits.clear();
             let received = tokio::select! {
-                received = receiver.recv_many(&mut batch, BATCH) => received,
+                received = receiver.recv_many(&mut commits, BATCH) => received,
                 _ = stopped.changed() => return Ok(()),
             };
             if received == 0 {
@@ -458,7 +494,7 @@ impl Runner {
             }
             let mut changes = Changes::default();
             let mut last = checkpoint;
-            for item in batch.drain(..) {
+            for item in commits.drain(..) {
                 let recorded = item.map_err(|e| match Failure::from(e) {
                     Failure::Halt { error, .. } => Failure::Halt {
                         position: last,
@@ -483,57 +519,18 @@ impl Runner {
             if last == checkpoint {
                 continue;
             }
-            self.write(changes, checkpoint, last)
-                .await
-                .map_err(|failure| match failure {
-                    Failure::Halt { error, .. } => Failure::Halt {
-                        position: checkpoint,
-                        error,
-                    },
-                    transient => transient,
-                })?;
+            let batch = Batch {
+                changes,
+                from: checkpoint,
+                to: last,
+            };
+            if to_writer.send(batch).await.is_err() {
+                return Ok(());
+            }
             checkpoint = last;
-            self.progress.send_replace(Progress::Running(checkpoint));
             if until.is_some_and(|until| checkpoint >= until) {
                 return Ok(());
             }
-        }
-    }
-
-    /// Writes one batch and moves the checkpoint, atomically.
-    async fn write(&self, changes: Changes, from: u64, to: u64) -> Result<(), Failure> {
-        let name = self.projection.name();
-        let moved = match &self.store {
-            ReadStore::Postgres(pool) => {
-                let mut tx = pool.begin().await?;
-                changes.flush_postgres(&mut tx).await?;
-                let moved = advance_checkpoint!(tx, name, from, to);
-                sqlx::query("SELECT pg_notify($1, $2)")
-                    .bind(CHANNEL)
-                    .bind(format!("{name}:{to}"))
-                    .execute(&mut *tx)
-                    .await?;
-                if moved {
-                    tx.commit().await?;
-                }
-                moved
-            }
-            ReadStore::Sqlite(pool) => {
-                let mut tx = pool.begin().await?;
-                changes.flush_sqlite(&mut tx).await?;
-                let moved = advance_checkpoint!(tx, name, from, to);
-                if moved {
-                    tx.commit().await?;
-                }
-                moved
-            }
-        };
-        if moved {
-            Ok(())
-        } else {
-            Err(Failure::Transient(format!(
-                "checkpoint of {name} moved away from {from}: another projector is writing"
-            )))
         }
     }
 
@@ -587,6 +584,84 @@ async fn follow(
                 tokio::time::sleep(FOLLOW_INTERVAL).await;
             }
         }
+    }
+}
+
+/// Row changes for the commits after `from` up to `to`.
+struct Batch {
+    changes: Changes,
+    from: u64,
+    to: u64,
+}
+
+/// Writes batches in order, each with its checkpoint, publishing progress after each.
+async fn write_batches(
+    store: ReadStore,
+    name: &'static str,
+    progress: Arc<watch::Sender<Progress>>,
+    mut batches: mpsc::Receiver<Batch>,
+) -> Result<(), Failure> {
+    while let Some(Batch { changes, from, to }) = batches.recv().await {
+        write(&store, name, changes, from, to)
+            .await
+            .map_err(|failure| match failure {
+                Failure::Halt { error, .. } => Failure::Halt {
+                    position: from,
+                    error,
+                },
+                transient => transient,
+            })?;
+        progress.send_replace(Progress::Running(to));
+    }
+    Ok(())
+}
+
+/// Writes one batch and moves the checkpoint from `from` to `to`, atomically.
+///
+/// The transaction does not wait for its commit record to reach disk (`synchronous_commit = off`):
+/// a crash can lose the last batches, but only together with their checkpoint, so they are applied
+/// again from the log. Nothing is lost or applied twice.
+async fn write(
+    store: &ReadStore,
+    name: &str,
+    changes: Changes,
+    from: u64,
+    to: u64,
+) -> Result<(), Failure> {
+    let moved = match store {
+        ReadStore::Postgres(pool) => {
+            let mut tx = pool.begin().await?;
+            sqlx::query("SET LOCAL synchronous_commit = off")
+                .execute(&mut *tx)
+                .await?;
+            changes.flush_postgres(&mut tx).await?;
+            let moved = advance_checkpoint!(tx, name, from, to);
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(CHANNEL)
+                .bind(format!("{name}:{to}"))
+                .execute(&mut *tx)
+                .await?;
+            if moved {
+                tx.commit().await?;
+            }
+            moved
+        }
+        ReadStore::Sqlite(pool) => {
+            let mut tx = pool.begin().await?;
+            changes.flush_sqlite(&mut tx).await?;
+            let moved = advance_checkpoint!(tx, name, from, to);
+            if moved {
+                tx.commit().await?;
+            }
+            moved
+        }
+    };
+    if moved {
+        Ok(())
+    } else {
+        Err(Failure::Transient(format!(
+            "checkpoint of {name} moved away from {from}: another projector is writing"
+        )))
     }
 }
 

@@ -80,13 +80,6 @@ impl ReadStore {
         Ok(Self::Sqlite(pool))
     }
 
-    pub fn backend(&self) -> &'static str {
-        match self {
-            Self::Postgres(_) => "postgres",
-            Self::Sqlite(_) => "sqlite",
-        }
-    }
-
     pub async fn close(&self) {
         with_pool!(self, pool => pool.close().await)
     }

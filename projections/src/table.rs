@@ -185,22 +185,34 @@ pub enum ChangeError {
     MissingKey { table: &'static str },
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 enum Pending {
     /// The whole row.
     Upsert(Vec<Value>),
     /// Some columns (by index), always including `position`.
     Update(Vec<(usize, Value)>),
     Delete(i64),
+    /// Inserted earlier in the batch, then removed by a bulk delete: nothing to write.
+    Dropped,
 }
+
+/// One row touched by the batch: its key values and what happens to it.
+#[derive(Debug)]
+struct Entry {
+    key: Vec<Value>,
+    pending: Pending,
+}
+
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 #[derive(Debug, Default)]
 struct TableChanges {
     /// Bulk deletes `column = value`, guarded by position, in order.
     deletes_where: Vec<(usize, Value, i64)>,
-    rows: HashMap<Vec<KeyPart>, Pending>,
-    /// Keys in first-touched order, for deterministic writes.
-    order: Vec<Vec<KeyPart>>,
+    /// Rows in first-touched order, for deterministic writes.
+    entries: Vec<Entry>,
+    /// Where each key's entry is.
+    index: FastMap<Vec<KeyPart>, usize>,
 }
 
 /// Hashable form of a key value.
@@ -237,20 +249,23 @@ impl Changes {
         &mut self.tables[index].1
     }
 
-    fn row(
+    /// The cells as a row of `table` (columns not given are `None`), stamped with `position`.
+    fn row<'a>(
         table: &'static Table,
-        cells: &[(&str, Value)],
+        cells: impl IntoIterator<Item = (&'a str, Value)>,
         position: i64,
     ) -> Result<Vec<Option<Value>>, ChangeError> {
-        let mut row = vec![None; table.columns.len()];
+        let mut row: Vec<Option<Value>> = std::iter::repeat_with(|| None)
+            .take(table.columns.len())
+            .collect();
         for (column, value) in cells {
             let index = table
                 .index(column)
                 .ok_or_else(|| ChangeError::UnknownColumn {
                     table: table.name,
-                    column: (*column).to_owned(),
+                    column: column.to_owned(),
                 })?;
-            row[index] = Some(value.clone());
+            row[index] = Some(value);
         }
         if let Some(index) = table.index("position") {
             row[index] = Some(Value::Int(position));
@@ -258,28 +273,45 @@ impl Changes {
         Ok(row)
     }
 
-    fn key(table: &'static Table, row: &[Option<Value>]) -> Result<Vec<KeyPart>, ChangeError> {
-        row[..table.key_len]
+    fn key(
+        table: &'static Table,
+        row: &[Option<Value>],
+    ) -> Result<(Vec<KeyPart>, Vec<Value>), ChangeError> {
+        let cells = &row[..table.key_len];
+        let parts = cells
             .iter()
             .map(|cell| cell.as_ref().and_then(key_part))
             .collect::<Option<Vec<_>>>()
-            .ok_or(ChangeError::MissingKey { table: table.name })
+            .ok_or(ChangeError::MissingKey { table: table.name })?;
+        let values = cells.iter().flatten().cloned().collect();
+        Ok((parts, values))
     }
 
-    fn record(&mut self, table: &'static Table, key: Vec<KeyPart>, change: Pending) {
+    fn record(
+        &mut self,
+        table: &'static Table,
+        (parts, key): (Vec<KeyPart>, Vec<Value>),
+        change: Pending,
+    ) {
         let changes = self.table(table);
-        let merged = match (changes.rows.remove(&key), change) {
-            (None, change) => {
-                changes.order.push(key.clone());
-                change
-            }
-            (Some(Pending::Upsert(mut row)), Pending::Update(cells)) => {
+        let Some(&at) = changes.index.get(&parts) else {
+            changes.index.insert(parts, changes.entries.len());
+            changes.entries.push(Entry {
+                key,
+                pending: change,
+            });
+            return;
+        };
+        let entry = &mut changes.entries[at];
+        let previous = std::mem::replace(&mut entry.pending, Pending::Dropped);
+        entry.pending = match (previous, change) {
+            (Pending::Upsert(mut row), Pending::Update(cells)) => {
                 for (index, value) in cells {
                     row[index] = value;
                 }
                 Pending::Upsert(row)
             }
-            (Some(Pending::Update(mut old)), Pending::Update(cells)) => {
+            (Pending::Update(mut old), Pending::Update(cells)) => {
                 for (index, value) in cells {
                     match old.iter_mut().find(|(i, _)| *i == index) {
                         Some(slot) => slot.1 = value,
@@ -289,21 +321,20 @@ impl Changes {
                 Pending::Update(old)
             }
             // An update of a row deleted in this batch has nothing to change.
-            (Some(Pending::Delete(position)), Pending::Update(_)) => Pending::Delete(position),
-            (Some(_), change) => change,
+            (Pending::Delete(position), Pending::Update(_)) => Pending::Delete(position),
+            (Pending::Dropped, Pending::Update(_)) => Pending::Dropped,
+            (_, change) => change,
         };
-        changes.rows.insert(key, merged);
     }
 
     /// Inserts or replaces a whole row; columns not given are NULL.
-    pub fn upsert(
+    pub fn upsert<'a>(
         &mut self,
         table: &'static Table,
         position: u64,
-        cells: &[(&str, Value)],
+        cells: impl IntoIterator<Item = (&'a str, Value)>,
     ) -> Result<(), ChangeError> {
-        let position = to_i64(position);
-        let row = Self::row(table, cells, position)?;
+        let row = Self::row(table, cells, to_i64(position))?;
         let key = Self::key(table, &row)?;
         let row = row
             .into_iter()
@@ -314,14 +345,13 @@ impl Changes {
     }
 
     /// Changes the given columns of an existing row (`cells` must include the key columns).
-    pub fn update(
+    pub fn update<'a>(
         &mut self,
         table: &'static Table,
         position: u64,
-        cells: &[(&str, Value)],
+        cells: impl IntoIterator<Item = (&'a str, Value)>,
     ) -> Result<(), ChangeError> {
-        let position = to_i64(position);
-        let row = Self::row(table, cells, position)?;
+        let row = Self::row(table, cells, to_i64(position))?;
         let key = Self::key(table, &row)?;
         let set = row
             .into_iter()
@@ -334,11 +364,11 @@ impl Changes {
     }
 
     /// Deletes the row with the key given in `cells`.
-    pub fn delete(
+    pub fn delete<'a>(
         &mut self,
         table: &'static Table,
         position: u64,
-        key: &[(&str, Value)],
+        key: impl IntoIterator<Item = (&'a str, Value)>,
     ) -> Result<(), ChangeError> {
         let position = to_i64(position);
         let row = Self::row(table, key, position)?;
@@ -363,15 +393,10 @@ impl Changes {
             })?;
         let changes = self.table(table);
         // Rows inserted earlier in this batch never reach the database.
-        let doomed: Vec<Vec<KeyPart>> = changes
-            .rows
-            .iter()
-            .filter(|(_, pending)| matches!(pending, Pending::Upsert(row) if row[index] == value))
-            .map(|(key, _)| key.clone())
-            .collect();
-        for key in doomed {
-            changes.rows.remove(&key);
-            changes.order.retain(|k| *k != key);
+        for entry in &mut changes.entries {
+            if matches!(&entry.pending, Pending::Upsert(row) if row[index] == value) {
+                entry.pending = Pending::Dropped;
+            }
         }
         changes.deletes_where.push((index, value, to_i64(position)));
         Ok(())
@@ -395,25 +420,24 @@ impl Changes {
             }
             let mut upserts = Vec::new();
             let mut updates = Vec::new();
-            for key in &changes.order {
-                let keys = key.iter().cloned().map(KeyPart::into_value);
-                match changes.rows.get(key) {
-                    Some(Pending::Delete(position)) => {
-                        let binds = keys.chain([Value::Int(*position)]).collect();
+            for Entry { key, pending } in changes.entries {
+                match pending {
+                    Pending::Delete(position) => {
+                        let binds = key.into_iter().chain([Value::Int(position)]).collect();
                         steps.push(Step::Sql(statements.delete.clone(), binds));
                     }
-                    Some(Pending::Upsert(row)) => upserts.push(row.clone()),
-                    Some(Pending::Update(cells)) => {
-                        let (sql, position) = update_sql(table, cells);
+                    Pending::Upsert(row) => upserts.push(row),
+                    Pending::Update(cells) => {
+                        let (sql, position) = update_sql(table, &cells);
                         let binds = cells
-                            .iter()
-                            .map(|(_, value)| value.clone())
-                            .chain(keys)
+                            .into_iter()
+                            .map(|(_, value)| value)
+                            .chain(key)
                             .chain([Value::Int(position)])
                             .collect();
                         updates.push(Step::Sql(sql, binds));
                     }
-                    None => {}
+                    Pending::Dropped => {}
                 }
             }
             if !upserts.is_empty() {
@@ -438,12 +462,14 @@ impl Changes {
                     }
                     query.execute(&mut **tx).await?;
                 }
-                Step::Upsert(table, rows) => {
+                Step::Upsert(table, mut rows) => {
                     let mut query =
                         sqlx::query(AssertSqlSafe(table.statements().postgres_upsert.as_str()));
                     for (index, (_, column_type)) in table.columns.iter().enumerate() {
-                        query =
-                            bind_column(query, *column_type, rows.iter().map(|row| &row[index]));
+                        let column = rows
+                            .iter_mut()
+                            .map(|row| std::mem::replace(&mut row[index], Value::Null));
+                        query = bind_column(query, *column_type, column);
                     }
                     query.execute(&mut **tx).await?;
                 }
@@ -475,15 +501,6 @@ impl Changes {
 enum Step {
     Sql(String, Vec<Value>),
     Upsert(&'static Table, Vec<Vec<Value>>),
-}
-
-impl KeyPart {
-    fn into_value(self) -> Value {
-        match self {
-            Self::Text(v) => Value::Text(v),
-            Self::Int(v) => Value::Int(v),
-        }
-    }
 }
 
 fn to_i64(value: u64) -> i64 {
@@ -519,16 +536,16 @@ fn update_sql(table: &Table, cells: &[(usize, Value)]) -> (String, i64) {
 }
 
 /// Binds one column of every upserted row as a Postgres array.
-fn bind_column<'q, 'v>(
+fn bind_column<'q>(
     query: sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>,
     column_type: ColumnType,
-    values: impl Iterator<Item = &'v Value>,
+    values: impl Iterator<Item = Value>,
 ) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
     match column_type {
         ColumnType::Text => query.bind(
             values
                 .map(|v| match v {
-                    Value::Text(t) => Some(t.clone()),
+                    Value::Text(t) => Some(t),
                     _ => None,
                 })
                 .collect::<Vec<_>>(),
@@ -544,7 +561,7 @@ fn bind_column<'q, 'v>(
         ColumnType::BigInt => query.bind(
             values
                 .map(|v| match v {
-                    Value::Int(i) => Some(*i),
+                    Value::Int(i) => Some(i),
                     _ => None,
                 })
                 .collect::<Vec<_>>(),
@@ -552,7 +569,7 @@ fn bind_column<'q, 'v>(
         ColumnType::Bool => query.bind(
             values
                 .map(|v| match v {
-                    Value::Bool(b) => Some(*b),
+                    Value::Bool(b) => Some(b),
                     _ => None,
                 })
                 .collect::<Vec<_>>(),
@@ -575,39 +592,37 @@ mod tests {
         1,
     );
 
-    fn pending(changes: &Changes, id: &str) -> Option<Pending> {
-        changes.tables[0]
-            .1
-            .rows
-            .get(&vec![KeyPart::Text(id.into())])
-            .cloned()
+    fn pending<'c>(changes: &'c Changes, id: &str) -> Option<&'c Pending> {
+        let table = &changes.tables[0].1;
+        let at = table.index.get(&vec![KeyPart::Text(id.into())])?;
+        Some(&table.entries[*at].pending)
     }
 
     #[test]
     fn an_update_merges_into_a_row_inserted_in_the_same_batch() {
         let mut changes = Changes::default();
         changes
-            .upsert(&ROWS, 1, &[("id", "a".into()), ("name", "x".into())])
+            .upsert(&ROWS, 1, [("id", "a".into()), ("name", "x".into())])
             .unwrap();
         changes
-            .update(&ROWS, 2, &[("id", "a".into()), ("n", 5i64.into())])
+            .update(&ROWS, 2, [("id", "a".into()), ("n", 5i64.into())])
             .unwrap();
         let Some(Pending::Upsert(row)) = pending(&changes, "a") else {
             panic!()
         };
         assert_eq!(
             row,
-            vec!["a".into(), "x".into(), Value::Int(5), Value::Int(2)]
+            &vec!["a".into(), "x".into(), Value::Int(5), Value::Int(2)]
         );
     }
 
     #[test]
     fn a_delete_wins_over_earlier_changes_and_later_updates() {
         let mut changes = Changes::default();
-        changes.upsert(&ROWS, 1, &[("id", "a".into())]).unwrap();
-        changes.delete(&ROWS, 2, &[("id", "a".into())]).unwrap();
+        changes.upsert(&ROWS, 1, [("id", "a".into())]).unwrap();
+        changes.delete(&ROWS, 2, [("id", "a".into())]).unwrap();
         changes
-            .update(&ROWS, 3, &[("id", "a".into()), ("n", 1i64.into())])
+            .update(&ROWS, 3, [("id", "a".into()), ("n", 1i64.into())])
             .unwrap();
         assert!(matches!(pending(&changes, "a"), Some(Pending::Delete(2))));
     }
@@ -616,14 +631,14 @@ mod tests {
     fn a_bulk_delete_drops_matching_rows_inserted_earlier_in_the_batch() {
         let mut changes = Changes::default();
         changes
-            .upsert(&ROWS, 1, &[("id", "a".into()), ("name", "x".into())])
+            .upsert(&ROWS, 1, [("id", "a".into()), ("name", "x".into())])
             .unwrap();
         changes
-            .upsert(&ROWS, 1, &[("id", "b".into()), ("name", "y".into())])
+            .upsert(&ROWS, 1, [("id", "b".into()), ("name", "y".into())])
             .unwrap();
         changes.delete_where(&ROWS, 2, "name", "x".into()).unwrap();
-        assert!(pending(&changes, "a").is_none());
-        assert!(pending(&changes, "b").is_some());
+        assert!(matches!(pending(&changes, "a"), Some(Pending::Dropped)));
+        assert!(matches!(pending(&changes, "b"), Some(Pending::Upsert(_))));
     }
 
     #[test]
@@ -631,10 +646,10 @@ mod tests {
         let mut changes = Changes::default();
         assert!(
             changes
-                .upsert(&ROWS, 1, &[("id", "a".into()), ("nope", "x".into())])
+                .upsert(&ROWS, 1, [("id", "a".into()), ("nope", "x".into())])
                 .is_err()
         );
-        assert!(changes.upsert(&ROWS, 1, &[("name", "x".into())]).is_err());
+        assert!(changes.upsert(&ROWS, 1, [("name", "x".into())]).is_err());
     }
 
     #[test]

@@ -93,8 +93,8 @@ impl Projection for Tokens {
                         .collect();
                     let refresh: Vec<_> =
                         owner.into_iter().chain(token_cells(&e.refresh)).collect();
-                    changes.upsert(&ACCESS_TOKENS, position, &access)?;
-                    changes.upsert(&REFRESH_TOKENS, position, &refresh)?;
+                    changes.upsert(&ACCESS_TOKENS, position, access)?;
+                    changes.upsert(&REFRESH_TOKENS, position, refresh)?;
                 }
                 SessionEvent::Refreshed(e) => {
                     let key = [
@@ -109,8 +109,8 @@ impl Projection for Tokens {
                         .chain([refresh_id])
                         .collect();
                     let refresh: Vec<_> = key.into_iter().chain(token_cells(&e.refresh)).collect();
-                    changes.update(&ACCESS_TOKENS, position, &access)?;
-                    changes.update(&REFRESH_TOKENS, position, &refresh)?;
+                    changes.update(&ACCESS_TOKENS, position, access)?;
+                    changes.update(&REFRESH_TOKENS, position, refresh)?;
                 }
             }
         }

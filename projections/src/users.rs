@@ -68,7 +68,7 @@ impl Projection for Users {
                 UserEvent::Registered(e) => changes.upsert(
                     &USERS,
                     position,
-                    &[
+                    [
                         ("id", id.clone().into()),
                         ("email", e.email.get().clone().into()),
                         ("first_name", e.first_name.get().clone().into()),
@@ -90,7 +90,7 @@ impl Projection for Users {
                         changes.upsert(
                             &USER_ROLES,
                             position,
-                            &[
+                            [
                                 ("user_id", id.clone().into()),
                                 ("role_id", role.to_string().into()),
                                 ("creation_timestamp", at.into()),
@@ -100,7 +100,7 @@ impl Projection for Users {
                     changes.update(
                         &USERS,
                         position,
-                        &[("id", id.clone().into()), ("update_timestamp", at.into())],
+                        [("id", id.clone().into()), ("update_timestamp", at.into())],
                     )?;
                 }
             }
