@@ -132,13 +132,6 @@ impl<E: std::fmt::Display> From<E> for Fatal {
 /// Runs the command line and reports failures on one line, without a backtrace.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let _telemetry = match telemetry::init(cli.log_format) {
-        Ok(telemetry) => telemetry,
-        Err(error) => {
-            eprintln!("error: cannot set up logging: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -146,6 +139,15 @@ pub fn main() -> ExitCode {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // The trace exporter needs the runtime, to start and to flush when dropped.
+    let _runtime = runtime.enter();
+    let _telemetry = match telemetry::init(cli.log_format) {
+        Ok(telemetry) => telemetry,
+        Err(error) => {
+            eprintln!("error: cannot set up logging: {error}");
             return ExitCode::FAILURE;
         }
     };

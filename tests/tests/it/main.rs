@@ -9,6 +9,7 @@ mod http;
 mod log_conformance;
 mod projections;
 mod sdk;
+mod telemetry;
 
 /// Declares `$name` once per deployment: `$name::embedded` and `$name::production`.
 #[macro_export]
