@@ -232,18 +232,20 @@ async fn serve(args: ServeArgs) -> Result<(), Fatal> {
         refresh_seconds: args.refresh_token_seconds,
     };
     let state = start(storage, lifetimes).await?;
-    if let (Some(email), Some(password)) = (&args.admin_email, &args.admin_password)
-        && !bootstrap::is_bootstrapped(&state.bus).await?
-    {
-        let credentials =
-            bootstrap::bootstrap(&state.bus, &state.ids, Via::Cli, email, password).await?;
-        state.settle(state.bus.log().head().await?).await?;
-        tracing::info!(
-            user_id = %credentials.user_id,
-            client_id = %credentials.client_id,
-            "bootstrapped the deployment; the client secret is printed once on standard output, never logged"
-        );
-        print_credentials(&credentials)?;
+    if let (Some(email), Some(password)) = (&args.admin_email, &args.admin_password) {
+        match bootstrap::bootstrap(&state.bus, &state.ids, Via::Cli, email, password).await {
+            Ok(credentials) => {
+                state.settle(state.bus.log().head().await?).await?;
+                tracing::info!(
+                    user_id = %credentials.user_id,
+                    client_id = %credentials.client_id,
+                    "bootstrapped the deployment; the client secret is printed once on standard output, never logged"
+                );
+                print_credentials(&credentials)?;
+            }
+            Err(BootstrapError::AlreadyBootstrapped) => {}
+            Err(other) => return Err(other.into()),
+        }
     }
     crate::server::run(state.clone(), http, grpc, shutdown_signal()).await?;
     state.projector.shutdown().await;

@@ -18,17 +18,24 @@ use async_nats::jetstream;
 use clap::{Parser, Subcommand};
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
+use sqlx::{AssertSqlSafe, Row as _};
 use vigil_commands::ids::{self, IdGenerator};
 use vigil_domain::actor::{Actor, Via};
 use vigil_domain::commit::{CommandMeta, Commit, Head};
-use vigil_domain::event::UserEvent;
+use vigil_domain::event::{RoleEvent, UserEvent};
 use vigil_domain::id::{Id, StreamId};
 use vigil_domain::log::EventLog;
+use vigil_domain::role::RoleCreated;
 use vigil_domain::user::{PasswordHash, UserRegistered};
 use vigil_domain::value::Personal;
-use vigil_projections::runner;
+use vigil_projections::runner::{self, Projection};
 use vigil_projections::store::ReadStore;
+use vigil_projections::table::{ColumnType, Table};
 use vigil_tests::{TestDatabase, TestEnv, TestStream};
+
+// The same allocator as the `vigil` binary, so the figures are the server's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
 struct Cli {
@@ -56,6 +63,8 @@ enum Benchmark {
     PostgresRebuild {
         #[arg(long, default_value_t = 1_000_000)]
         commits: usize,
+        #[arg(long, value_enum, default_value = "users")]
+        read_model: ReadModel,
     },
 }
 
@@ -203,7 +212,52 @@ async fn sqlite_append(writers: usize, per_writer: usize) -> anyhow::Result<()> 
     Ok(())
 }
 
-async fn postgres_rebuild(commits: usize) -> anyhow::Result<()> {
+/// A read model to rebuild, and the commits that fill it.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ReadModel {
+    /// `users_v1` (14 columns, two unique indexes) from user registrations.
+    Users,
+    /// `roles_v1` (6 columns, a primary key) from role creations.
+    Roles,
+}
+
+impl ReadModel {
+    fn projection(self) -> Arc<dyn Projection> {
+        match self {
+            Self::Users => Arc::new(vigil_projections::users::Users),
+            Self::Roles => Arc::new(vigil_projections::roles::Roles),
+        }
+    }
+
+    fn table(self) -> &'static Table {
+        match self {
+            Self::Users => &vigil_projections::users::USERS,
+            Self::Roles => &vigil_projections::roles::ROLES,
+        }
+    }
+
+    /// The `n`th commit, on a stream of its own.
+    fn commit(self, id: Id, n: usize) -> Commit {
+        match self {
+            Self::Users => registration(&StreamId::of("user", id), None, n),
+            Self::Roles => {
+                let event = RoleEvent::Created(RoleCreated {
+                    name: format!("role {n}"),
+                    description: "a role of the benchmark".into(),
+                });
+                Commit::next(
+                    StreamId::of("role", id),
+                    None,
+                    &meta(),
+                    ids::now(),
+                    vec![event.into()],
+                )
+            }
+        }
+    }
+}
+
+async fn postgres_rebuild(commits: usize, model: ReadModel) -> anyhow::Result<()> {
     let stream = TestStream::new();
     let database = TestDatabase::create().await?;
     let log: Arc<dyn EventLog> = Arc::new(
@@ -211,16 +265,16 @@ async fn postgres_rebuild(commits: usize) -> anyhow::Result<()> {
             .await?,
     );
 
-    // Fill the log: pipelined raw publishes of encoded commits (each a new user stream).
+    // Fill the log: pipelined raw publishes of encoded commits (each on a stream of its own).
     let client = async_nats::connect(vigil_tests::nats_url()).await?;
     let context = jetstream::new(client);
     let ids = IdGenerator::new();
     let filling = Instant::now();
     let mut pending = FuturesUnordered::new();
     for n in 0..commits {
-        let user = StreamId::of("user", ids.next());
-        let (bytes, _) = registration(&user, None, n).encode()?;
-        let subject = format!("{}.ev.{}", stream.prefix, user.subject_suffix());
+        let commit = model.commit(ids.next(), n);
+        let subject = format!("{}.ev.{}", stream.prefix, commit.stream.subject_suffix());
+        let (bytes, _) = commit.encode()?;
         pending.push(context.publish(subject, bytes.into()).await?.into_future());
         if pending.len() >= 1024 {
             while let Some(ack) = pending.next().await {
@@ -231,8 +285,10 @@ async fn postgres_rebuild(commits: usize) -> anyhow::Result<()> {
     while let Some(ack) = pending.next().await {
         ack?;
     }
+    let table = model.table();
     println!(
-        "postgres-rebuild: filled the log with {commits} commits in {:.1?}",
+        "postgres-rebuild of {}: filled the log with {commits} commits in {:.1?}",
+        table.name,
         filling.elapsed()
     );
 
@@ -250,73 +306,19 @@ async fn postgres_rebuild(commits: usize) -> anyhow::Result<()> {
 
     let store = ReadStore::postgres(&database.url, 8).await?;
     let started = Instant::now();
-    let head =
-        runner::rebuild(&store, log, vec![Arc::new(vigil_projections::users::Users)]).await?;
+    let head = runner::rebuild(&store, log, vec![model.projection()]).await?;
     let rebuild = started.elapsed();
     anyhow::ensure!(
         head == commits as u64,
         "rebuilt to {head}, expected {commits}"
     );
 
-    // The baseline: the same rows, inserted raw with UNNEST in batches of the same size.
     let ReadStore::Postgres(pool) = &store else {
         anyhow::bail!("not Postgres");
     };
-    sqlx::query("CREATE TABLE users_raw (LIKE users_v1 INCLUDING ALL)")
-        .execute(pool)
-        .await?;
-    type Row = (
-        String,
-        String,
-        String,
-        String,
-        Option<String>,
-        String,
-        String,
-        bool,
-        Option<String>,
-        i64,
-        Option<i64>,
-        i64,
-        i64,
-        i64,
-    );
-    let rows: Vec<Row> = sqlx::query_as("SELECT * FROM users_v1")
-        .fetch_all(pool)
-        .await?;
-    let started = Instant::now();
-    for chunk in rows.chunks(4096) {
-        macro_rules! column {
-            ($i:tt) => {
-                chunk.iter().map(|r| r.$i.clone()).collect::<Vec<_>>()
-            };
-        }
-        let mut tx = pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO users_raw SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
-             $6::text[], $7::text[], $8::bool[], $9::text[], $10::int8[], $11::int8[], $12::int8[], $13::int8[], $14::int8[])",
-        )
-        .bind(column!(0))
-        .bind(column!(1))
-        .bind(column!(2))
-        .bind(column!(3))
-        .bind(column!(4))
-        .bind(column!(5))
-        .bind(column!(6))
-        .bind(column!(7))
-        .bind(column!(8))
-        .bind(column!(9))
-        .bind(column!(10))
-        .bind(column!(11))
-        .bind(column!(12))
-        .bind(column!(13))
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await.context("raw insert")?;
-    }
-    let raw = started.elapsed();
-    let (vigil_rate, raw_rate) = (rate(commits, rebuild), rate(rows.len(), raw));
-    println!("  projection rebuild (users_v1): {vigil_rate:>10.0} commits/s ({rebuild:.1?})");
+    let (rows, raw) = raw_unnest_insert(pool, table).await?;
+    let (vigil_rate, raw_rate) = (rate(commits, rebuild), rate(rows, raw));
+    println!("  projection rebuild           : {vigil_rate:>10.0} commits/s ({rebuild:.1?})");
     println!("  raw UNNEST insert, same rows : {raw_rate:>10.0} rows/s ({raw:.1?})");
     println!(
         "  ratio                        : {:>10.1} %",
@@ -324,6 +326,84 @@ async fn postgres_rebuild(commits: usize) -> anyhow::Result<()> {
     );
     store.close().await;
     Ok(())
+}
+
+/// The baseline: the rows the rebuild wrote, inserted again with a plain `INSERT ... SELECT FROM
+/// UNNEST(...)` of typed arrays, in batches of 4096, into a copy of the table with the same indexes.
+async fn raw_unnest_insert(
+    pool: &sqlx::PgPool,
+    table: &Table,
+) -> anyhow::Result<(usize, Duration)> {
+    let raw = format!("{}_raw", table.name);
+    sqlx::query(AssertSqlSafe(format!(
+        "CREATE TABLE {raw} (LIKE {} INCLUDING ALL)",
+        table.name
+    )))
+    .execute(pool)
+    .await?;
+    let names: Vec<&str> = table.columns.iter().map(|(name, _)| *name).collect();
+    let rows = sqlx::query(AssertSqlSafe(format!(
+        "SELECT {} FROM {}",
+        names.join(", "),
+        table.name
+    )))
+    .fetch_all(pool)
+    .await?;
+    let arrays: Vec<String> = table
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(i, (_, kind))| match kind {
+            ColumnType::Text | ColumnType::Json => format!("${}::text[]", i + 1),
+            ColumnType::BigInt => format!("${}::int8[]", i + 1),
+            ColumnType::Bool => format!("${}::bool[]", i + 1),
+        })
+        .collect();
+    let selected: Vec<String> = table
+        .columns
+        .iter()
+        .map(|(name, kind)| match kind {
+            ColumnType::Json => format!("u.{name}::jsonb"),
+            _ => format!("u.{name}"),
+        })
+        .collect();
+    let sql = format!(
+        "INSERT INTO {raw} ({cols}) SELECT {selected} FROM UNNEST({arrays}) AS u({cols})",
+        cols = names.join(", "),
+        selected = selected.join(", "),
+        arrays = arrays.join(", "),
+    );
+    let started = Instant::now();
+    for chunk in rows.chunks(4096) {
+        let mut query = sqlx::query(AssertSqlSafe(sql.as_str()));
+        for (i, (_, kind)) in table.columns.iter().enumerate() {
+            query = match kind {
+                ColumnType::Text => query.bind(column::<Option<String>>(chunk, i)?),
+                ColumnType::Json => query.bind(
+                    column::<Option<serde_json::Value>>(chunk, i)?
+                        .into_iter()
+                        .map(|v| v.map(|v| v.to_string()))
+                        .collect::<Vec<_>>(),
+                ),
+                ColumnType::BigInt => query.bind(column::<Option<i64>>(chunk, i)?),
+                ColumnType::Bool => query.bind(column::<Option<bool>>(chunk, i)?),
+            };
+        }
+        let mut tx = pool.begin().await?;
+        query.execute(&mut *tx).await?;
+        tx.commit().await.context("raw insert")?;
+    }
+    Ok((rows.len(), started.elapsed()))
+}
+
+fn column<T>(rows: &[sqlx::postgres::PgRow], index: usize) -> anyhow::Result<Vec<T>>
+where
+    T: for<'r> sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
+{
+    Ok(rows
+        .iter()
+        .map(|row| row.try_get::<T, _>(index))
+        .collect::<Result<_, _>>()?)
 }
 
 #[tokio::main]
@@ -337,6 +417,9 @@ async fn main() -> anyhow::Result<()> {
             writers,
             commits_per_writer,
         } => sqlite_append(writers, commits_per_writer).await,
-        Benchmark::PostgresRebuild { commits } => postgres_rebuild(commits).await,
+        Benchmark::PostgresRebuild {
+            commits,
+            read_model,
+        } => postgres_rebuild(commits, read_model).await,
     }
 }

@@ -45,20 +45,17 @@ pub enum BootstrapError {
     Secret(#[from] SecretError),
     #[error("bootstrap failed: {0}")]
     Command(String),
+    #[error("bootstrap failed: {0}")]
+    Log(#[from] vigil_domain::log::LogError),
 }
 
 fn failed<E: std::fmt::Display>(error: CommandError<E>) -> BootstrapError {
     BootstrapError::Command(error.to_string())
 }
 
-/// Whether the deployment has been bootstrapped.
-pub async fn is_bootstrapped(bus: &CommandBus) -> Result<bool, vigil_domain::log::LogError> {
-    let stream = deployment::stream();
-    let (state, _) = bus.load::<Deployment>(&stream).await?;
-    Ok(state.bootstrapped.is_some())
-}
-
-/// Bootstraps an empty deployment.
+/// Bootstraps an empty deployment, or finishes a bootstrap that was interrupted (the process
+/// died after marking the deployment): the marker records every id, so each missing step is done
+/// again under the same ids.
 pub async fn bootstrap(
     bus: &CommandBus,
     ids: &IdGenerator,
@@ -70,7 +67,6 @@ pub async fn bootstrap(
     if !(8..=128).contains(&password.chars().count()) {
         return Err(BootstrapError::WeakPassword);
     }
-    let password_hash = secrets::hash_password(password.to_owned()).await?;
     let correlation_id = ids::command_id();
     let meta = || CommandMeta {
         command_id: ids::command_id(),
@@ -79,32 +75,49 @@ pub async fn bootstrap(
         reason: Some("bootstrap".into()),
         actor: Actor::system(via),
     };
-    let marker = Bootstrapped {
+    let fresh = Bootstrapped {
         admin_user_id: ids.next(),
         admin_role_id: ids.next(),
         application_id: ids.next(),
     };
-    bus.execute::<Deployment>(
-        &deployment::stream(),
-        &DeploymentCommand::Bootstrap(marker.clone()),
-        &meta(),
-    )
-    .await
-    .map_err(|error| match error {
-        CommandError::Domain(DeploymentError::AlreadyBootstrapped) => {
-            BootstrapError::AlreadyBootstrapped
+    let marked = bus
+        .execute::<Deployment>(
+            &deployment::stream(),
+            &DeploymentCommand::Bootstrap(fresh.clone()),
+            &meta(),
+        )
+        .await;
+    let marker = match marked {
+        Ok(_) => fresh,
+        Err(CommandError::Domain(DeploymentError::AlreadyBootstrapped)) => {
+            let (deployment, _) = bus.load::<Deployment>(&deployment::stream()).await?;
+            let marker = deployment
+                .bootstrapped
+                .ok_or(BootstrapError::AlreadyBootstrapped)?;
+            let (application, _) = bus
+                .load::<Application>(&StreamId::of(Application::KIND, marker.application_id))
+                .await?;
+            // The application's credentials are the last step: with them, the bootstrap finished.
+            if !application.version_names.is_empty() {
+                return Err(BootstrapError::AlreadyBootstrapped);
+            }
+            tracing::warn!("finishing a bootstrap that was interrupted");
+            marker
         }
-        other => failed(other),
-    })?;
+        Err(other) => return Err(failed(other)),
+    };
 
     let role = StreamId::of(Role::KIND, marker.admin_role_id);
-    let create_role = RoleCommand::Create {
-        name: "Administrator".into(),
-        description: "Every permission, given to the bootstrapped administrator".into(),
-    };
-    bus.execute::<Role>(&role, &create_role, &meta())
-        .await
-        .map_err(failed::<RoleError>)?;
+    let (role_state, _) = bus.load::<Role>(&role).await?;
+    if !role_state.created {
+        let create_role = RoleCommand::Create {
+            name: "Administrator".into(),
+            description: "Every permission, given to the bootstrapped administrator".into(),
+        };
+        bus.execute::<Role>(&role, &create_role, &meta())
+            .await
+            .map_err(failed::<RoleError>)?;
+    }
     let grant = RoleCommand::AddPermissions {
         permissions: Permissions::all().iter().map(str::to_owned).collect(),
     };
@@ -113,23 +126,27 @@ pub async fn bootstrap(
         .map_err(failed::<RoleError>)?;
 
     let user = StreamId::of(User::KIND, marker.admin_user_id);
-    let register = UserCommand::Register(Registration {
-        email: email.clone(),
-        first_name: "Vigil".into(),
-        last_name: "Administrator".into(),
-        phone_number: None,
-        language: "EN".into(),
-        time_zone: "UTC".into(),
-        password_hash,
-        activated: true,
-    });
-    let unique_email = Unique {
-        namespace: "email",
-        value: email.as_str().to_owned(),
-    };
-    bus.execute_unique::<User>(&user, &register, &[unique_email], &meta())
-        .await
-        .map_err(failed::<UserError>)?;
+    let (user_state, _) = bus.load::<User>(&user).await?;
+    if !user_state.registered {
+        let password_hash = secrets::hash_password(password.to_owned()).await?;
+        let register = UserCommand::Register(Registration {
+            email: email.clone(),
+            first_name: "Vigil".into(),
+            last_name: "Administrator".into(),
+            phone_number: None,
+            language: "EN".into(),
+            time_zone: "UTC".into(),
+            password_hash,
+            activated: true,
+        });
+        let unique_email = Unique {
+            namespace: "email",
+            value: email.as_str().to_owned(),
+        };
+        bus.execute_unique::<User>(&user, &register, &[unique_email], &meta())
+            .await
+            .map_err(failed::<UserError>)?;
+    }
     let add_role = UserCommand::AddRoles {
         role_ids: vec![marker.admin_role_id],
     };
@@ -138,17 +155,20 @@ pub async fn bootstrap(
         .map_err(failed::<UserError>)?;
 
     let application = StreamId::of(Application::KIND, marker.application_id);
-    let create_application = ApplicationCommand::Create {
-        name: "Vigil administration".into(),
-        description: "Confidential OAuth2 application created at bootstrap".into(),
-        kind: ApplicationKind::OAuth2 {
-            confidential: true,
-            redirect_uris: vec![],
-        },
-    };
-    bus.execute::<Application>(&application, &create_application, &meta())
-        .await
-        .map_err(failed::<ApplicationError>)?;
+    let (application_state, _) = bus.load::<Application>(&application).await?;
+    if !application_state.created {
+        let create_application = ApplicationCommand::Create {
+            name: "Vigil administration".into(),
+            description: "Confidential OAuth2 application created at bootstrap".into(),
+            kind: ApplicationKind::OAuth2 {
+                confidential: true,
+                redirect_uris: vec![],
+            },
+        };
+        bus.execute::<Application>(&application, &create_application, &meta())
+            .await
+            .map_err(failed::<ApplicationError>)?;
+    }
     let (client_id, _) = secrets::new_token();
     let (client_secret, secret_digest) = secrets::new_token();
     let version = ApplicationCommand::CreateVersion {

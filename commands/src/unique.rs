@@ -1,10 +1,11 @@
 //! Uniqueness reservations around a command (DESIGN.md §3).
 //!
 //! Before the owner's commit, each unique value is claimed on its reservation stream with the
-//! owner's command id. If the owner's command then fails, the claims are released. A claim whose
-//! owner never committed (the process died in between) is abandoned: after [`ABANDONED_AFTER`] it
-//! may be taken over, with the reservation stream's head as the expected position so two
-//! take-overs cannot both win.
+//! owner's command id. If the owner's command then fails, the claims it made are released. A claim
+//! is live once its owner's stream holds a commit of the claiming command. A claim whose command
+//! never committed (the process died in between) is abandoned: its own owner may take it back at
+//! once, anyone else after [`ABANDONED_AFTER_MILLIS`], with the reservation stream's head as the
+//! expected position so two take-overs cannot both win.
 
 use vigil_domain::aggregate::Aggregate;
 use vigil_domain::commit::CommandMeta;
@@ -37,7 +38,9 @@ impl CommandBus {
         let mut claimed = Vec::with_capacity(unique.len());
         for value in unique {
             match self.claim(stream, value, meta).await {
-                Ok(()) => claimed.push(value),
+                Ok(Claim::Made) => claimed.push(value),
+                // Held by a committed command of the same owner: not this command's to release.
+                Ok(Claim::AlreadyHeld) => {}
                 Err(error) => {
                     self.release_all(stream, &claimed, meta).await;
                     return Err(error);
@@ -87,7 +90,7 @@ impl CommandBus {
         owner: &StreamId,
         value: &Unique,
         meta: &CommandMeta,
-    ) -> Result<(), CommandError<E>> {
+    ) -> Result<Claim, CommandError<E>> {
         let stream = reservation::stream(value.namespace, &value.value);
         let mut take_over_from = None;
         loop {
@@ -97,28 +100,42 @@ impl CommandBus {
                 take_over_from: take_over_from.take(),
             };
             let holder = match self.execute::<Reservation>(&stream, &command, meta).await {
-                Ok(_) => return Ok(()),
+                Ok(_) => return Ok(Claim::Made),
                 Err(CommandError::Domain(ReservationError::Taken { holder })) => holder,
                 Err(other) => return Err(taken_in(other, value.namespace)),
             };
-            if !self.abandoned(&holder).await.map_err(CommandError::Log)? {
+            let live = self.committed(&holder).await.map_err(CommandError::Log)?;
+            if holder.owner == *owner {
+                if live {
+                    return Ok(Claim::AlreadyHeld);
+                }
+                // Our own claim from a command that never committed (a crash, a retry).
+            } else if live
+                || ids::now().millis() - holder.claimed_at.millis() < ABANDONED_AFTER_MILLIS
+            {
                 return Err(CommandError::Taken(value.namespace));
+            } else {
+                tracing::warn!(owner = %holder.owner, "taking over an abandoned reservation");
             }
-            tracing::warn!(owner = %holder.owner, "taking over an abandoned reservation");
             take_over_from = Some(holder.owner);
         }
     }
 
-    /// Whether `holder`'s owner never committed the command that claimed the value, long enough ago.
-    async fn abandoned(&self, holder: &Holder) -> Result<bool, vigil_domain::log::LogError> {
-        if ids::now().millis() - holder.claimed_at.millis() < ABANDONED_AFTER_MILLIS {
-            return Ok(false);
-        }
+    /// Whether the command that made `holder`'s claim committed on the owner's stream.
+    async fn committed(&self, holder: &Holder) -> Result<bool, vigil_domain::log::LogError> {
         let commits = self.log().read_stream(&holder.owner, 0).await?;
-        Ok(!commits
+        Ok(commits
             .iter()
             .any(|c| c.commit.command_id == holder.command_id))
     }
+}
+
+/// How a claim turned out.
+enum Claim {
+    /// This command holds the value now.
+    Made,
+    /// The owner already held it through an earlier, committed command.
+    AlreadyHeld,
 }
 
 /// A reservation refusal is reported as the namespace being taken, whatever the owner's error type.

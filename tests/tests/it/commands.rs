@@ -196,3 +196,32 @@ in_both_deployments! {
         Ok(())
     }
 }
+
+in_both_deployments! {
+    async fn an_interrupted_bootstrap_is_finished_by_the_next_one(deployment: Deployment) {
+        use vigil_commands::bootstrap::{self, BootstrapError};
+        use vigil_domain::deployment::{self, Bootstrapped, Deployment, DeploymentCommand};
+        let env = TestEnv::new(deployment).await?;
+        let bus = CommandBus::new(log_of(&env).await?);
+        let ids = IdGenerator::new();
+        // A bootstrap that died right after marking the deployment and creating the role.
+        let marker = Bootstrapped {
+            admin_user_id: ids.next(),
+            admin_role_id: ids.next(),
+            application_id: ids.next(),
+        };
+        bus.execute::<Deployment>(&deployment::stream(), &DeploymentCommand::Bootstrap(marker.clone()), &meta()).await?;
+        bus.execute::<Role>(&StreamId::of(Role::KIND, marker.admin_role_id), &create_role("Administrator"), &meta()).await?;
+
+        let finished = bootstrap::bootstrap(&bus, &ids, Via::Cli, "admin@example.com", "correct horse battery").await?;
+        assert_eq!((finished.user_id, finished.application_id), (marker.admin_user_id, marker.application_id));
+        let (user, _) = bus.load::<User>(&StreamId::of(User::KIND, marker.admin_user_id)).await?;
+        assert!(user.registered && user.role_ids.contains(&marker.admin_role_id));
+        let (role, _) = bus.load::<Role>(&StreamId::of(Role::KIND, marker.admin_role_id)).await?;
+        assert!(role.permissions.contains("VIEW_USER"));
+
+        let again = bootstrap::bootstrap(&bus, &ids, Via::Cli, "other@example.com", "another password").await;
+        assert!(matches!(again, Err(BootstrapError::AlreadyBootstrapped)));
+        Ok(())
+    }
+}
