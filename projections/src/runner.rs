@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
+use sqlx::Connection as _;
 use sqlx::postgres::PgListener;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -139,6 +140,7 @@ impl Projector {
         log: Arc<dyn EventLog>,
         projections: Vec<Arc<dyn Projection>>,
     ) -> Result<Self, StartError> {
+        restore_indexes(&store).await?;
         let head = log.head().await?;
         let (stop, stopped) = watch::channel(false);
         let mut progress = Vec::new();
@@ -250,7 +252,11 @@ pub async fn rebuild(
             progress: Arc::new(progress),
         };
         let (_keep, stopped) = watch::channel(false);
-        match runner.run_from(0, Some(head), stopped).await {
+        let applied = runner.run_from(0, Some(head), stopped).await;
+        restore_indexes(store)
+            .await
+            .map_err(|e| RebuildError(format!("cannot recreate an index: {e}")))?;
+        match applied {
             Ok(_) => {}
             Err(Failure::Transient(error)) => return Err(RebuildError(error)),
             Err(Failure::Halt { position, error }) => {
@@ -285,13 +291,41 @@ pub enum StartError {
     Store(#[from] sqlx::Error),
 }
 
+/// Empties a projection's tables and checkpoint for a rebuild. Their secondary indexes are dropped
+/// too (a bulk load then one index build is much cheaper than updating indexes row by row), and
+/// recorded so that [`restore_indexes`] recreates them afterwards, or at the next start.
 async fn reset(store: &ReadStore, projection: &dyn Projection) -> Result<(), sqlx::Error> {
+    let (secondary_indexes, empty) = match store {
+        ReadStore::Postgres(_) => (
+            "SELECT i.relname::text, pg_get_indexdef(i.oid) FROM pg_index x \
+             JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid \
+             WHERE t.relname = $1 AND t.relnamespace = current_schema()::regnamespace AND NOT x.indisprimary",
+            "TRUNCATE",
+        ),
+        // Indexes behind PRIMARY KEY and UNIQUE constraints have no SQL, and stay.
+        ReadStore::Sqlite(_) => (
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = $1 AND sql IS NOT NULL",
+            "DELETE FROM",
+        ),
+    };
     crate::with_pool!(store, pool => {
         let mut tx = pool.begin().await?;
         for table in projection.tables() {
-            sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {}", table.name)))
+            let indexes: Vec<(String, String)> =
+                sqlx::query_as(secondary_indexes).bind(table.name).fetch_all(&mut *tx).await?;
+            for (name, definition) in indexes {
+                sqlx::query(
+                    "INSERT INTO projection_deferred_indexes (index_name, table_name, definition) \
+                     VALUES ($1, $2, $3) ON CONFLICT (index_name) DO NOTHING",
+                )
+                .bind(&name)
+                .bind(table.name)
+                .bind(definition)
                 .execute(&mut *tx)
                 .await?;
+                sqlx::query(sqlx::AssertSqlSafe(format!("DROP INDEX {name}"))).execute(&mut *tx).await?;
+            }
+            sqlx::query(sqlx::AssertSqlSafe(format!("{empty} {}", table.name))).execute(&mut *tx).await?;
         }
         sqlx::query("DELETE FROM projection_checkpoints WHERE name = $1")
             .bind(projection.name())
@@ -299,6 +333,49 @@ async fn reset(store: &ReadStore, projection: &dyn Projection) -> Result<(), sql
             .await?;
         tx.commit().await
     })
+}
+
+/// Recreates the indexes a rebuild dropped, each in the transaction that forgets it.
+pub async fn restore_indexes(store: &ReadStore) -> Result<(), sqlx::Error> {
+    match store {
+        ReadStore::Postgres(pool) => restore_on(&mut *pool.acquire().await?).await,
+        // A connection of its own: a pooled one may hold a schema from before the indexes were
+        // dropped, and SQLite would refuse to create an index it still believes exists.
+        ReadStore::Sqlite(pool) => {
+            let mut fresh = sqlx::SqliteConnection::connect_with(&pool.connect_options()).await?;
+            let restored = restore_on(&mut fresh).await;
+            fresh.close().await?;
+            restored
+        }
+    }
+}
+
+async fn restore_on<C>(conn: &mut C) -> Result<(), sqlx::Error>
+where
+    C: sqlx::Connection,
+    for<'c> &'c mut C: sqlx::Executor<'c, Database = C::Database>,
+    for<'q> <C::Database as sqlx::Database>::Arguments: sqlx::IntoArguments<C::Database>,
+    for<'r> (String, String): sqlx::FromRow<'r, <C::Database as sqlx::Database>::Row>,
+    for<'q> String: sqlx::Encode<'q, C::Database> + sqlx::Type<C::Database>,
+{
+    let deferred: Vec<(String, String)> = sqlx::query_as(
+        "SELECT index_name, definition FROM projection_deferred_indexes ORDER BY index_name",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    for (name, definition) in deferred {
+        tracing::info!(index = %name, "recreating an index dropped for a rebuild");
+        let mut tx = conn.begin().await?;
+        sqlx::query(sqlx::AssertSqlSafe(definition))
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM projection_deferred_indexes WHERE index_name = $1")
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+    }
+    Ok(())
 }
 
 async fn read_checkpoint(store: &ReadStore, name: &str) -> Result<u64, sqlx::Error> {

@@ -45,6 +45,7 @@ pub struct Table {
 #[derive(Debug)]
 struct Statements {
     postgres_upsert: String,
+    copy: String,
     sqlite_upsert: String,
     delete: String,
 }
@@ -107,6 +108,7 @@ impl Table {
                     t = self.name,
                     cols = names.join(", "),
                 ),
+                copy: format!("COPY {} ({}) FROM STDIN", self.name, names.join(", ")),
                 sqlite_upsert: format!(
                     "INSERT INTO {t} ({cols}) VALUES ({placeholders}) ON CONFLICT ({keys}) {conflict}",
                     t = self.name,
@@ -462,16 +464,32 @@ impl Changes {
                     }
                     query.execute(&mut **tx).await?;
                 }
-                Step::Upsert(table, mut rows) => {
-                    let mut query =
-                        sqlx::query(AssertSqlSafe(table.statements().postgres_upsert.as_str()));
-                    for (index, (_, column_type)) in table.columns.iter().enumerate() {
-                        let column = rows
-                            .iter_mut()
-                            .map(|row| std::mem::replace(&mut row[index], Value::Null));
-                        query = bind_column(query, *column_type, column);
+                Step::Upsert(table, rows) => {
+                    // Most upserted rows are new: a large batch is first tried as one COPY, the
+                    // cheapest way into Postgres. If any of its keys exists already, the COPY fails
+                    // as a whole, is rolled back to the savepoint, and the rows are upserted.
+                    if rows.len() >= COPY_THRESHOLD {
+                        sqlx::query("SAVEPOINT vigil_copy")
+                            .execute(&mut **tx)
+                            .await?;
+                        match copy_rows(tx, table, &rows).await {
+                            Ok(()) => {
+                                sqlx::query("RELEASE SAVEPOINT vigil_copy")
+                                    .execute(&mut **tx)
+                                    .await?;
+                                continue;
+                            }
+                            Err(sqlx::Error::Database(error))
+                                if error.code().as_deref() == Some(UNIQUE_VIOLATION) =>
+                            {
+                                sqlx::query("ROLLBACK TO SAVEPOINT vigil_copy")
+                                    .execute(&mut **tx)
+                                    .await?;
+                            }
+                            Err(error) => return Err(error),
+                        }
                     }
-                    query.execute(&mut **tx).await?;
+                    upsert_rows(tx, table, rows).await?;
                 }
             }
         }
@@ -494,6 +512,74 @@ impl Changes {
             }
         }
         Ok(())
+    }
+}
+
+/// Upserted rows in one batch from which a COPY is tried first.
+const COPY_THRESHOLD: usize = 64;
+/// Postgres's `unique_violation`.
+const UNIQUE_VIOLATION: &str = "23505";
+
+/// Upserts rows with one `INSERT ... SELECT FROM UNNEST(...) ON CONFLICT DO UPDATE`.
+async fn upsert_rows(
+    tx: &mut Transaction<'_, Postgres>,
+    table: &Table,
+    mut rows: Vec<Vec<Value>>,
+) -> Result<(), sqlx::Error> {
+    let mut query = sqlx::query(AssertSqlSafe(table.statements().postgres_upsert.as_str()));
+    for (index, (_, column_type)) in table.columns.iter().enumerate() {
+        let column = rows
+            .iter_mut()
+            .map(|row| std::mem::replace(&mut row[index], Value::Null));
+        query = bind_column(query, *column_type, column);
+    }
+    query.execute(&mut **tx).await?;
+    Ok(())
+}
+
+/// Inserts rows with one `COPY ... FROM STDIN` (text format); fails if any key exists.
+async fn copy_rows(
+    tx: &mut Transaction<'_, Postgres>,
+    table: &Table,
+    rows: &[Vec<Value>],
+) -> Result<(), sqlx::Error> {
+    let mut data = Vec::with_capacity(rows.len() * 128);
+    for row in rows {
+        for (index, value) in row.iter().enumerate() {
+            if index > 0 {
+                data.push(b'\t');
+            }
+            copy_text(value, &mut data);
+        }
+        data.push(b'\n');
+    }
+    let mut copy = tx.copy_in_raw(&table.statements().copy).await?;
+    copy.send(data).await?;
+    copy.finish().await?;
+    Ok(())
+}
+
+/// A value in COPY's text format: `\N` for NULL, with backslash, tab, newline and carriage return
+/// escaped.
+fn copy_text(value: &Value, out: &mut Vec<u8>) {
+    let text = match value {
+        Value::Null => {
+            out.extend_from_slice(b"\\N");
+            return;
+        }
+        Value::Text(text) => std::borrow::Cow::Borrowed(text.as_str()),
+        Value::Int(number) => std::borrow::Cow::Owned(number.to_string()),
+        Value::Bool(flag) => std::borrow::Cow::Borrowed(if *flag { "t" } else { "f" }),
+        Value::Json(json) => std::borrow::Cow::Owned(json.to_string()),
+    };
+    for byte in text.bytes() {
+        match byte {
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            other => out.push(other),
+        }
     }
 }
 

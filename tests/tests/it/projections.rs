@@ -54,6 +54,17 @@ async fn dump(store: &ReadStore) -> anyhow::Result<Vec<String>> {
     Ok(rows)
 }
 
+/// The names of the read store's indexes, sorted.
+async fn index_names(store: &ReadStore) -> anyhow::Result<Vec<String>> {
+    let sql = match store {
+        ReadStore::Postgres(_) => {
+            "SELECT indexname::text FROM pg_indexes WHERE schemaname = current_schema() ORDER BY 1"
+        }
+        ReadStore::Sqlite(_) => "SELECT name FROM sqlite_master WHERE type = 'index' ORDER BY 1",
+    };
+    Ok(vigil_projections::with_pool!(store, pool => sqlx::query_scalar(sql).fetch_all(pool).await?))
+}
+
 /// A deployment with some history: a bootstrap and a refreshed login.
 async fn history(env: &TestEnv) -> anyhow::Result<(CommandBus, u64)> {
     let storage = env.open().await?;
@@ -96,9 +107,35 @@ in_both_deployments! {
         assert!(before.iter().any(|row| row.starts_with("users_v1: ") && row.contains("admin@example.com")));
         assert!(before.iter().any(|row| row.starts_with("oauth2_access_tokens_v1: ")));
         projector.shutdown().await;
+        let indexes = index_names(&store).await?;
+        assert!(indexes.iter().any(|name| name == "users_v1_email"), "{indexes:?}");
         let rebuilt_to = runner::rebuild(&store, bus.log().clone(), vigil_projections::all()).await?;
         assert_eq!(rebuilt_to, head);
         assert_eq!(dump(&store).await?, before);
+        // The secondary indexes dropped for the bulk load are back.
+        assert_eq!(index_names(&store).await?, indexes);
+        Ok(())
+    }
+}
+
+in_both_deployments! {
+    async fn indexes_a_rebuild_left_dropped_are_recreated_at_start(deployment: Deployment) {
+        let env = TestEnv::new(deployment).await?;
+        let storage = env.open().await?;
+        let indexes = index_names(&storage.store).await?;
+        // What an interrupted rebuild leaves behind: the index gone, its definition recorded.
+        let definition = "CREATE UNIQUE INDEX users_v1_email ON users_v1 (email)";
+        vigil_projections::with_pool!(&storage.store, pool => {
+            sqlx::query("DROP INDEX users_v1_email").execute(pool).await?;
+            sqlx::query("INSERT INTO projection_deferred_indexes VALUES ('users_v1_email', 'users_v1', $1)")
+                .bind(definition)
+                .execute(pool)
+                .await?;
+        });
+        assert_ne!(index_names(&storage.store).await?, indexes);
+        let projector = Projector::start(storage.store.clone(), storage.log.clone(), vigil_projections::all()).await?;
+        assert_eq!(index_names(&storage.store).await?, indexes);
+        projector.shutdown().await;
         Ok(())
     }
 }
@@ -205,4 +242,62 @@ async fn history_more(bus: &CommandBus) -> anyhow::Result<u64> {
     };
     bus.execute::<Role>(&role, &create, &system_meta()).await?;
     Ok(bus.log().head().await?)
+}
+
+/// Upserts `count` roles named after `name`, with ids from `first`, at `position`, in one batch.
+async fn write_roles(
+    store: &ReadStore,
+    first: u32,
+    count: u32,
+    name: &str,
+    position: u64,
+) -> anyhow::Result<()> {
+    use vigil_projections::roles::ROLES;
+    let mut changes = Changes::default();
+    for n in first..first + count {
+        let cells = [
+            ("id", format!("{n:024x}").into()),
+            ("name", format!("{name} {n}").into()),
+            (
+                "description",
+                "tab\there, newline\nhere, backslash\\here".into(),
+            ),
+            ("creation_timestamp", 1i64.into()),
+            ("update_timestamp", 1i64.into()),
+        ];
+        changes.upsert(&ROLES, position, cells)?;
+    }
+    match store {
+        ReadStore::Postgres(pool) => {
+            let mut tx = pool.begin().await?;
+            changes.flush_postgres(&mut tx).await?;
+            tx.commit().await?;
+        }
+        ReadStore::Sqlite(pool) => {
+            let mut tx = pool.begin().await?;
+            changes.flush_sqlite(&mut tx).await?;
+            tx.commit().await?;
+        }
+    }
+    Ok(())
+}
+
+in_both_deployments! {
+    /// Large batches reach Postgres as one COPY; a batch with a key that exists already falls back
+    /// to upserts, and both paths keep text exactly.
+    async fn large_batches_keep_every_row_and_every_character(deployment: Deployment) {
+        let env = TestEnv::new(deployment).await?;
+        let store = env.open().await?.store;
+        write_roles(&store, 0, 100, "first", 1).await?;
+        // Overlaps the first batch by one key.
+        write_roles(&store, 99, 100, "second", 2).await?;
+        let rows: Vec<(String, String, String)> = vigil_projections::with_pool!(&store, pool => {
+            sqlx::query_as("SELECT id, name, description FROM roles_v1 ORDER BY id").fetch_all(pool).await?
+        });
+        assert_eq!(rows.len(), 199);
+        assert_eq!(rows[0].1, "first 0");
+        assert_eq!(rows[99].1, "second 99");
+        assert!(rows.iter().all(|(_, _, d)| d == "tab\there, newline\nhere, backslash\\here"));
+        Ok(())
+    }
 }
