@@ -54,10 +54,8 @@ impl Projection for Applications {
     }
 
     fn apply(&self, recorded: &Recorded, changes: &mut Changes) -> Result<(), ProjectionError> {
-        let Some(id) = recorded.commit.stream.id() else {
-            return Ok(());
-        };
-        let id = id.to_string();
+        // The stream key of an aggregate is its id.
+        let id = recorded.commit.stream.key();
         let at = recorded.commit.recorded_at.millis();
         let position = recorded.position;
         for event in &recorded.commit.events {
@@ -77,7 +75,7 @@ impl Projection for Applications {
                         &APPLICATIONS,
                         position,
                         [
-                            ("id", id.clone().into()),
+                            ("id", id.into()),
                             ("name", e.name.clone().into()),
                             ("description", e.description.clone().into()),
                             ("type", kind.into()),
@@ -94,9 +92,9 @@ impl Projection for Applications {
                         position,
                         [
                             ("id", e.version_id.to_string().into()),
-                            ("application_id", id.clone().into()),
+                            ("application_id", id.into()),
                             ("name", e.name.clone().into()),
-                            ("client_id", e.client_id.clone().into()),
+                            ("client_id", e.client_id.as_str().into()),
                             ("secret_digest", e.secret_digest.to_string().into()),
                             ("creation_timestamp", at.into()),
                         ],
@@ -104,7 +102,7 @@ impl Projection for Applications {
                     changes.update(
                         &APPLICATIONS,
                         position,
-                        [("id", id.clone().into()), ("update_timestamp", at.into())],
+                        [("id", id.into()), ("update_timestamp", at.into())],
                     )?;
                 }
             }

@@ -48,10 +48,8 @@ impl Projection for Roles {
     }
 
     fn apply(&self, recorded: &Recorded, changes: &mut Changes) -> Result<(), ProjectionError> {
-        let Some(id) = recorded.commit.stream.id() else {
-            return Ok(());
-        };
-        let id = id.to_string();
+        // The stream key of an aggregate is its id.
+        let id = recorded.commit.stream.key();
         let at = recorded.commit.recorded_at.millis();
         let position = recorded.position;
         for event in &recorded.commit.events {
@@ -61,7 +59,7 @@ impl Projection for Roles {
                     &ROLES,
                     position,
                     [
-                        ("id", id.clone().into()),
+                        ("id", id.into()),
                         ("name", e.name.clone().into()),
                         ("description", e.description.clone().into()),
                         ("creation_timestamp", at.into()),
@@ -74,7 +72,7 @@ impl Projection for Roles {
                             &ROLE_PERMISSIONS,
                             position,
                             [
-                                ("role_id", id.clone().into()),
+                                ("role_id", id.into()),
                                 ("permission", permission.clone().into()),
                             ],
                         )?;
@@ -82,7 +80,7 @@ impl Projection for Roles {
                     changes.update(
                         &ROLES,
                         position,
-                        [("id", id.clone().into()), ("update_timestamp", at.into())],
+                        [("id", id.into()), ("update_timestamp", at.into())],
                     )?;
                 }
             }

@@ -568,7 +568,11 @@ fn copy_text(value: &Value, out: &mut Vec<u8>) {
             return;
         }
         Value::Text(text) => std::borrow::Cow::Borrowed(text.as_str()),
-        Value::Int(number) => std::borrow::Cow::Owned(number.to_string()),
+        Value::Int(number) => {
+            // Digits never need escaping; writing to a Vec cannot fail.
+            let _ = std::io::Write::write_fmt(out, format_args!("{number}"));
+            return;
+        }
         Value::Bool(flag) => std::borrow::Cow::Borrowed(if *flag { "t" } else { "f" }),
         Value::Json(json) => std::borrow::Cow::Owned(json.to_string()),
     };

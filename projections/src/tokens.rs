@@ -65,10 +65,8 @@ impl Projection for Tokens {
     }
 
     fn apply(&self, recorded: &Recorded, changes: &mut Changes) -> Result<(), ProjectionError> {
-        let Some(session) = recorded.commit.stream.id() else {
-            return Ok(());
-        };
-        let session: Value = session.to_string().into();
+        // The stream key of a session is its id.
+        let session = recorded.commit.stream.key();
         let at = recorded.commit.recorded_at.millis();
         let position = recorded.position;
         for event in &recorded.commit.events {
@@ -78,7 +76,7 @@ impl Projection for Tokens {
             match event {
                 SessionEvent::Started(e) => {
                     let owner = [
-                        ("session_id", session.clone()),
+                        ("session_id", session.into()),
                         ("user_id", e.user_id.to_string().into()),
                         ("application_id", e.application_id.to_string().into()),
                         ("creation_timestamp", at.into()),
@@ -98,7 +96,7 @@ impl Projection for Tokens {
                 }
                 SessionEvent::Refreshed(e) => {
                     let key = [
-                        ("session_id", session.clone()),
+                        ("session_id", session.into()),
                         ("update_timestamp", at.into()),
                     ];
                     let refresh_id = ("refresh_token_id", e.refresh.id.to_string().into());

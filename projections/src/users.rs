@@ -56,10 +56,8 @@ impl Projection for Users {
     }
 
     fn apply(&self, recorded: &Recorded, changes: &mut Changes) -> Result<(), ProjectionError> {
-        let Some(id) = recorded.commit.stream.id() else {
-            return Ok(());
-        };
-        let id = id.to_string();
+        // The stream key of an aggregate is its id.
+        let id = recorded.commit.stream.key();
         let at = recorded.commit.recorded_at.millis();
         let position = recorded.position;
         for event in &recorded.commit.events {
@@ -69,7 +67,7 @@ impl Projection for Users {
                     &USERS,
                     position,
                     [
-                        ("id", id.clone().into()),
+                        ("id", id.into()),
                         ("email", e.email.get().clone().into()),
                         ("first_name", e.first_name.get().clone().into()),
                         ("last_name", e.last_name.get().clone().into()),
@@ -91,7 +89,7 @@ impl Projection for Users {
                             &USER_ROLES,
                             position,
                             [
-                                ("user_id", id.clone().into()),
+                                ("user_id", id.into()),
                                 ("role_id", role.to_string().into()),
                                 ("creation_timestamp", at.into()),
                             ],
@@ -100,7 +98,7 @@ impl Projection for Users {
                     changes.update(
                         &USERS,
                         position,
-                        [("id", id.clone().into()), ("update_timestamp", at.into())],
+                        [("id", id.into()), ("update_timestamp", at.into())],
                     )?;
                 }
             }
