@@ -16,6 +16,7 @@ use vigil_commands::jetstream::JetStreamLog;
 use vigil_commands::sqlite_log::SqliteLog;
 use vigil_domain::actor::Via;
 use vigil_domain::log::EventLog;
+use vigil_projections::access::Access;
 use vigil_projections::runner::{self, Projector};
 use vigil_projections::store::ReadStore;
 
@@ -249,6 +250,7 @@ async fn serve(args: ServeArgs) -> Result<(), Fatal> {
     }
     crate::server::run(state.clone(), http, grpc, shutdown_signal()).await?;
     state.projector.shutdown().await;
+    state.access.shutdown();
     state.store.close().await;
     tracing::info!("stopped");
     Ok(())
@@ -258,10 +260,12 @@ async fn serve(args: ServeArgs) -> Result<(), Fatal> {
 pub async fn start(storage: Storage, lifetimes: TokenLifetimes) -> Result<AppState, Fatal> {
     let Storage { log, store } = storage;
     let projector = Projector::start(store.clone(), log.clone(), vigil_projections::all()).await?;
+    let access = Access::follow(log.clone());
     Ok(AppState::new(Shared {
         bus: CommandBus::new(log),
         store,
         projector,
+        access,
         ids: IdGenerator::new(),
         lifetimes,
         read_your_writes: Duration::from_secs(5),

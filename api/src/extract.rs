@@ -12,7 +12,6 @@ use vigil_domain::commit::CommandMeta;
 use vigil_domain::error::ExhCode;
 use vigil_domain::id::Id;
 use vigil_projections::rql::{self, Query};
-use vigil_projections::{roles, tokens};
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -34,6 +33,12 @@ pub fn json_body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiE
         };
         ApiError::new(code, format!("The request body is not valid: {error}"))
     })
+}
+
+/// An id from a path or a body: a malformed one is `ID_FORMAT_EXCEPTION`.
+pub fn parse_id(text: &str) -> Result<Id, ApiError> {
+    text.parse()
+        .map_err(|_| ApiError::new(ExhCode::IdFormat, format!("`{text}` is not a valid id")))
 }
 
 /// The request's RQL: the raw query string, parsed.
@@ -131,24 +136,26 @@ pub async fn authenticate(
             "Only bearer access tokens are accepted",
         ));
     };
-    let found = tokens::access_token(&state.store, &secrets::token_digest(token.trim())).await?;
-    let Some(found) = found else {
-        return Err(ApiError::new(
-            ExhCode::AccessTokenUnknown,
-            "The access token is unknown",
-        ));
-    };
-    if found.expiry_timestamp <= ids::now().millis() {
+    let digest = secrets::token_digest(token.trim());
+    let bearer = state
+        .lookup(|access| access.bearer(&digest))
+        .await?
+        .ok_or_else(|| ApiError::new(ExhCode::AccessTokenUnknown, "The access token is unknown"))?;
+    if bearer.expires_at <= ids::now() {
         return Err(ApiError::new(
             ExhCode::AccessTokenExpired,
             "The access token has expired",
         ));
     }
-    let user_id: Id = found.user_id.parse().map_err(ApiError::internal)?;
-    let application_id = found.application_id.parse().ok();
-    let permissions = roles::of_user(&state.store, &found.user_id).await?;
-    let actor = Actor::user(user_id, application_id, permissions, via, client_ip);
-    Ok((user_id, application_id, actor))
+    let permissions = state.access.permissions(bearer.user_id);
+    let actor = Actor::user(
+        bearer.user_id,
+        Some(bearer.application_id),
+        permissions,
+        via,
+        client_ip,
+    );
+    Ok((bearer.user_id, Some(bearer.application_id), actor))
 }
 
 impl FromRequestParts<AppState> for Caller {

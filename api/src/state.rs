@@ -6,6 +6,7 @@ use std::time::Duration;
 use vigil_commands::CommandBus;
 use vigil_commands::auth::TokenLifetimes;
 use vigil_commands::ids::IdGenerator;
+use vigil_projections::access::Access;
 use vigil_projections::runner::{Projector, WaitError};
 use vigil_projections::store::ReadStore;
 
@@ -18,6 +19,8 @@ pub struct Shared {
     pub bus: CommandBus,
     pub store: ReadStore,
     pub projector: Projector,
+    /// Who holds which token and what they may do, followed from the log.
+    pub access: Arc<Access>,
     pub ids: IdGenerator,
     pub lifetimes: TokenLifetimes,
     /// How long a write waits for the read models to show it before answering anyway.
@@ -32,15 +35,38 @@ impl std::ops::Deref for AppState {
     }
 }
 
+/// How long a lookup waits for the access cache to reach the log's head before it reports that a
+/// token or client does not exist.
+const CATCH_UP: Duration = Duration::from_secs(1);
+
 impl AppState {
     pub fn new(shared: Shared) -> Self {
         Self(Arc::new(shared))
     }
 
-    /// Waits until the read models show everything up to `position`, so a client that writes and
-    /// then reads sees its write. A halted read model is an error; a slow one is logged and the
-    /// write is answered anyway, because it is already durable in the log.
+    /// Looks something up in the access cache; if it is not there, waits until the cache has
+    /// caught up with the log (it may have been created an instant ago on another node) and looks
+    /// again.
+    pub async fn lookup<T>(
+        &self,
+        find: impl Fn(&Access) -> Option<T>,
+    ) -> Result<Option<T>, ApiError> {
+        if let Some(found) = find(&self.access) {
+            return Ok(Some(found));
+        }
+        self.access
+            .catch_up(self.bus.log().as_ref(), CATCH_UP)
+            .await?;
+        Ok(find(&self.access))
+    }
+
+    /// Waits until the access cache and the read models show everything up to `position`, so a
+    /// client that writes and then reads sees its write. A halted read model is an error; a slow
+    /// one is logged and the write is answered anyway, because it is already durable in the log.
     pub async fn settle(&self, position: u64) -> Result<(), ApiError> {
+        if !self.access.wait_for(position, self.read_your_writes).await {
+            tracing::warn!(position, "the access cache is lagging behind a write");
+        }
         match self
             .projector
             .wait_for(position, self.read_your_writes)

@@ -5,6 +5,7 @@ use vigil_domain::actor::Actor;
 use vigil_domain::aggregate::Aggregate;
 use vigil_domain::commit::CommandMeta;
 use vigil_domain::id::{Id, StreamId};
+use vigil_domain::permission::Permissions;
 use vigil_domain::reservation::{self, Reservation};
 use vigil_domain::session::{IssuedToken, Session, SessionCommand, SessionError, SessionStarted};
 use vigil_domain::user::User;
@@ -107,7 +108,7 @@ pub async fn password_login(
         actor: Actor::user(
             user_id,
             Some(application_id),
-            Default::default(),
+            Permissions::default(),
             record.via,
             record.client_ip,
         ),

@@ -1,17 +1,13 @@
 //! New ids and the clock: the impure inputs the domain receives through its command context.
 
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use vigil_domain::id::Id;
 use vigil_domain::value::Timestamp;
 
 /// The current server time.
 pub fn now() -> Timestamp {
-    let millis = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-    Timestamp(millis)
+    Timestamp::now()
 }
 
 /// ObjectId-shaped ids: 4 bytes of seconds, 5 random bytes per process, a 3-byte counter. Sortable

@@ -1,5 +1,7 @@
 //! Who issues a command: the authenticated actor, and the part of it recorded in every commit.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use crate::id::Id;
@@ -31,7 +33,7 @@ pub struct ActorRecord {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Actor {
     record: ActorRecord,
-    permissions: Permissions,
+    permissions: Arc<Permissions>,
     system: bool,
 }
 
@@ -45,7 +47,7 @@ impl Actor {
                 via,
                 client_ip: None,
             },
-            permissions: Permissions::default(),
+            permissions: Arc::default(),
             system: true,
         }
     }
@@ -59,7 +61,7 @@ impl Actor {
                 via,
                 client_ip,
             },
-            permissions: Permissions::default(),
+            permissions: Arc::default(),
             system: false,
         }
     }
@@ -68,7 +70,7 @@ impl Actor {
     pub fn user(
         user_id: Id,
         application_id: Option<Id>,
-        permissions: Permissions,
+        permissions: impl Into<Arc<Permissions>>,
         via: Via,
         client_ip: Option<String>,
     ) -> Self {
@@ -79,7 +81,7 @@ impl Actor {
                 via,
                 client_ip,
             },
-            permissions,
+            permissions: permissions.into(),
             system: false,
         }
     }

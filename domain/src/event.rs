@@ -130,9 +130,11 @@ mod tests {
     use crate::deployment::Bootstrapped;
     use crate::id::{Digest, Id, StreamId};
     use crate::reservation::{Claimed, Released};
-    use crate::role::{RoleCreated, RolePermissionsAdded};
+    use crate::role::{
+        RoleCreated, RoleDeleted, RolePermissionsAdded, RolePermissionsRemoved, RoleUpdated,
+    };
     use crate::session::{IssuedToken, SessionRefreshed, SessionStarted};
-    use crate::user::{PasswordHash, UserRegistered, UserRolesAdded};
+    use crate::user::{PasswordHash, UserRegistered, UserRolesAdded, UserRolesRemoved};
     use crate::value::{Personal, Timestamp};
     use proptest::prelude::*;
 
@@ -218,6 +220,36 @@ mod tests {
                 .into(),
                 "role.permissions_added",
                 "03010109564945575f55534552",
+            ),
+            (
+                UserEvent::RolesRemoved(UserRolesRemoved {
+                    role_ids: vec![id(2)],
+                })
+                .into(),
+                "user.roles_removed",
+                "020201020202020202020202020202",
+            ),
+            (
+                RoleEvent::Updated(RoleUpdated {
+                    name: Some("n".into()),
+                    description: None,
+                })
+                .into(),
+                "role.updated",
+                "030201016e00",
+            ),
+            (
+                RoleEvent::PermissionsRemoved(RolePermissionsRemoved {
+                    permissions: vec!["VIEW_USER".into()],
+                })
+                .into(),
+                "role.permissions_removed",
+                "03030109564945575f55534552",
+            ),
+            (
+                RoleEvent::Deleted(RoleDeleted {}).into(),
+                "role.deleted",
+                "0304",
             ),
             (
                 ApplicationEvent::Created(ApplicationCreated {

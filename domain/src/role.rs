@@ -21,17 +21,51 @@ pub struct RolePermissionsAdded {
     pub permissions: Vec<String>,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+pub struct RoleUpdated {
+    pub name: Option<String>,
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+pub struct RolePermissionsRemoved {
+    pub permissions: Vec<String>,
+}
+
+/// The role is gone: it no longer grants anything to the users who held it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+pub struct RoleDeleted {}
+
 events! {
     pub enum RoleEvent {
         Created(RoleCreated) = "role.created",
         PermissionsAdded(RolePermissionsAdded) = "role.permissions_added",
+        Updated(RoleUpdated) = "role.updated",
+        PermissionsRemoved(RolePermissionsRemoved) = "role.permissions_removed",
+        Deleted(RoleDeleted) = "role.deleted",
     }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RoleCommand {
-    Create { name: String, description: String },
-    AddPermissions { permissions: Vec<String> },
+    Create {
+        name: String,
+        description: String,
+    },
+    AddPermissions {
+        permissions: Vec<String>,
+    },
+    Update {
+        name: Option<String>,
+        description: Option<String>,
+    },
+    RemovePermissions {
+        permissions: Vec<String>,
+    },
+    Delete,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -60,7 +94,38 @@ impl DomainError for RoleError {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Role {
     pub created: bool,
+    pub deleted: bool,
+    pub name: String,
+    pub description: String,
     pub permissions: BTreeSet<String>,
+}
+
+impl Role {
+    fn exists(&self) -> Result<(), RoleError> {
+        if self.created && !self.deleted {
+            Ok(())
+        } else {
+            Err(RoleError::NotFound)
+        }
+    }
+}
+
+/// A role name: trimmed, 1 to 100 characters.
+fn role_name(name: &str) -> Result<String, RoleError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(RoleError::InvalidName);
+    }
+    Ok(name.to_owned())
+}
+
+/// Permission names as given: trimmed, blanks dropped, each once, in order.
+fn permission_names(permissions: &[String]) -> BTreeSet<String> {
+    permissions
+        .iter()
+        .map(|p| p.trim().to_owned())
+        .filter(|p| !p.is_empty())
+        .collect()
 }
 
 impl Aggregate for Role {
@@ -73,6 +138,9 @@ impl Aggregate for Role {
         let required = match command {
             RoleCommand::Create { .. } => "CREATE_ROLE",
             RoleCommand::AddPermissions { .. } => "ADD_ROLE_PERMISSION",
+            RoleCommand::Update { .. } => "UPDATE_ROLE",
+            RoleCommand::RemovePermissions { .. } => "REMOVE_ROLE_PERMISSION",
+            RoleCommand::Delete => "DELETE_ROLE",
         };
         ctx.actor.require(required, RoleError::NoPermission)
     }
@@ -87,39 +155,80 @@ impl Aggregate for Role {
                 if self.created {
                     return Err(RoleError::AlreadyExists);
                 }
-                let name = name.trim();
-                if name.is_empty() || name.chars().count() > 100 {
-                    return Err(RoleError::InvalidName);
-                }
                 Ok(vec![RoleEvent::Created(RoleCreated {
-                    name: name.to_owned(),
+                    name: role_name(name)?,
                     description: description.clone(),
                 })])
             }
             RoleCommand::AddPermissions { permissions } => {
-                if !self.created {
-                    return Err(RoleError::NotFound);
-                }
-                let new: BTreeSet<String> = permissions
-                    .iter()
-                    .map(|p| p.trim().to_owned())
-                    .filter(|p| !p.is_empty() && !self.permissions.contains(p))
+                self.exists()?;
+                let new: Vec<String> = permission_names(permissions)
+                    .into_iter()
+                    .filter(|p| !self.permissions.contains(p))
                     .collect();
                 if new.is_empty() {
                     return Ok(vec![]);
                 }
                 Ok(vec![RoleEvent::PermissionsAdded(RolePermissionsAdded {
-                    permissions: new.into_iter().collect(),
+                    permissions: new,
                 })])
+            }
+            RoleCommand::RemovePermissions { permissions } => {
+                self.exists()?;
+                let gone: Vec<String> = permission_names(permissions)
+                    .into_iter()
+                    .filter(|p| self.permissions.contains(p))
+                    .collect();
+                if gone.is_empty() {
+                    return Ok(vec![]);
+                }
+                Ok(vec![RoleEvent::PermissionsRemoved(
+                    RolePermissionsRemoved { permissions: gone },
+                )])
+            }
+            RoleCommand::Update { name, description } => {
+                self.exists()?;
+                let name = name.as_deref().map(role_name).transpose()?;
+                let name = name.filter(|n| *n != self.name);
+                let description = description.clone().filter(|d| *d != self.description);
+                if name.is_none() && description.is_none() {
+                    return Ok(vec![]);
+                }
+                Ok(vec![RoleEvent::Updated(RoleUpdated { name, description })])
+            }
+            RoleCommand::Delete => {
+                self.exists()?;
+                Ok(vec![RoleEvent::Deleted(RoleDeleted {})])
             }
         }
     }
 
     fn apply(&mut self, event: &Self::Event) {
         match event {
-            RoleEvent::Created(_) => self.created = true,
+            RoleEvent::Created(e) => {
+                self.created = true;
+                self.name = e.name.clone();
+                self.description = e.description.clone();
+            }
             RoleEvent::PermissionsAdded(e) => {
                 self.permissions.extend(e.permissions.iter().cloned())
+            }
+            RoleEvent::Updated(e) => {
+                if let Some(name) = &e.name {
+                    self.name = name.clone();
+                }
+                if let Some(description) = &e.description {
+                    self.description = description.clone();
+                }
+            }
+            RoleEvent::PermissionsRemoved(e) => {
+                for permission in &e.permissions {
+                    self.permissions.remove(permission);
+                }
+            }
+            RoleEvent::Deleted(_) => {
+                self.deleted = true;
+                self.permissions.clear();
             }
         }
     }
@@ -169,6 +278,72 @@ mod tests {
             .then(&[RoleEvent::PermissionsAdded(RolePermissionsAdded {
                 permissions: vec!["CREATE_ROLE".into()],
             })]);
+    }
+
+    #[test]
+    fn only_permissions_the_role_holds_are_removed() {
+        let granted = RoleEvent::PermissionsAdded(RolePermissionsAdded {
+            permissions: vec!["VIEW_USER".into(), "CREATE_ROLE".into()],
+        });
+        given::<Role>(&[created(), granted])
+            .when(RoleCommand::RemovePermissions {
+                permissions: vec!["VIEW_USER".into(), "DELETE_USER".into()],
+            })
+            .then(&[RoleEvent::PermissionsRemoved(RolePermissionsRemoved {
+                permissions: vec!["VIEW_USER".into()],
+            })]);
+    }
+
+    #[test]
+    fn an_update_records_only_what_changes() {
+        given::<Role>(&[created()])
+            .when(RoleCommand::Update {
+                name: Some(" Administrator ".into()),
+                description: Some("All of it".into()),
+            })
+            .then(&[RoleEvent::Updated(RoleUpdated {
+                name: None,
+                description: Some("All of it".into()),
+            })]);
+        given::<Role>(&[created()])
+            .when(RoleCommand::Update {
+                name: Some("Administrator".into()),
+                description: None,
+            })
+            .then(&[]);
+    }
+
+    #[test]
+    fn a_deleted_role_is_gone() {
+        let deleted = RoleEvent::Deleted(RoleDeleted {});
+        given::<Role>(&[created()])
+            .when(RoleCommand::Delete)
+            .then(std::slice::from_ref(&deleted));
+        given::<Role>(&[created(), deleted.clone()])
+            .when(RoleCommand::Delete)
+            .then_err(RoleError::NotFound);
+        given::<Role>(&[created(), deleted])
+            .when(RoleCommand::AddPermissions {
+                permissions: vec!["VIEW_USER".into()],
+            })
+            .then_err(RoleError::NotFound);
+    }
+
+    #[test]
+    fn changing_a_role_needs_the_matching_permission() {
+        use crate::actor::{Actor, Via};
+        use crate::aggregate::testing::id;
+        let caller = Actor::user(
+            id(7),
+            None,
+            crate::permission::Permissions::default(),
+            Via::Http,
+            None,
+        );
+        given::<Role>(&[created()])
+            .by(caller)
+            .when(RoleCommand::Delete)
+            .then_err(RoleError::NoPermission("DELETE_ROLE"));
     }
 
     #[test]

@@ -44,10 +44,17 @@ pub struct UserRolesAdded {
     pub role_ids: Vec<Id>,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+pub struct UserRolesRemoved {
+    pub role_ids: Vec<Id>,
+}
+
 events! {
     pub enum UserEvent {
         Registered(UserRegistered) = "user.registered",
         RolesAdded(UserRolesAdded) = "user.roles_added",
+        RolesRemoved(UserRolesRemoved) = "user.roles_removed",
     }
 }
 
@@ -69,6 +76,7 @@ pub struct Registration {
 pub enum UserCommand {
     Register(Registration),
     AddRoles { role_ids: Vec<Id> },
+    RemoveRoles { role_ids: Vec<Id> },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -112,6 +120,7 @@ impl Aggregate for User {
             UserCommand::Register(registration) if !registration.activated => return Ok(()),
             UserCommand::Register(_) => "UPDATE_USER",
             UserCommand::AddRoles { .. } => "ADD_ROLE_TO_USER",
+            UserCommand::RemoveRoles { .. } => "REMOVE_ROLE_FROM_USER",
         };
         ctx.actor.require(required, UserError::NoPermission)
     }
@@ -155,6 +164,22 @@ impl Aggregate for User {
                     role_ids: new,
                 })])
             }
+            UserCommand::RemoveRoles { role_ids } => {
+                if !self.registered {
+                    return Err(UserError::NotFound);
+                }
+                let held: BTreeSet<Id> = role_ids
+                    .iter()
+                    .filter(|id| self.role_ids.contains(id))
+                    .copied()
+                    .collect();
+                if held.is_empty() {
+                    return Ok(vec![]);
+                }
+                Ok(vec![UserEvent::RolesRemoved(UserRolesRemoved {
+                    role_ids: held.into_iter().collect(),
+                })])
+            }
         }
     }
 
@@ -167,6 +192,11 @@ impl Aggregate for User {
                 self.activated = e.activated;
             }
             UserEvent::RolesAdded(e) => self.role_ids.extend(e.role_ids.iter().copied()),
+            UserEvent::RolesRemoved(e) => {
+                for role in &e.role_ids {
+                    self.role_ids.remove(role);
+                }
+            }
         }
     }
 }
@@ -264,14 +294,36 @@ mod tests {
             .then_err(UserError::NotFound);
     }
 
+    #[test]
+    fn only_held_roles_are_removed() {
+        let added = UserEvent::RolesAdded(UserRolesAdded {
+            role_ids: vec![id(1), id(2)],
+        });
+        given::<User>(&[registered(), added])
+            .when(UserCommand::RemoveRoles {
+                role_ids: vec![id(3), id(2)],
+            })
+            .then(&[UserEvent::RolesRemoved(UserRolesRemoved {
+                role_ids: vec![id(2)],
+            })]);
+    }
+
     proptest! {
         #[test]
-        fn folding_any_history_never_panics(events: Vec<UserEvent>) {
+        fn roles_held_are_those_added_and_not_removed_since(events: Vec<UserEvent>) {
             let state = User::fold(&events);
-            let expected: BTreeSet<Id> = events.iter().flat_map(|e| match e {
-                UserEvent::RolesAdded(r) => r.role_ids.clone(),
-                UserEvent::Registered(_) => vec![],
-            }).collect();
+            let mut expected = BTreeSet::new();
+            for event in &events {
+                match event {
+                    UserEvent::RolesAdded(r) => expected.extend(r.role_ids.iter().copied()),
+                    UserEvent::RolesRemoved(r) => {
+                        for role in &r.role_ids {
+                            expected.remove(role);
+                        }
+                    }
+                    UserEvent::Registered(_) => {}
+                }
+            }
             prop_assert_eq!(state.role_ids, expected);
         }
     }

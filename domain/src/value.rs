@@ -16,6 +16,14 @@ impl Timestamp {
         self.0
     }
 
+    /// The current wall-clock time. Aggregates never call this: they get `Ctx::now`.
+    pub fn now() -> Self {
+        let millis = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        Self(millis)
+    }
+
     /// This instant plus `seconds`.
     pub const fn plus_seconds(self, seconds: i64) -> Self {
         Self(self.0.saturating_add(seconds.saturating_mul(1000)))

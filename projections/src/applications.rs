@@ -4,10 +4,8 @@
 use vigil_domain::application::ApplicationKind;
 use vigil_domain::commit::Recorded;
 use vigil_domain::event::{ApplicationEvent, Event};
-use vigil_domain::id::Digest;
 
 use crate::runner::{Projection, ProjectionError};
-use crate::store::ReadStore;
 use crate::table::{Changes, ColumnType::*, Table};
 
 pub static APPLICATIONS: Table = Table::new(
@@ -109,31 +107,4 @@ impl Projection for Applications {
         }
         Ok(())
     }
-}
-
-/// What the token endpoint needs to know about a client id.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Client {
-    pub application_id: String,
-    pub confidential: bool,
-    pub secret_digest: Digest,
-}
-
-pub async fn client(store: &ReadStore, client_id: &str) -> Result<Option<Client>, sqlx::Error> {
-    let row: Option<(String, bool, String)> = crate::with_pool!(store, pool => {
-        sqlx::query_as(
-            "SELECT a.id, a.confidential, v.secret_digest FROM application_versions_v1 v \
-             JOIN applications_v1 a ON a.id = v.application_id WHERE v.client_id = $1",
-        )
-        .bind(client_id)
-        .fetch_optional(pool)
-        .await?
-    });
-    Ok(row.and_then(|(application_id, confidential, digest)| {
-        Some(Client {
-            application_id,
-            confidential,
-            secret_digest: Digest::from_hex(&digest)?,
-        })
-    }))
 }

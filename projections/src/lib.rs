@@ -9,8 +9,10 @@
 //! - [`table`]: table definitions and batched, position-guarded row changes.
 //! - [`runner`]: the projection trait, the runner, read-your-writes waiting, rebuild.
 //! - [`rql`], [`sql`], [`page`]: RQL parsing, compilation to SQL, paged lists.
+//! - [`access`]: the in-memory access cache (tokens, clients, permissions) every request uses.
 //! - One module per read model: [`users`], [`roles`], [`applications`], [`tokens`].
 
+pub mod access;
 pub mod applications;
 pub mod page;
 pub mod roles;

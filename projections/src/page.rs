@@ -41,8 +41,8 @@ pub enum QueryError {
 pub struct List<'a> {
     /// `SELECT <columns> FROM <table and joins>`.
     pub select: &'static str,
-    /// `SELECT COUNT(*) FROM <table and joins>`.
-    pub count: &'static str,
+    /// `FROM <table and joins>`, for counts and keys.
+    pub from: &'static str,
     pub fields: &'a [Field],
     /// The column that makes the order total (the primary key).
     pub tiebreak: &'static str,
@@ -60,33 +60,43 @@ pub struct Compiled {
 }
 
 impl List<'_> {
+    /// The `WHERE` clause of visibility and the query's filter, with its binds in `sql`.
+    fn where_clause(
+        &self,
+        compiler: &Compiler<'_>,
+        query: &Query,
+        sql: &mut Sql,
+    ) -> Result<String, RqlError> {
+        let mut conditions = Vec::new();
+        if let Some(visible) = &self.visible {
+            // Visibility comes first, so its placeholders are $1.. as written.
+            sql.binds = visible.binds.clone();
+            conditions.push(format!("({})", visible.text));
+        }
+        if let Some(filter) = &query.filter {
+            conditions.push(compiler.filter(filter, sql)?);
+        }
+        Ok(if conditions.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", conditions.join(" AND "))
+        })
+    }
+
     pub fn compile(self, store: &ReadStore, query: &Query) -> Result<Compiled, RqlError> {
         let compiler = Compiler {
             fields: self.fields,
             dialect: Dialect::from(store),
         };
         let mut sql = Sql::default();
-        let mut conditions = Vec::new();
-        if let Some(visible) = self.visible {
-            // Visibility comes first, so its placeholders are $1.. as written.
-            sql.binds = visible.binds;
-            conditions.push(format!("({})", visible.text));
-        }
-        if let Some(filter) = &query.filter {
-            conditions.push(compiler.filter(filter, &mut sql)?);
-        }
-        let where_clause = if conditions.is_empty() {
-            String::new()
-        } else {
-            format!(" WHERE {}", conditions.join(" AND "))
-        };
+        let where_clause = self.where_clause(&compiler, query, &mut sql)?;
         let order = compiler.order_by(query, self.tiebreak)?;
         let limit = query
             .limit
             .unwrap_or(self.limits.default)
             .min(self.limits.maximum);
         let count = (!query.skip_count).then(|| Sql {
-            text: format!("{}{where_clause}", self.count),
+            text: format!("SELECT COUNT(*) {}{where_clause}", self.from),
             binds: sql.binds.clone(),
         });
         let limit_placeholder = sql.bind(crate::table::Value::Int(
@@ -105,6 +115,30 @@ impl List<'_> {
             offset: query.offset,
             limit,
         })
+    }
+
+    /// The keys (the `tiebreak` column) of every row the query's filter selects, unpaged: which
+    /// records a bulk operation (`POST /roles/add_permissions?<rql>`) acts on.
+    pub async fn keys(self, store: &ReadStore, query: &Query) -> Result<Vec<String>, QueryError> {
+        let compiler = Compiler {
+            fields: self.fields,
+            dialect: Dialect::from(store),
+        };
+        let mut sql = Sql::default();
+        let where_clause = self.where_clause(&compiler, query, &mut sql)?;
+        sql.text = format!(
+            "SELECT {tiebreak} {from}{where_clause} ORDER BY {tiebreak}",
+            tiebreak = self.tiebreak,
+            from = self.from
+        );
+        let keys = crate::with_pool!(store, pool => {
+            let mut keys = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql.text));
+            for value in &sql.binds {
+                keys = crate::bind_value!(keys, value);
+            }
+            keys.fetch_all(pool).await?
+        });
+        Ok(keys)
     }
 }
 

@@ -4,10 +4,11 @@ use std::collections::BTreeMap;
 
 use vigil_domain::commit::Recorded;
 use vigil_domain::event::{Event, RoleEvent};
-use vigil_domain::permission::Permissions;
 
+use crate::page::{Limits, List, Page, QueryError};
+use crate::rql::Query;
 use crate::runner::{Projection, ProjectionError};
-use crate::sql::Sql;
+use crate::sql::{Field, FieldType, Sql};
 use crate::store::ReadStore;
 use crate::table::{Changes, ColumnType::*, Table, Value};
 
@@ -83,6 +84,37 @@ impl Projection for Roles {
                         [("id", id.into()), ("update_timestamp", at.into())],
                     )?;
                 }
+                RoleEvent::PermissionsRemoved(e) => {
+                    for permission in &e.permissions {
+                        changes.delete(
+                            &ROLE_PERMISSIONS,
+                            position,
+                            [
+                                ("role_id", id.into()),
+                                ("permission", permission.clone().into()),
+                            ],
+                        )?;
+                    }
+                    changes.update(
+                        &ROLES,
+                        position,
+                        [("id", id.into()), ("update_timestamp", at.into())],
+                    )?;
+                }
+                RoleEvent::Updated(e) => {
+                    let mut cells = vec![("id", id.into()), ("update_timestamp", at.into())];
+                    if let Some(name) = &e.name {
+                        cells.push(("name", name.clone().into()));
+                    }
+                    if let Some(description) = &e.description {
+                        cells.push(("description", description.clone().into()));
+                    }
+                    changes.update(&ROLES, position, cells)?;
+                }
+                RoleEvent::Deleted(_) => {
+                    changes.delete(&ROLES, position, [("id", id.into())])?;
+                    changes.delete_where(&ROLE_PERMISSIONS, position, "role_id", id.into())?;
+                }
             }
         }
         Ok(())
@@ -149,16 +181,61 @@ pub async fn by_ids(
     Ok(by_id)
 }
 
-/// The global permissions a user holds through their roles.
-pub async fn of_user(store: &ReadStore, user_id: &str) -> Result<Permissions, sqlx::Error> {
-    let permissions: Vec<String> = crate::with_pool!(store, pool => {
-        sqlx::query_scalar(
-            "SELECT DISTINCT p.permission FROM user_roles_v1 r \
-             JOIN role_permissions_v1 p ON p.role_id = r.role_id WHERE r.user_id = $1",
-        )
-        .bind(user_id)
-        .fetch_all(pool)
-        .await?
-    });
-    Ok(permissions.into_iter().collect())
+/// The properties `GET /users/v1/roles` may filter and sort on.
+pub const FIELDS: &[Field] = &[
+    Field {
+        path: "id",
+        column: "id",
+        field_type: FieldType::Text,
+    },
+    Field {
+        path: "name",
+        column: "name",
+        field_type: FieldType::Text,
+    },
+    Field {
+        path: "description",
+        column: "description",
+        field_type: FieldType::Text,
+    },
+    Field {
+        path: "creation_timestamp",
+        column: "creation_timestamp",
+        field_type: FieldType::Timestamp,
+    },
+    Field {
+        path: "update_timestamp",
+        column: "update_timestamp",
+        field_type: FieldType::Timestamp,
+    },
+];
+
+fn roles_list() -> List<'static> {
+    List {
+        select: "SELECT id FROM roles_v1",
+        from: "FROM roles_v1",
+        fields: FIELDS,
+        tiebreak: "id",
+        visible: None,
+        limits: Limits::STANDARD,
+    }
+}
+
+/// A page of roles with their permissions, in the query's order.
+pub async fn list(store: &ReadStore, query: &Query) -> Result<Page<RoleRow>, QueryError> {
+    let compiled = roles_list().compile(store, query)?;
+    let page = crate::fetch_page!(store, compiled, (String,))?;
+    let ids: Vec<String> = page.data.into_iter().map(|(id,)| id).collect();
+    let mut rows = by_ids(store, &ids).await?;
+    Ok(Page {
+        data: ids.iter().filter_map(|id| rows.remove(id)).collect(),
+        total: page.total,
+        offset: page.offset,
+        limit: page.limit,
+    })
+}
+
+/// The ids of every role `query` selects (for bulk operations such as `add_permissions`).
+pub async fn matching(store: &ReadStore, query: &Query) -> Result<Vec<String>, QueryError> {
+    roles_list().keys(store, query).await
 }

@@ -3,11 +3,9 @@
 
 use vigil_domain::commit::Recorded;
 use vigil_domain::event::{Event, SessionEvent};
-use vigil_domain::id::Digest;
 use vigil_domain::session::IssuedToken;
 
 use crate::runner::{Projection, ProjectionError};
-use crate::store::ReadStore;
 use crate::table::{Changes, ColumnType::*, Table, Value};
 
 pub static ACCESS_TOKENS: Table = Table::new(
@@ -114,41 +112,4 @@ impl Projection for Tokens {
         }
         Ok(())
     }
-}
-
-/// The holder of a current access token.
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
-pub struct AccessToken {
-    pub session_id: String,
-    pub user_id: String,
-    pub application_id: String,
-    pub expiry_timestamp: i64,
-}
-
-pub async fn access_token(
-    store: &ReadStore,
-    digest: &Digest,
-) -> Result<Option<AccessToken>, sqlx::Error> {
-    crate::with_pool!(store, pool => {
-        sqlx::query_as::<_, AccessToken>(
-            "SELECT session_id, user_id, application_id, expiry_timestamp FROM oauth2_access_tokens_v1 \
-             WHERE token_digest = $1",
-        )
-        .bind(digest.to_string())
-        .fetch_optional(pool)
-        .await
-    })
-}
-
-/// The session whose current refresh token has `digest`.
-pub async fn session_of_refresh_token(
-    store: &ReadStore,
-    digest: &Digest,
-) -> Result<Option<String>, sqlx::Error> {
-    crate::with_pool!(store, pool => {
-        sqlx::query_scalar("SELECT session_id FROM oauth2_refresh_tokens_v1 WHERE token_digest = $1")
-            .bind(digest.to_string())
-            .fetch_optional(pool)
-            .await
-    })
 }

@@ -1,7 +1,7 @@
 //! `users_v1` and `user_roles_v1`: one row per user, and one per role given to a user.
 
 use vigil_domain::commit::Recorded;
-use vigil_domain::event::{Event, UserEvent};
+use vigil_domain::event::{Event, RoleEvent, UserEvent};
 
 use crate::page::{Limits, List, Page, QueryError};
 use crate::rql::Query;
@@ -61,7 +61,15 @@ impl Projection for Users {
         let at = recorded.commit.recorded_at.millis();
         let position = recorded.position;
         for event in &recorded.commit.events {
-            let Event::User(event) = event else { continue };
+            let event = match event {
+                Event::User(event) => event,
+                // A deleted role is no longer held by anyone.
+                Event::Role(RoleEvent::Deleted(_)) => {
+                    changes.delete_where(&USER_ROLES, position, "role_id", id.into())?;
+                    continue;
+                }
+                _ => continue,
+            };
             match event {
                 UserEvent::Registered(e) => changes.upsert(
                     &USERS,
@@ -93,6 +101,20 @@ impl Projection for Users {
                                 ("role_id", role.to_string().into()),
                                 ("creation_timestamp", at.into()),
                             ],
+                        )?;
+                    }
+                    changes.update(
+                        &USERS,
+                        position,
+                        [("id", id.into()), ("update_timestamp", at.into())],
+                    )?;
+                }
+                UserEvent::RolesRemoved(e) => {
+                    for role in &e.role_ids {
+                        changes.delete(
+                            &USER_ROLES,
+                            position,
+                            [("user_id", id.into()), ("role_id", role.to_string().into())],
                         )?;
                     }
                     changes.update(
@@ -213,11 +235,7 @@ pub async fn find(store: &ReadStore, id: &str) -> Result<Option<UserRow>, sqlx::
     })
 }
 
-pub async fn list(
-    store: &ReadStore,
-    query: &Query,
-    scope: Scope,
-) -> Result<Page<UserRow>, QueryError> {
+fn list_of(scope: Scope) -> List<'static> {
     let visible = match scope {
         Scope::All => None,
         Scope::Only(ids) if ids.is_empty() => Some(Sql {
@@ -230,16 +248,28 @@ pub async fn list(
             Some(sql)
         }
     };
-    let compiled = List {
+    List {
         select: SELECT,
-        count: "SELECT COUNT(*) FROM users_v1",
+        from: "FROM users_v1",
         fields: FIELDS,
         tiebreak: "id",
         visible,
         limits: Limits::STANDARD,
     }
-    .compile(store, query)?;
+}
+
+pub async fn list(
+    store: &ReadStore,
+    query: &Query,
+    scope: Scope,
+) -> Result<Page<UserRow>, QueryError> {
+    let compiled = list_of(scope).compile(store, query)?;
     crate::fetch_page!(store, compiled, UserRow)
+}
+
+/// The ids of every user `query` selects (for bulk operations such as `add_roles`).
+pub async fn matching(store: &ReadStore, query: &Query) -> Result<Vec<String>, QueryError> {
+    list_of(Scope::All).keys(store, query).await
 }
 
 /// The role ids of each of `user_ids`.

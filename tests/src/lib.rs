@@ -227,6 +227,19 @@ impl TestServer {
         )
         .await?;
         state.settle(state.bus.log().head().await?).await?;
+        Self::serve(state, admin).await
+    }
+
+    /// Another node of the deployment `first` serves: same log and read store, its own caches.
+    pub async fn another_node(env: &TestEnv, first: &TestServer) -> anyhow::Result<Self> {
+        let state = vigil_api::cli::start(env.open().await?, TokenLifetimes::default())
+            .await
+            .map_err(|e| anyhow::anyhow!(e.0))?;
+        state.settle(state.bus.log().head().await?).await?;
+        Self::serve(state, first.admin.clone()).await
+    }
+
+    async fn serve(state: AppState, admin: AdminCredentials) -> anyhow::Result<Self> {
         let http = TcpListener::bind("127.0.0.1:0").await?;
         let grpc = TcpListener::bind("127.0.0.1:0").await?;
         let (http_address, grpc_address) = (http.local_addr()?, grpc.local_addr()?);
@@ -267,6 +280,33 @@ impl TestServer {
             response.text().await?
         );
         Ok(response.json().await?)
+    }
+
+    /// Sends one request with an optional bearer token and JSON body; returns the status and the
+    /// JSON answer (`null` when empty).
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<serde_json::Value>,
+    ) -> anyhow::Result<(reqwest::StatusCode, serde_json::Value)> {
+        let mut request = reqwest::Client::new().request(method, self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await?;
+        let status = response.status();
+        let text = response.text().await?;
+        let json = if text.is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_str(&text).with_context(|| format!("not JSON: {text}"))?
+        };
+        Ok((status, json))
     }
 
     /// An access token of the bootstrapped administrator.

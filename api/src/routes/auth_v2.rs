@@ -17,7 +17,6 @@ use vigil_domain::actor::{Actor, Via};
 use vigil_domain::error::ExhCode;
 use vigil_domain::id::Id;
 use vigil_domain::session::SessionError;
-use vigil_projections::{applications, tokens};
 
 use crate::error::{ApiError, OAuthError};
 use crate::extract::{RequestContext, json_body};
@@ -90,9 +89,9 @@ async fn authenticate_client(
             "client_id is required",
         ));
     };
-    let client = applications::client(&state.store, &client_id)
-        .await
-        .map_err(ApiError::from)?
+    let client = state
+        .lookup(|access| access.client(&client_id))
+        .await?
         .ok_or_else(|| {
             OAuthError::new(
                 "invalid_client",
@@ -110,10 +109,7 @@ async fn authenticate_client(
             ));
         }
     }
-    client
-        .application_id
-        .parse()
-        .map_err(|e| OAuthError::from(ApiError::internal(e)))
+    Ok(client.application_id)
 }
 
 fn required(value: Option<String>, name: &str) -> Result<String, OAuthError> {
@@ -209,14 +205,13 @@ async fn grant(
         }
         "refresh_token" => {
             let presented = required(request.refresh_token, "refresh_token")?;
-            let session =
-                tokens::session_of_refresh_token(&state.store, &secrets::token_digest(&presented))
-                    .await
-                    .map_err(ApiError::from)?
-                    .and_then(|id| id.parse::<Id>().ok())
-                    .ok_or_else(|| {
-                        session_error(CommandError::Domain(SessionError::RefreshTokenUnknown))
-                    })?;
+            let digest = secrets::token_digest(&presented);
+            let session = state
+                .lookup(|access| access.session_of_refresh_token(&digest))
+                .await?
+                .ok_or_else(|| {
+                    session_error(CommandError::Domain(SessionError::RefreshTokenUnknown))
+                })?;
             auth::refresh(
                 &state.bus,
                 &state.ids,

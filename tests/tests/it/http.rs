@@ -17,21 +17,7 @@ async fn get(
     path: &str,
     token: Option<&str>,
 ) -> anyhow::Result<(StatusCode, Value)> {
-    let mut request = Client::new().get(server.url(path));
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    let response = request.send().await?;
-    let status = response.status();
-    let body = response.text().await?;
-    Ok((
-        status,
-        if body.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&body)?
-        },
-    ))
+    server.call(reqwest::Method::GET, path, token, None).await
 }
 
 async fn token_request(server: &TestServer, body: Value) -> anyhow::Result<(StatusCode, Value)> {
@@ -44,14 +30,14 @@ async fn token_request(server: &TestServer, body: Value) -> anyhow::Result<(Stat
 }
 
 /// The Extra Horizon error code of a response.
-fn code(body: &Value) -> Option<u64> {
+pub(crate) fn code(body: &Value) -> Option<u64> {
     body["code"]
         .as_u64()
         .or_else(|| body["exh_error"]["code"].as_u64())
 }
 
 /// Registers an activated user without any role, straight through the command bus.
-async fn plain_user(server: &TestServer, email: &str) -> anyhow::Result<String> {
+pub(crate) async fn plain_user(server: &TestServer, email: &str) -> anyhow::Result<String> {
     let id = IdGenerator::new().next();
     let register = UserCommand::Register(Registration {
         email: Email::parse(email)?,

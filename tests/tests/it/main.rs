@@ -8,6 +8,7 @@ mod grpc;
 mod http;
 mod log_conformance;
 mod projections;
+mod roles;
 mod sdk;
 mod telemetry;
 

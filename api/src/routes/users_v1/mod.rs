@@ -7,21 +7,23 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
 use vigil_domain::error::ExhCode;
-use vigil_domain::id::Id;
 use vigil_domain::permission;
 use vigil_projections::page::{self, Page};
 use vigil_projections::roles::{self, RoleRow};
 use vigil_projections::users::{self, Scope, UserRow};
 
 use crate::error::ApiError;
-use crate::extract::{Caller, Rql};
+use crate::extract::{Caller, Rql, parse_id};
 use crate::state::AppState;
+
+mod global_roles;
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(list))
         .route("/me", get(me))
         .route("/{id}", get(by_id))
+        .merge(global_roles::router())
         .merge(super::health())
 }
 
@@ -152,9 +154,7 @@ async fn by_id(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let id: Id = id
-        .parse()
-        .map_err(|_| ApiError::new(ExhCode::IdFormat, format!("`{id}` is not a valid id")))?;
+    let id = parse_id(&id)?;
     if id != caller.user_id {
         caller.require("VIEW_USER")?;
     }

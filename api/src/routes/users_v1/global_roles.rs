@@ -1,0 +1,270 @@
+//! Global roles and permissions: `/users/v1/permissions`, `/users/v1/roles…`, and giving roles to
+//! users (`/users/v1/add_roles`, `/users/v1/remove_roles`). Bulk operations select their records
+//! with RQL, which they require.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use vigil_domain::aggregate::Aggregate;
+use vigil_domain::error::{DomainError, ExhCode};
+use vigil_domain::id::{Id, StreamId};
+use vigil_domain::permission;
+use vigil_domain::role::{Role, RoleCommand};
+use vigil_domain::user::{User, UserCommand};
+use vigil_projections::page::Page;
+use vigil_projections::rql::Query;
+use vigil_projections::{roles, users};
+
+use super::{page_json, role_json};
+use crate::error::ApiError;
+use crate::extract::{Caller, Rql, json_body, parse_id};
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/permissions", get(permissions))
+        .route("/roles", get(list).post(create).delete(remove))
+        .route("/roles/{id}", put(update))
+        .route("/roles/add_permissions", post(add_permissions))
+        .route("/roles/remove_permissions", post(remove_permissions))
+        .route("/add_roles", post(add_roles))
+        .route("/remove_roles", post(remove_roles))
+}
+
+/// `GET /users/v1/permissions`: the known global permissions.
+async fn permissions() -> Json<Value> {
+    let data: Vec<Value> = permission::CATALOGUE
+        .iter()
+        .map(|(name, _)| json!({"name": name, "description": permission::describe(name)}))
+        .collect();
+    let count = data.len() as u64;
+    Json(page_json(Page {
+        data,
+        total: Some(count),
+        offset: 0,
+        limit: count,
+    }))
+}
+
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Rql(query): Rql,
+) -> Result<Json<Value>, ApiError> {
+    caller.require("VIEW_ROLE")?;
+    let page = roles::list(&state.store, &query).await?;
+    let select = query.select.as_deref();
+    Ok(Json(page_json(Page {
+        data: page
+            .data
+            .iter()
+            .map(|role| vigil_projections::page::select(role_json(role), select))
+            .collect(),
+        total: page.total,
+        offset: page.offset,
+        limit: page.limit,
+    })))
+}
+
+#[derive(Deserialize)]
+struct NewRole {
+    name: String,
+    #[serde(default)]
+    description: String,
+}
+
+#[derive(Deserialize)]
+struct RoleChanges {
+    name: Option<String>,
+    description: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct PermissionNames {
+    permissions: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct RoleIds {
+    roles: Vec<String>,
+}
+
+/// The role as the read model shows it once it reflects `position`.
+async fn rendered_role(state: &AppState, id: Id, position: u64) -> Result<Json<Value>, ApiError> {
+    state.settle(position).await?;
+    let id = id.to_string();
+    let role = roles::by_ids(&state.store, std::slice::from_ref(&id))
+        .await?
+        .remove(&id)
+        .ok_or_else(|| ApiError::new(ExhCode::ResourceUnknown, "No role with this id"))?;
+    Ok(Json(role_json(&role)))
+}
+
+async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    caller.require("CREATE_ROLE")?;
+    let NewRole { name, description } = json_body(&body)?;
+    let id = state.ids.next();
+    let outcome = state
+        .bus
+        .execute::<Role>(
+            &StreamId::of(Role::KIND, id),
+            &RoleCommand::Create { name, description },
+            &caller.meta(),
+        )
+        .await?;
+    rendered_role(&state, id, outcome.position).await
+}
+
+async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    caller.require("UPDATE_ROLE")?;
+    let id = parse_id(&id)?;
+    let RoleChanges { name, description } = json_body(&body)?;
+    let outcome = state
+        .bus
+        .execute::<Role>(
+            &StreamId::of(Role::KIND, id),
+            &RoleCommand::Update { name, description },
+            &caller.meta(),
+        )
+        .await?;
+    rendered_role(&state, id, outcome.position).await
+}
+
+/// Runs `command` on every aggregate of kind `A` with one of `ids`, then waits until the read
+/// models show all of it. Answers `{"affectedRecords": n}` with the number of records acted on.
+async fn each<A: Aggregate>(
+    state: &AppState,
+    caller: &Caller,
+    ids: Vec<String>,
+    command: A::Command,
+) -> Result<Json<Value>, ApiError>
+where
+    A::Error: DomainError,
+{
+    let mut last = 0;
+    for id in &ids {
+        let id = parse_id(id)?;
+        let outcome = state
+            .bus
+            .execute::<A>(&StreamId::of(A::KIND, id), &command, &caller.meta())
+            .await?;
+        last = last.max(outcome.position);
+    }
+    state.settle(last).await?;
+    Ok(Json(json!({"affectedRecords": ids.len()})))
+}
+
+/// A bulk operation must say which records it acts on.
+fn required_filter(query: &Query) -> Result<(), ApiError> {
+    if query.filter.is_none() {
+        return Err(ApiError::new(
+            ExhCode::EmptyRql,
+            "This operation needs an RQL filter selecting the records to change",
+        ));
+    }
+    Ok(())
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    caller: Caller,
+    Rql(query): Rql,
+) -> Result<Json<Value>, ApiError> {
+    caller.require("DELETE_ROLE")?;
+    required_filter(&query)?;
+    let ids = roles::matching(&state.store, &query).await?;
+    each::<Role>(&state, &caller, ids, RoleCommand::Delete).await
+}
+
+async fn add_permissions(
+    State(state): State<AppState>,
+    caller: Caller,
+    Rql(query): Rql,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    caller.require("ADD_ROLE_PERMISSION")?;
+    let PermissionNames { permissions } = json_body(&body)?;
+    required_filter(&query)?;
+    let ids = roles::matching(&state.store, &query).await?;
+    each::<Role>(
+        &state,
+        &caller,
+        ids,
+        RoleCommand::AddPermissions { permissions },
+    )
+    .await
+}
+
+async fn remove_permissions(
+    State(state): State<AppState>,
+    caller: Caller,
+    Rql(query): Rql,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    caller.require("REMOVE_ROLE_PERMISSION")?;
+    let PermissionNames { permissions } = json_body(&body)?;
+    required_filter(&query)?;
+    let ids = roles::matching(&state.store, &query).await?;
+    each::<Role>(
+        &state,
+        &caller,
+        ids,
+        RoleCommand::RemovePermissions { permissions },
+    )
+    .await
+}
+
+/// The existing roles among `ids`; unknown ones are ignored, as Extra Horizon does.
+fn existing_roles(state: &AppState, ids: &[String]) -> Result<Vec<Id>, ApiError> {
+    let mut roles = Vec::with_capacity(ids.len());
+    for id in ids {
+        let id = parse_id(id)?;
+        if state.access.role_exists(id) {
+            roles.push(id);
+        }
+    }
+    Ok(roles)
+}
+
+async fn add_roles(
+    State(state): State<AppState>,
+    caller: Caller,
+    Rql(query): Rql,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    caller.require("ADD_ROLE_TO_USER")?;
+    let RoleIds { roles } = json_body(&body)?;
+    let role_ids = existing_roles(&state, &roles)?;
+    required_filter(&query)?;
+    let ids = users::matching(&state.store, &query).await?;
+    each::<User>(&state, &caller, ids, UserCommand::AddRoles { role_ids }).await
+}
+
+async fn remove_roles(
+    State(state): State<AppState>,
+    caller: Caller,
+    Rql(query): Rql,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    caller.require("REMOVE_ROLE_FROM_USER")?;
+    let RoleIds { roles } = json_body(&body)?;
+    let role_ids = roles
+        .iter()
+        .map(|id| parse_id(id))
+        .collect::<Result<Vec<_>, _>>()?;
+    required_filter(&query)?;
+    let ids = users::matching(&state.store, &query).await?;
+    each::<User>(&state, &caller, ids, UserCommand::RemoveRoles { role_ids }).await
+}

@@ -1,0 +1,621 @@
+//! The access cache: who a token belongs to and what that user may do, held in memory on every
+//! node and kept current by following the log.
+//!
+//! Every request is authenticated against this cache, never against the read store, so a warm
+//! request costs a hash lookup and no query. Because each node follows the log itself, revoking a
+//! token, removing a role or a permission, or deleting a user takes effect on every node as soon as
+//! the commit reaches it (milliseconds; the log's live tail), independent of read-model lag.
+//!
+//! A token this node has not seen yet may have been issued a moment ago on another node: callers
+//! ask [`Access::catch_up`] to reach the log's head before they call a token unknown.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use futures::StreamExt;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use vigil_domain::application::ApplicationKind;
+use vigil_domain::commit::Recorded;
+use vigil_domain::event::{ApplicationEvent, Event, RoleEvent, SessionEvent, UserEvent};
+use vigil_domain::id::{Digest, Id};
+use vigil_domain::log::{EventLog, LogError};
+use vigil_domain::permission::Permissions;
+use vigil_domain::session::IssuedToken;
+use vigil_domain::value::Timestamp;
+
+/// How often sessions whose refresh token has expired are dropped from memory.
+const PRUNE_EVERY: Duration = Duration::from_secs(600);
+/// Pause before following the log again after it failed.
+const RETRY_AFTER: Duration = Duration::from_millis(500);
+
+/// The holder of an access token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bearer {
+    pub session_id: Id,
+    pub user_id: Id,
+    pub application_id: Id,
+    pub expires_at: Timestamp,
+}
+
+/// What the token endpoint needs to know about a client id (OAuth2) or consumer key (OAuth1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Client {
+    pub application_id: Id,
+    pub confidential: bool,
+    pub secret_digest: Digest,
+}
+
+#[derive(Debug, Clone)]
+struct SessionTokens {
+    user_id: Id,
+    application_id: Id,
+    access: IssuedToken,
+    refresh: IssuedToken,
+}
+
+#[derive(Debug, Default)]
+struct Model {
+    access: HashMap<Digest, Id>,
+    refresh: HashMap<Digest, Id>,
+    sessions: HashMap<Id, SessionTokens>,
+    user_sessions: HashMap<Id, HashSet<Id>>,
+    user_roles: HashMap<Id, BTreeSet<Id>>,
+    roles: HashMap<Id, BTreeSet<String>>,
+    /// Application id → whether it is a confidential client.
+    applications: HashMap<Id, bool>,
+    /// Client id → (application id, secret digest).
+    clients: HashMap<String, (Id, Digest)>,
+    /// Bumped whenever what a user is permitted may have changed.
+    generation: u64,
+}
+
+impl Model {
+    fn apply(&mut self, recorded: &Recorded) {
+        let stream = &recorded.commit.stream;
+        let Some(id) = stream.id() else { return };
+        for event in &recorded.commit.events {
+            match event {
+                Event::Session(event) => self.apply_session(id, event),
+                Event::User(event) => self.apply_user(id, event),
+                Event::Role(event) => self.apply_role(id, event),
+                Event::Application(event) => self.apply_application(id, event),
+                Event::Deployment(_) | Event::Reservation(_) => {}
+            }
+        }
+    }
+
+    fn apply_session(&mut self, session_id: Id, event: &SessionEvent) {
+        match event {
+            SessionEvent::Started(e) => {
+                self.access.insert(e.access.digest, session_id);
+                self.refresh.insert(e.refresh.digest, session_id);
+                self.user_sessions
+                    .entry(e.user_id)
+                    .or_default()
+                    .insert(session_id);
+                self.sessions.insert(
+                    session_id,
+                    SessionTokens {
+                        user_id: e.user_id,
+                        application_id: e.application_id,
+                        access: e.access,
+                        refresh: e.refresh,
+                    },
+                );
+            }
+            SessionEvent::Refreshed(e) => {
+                let Some(session) = self.sessions.get_mut(&session_id) else {
+                    return;
+                };
+                self.access.remove(&session.access.digest);
+                self.refresh.remove(&session.refresh.digest);
+                session.access = e.access;
+                session.refresh = e.refresh;
+                self.access.insert(e.access.digest, session_id);
+                self.refresh.insert(e.refresh.digest, session_id);
+            }
+        }
+    }
+
+    fn apply_user(&mut self, user_id: Id, event: &UserEvent) {
+        match event {
+            UserEvent::Registered(_) => {
+                self.user_roles.entry(user_id).or_default();
+            }
+            UserEvent::RolesAdded(e) => {
+                self.user_roles
+                    .entry(user_id)
+                    .or_default()
+                    .extend(e.role_ids.iter().copied());
+                self.generation += 1;
+            }
+            UserEvent::RolesRemoved(e) => {
+                if let Some(roles) = self.user_roles.get_mut(&user_id) {
+                    for role in &e.role_ids {
+                        roles.remove(role);
+                    }
+                }
+                self.generation += 1;
+            }
+        }
+    }
+
+    fn apply_role(&mut self, role_id: Id, event: &RoleEvent) {
+        match event {
+            RoleEvent::Created(_) => {
+                self.roles.entry(role_id).or_default();
+            }
+            RoleEvent::PermissionsAdded(e) => {
+                self.roles
+                    .entry(role_id)
+                    .or_default()
+                    .extend(e.permissions.iter().cloned());
+            }
+            RoleEvent::PermissionsRemoved(e) => {
+                if let Some(permissions) = self.roles.get_mut(&role_id) {
+                    for permission in &e.permissions {
+                        permissions.remove(permission);
+                    }
+                }
+            }
+            RoleEvent::Deleted(_) => {
+                self.roles.remove(&role_id);
+            }
+            RoleEvent::Updated(_) => return,
+        }
+        self.generation += 1;
+    }
+
+    fn apply_application(&mut self, application_id: Id, event: &ApplicationEvent) {
+        match event {
+            ApplicationEvent::Created(e) => {
+                let confidential = match &e.kind {
+                    ApplicationKind::OAuth2 { confidential, .. } => *confidential,
+                    // OAuth1 consumers always sign with their secret.
+                    ApplicationKind::OAuth1 => true,
+                };
+                self.applications.insert(application_id, confidential);
+            }
+            ApplicationEvent::VersionCreated(e) => {
+                self.clients
+                    .insert(e.client_id.clone(), (application_id, e.secret_digest));
+            }
+        }
+    }
+
+    fn permissions_of(&self, user_id: Id) -> Permissions {
+        self.user_roles
+            .get(&user_id)
+            .into_iter()
+            .flatten()
+            .filter_map(|role| self.roles.get(role))
+            .flatten()
+            .cloned()
+            .collect()
+    }
+
+    /// Forgets sessions that can no longer be used: their refresh token has expired.
+    fn prune(&mut self, now: Timestamp) {
+        let expired: Vec<Id> = self
+            .sessions
+            .iter()
+            .filter(|(_, s)| s.refresh.expires_at <= now && s.access.expires_at <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        for session_id in expired {
+            if let Some(session) = self.sessions.remove(&session_id) {
+                self.access.remove(&session.access.digest);
+                self.refresh.remove(&session.refresh.digest);
+                if let Some(sessions) = self.user_sessions.get_mut(&session.user_id) {
+                    sessions.remove(&session_id);
+                    if sessions.is_empty() {
+                        self.user_sessions.remove(&session.user_id);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Per-user permission sets, computed once per change of roles.
+#[derive(Default)]
+struct Memo {
+    generation: u64,
+    permissions: HashMap<Id, Arc<Permissions>>,
+}
+
+/// The access cache of this node.
+pub struct Access {
+    model: RwLock<Model>,
+    memo: Mutex<Memo>,
+    position: watch::Sender<u64>,
+    follower: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Access {
+    /// An empty cache that is not following any log (see [`Access::follow`]).
+    pub fn new() -> Self {
+        Self {
+            model: RwLock::default(),
+            memo: Mutex::default(),
+            position: watch::Sender::new(0),
+            follower: Mutex::default(),
+        }
+    }
+
+    /// A cache that follows `log` from its first commit, for as long as it lives.
+    pub fn follow(log: Arc<dyn EventLog>) -> Arc<Self> {
+        let access = Arc::new(Self::new());
+        let task = tokio::spawn(run(Arc::downgrade(&access), log));
+        if let Ok(mut follower) = access.follower.lock() {
+            *follower = Some(task);
+        }
+        access
+    }
+
+    /// Folds one commit into the cache. Commits must arrive in log order, each once.
+    pub fn apply(&self, recorded: &Recorded) {
+        if let Ok(mut model) = self.model.write() {
+            model.apply(recorded);
+        }
+        self.position.send_replace(recorded.position);
+    }
+
+    /// The position of the last commit folded in.
+    pub fn position(&self) -> u64 {
+        *self.position.borrow()
+    }
+
+    /// Waits until the cache has folded in everything up to `position`; false after `timeout`.
+    pub async fn wait_for(&self, position: u64, timeout: Duration) -> bool {
+        let mut seen = self.position.subscribe();
+        tokio::time::timeout(timeout, seen.wait_for(|at| *at >= position))
+            .await
+            .is_ok_and(|reached| reached.is_ok())
+    }
+
+    /// Catches up with the log's current head (up to `timeout`): what a node does before it calls
+    /// a token unknown, since another node may have issued it an instant ago.
+    pub async fn catch_up(&self, log: &dyn EventLog, timeout: Duration) -> Result<(), LogError> {
+        let head = log.head().await?;
+        if head > self.position() {
+            self.wait_for(head, timeout).await;
+        }
+        Ok(())
+    }
+
+    /// The holder of the access token with this digest, if it is a current one.
+    pub fn bearer(&self, digest: &Digest) -> Option<Bearer> {
+        let model = self.model.read().ok()?;
+        let session_id = *model.access.get(digest)?;
+        let session = model.sessions.get(&session_id)?;
+        Some(Bearer {
+            session_id,
+            user_id: session.user_id,
+            application_id: session.application_id,
+            expires_at: session.access.expires_at,
+        })
+    }
+
+    /// The session whose current refresh token has this digest.
+    pub fn session_of_refresh_token(&self, digest: &Digest) -> Option<Id> {
+        self.model.read().ok()?.refresh.get(digest).copied()
+    }
+
+    /// The application behind a client id, with its secret's digest.
+    pub fn client(&self, client_id: &str) -> Option<Client> {
+        let model = self.model.read().ok()?;
+        let (application_id, secret_digest) = *model.clients.get(client_id)?;
+        let confidential = *model.applications.get(&application_id)?;
+        Some(Client {
+            application_id,
+            confidential,
+            secret_digest,
+        })
+    }
+
+    /// Whether a global role with this id exists.
+    pub fn role_exists(&self, role_id: Id) -> bool {
+        self.model
+            .read()
+            .is_ok_and(|model| model.roles.contains_key(&role_id))
+    }
+
+    /// The global permissions `user_id` holds through their roles.
+    pub fn permissions(&self, user_id: Id) -> Arc<Permissions> {
+        let Ok(model) = self.model.read() else {
+            return Arc::default();
+        };
+        let Ok(mut memo) = self.memo.lock() else {
+            return Arc::new(model.permissions_of(user_id));
+        };
+        if memo.generation != model.generation {
+            memo.generation = model.generation;
+            memo.permissions.clear();
+        }
+        memo.permissions
+            .entry(user_id)
+            .or_insert_with(|| Arc::new(model.permissions_of(user_id)))
+            .clone()
+    }
+
+    fn prune(&self, now: Timestamp) {
+        if let Ok(mut model) = self.model.write() {
+            model.prune(now);
+        }
+    }
+
+    /// Stops following the log.
+    pub fn shutdown(&self) {
+        if let Some(task) = self.follower.lock().ok().and_then(|mut f| f.take()) {
+            task.abort();
+        }
+    }
+}
+
+impl Default for Access {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for Access {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// Follows the log into the cache until the cache is dropped; a failed subscription is resumed
+/// from the last commit folded in, so no commit is skipped or applied twice.
+async fn run(access: std::sync::Weak<Access>, log: Arc<dyn EventLog>) {
+    let mut prune = tokio::time::interval(PRUNE_EVERY);
+    loop {
+        let Some(after) = access.upgrade().map(|a| a.position()) else {
+            return;
+        };
+        let mut commits = log.subscribe(after);
+        loop {
+            tokio::select! {
+                next = commits.next() => match next {
+                    Some(Ok(recorded)) => {
+                        let Some(access) = access.upgrade() else { return };
+                        if recorded.position > access.position() {
+                            access.apply(&recorded);
+                        }
+                    }
+                    Some(Err(error)) => {
+                        tracing::warn!(%error, "the access cache lost the log; resuming");
+                        break;
+                    }
+                    None => break,
+                },
+                _ = prune.tick() => {
+                    let Some(access) = access.upgrade() else { return };
+                    access.prune(Timestamp::now());
+                }
+            }
+        }
+        tokio::time::sleep(RETRY_AFTER).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vigil_domain::actor::{Actor, Via};
+    use vigil_domain::aggregate::Aggregate;
+    use vigil_domain::application::{Application, ApplicationCreated, ApplicationVersionCreated};
+    use vigil_domain::commit::{CommandMeta, Commit};
+    use vigil_domain::id::StreamId;
+    use vigil_domain::role::{
+        Role, RoleCreated, RoleDeleted, RolePermissionsAdded, RolePermissionsRemoved,
+    };
+    use vigil_domain::session::{Session, SessionRefreshed, SessionStarted};
+    use vigil_domain::user::{User, UserRolesAdded, UserRolesRemoved};
+
+    const NOW: Timestamp = Timestamp(1_700_000_000_000);
+
+    fn id(n: u8) -> Id {
+        Id::from_bytes([n; 12])
+    }
+
+    /// Folds `events` of the aggregate `kind`/`key` in as the commit at `position`.
+    fn record(access: &Access, position: u64, stream: StreamId, events: Vec<Event>) {
+        let meta = CommandMeta {
+            command_id: format!("c{position}"),
+            correlation_id: String::new(),
+            causation_id: None,
+            reason: None,
+            actor: Actor::system(Via::Cli),
+        };
+        let commit = Commit::next(stream, None, &meta, NOW, events);
+        access.apply(&Recorded {
+            position,
+            commit,
+            hash: Digest::default(),
+        });
+    }
+
+    fn token(n: u8, expires_at: Timestamp) -> IssuedToken {
+        IssuedToken {
+            id: id(n),
+            digest: Digest::of(&[n]),
+            expires_at,
+        }
+    }
+
+    fn session_started(access: &Access, position: u64, session: u8, user: u8, tokens: (u8, u8)) {
+        let started = SessionEvent::Started(SessionStarted {
+            user_id: id(user),
+            application_id: id(50),
+            access: token(tokens.0, NOW.plus_seconds(60)),
+            refresh: token(tokens.1, NOW.plus_seconds(600)),
+        });
+        let stream = StreamId::of(Session::KIND, id(session));
+        record(access, position, stream, vec![started.into()]);
+    }
+
+    #[test]
+    fn an_access_token_names_its_session_user_and_application() {
+        let access = Access::new();
+        session_started(&access, 1, 1, 2, (10, 11));
+        let bearer = access.bearer(&Digest::of(&[10]));
+        assert_eq!(
+            bearer,
+            Some(Bearer {
+                session_id: id(1),
+                user_id: id(2),
+                application_id: id(50),
+                expires_at: NOW.plus_seconds(60),
+            })
+        );
+        assert_eq!(
+            access.bearer(&Digest::of(&[11])),
+            None,
+            "a refresh token is no bearer"
+        );
+        assert_eq!(
+            access.session_of_refresh_token(&Digest::of(&[11])),
+            Some(id(1))
+        );
+        assert_eq!(access.position(), 1);
+    }
+
+    #[test]
+    fn refreshing_retires_both_previous_tokens() {
+        let access = Access::new();
+        session_started(&access, 1, 1, 2, (10, 11));
+        let refreshed = SessionEvent::Refreshed(SessionRefreshed {
+            access: token(12, NOW.plus_seconds(60)),
+            refresh: token(13, NOW.plus_seconds(600)),
+        });
+        record(
+            &access,
+            2,
+            StreamId::of(Session::KIND, id(1)),
+            vec![refreshed.into()],
+        );
+        assert_eq!(access.bearer(&Digest::of(&[10])), None);
+        assert_eq!(access.session_of_refresh_token(&Digest::of(&[11])), None);
+        assert_eq!(
+            access.bearer(&Digest::of(&[12])).map(|b| b.user_id),
+            Some(id(2))
+        );
+        assert_eq!(
+            access.session_of_refresh_token(&Digest::of(&[13])),
+            Some(id(1))
+        );
+    }
+
+    #[test]
+    fn permissions_follow_roles_and_their_permissions() {
+        let access = Access::new();
+        let role = StreamId::of(Role::KIND, id(7));
+        let user = StreamId::of(User::KIND, id(2));
+        let created = RoleEvent::Created(RoleCreated {
+            name: "Viewer".into(),
+            description: String::new(),
+        });
+        let granted = RoleEvent::PermissionsAdded(RolePermissionsAdded {
+            permissions: vec!["VIEW_USER".into(), "VIEW_ROLE".into()],
+        });
+        record(
+            &access,
+            1,
+            role.clone(),
+            vec![created.into(), granted.into()],
+        );
+        assert!(!access.permissions(id(2)).allows("VIEW_USER"));
+        let given = UserEvent::RolesAdded(UserRolesAdded {
+            role_ids: vec![id(7)],
+        });
+        record(&access, 2, user.clone(), vec![given.into()]);
+        assert!(access.permissions(id(2)).allows("VIEW_USER"));
+
+        let revoked = RoleEvent::PermissionsRemoved(RolePermissionsRemoved {
+            permissions: vec!["VIEW_USER".into()],
+        });
+        record(&access, 3, role.clone(), vec![revoked.into()]);
+        let now = access.permissions(id(2));
+        assert!(!now.allows("VIEW_USER") && now.allows("VIEW_ROLE"));
+
+        record(
+            &access,
+            4,
+            role,
+            vec![RoleEvent::Deleted(RoleDeleted {}).into()],
+        );
+        assert!(!access.permissions(id(2)).allows("VIEW_ROLE"));
+        assert!(!access.role_exists(id(7)));
+
+        let taken = UserEvent::RolesRemoved(UserRolesRemoved {
+            role_ids: vec![id(7)],
+        });
+        record(&access, 5, user, vec![taken.into()]);
+        assert_eq!(access.permissions(id(2)).iter().count(), 0);
+    }
+
+    #[test]
+    fn clients_are_found_by_client_id() {
+        let access = Access::new();
+        let application = StreamId::of(Application::KIND, id(50));
+        let created = ApplicationEvent::Created(ApplicationCreated {
+            name: "App".into(),
+            description: "An app".into(),
+            kind: ApplicationKind::OAuth2 {
+                confidential: true,
+                redirect_uris: vec![],
+            },
+        });
+        let version = ApplicationEvent::VersionCreated(ApplicationVersionCreated {
+            version_id: id(51),
+            name: "1.0".into(),
+            client_id: "client".into(),
+            secret_digest: Digest::of(b"secret"),
+        });
+        record(
+            &access,
+            1,
+            application,
+            vec![created.into(), version.into()],
+        );
+        assert_eq!(
+            access.client("client"),
+            Some(Client {
+                application_id: id(50),
+                confidential: true,
+                secret_digest: Digest::of(b"secret"),
+            })
+        );
+        assert_eq!(access.client("other"), None);
+    }
+
+    #[test]
+    fn sessions_that_can_no_longer_be_used_are_forgotten() {
+        let access = Access::new();
+        session_started(&access, 1, 1, 2, (10, 11));
+        access.prune(NOW.plus_seconds(599));
+        assert!(
+            access
+                .session_of_refresh_token(&Digest::of(&[11]))
+                .is_some()
+        );
+        access.prune(NOW.plus_seconds(600));
+        assert_eq!(access.session_of_refresh_token(&Digest::of(&[11])), None);
+        assert_eq!(access.bearer(&Digest::of(&[10])), None);
+    }
+
+    #[tokio::test]
+    async fn waiting_ends_when_the_position_is_reached_or_time_runs_out() {
+        let access = Arc::new(Access::new());
+        assert!(!access.wait_for(1, Duration::from_millis(20)).await);
+        let waiter = tokio::spawn({
+            let access = access.clone();
+            async move { access.wait_for(1, Duration::from_secs(5)).await }
+        });
+        session_started(&access, 1, 1, 2, (10, 11));
+        assert!(waiter.await.unwrap_or(false));
+    }
+}
