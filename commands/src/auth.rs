@@ -69,7 +69,7 @@ pub async fn user_by_email(
         return Ok(None);
     };
     let (user, _) = bus.load::<User>(&owner).await?;
-    Ok(user.registered.then_some((user_id, user)))
+    Ok(user.active().then_some((user_id, user)))
 }
 
 fn issue(ids: &IdGenerator, now: Timestamp, lifetime_seconds: i64) -> (String, IssuedToken) {

@@ -7,7 +7,7 @@
 //! - [`flow`]: the command bus (load, authorize, decide, append, retry) with its aggregate cache.
 //! - [`unique`]: uniqueness reservations around a command.
 //! - [`sqlite_log`], [`jetstream`]: the embedded and the production log.
-//! - [`auth`], [`bootstrap`]: procedures that resolve secrets before deciding.
+//! - [`auth`], [`bootstrap`], [`users`]: procedures that resolve secrets before deciding.
 //! - [`ids`], [`secrets`]: the clock, new ids, password hashes and tokens.
 
 pub mod auth;
@@ -18,5 +18,6 @@ pub mod jetstream;
 pub mod secrets;
 pub mod sqlite_log;
 pub mod unique;
+pub mod users;
 
 pub use flow::{CommandBus, CommandError, Outcome};

@@ -39,14 +39,31 @@ macro_rules! events {
                 match self { $( Self::$variant(_) => $wire, )+ }
             }
 
-            /// The event's fields as JSON (without the variant wrapper).
+            /// The event's fields as JSON (without the variant wrapper), secrets redacted.
             pub fn data_json(&self) -> serde_json::Value {
-                match self { $( Self::$variant(data) => serde_json::to_value(data).unwrap_or_default(), )+ }
+                match self {
+                    $( Self::$variant(data) => $crate::event::redacted(serde_json::to_value(data).unwrap_or_default()), )+
+                }
             }
         }
     };
 }
 pub(crate) use events;
+
+/// Fields that hold secrets (even hashed, an Argon2 hash can be attacked offline): renderings of
+/// the log for auditors show that they changed, never their value.
+const SECRET_FIELDS: &[&str] = &["password_hash"];
+
+pub(crate) fn redacted(mut data: serde_json::Value) -> serde_json::Value {
+    if let Some(fields) = data.as_object_mut() {
+        for field in SECRET_FIELDS {
+            if let Some(value) = fields.get_mut(*field) {
+                *value = serde_json::Value::String("[redacted]".into());
+            }
+        }
+    }
+    data
+}
 
 /// Any event, as stored in a commit.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -134,7 +151,10 @@ mod tests {
         RoleCreated, RoleDeleted, RolePermissionsAdded, RolePermissionsRemoved, RoleUpdated,
     };
     use crate::session::{IssuedToken, SessionRefreshed, SessionStarted};
-    use crate::user::{PasswordHash, UserRegistered, UserRolesAdded, UserRolesRemoved};
+    use crate::user::{
+        Optional, PasswordChanged, PasswordHash, UserDeleted, UserRegistered, UserRolesAdded,
+        UserRolesRemoved, UserUpdated,
+    };
     use crate::value::{Personal, Timestamp};
     use proptest::prelude::*;
 
@@ -230,6 +250,31 @@ mod tests {
                 "020201020202020202020202020202",
             ),
             (
+                UserEvent::Updated(UserUpdated {
+                    first_name: Some(Personal("A".into())),
+                    last_name: None,
+                    phone_number: Some(Optional::Cleared),
+                    language: Some("FR".into()),
+                    time_zone: None,
+                })
+                .into(),
+                "user.updated",
+                "02030101410001010102465200",
+            ),
+            (
+                UserEvent::PasswordChanged(PasswordChanged {
+                    password_hash: PasswordHash("h".into()),
+                })
+                .into(),
+                "user.password_changed",
+                "02040168",
+            ),
+            (
+                UserEvent::Deleted(UserDeleted {}).into(),
+                "user.deleted",
+                "0205",
+            ),
+            (
                 RoleEvent::Updated(RoleUpdated {
                     name: Some("n".into()),
                     description: None,
@@ -322,6 +367,18 @@ mod tests {
         assert_eq!(
             event.data_json(),
             serde_json::json!({"name": "n", "description": "d"})
+        );
+    }
+
+    #[test]
+    fn renderings_never_show_a_password_hash() {
+        let event: Event = UserEvent::PasswordChanged(PasswordChanged {
+            password_hash: PasswordHash("$argon2id$secret".into()),
+        })
+        .into();
+        assert_eq!(
+            event.data_json(),
+            serde_json::json!({"password_hash": "[redacted]"})
         );
     }
 

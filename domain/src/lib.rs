@@ -7,7 +7,7 @@
 //! catalogue, the permission catalogue and the [`log::EventLog`] contract.
 //!
 //! Layout:
-//! - [`id`], [`value`], [`actor`], [`permission`]: value objects.
+//! - [`id`], [`value`], [`actor`], [`permission`], [`password`]: value objects and rules.
 //! - [`aggregate`]: the aggregate contract (and the given/when/then test helper).
 //! - [`event`], [`commit`], [`log`]: what the log stores and how it is read.
 //! - [`error`]: the Extra Horizon error catalogue.
@@ -23,6 +23,7 @@ pub mod error;
 pub mod event;
 pub mod id;
 pub mod log;
+pub mod password;
 pub mod permission;
 pub mod reservation;
 pub mod role;

@@ -50,12 +50,57 @@ pub struct UserRolesRemoved {
     pub role_ids: Vec<Id>,
 }
 
+/// A change to an optional field.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+pub enum Optional<T> {
+    Set(T),
+    Cleared,
+}
+
+/// Profile fields changed; absent fields are unchanged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+pub struct UserUpdated {
+    pub first_name: Option<Personal<String>>,
+    pub last_name: Option<Personal<String>>,
+    pub phone_number: Option<Optional<Personal<String>>>,
+    pub language: Option<String>,
+    pub time_zone: Option<String>,
+}
+
+/// The user changed their password (Extra Horizon's `password_update_completed`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+pub struct PasswordChanged {
+    pub password_hash: PasswordHash,
+}
+
+/// The account is gone (Extra Horizon's `user_deleted`): every login of it ends with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+pub struct UserDeleted {}
+
 events! {
     pub enum UserEvent {
         Registered(UserRegistered) = "user.registered",
         RolesAdded(UserRolesAdded) = "user.roles_added",
         RolesRemoved(UserRolesRemoved) = "user.roles_removed",
+        Updated(UserUpdated) = "user.updated",
+        PasswordChanged(PasswordChanged) = "user.password_changed",
+        Deleted(UserDeleted) = "user.deleted",
     }
+}
+
+/// Profile fields to change; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProfileChanges {
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    /// `Some(None)` removes the phone number.
+    pub phone_number: Option<Option<String>>,
+    pub language: Option<String>,
+    pub time_zone: Option<String>,
 }
 
 /// What a registration carries once the command layer has validated it and hashed the password.
@@ -75,8 +120,18 @@ pub struct Registration {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UserCommand {
     Register(Registration),
-    AddRoles { role_ids: Vec<Id> },
-    RemoveRoles { role_ids: Vec<Id> },
+    AddRoles {
+        role_ids: Vec<Id>,
+    },
+    RemoveRoles {
+        role_ids: Vec<Id>,
+    },
+    Update(ProfileChanges),
+    /// A new password, hashed, after the command layer verified the old one.
+    ChangePassword {
+        password_hash: PasswordHash,
+    },
+    Delete,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -87,6 +142,12 @@ pub enum UserError {
     NotFound,
     #[error("permission {0} is required")]
     NoPermission(&'static str),
+    #[error("{0}")]
+    InvalidField(String),
+    #[error("the password is incorrect")]
+    WrongPassword,
+    #[error("{0}")]
+    WeakPassword(String),
 }
 
 impl DomainError for UserError {
@@ -95,17 +156,72 @@ impl DomainError for UserError {
             Self::AlreadyRegistered => ExhCode::ResourceAlreadyExists,
             Self::NotFound => ExhCode::ResourceUnknown,
             Self::NoPermission(_) => ExhCode::NoPermission,
+            Self::InvalidField(_) => ExhCode::FieldFormat,
+            Self::WrongPassword | Self::WeakPassword(_) => ExhCode::Password,
         }
+    }
+}
+
+/// A name: trimmed, 1 to 100 characters.
+fn name(field: &str, value: &str) -> Result<Personal<String>, UserError> {
+    let value = value.trim();
+    if value.is_empty() || value.chars().count() > 100 {
+        return Err(UserError::InvalidField(format!(
+            "{field} must be 1 to 100 characters"
+        )));
+    }
+    Ok(Personal(value.to_owned()))
+}
+
+/// An ISO 639-1 language code, upper-cased (`en` → `EN`).
+pub fn language(value: &str) -> Result<String, UserError> {
+    let value = value.trim().to_ascii_uppercase();
+    if value.len() == 2 && value.bytes().all(|b| b.is_ascii_uppercase()) {
+        Ok(value)
+    } else {
+        Err(UserError::InvalidField(
+            "language must be a two-letter ISO 639-1 code".into(),
+        ))
+    }
+}
+
+/// A time zone name (`Europe/Brussels`, `UTC`): letters, digits and `/_+-`, at most 64 characters.
+pub fn time_zone(value: &str) -> Result<String, UserError> {
+    let value = value.trim();
+    let plausible = !value.is_empty()
+        && value.len() <= 64
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/_+-".contains(c));
+    if plausible {
+        Ok(value.to_owned())
+    } else {
+        Err(UserError::InvalidField(
+            "time_zone must be a time zone name such as Europe/Brussels".into(),
+        ))
     }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct User {
     pub registered: bool,
+    pub deleted: bool,
     pub email: Option<Email>,
     pub password_hash: Option<PasswordHash>,
     pub activated: bool,
     pub role_ids: BTreeSet<Id>,
+}
+
+/// Whether the actor is the user whose stream this is.
+fn self_service(ctx: &Ctx<'_>) -> bool {
+    ctx.stream.id().is_some_and(|id| ctx.actor.is_user(id))
+}
+
+impl User {
+    /// Whether the account exists and may log in.
+    pub fn active(&self) -> bool {
+        self.registered && !self.deleted
+    }
 }
 
 impl Aggregate for User {
@@ -121,6 +237,15 @@ impl Aggregate for User {
             UserCommand::Register(_) => "UPDATE_USER",
             UserCommand::AddRoles { .. } => "ADD_ROLE_TO_USER",
             UserCommand::RemoveRoles { .. } => "REMOVE_ROLE_FROM_USER",
+            // Users change their own profile and password, and may delete their own account.
+            UserCommand::ChangePassword { .. } if self_service(ctx) => return Ok(()),
+            UserCommand::ChangePassword { .. } => {
+                return Err(UserError::NoPermission("UPDATE_USER"));
+            }
+            UserCommand::Update(_) if self_service(ctx) => return Ok(()),
+            UserCommand::Update(_) => "UPDATE_USER",
+            UserCommand::Delete if self_service(ctx) => return Ok(()),
+            UserCommand::Delete => "DELETE_USER",
         };
         ctx.actor.require(required, UserError::NoPermission)
     }
@@ -130,6 +255,9 @@ impl Aggregate for User {
         command: &Self::Command,
         _: &Ctx<'_>,
     ) -> Result<Vec<Self::Event>, Self::Error> {
+        if !matches!(command, UserCommand::Register(_)) && (!self.registered || self.deleted) {
+            return Err(UserError::NotFound);
+        }
         match command {
             UserCommand::Register(r) => {
                 if self.registered {
@@ -147,9 +275,6 @@ impl Aggregate for User {
                 })])
             }
             UserCommand::AddRoles { role_ids } => {
-                if !self.registered {
-                    return Err(UserError::NotFound);
-                }
                 let new: Vec<Id> = role_ids
                     .iter()
                     .filter(|id| !self.role_ids.contains(id))
@@ -165,9 +290,6 @@ impl Aggregate for User {
                 })])
             }
             UserCommand::RemoveRoles { role_ids } => {
-                if !self.registered {
-                    return Err(UserError::NotFound);
-                }
                 let held: BTreeSet<Id> = role_ids
                     .iter()
                     .filter(|id| self.role_ids.contains(id))
@@ -180,6 +302,43 @@ impl Aggregate for User {
                     role_ids: held.into_iter().collect(),
                 })])
             }
+            UserCommand::Update(changes) => {
+                let update = UserUpdated {
+                    first_name: changes
+                        .first_name
+                        .as_deref()
+                        .map(|v| name("first_name", v))
+                        .transpose()?,
+                    last_name: changes
+                        .last_name
+                        .as_deref()
+                        .map(|v| name("last_name", v))
+                        .transpose()?,
+                    phone_number: changes.phone_number.clone().map(|phone| {
+                        match phone.map(|p| p.trim().to_owned()).filter(|p| !p.is_empty()) {
+                            Some(phone) => Optional::Set(Personal(phone)),
+                            None => Optional::Cleared,
+                        }
+                    }),
+                    language: changes.language.as_deref().map(language).transpose()?,
+                    time_zone: changes.time_zone.as_deref().map(time_zone).transpose()?,
+                };
+                let nothing = update.first_name.is_none()
+                    && update.last_name.is_none()
+                    && update.phone_number.is_none()
+                    && update.language.is_none()
+                    && update.time_zone.is_none();
+                if nothing {
+                    return Ok(vec![]);
+                }
+                Ok(vec![UserEvent::Updated(update)])
+            }
+            UserCommand::ChangePassword { password_hash } => {
+                Ok(vec![UserEvent::PasswordChanged(PasswordChanged {
+                    password_hash: password_hash.clone(),
+                })])
+            }
+            UserCommand::Delete => Ok(vec![UserEvent::Deleted(UserDeleted {})]),
         }
     }
 
@@ -196,6 +355,13 @@ impl Aggregate for User {
                 for role in &e.role_ids {
                     self.role_ids.remove(role);
                 }
+            }
+            UserEvent::Updated(_) => {}
+            UserEvent::PasswordChanged(e) => self.password_hash = Some(e.password_hash.clone()),
+            UserEvent::Deleted(_) => {
+                self.deleted = true;
+                self.password_hash = None;
+                self.role_ids.clear();
             }
         }
     }
@@ -295,6 +461,83 @@ mod tests {
     }
 
     #[test]
+    fn users_change_their_own_profile_and_others_need_a_permission() {
+        let me = Actor::user(id(0), None, Permissions::default(), Via::Http, None);
+        let changes = ProfileChanges {
+            first_name: Some(" Janet ".into()),
+            phone_number: Some(None),
+            language: Some("fr".into()),
+            ..ProfileChanges::default()
+        };
+        given::<User>(&[registered()])
+            .by(me)
+            .when(UserCommand::Update(changes.clone()))
+            .then(&[UserEvent::Updated(UserUpdated {
+                first_name: Some(Personal("Janet".into())),
+                last_name: None,
+                phone_number: Some(Optional::Cleared),
+                language: Some("FR".into()),
+                time_zone: None,
+            })]);
+        let other = Actor::user(id(9), None, Permissions::default(), Via::Http, None);
+        given::<User>(&[registered()])
+            .by(other)
+            .when(UserCommand::Update(changes))
+            .then_err(UserError::NoPermission("UPDATE_USER"));
+    }
+
+    #[test]
+    fn profile_fields_are_validated() {
+        let bad = ProfileChanges {
+            language: Some("english".into()),
+            ..ProfileChanges::default()
+        };
+        given::<User>(&[registered()])
+            .when(UserCommand::Update(bad))
+            .then_err(UserError::InvalidField(
+                "language must be a two-letter ISO 639-1 code".into(),
+            ));
+    }
+
+    #[test]
+    fn only_the_user_changes_their_password() {
+        let hash = PasswordHash("new".into());
+        let admin = Actor::user(id(9), None, Permissions::all(), Via::Http, None);
+        given::<User>(&[registered()])
+            .by(admin)
+            .when(UserCommand::ChangePassword {
+                password_hash: hash.clone(),
+            })
+            .then_err(UserError::NoPermission("UPDATE_USER"));
+        let me = Actor::user(id(0), None, Permissions::default(), Via::Http, None);
+        given::<User>(&[registered()])
+            .by(me)
+            .when(UserCommand::ChangePassword {
+                password_hash: hash.clone(),
+            })
+            .then(&[UserEvent::PasswordChanged(PasswordChanged {
+                password_hash: hash,
+            })]);
+    }
+
+    #[test]
+    fn a_deleted_user_is_gone_for_every_command() {
+        let deleted = UserEvent::Deleted(UserDeleted {});
+        let me = Actor::user(id(0), None, Permissions::default(), Via::Http, None);
+        given::<User>(&[registered()])
+            .by(me)
+            .when(UserCommand::Delete)
+            .then(std::slice::from_ref(&deleted));
+        let state = User::fold(&[registered(), deleted.clone()]);
+        assert!(!state.active() && state.password_hash.is_none());
+        given::<User>(&[registered(), deleted])
+            .when(UserCommand::AddRoles {
+                role_ids: vec![id(1)],
+            })
+            .then_err(UserError::NotFound);
+    }
+
+    #[test]
     fn only_held_roles_are_removed() {
         let added = UserEvent::RolesAdded(UserRolesAdded {
             role_ids: vec![id(1), id(2)],
@@ -321,7 +564,10 @@ mod tests {
                             expected.remove(role);
                         }
                     }
-                    UserEvent::Registered(_) => {}
+                    UserEvent::Deleted(_) => expected.clear(),
+                    UserEvent::Registered(_)
+                    | UserEvent::Updated(_)
+                    | UserEvent::PasswordChanged(_) => {}
                 }
             }
             prop_assert_eq!(state.role_ids, expected);

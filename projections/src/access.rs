@@ -139,6 +139,14 @@ impl Model {
                 }
                 self.generation += 1;
             }
+            UserEvent::Deleted(_) => {
+                self.user_roles.remove(&user_id);
+                for session in self.user_sessions.remove(&user_id).unwrap_or_default() {
+                    self.end_session(session);
+                }
+                self.generation += 1;
+            }
+            UserEvent::Updated(_) | UserEvent::PasswordChanged(_) => {}
         }
     }
 
@@ -196,6 +204,20 @@ impl Model {
             .collect()
     }
 
+    /// Forgets a session and its tokens.
+    fn end_session(&mut self, session_id: Id) {
+        if let Some(session) = self.sessions.remove(&session_id) {
+            self.access.remove(&session.access.digest);
+            self.refresh.remove(&session.refresh.digest);
+            if let Some(sessions) = self.user_sessions.get_mut(&session.user_id) {
+                sessions.remove(&session_id);
+                if sessions.is_empty() {
+                    self.user_sessions.remove(&session.user_id);
+                }
+            }
+        }
+    }
+
     /// Forgets sessions that can no longer be used: their refresh token has expired.
     fn prune(&mut self, now: Timestamp) {
         let expired: Vec<Id> = self
@@ -205,16 +227,7 @@ impl Model {
             .map(|(id, _)| *id)
             .collect();
         for session_id in expired {
-            if let Some(session) = self.sessions.remove(&session_id) {
-                self.access.remove(&session.access.digest);
-                self.refresh.remove(&session.refresh.digest);
-                if let Some(sessions) = self.user_sessions.get_mut(&session.user_id) {
-                    sessions.remove(&session_id);
-                    if sessions.is_empty() {
-                        self.user_sessions.remove(&session.user_id);
-                    }
-                }
-            }
+            self.end_session(session_id);
         }
     }
 }
@@ -555,6 +568,29 @@ mod tests {
         });
         record(&access, 5, user, vec![taken.into()]);
         assert_eq!(access.permissions(id(2)).iter().count(), 0);
+    }
+
+    #[test]
+    fn a_deleted_user_is_logged_out_everywhere() {
+        let access = Access::new();
+        session_started(&access, 1, 1, 2, (10, 11));
+        session_started(&access, 2, 3, 2, (12, 13));
+        session_started(&access, 3, 4, 5, (14, 15));
+        let deleted = UserEvent::Deleted(vigil_domain::user::UserDeleted {});
+        record(
+            &access,
+            4,
+            StreamId::of(User::KIND, id(2)),
+            vec![deleted.into()],
+        );
+        for gone in [10, 12] {
+            assert_eq!(access.bearer(&Digest::of(&[gone])), None);
+        }
+        assert_eq!(access.session_of_refresh_token(&Digest::of(&[13])), None);
+        assert!(
+            access.bearer(&Digest::of(&[14])).is_some(),
+            "other users stay logged in"
+        );
     }
 
     #[test]

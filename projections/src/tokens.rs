@@ -2,7 +2,7 @@
 //! session, found by the SHA-256 digest of the presented token.
 
 use vigil_domain::commit::Recorded;
-use vigil_domain::event::{Event, SessionEvent};
+use vigil_domain::event::{Event, SessionEvent, UserEvent};
 use vigil_domain::session::IssuedToken;
 
 use crate::runner::{Projection, ProjectionError};
@@ -63,13 +63,21 @@ impl Projection for Tokens {
     }
 
     fn apply(&self, recorded: &Recorded, changes: &mut Changes) -> Result<(), ProjectionError> {
-        // The stream key of a session is its id.
+        // The stream key of a session (or a user) is its id.
         let session = recorded.commit.stream.key();
         let at = recorded.commit.recorded_at.millis();
         let position = recorded.position;
         for event in &recorded.commit.events {
-            let Event::Session(event) = event else {
-                continue;
+            let event = match event {
+                Event::Session(event) => event,
+                // A deleted user is logged out everywhere.
+                Event::User(UserEvent::Deleted(_)) => {
+                    for table in TABLES {
+                        changes.delete_where(table, position, "user_id", session.into())?;
+                    }
+                    continue;
+                }
+                _ => continue,
             };
             match event {
                 SessionEvent::Started(e) => {

@@ -2,6 +2,7 @@
 
 use vigil_domain::commit::Recorded;
 use vigil_domain::event::{Event, RoleEvent, UserEvent};
+use vigil_domain::user::Optional;
 
 use crate::page::{Limits, List, Page, QueryError};
 use crate::rql::Query;
@@ -108,6 +109,38 @@ impl Projection for Users {
                         position,
                         [("id", id.into()), ("update_timestamp", at.into())],
                     )?;
+                }
+                UserEvent::Updated(e) => {
+                    let mut cells = vec![("id", id.into()), ("update_timestamp", at.into())];
+                    if let Some(first_name) = &e.first_name {
+                        cells.push(("first_name", first_name.get().clone().into()));
+                    }
+                    if let Some(last_name) = &e.last_name {
+                        cells.push(("last_name", last_name.get().clone().into()));
+                    }
+                    match &e.phone_number {
+                        Some(Optional::Set(phone)) => {
+                            cells.push(("phone_number", phone.get().clone().into()));
+                        }
+                        Some(Optional::Cleared) => cells.push(("phone_number", Value::Null)),
+                        None => {}
+                    }
+                    if let Some(language) = &e.language {
+                        cells.push(("language", language.clone().into()));
+                    }
+                    if let Some(time_zone) = &e.time_zone {
+                        cells.push(("time_zone", time_zone.clone().into()));
+                    }
+                    changes.update(&USERS, position, cells)?;
+                }
+                UserEvent::PasswordChanged(_) => changes.update(
+                    &USERS,
+                    position,
+                    [("id", id.into()), ("update_timestamp", at.into())],
+                )?,
+                UserEvent::Deleted(_) => {
+                    changes.delete(&USERS, position, [("id", id.into())])?;
+                    changes.delete_where(&USER_ROLES, position, "user_id", id.into())?;
                 }
                 UserEvent::RolesRemoved(e) => {
                     for role in &e.role_ids {

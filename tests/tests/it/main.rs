@@ -2,6 +2,7 @@
 //! deployment-level test in both deployments (embedded SQLite; JetStream + Postgres).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod accounts;
 mod cli;
 mod commands;
 mod grpc;

@@ -7,6 +7,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
 use vigil_domain::error::ExhCode;
+use vigil_domain::id::Id;
 use vigil_domain::permission;
 use vigil_projections::page::{self, Page};
 use vigil_projections::roles::{self, RoleRow};
@@ -16,6 +17,7 @@ use crate::error::ApiError;
 use crate::extract::{Caller, Rql, parse_id};
 use crate::state::AppState;
 
+mod account;
 mod global_roles;
 
 pub fn router() -> Router<AppState> {
@@ -23,6 +25,7 @@ pub fn router() -> Router<AppState> {
         .route("/", get(list))
         .route("/me", get(me))
         .route("/{id}", get(by_id))
+        .merge(account::router())
         .merge(global_roles::router())
         .merge(super::health())
 }
@@ -110,15 +113,15 @@ pub fn page_json(page: Page<Value>) -> Value {
 
 /// `GET /users/v1/me`.
 async fn me(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
-    let user = users::find(&state.store, &caller.user_id.to_string())
+    rendered_user(&state, caller.user_id).await
+}
+
+/// The full view of one user, from the read model.
+async fn rendered_user(state: &AppState, id: Id) -> Result<Json<Value>, ApiError> {
+    let user = users::find(&state.store, &id.to_string())
         .await?
-        .ok_or_else(|| {
-            ApiError::new(
-                ExhCode::ResourceUnknown,
-                "The user of this token no longer exists",
-            )
-        })?;
-    let mut rendered = render(&state, std::slice::from_ref(&user)).await?;
+        .ok_or_else(|| ApiError::new(ExhCode::ResourceUnknown, "No user with this id"))?;
+    let mut rendered = render(state, std::slice::from_ref(&user)).await?;
     Ok(Json(rendered.pop().unwrap_or(Value::Null)))
 }
 
@@ -158,9 +161,5 @@ async fn by_id(
     if id != caller.user_id {
         caller.require("VIEW_USER")?;
     }
-    let user = users::find(&state.store, &id.to_string())
-        .await?
-        .ok_or_else(|| ApiError::new(ExhCode::ResourceUnknown, "No user with this id"))?;
-    let mut rendered = render(&state, std::slice::from_ref(&user)).await?;
-    Ok(Json(rendered.pop().unwrap_or(Value::Null)))
+    rendered_user(&state, id).await
 }

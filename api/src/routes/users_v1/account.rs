@@ -1,0 +1,246 @@
+//! Accounts: registration, profile updates, passwords and deletion (`/users/v1/register`,
+//! `/users/v1/{id}`, `/users/v1/password`, `/users/v1/confirm_password`,
+//! `/users/v1/email_available`, `/users/v1/password_policy`).
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use vigil_commands::users::{self, AccountError, NewAccount};
+use vigil_domain::actor::{Actor, Via};
+use vigil_domain::aggregate::Aggregate;
+use vigil_domain::error::ExhCode;
+use vigil_domain::id::{Id, StreamId};
+use vigil_domain::password::PasswordPolicy;
+use vigil_domain::user::{ProfileChanges, User, UserCommand};
+use vigil_domain::value::Email;
+
+use super::rendered_user;
+use crate::error::ApiError;
+use crate::extract::{Caller, RequestContext, json_body, parse_id};
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/register", post(register))
+        .route("/email_available", get(email_available))
+        .route("/password_policy", get(password_policy))
+        .route("/password", put(change_password))
+        .route("/confirm_password", post(confirm_password))
+        .route("/{id}", put(update).delete(remove))
+}
+
+impl From<AccountError> for ApiError {
+    fn from(error: AccountError) -> Self {
+        match error {
+            AccountError::Command(command) => command.into(),
+            AccountError::Secret(secret) => ApiError::internal(secret),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Registration {
+    first_name: String,
+    last_name: String,
+    email: String,
+    password: String,
+    phone_number: Option<String>,
+    language: String,
+    time_zone: Option<String>,
+    activation_mode: Option<String>,
+}
+
+/// `POST /users/v1/register`: anyone may create an account. Only the `manual` activation mode is
+/// available until activation mails can be delivered; the others are refused before anything is
+/// recorded.
+async fn register(
+    State(state): State<AppState>,
+    context: RequestContext,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let form: Registration = json_body(&body)?;
+    match form.activation_mode.as_deref().unwrap_or("hash") {
+        "manual" => {}
+        "hash" | "pin_code" => {
+            return Err(ApiError::new(
+                ExhCode::IllegalState,
+                "Activation mails cannot be sent by this deployment; register with activation_mode manual",
+            ));
+        }
+        other => {
+            return Err(ApiError::new(
+                ExhCode::FieldFormat,
+                format!("activation_mode must be hash, pin_code or manual, not {other}"),
+            ));
+        }
+    }
+    let account = NewAccount {
+        email: form.email,
+        password: form.password,
+        first_name: form.first_name,
+        last_name: form.last_name,
+        phone_number: form.phone_number,
+        language: form.language,
+        time_zone: form.time_zone,
+        activated: false,
+    };
+    let meta = context.meta(Actor::anonymous(None, Via::Http, context.client_ip.clone()));
+    let (id, outcome) = users::register(
+        &state.bus,
+        &state.ids,
+        &PasswordPolicy::default(),
+        account,
+        &meta,
+    )
+    .await?;
+    state.settle(outcome.position).await?;
+    rendered_user(&state, id).await
+}
+
+#[derive(Deserialize)]
+struct EmailQuery {
+    email: Option<String>,
+}
+
+/// `GET /users/v1/email_available?email=`.
+async fn email_available(
+    State(state): State<AppState>,
+    Query(query): Query<EmailQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let email = query
+        .email
+        .ok_or_else(|| ApiError::new(ExhCode::MissingRequiredFields, "email is required"))?;
+    let email = Email::parse(&email)
+        .map_err(|_| ApiError::new(ExhCode::FieldFormat, "email is not a valid email address"))?;
+    let taken = vigil_commands::auth::user_by_email(&state.bus, &email)
+        .await?
+        .is_some();
+    Ok(Json(json!({"email_available": !taken})))
+}
+
+/// `GET /users/v1/password_policy`.
+async fn password_policy() -> Json<PasswordPolicy> {
+    Json(PasswordPolicy::default())
+}
+
+#[derive(Deserialize)]
+struct PasswordChange {
+    old_password: String,
+    new_password: String,
+}
+
+/// `PUT /users/v1/password`: the caller changes their own password.
+async fn change_password(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let PasswordChange {
+        old_password,
+        new_password,
+    } = json_body(&body)?;
+    let outcome = users::change_password(
+        &state.bus,
+        &PasswordPolicy::default(),
+        caller.user_id,
+        old_password,
+        new_password,
+        &caller.meta(),
+    )
+    .await?;
+    state.settle(outcome.position).await?;
+    rendered_user(&state, caller.user_id).await
+}
+
+#[derive(Deserialize)]
+struct PasswordConfirmation {
+    password: String,
+}
+
+/// `POST /users/v1/confirm_password`: whether the caller knows their password.
+async fn confirm_password(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Bytes,
+) -> Result<StatusCode, ApiError> {
+    let PasswordConfirmation { password } = json_body(&body)?;
+    if users::confirm_password(&state.bus, caller.user_id, password).await? {
+        Ok(StatusCode::OK)
+    } else {
+        Err(ApiError::new(
+            ExhCode::Password,
+            "The password is incorrect",
+        ))
+    }
+}
+
+#[derive(Deserialize)]
+struct ProfileUpdate {
+    first_name: Option<String>,
+    last_name: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    phone_number: Option<Option<String>>,
+    language: Option<String>,
+    time_zone: Option<String>,
+}
+
+/// A field that is present (even as `null`) becomes `Some`.
+fn present<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(deserializer).map(Some)
+}
+
+fn user_stream(id: Id) -> StreamId {
+    StreamId::of(User::KIND, id)
+}
+
+/// `PUT /users/v1/{id}`: oneself, or anyone with `UPDATE_USER`.
+async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let id = parse_id(&id)?;
+    if id != caller.user_id {
+        caller.require("UPDATE_USER")?;
+    }
+    let update: ProfileUpdate = json_body(&body)?;
+    let changes = ProfileChanges {
+        first_name: update.first_name,
+        last_name: update.last_name,
+        phone_number: update.phone_number,
+        language: update.language,
+        time_zone: update.time_zone,
+    };
+    let outcome = state
+        .bus
+        .execute::<User>(
+            &user_stream(id),
+            &UserCommand::Update(changes),
+            &caller.meta(),
+        )
+        .await?;
+    state.settle(outcome.position).await?;
+    rendered_user(&state, id).await
+}
+
+/// `DELETE /users/v1/{id}`: oneself, or anyone with `DELETE_USER`. Logs the user out everywhere.
+async fn remove(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let id = parse_id(&id)?;
+    if id != caller.user_id {
+        caller.require("DELETE_USER")?;
+    }
+    let outcome = users::delete(&state.bus, id, &caller.meta()).await?;
+    state.settle(outcome.position).await?;
+    Ok(Json(json!({"affectedRecords": 1})))
+}

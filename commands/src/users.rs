@@ -1,0 +1,149 @@
+//! Account procedures that resolve secrets before the `User` aggregate decides: registration
+//! (password hashing, the unique email), password changes and checks, and deletion (which frees
+//! the email address again).
+
+use vigil_domain::aggregate::Aggregate;
+use vigil_domain::commit::CommandMeta;
+use vigil_domain::id::{Id, StreamId};
+use vigil_domain::password::PasswordPolicy;
+use vigil_domain::user::{self, Registration, User, UserCommand, UserError};
+use vigil_domain::value::Email;
+
+use crate::flow::{CommandBus, CommandError, Outcome};
+use crate::ids::IdGenerator;
+use crate::secrets::{self, SecretError};
+use crate::unique::Unique;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    #[error(transparent)]
+    Command(#[from] CommandError<UserError>),
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+}
+
+impl From<UserError> for AccountError {
+    fn from(error: UserError) -> Self {
+        Self::Command(CommandError::Domain(error))
+    }
+}
+
+/// What a registration form carries.
+#[derive(Debug, Clone)]
+pub struct NewAccount {
+    pub email: String,
+    pub password: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub phone_number: Option<String>,
+    pub language: String,
+    pub time_zone: Option<String>,
+    /// Registered as already activated (by an administrator, or bootstrap).
+    pub activated: bool,
+}
+
+fn email_reservation(email: &Email) -> Unique {
+    Unique {
+        namespace: "email",
+        value: email.as_str().to_owned(),
+    }
+}
+
+/// Registers an account under a new id; the email address must not be in use.
+pub async fn register(
+    bus: &CommandBus,
+    ids: &IdGenerator,
+    policy: &PasswordPolicy,
+    account: NewAccount,
+    meta: &CommandMeta,
+) -> Result<(Id, Outcome), AccountError> {
+    let email = Email::parse(&account.email)
+        .map_err(|_| UserError::InvalidField("email is not a valid email address".into()))?;
+    policy
+        .check(&account.password)
+        .map_err(UserError::WeakPassword)?;
+    let registration = Registration {
+        first_name: account.first_name,
+        last_name: account.last_name,
+        phone_number: account.phone_number.filter(|p| !p.trim().is_empty()),
+        language: user::language(&account.language)?,
+        time_zone: user::time_zone(account.time_zone.as_deref().unwrap_or("UTC"))?,
+        password_hash: secrets::hash_password(account.password).await?,
+        activated: account.activated,
+        email,
+    };
+    let id = ids.next();
+    let unique = [email_reservation(&registration.email)];
+    let outcome = bus
+        .execute_unique::<User>(
+            &StreamId::of(User::KIND, id),
+            &UserCommand::Register(registration),
+            &unique,
+            meta,
+        )
+        .await?;
+    Ok((id, outcome))
+}
+
+/// Whether `password` is the current password of `user_id` (constant-time, Argon2id).
+pub async fn confirm_password(
+    bus: &CommandBus,
+    user_id: Id,
+    password: String,
+) -> Result<bool, AccountError> {
+    let (user, _) = bus
+        .load::<User>(&StreamId::of(User::KIND, user_id))
+        .await
+        .map_err(CommandError::Log)?;
+    if !user.active() {
+        return Err(UserError::NotFound.into());
+    }
+    Ok(secrets::verify_password(password, user.password_hash).await?)
+}
+
+/// Changes the caller's password after checking the old one and the policy.
+pub async fn change_password(
+    bus: &CommandBus,
+    policy: &PasswordPolicy,
+    user_id: Id,
+    old_password: String,
+    new_password: String,
+    meta: &CommandMeta,
+) -> Result<Outcome, AccountError> {
+    if !confirm_password(bus, user_id, old_password).await? {
+        return Err(UserError::WrongPassword.into());
+    }
+    policy
+        .check(&new_password)
+        .map_err(UserError::WeakPassword)?;
+    let password_hash = secrets::hash_password(new_password).await?;
+    Ok(bus
+        .execute::<User>(
+            &StreamId::of(User::KIND, user_id),
+            &UserCommand::ChangePassword { password_hash },
+            meta,
+        )
+        .await?)
+}
+
+/// Deletes an account and frees its email address for a new registration.
+pub async fn delete(
+    bus: &CommandBus,
+    user_id: Id,
+    meta: &CommandMeta,
+) -> Result<Outcome, AccountError> {
+    let stream = StreamId::of(User::KIND, user_id);
+    let (user, _) = bus.load::<User>(&stream).await.map_err(CommandError::Log)?;
+    let outcome = bus
+        .execute::<User>(&stream, &UserCommand::Delete, meta)
+        .await?;
+    if let Some(email) = &user.email {
+        let meta = CommandMeta {
+            command_id: format!("{}/release-email", meta.command_id),
+            ..meta.clone()
+        };
+        bus.release(&stream, &email_reservation(email), &meta)
+            .await?;
+    }
+    Ok(outcome)
+}

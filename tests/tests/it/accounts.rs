@@ -1,0 +1,111 @@
+//! Accounts over HTTP: registration, profile, passwords and deletion, in both deployments.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use vigil_tests::{TestEnv, TestServer};
+
+use crate::http::code;
+use crate::in_both_deployments;
+
+fn registration(email: &str, mode: &str) -> Value {
+    json!({
+        "first_name": "Jane",
+        "last_name": "Doe",
+        "email": email,
+        "password": "jane's password",
+        "phone_number": "+32 470 00 00 00",
+        "language": "nl",
+        "time_zone": "Europe/Brussels",
+        "activation_mode": mode,
+        "gender": 2,
+    })
+}
+
+async fn token_of(server: &TestServer, email: &str, password: &str) -> anyhow::Result<String> {
+    let tokens = server.login(email, password).await?;
+    Ok(tokens["access_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned())
+}
+
+in_both_deployments! {
+    async fn an_account_lives_from_registration_to_deletion(deployment: Deployment) {
+        let env = TestEnv::new(deployment).await?;
+        let server = TestServer::start(&env).await?;
+        let email = "Jane.Doe@Example.com";
+
+        let (status, body) = server.call(Method::GET, "/users/v1/email_available?email=jane.doe%40example.com", None, None).await?;
+        assert_eq!((status, body), (StatusCode::OK, json!({"email_available": true})));
+        let (status, body) = server.call(Method::POST, "/users/v1/register", None, Some(registration(email, "hash"))).await?;
+        assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, Some(27)), "{body}");
+        let mut bad = registration(email, "manual");
+        bad["language"] = json!("Dutch");
+        let (status, body) = server.call(Method::POST, "/users/v1/register", None, Some(bad)).await?;
+        assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, Some(15)), "{body}");
+        let mut weak = registration(email, "manual");
+        weak["password"] = json!("short");
+        let (status, body) = server.call(Method::POST, "/users/v1/register", None, Some(weak)).await?;
+        assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, Some(208)), "{body}");
+
+        let (status, jane) = server.call(Method::POST, "/users/v1/register", None, Some(registration(email, "manual"))).await?;
+        assert_eq!(status, StatusCode::OK, "{jane}");
+        assert_eq!(jane["email"], "jane.doe@example.com");
+        assert_eq!((jane["language"].clone(), jane["activation"].clone()), (json!("NL"), json!(false)));
+        let id = jane["id"].as_str().unwrap_or_default().to_owned();
+        let (status, body) = server.call(Method::POST, "/users/v1/register", None, Some(registration("jane.doe@example.com", "manual"))).await?;
+        assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, Some(203)), "{body}");
+        let (_, body) = server.call(Method::GET, "/users/v1/email_available?email=jane.doe%40example.com", None, None).await?;
+        assert_eq!(body, json!({"email_available": false}));
+
+        let token = token_of(&server, email, "jane's password").await?;
+        let token = Some(token.as_str());
+        let (_, me) = server.call(Method::GET, "/users/v1/me", token, None).await?;
+        assert_eq!(me["id"], json!(id));
+        let (status, updated) = server
+            .call(Method::PUT, &format!("/users/v1/{id}"), token, Some(json!({"first_name": "Janet", "phone_number": null})))
+            .await?;
+        assert_eq!(status, StatusCode::OK, "{updated}");
+        assert_eq!((updated["first_name"].clone(), updated["phone_number"].clone()), (json!("Janet"), Value::Null));
+        assert_eq!(updated["last_name"], "Doe");
+        let admin_path = format!("/users/v1/{}", server.admin.user_id);
+        let (status, body) = server.call(Method::PUT, &admin_path, token, Some(json!({"first_name": "Mallory"}))).await?;
+        assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, Some(10)));
+        let (status, body) = server.call(Method::DELETE, &admin_path, token, None).await?;
+        assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, Some(10)));
+
+        let (status, body) = server.call(Method::POST, "/users/v1/confirm_password", token, Some(json!({"password": "wrong password"}))).await?;
+        assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, Some(208)));
+        let (status, _) = server.call(Method::POST, "/users/v1/confirm_password", token, Some(json!({"password": "jane's password"}))).await?;
+        assert_eq!(status, StatusCode::OK);
+        let change = |old: &str, new: &str| json!({"old_password": old, "new_password": new});
+        let (status, body) = server.call(Method::PUT, "/users/v1/password", token, Some(change("wrong password", "a new password"))).await?;
+        assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, Some(208)));
+        let (status, body) = server.call(Method::PUT, "/users/v1/password", token, Some(change("jane's password", "short"))).await?;
+        assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, Some(208)));
+        let (status, _) = server.call(Method::PUT, "/users/v1/password", token, Some(change("jane's password", "a new password"))).await?;
+        assert_eq!(status, StatusCode::OK);
+        assert!(server.login(email, "jane's password").await.is_err(), "the old password is dead");
+        let second = token_of(&server, email, "a new password").await?;
+
+        let (status, body) = server.call(Method::DELETE, &format!("/users/v1/{id}"), token, None).await?;
+        assert_eq!((status, body), (StatusCode::OK, json!({"affectedRecords": 1})));
+        for dead in [token, Some(second.as_str())] {
+            let (status, body) = server.call(Method::GET, "/users/v1/me", dead, None).await?;
+            assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, Some(117)), "logged out everywhere");
+        }
+        assert!(server.login(email, "a new password").await.is_err());
+        let admin = server.admin_token().await?;
+        let (status, body) = server.call(Method::GET, &format!("/users/v1/{id}"), Some(&admin), None).await?;
+        assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, Some(16)));
+        let (_, body) = server.call(Method::GET, "/users/v1/email_available?email=jane.doe%40example.com", None, None).await?;
+        assert_eq!(body, json!({"email_available": true}), "a deleted account frees its email");
+        let (status, again) = server.call(Method::POST, "/users/v1/register", None, Some(registration(email, "manual"))).await?;
+        assert_eq!(status, StatusCode::OK, "{again}");
+        assert_ne!(again["id"], json!(id));
+
+        let (status, policy) = server.call(Method::GET, "/users/v1/password_policy", None, None).await?;
+        assert_eq!((status, policy["minimum_length"].clone()), (StatusCode::OK, json!(8)));
+        Ok(())
+    }
+}
