@@ -5,6 +5,7 @@ use vigil_domain::actor::Actor;
 use vigil_domain::aggregate::Aggregate;
 use vigil_domain::commit::CommandMeta;
 use vigil_domain::id::{Id, StreamId};
+use vigil_domain::login::{self, Login, LoginCommand};
 use vigil_domain::permission::Permissions;
 use vigil_domain::reservation::{self, Reservation};
 use vigil_domain::session::{IssuedToken, Session, SessionCommand, SessionError, SessionStarted};
@@ -52,6 +53,20 @@ pub enum LoginError {
     Secret(#[from] SecretError),
     #[error(transparent)]
     Command(#[from] CommandError<SessionError>),
+    /// Too many failed attempts on this address: wait, or have an administrator reset it.
+    #[error(transparent)]
+    Throttled(login::LoginError),
+    #[error(transparent)]
+    Guard(CommandError<login::LoginError>),
+}
+
+impl From<CommandError<login::LoginError>> for LoginError {
+    fn from(error: CommandError<login::LoginError>) -> Self {
+        match error {
+            CommandError::Domain(throttled) => Self::Throttled(throttled),
+            other => Self::Guard(other),
+        }
+    }
 }
 
 /// The user id registered under `email`, if any, read from the email's reservation.
@@ -92,17 +107,49 @@ pub async fn password_login(
     password: String,
     meta: CommandMeta,
 ) -> Result<Tokens, LoginError> {
-    let user = match Email::parse(email) {
-        Ok(email) => user_by_email(bus, &email).await?,
-        Err(_) => None,
+    let email = Email::parse(email).ok();
+    let user = match &email {
+        Some(email) => user_by_email(bus, email).await?,
+        None => None,
     };
+    // Known address or not, the same throttling applies, so answers never reveal accounts.
+    let guard = match &email {
+        Some(email) => {
+            let stream = login::stream(email);
+            let (state, _) = bus
+                .load::<Login>(&stream)
+                .await
+                .map_err(CommandError::<SessionError>::Log)?;
+            state.admits(ids::now()).map_err(LoginError::Throttled)?;
+            Some((stream, state))
+        }
+        None => None,
+    };
+    let user_id = user.as_ref().map(|(id, _)| *id);
     let hash = user
         .as_ref()
         .and_then(|(_, user)| user.password_hash.clone());
     let verified = secrets::verify_password(password, hash).await?;
-    let Some((user_id, _)) = user.filter(|_| verified) else {
+    let Some(user_id) = user_id.filter(|_| verified) else {
+        if let Some((stream, _)) = &guard {
+            let failure = LoginCommand::RecordFailure { user_id };
+            bus.execute::<Login>(stream, &failure, &meta).await?;
+        }
         return Err(LoginError::InvalidCredentials);
     };
+    if let Some((stream, state)) = &guard
+        && state.failed_count > 0
+    {
+        let clear = LoginCommand::Clear {
+            user_id: Some(user_id),
+            by_administrator: false,
+        };
+        let meta = CommandMeta {
+            command_id: format!("{}/clear-failures", meta.command_id),
+            ..meta.clone()
+        };
+        bus.execute::<Login>(stream, &clear, &meta).await?;
+    }
     let record = meta.actor.record().clone();
     let meta = CommandMeta {
         actor: Actor::user(

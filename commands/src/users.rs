@@ -5,6 +5,8 @@
 use vigil_domain::aggregate::Aggregate;
 use vigil_domain::commit::CommandMeta;
 use vigil_domain::id::{Id, StreamId};
+use vigil_domain::log::LogError;
+use vigil_domain::login::{self, Login, LoginCommand, LoginError};
 use vigil_domain::password::PasswordPolicy;
 use vigil_domain::user::{self, Registration, User, UserCommand, UserError};
 use vigil_domain::value::Email;
@@ -20,6 +22,14 @@ pub enum AccountError {
     Command(#[from] CommandError<UserError>),
     #[error(transparent)]
     Secret(#[from] SecretError),
+    #[error(transparent)]
+    Login(#[from] CommandError<LoginError>),
+}
+
+impl From<LogError> for AccountError {
+    fn from(error: LogError) -> Self {
+        Self::Command(CommandError::Log(error))
+    }
 }
 
 impl From<UserError> for AccountError {
@@ -91,10 +101,7 @@ pub async fn confirm_password(
     user_id: Id,
     password: String,
 ) -> Result<bool, AccountError> {
-    let (user, _) = bus
-        .load::<User>(&StreamId::of(User::KIND, user_id))
-        .await
-        .map_err(CommandError::Log)?;
+    let (user, _) = bus.load::<User>(&StreamId::of(User::KIND, user_id)).await?;
     if !user.active() {
         return Err(UserError::NotFound.into());
     }
@@ -117,13 +124,44 @@ pub async fn change_password(
         .check(&new_password)
         .map_err(UserError::WeakPassword)?;
     let password_hash = secrets::hash_password(new_password).await?;
-    Ok(bus
+    let outcome = bus
         .execute::<User>(
             &StreamId::of(User::KIND, user_id),
             &UserCommand::ChangePassword { password_hash },
             meta,
         )
-        .await?)
+        .await?;
+    // A new password ends any run of failed logins.
+    clear_failed_logins(bus, user_id, false, meta)
+        .await
+        .map(|cleared| cleared.unwrap_or(outcome))
+}
+
+/// Clears the failed-login count of `user_id`'s address (after a new password, or by an
+/// administrator); the outcome of the clearing, if there was anything to clear.
+pub async fn clear_failed_logins(
+    bus: &CommandBus,
+    user_id: Id,
+    by_administrator: bool,
+    meta: &CommandMeta,
+) -> Result<Option<Outcome>, AccountError> {
+    let (user, _) = bus.load::<User>(&StreamId::of(User::KIND, user_id)).await?;
+    let active = user.active();
+    let Some(email) = user.email.filter(|_| active) else {
+        return Err(UserError::NotFound.into());
+    };
+    let clear = LoginCommand::Clear {
+        user_id: Some(user_id),
+        by_administrator,
+    };
+    let meta = CommandMeta {
+        command_id: format!("{}/clear-failures", meta.command_id),
+        ..meta.clone()
+    };
+    let outcome = bus
+        .execute::<Login>(&login::stream(&email), &clear, &meta)
+        .await?;
+    Ok(outcome.appended.then_some(outcome))
 }
 
 /// Deletes an account and frees its email address for a new registration.
@@ -133,7 +171,7 @@ pub async fn delete(
     meta: &CommandMeta,
 ) -> Result<Outcome, AccountError> {
     let stream = StreamId::of(User::KIND, user_id);
-    let (user, _) = bus.load::<User>(&stream).await.map_err(CommandError::Log)?;
+    let (user, _) = bus.load::<User>(&stream).await?;
     let outcome = bus
         .execute::<User>(&stream, &UserCommand::Delete, meta)
         .await?;
@@ -142,7 +180,7 @@ pub async fn delete(
             command_id: format!("{}/release-email", meta.command_id),
             ..meta.clone()
         };
-        bus.release(&stream, &email_reservation(email), &meta)
+        bus.release::<UserError>(&stream, &email_reservation(email), &meta)
             .await?;
     }
     Ok(outcome)

@@ -67,6 +67,9 @@ catalogue! {
     EmailUnknown = (202, "EMAIL_UNKNOWN_EXCEPTION", 400),
     EmailUsed = (203, "EMAIL_USED_EXCEPTION", 400),
     Password = (208, "PASSWORD_EXCEPTION", 400),
+    LoginTimeout = (211, "LOGIN_TIMEOUT_EXCEPTION", 401),
+    LoginFreeze = (212, "LOGIN_FREEZE_EXCEPTION", 401),
+    TooManyFailedAttempts = (213, "TOO_MANY_FAILED_ATTEMPTS_EXCEPTION", 401),
 }
 
 /// A business error that knows its catalogue entry.

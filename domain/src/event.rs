@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::application::ApplicationEvent;
 pub use crate::deployment::DeploymentEvent;
+pub use crate::login::LoginEvent;
 pub use crate::reservation::ReservationEvent;
 pub use crate::role::RoleEvent;
 pub use crate::session::SessionEvent;
@@ -75,6 +76,7 @@ pub enum Event {
     Role(RoleEvent),
     Application(ApplicationEvent),
     Session(SessionEvent),
+    Login(LoginEvent),
 }
 
 impl Event {
@@ -86,6 +88,7 @@ impl Event {
             Self::Role(e) => e.wire_name(),
             Self::Application(e) => e.wire_name(),
             Self::Session(e) => e.wire_name(),
+            Self::Login(e) => e.wire_name(),
         }
     }
 
@@ -103,6 +106,7 @@ impl Event {
             Self::Role(e) => e.data_json(),
             Self::Application(e) => e.data_json(),
             Self::Session(e) => e.data_json(),
+            Self::Login(e) => e.data_json(),
         }
     }
 }
@@ -137,7 +141,8 @@ wrap!(
     User(UserEvent),
     Role(RoleEvent),
     Application(ApplicationEvent),
-    Session(SessionEvent)
+    Session(SessionEvent),
+    Login(LoginEvent)
 );
 
 #[cfg(test)]
@@ -339,6 +344,21 @@ mod tests {
                 .into(),
                 "session.refreshed",
                 "0501070707070707070707070707070707070707070707070707070707070707070707070707070707070707070780a0abfef962080808080808080808080808080808080808080808080808080808080808080808080808080808080808080880a0abfef962",
+            ),
+            (
+                LoginEvent::Failed(crate::login::LoginFailed {
+                    user_id: Some(id(1)),
+                    failed_count: 3,
+                    at: Timestamp(5),
+                })
+                .into(),
+                "login.failed",
+                "060001010101010101010101010101030a",
+            ),
+            (
+                LoginEvent::Cleared(crate::login::FailuresCleared { user_id: None }).into(),
+                "login.cleared",
+                "060100",
             ),
         ]
     }

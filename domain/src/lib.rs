@@ -12,7 +12,7 @@
 //! - [`event`], [`commit`], [`log`]: what the log stores and how it is read.
 //! - [`error`]: the Extra Horizon error catalogue.
 //! - One module per aggregate: [`deployment`], [`reservation`], [`user`], [`role`],
-//!   [`application`], [`session`].
+//!   [`application`], [`session`], [`login`].
 
 pub mod actor;
 pub mod aggregate;
@@ -23,6 +23,7 @@ pub mod error;
 pub mod event;
 pub mod id;
 pub mod log;
+pub mod login;
 pub mod password;
 pub mod permission;
 pub mod reservation;

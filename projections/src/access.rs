@@ -81,7 +81,7 @@ impl Model {
                 Event::User(event) => self.apply_user(id, event),
                 Event::Role(event) => self.apply_role(id, event),
                 Event::Application(event) => self.apply_application(id, event),
-                Event::Deployment(_) | Event::Reservation(_) => {}
+                Event::Deployment(_) | Event::Reservation(_) | Event::Login(_) => {}
             }
         }
     }

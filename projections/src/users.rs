@@ -1,7 +1,7 @@
 //! `users_v1` and `user_roles_v1`: one row per user, and one per role given to a user.
 
 use vigil_domain::commit::Recorded;
-use vigil_domain::event::{Event, RoleEvent, UserEvent};
+use vigil_domain::event::{Event, LoginEvent, RoleEvent, UserEvent};
 use vigil_domain::user::Optional;
 
 use crate::page::{Limits, List, Page, QueryError};
@@ -67,6 +67,34 @@ impl Projection for Users {
                 // A deleted role is no longer held by anyone.
                 Event::Role(RoleEvent::Deleted(_)) => {
                     changes.delete_where(&USER_ROLES, position, "role_id", id.into())?;
+                    continue;
+                }
+                // Login throttling lives on the address's stream; it names the account it concerns.
+                Event::Login(LoginEvent::Failed(e)) => {
+                    if let Some(user) = e.user_id {
+                        changes.update(
+                            &USERS,
+                            position,
+                            [
+                                ("id", user.to_string().into()),
+                                ("failed_count", i64::from(e.failed_count).into()),
+                                ("last_failed_timestamp", e.at.millis().into()),
+                            ],
+                        )?;
+                    }
+                    continue;
+                }
+                Event::Login(LoginEvent::Cleared(e)) => {
+                    if let Some(user) = e.user_id {
+                        changes.update(
+                            &USERS,
+                            position,
+                            [
+                                ("id", user.to_string().into()),
+                                ("failed_count", 0i64.into()),
+                            ],
+                        )?;
+                    }
                     continue;
                 }
                 _ => continue,

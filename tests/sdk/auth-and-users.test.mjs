@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import {
   AuthenticationError,
   InvalidGrantError,
+  LoginTimeoutError,
   RefreshTokenUnknownError,
   UserNotAuthenticatedError,
   createOAuth2Client,
@@ -81,14 +82,27 @@ test('refreshing rotates the tokens and spends the old refresh token', async () 
   });
 });
 
-test('a wrong password gets the typed login errors', async () => {
+test('a wrong password gets the typed login errors, and a hasty retry the throttling error', async () => {
   const exh = client();
-  await assert.rejects(exh.auth.authenticate({ username: email, password: 'not the password' }), (error) => {
+  const address = 'forgetful@example.com';
+  await exh.users.createAccount({
+    firstName: 'For', lastName: 'Getful', email: address, password: 'the real password', language: 'EN', activationMode: 'manual',
+  });
+  await assert.rejects(exh.auth.authenticate({ username: address, password: 'not the password' }), (error) => {
     assert.ok(error instanceof InvalidGrantError, error.constructor.name);
     assert.ok(error.exhError instanceof AuthenticationError, error.exhError?.constructor.name);
     return true;
   });
-  await assert.rejects(exh.auth.authenticate({ username: 'nobody@example.com', password }), InvalidGrantError);
+  // Within a second of a failure even the right password is refused; known or unknown address alike.
+  for (const username of [address, 'nobody@example.com']) {
+    if (username === 'nobody@example.com') {
+      await assert.rejects(exh.auth.authenticate({ username, password }), InvalidGrantError);
+    }
+    await assert.rejects(exh.auth.authenticate({ username, password: 'the real password' }), (error) => {
+      assert.ok(error.exhError instanceof LoginTimeoutError, error.exhError?.constructor.name);
+      return true;
+    });
+  }
 });
 
 test('a request without a token gets the typed authentication error', async () => {

@@ -14,7 +14,7 @@ use serde_json::json;
 use vigil_commands::auth::{self, LoginError, Tokens};
 use vigil_commands::{CommandError, secrets};
 use vigil_domain::actor::{Actor, Via};
-use vigil_domain::error::ExhCode;
+use vigil_domain::error::{DomainError, ExhCode};
 use vigil_domain::id::Id;
 use vigil_domain::session::SessionError;
 
@@ -199,8 +199,12 @@ async fn grant(
                     ExhCode::Authentication,
                     "The email or password is incorrect",
                 ),
+                LoginError::Throttled(throttled) => {
+                    OAuthError::new("invalid_grant", throttled.exh(), throttled.to_string())
+                }
                 LoginError::Secret(secret) => ApiError::internal(secret).into(),
                 LoginError::Command(command) => session_error(command),
+                LoginError::Guard(guard) => ApiError::from(guard).into(),
             })?
         }
         "refresh_token" => {

@@ -86,6 +86,8 @@ in_both_deployments! {
         let (status, _) = server.call(Method::PUT, "/users/v1/password", token, Some(change("jane's password", "a new password"))).await?;
         assert_eq!(status, StatusCode::OK);
         assert!(server.login(email, "jane's password").await.is_err(), "the old password is dead");
+        // One login attempt per second after a failure.
+        tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
         let second = token_of(&server, email, "a new password").await?;
 
         let (status, body) = server.call(Method::DELETE, &format!("/users/v1/{id}"), token, None).await?;
@@ -106,6 +108,47 @@ in_both_deployments! {
 
         let (status, policy) = server.call(Method::GET, "/users/v1/password_policy", None, None).await?;
         assert_eq!((status, policy["minimum_length"].clone()), (StatusCode::OK, json!(8)));
+        Ok(())
+    }
+}
+
+in_both_deployments! {
+    async fn failed_logins_are_throttled_alike_for_known_and_unknown_addresses(deployment: Deployment) {
+        let env = TestEnv::new(deployment).await?;
+        let server = TestServer::start(&env).await?;
+        let (_, jane) = server.call(Method::POST, "/users/v1/register", None, Some(registration("jane@example.com", "manual"))).await?;
+        let id = jane["id"].as_str().unwrap_or_default().to_owned();
+        let attempt = |email: &str, password: &str| {
+            json!({
+                "grant_type": "password",
+                "username": email,
+                "password": password,
+                "client_id": server.admin.client_id,
+                "client_secret": server.admin.client_secret,
+            })
+        };
+        for email in ["jane@example.com", "nobody@example.com"] {
+            let (status, body) = server.call(Method::POST, "/auth/v2/oauth2/tokens", None, Some(attempt(email, "wrong password"))).await?;
+            assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, Some(106)), "{email}: {body}");
+            // Straight after a failure, even the right password must wait a second.
+            let (status, body) = server.call(Method::POST, "/auth/v2/oauth2/tokens", None, Some(attempt(email, "jane's password"))).await?;
+            assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, Some(211)), "{email}: {body}");
+            assert_eq!(body["exh_error"]["name"], "LOGIN_TIMEOUT_EXCEPTION");
+        }
+
+        let admin = server.admin_token().await?;
+        let (_, seen) = server.call(Method::GET, &format!("/users/v1/{id}"), Some(&admin), None).await?;
+        assert_eq!(seen["failed_count"], 1);
+        assert!(seen["last_failed_timestamp"].as_i64().is_some(), "{seen}");
+
+        let reset = format!("/users/v1/{id}/reset_failed_login_attempts");
+        let (status, body) = server.call(Method::POST, &reset, None, None).await?;
+        assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, Some(104)));
+        let (status, body) = server.call(Method::POST, &reset, Some(&admin), None).await?;
+        assert_eq!((status, body), (StatusCode::OK, json!({"affectedRecords": 1})));
+        let tokens = server.login("jane@example.com", "jane's password").await?;
+        let (_, me) = server.call(Method::GET, "/users/v1/me", tokens["access_token"].as_str(), None).await?;
+        assert_eq!(me["failed_count"], 0);
         Ok(())
     }
 }

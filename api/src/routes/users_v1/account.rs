@@ -31,12 +31,17 @@ pub fn router() -> Router<AppState> {
         .route("/password", put(change_password))
         .route("/confirm_password", post(confirm_password))
         .route("/{id}", put(update).delete(remove))
+        .route(
+            "/{id}/reset_failed_login_attempts",
+            post(reset_failed_login_attempts),
+        )
 }
 
 impl From<AccountError> for ApiError {
     fn from(error: AccountError) -> Self {
         match error {
             AccountError::Command(command) => command.into(),
+            AccountError::Login(login) => login.into(),
             AccountError::Secret(secret) => ApiError::internal(secret),
         }
     }
@@ -243,4 +248,21 @@ async fn remove(
     let outcome = users::delete(&state.bus, id, &caller.meta()).await?;
     state.settle(outcome.position).await?;
     Ok(Json(json!({"affectedRecords": 1})))
+}
+
+/// `POST /users/v1/{id}/reset_failed_login_attempts`: lifts a lock or freeze on the user's logins.
+async fn reset_failed_login_attempts(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require("RESET_FAILED_LOGIN_ATTEMPTS")?;
+    let id = parse_id(&id)?;
+    let cleared = users::clear_failed_logins(&state.bus, id, true, &caller.meta()).await?;
+    if let Some(outcome) = &cleared {
+        state.settle(outcome.position).await?;
+    }
+    Ok(Json(
+        json!({"affectedRecords": usize::from(cleared.is_some())}),
+    ))
 }
