@@ -22,6 +22,7 @@ use vigil_projections::store::ReadStore;
 
 use crate::state::{AppState, Shared};
 use crate::telemetry::{self, LogFormat};
+use crate::views::UserViews;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -266,6 +267,7 @@ pub async fn start(storage: Storage, lifetimes: TokenLifetimes) -> Result<AppSta
         store,
         projector,
         access,
+        user_views: UserViews::new(),
         ids: IdGenerator::new(),
         lifetimes,
         read_your_writes: Duration::from_secs(5),

@@ -8,7 +8,7 @@
 //! - [`routes`]: one module per service (`auth_v2`, `users_v1`).
 //! - [`extract`], [`error`]: the caller, request bodies, RQL; Extra Horizon errors.
 //! - [`grpc`]: the `vigil.v1.EventLog` service.
-//! - [`state`], [`telemetry`].
+//! - [`state`], [`views`] (rendered views kept while current), [`telemetry`].
 
 pub mod app;
 pub mod cli;
@@ -19,3 +19,4 @@ pub mod routes;
 pub mod server;
 pub mod state;
 pub mod telemetry;
+pub mod views;

@@ -11,6 +11,7 @@ use vigil_projections::runner::{Projector, WaitError};
 use vigil_projections::store::ReadStore;
 
 use crate::error::ApiError;
+use crate::views::UserViews;
 
 #[derive(Clone)]
 pub struct AppState(Arc<Shared>);
@@ -21,6 +22,8 @@ pub struct Shared {
     pub projector: Projector,
     /// Who holds which token and what they may do, followed from the log.
     pub access: Arc<Access>,
+    /// Rendered users, served while current.
+    pub user_views: UserViews,
     pub ids: IdGenerator,
     pub lifetimes: TokenLifetimes,
     /// How long a write waits for the read models to show it before answering anyway.

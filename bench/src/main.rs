@@ -6,8 +6,12 @@
 //! - `sqlite-append`: the embedded log's appends with `synchronous=FULL`.
 //! - `postgres-rebuild`: rebuilding the users read model from a JetStream log of N commits, against
 //!   a raw `INSERT ... SELECT FROM UNNEST` of the same rows.
+//! - `authenticate`, `http-me`, `logins`: request authentication with a warm access cache, `GET
+//!   /users/v1/me` over HTTP, and password logins alongside other requests (see [`auth`]).
 //!
 //! Run in release: `cargo run --release -p vigil-bench -- <benchmark> [options]`.
+
+mod auth;
 
 use std::future::IntoFuture;
 use std::sync::Arc;
@@ -66,6 +70,49 @@ enum Benchmark {
         #[arg(long, value_enum, default_value = "users")]
         read_model: ReadModel,
     },
+    /// Authenticating a bearer token with a warm access cache.
+    Authenticate {
+        #[arg(long, default_value_t = 100_000)]
+        sessions: usize,
+        #[arg(long, default_value_t = 200_000)]
+        requests: usize,
+    },
+    /// `GET /users/v1/me` over loopback HTTP.
+    HttpMe {
+        #[arg(long, value_enum, default_value = "embedded")]
+        deployment: DeploymentArg,
+        #[arg(long, default_value_t = 32)]
+        connections: usize,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Another authenticated GET path to load instead (for comparison).
+        #[arg(long, default_value = "/users/v1/me")]
+        path: String,
+    },
+    /// Password logins by concurrent clients while other requests are served.
+    Logins {
+        #[arg(long, value_enum, default_value = "embedded")]
+        deployment: DeploymentArg,
+        #[arg(long, default_value_t = 100)]
+        concurrent: usize,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum DeploymentArg {
+    Embedded,
+    Production,
+}
+
+impl From<DeploymentArg> for vigil_tests::Deployment {
+    fn from(arg: DeploymentArg) -> Self {
+        match arg {
+            DeploymentArg::Embedded => Self::Embedded,
+            DeploymentArg::Production => Self::Production,
+        }
+    }
 }
 
 fn meta() -> CommandMeta {
@@ -461,5 +508,19 @@ async fn main() -> anyhow::Result<()> {
             commits,
             read_model,
         } => postgres_rebuild(commits, read_model).await,
+        Benchmark::Authenticate { sessions, requests } => {
+            auth::authenticate(sessions, requests).await
+        }
+        Benchmark::HttpMe {
+            deployment,
+            connections,
+            seconds,
+            path,
+        } => auth::http_me(deployment.into(), connections, seconds, &path).await,
+        Benchmark::Logins {
+            deployment,
+            concurrent,
+            seconds,
+        } => auth::logins(deployment.into(), concurrent, seconds).await,
     }
 }

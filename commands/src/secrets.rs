@@ -1,10 +1,13 @@
 //! Secrets: Argon2id password hashes, random tokens and their digests.
 //!
 //! Passwords are hashed with Argon2id (default parameters: 19 MiB, 2 passes, which cost well over
-//! 10 ms here) on the blocking pool, never on the async runtime. Tokens and client secrets are 160
+//! 10 ms here) on the blocking pool, never on the async runtime, and at most half the cores hash at
+//! once: a burst of logins queues for Argon2 instead of starving every other request of CPU. Tokens and client secrets are 160
 //! random bits; only their SHA-256 digests are stored, which is safe because they are not guessable.
 
 use std::sync::LazyLock;
+
+use tokio::sync::Semaphore;
 
 use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash as Phc;
@@ -29,16 +32,31 @@ static DECOY: LazyLock<Option<String>> = LazyLock::new(|| {
         .map(|hash| hash.to_string())
 });
 
+/// Permits to run Argon2: half the cores, at least one.
+static HASHING: LazyLock<Semaphore> = LazyLock::new(|| {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    Semaphore::new((cores / 2).max(1))
+});
+
+/// Runs `work` (Argon2) on the blocking pool once a hashing permit is free.
+async fn hashing<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, SecretError> {
+    let _permit = HASHING.acquire().await.map_err(|_| SecretError::Pool)?;
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|_| SecretError::Pool)
+}
+
 /// Hashes `password` with Argon2id and a random salt.
 pub async fn hash_password(password: String) -> Result<PasswordHash, SecretError> {
-    tokio::task::spawn_blocking(move || {
+    hashing(move || {
         Argon2::default()
             .hash_password(password.as_bytes())
             .map(|hash| PasswordHash(hash.to_string()))
             .map_err(|e| SecretError::Hashing(e.to_string()))
     })
-    .await
-    .map_err(|_| SecretError::Pool)?
+    .await?
 }
 
 /// Whether `password` matches `hash`; with no hash (unknown user) a decoy is verified so the answer
@@ -47,7 +65,7 @@ pub async fn verify_password(
     password: String,
     hash: Option<PasswordHash>,
 ) -> Result<bool, SecretError> {
-    tokio::task::spawn_blocking(move || {
+    hashing(move || {
         let known = hash.is_some();
         let phc_text = match hash {
             Some(PasswordHash(text)) => text,
@@ -62,7 +80,6 @@ pub async fn verify_password(
             && known
     })
     .await
-    .map_err(|_| SecretError::Pool)
 }
 
 /// A new 40-hex-digit secret (token, client id, client secret), and its digest.

@@ -55,6 +55,16 @@ events! {
     }
 }
 
+impl LoginEvent {
+    /// The account the event concerns, if the address has one.
+    pub fn user_id(&self) -> Option<Id> {
+        match self {
+            Self::Failed(e) => e.user_id,
+            Self::Cleared(e) => e.user_id,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LoginCommand {
     /// A wrong password (or an address without an account) at `ctx.now`.

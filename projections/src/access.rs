@@ -69,17 +69,37 @@ struct Model {
     clients: HashMap<String, (Id, Digest)>,
     /// Bumped whenever what a user is permitted may have changed.
     generation: u64,
+    /// The position of the last commit that changed how each user is shown (their profile, roles,
+    /// login failures), and of the last change to any role.
+    user_changed: HashMap<Id, u64>,
+    roles_changed: u64,
 }
 
 impl Model {
     fn apply(&mut self, recorded: &Recorded) {
-        let stream = &recorded.commit.stream;
-        let Some(id) = stream.id() else { return };
+        let position = recorded.position;
         for event in &recorded.commit.events {
+            // Login throttling is keyed by address and names the account it concerns; the other
+            // streams are keyed by their aggregate's id.
+            if let Event::Login(login) = event {
+                if let Some(user) = login.user_id() {
+                    self.user_changed.insert(user, position);
+                }
+                continue;
+            }
+            let Some(id) = recorded.commit.stream.id() else {
+                continue;
+            };
             match event {
                 Event::Session(event) => self.apply_session(id, event),
-                Event::User(event) => self.apply_user(id, event),
-                Event::Role(event) => self.apply_role(id, event),
+                Event::User(event) => {
+                    self.user_changed.insert(id, position);
+                    self.apply_user(id, event);
+                }
+                Event::Role(event) => {
+                    self.roles_changed = position;
+                    self.apply_role(id, event);
+                }
                 Event::Application(event) => self.apply_application(id, event),
                 Event::Deployment(_) | Event::Reservation(_) | Event::Login(_) => {}
             }
@@ -326,6 +346,19 @@ impl Access {
             application_id,
             confidential,
             secret_digest,
+        })
+    }
+
+    /// The position of the last commit that changed how `user_id` is shown: a view of the user
+    /// read at a position at or after it is current.
+    pub fn view_changed_at(&self, user_id: Id) -> u64 {
+        self.model.read().map_or(u64::MAX, |model| {
+            model
+                .user_changed
+                .get(&user_id)
+                .copied()
+                .unwrap_or(0)
+                .max(model.roles_changed)
         })
     }
 

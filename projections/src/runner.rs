@@ -205,6 +205,16 @@ impl Projector {
         Ok(())
     }
 
+    /// The position every read model has applied (the least of their positions): a query started
+    /// now sees at least every commit up to it.
+    pub fn position(&self) -> u64 {
+        self.progress
+            .iter()
+            .map(|(_, receiver)| receiver.borrow().position())
+            .min()
+            .unwrap_or(0)
+    }
+
     /// Every projection's progress.
     pub fn status(&self) -> Vec<(&'static str, Progress)> {
         self.progress

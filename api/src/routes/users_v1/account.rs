@@ -22,6 +22,7 @@ use super::rendered_user;
 use crate::error::ApiError;
 use crate::extract::{Caller, RequestContext, json_body, parse_id};
 use crate::state::AppState;
+use crate::views::RawJson;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -66,7 +67,7 @@ async fn register(
     State(state): State<AppState>,
     context: RequestContext,
     body: Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<RawJson, ApiError> {
     let form: Registration = json_body(&body)?;
     match form.activation_mode.as_deref().unwrap_or("hash") {
         "manual" => {}
@@ -143,7 +144,7 @@ async fn change_password(
     State(state): State<AppState>,
     caller: Caller,
     body: Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<RawJson, ApiError> {
     let PasswordChange {
         old_password,
         new_password,
@@ -210,7 +211,7 @@ async fn update(
     caller: Caller,
     Path(id): Path<String>,
     body: Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<RawJson, ApiError> {
     let id = parse_id(&id)?;
     if id != caller.user_id {
         caller.require("UPDATE_USER")?;

@@ -16,6 +16,7 @@ use vigil_projections::users::{self, Scope, UserRow};
 use crate::error::ApiError;
 use crate::extract::{Caller, Rql, parse_id};
 use crate::state::AppState;
+use crate::views::RawJson;
 
 mod account;
 mod global_roles;
@@ -112,17 +113,28 @@ pub fn page_json(page: Page<Value>) -> Value {
 }
 
 /// `GET /users/v1/me`.
-async fn me(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+async fn me(State(state): State<AppState>, caller: Caller) -> Result<RawJson, ApiError> {
     rendered_user(&state, caller.user_id).await
 }
 
-/// The full view of one user, from the read model.
-async fn rendered_user(state: &AppState, id: Id) -> Result<Json<Value>, ApiError> {
+/// The full view of one user: kept in memory while current, else rendered from the read models.
+async fn rendered_user(state: &AppState, id: Id) -> Result<RawJson, ApiError> {
+    if let Some(view) = state.user_views.get(id, state.access.view_changed_at(id)) {
+        return Ok(view);
+    }
+    // Taken before reading, so the kept view is never credited with changes it may have missed.
+    let read_at = state.projector.position();
     let user = users::find(&state.store, &id.to_string())
         .await?
         .ok_or_else(|| ApiError::new(ExhCode::ResourceUnknown, "No user with this id"))?;
-    let mut rendered = render(state, std::slice::from_ref(&user)).await?;
-    Ok(Json(rendered.pop().unwrap_or(Value::Null)))
+    let rendered = render(state, std::slice::from_ref(&user)).await?;
+    let view = RawJson(
+        serde_json::to_vec(&rendered.first().unwrap_or(&Value::Null))
+            .map_err(ApiError::internal)?
+            .into(),
+    );
+    state.user_views.put(id, read_at, view.clone());
+    Ok(view)
 }
 
 /// `GET /users/v1/` with RQL. Holders of `VIEW_USER` see everyone.
@@ -156,7 +168,7 @@ async fn by_id(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<RawJson, ApiError> {
     let id = parse_id(&id)?;
     if id != caller.user_id {
         caller.require("VIEW_USER")?;
