@@ -98,7 +98,7 @@ pub async fn bootstrap(
                 .load::<Application>(&StreamId::of(Application::KIND, marker.application_id))
                 .await?;
             // The application's credentials are the last step: with them, the bootstrap finished.
-            if !application.version_names.is_empty() {
+            if !application.versions.is_empty() {
                 return Err(BootstrapError::AlreadyBootstrapped);
             }
             tracing::warn!("finishing a bootstrap that was interrupted");

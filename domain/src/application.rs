@@ -38,11 +38,47 @@ pub struct ApplicationVersionCreated {
     pub secret_digest: Digest,
 }
 
+/// Fields changed; absent ones are unchanged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+pub struct ApplicationUpdated {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub logo: Option<String>,
+    pub redirect_uris: Option<Vec<String>>,
+}
+
+/// The application is gone, and every token bound to it with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+pub struct ApplicationDeleted {}
+
+/// The version's credentials no longer work.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+pub struct ApplicationVersionDeleted {
+    pub version_id: Id,
+}
+
 events! {
     pub enum ApplicationEvent {
         Created(ApplicationCreated) = "application.created",
         VersionCreated(ApplicationVersionCreated) = "application.version_created",
+        Updated(ApplicationUpdated) = "application.updated",
+        Deleted(ApplicationDeleted) = "application.deleted",
+        VersionDeleted(ApplicationVersionDeleted) = "application.version_deleted",
     }
+}
+
+/// Changes to an application; `oauth2` must name its type (Extra Horizon requires the type in
+/// every update, and it cannot change).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ApplicationChanges {
+    pub oauth2: bool,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub logo: Option<String>,
+    pub redirect_uris: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,6 +95,12 @@ pub enum ApplicationCommand {
         client_id: String,
         secret_digest: Digest,
     },
+    Update(ApplicationChanges),
+    Delete,
+    /// A version, by id or by name.
+    DeleteVersion {
+        version: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -71,6 +113,12 @@ pub enum ApplicationError {
     InvalidLength(&'static str, usize),
     #[error("this application already has a version with that name")]
     VersionNameUsed,
+    #[error("this application has no such version")]
+    VersionNotFound,
+    #[error("an application's type cannot change")]
+    TypeMismatch,
+    #[error("an oauth2 application takes at most 50 redirect URIs, none of them blank")]
+    RedirectUris,
     #[error("permission {0} is required")]
     NoPermission(&'static str),
 }
@@ -79,8 +127,10 @@ impl DomainError for ApplicationError {
     fn exh(&self) -> ExhCode {
         match self {
             Self::AlreadyExists | Self::VersionNameUsed => ExhCode::ResourceAlreadyExists,
-            Self::NotFound => ExhCode::ResourceUnknown,
-            Self::InvalidLength(..) => ExhCode::FieldFormat,
+            Self::NotFound | Self::VersionNotFound => ExhCode::ResourceUnknown,
+            Self::InvalidLength(..) | Self::TypeMismatch | Self::RedirectUris => {
+                ExhCode::FieldFormat
+            }
             Self::NoPermission(_) => ExhCode::NoPermission,
         }
     }
@@ -89,7 +139,18 @@ impl DomainError for ApplicationError {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Application {
     pub created: bool,
-    pub version_names: Vec<String>,
+    pub deleted: bool,
+    pub oauth2: bool,
+    /// `(id, name)` of each live version.
+    pub versions: Vec<(Id, String)>,
+}
+
+fn check_redirect_uris(uris: &[String]) -> Result<(), ApplicationError> {
+    if uris.len() <= 50 && uris.iter().all(|uri| !uri.trim().is_empty()) {
+        Ok(())
+    } else {
+        Err(ApplicationError::RedirectUris)
+    }
 }
 
 fn check_length(field: &'static str, text: &str, max: usize) -> Result<(), ApplicationError> {
@@ -107,10 +168,18 @@ impl Aggregate for Application {
     type Event = ApplicationEvent;
     type Error = ApplicationError;
 
-    fn authorize(&self, _: &Self::Command, ctx: &Ctx<'_>) -> Result<(), Self::Error> {
-        // Extra Horizon guards versions with the same permission as applications.
-        const REQUIRED: &str = "CREATE_APPLICATIONS";
-        ctx.actor.require(REQUIRED, ApplicationError::NoPermission)
+    fn authorize(&self, command: &Self::Command, ctx: &Ctx<'_>) -> Result<(), Self::Error> {
+        // Extra Horizon guards versions with the same permissions as applications.
+        let required = match command {
+            ApplicationCommand::Create { .. } | ApplicationCommand::CreateVersion { .. } => {
+                "CREATE_APPLICATIONS"
+            }
+            ApplicationCommand::Update(_) => "UPDATE_APPLICATIONS",
+            ApplicationCommand::Delete | ApplicationCommand::DeleteVersion { .. } => {
+                "DELETE_APPLICATIONS"
+            }
+        };
+        ctx.actor.require(required, ApplicationError::NoPermission)
     }
 
     fn handle(
@@ -118,6 +187,10 @@ impl Aggregate for Application {
         command: &Self::Command,
         _: &Ctx<'_>,
     ) -> Result<Vec<Self::Event>, Self::Error> {
+        if !matches!(command, ApplicationCommand::Create { .. }) && (!self.created || self.deleted)
+        {
+            return Err(ApplicationError::NotFound);
+        }
         match command {
             ApplicationCommand::Create {
                 name,
@@ -126,6 +199,9 @@ impl Aggregate for Application {
             } => {
                 if self.created {
                     return Err(ApplicationError::AlreadyExists);
+                }
+                if let ApplicationKind::OAuth2 { redirect_uris, .. } = kind {
+                    check_redirect_uris(redirect_uris)?;
                 }
                 check_length("name", name, 100)?;
                 check_length("description", description, 250)?;
@@ -141,11 +217,8 @@ impl Aggregate for Application {
                 client_id,
                 secret_digest,
             } => {
-                if !self.created {
-                    return Err(ApplicationError::NotFound);
-                }
                 check_length("version name", name, 100)?;
-                if self.version_names.contains(name) {
+                if self.versions.iter().any(|(_, used)| used == name) {
                     return Err(ApplicationError::VersionNameUsed);
                 }
                 Ok(vec![ApplicationEvent::VersionCreated(
@@ -157,13 +230,65 @@ impl Aggregate for Application {
                     },
                 )])
             }
+            ApplicationCommand::Update(changes) => {
+                if changes.oauth2 != self.oauth2 {
+                    return Err(ApplicationError::TypeMismatch);
+                }
+                if let Some(name) = &changes.name {
+                    check_length("name", name, 100)?;
+                }
+                if let Some(description) = &changes.description {
+                    check_length("description", description, 250)?;
+                }
+                let oauth2_only = changes.logo.is_some() || changes.redirect_uris.is_some();
+                if oauth2_only && !self.oauth2 {
+                    return Err(ApplicationError::TypeMismatch);
+                }
+                if let Some(uris) = &changes.redirect_uris {
+                    check_redirect_uris(uris)?;
+                }
+                Ok(vec![ApplicationEvent::Updated(ApplicationUpdated {
+                    name: changes.name.clone(),
+                    description: changes.description.clone(),
+                    logo: changes.logo.clone(),
+                    redirect_uris: changes.redirect_uris.clone(),
+                })])
+            }
+            ApplicationCommand::Delete => {
+                Ok(vec![ApplicationEvent::Deleted(ApplicationDeleted {})])
+            }
+            ApplicationCommand::DeleteVersion { version } => {
+                let (version_id, _) = self
+                    .versions
+                    .iter()
+                    .find(|(id, name)| id.to_string() == *version || name == version)
+                    .ok_or(ApplicationError::VersionNotFound)?;
+                Ok(vec![ApplicationEvent::VersionDeleted(
+                    ApplicationVersionDeleted {
+                        version_id: *version_id,
+                    },
+                )])
+            }
         }
     }
 
     fn apply(&mut self, event: &Self::Event) {
         match event {
-            ApplicationEvent::Created(_) => self.created = true,
-            ApplicationEvent::VersionCreated(e) => self.version_names.push(e.name.clone()),
+            ApplicationEvent::Created(e) => {
+                self.created = true;
+                self.oauth2 = matches!(e.kind, ApplicationKind::OAuth2 { .. });
+            }
+            ApplicationEvent::VersionCreated(e) => {
+                self.versions.push((e.version_id, e.name.clone()));
+            }
+            ApplicationEvent::Updated(_) => {}
+            ApplicationEvent::Deleted(_) => {
+                self.deleted = true;
+                self.versions.clear();
+            }
+            ApplicationEvent::VersionDeleted(e) => {
+                self.versions.retain(|(id, _)| *id != e.version_id);
+            }
         }
     }
 }
@@ -181,7 +306,7 @@ mod tests {
             description: "The administrator's application".into(),
             kind: ApplicationKind::OAuth2 {
                 confidential: true,
-                redirect_uris: vec![],
+                redirect_uris: vec!["https://example.com/callback".into()],
             },
         }
     }
@@ -203,6 +328,72 @@ mod tests {
         given::<Application>(&history)
             .when(version("v1"))
             .then_err(ApplicationError::VersionNameUsed);
+    }
+
+    #[test]
+    fn a_deleted_version_frees_its_name_and_is_found_by_id_or_name() {
+        let created = given::<Application>(&[]).when(create()).events();
+        let first = given::<Application>(&created).when(version("v1")).events();
+        let history: Vec<_> = created.into_iter().chain(first).collect();
+        let by_name = ApplicationCommand::DeleteVersion {
+            version: "v1".into(),
+        };
+        let deleted = given::<Application>(&history).when(by_name).events();
+        let by_id = ApplicationCommand::DeleteVersion {
+            version: id(5).to_string(),
+        };
+        given::<Application>(&history)
+            .when(by_id.clone())
+            .then(&deleted);
+        let history: Vec<_> = history.into_iter().chain(deleted).collect();
+        given::<Application>(&history)
+            .when(by_id)
+            .then_err(ApplicationError::VersionNotFound);
+        assert!(
+            given::<Application>(&history)
+                .when(version("v1"))
+                .events()
+                .len()
+                == 1
+        );
+    }
+
+    #[test]
+    fn an_update_keeps_the_type() {
+        let created = given::<Application>(&[]).when(create()).events();
+        let as_oauth1 = ApplicationChanges {
+            oauth2: false,
+            name: Some("Renamed".into()),
+            ..ApplicationChanges::default()
+        };
+        given::<Application>(&created)
+            .when(ApplicationCommand::Update(as_oauth1))
+            .then_err(ApplicationError::TypeMismatch);
+        let rename = ApplicationChanges {
+            oauth2: true,
+            name: Some("Renamed".into()),
+            ..ApplicationChanges::default()
+        };
+        given::<Application>(&created)
+            .when(ApplicationCommand::Update(rename))
+            .then(&[ApplicationEvent::Updated(ApplicationUpdated {
+                name: Some("Renamed".into()),
+                description: None,
+                logo: None,
+                redirect_uris: None,
+            })]);
+    }
+
+    #[test]
+    fn a_deleted_application_takes_no_more_commands() {
+        let created = given::<Application>(&[]).when(create()).events();
+        let deleted = given::<Application>(&created)
+            .when(ApplicationCommand::Delete)
+            .events();
+        let history: Vec<_> = created.into_iter().chain(deleted).collect();
+        given::<Application>(&history)
+            .when(version("v2"))
+            .then_err(ApplicationError::NotFound);
     }
 
     #[test]

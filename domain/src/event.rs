@@ -326,6 +326,30 @@ mod tests {
                 "0401040404040404040404040404017601630909090909090909090909090909090909090909090909090909090909090909",
             ),
             (
+                ApplicationEvent::Updated(crate::application::ApplicationUpdated {
+                    name: Some("n".into()),
+                    description: None,
+                    logo: None,
+                    redirect_uris: Some(vec!["r".into()]),
+                })
+                .into(),
+                "application.updated",
+                "040201016e000001010172",
+            ),
+            (
+                ApplicationEvent::Deleted(crate::application::ApplicationDeleted {}).into(),
+                "application.deleted",
+                "0403",
+            ),
+            (
+                ApplicationEvent::VersionDeleted(crate::application::ApplicationVersionDeleted {
+                    version_id: id(4),
+                })
+                .into(),
+                "application.version_deleted",
+                "0404040404040404040404040404",
+            ),
+            (
                 SessionEvent::Started(SessionStarted {
                     user_id: id(1),
                     application_id: id(3),

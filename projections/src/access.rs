@@ -67,6 +67,8 @@ struct Model {
     applications: HashMap<Id, bool>,
     /// Client id → (application id, secret digest).
     clients: HashMap<String, (Id, Digest)>,
+    /// Version id → its client id.
+    versions: HashMap<Id, String>,
     /// Bumped whenever what a user is permitted may have changed.
     generation: u64,
     /// The position of the last commit that changed how each user is shown (their profile, roles,
@@ -209,7 +211,19 @@ impl Model {
             ApplicationEvent::VersionCreated(e) => {
                 self.clients
                     .insert(e.client_id.clone(), (application_id, e.secret_digest));
+                self.versions.insert(e.version_id, e.client_id.clone());
             }
+            ApplicationEvent::VersionDeleted(e) => {
+                if let Some(client_id) = self.versions.remove(&e.version_id) {
+                    self.clients.remove(&client_id);
+                }
+            }
+            ApplicationEvent::Deleted(_) => {
+                self.applications.remove(&application_id);
+                self.clients
+                    .retain(|_, (owner, _)| *owner != application_id);
+            }
+            ApplicationEvent::Updated(_) => {}
         }
     }
 
@@ -324,6 +338,8 @@ impl Access {
         let model = self.model.read().ok()?;
         let session_id = *model.access.get(digest)?;
         let session = model.sessions.get(&session_id)?;
+        // Tokens die with their application.
+        model.applications.get(&session.application_id)?;
         Some(Bearer {
             session_id,
             user_id: session.user_id,
@@ -492,6 +508,26 @@ mod tests {
         }
     }
 
+    fn application_created(access: &Access, position: u64, application: u8) {
+        let created = ApplicationEvent::Created(ApplicationCreated {
+            name: "App".into(),
+            description: "An app".into(),
+            kind: ApplicationKind::OAuth2 {
+                confidential: true,
+                redirect_uris: vec![],
+            },
+        });
+        let stream = StreamId::of(Application::KIND, id(application));
+        record(access, position, stream, vec![created.into()]);
+    }
+
+    /// A cache that knows the application (`50`) every test session belongs to.
+    fn cache() -> Access {
+        let access = Access::new();
+        application_created(&access, 0, 50);
+        access
+    }
+
     fn session_started(access: &Access, position: u64, session: u8, user: u8, tokens: (u8, u8)) {
         let started = SessionEvent::Started(SessionStarted {
             user_id: id(user),
@@ -505,7 +541,7 @@ mod tests {
 
     #[test]
     fn an_access_token_names_its_session_user_and_application() {
-        let access = Access::new();
+        let access = cache();
         session_started(&access, 1, 1, 2, (10, 11));
         let bearer = access.bearer(&Digest::of(&[10]));
         assert_eq!(
@@ -531,7 +567,7 @@ mod tests {
 
     #[test]
     fn refreshing_retires_both_previous_tokens() {
-        let access = Access::new();
+        let access = cache();
         session_started(&access, 1, 1, 2, (10, 11));
         let refreshed = SessionEvent::Refreshed(SessionRefreshed {
             access: token(12, NOW.plus_seconds(60)),
@@ -557,7 +593,7 @@ mod tests {
 
     #[test]
     fn permissions_follow_roles_and_their_permissions() {
-        let access = Access::new();
+        let access = cache();
         let role = StreamId::of(Role::KIND, id(7));
         let user = StreamId::of(User::KIND, id(2));
         let created = RoleEvent::Created(RoleCreated {
@@ -605,7 +641,7 @@ mod tests {
 
     #[test]
     fn a_deleted_user_is_logged_out_everywhere() {
-        let access = Access::new();
+        let access = cache();
         session_started(&access, 1, 1, 2, (10, 11));
         session_started(&access, 2, 3, 2, (12, 13));
         session_started(&access, 3, 4, 5, (14, 15));
@@ -627,8 +663,27 @@ mod tests {
     }
 
     #[test]
+    fn tokens_and_clients_die_with_their_application() {
+        let access = cache();
+        session_started(&access, 1, 1, 2, (10, 11));
+        let version = ApplicationEvent::VersionCreated(ApplicationVersionCreated {
+            version_id: id(51),
+            name: "1.0".into(),
+            client_id: "client".into(),
+            secret_digest: Digest::of(b"secret"),
+        });
+        let application = StreamId::of(Application::KIND, id(50));
+        record(&access, 2, application.clone(), vec![version.into()]);
+        assert!(access.client("client").is_some());
+        let deleted = ApplicationEvent::Deleted(vigil_domain::application::ApplicationDeleted {});
+        record(&access, 3, application, vec![deleted.into()]);
+        assert_eq!(access.client("client"), None);
+        assert_eq!(access.bearer(&Digest::of(&[10])), None);
+    }
+
+    #[test]
     fn clients_are_found_by_client_id() {
-        let access = Access::new();
+        let access = cache();
         let application = StreamId::of(Application::KIND, id(50));
         let created = ApplicationEvent::Created(ApplicationCreated {
             name: "App".into(),
@@ -663,7 +718,7 @@ mod tests {
 
     #[test]
     fn sessions_that_can_no_longer_be_used_are_forgotten() {
-        let access = Access::new();
+        let access = cache();
         session_started(&access, 1, 1, 2, (10, 11));
         access.prune(NOW.plus_seconds(599));
         assert!(
@@ -678,7 +733,7 @@ mod tests {
 
     #[tokio::test]
     async fn waiting_ends_when_the_position_is_reached_or_time_runs_out() {
-        let access = Arc::new(Access::new());
+        let access = Arc::new(cache());
         assert!(!access.wait_for(1, Duration::from_millis(20)).await);
         let waiter = tokio::spawn({
             let access = access.clone();

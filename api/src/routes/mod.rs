@@ -7,7 +7,9 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
+use serde_json::{Value, json};
 use vigil_domain::error::ExhCode;
+use vigil_projections::page::Page;
 use vigil_projections::runner::Progress;
 
 use crate::error::ApiError;
@@ -34,4 +36,13 @@ async fn check_health(State(state): State<AppState>) -> Result<StatusCode, ApiEr
             format!("Read models halted: {}", halted.join(", ")),
         ))
     }
+}
+
+/// Extra Horizon's list shape.
+pub fn page_json(page: Page<Value>) -> Value {
+    let mut meta = json!({"offset": page.offset, "limit": page.limit});
+    if let (Some(total), Some(map)) = (page.total, meta.as_object_mut()) {
+        map.insert("total".into(), json!(total));
+    }
+    json!({"page": meta, "data": page.data})
 }

@@ -18,9 +18,10 @@ use vigil_projections::page::Page;
 use vigil_projections::rql::Query;
 use vigil_projections::{roles, users};
 
-use super::{page_json, role_json};
+use super::role_json;
 use crate::error::ApiError;
 use crate::extract::{Caller, Rql, json_body, parse_id};
+use crate::routes::page_json;
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {

@@ -15,6 +15,7 @@ use vigil_projections::users::{self, Scope, UserRow};
 
 use crate::error::ApiError;
 use crate::extract::{Caller, Rql, parse_id};
+use crate::routes::page_json;
 use crate::state::AppState;
 use crate::views::RawJson;
 
@@ -101,15 +102,6 @@ async fn render(state: &AppState, users: &[UserRow]) -> Result<Vec<Value>, ApiEr
         .iter()
         .map(|u| user_json(u, by_user.get(u.id.as_str()).map_or(&[][..], Vec::as_slice)))
         .collect())
-}
-
-/// Extra Horizon's list shape.
-pub fn page_json(page: Page<Value>) -> Value {
-    let mut meta = json!({"offset": page.offset, "limit": page.limit});
-    if let (Some(total), Some(map)) = (page.total, meta.as_object_mut()) {
-        map.insert("total".into(), json!(total));
-    }
-    json!({"page": meta, "data": page.data})
 }
 
 /// `GET /users/v1/me`.

@@ -22,9 +22,12 @@ use crate::error::{ApiError, OAuthError};
 use crate::extract::{RequestContext, json_body};
 use crate::state::AppState;
 
+mod applications;
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/oauth2/tokens", post(token))
+        .merge(applications::router())
         .merge(super::health())
 }
 
