@@ -384,6 +384,11 @@ mod tests {
                 "login.cleared",
                 "060100",
             ),
+            (
+                SessionEvent::Ended(crate::session::SessionEnded {}).into(),
+                "session.ended",
+                "0502",
+            ),
         ]
     }
 

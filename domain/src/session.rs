@@ -35,10 +35,16 @@ pub struct SessionRefreshed {
     pub refresh: IssuedToken,
 }
 
+/// The login is over: its tokens were revoked (by the user or an administrator).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+pub struct SessionEnded {}
+
 events! {
     pub enum SessionEvent {
         Started(SessionStarted) = "session.started",
         Refreshed(SessionRefreshed) = "session.refreshed",
+        Ended(SessionEnded) = "session.ended",
     }
 }
 
@@ -53,6 +59,9 @@ pub enum SessionCommand {
         access: IssuedToken,
         refresh: IssuedToken,
     },
+    /// Revoke the session's tokens: its user may; others need `DELETE_AUTHORIZATIONS` (or, when
+    /// they revoke it through its refresh token, `DELETE_OAUTH2_REFRESH_TOKEN`).
+    End { through_refresh_token: bool },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -65,6 +74,10 @@ pub enum SessionError {
     RefreshTokenUnknown,
     #[error("the refresh token has expired")]
     RefreshTokenExpired,
+    #[error("no such token")]
+    NotFound,
+    #[error("permission {0} is required")]
+    NoPermission(&'static str),
 }
 
 impl DomainError for SessionError {
@@ -74,12 +87,15 @@ impl DomainError for SessionError {
             Self::NotThisUser => ExhCode::NoPermission,
             Self::RefreshTokenUnknown => ExhCode::RefreshTokenUnknown,
             Self::RefreshTokenExpired => ExhCode::RefreshTokenExpired,
+            Self::NotFound => ExhCode::ResourceUnknown,
+            Self::NoPermission(_) => ExhCode::NoPermission,
         }
     }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Session {
+    pub ended: bool,
     pub user_id: Option<Id>,
     pub application_id: Option<Id>,
     pub access: Option<IssuedToken>,
@@ -98,6 +114,23 @@ impl Aggregate for Session {
                 if !ctx.actor.is_system() && !ctx.actor.is_user(start.user_id) =>
             {
                 Err(SessionError::NotThisUser)
+            }
+            SessionCommand::End { .. }
+                if self.user_id.is_some_and(|user| ctx.actor.is_user(user)) =>
+            {
+                Ok(())
+            }
+            SessionCommand::End {
+                through_refresh_token,
+            } => {
+                let legacy = ctx.actor.allows("DELETE_AUTHORIZATIONS");
+                let refresh =
+                    *through_refresh_token && ctx.actor.allows("DELETE_OAUTH2_REFRESH_TOKEN");
+                if legacy || refresh || ctx.actor.is_system() {
+                    Ok(())
+                } else {
+                    Err(SessionError::NoPermission("DELETE_AUTHORIZATIONS"))
+                }
             }
             // Presenting the current refresh token is what authorizes a refresh; `handle` checks it.
             _ => Ok(()),
@@ -120,7 +153,10 @@ impl Aggregate for Session {
                 access,
                 refresh,
             } => {
-                let current = self.refresh.ok_or(SessionError::RefreshTokenUnknown)?;
+                let current = self
+                    .refresh
+                    .filter(|_| !self.ended)
+                    .ok_or(SessionError::RefreshTokenUnknown)?;
                 if !current.digest.ct_eq(presented) || self.application_id != Some(*application_id)
                 {
                     return Err(SessionError::RefreshTokenUnknown);
@@ -133,6 +169,10 @@ impl Aggregate for Session {
                     refresh: *refresh,
                 })])
             }
+            SessionCommand::End { .. } if self.user_id.is_none() || self.ended => {
+                Err(SessionError::NotFound)
+            }
+            SessionCommand::End { .. } => Ok(vec![SessionEvent::Ended(SessionEnded {})]),
         }
     }
 
@@ -148,6 +188,7 @@ impl Aggregate for Session {
                 self.access = Some(e.access);
                 self.refresh = Some(e.refresh);
             }
+            SessionEvent::Ended(_) => self.ended = true,
         }
     }
 }
@@ -233,6 +274,33 @@ mod tests {
         given::<Session>(&[SessionEvent::Started(started())])
             .when(refresh(11, 3))
             .then_err(SessionError::RefreshTokenUnknown);
+    }
+
+    #[test]
+    fn a_user_ends_their_own_session_and_others_need_a_permission() {
+        let owner = Actor::user(id(1), Some(id(2)), Permissions::default(), Via::Http, None);
+        let end = SessionCommand::End {
+            through_refresh_token: false,
+        };
+        given::<Session>(&[SessionEvent::Started(started())])
+            .by(owner)
+            .when(end.clone())
+            .then(&[SessionEvent::Ended(SessionEnded {})]);
+        let other = Actor::user(id(9), Some(id(2)), Permissions::default(), Via::Http, None);
+        given::<Session>(&[SessionEvent::Started(started())])
+            .by(other)
+            .when(end)
+            .then_err(SessionError::NoPermission("DELETE_AUTHORIZATIONS"));
+    }
+
+    #[test]
+    fn an_ended_session_cannot_be_refreshed() {
+        given::<Session>(&[
+            SessionEvent::Started(started()),
+            SessionEvent::Ended(SessionEnded {}),
+        ])
+        .when(refresh(11, 2))
+        .then_err(SessionError::RefreshTokenUnknown);
     }
 
     #[test]

@@ -138,6 +138,7 @@ impl Model {
                 self.access.insert(e.access.digest, session_id);
                 self.refresh.insert(e.refresh.digest, session_id);
             }
+            SessionEvent::Ended(_) => self.end_session(session_id),
         }
     }
 

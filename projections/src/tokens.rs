@@ -5,7 +5,11 @@ use vigil_domain::commit::Recorded;
 use vigil_domain::event::{Event, SessionEvent, UserEvent};
 use vigil_domain::session::IssuedToken;
 
+use crate::page::{Limits, List, Page, QueryError};
+use crate::rql::Query;
 use crate::runner::{Projection, ProjectionError};
+use crate::sql::{Field, FieldType, Sql};
+use crate::store::ReadStore;
 use crate::table::{Changes, ColumnType::*, Table, Value};
 
 pub static ACCESS_TOKENS: Table = Table::new(
@@ -116,8 +120,136 @@ impl Projection for Tokens {
                     changes.update(&ACCESS_TOKENS, position, access)?;
                     changes.update(&REFRESH_TOKENS, position, refresh)?;
                 }
+                SessionEvent::Ended(_) => {
+                    for table in TABLES {
+                        changes.delete(table, position, [("session_id", session.into())])?;
+                    }
+                }
             }
         }
         Ok(())
     }
+}
+
+/// A current token as `GET /auth/v2/oauth2/tokens` and `…/refreshTokens` list it.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct TokenRow {
+    pub session_id: String,
+    pub id: String,
+    pub user_id: String,
+    pub application_id: String,
+    /// The session's current refresh token (access tokens only).
+    pub refresh_token_id: Option<String>,
+    pub expiry_timestamp: i64,
+    pub creation_timestamp: i64,
+    pub update_timestamp: i64,
+}
+
+/// Which kind of token a list or lookup is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    Access,
+    Refresh,
+}
+
+impl TokenKind {
+    fn table(self) -> &'static str {
+        match self {
+            Self::Access => "oauth2_access_tokens_v1",
+            Self::Refresh => "oauth2_refresh_tokens_v1",
+        }
+    }
+}
+
+/// The properties token lists may filter and sort on (the auth service is camelCase).
+pub const FIELDS: &[Field] = &[
+    Field {
+        path: "id",
+        column: "id",
+        field_type: FieldType::Text,
+    },
+    Field {
+        path: "userId",
+        column: "user_id",
+        field_type: FieldType::Text,
+    },
+    Field {
+        path: "applicationId",
+        column: "application_id",
+        field_type: FieldType::Text,
+    },
+    Field {
+        path: "expiryTimestamp",
+        column: "expiry_timestamp",
+        field_type: FieldType::Timestamp,
+    },
+    Field {
+        path: "creationTimestamp",
+        column: "creation_timestamp",
+        field_type: FieldType::Timestamp,
+    },
+    Field {
+        path: "updateTimestamp",
+        column: "update_timestamp",
+        field_type: FieldType::Timestamp,
+    },
+];
+
+fn select(kind: TokenKind) -> &'static str {
+    match kind {
+        TokenKind::Access => {
+            "SELECT session_id, id, user_id, application_id, refresh_token_id, expiry_timestamp, \
+             creation_timestamp, update_timestamp FROM oauth2_access_tokens_v1"
+        }
+        TokenKind::Refresh => {
+            "SELECT session_id, id, user_id, application_id, CAST(NULL AS TEXT) AS refresh_token_id, expiry_timestamp, \
+             creation_timestamp, update_timestamp FROM oauth2_refresh_tokens_v1"
+        }
+    }
+}
+
+/// A page of current tokens; `of_user` limits it to one user's.
+pub async fn list(
+    store: &ReadStore,
+    kind: TokenKind,
+    query: &Query,
+    of_user: Option<&str>,
+) -> Result<Page<TokenRow>, QueryError> {
+    let visible = of_user.map(|user| {
+        let mut sql = Sql::default();
+        sql.text = format!("user_id = {}", sql.bind(Value::Text(user.to_owned())));
+        sql
+    });
+    let from = match kind {
+        TokenKind::Access => "FROM oauth2_access_tokens_v1",
+        TokenKind::Refresh => "FROM oauth2_refresh_tokens_v1",
+    };
+    let compiled = List {
+        select: select(kind),
+        from,
+        fields: FIELDS,
+        tiebreak: "session_id",
+        visible,
+        limits: Limits::STANDARD,
+    }
+    .compile(store, query)?;
+    crate::fetch_page!(store, compiled, TokenRow)
+}
+
+/// The session and user of the current token with this id.
+pub async fn by_id(
+    store: &ReadStore,
+    kind: TokenKind,
+    id: &str,
+) -> Result<Option<(String, String)>, sqlx::Error> {
+    let text = format!(
+        "SELECT session_id, user_id FROM {} WHERE id = $1",
+        kind.table()
+    );
+    crate::with_pool!(store, pool => {
+        sqlx::query_as::<_, (String, String)>(sqlx::AssertSqlSafe(text))
+            .bind(id)
+            .fetch_optional(pool)
+            .await
+    })
 }

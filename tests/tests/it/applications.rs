@@ -94,3 +94,70 @@ in_both_deployments! {
         Ok(())
     }
 }
+
+in_both_deployments! {
+    async fn tokens_are_listed_and_revoked(deployment: Deployment) {
+        let env = TestEnv::new(deployment).await?;
+        let server = TestServer::start(&env).await?;
+        let admin = server.admin_token().await?;
+        let jane_id = plain_user(&server, "jane@example.com").await?;
+        let first = server.login("jane@example.com", "jane's password").await?;
+        let second = server.login("jane@example.com", "jane's password").await?;
+        let (first_token, second_token) = (first["access_token"].as_str(), second["access_token"].as_str());
+
+        let (status, mine) = server.call(Method::GET, "/auth/v2/oauth2/tokens", second_token, None).await?;
+        assert_eq!((status, mine["page"]["total"].clone()), (StatusCode::OK, json!(2)), "{mine}");
+        assert!(mine["data"].as_array().into_iter().flatten().all(|t| t["userId"] == json!(jane_id)));
+        assert!(mine["data"][0]["refreshTokenId"].is_string());
+        let (_, everyone) = server.call(Method::GET, "/auth/v2/oauth2/tokens", Some(&admin), None).await?;
+        assert_eq!(everyone["page"]["total"], 3);
+        let admin_token_id = everyone["data"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|t| t["userId"] == json!(server.admin.user_id.to_string()))
+            .and_then(|t| t["id"].as_str())
+            .unwrap_or_default()
+            .to_owned();
+        let (status, body) = server.call(Method::DELETE, &format!("/auth/v2/oauth2/tokens/{admin_token_id}"), second_token, None).await?;
+        assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, Some(10)));
+
+        // Revoking an access token ends its login: both of its tokens die.
+        let (_, all_mine) = server.call(Method::GET, "/auth/v2/oauth2/tokens", first_token, None).await?;
+        let jane_token_ids = all_mine["data"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|t| t["id"].as_str().unwrap_or_default().to_owned())
+            .collect::<Vec<_>>();
+        assert_eq!(jane_token_ids.len(), 2);
+        for id in &jane_token_ids {
+            let (status, body) = server.call(Method::DELETE, &format!("/auth/v2/oauth2/tokens/{id}"), Some(&admin), None).await?;
+            assert_eq!((status, body), (StatusCode::OK, json!({"affectedRecords": 1})));
+        }
+        for token in [first_token, second_token] {
+            let (status, body) = server.call(Method::GET, "/users/v1/me", token, None).await?;
+            assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, Some(117)));
+        }
+        let refresh = json!({
+            "grant_type": "refresh_token",
+            "refresh_token": first["refresh_token"],
+            "client_id": server.admin.client_id,
+            "client_secret": server.admin.client_secret,
+        });
+        let (status, body) = server.call(Method::POST, "/auth/v2/oauth2/tokens", None, Some(refresh)).await?;
+        assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, Some(119)), "{body}");
+
+        // Revoking through the refresh token ends the login too.
+        let third = server.login("jane@example.com", "jane's password").await?;
+        let third_token = third["access_token"].as_str();
+        let (_, refresh_tokens) = server.call(Method::GET, "/auth/v2/oauth2/refreshTokens", third_token, None).await?;
+        assert_eq!(refresh_tokens["page"]["total"], 1);
+        let refresh_id = refresh_tokens["data"][0]["id"].as_str().unwrap_or_default().to_owned();
+        let (status, _) = server.call(Method::DELETE, &format!("/auth/v2/oauth2/refreshTokens/{refresh_id}"), third_token, None).await?;
+        assert_eq!(status, StatusCode::OK);
+        let (status, body) = server.call(Method::GET, "/users/v1/me", third_token, None).await?;
+        assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, Some(117)));
+        Ok(())
+    }
+}

@@ -23,11 +23,13 @@ use crate::extract::{RequestContext, json_body};
 use crate::state::AppState;
 
 mod applications;
+mod tokens;
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/oauth2/tokens", post(token))
         .merge(applications::router())
+        .merge(tokens::router())
         .merge(super::health())
 }
 
