@@ -19,6 +19,7 @@ use vigil_domain::log::EventLog;
 use vigil_projections::access::Access;
 use vigil_projections::runner::{self, Projector};
 use vigil_projections::store::ReadStore;
+use vigil_scheduler::mail::{MailConfig, Mailer};
 
 use crate::state::{AppState, Shared};
 use crate::telemetry::{self, LogFormat};
@@ -109,6 +110,18 @@ struct ServeArgs {
     /// Lifetime of refresh tokens, in seconds.
     #[arg(long, env = "VIGIL_REFRESH_TOKEN_SECONDS", default_value_t = 60 * 24 * 3600)]
     refresh_token_seconds: i64,
+    /// SMTP server for activation and password-reset mails: `smtp://host:port` (plain),
+    /// `smtps://…` (TLS) or `smtp://…?tls=required` (STARTTLS), with optional `user:pass@`.
+    /// Without it, mailed activation and password resets are refused.
+    #[arg(long, env = "VIGIL_SMTP_URL", hide_env_values = true)]
+    smtp_url: Option<String>,
+    /// The sender of those mails.
+    #[arg(
+        long,
+        env = "VIGIL_MAIL_FROM",
+        default_value = "Vigil <no-reply@localhost>"
+    )]
+    mail_from: String,
 }
 
 #[derive(Debug, Args)]
@@ -233,7 +246,11 @@ async fn serve(args: ServeArgs) -> Result<(), Fatal> {
         access_seconds: args.access_token_seconds,
         refresh_seconds: args.refresh_token_seconds,
     };
-    let state = start(storage, lifetimes).await?;
+    let mail = args.smtp_url.clone().map(|smtp_url| MailConfig {
+        smtp_url,
+        from: args.mail_from.clone(),
+    });
+    let state = start(storage, lifetimes, mail.as_ref()).await?;
     if let (Some(email), Some(password)) = (&args.admin_email, &args.admin_password) {
         match bootstrap::bootstrap(&state.bus, &state.ids, Via::Cli, email, password).await {
             Ok(credentials) => {
@@ -252,22 +269,34 @@ async fn serve(args: ServeArgs) -> Result<(), Fatal> {
     crate::server::run(state.clone(), http, grpc, shutdown_signal()).await?;
     state.projector.shutdown().await;
     state.access.shutdown();
+    if let Some(mailer) = &state.mailer {
+        mailer.shutdown();
+    }
     state.store.close().await;
     tracing::info!("stopped");
     Ok(())
 }
 
-/// Starts the projections and assembles what request handlers share.
-pub async fn start(storage: Storage, lifetimes: TokenLifetimes) -> Result<AppState, Fatal> {
+/// Starts the projections (and the mailer, given SMTP) and assembles what request handlers share.
+pub async fn start(
+    storage: Storage,
+    lifetimes: TokenLifetimes,
+    mail: Option<&MailConfig>,
+) -> Result<AppState, Fatal> {
     let Storage { log, store } = storage;
     let projector = Projector::start(store.clone(), log.clone(), vigil_projections::all()).await?;
     let access = Access::follow(log.clone());
+    let mailer = mail
+        .map(|config| Mailer::start(log.clone(), config))
+        .transpose()
+        .map_err(|e| Fatal(e.to_string()))?;
     Ok(AppState::new(Shared {
         bus: CommandBus::new(log),
         store,
         projector,
         access,
         user_views: UserViews::new(),
+        mailer,
         ids: IdGenerator::new(),
         lifetimes,
         read_your_writes: Duration::from_secs(5),

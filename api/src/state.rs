@@ -9,6 +9,7 @@ use vigil_commands::ids::IdGenerator;
 use vigil_projections::access::Access;
 use vigil_projections::runner::{Projector, WaitError};
 use vigil_projections::store::ReadStore;
+use vigil_scheduler::mail::Mailer;
 
 use crate::error::ApiError;
 use crate::views::UserViews;
@@ -24,6 +25,8 @@ pub struct Shared {
     pub access: Arc<Access>,
     /// Rendered users, served while current.
     pub user_views: UserViews,
+    /// Delivers activation and password-reset mails; without it, those flows are refused.
+    pub mailer: Option<Mailer>,
     pub ids: IdGenerator,
     pub lifetimes: TokenLifetimes,
     /// How long a write waits for the read models to show it before answering anyway.

@@ -5,6 +5,7 @@ use vigil_domain::actor::Actor;
 use vigil_domain::aggregate::Aggregate;
 use vigil_domain::commit::CommandMeta;
 use vigil_domain::id::{Id, StreamId};
+use vigil_domain::log::LogError;
 use vigil_domain::login::{self, Login, LoginCommand};
 use vigil_domain::permission::Permissions;
 use vigil_domain::reservation::{self, Reservation};
@@ -73,7 +74,7 @@ impl From<CommandError<login::LoginError>> for LoginError {
 pub async fn user_by_email(
     bus: &CommandBus,
     email: &Email,
-) -> Result<Option<(Id, User)>, CommandError<SessionError>> {
+) -> Result<Option<(Id, User)>, LogError> {
     let (claim, _) = bus
         .load::<Reservation>(&reservation::stream("email", email.as_str()))
         .await?;
@@ -109,7 +110,9 @@ pub async fn password_login(
 ) -> Result<Tokens, LoginError> {
     let email = Email::parse(email).ok();
     let user = match &email {
-        Some(email) => user_by_email(bus, email).await?,
+        Some(email) => user_by_email(bus, email)
+            .await
+            .map_err(CommandError::<SessionError>::Log)?,
         None => None,
     };
     // Known address or not, the same throttling applies, so answers never reveal accounts.

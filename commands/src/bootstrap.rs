@@ -138,6 +138,7 @@ pub async fn bootstrap(
             time_zone: "UTC".into(),
             password_hash,
             activated: true,
+            activation_request: None,
         });
         let unique_email = Unique {
             namespace: "email",

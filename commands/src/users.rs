@@ -4,12 +4,13 @@
 
 use vigil_domain::aggregate::Aggregate;
 use vigil_domain::commit::CommandMeta;
-use vigil_domain::id::{Id, StreamId};
+use vigil_domain::id::{Digest, Id, StreamId};
 use vigil_domain::log::LogError;
 use vigil_domain::login::{self, Login, LoginCommand, LoginError};
 use vigil_domain::password::PasswordPolicy;
 use vigil_domain::user::{self, Registration, User, UserCommand, UserError};
 use vigil_domain::value::Email;
+use vigil_domain::verification::Purpose;
 
 use crate::flow::{CommandBus, CommandError, Outcome};
 use crate::ids::IdGenerator;
@@ -50,6 +51,8 @@ pub struct NewAccount {
     pub time_zone: Option<String>,
     /// Registered as already activated (by an administrator, or bootstrap).
     pub activated: bool,
+    /// Whether the account is to be activated with a mailed code.
+    pub mailed_activation: bool,
 }
 
 fn email_reservation(email: &Email) -> Unique {
@@ -80,6 +83,7 @@ pub async fn register(
         time_zone: user::time_zone(account.time_zone.as_deref().unwrap_or("UTC"))?,
         password_hash: secrets::hash_password(account.password).await?,
         activated: account.activated,
+        activation_request: account.mailed_activation.then(|| ids.next()),
         email,
     };
     let id = ids.next();
@@ -184,4 +188,68 @@ pub async fn delete(
             .await?;
     }
     Ok(outcome)
+}
+
+/// Asks for a mailed code for the account registered under `email`; `None` when there is none.
+pub async fn request_verification(
+    bus: &CommandBus,
+    ids: &IdGenerator,
+    email: &str,
+    purpose: Purpose,
+    meta: &CommandMeta,
+) -> Result<Option<Outcome>, AccountError> {
+    let Ok(email) = Email::parse(email) else {
+        return Ok(None);
+    };
+    let found = crate::auth::user_by_email(bus, &email).await?;
+    let Some((user_id, _)) = found else {
+        return Ok(None);
+    };
+    let command = UserCommand::RequestVerification {
+        purpose,
+        request_id: ids.next(),
+    };
+    Ok(Some(
+        bus.execute::<User>(&StreamId::of(User::KIND, user_id), &command, meta)
+            .await?,
+    ))
+}
+
+/// Activates `user_id` with the digest of the code mailed to them.
+pub async fn activate(
+    bus: &CommandBus,
+    user_id: Id,
+    digest: Digest,
+    meta: &CommandMeta,
+) -> Result<Outcome, AccountError> {
+    let command = UserCommand::Activate { digest };
+    Ok(bus
+        .execute::<User>(&StreamId::of(User::KIND, user_id), &command, meta)
+        .await?)
+}
+
+/// Sets a new password for `user_id` with the digest of the code mailed to them; every login of
+/// the user ends, and failed logins are forgotten.
+pub async fn reset_password(
+    bus: &CommandBus,
+    policy: &PasswordPolicy,
+    user_id: Id,
+    digest: Digest,
+    new_password: String,
+    meta: &CommandMeta,
+) -> Result<Outcome, AccountError> {
+    policy
+        .check(&new_password)
+        .map_err(UserError::WeakPassword)?;
+    let password_hash = secrets::hash_password(new_password).await?;
+    let command = UserCommand::ResetPassword {
+        digest,
+        password_hash,
+    };
+    let outcome = bus
+        .execute::<User>(&StreamId::of(User::KIND, user_id), &command, meta)
+        .await?;
+    clear_failed_logins(bus, user_id, false, meta)
+        .await
+        .map(|cleared| cleared.unwrap_or(outcome))
 }

@@ -66,10 +66,19 @@ catalogue! {
     OAuth2MissingClientCredentials = (126, "OAUTH2_MISSING_CLIENT_CREDENTIALS_EXCEPTION", 400),
     EmailUnknown = (202, "EMAIL_UNKNOWN_EXCEPTION", 400),
     EmailUsed = (203, "EMAIL_USED_EXCEPTION", 400),
+    NotActivated = (204, "NOT_ACTIVATED_EXCEPTION", 400),
+    ActivationUnknown = (205, "ACTIVATION_UNKNOWN_EXCEPTION", 400),
+    AlreadyActivated = (206, "ALREADY_ACTIVATED_EXCEPTION", 400),
+    NewPasswordHashUnknown = (207, "NEW_PASSWORD_HASH_UNKNOWN_EXCEPTION", 400),
     Password = (208, "PASSWORD_EXCEPTION", 400),
     LoginTimeout = (211, "LOGIN_TIMEOUT_EXCEPTION", 401),
     LoginFreeze = (212, "LOGIN_FREEZE_EXCEPTION", 401),
     TooManyFailedAttempts = (213, "TOO_MANY_FAILED_ATTEMPTS_EXCEPTION", 401),
+    PinCodesNotEnabled = (218, "PIN_CODES_NOT_ENABLED_EXCEPTION", 403),
+    ForgotPasswordRequestLimit = (220, "FORGOT_PASSWORD_REQUEST_LIMIT_EXCEPTION", 403),
+    ForgotPasswordRequestTimeout = (221, "FORGOT_PASSWORD_REQUEST_TIMEOUT_EXCEPTION", 403),
+    ActivationRequestLimit = (222, "ACTIVATION_REQUEST_LIMIT_EXCEPTION", 403),
+    ActivationRequestTimeout = (223, "ACTIVATION_REQUEST_TIMEOUT_EXCEPTION", 403),
 }
 
 /// A business error that knows its catalogue entry.

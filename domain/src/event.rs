@@ -389,6 +389,52 @@ mod tests {
                 "session.ended",
                 "0502",
             ),
+            (
+                UserEvent::VerificationRequested(crate::verification::VerificationRequested {
+                    request_id: id(5),
+                    purpose: crate::verification::Purpose::PasswordReset,
+                    at: Timestamp(5),
+                })
+                .into(),
+                "user.verification_requested",
+                "0206050505050505050505050505010a",
+            ),
+            (
+                UserEvent::VerificationCodeIssued(crate::verification::VerificationCodeIssued {
+                    request_id: id(5),
+                    digest: Digest::from_bytes([7; 32]),
+                    expires_at: Timestamp(9),
+                    at: Timestamp(5),
+                })
+                .into(),
+                "user.verification_code_issued",
+                "02070505050505050505050505050707070707070707070707070707070707070707070707070707070707070707120a",
+            ),
+            (
+                UserEvent::VerificationMailSent(crate::verification::VerificationMailSent {
+                    request_id: id(5),
+                })
+                .into(),
+                "user.verification_mail_sent",
+                "0208050505050505050505050505",
+            ),
+            (
+                UserEvent::Activated(crate::user::UserActivated {
+                    request_id: Some(id(5)),
+                })
+                .into(),
+                "user.activated",
+                "020901050505050505050505050505",
+            ),
+            (
+                UserEvent::PasswordReset(crate::user::PasswordReset {
+                    request_id: id(5),
+                    password_hash: PasswordHash("h".into()),
+                })
+                .into(),
+                "user.password_reset",
+                "020a0505050505050505050505050168",
+            ),
         ]
     }
 

@@ -7,7 +7,8 @@
 //! catalogue, the permission catalogue and the [`log::EventLog`] contract.
 //!
 //! Layout:
-//! - [`id`], [`value`], [`actor`], [`permission`], [`password`]: value objects and rules.
+//! - [`id`], [`value`], [`actor`], [`permission`], [`password`], [`verification`]: value objects
+//!   and rules.
 //! - [`aggregate`]: the aggregate contract (and the given/when/then test helper).
 //! - [`event`], [`commit`], [`log`]: what the log stores and how it is read.
 //! - [`error`]: the Extra Horizon error catalogue.
@@ -31,3 +32,4 @@ pub mod role;
 pub mod session;
 pub mod user;
 pub mod value;
+pub mod verification;

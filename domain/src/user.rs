@@ -7,8 +7,12 @@ use serde::{Deserialize, Serialize};
 use crate::aggregate::{Aggregate, Ctx};
 use crate::error::{DomainError, ExhCode};
 use crate::event::events;
-use crate::id::Id;
+use crate::id::{Digest, Id};
 use crate::value::{Email, Personal};
+use crate::verification::{
+    CODE_VALID_SECONDS, Purpose, Verification, VerificationCodeIssued, VerificationError,
+    VerificationMailSent, VerificationRequested,
+};
 
 /// An Argon2id hash in PHC string form. Passwords never enter the log, only this.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,6 +85,22 @@ pub struct PasswordChanged {
 #[cfg_attr(test, derive(proptest_derive::Arbitrary))]
 pub struct UserDeleted {}
 
+/// The account's email address is verified (`user_activation_completed`); `request_id` is the
+/// mailed request it completes, none when an administrator activated it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+pub struct UserActivated {
+    pub request_id: Option<Id>,
+}
+
+/// A new password set with a mailed code (`password_reset_completed`): every login ends with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+pub struct PasswordReset {
+    pub request_id: Id,
+    pub password_hash: PasswordHash,
+}
+
 events! {
     pub enum UserEvent {
         Registered(UserRegistered) = "user.registered",
@@ -89,6 +109,11 @@ events! {
         Updated(UserUpdated) = "user.updated",
         PasswordChanged(PasswordChanged) = "user.password_changed",
         Deleted(UserDeleted) = "user.deleted",
+        VerificationRequested(VerificationRequested) = "user.verification_requested",
+        VerificationCodeIssued(VerificationCodeIssued) = "user.verification_code_issued",
+        VerificationMailSent(VerificationMailSent) = "user.verification_mail_sent",
+        Activated(UserActivated) = "user.activated",
+        PasswordReset(PasswordReset) = "user.password_reset",
     }
 }
 
@@ -115,6 +140,8 @@ pub struct Registration {
     pub password_hash: PasswordHash,
     /// Registered as already activated (bootstrap, manual activation by an administrator).
     pub activated: bool,
+    /// The activation request to mail, if the account is to be verified by mail.
+    pub activation_request: Option<Id>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,6 +159,31 @@ pub enum UserCommand {
         password_hash: PasswordHash,
     },
     Delete,
+    /// Ask for a mailed code (a new activation mail, or a password reset).
+    RequestVerification {
+        purpose: Purpose,
+        request_id: Id,
+    },
+    /// The mailer drew a code for the request; only its digest is recorded.
+    IssueCode {
+        purpose: Purpose,
+        request_id: Id,
+        digest: Digest,
+    },
+    /// The mailer sent the mail of the request.
+    MarkMailSent {
+        purpose: Purpose,
+        request_id: Id,
+    },
+    /// Activate the account with the mailed code's digest.
+    Activate {
+        digest: Digest,
+    },
+    /// Set a new password with the mailed code's digest.
+    ResetPassword {
+        digest: Digest,
+        password_hash: PasswordHash,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -148,6 +200,12 @@ pub enum UserError {
     WrongPassword,
     #[error("{0}")]
     WeakPassword(String),
+    #[error(transparent)]
+    Verification(#[from] VerificationError),
+    #[error("the account is already activated")]
+    AlreadyActivated,
+    #[error("the account's email address is not verified yet")]
+    NotActivated,
 }
 
 impl DomainError for UserError {
@@ -158,6 +216,25 @@ impl DomainError for UserError {
             Self::NoPermission(_) => ExhCode::NoPermission,
             Self::InvalidField(_) => ExhCode::FieldFormat,
             Self::WrongPassword | Self::WeakPassword(_) => ExhCode::Password,
+            Self::AlreadyActivated => ExhCode::AlreadyActivated,
+            Self::NotActivated => ExhCode::NotActivated,
+            Self::Verification(error) => match error {
+                VerificationError::TooSoon(Purpose::Activation) => {
+                    ExhCode::ActivationRequestTimeout
+                }
+                VerificationError::TooMany(Purpose::Activation) => ExhCode::ActivationRequestLimit,
+                VerificationError::TooSoon(Purpose::PasswordReset) => {
+                    ExhCode::ForgotPasswordRequestTimeout
+                }
+                VerificationError::TooMany(Purpose::PasswordReset) => {
+                    ExhCode::ForgotPasswordRequestLimit
+                }
+                VerificationError::UnknownCode(Purpose::Activation) => ExhCode::ActivationUnknown,
+                VerificationError::UnknownCode(Purpose::PasswordReset) => {
+                    ExhCode::NewPasswordHashUnknown
+                }
+                VerificationError::Claimed | VerificationError::NotPending => ExhCode::IllegalState,
+            },
         }
     }
 }
@@ -210,6 +287,28 @@ pub struct User {
     pub password_hash: Option<PasswordHash>,
     pub activated: bool,
     pub role_ids: BTreeSet<Id>,
+    /// For mails: how to greet the user, and in which language.
+    pub first_name: Option<Personal<String>>,
+    pub last_name: Option<Personal<String>>,
+    pub language: Option<String>,
+    pub activation: Verification,
+    pub reset: Verification,
+}
+
+impl User {
+    pub fn verification(&self, purpose: Purpose) -> &Verification {
+        match purpose {
+            Purpose::Activation => &self.activation,
+            Purpose::PasswordReset => &self.reset,
+        }
+    }
+
+    fn verification_mut(&mut self, purpose: Purpose) -> &mut Verification {
+        match purpose {
+            Purpose::Activation => &mut self.activation,
+            Purpose::PasswordReset => &mut self.reset,
+        }
+    }
 }
 
 /// Whether the actor is the user whose stream this is.
@@ -246,6 +345,18 @@ impl Aggregate for User {
             UserCommand::Update(_) => "UPDATE_USER",
             UserCommand::Delete if self_service(ctx) => return Ok(()),
             UserCommand::Delete => "DELETE_USER",
+            // Anyone may ask for a mail or present a mailed code: the code is the proof.
+            UserCommand::RequestVerification { .. }
+            | UserCommand::Activate { .. }
+            | UserCommand::ResetPassword { .. } => return Ok(()),
+            // Only Vigil's own mailer records codes and sent mails.
+            UserCommand::IssueCode { .. } | UserCommand::MarkMailSent { .. } => {
+                return if ctx.actor.is_system() {
+                    Ok(())
+                } else {
+                    Err(UserError::NoPermission("SEND_MAILS"))
+                };
+            }
         };
         ctx.actor.require(required, UserError::NoPermission)
     }
@@ -253,7 +364,7 @@ impl Aggregate for User {
     fn handle(
         &self,
         command: &Self::Command,
-        _: &Ctx<'_>,
+        ctx: &Ctx<'_>,
     ) -> Result<Vec<Self::Event>, Self::Error> {
         if !matches!(command, UserCommand::Register(_)) && (!self.registered || self.deleted) {
             return Err(UserError::NotFound);
@@ -263,7 +374,7 @@ impl Aggregate for User {
                 if self.registered {
                     return Err(UserError::AlreadyRegistered);
                 }
-                Ok(vec![UserEvent::Registered(UserRegistered {
+                let registered = UserEvent::Registered(UserRegistered {
                     email: Personal(r.email.as_str().to_owned()),
                     first_name: Personal(r.first_name.clone()),
                     last_name: Personal(r.last_name.clone()),
@@ -272,7 +383,18 @@ impl Aggregate for User {
                     time_zone: r.time_zone.clone(),
                     password_hash: r.password_hash.clone(),
                     activated: r.activated,
-                })])
+                });
+                let request = r
+                    .activation_request
+                    .filter(|_| !r.activated)
+                    .map(|request_id| {
+                        UserEvent::VerificationRequested(VerificationRequested {
+                            request_id,
+                            purpose: Purpose::Activation,
+                            at: ctx.now,
+                        })
+                    });
+                Ok([registered].into_iter().chain(request).collect())
             }
             UserCommand::AddRoles { role_ids } => {
                 let new: Vec<Id> = role_ids
@@ -339,6 +461,78 @@ impl Aggregate for User {
                 })])
             }
             UserCommand::Delete => Ok(vec![UserEvent::Deleted(UserDeleted {})]),
+            UserCommand::RequestVerification {
+                purpose,
+                request_id,
+            } => {
+                match purpose {
+                    Purpose::Activation if self.activated => {
+                        return Err(UserError::AlreadyActivated);
+                    }
+                    Purpose::PasswordReset if !self.activated => {
+                        return Err(UserError::NotActivated);
+                    }
+                    _ => {}
+                }
+                self.verification(*purpose).admits(*purpose, ctx.now)?;
+                Ok(vec![UserEvent::VerificationRequested(
+                    VerificationRequested {
+                        request_id: *request_id,
+                        purpose: *purpose,
+                        at: ctx.now,
+                    },
+                )])
+            }
+            UserCommand::IssueCode {
+                purpose,
+                request_id,
+                digest,
+            } => {
+                self.verification(*purpose)
+                    .claimable(*request_id, ctx.now)?;
+                Ok(vec![UserEvent::VerificationCodeIssued(
+                    VerificationCodeIssued {
+                        request_id: *request_id,
+                        digest: *digest,
+                        expires_at: ctx.now.plus_seconds(CODE_VALID_SECONDS),
+                        at: ctx.now,
+                    },
+                )])
+            }
+            UserCommand::MarkMailSent {
+                purpose,
+                request_id,
+            } => {
+                let verification = self.verification(*purpose);
+                if verification.request_id != Some(*request_id) || verification.sent {
+                    return Ok(vec![]);
+                }
+                Ok(vec![UserEvent::VerificationMailSent(
+                    VerificationMailSent {
+                        request_id: *request_id,
+                    },
+                )])
+            }
+            UserCommand::Activate { digest } => {
+                let request_id = self
+                    .activation
+                    .accepts(Purpose::Activation, digest, ctx.now)?;
+                Ok(vec![UserEvent::Activated(UserActivated {
+                    request_id: Some(request_id),
+                })])
+            }
+            UserCommand::ResetPassword {
+                digest,
+                password_hash,
+            } => {
+                let request_id = self
+                    .reset
+                    .accepts(Purpose::PasswordReset, digest, ctx.now)?;
+                Ok(vec![UserEvent::PasswordReset(PasswordReset {
+                    request_id,
+                    password_hash: password_hash.clone(),
+                })])
+            }
         }
     }
 
@@ -349,6 +543,9 @@ impl Aggregate for User {
                 self.email = Email::parse(e.email.get()).ok();
                 self.password_hash = Some(e.password_hash.clone());
                 self.activated = e.activated;
+                self.first_name = Some(e.first_name.clone());
+                self.last_name = Some(e.last_name.clone());
+                self.language = Some(e.language.clone());
             }
             UserEvent::RolesAdded(e) => self.role_ids.extend(e.role_ids.iter().copied()),
             UserEvent::RolesRemoved(e) => {
@@ -356,12 +553,43 @@ impl Aggregate for User {
                     self.role_ids.remove(role);
                 }
             }
-            UserEvent::Updated(_) => {}
+            UserEvent::Updated(e) => {
+                if let Some(first_name) = &e.first_name {
+                    self.first_name = Some(first_name.clone());
+                }
+                if let Some(last_name) = &e.last_name {
+                    self.last_name = Some(last_name.clone());
+                }
+                if let Some(language) = &e.language {
+                    self.language = Some(language.clone());
+                }
+            }
             UserEvent::PasswordChanged(e) => self.password_hash = Some(e.password_hash.clone()),
             UserEvent::Deleted(_) => {
                 self.deleted = true;
                 self.password_hash = None;
                 self.role_ids.clear();
+                self.activation = Verification::default();
+                self.reset = Verification::default();
+            }
+            UserEvent::VerificationRequested(e) => self.verification_mut(e.purpose).requested(e),
+            UserEvent::VerificationCodeIssued(e) => {
+                for purpose in [Purpose::Activation, Purpose::PasswordReset] {
+                    self.verification_mut(purpose).code_issued(e);
+                }
+            }
+            UserEvent::VerificationMailSent(e) => {
+                for purpose in [Purpose::Activation, Purpose::PasswordReset] {
+                    self.verification_mut(purpose).mail_sent(e);
+                }
+            }
+            UserEvent::Activated(_) => {
+                self.activated = true;
+                self.activation.completed();
+            }
+            UserEvent::PasswordReset(e) => {
+                self.password_hash = Some(e.password_hash.clone());
+                self.reset.completed();
             }
         }
     }
@@ -385,6 +613,7 @@ mod tests {
             time_zone: "Europe/Brussels".into(),
             password_hash: PasswordHash("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into()),
             activated,
+            activation_request: None,
         }
     }
 
@@ -537,6 +766,88 @@ mod tests {
             .then_err(UserError::NotFound);
     }
 
+    fn with_activation_request() -> Vec<UserEvent> {
+        let registration = Registration {
+            activation_request: Some(id(5)),
+            ..registration(false)
+        };
+        given::<User>(&[])
+            .by(nobody())
+            .when(UserCommand::Register(registration))
+            .events()
+    }
+
+    #[test]
+    fn registering_for_a_mailed_activation_records_the_request() {
+        let events = with_activation_request();
+        assert!(matches!(
+            events.as_slice(),
+            [UserEvent::Registered(_), UserEvent::VerificationRequested(r)]
+                if r.request_id == id(5) && r.purpose == Purpose::Activation
+        ));
+    }
+
+    #[test]
+    fn the_mailed_code_activates_the_account_once() {
+        let mut history = with_activation_request();
+        let issue = UserCommand::IssueCode {
+            purpose: Purpose::Activation,
+            request_id: id(5),
+            digest: Digest::of(b"code"),
+        };
+        given::<User>(&history)
+            .by(nobody())
+            .when(issue.clone())
+            .then_err(UserError::NoPermission("SEND_MAILS"));
+        history.extend(given::<User>(&history).when(issue).events());
+        given::<User>(&history)
+            .by(nobody())
+            .when(UserCommand::Activate {
+                digest: Digest::of(b"wrong"),
+            })
+            .then_err(UserError::Verification(VerificationError::UnknownCode(
+                Purpose::Activation,
+            )));
+        let activated = given::<User>(&history)
+            .by(nobody())
+            .when(UserCommand::Activate {
+                digest: Digest::of(b"code"),
+            })
+            .events();
+        assert_eq!(
+            activated,
+            [UserEvent::Activated(UserActivated {
+                request_id: Some(id(5))
+            })]
+        );
+        history.extend(activated);
+        given::<User>(&history)
+            .by(nobody())
+            .when(UserCommand::Activate {
+                digest: Digest::of(b"code"),
+            })
+            .then_err(UserError::Verification(VerificationError::UnknownCode(
+                Purpose::Activation,
+            )));
+        given::<User>(&history)
+            .when(UserCommand::RequestVerification {
+                purpose: Purpose::Activation,
+                request_id: id(6),
+            })
+            .then_err(UserError::AlreadyActivated);
+    }
+
+    #[test]
+    fn a_password_reset_needs_an_activated_account() {
+        given::<User>(&[registered()])
+            .by(nobody())
+            .when(UserCommand::RequestVerification {
+                purpose: Purpose::PasswordReset,
+                request_id: id(6),
+            })
+            .then_err(UserError::NotActivated);
+    }
+
     #[test]
     fn only_held_roles_are_removed() {
         let added = UserEvent::RolesAdded(UserRolesAdded {
@@ -565,9 +876,7 @@ mod tests {
                         }
                     }
                     UserEvent::Deleted(_) => expected.clear(),
-                    UserEvent::Registered(_)
-                    | UserEvent::Updated(_)
-                    | UserEvent::PasswordChanged(_) => {}
+                    _ => {}
                 }
             }
             prop_assert_eq!(state.role_ids, expected);

@@ -24,6 +24,7 @@ use vigil_domain::log::{EventLog, LogError};
 use vigil_domain::permission::Permissions;
 use vigil_domain::session::IssuedToken;
 use vigil_domain::value::Timestamp;
+use vigil_domain::verification::Purpose;
 
 /// How often sessions whose refresh token has expired are dropped from memory.
 const PRUNE_EVERY: Duration = Duration::from_secs(600);
@@ -75,6 +76,11 @@ struct Model {
     /// login failures), and of the last change to any role.
     user_changed: HashMap<Id, u64>,
     roles_changed: u64,
+    /// The purpose of each pending verification request, and the current mailed code of each
+    /// user and purpose (by digest), so a presented code finds its user.
+    requests: HashMap<Id, Purpose>,
+    codes: HashMap<Digest, (Id, Purpose)>,
+    user_codes: HashMap<(Id, Purpose), Digest>,
 }
 
 impl Model {
@@ -164,12 +170,31 @@ impl Model {
             }
             UserEvent::Deleted(_) => {
                 self.user_roles.remove(&user_id);
-                for session in self.user_sessions.remove(&user_id).unwrap_or_default() {
-                    self.end_session(session);
+                self.end_sessions_of(user_id);
+                for purpose in [Purpose::Activation, Purpose::PasswordReset] {
+                    self.forget_code(user_id, purpose);
                 }
                 self.generation += 1;
             }
-            UserEvent::Updated(_) | UserEvent::PasswordChanged(_) => {}
+            UserEvent::PasswordReset(_) => {
+                self.end_sessions_of(user_id);
+                self.forget_code(user_id, Purpose::PasswordReset);
+            }
+            UserEvent::Activated(_) => self.forget_code(user_id, Purpose::Activation),
+            UserEvent::VerificationRequested(e) => {
+                self.forget_code(user_id, e.purpose);
+                self.requests.insert(e.request_id, e.purpose);
+            }
+            UserEvent::VerificationCodeIssued(e) => {
+                if let Some(purpose) = self.requests.get(&e.request_id).copied() {
+                    self.forget_code(user_id, purpose);
+                    self.codes.insert(e.digest, (user_id, purpose));
+                    self.user_codes.insert((user_id, purpose), e.digest);
+                }
+            }
+            UserEvent::Updated(_)
+            | UserEvent::PasswordChanged(_)
+            | UserEvent::VerificationMailSent(_) => {}
         }
     }
 
@@ -237,6 +262,18 @@ impl Model {
             .flatten()
             .cloned()
             .collect()
+    }
+
+    fn end_sessions_of(&mut self, user_id: Id) {
+        for session in self.user_sessions.remove(&user_id).unwrap_or_default() {
+            self.end_session(session);
+        }
+    }
+
+    fn forget_code(&mut self, user_id: Id, purpose: Purpose) {
+        if let Some(digest) = self.user_codes.remove(&(user_id, purpose)) {
+            self.codes.remove(&digest);
+        }
     }
 
     /// Forgets a session and its tokens.
@@ -377,6 +414,11 @@ impl Access {
                 .unwrap_or(0)
                 .max(model.roles_changed)
         })
+    }
+
+    /// The user a mailed verification code (by digest) was sent to, and what it is for.
+    pub fn verification_code(&self, digest: &Digest) -> Option<(Id, Purpose)> {
+        self.model.read().ok()?.codes.get(digest).copied()
     }
 
     /// Whether a global role with this id exists.

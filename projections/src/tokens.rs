@@ -74,8 +74,8 @@ impl Projection for Tokens {
         for event in &recorded.commit.events {
             let event = match event {
                 Event::Session(event) => event,
-                // A deleted user is logged out everywhere.
-                Event::User(UserEvent::Deleted(_)) => {
+                // A deleted user, or one who reset their password, is logged out everywhere.
+                Event::User(UserEvent::Deleted(_) | UserEvent::PasswordReset(_)) => {
                     for table in TABLES {
                         changes.delete_where(table, position, "user_id", session.into())?;
                     }

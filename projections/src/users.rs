@@ -161,7 +161,19 @@ impl Projection for Users {
                     }
                     changes.update(&USERS, position, cells)?;
                 }
-                UserEvent::PasswordChanged(_) => changes.update(
+                UserEvent::Activated(_) => changes.update(
+                    &USERS,
+                    position,
+                    [
+                        ("id", id.into()),
+                        ("activation", true.into()),
+                        ("update_timestamp", at.into()),
+                    ],
+                )?,
+                UserEvent::VerificationRequested(_)
+                | UserEvent::VerificationCodeIssued(_)
+                | UserEvent::VerificationMailSent(_) => {}
+                UserEvent::PasswordChanged(_) | UserEvent::PasswordReset(_) => changes.update(
                     &USERS,
                     position,
                     [("id", id.into()), ("update_timestamp", at.into())],

@@ -7,6 +7,8 @@
 //! (`VIGIL_TEST_POSTGRES_URL`, default `postgres://postgres@127.0.0.1:5432/postgres`); an
 //! unreachable service fails the test, it is never skipped.
 
+pub mod smtp;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -20,6 +22,7 @@ use vigil_api::state::AppState;
 use vigil_commands::auth::TokenLifetimes;
 use vigil_commands::bootstrap::{self, AdminCredentials};
 use vigil_domain::actor::Via;
+use vigil_scheduler::mail::MailConfig;
 
 /// The two ways Vigil runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -215,7 +218,12 @@ pub const ADMIN_PASSWORD: &str = "correct horse battery";
 impl TestServer {
     /// Opens `env`, bootstraps it and serves it.
     pub async fn start(env: &TestEnv) -> anyhow::Result<Self> {
-        let state = vigil_api::cli::start(env.open().await?, TokenLifetimes::default())
+        Self::start_with(env, None).await
+    }
+
+    /// Like [`TestServer::start`], delivering mails through `mail`.
+    pub async fn start_with(env: &TestEnv, mail: Option<&MailConfig>) -> anyhow::Result<Self> {
+        let state = vigil_api::cli::start(env.open().await?, TokenLifetimes::default(), mail)
             .await
             .map_err(|e| anyhow::anyhow!(e.0))?;
         let admin = bootstrap::bootstrap(
@@ -232,7 +240,7 @@ impl TestServer {
 
     /// Another node of the deployment `first` serves: same log and read store, its own caches.
     pub async fn another_node(env: &TestEnv, first: &TestServer) -> anyhow::Result<Self> {
-        let state = vigil_api::cli::start(env.open().await?, TokenLifetimes::default())
+        let state = vigil_api::cli::start(env.open().await?, TokenLifetimes::default(), None)
             .await
             .map_err(|e| anyhow::anyhow!(e.0))?;
         state.settle(state.bus.log().head().await?).await?;

@@ -4,6 +4,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use vigil_tests::{TestEnv, TestServer};
 
+use anyhow::Context as _;
+
 use crate::http::code;
 use crate::in_both_deployments;
 
@@ -149,6 +151,63 @@ in_both_deployments! {
         let tokens = server.login("jane@example.com", "jane's password").await?;
         let (_, me) = server.call(Method::GET, "/users/v1/me", tokens["access_token"].as_str(), None).await?;
         assert_eq!(me["failed_count"], 0);
+        Ok(())
+    }
+}
+
+in_both_deployments! {
+    async fn activation_and_password_reset_go_through_mail(deployment: Deployment) {
+        let mut smtp = vigil_tests::smtp::TestSmtp::start().await?;
+        let env = TestEnv::new(deployment).await?;
+        let mail = vigil_scheduler::mail::MailConfig {
+            smtp_url: smtp.url.clone(),
+            from: "Vigil <no-reply@example.com>".into(),
+        };
+        let server = TestServer::start_with(&env, Some(&mail)).await?;
+        let wait = std::time::Duration::from_secs(10);
+
+        let mut form = registration("jane@example.com", "hash");
+        form.as_object_mut().map(|f| f.remove("activation_mode"));
+        let (status, jane) = server.call(Method::POST, "/users/v1/register", None, Some(form)).await?;
+        assert_eq!((status, jane["activation"].clone()), (StatusCode::OK, json!(false)), "{jane}");
+        let id = jane["id"].as_str().unwrap_or_default().to_owned();
+        let activation = smtp.next_mail(wait).await?;
+        assert_eq!(activation.to, ["jane@example.com"]);
+        assert!(activation.data.contains("Activate your account"), "{}", activation.data);
+        let activation_code = activation.code().context("no code in the activation mail")?;
+
+        let (status, body) = server.call(Method::POST, "/users/v1/activation", None, Some(json!({"hash": "0".repeat(40)}))).await?;
+        assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, Some(205)));
+        let (status, _) = server.call(Method::POST, "/users/v1/activation", None, Some(json!({"hash": activation_code}))).await?;
+        assert_eq!(status, StatusCode::OK);
+        let token = token_of(&server, "jane@example.com", "jane's password").await?;
+        let (_, me) = server.call(Method::GET, "/users/v1/me", Some(&token), None).await?;
+        assert_eq!((me["id"].clone(), me["activation"].clone()), (json!(id), json!(true)));
+        let (status, body) = server.call(Method::POST, "/users/v1/activation", None, Some(json!({"hash": activation_code}))).await?;
+        assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, Some(205)), "a code works once");
+        let (status, body) = server.call(Method::GET, "/users/v1/activation?email=jane%40example.com", None, None).await?;
+        assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, Some(206)));
+
+        // An unknown address gets the same answer as a known one, and no mail.
+        let (status, _) = server.call(Method::GET, "/users/v1/forgot_password?email=nobody%40example.com", None, None).await?;
+        assert_eq!(status, StatusCode::OK);
+        assert!(smtp.no_mail(std::time::Duration::from_millis(500)).await);
+        let (status, _) = server.call(Method::GET, "/users/v1/forgot_password?email=jane%40example.com", None, None).await?;
+        assert_eq!(status, StatusCode::OK);
+        let reset = smtp.next_mail(wait).await?;
+        assert!(reset.data.contains("Reset your password"), "{}", reset.data);
+        let reset_code = reset.code().context("no code in the reset mail")?;
+        let (status, body) = server.call(Method::GET, "/users/v1/forgot_password?email=jane%40example.com", None, None).await?;
+        assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, Some(221)), "five minutes between requests");
+
+        let reset_form = json!({"hash": reset_code, "new_password": "a brand new password"});
+        let (status, _) = server.call(Method::POST, "/users/v1/forgot_password", None, Some(reset_form.clone())).await?;
+        assert_eq!(status, StatusCode::OK);
+        let (status, body) = server.call(Method::GET, "/users/v1/me", Some(&token), None).await?;
+        assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, Some(117)), "logged out everywhere");
+        token_of(&server, "jane@example.com", "a brand new password").await?;
+        let (status, body) = server.call(Method::POST, "/users/v1/forgot_password", None, Some(reset_form)).await?;
+        assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, Some(207)), "a reset code works once");
         Ok(())
     }
 }

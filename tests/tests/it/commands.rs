@@ -44,6 +44,7 @@ fn register(email: &str) -> UserCommand {
         time_zone: "UTC".into(),
         password_hash: PasswordHash("$argon2id$unused".into()),
         activated: false,
+        activation_request: None,
     })
 }
 

@@ -48,6 +48,7 @@ pub(crate) async fn plain_user(server: &TestServer, email: &str) -> anyhow::Resu
         time_zone: "Europe/Brussels".into(),
         password_hash: secrets::hash_password("jane's password".into()).await?,
         activated: true,
+        activation_request: None,
     });
     let unique = vigil_commands::unique::Unique {
         namespace: "email",

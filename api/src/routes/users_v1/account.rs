@@ -9,14 +9,16 @@ use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use vigil_commands::secrets;
 use vigil_commands::users::{self, AccountError, NewAccount};
 use vigil_domain::actor::{Actor, Via};
 use vigil_domain::aggregate::Aggregate;
 use vigil_domain::error::ExhCode;
-use vigil_domain::id::{Id, StreamId};
+use vigil_domain::id::{Digest, Id, StreamId};
 use vigil_domain::password::PasswordPolicy;
 use vigil_domain::user::{ProfileChanges, User, UserCommand};
 use vigil_domain::value::Email;
+use vigil_domain::verification::Purpose;
 
 use super::rendered_user;
 use crate::error::ApiError;
@@ -31,6 +33,11 @@ pub fn router() -> Router<AppState> {
         .route("/password_policy", get(password_policy))
         .route("/password", put(change_password))
         .route("/confirm_password", post(confirm_password))
+        .route("/activation", get(request_activation).post(activate))
+        .route(
+            "/forgot_password",
+            get(request_password_reset).post(reset_password),
+        )
         .route("/{id}", put(update).delete(remove))
         .route(
             "/{id}/reset_failed_login_attempts",
@@ -60,30 +67,36 @@ struct Registration {
     activation_mode: Option<String>,
 }
 
-/// `POST /users/v1/register`: anyone may create an account. Only the `manual` activation mode is
-/// available until activation mails can be delivered; the others are refused before anything is
-/// recorded.
+/// Whether codes are mailed in `mode` (`hash`, the default) or not at all (`manual`). Pin codes
+/// need the verification settings to enable them, which they do not by default.
+fn mailed(state: &AppState, mode: Option<&str>) -> Result<bool, ApiError> {
+    match mode.unwrap_or("hash") {
+        "manual" => Ok(false),
+        "hash" if state.mailer.is_some() => Ok(true),
+        "hash" => Err(ApiError::new(
+            ExhCode::IllegalState,
+            "This deployment sends no mail (no SMTP server is configured); use activation_mode manual",
+        )),
+        "pin_code" => Err(ApiError::new(
+            ExhCode::PinCodesNotEnabled,
+            "Pin codes are not enabled in the verification settings",
+        )),
+        other => Err(ApiError::new(
+            ExhCode::FieldFormat,
+            format!("mode must be hash, pin_code or manual, not {other}"),
+        )),
+    }
+}
+
+/// `POST /users/v1/register`: anyone may create an account; in the `hash` mode an activation code
+/// is mailed to it.
 async fn register(
     State(state): State<AppState>,
     context: RequestContext,
     body: Bytes,
 ) -> Result<RawJson, ApiError> {
     let form: Registration = json_body(&body)?;
-    match form.activation_mode.as_deref().unwrap_or("hash") {
-        "manual" => {}
-        "hash" | "pin_code" => {
-            return Err(ApiError::new(
-                ExhCode::IllegalState,
-                "Activation mails cannot be sent by this deployment; register with activation_mode manual",
-            ));
-        }
-        other => {
-            return Err(ApiError::new(
-                ExhCode::FieldFormat,
-                format!("activation_mode must be hash, pin_code or manual, not {other}"),
-            ));
-        }
-    }
+    let mailed_activation = mailed(&state, form.activation_mode.as_deref())?;
     let account = NewAccount {
         email: form.email,
         password: form.password,
@@ -93,8 +106,9 @@ async fn register(
         language: form.language,
         time_zone: form.time_zone,
         activated: false,
+        mailed_activation,
     };
-    let meta = context.meta(Actor::anonymous(None, Via::Http, context.client_ip.clone()));
+    let meta = context.meta(anonymous(&context));
     let (id, outcome) = users::register(
         &state.bus,
         &state.ids,
@@ -266,4 +280,145 @@ async fn reset_failed_login_attempts(
     Ok(Json(
         json!({"affectedRecords": usize::from(cleared.is_some())}),
     ))
+}
+
+#[derive(Deserialize)]
+struct MailRequest {
+    email: Option<String>,
+    mode: Option<String>,
+}
+
+fn anonymous(context: &RequestContext) -> Actor {
+    Actor::anonymous(None, Via::Http, context.client_ip.clone())
+}
+
+/// `GET /users/v1/activation?email=&mode=`: mail a new activation code.
+async fn request_activation(
+    State(state): State<AppState>,
+    context: RequestContext,
+    Query(request): Query<MailRequest>,
+) -> Result<StatusCode, ApiError> {
+    let email = request
+        .email
+        .ok_or_else(|| ApiError::new(ExhCode::MissingRequiredFields, "email is required"))?;
+    if !mailed(&state, request.mode.as_deref())? {
+        return Ok(StatusCode::OK);
+    }
+    let meta = context.meta(anonymous(&context));
+    let outcome =
+        users::request_verification(&state.bus, &state.ids, &email, Purpose::Activation, &meta)
+            .await?
+            .ok_or_else(|| ApiError::new(ExhCode::EmailUnknown, "No account has this email"))?;
+    state.settle(outcome.position).await?;
+    Ok(StatusCode::OK)
+}
+
+/// `GET /users/v1/forgot_password?email=&mode=`: mail a password-reset code. An address without
+/// an account gets the same answer as one with, and no mail.
+async fn request_password_reset(
+    State(state): State<AppState>,
+    context: RequestContext,
+    Query(request): Query<MailRequest>,
+) -> Result<StatusCode, ApiError> {
+    let email = request
+        .email
+        .ok_or_else(|| ApiError::new(ExhCode::MissingRequiredFields, "email is required"))?;
+    if !mailed(&state, request.mode.as_deref())? {
+        return Ok(StatusCode::OK);
+    }
+    let meta = context.meta(anonymous(&context));
+    let requested = users::request_verification(
+        &state.bus,
+        &state.ids,
+        &email,
+        Purpose::PasswordReset,
+        &meta,
+    )
+    .await?;
+    if let Some(outcome) = requested {
+        state.settle(outcome.position).await?;
+    }
+    Ok(StatusCode::OK)
+}
+
+/// The user a mailed code was sent to, for `purpose`.
+async fn code_owner(
+    state: &AppState,
+    hash: Option<&str>,
+    purpose: Purpose,
+    unknown: ExhCode,
+) -> Result<(Id, Digest), ApiError> {
+    let Some(hash) = hash else {
+        return Err(ApiError::new(
+            ExhCode::PinCodesNotEnabled,
+            "Pin codes are not enabled in the verification settings; send the mailed hash",
+        ));
+    };
+    let digest = secrets::token_digest(hash.trim());
+    let owner = state
+        .lookup(|access| access.verification_code(&digest))
+        .await?
+        .filter(|(_, used_for)| *used_for == purpose)
+        .map(|(user, _)| user)
+        .ok_or_else(|| ApiError::new(unknown, "The code is unknown or has expired"))?;
+    Ok((owner, digest))
+}
+
+#[derive(Deserialize)]
+struct Activation {
+    hash: Option<String>,
+}
+
+/// `POST /users/v1/activation`: activate an account with the mailed code.
+async fn activate(
+    State(state): State<AppState>,
+    context: RequestContext,
+    body: Bytes,
+) -> Result<StatusCode, ApiError> {
+    let Activation { hash } = json_body(&body)?;
+    let (user_id, digest) = code_owner(
+        &state,
+        hash.as_deref(),
+        Purpose::Activation,
+        ExhCode::ActivationUnknown,
+    )
+    .await?;
+    let meta = context.meta(anonymous(&context));
+    let outcome = users::activate(&state.bus, user_id, digest, &meta).await?;
+    state.settle(outcome.position).await?;
+    Ok(StatusCode::OK)
+}
+
+#[derive(Deserialize)]
+struct PasswordResetForm {
+    hash: Option<String>,
+    new_password: String,
+}
+
+/// `POST /users/v1/forgot_password`: a new password with the mailed code; logs out everywhere.
+async fn reset_password(
+    State(state): State<AppState>,
+    context: RequestContext,
+    body: Bytes,
+) -> Result<StatusCode, ApiError> {
+    let PasswordResetForm { hash, new_password } = json_body(&body)?;
+    let (user_id, digest) = code_owner(
+        &state,
+        hash.as_deref(),
+        Purpose::PasswordReset,
+        ExhCode::NewPasswordHashUnknown,
+    )
+    .await?;
+    let meta = context.meta(anonymous(&context));
+    let outcome = users::reset_password(
+        &state.bus,
+        &PasswordPolicy::default(),
+        user_id,
+        digest,
+        new_password,
+        &meta,
+    )
+    .await?;
+    state.settle(outcome.position).await?;
+    Ok(StatusCode::OK)
 }
