@@ -4,10 +4,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   EmailUsedError,
-  IllegalStateError,
   InvalidGrantError,
   NoPermissionError,
   PasswordError,
+  PinCodesNotEnabledError,
   RefreshTokenUnknownError,
   createOAuth2Client,
   rqlBuilder,
@@ -48,9 +48,10 @@ test('an account is registered, updated, re-passworded and deleted', async () =>
   assert.deepEqual(await anonymous.users.isEmailAvailable('pat@example.com'), { emailAvailable: false });
   await assert.rejects(register('pat@example.com', 'first password'), EmailUsedError);
   await assert.rejects(
-    anonymous.users.createAccount({ firstName: 'A', lastName: 'B', email: 'c@example.com', password: 'long enough', language: 'EN' }),
-    IllegalStateError,
-  InvalidGrantError,
+    anonymous.users.createAccount({
+      firstName: 'A', lastName: 'B', email: 'c@example.com', password: 'long enough', language: 'EN', activationMode: 'pin_code',
+    }),
+    PinCodesNotEnabledError,
   );
 
   const pat = await loggedIn('pat@example.com', 'first password');

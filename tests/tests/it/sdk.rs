@@ -6,7 +6,7 @@ use std::process::Command;
 
 use vigil_tests::TestEnv;
 
-use crate::cli::{Serving, bootstrap};
+use crate::cli::{Serving, bootstrap, free_port};
 use crate::in_both_deployments;
 
 fn suite_dir() -> PathBuf {
@@ -39,7 +39,10 @@ in_both_deployments! {
         install()?;
         let env = TestEnv::new(deployment).await?;
         let credentials = bootstrap(&env)?;
-        let serving = Serving::start(&env, &[]).await?;
+        // The suite runs the SMTP server (tests/sdk/smtp.mjs) that Vigil mails to.
+        let smtp_port = free_port()?;
+        let smtp_url = format!("smtp://127.0.0.1:{smtp_port}");
+        let serving = Serving::start(&env, &[("VIGIL_SMTP_URL", smtp_url.as_str())]).await?;
         let output = Command::new("node")
             .args(["--test", "--test-reporter=spec"])
             .current_dir(suite_dir())
@@ -50,6 +53,7 @@ in_both_deployments! {
             .env("VIGIL_CLIENT_SECRET", credentials["client_secret"].as_str().unwrap_or_default())
             .env("VIGIL_ADMIN_EMAIL", "admin@example.com")
             .env("VIGIL_ADMIN_PASSWORD", "correct horse battery")
+            .env("VIGIL_TEST_SMTP_PORT", smtp_port.to_string())
             .output()?;
         let (status, logs) = serving.terminate()?;
         let report = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
