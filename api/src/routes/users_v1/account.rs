@@ -292,25 +292,44 @@ fn anonymous(context: &RequestContext) -> Actor {
     Actor::anonymous(None, Via::Http, context.client_ip.clone())
 }
 
+/// Records a request for a mailed code for `purpose`, when the mode mails at all; false when no
+/// account has the address.
+async fn request_mail(
+    state: &AppState,
+    context: &RequestContext,
+    request: MailRequest,
+    purpose: Purpose,
+) -> Result<bool, ApiError> {
+    let email = request
+        .email
+        .ok_or_else(|| ApiError::new(ExhCode::MissingRequiredFields, "email is required"))?;
+    if !mailed(state, request.mode.as_deref())? {
+        return Ok(true);
+    }
+    let meta = context.meta(anonymous(context));
+    match users::request_verification(&state.bus, &state.ids, &email, purpose, &meta).await? {
+        Some(outcome) => {
+            state.settle(outcome.position).await?;
+            Ok(true)
+        }
+        None => Ok(false),
+    }
+}
+
 /// `GET /users/v1/activation?email=&mode=`: mail a new activation code.
 async fn request_activation(
     State(state): State<AppState>,
     context: RequestContext,
     Query(request): Query<MailRequest>,
 ) -> Result<StatusCode, ApiError> {
-    let email = request
-        .email
-        .ok_or_else(|| ApiError::new(ExhCode::MissingRequiredFields, "email is required"))?;
-    if !mailed(&state, request.mode.as_deref())? {
-        return Ok(StatusCode::OK);
+    if request_mail(&state, &context, request, Purpose::Activation).await? {
+        Ok(StatusCode::OK)
+    } else {
+        Err(ApiError::new(
+            ExhCode::EmailUnknown,
+            "No account has this email",
+        ))
     }
-    let meta = context.meta(anonymous(&context));
-    let outcome =
-        users::request_verification(&state.bus, &state.ids, &email, Purpose::Activation, &meta)
-            .await?
-            .ok_or_else(|| ApiError::new(ExhCode::EmailUnknown, "No account has this email"))?;
-    state.settle(outcome.position).await?;
-    Ok(StatusCode::OK)
 }
 
 /// `GET /users/v1/forgot_password?email=&mode=`: mail a password-reset code. An address without
@@ -320,24 +339,7 @@ async fn request_password_reset(
     context: RequestContext,
     Query(request): Query<MailRequest>,
 ) -> Result<StatusCode, ApiError> {
-    let email = request
-        .email
-        .ok_or_else(|| ApiError::new(ExhCode::MissingRequiredFields, "email is required"))?;
-    if !mailed(&state, request.mode.as_deref())? {
-        return Ok(StatusCode::OK);
-    }
-    let meta = context.meta(anonymous(&context));
-    let requested = users::request_verification(
-        &state.bus,
-        &state.ids,
-        &email,
-        Purpose::PasswordReset,
-        &meta,
-    )
-    .await?;
-    if let Some(outcome) = requested {
-        state.settle(outcome.position).await?;
-    }
+    request_mail(&state, &context, request, Purpose::PasswordReset).await?;
     Ok(StatusCode::OK)
 }
 

@@ -189,23 +189,30 @@ async fn remove(
     each::<Role>(&state, &caller, ids, RoleCommand::Delete).await
 }
 
+/// Adds or removes permissions on every role the RQL selects.
+async fn change_permissions(
+    state: &AppState,
+    caller: &Caller,
+    query: &Query,
+    body: &Bytes,
+    permission: &'static str,
+    change: fn(Vec<String>) -> RoleCommand,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(permission)?;
+    let PermissionNames { permissions } = json_body(body)?;
+    required_filter(query)?;
+    let ids = roles::matching(&state.store, query).await?;
+    each::<Role>(state, caller, ids, change(permissions)).await
+}
+
 async fn add_permissions(
     State(state): State<AppState>,
     caller: Caller,
     Rql(query): Rql,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require("ADD_ROLE_PERMISSION")?;
-    let PermissionNames { permissions } = json_body(&body)?;
-    required_filter(&query)?;
-    let ids = roles::matching(&state.store, &query).await?;
-    each::<Role>(
-        &state,
-        &caller,
-        ids,
-        RoleCommand::AddPermissions { permissions },
-    )
-    .await
+    let add = |permissions| RoleCommand::AddPermissions { permissions };
+    change_permissions(&state, &caller, &query, &body, "ADD_ROLE_PERMISSION", add).await
 }
 
 async fn remove_permissions(
@@ -214,15 +221,14 @@ async fn remove_permissions(
     Rql(query): Rql,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require("REMOVE_ROLE_PERMISSION")?;
-    let PermissionNames { permissions } = json_body(&body)?;
-    required_filter(&query)?;
-    let ids = roles::matching(&state.store, &query).await?;
-    each::<Role>(
+    let remove = |permissions| RoleCommand::RemovePermissions { permissions };
+    change_permissions(
         &state,
         &caller,
-        ids,
-        RoleCommand::RemovePermissions { permissions },
+        &query,
+        &body,
+        "REMOVE_ROLE_PERMISSION",
+        remove,
     )
     .await
 }
