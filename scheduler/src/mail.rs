@@ -222,10 +222,15 @@ impl Delivery {
             .await
         {
             Ok(_) => {}
-            // Another mailer holds it, or it was sent or superseded meanwhile.
-            Err(CommandError::Domain(UserError::Verification(
-                VerificationError::Claimed | VerificationError::NotPending,
-            ))) => return Err(Failure::Settled),
+            // Sent or superseded meanwhile.
+            Err(CommandError::Domain(UserError::Verification(VerificationError::NotPending))) => {
+                return Err(Failure::Settled);
+            }
+            // Another mailer (or this one, whose send failed) claimed it less than a minute ago:
+            // its `mail_sent` will settle the request, or the claim lapses and this one retries.
+            Err(CommandError::Domain(UserError::Verification(VerificationError::Claimed))) => {
+                return Err(Failure::Later("claimed by a mailer a moment ago".into()));
+            }
             Err(other) => return Err(Failure::Later(other.to_string())),
         }
         let to: Mailbox = email.as_str().parse().map_err(|_| Failure::Settled)?;
