@@ -98,16 +98,14 @@ fn issue(ids: &IdGenerator, now: Timestamp, lifetime_seconds: i64) -> (String, I
     (token, issued)
 }
 
-/// The OAuth2 password grant: verifies the credentials and starts a session.
-pub async fn password_login(
+/// Checks an email and password, throttled per address (known or not, alike, so answers never
+/// reveal accounts); records a failure, or clears earlier failures after a success.
+pub async fn verify_credentials(
     bus: &CommandBus,
-    ids: &IdGenerator,
-    lifetimes: TokenLifetimes,
-    application_id: Id,
     email: &str,
     password: String,
-    meta: CommandMeta,
-) -> Result<Tokens, LoginError> {
+    meta: &CommandMeta,
+) -> Result<Id, LoginError> {
     let email = Email::parse(email).ok();
     let user = match &email {
         Some(email) => user_by_email(bus, email)
@@ -115,7 +113,6 @@ pub async fn password_login(
             .map_err(CommandError::<SessionError>::Log)?,
         None => None,
     };
-    // Known address or not, the same throttling applies, so answers never reveal accounts.
     let guard = match &email {
         Some(email) => {
             let stream = login::stream(email);
@@ -136,7 +133,7 @@ pub async fn password_login(
     let Some(user_id) = user_id.filter(|_| verified) else {
         if let Some((stream, _)) = &guard {
             let failure = LoginCommand::RecordFailure { user_id };
-            bus.execute::<Login>(stream, &failure, &meta).await?;
+            bus.execute::<Login>(stream, &failure, meta).await?;
         }
         return Err(LoginError::InvalidCredentials);
     };
@@ -153,6 +150,20 @@ pub async fn password_login(
         };
         bus.execute::<Login>(stream, &clear, &meta).await?;
     }
+    Ok(user_id)
+}
+
+/// The OAuth2 password grant: verifies the credentials and starts a session.
+pub async fn password_login(
+    bus: &CommandBus,
+    ids: &IdGenerator,
+    lifetimes: TokenLifetimes,
+    application_id: Id,
+    email: &str,
+    password: String,
+    meta: CommandMeta,
+) -> Result<Tokens, LoginError> {
+    let user_id = verify_credentials(bus, email, password, &meta).await?;
     let record = meta.actor.record().clone();
     let meta = CommandMeta {
         actor: Actor::user(

@@ -8,6 +8,7 @@ use vigil_domain::id::{Digest, Id, StreamId};
 use vigil_domain::log::LogError;
 use vigil_domain::login::{self, Login, LoginCommand, LoginError};
 use vigil_domain::password::PasswordPolicy;
+use vigil_domain::settings::{self, Settings};
 use vigil_domain::user::{self, Registration, User, UserCommand, UserError};
 use vigil_domain::value::Email;
 use vigil_domain::verification::Purpose;
@@ -62,17 +63,23 @@ fn email_reservation(email: &Email) -> Unique {
     }
 }
 
+/// The password policy in force.
+pub async fn password_policy(bus: &CommandBus) -> Result<PasswordPolicy, LogError> {
+    let (settings, _) = bus.load::<Settings>(&settings::stream()).await?;
+    Ok(settings.password_policy)
+}
+
 /// Registers an account under a new id; the email address must not be in use.
 pub async fn register(
     bus: &CommandBus,
     ids: &IdGenerator,
-    policy: &PasswordPolicy,
     account: NewAccount,
     meta: &CommandMeta,
 ) -> Result<(Id, Outcome), AccountError> {
     let email = Email::parse(&account.email)
         .map_err(|_| UserError::InvalidField("email is not a valid email address".into()))?;
-    policy
+    password_policy(bus)
+        .await?
         .check(&account.password)
         .map_err(UserError::WeakPassword)?;
     let registration = Registration {
@@ -115,7 +122,6 @@ pub async fn confirm_password(
 /// Changes the caller's password after checking the old one and the policy.
 pub async fn change_password(
     bus: &CommandBus,
-    policy: &PasswordPolicy,
     user_id: Id,
     old_password: String,
     new_password: String,
@@ -124,7 +130,8 @@ pub async fn change_password(
     if !confirm_password(bus, user_id, old_password).await? {
         return Err(UserError::WrongPassword.into());
     }
-    policy
+    password_policy(bus)
+        .await?
         .check(&new_password)
         .map_err(UserError::WeakPassword)?;
     let password_hash = secrets::hash_password(new_password).await?;
@@ -232,13 +239,13 @@ pub async fn activate(
 /// the user ends, and failed logins are forgotten.
 pub async fn reset_password(
     bus: &CommandBus,
-    policy: &PasswordPolicy,
     user_id: Id,
     digest: Digest,
     new_password: String,
     meta: &CommandMeta,
 ) -> Result<Outcome, AccountError> {
-    policy
+    password_policy(bus)
+        .await?
         .check(&new_password)
         .map_err(UserError::WeakPassword)?;
     let password_hash = secrets::hash_password(new_password).await?;

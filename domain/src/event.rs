@@ -17,6 +17,7 @@ pub use crate::login::LoginEvent;
 pub use crate::reservation::ReservationEvent;
 pub use crate::role::RoleEvent;
 pub use crate::session::SessionEvent;
+pub use crate::settings::SettingsEvent;
 pub use crate::user::UserEvent;
 
 /// Declares an area's event enum with the stable wire name of each variant.
@@ -77,6 +78,7 @@ pub enum Event {
     Application(ApplicationEvent),
     Session(SessionEvent),
     Login(LoginEvent),
+    Settings(SettingsEvent),
 }
 
 impl Event {
@@ -89,6 +91,7 @@ impl Event {
             Self::Application(e) => e.wire_name(),
             Self::Session(e) => e.wire_name(),
             Self::Login(e) => e.wire_name(),
+            Self::Settings(e) => e.wire_name(),
         }
     }
 
@@ -107,6 +110,7 @@ impl Event {
             Self::Application(e) => e.data_json(),
             Self::Session(e) => e.data_json(),
             Self::Login(e) => e.data_json(),
+            Self::Settings(e) => e.data_json(),
         }
     }
 }
@@ -142,7 +146,8 @@ wrap!(
     Role(RoleEvent),
     Application(ApplicationEvent),
     Session(SessionEvent),
-    Login(LoginEvent)
+    Login(LoginEvent),
+    Settings(SettingsEvent)
 );
 
 #[cfg(test)]
@@ -434,6 +439,14 @@ mod tests {
                 .into(),
                 "user.password_reset",
                 "020a0505050505050505050505050168",
+            ),
+            (
+                SettingsEvent::PasswordPolicySet(crate::settings::PasswordPolicySet {
+                    policy: crate::password::PasswordPolicy::default(),
+                })
+                .into(),
+                "settings.password_policy_set",
+                "070008800100000000",
             ),
         ]
     }

@@ -13,7 +13,7 @@
 //! - [`event`], [`commit`], [`log`]: what the log stores and how it is read.
 //! - [`error`]: the Extra Horizon error catalogue.
 //! - One module per aggregate: [`deployment`], [`reservation`], [`user`], [`role`],
-//!   [`application`], [`session`], [`login`].
+//!   [`application`], [`session`], [`login`], [`settings`].
 
 pub mod actor;
 pub mod aggregate;
@@ -30,6 +30,7 @@ pub mod permission;
 pub mod reservation;
 pub mod role;
 pub mod session;
+pub mod settings;
 pub mod user;
 pub mod value;
 pub mod verification;

@@ -109,7 +109,10 @@ impl Model {
                     self.apply_role(id, event);
                 }
                 Event::Application(event) => self.apply_application(id, event),
-                Event::Deployment(_) | Event::Reservation(_) | Event::Login(_) => {}
+                Event::Deployment(_)
+                | Event::Reservation(_)
+                | Event::Login(_)
+                | Event::Settings(_) => {}
             }
         }
     }

@@ -211,3 +211,42 @@ in_both_deployments! {
         Ok(())
     }
 }
+
+in_both_deployments! {
+    async fn the_password_policy_is_set_and_enforced(deployment: Deployment) {
+        let env = TestEnv::new(deployment).await?;
+        let server = TestServer::start(&env).await?;
+        let admin = server.admin_token().await?;
+        let (_, policy) = server.call(Method::GET, "/users/v1/password_policy", None, None).await?;
+        assert_eq!(policy["minimum_length"], 8);
+        let (_, jane) = server.call(Method::POST, "/users/v1/register", None, Some(registration("jane@example.com", "manual"))).await?;
+        let jane_token = token_of(&server, "jane@example.com", "jane's password").await?;
+        let stricter = json!({"minimum_length": 12, "number_required": true});
+        let (status, body) = server.call(Method::PUT, "/users/v1/password_policy", Some(&jane_token), Some(stricter.clone())).await?;
+        assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, Some(10)));
+        let (status, body) = server.call(Method::PUT, "/users/v1/password_policy", Some(&admin), Some(json!({"minimum_length": 300}))).await?;
+        assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, Some(15)));
+        let (status, policy) = server.call(Method::PUT, "/users/v1/password_policy", Some(&admin), Some(stricter)).await?;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            (policy["minimum_length"].clone(), policy["maximum_length"].clone(), policy["number_required"].clone()),
+            (json!(12), json!(128), json!(true))
+        );
+        let mut form = registration("john@example.com", "manual");
+        form["password"] = json!("no digits at all");
+        let (status, body) = server.call(Method::POST, "/users/v1/register", None, Some(form.clone())).await?;
+        assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, Some(208)), "{body}");
+        form["password"] = json!("one digit: 1 here");
+        let (status, _) = server.call(Method::POST, "/users/v1/register", None, Some(form)).await?;
+        assert_eq!(status, StatusCode::OK);
+
+        let check = |password: &str| json!({"email": "jane@example.com", "password": password});
+        let (status, user) = server.call(Method::POST, "/users/v1/authenticate", None, Some(check("jane's password"))).await?;
+        assert_eq!((status, user["id"].clone()), (StatusCode::OK, jane["id"].clone()));
+        let (status, body) = server.call(Method::POST, "/users/v1/authenticate", None, Some(check("wrong password"))).await?;
+        assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, Some(106)));
+        let (status, body) = server.call(Method::POST, "/users/v1/authenticate", None, Some(check("jane's password"))).await?;
+        assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, Some(211)), "counted like a login");
+        Ok(())
+    }
+}

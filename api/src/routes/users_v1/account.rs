@@ -9,13 +9,15 @@ use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use vigil_commands::auth::LoginError;
 use vigil_commands::secrets;
 use vigil_commands::users::{self, AccountError, NewAccount};
 use vigil_domain::actor::{Actor, Via};
 use vigil_domain::aggregate::Aggregate;
-use vigil_domain::error::ExhCode;
+use vigil_domain::error::{DomainError, ExhCode};
 use vigil_domain::id::{Digest, Id, StreamId};
 use vigil_domain::password::PasswordPolicy;
+use vigil_domain::settings::{self, Settings, SettingsCommand};
 use vigil_domain::user::{ProfileChanges, User, UserCommand};
 use vigil_domain::value::Email;
 use vigil_domain::verification::Purpose;
@@ -30,7 +32,11 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/register", post(register))
         .route("/email_available", get(email_available))
-        .route("/password_policy", get(password_policy))
+        .route(
+            "/password_policy",
+            get(password_policy).put(set_password_policy),
+        )
+        .route("/authenticate", post(authenticate))
         .route("/password", put(change_password))
         .route("/confirm_password", post(confirm_password))
         .route("/activation", get(request_activation).post(activate))
@@ -109,14 +115,7 @@ async fn register(
         mailed_activation,
     };
     let meta = context.meta(anonymous(&context));
-    let (id, outcome) = users::register(
-        &state.bus,
-        &state.ids,
-        &PasswordPolicy::default(),
-        account,
-        &meta,
-    )
-    .await?;
+    let (id, outcome) = users::register(&state.bus, &state.ids, account, &meta).await?;
     state.settle(outcome.position).await?;
     rendered_user(&state, id).await
 }
@@ -143,8 +142,50 @@ async fn email_available(
 }
 
 /// `GET /users/v1/password_policy`.
-async fn password_policy() -> Json<PasswordPolicy> {
-    Json(PasswordPolicy::default())
+async fn password_policy(State(state): State<AppState>) -> Result<Json<PasswordPolicy>, ApiError> {
+    Ok(Json(users::password_policy(&state.bus).await?))
+}
+
+#[derive(Deserialize)]
+struct PolicyChanges {
+    minimum_length: Option<usize>,
+    maximum_length: Option<usize>,
+    upper_case_required: Option<bool>,
+    lower_case_required: Option<bool>,
+    symbol_required: Option<bool>,
+    number_required: Option<bool>,
+}
+
+/// `PUT /users/v1/password_policy`: changes the given rules; answers the policy now in force.
+async fn set_password_policy(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Bytes,
+) -> Result<Json<PasswordPolicy>, ApiError> {
+    caller.require("UPDATE_PASSWORD_POLICY")?;
+    let changes: PolicyChanges = json_body(&body)?;
+    let current = users::password_policy(&state.bus).await?;
+    let policy = PasswordPolicy {
+        minimum_length: changes.minimum_length.unwrap_or(current.minimum_length),
+        maximum_length: changes.maximum_length.unwrap_or(current.maximum_length),
+        upper_case_required: changes
+            .upper_case_required
+            .unwrap_or(current.upper_case_required),
+        lower_case_required: changes
+            .lower_case_required
+            .unwrap_or(current.lower_case_required),
+        symbol_required: changes.symbol_required.unwrap_or(current.symbol_required),
+        number_required: changes.number_required.unwrap_or(current.number_required),
+    };
+    state
+        .bus
+        .execute::<Settings>(
+            &settings::stream(),
+            &SettingsCommand::SetPasswordPolicy(policy),
+            &caller.meta(),
+        )
+        .await?;
+    Ok(Json(policy))
 }
 
 #[derive(Deserialize)]
@@ -165,7 +206,6 @@ async fn change_password(
     } = json_body(&body)?;
     let outcome = users::change_password(
         &state.bus,
-        &PasswordPolicy::default(),
         caller.user_id,
         old_password,
         new_password,
@@ -412,15 +452,40 @@ async fn reset_password(
     )
     .await?;
     let meta = context.meta(anonymous(&context));
-    let outcome = users::reset_password(
-        &state.bus,
-        &PasswordPolicy::default(),
-        user_id,
-        digest,
-        new_password,
-        &meta,
-    )
-    .await?;
+    let outcome = users::reset_password(&state.bus, user_id, digest, new_password, &meta).await?;
     state.settle(outcome.position).await?;
     Ok(StatusCode::OK)
+}
+
+#[derive(Deserialize)]
+struct Credentials {
+    email: String,
+    password: String,
+}
+
+/// `POST /users/v1/authenticate`: checks an email and password (throttled and counted like a
+/// login) and answers the user.
+async fn authenticate(
+    State(state): State<AppState>,
+    context: RequestContext,
+    body: Bytes,
+) -> Result<RawJson, ApiError> {
+    let Credentials { email, password } = json_body(&body)?;
+    let meta = context.meta(anonymous(&context));
+    let user_id = vigil_commands::auth::verify_credentials(&state.bus, &email, password, &meta)
+        .await
+        .map_err(|error| match error {
+            LoginError::InvalidCredentials => ApiError::new(
+                ExhCode::Authentication,
+                "The email or password is incorrect",
+            ),
+            LoginError::Throttled(throttled) => {
+                ApiError::new(throttled.exh(), throttled.to_string())
+            }
+            LoginError::Secret(secret) => ApiError::internal(secret),
+            LoginError::Command(command) => command.into(),
+            LoginError::Guard(guard) => guard.into(),
+        })?;
+    state.settle(state.bus.log().head().await?).await?;
+    rendered_user(&state, user_id).await
 }
