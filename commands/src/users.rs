@@ -260,3 +260,35 @@ pub async fn reset_password(
         .await
         .map(|cleared| cleared.unwrap_or(outcome))
 }
+
+/// Gives `user_id` a new email address (which must be free) and frees the old one; the account
+/// must be verified again, by a mailed code when `mailed_activation`.
+pub async fn change_email(
+    bus: &CommandBus,
+    ids: &IdGenerator,
+    user_id: Id,
+    email: &str,
+    mailed_activation: bool,
+    meta: &CommandMeta,
+) -> Result<Outcome, AccountError> {
+    let email = Email::parse(email)
+        .map_err(|_| UserError::InvalidField("email is not a valid email address".into()))?;
+    let stream = StreamId::of(User::KIND, user_id);
+    let (user, _) = bus.load::<User>(&stream).await?;
+    let command = UserCommand::ChangeEmail {
+        email: email.clone(),
+        activation_request: mailed_activation.then(|| ids.next()),
+    };
+    let outcome = bus
+        .execute_unique::<User>(&stream, &command, &[email_reservation(&email)], meta)
+        .await?;
+    if let Some(old) = user.email.filter(|old| *old != email && outcome.appended) {
+        let meta = CommandMeta {
+            command_id: format!("{}/release-email", meta.command_id),
+            ..meta.clone()
+        };
+        bus.release::<UserError>(&stream, &email_reservation(&old), &meta)
+            .await?;
+    }
+    Ok(outcome)
+}

@@ -448,6 +448,14 @@ mod tests {
                 "settings.password_policy_set",
                 "070008800100000000",
             ),
+            (
+                UserEvent::EmailChanged(crate::user::EmailChanged {
+                    email: Personal("a@b.c".into()),
+                })
+                .into(),
+                "user.email_changed",
+                "020b056140622e63",
+            ),
         ]
     }
 

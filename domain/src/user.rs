@@ -101,6 +101,14 @@ pub struct PasswordReset {
     pub password_hash: PasswordHash,
 }
 
+/// A new email address, to be verified again (the account is no longer activated).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+pub struct EmailChanged {
+    /// Normalised (trimmed, lower-case).
+    pub email: Personal<String>,
+}
+
 events! {
     pub enum UserEvent {
         Registered(UserRegistered) = "user.registered",
@@ -114,6 +122,7 @@ events! {
         VerificationMailSent(VerificationMailSent) = "user.verification_mail_sent",
         Activated(UserActivated) = "user.activated",
         PasswordReset(PasswordReset) = "user.password_reset",
+        EmailChanged(EmailChanged) = "user.email_changed",
     }
 }
 
@@ -183,6 +192,12 @@ pub enum UserCommand {
     ResetPassword {
         digest: Digest,
         password_hash: PasswordHash,
+    },
+    /// A new email address (already reserved by the command layer), with the activation request
+    /// to mail to it, if any.
+    ChangeEmail {
+        email: Email,
+        activation_request: Option<Id>,
     },
 }
 
@@ -345,6 +360,8 @@ impl Aggregate for User {
             UserCommand::Update(_) => "UPDATE_USER",
             UserCommand::Delete if self_service(ctx) => return Ok(()),
             UserCommand::Delete => "DELETE_USER",
+            UserCommand::ChangeEmail { .. } if self_service(ctx) => return Ok(()),
+            UserCommand::ChangeEmail { .. } => "UPDATE_USER_EMAIL",
             // Anyone may ask for a mail or present a mailed code: the code is the proof.
             UserCommand::RequestVerification { .. }
             | UserCommand::Activate { .. }
@@ -521,6 +538,25 @@ impl Aggregate for User {
                     request_id: Some(request_id),
                 })])
             }
+            UserCommand::ChangeEmail {
+                email,
+                activation_request,
+            } => {
+                if self.email.as_ref() == Some(email) {
+                    return Ok(vec![]);
+                }
+                let changed = UserEvent::EmailChanged(EmailChanged {
+                    email: Personal(email.as_str().to_owned()),
+                });
+                let request = activation_request.map(|request_id| {
+                    UserEvent::VerificationRequested(VerificationRequested {
+                        request_id,
+                        purpose: Purpose::Activation,
+                        at: ctx.now,
+                    })
+                });
+                Ok([changed].into_iter().chain(request).collect())
+            }
             UserCommand::ResetPassword {
                 digest,
                 password_hash,
@@ -590,6 +626,12 @@ impl Aggregate for User {
             UserEvent::PasswordReset(e) => {
                 self.password_hash = Some(e.password_hash.clone());
                 self.reset.completed();
+            }
+            UserEvent::EmailChanged(e) => {
+                self.email = Email::parse(e.email.get()).ok();
+                self.activated = false;
+                self.activation = Verification::default();
+                self.reset = Verification::default();
             }
         }
     }
@@ -835,6 +877,31 @@ mod tests {
                 request_id: id(6),
             })
             .then_err(UserError::AlreadyActivated);
+    }
+
+    #[test]
+    fn a_new_email_address_must_be_verified_again() {
+        let me = Actor::user(id(0), None, Permissions::default(), Via::Http, None);
+        let email = Email::parse("jane@new.example").unwrap();
+        let events = given::<User>(&[registered()])
+            .by(me)
+            .when(UserCommand::ChangeEmail {
+                email: email.clone(),
+                activation_request: Some(id(3)),
+            })
+            .events();
+        let state = User::fold(&[vec![registered()], events].concat());
+        assert_eq!(state.email, Some(email));
+        assert!(!state.activated);
+        assert_eq!(state.activation.request_id, Some(id(3)));
+        let other = Actor::user(id(9), None, Permissions::default(), Via::Http, None);
+        given::<User>(&[registered()])
+            .by(other)
+            .when(UserCommand::ChangeEmail {
+                email: Email::parse("x@example.com").unwrap(),
+                activation_request: None,
+            })
+            .then_err(UserError::NoPermission("UPDATE_USER_EMAIL"));
     }
 
     #[test]

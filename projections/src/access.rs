@@ -197,7 +197,8 @@ impl Model {
             }
             UserEvent::Updated(_)
             | UserEvent::PasswordChanged(_)
-            | UserEvent::VerificationMailSent(_) => {}
+            | UserEvent::VerificationMailSent(_)
+            | UserEvent::EmailChanged(_) => {}
         }
     }
 

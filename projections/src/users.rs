@@ -170,6 +170,16 @@ impl Projection for Users {
                         ("update_timestamp", at.into()),
                     ],
                 )?,
+                UserEvent::EmailChanged(e) => changes.update(
+                    &USERS,
+                    position,
+                    [
+                        ("id", id.into()),
+                        ("email", e.email.get().clone().into()),
+                        ("activation", false.into()),
+                        ("update_timestamp", at.into()),
+                    ],
+                )?,
                 UserEvent::VerificationRequested(_)
                 | UserEvent::VerificationCodeIssued(_)
                 | UserEvent::VerificationMailSent(_) => {}

@@ -208,6 +208,24 @@ in_both_deployments! {
         token_of(&server, "jane@example.com", "a brand new password").await?;
         let (status, body) = server.call(Method::POST, "/users/v1/forgot_password", None, Some(reset_form)).await?;
         assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, Some(207)), "a reset code works once");
+
+        // A new address is verified again, by a code mailed to it; the old one is free again.
+        let token = token_of(&server, "jane@example.com", "a brand new password").await?;
+        let (status, moved) = server
+            .call(Method::PUT, &format!("/users/v1/{id}/email"), Some(&token), Some(json!({"email": "Jane@New.example"})))
+            .await?;
+        assert_eq!(status, StatusCode::OK, "{moved}");
+        assert_eq!((moved["email"].clone(), moved["activation"].clone()), (json!("jane@new.example"), json!(false)));
+        let again = smtp.next_mail(wait).await?;
+        assert_eq!(again.to, ["jane@new.example"]);
+        let again_code = again.code().context("no code in the re-activation mail")?;
+        let (status, _) = server.call(Method::POST, "/users/v1/activation", None, Some(json!({"hash": again_code}))).await?;
+        assert_eq!(status, StatusCode::OK);
+        let (_, body) = server.call(Method::GET, "/users/v1/email_available?email=jane%40example.com", None, None).await?;
+        assert_eq!(body, json!({"email_available": true}));
+        let token = token_of(&server, "jane@new.example", "a brand new password").await?;
+        let (_, me) = server.call(Method::GET, "/users/v1/me", Some(&token), None).await?;
+        assert_eq!(me["activation"], true);
         Ok(())
     }
 }

@@ -45,6 +45,7 @@ pub fn router() -> Router<AppState> {
             get(request_password_reset).post(reset_password),
         )
         .route("/{id}", put(update).delete(remove))
+        .route("/{id}/email", put(change_email))
         .route(
             "/{id}/reset_failed_login_attempts",
             post(reset_failed_login_attempts),
@@ -488,4 +489,40 @@ async fn authenticate(
         })?;
     state.settle(state.bus.log().head().await?).await?;
     rendered_user(&state, user_id).await
+}
+
+#[derive(Deserialize)]
+struct EmailChange {
+    email: String,
+    activation_mode: Option<String>,
+}
+
+/// `PUT /users/v1/{id}/email`: oneself, or anyone with `UPDATE_USER_EMAIL`. The account must be
+/// activated again (a code is mailed to the new address in the `hash` mode).
+async fn change_email(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<RawJson, ApiError> {
+    let id = parse_id(&id)?;
+    if id != caller.user_id {
+        caller.require("UPDATE_USER_EMAIL")?;
+    }
+    let EmailChange {
+        email,
+        activation_mode,
+    } = json_body(&body)?;
+    let mailed_activation = mailed(&state, activation_mode.as_deref())?;
+    let outcome = users::change_email(
+        &state.bus,
+        &state.ids,
+        id,
+        &email,
+        mailed_activation,
+        &caller.meta(),
+    )
+    .await?;
+    state.settle(outcome.position).await?;
+    rendered_user(&state, id).await
 }
