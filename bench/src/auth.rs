@@ -91,6 +91,13 @@ pub async fn authenticate(sessions: usize, requests: usize) -> anyhow::Result<()
         vigil_domain::permission::CATALOGUE.len()
     );
     Latencies::new(samples).report("authenticate");
+    let mut hashes = Vec::new();
+    for _ in 0..20 {
+        let start = Instant::now();
+        vigil_commands::secrets::hash_password("a password of some length".into()).await?;
+        hashes.push(start.elapsed());
+    }
+    Latencies::new(hashes).report("argon2id hash (one at a time)");
     Ok(())
 }
 

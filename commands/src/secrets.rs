@@ -101,7 +101,13 @@ mod tests {
     #[tokio::test]
     async fn a_password_verifies_against_its_own_hash_only() {
         let hash = hash_password("correct horse".into()).await.unwrap();
-        assert!(hash.0.starts_with("$argon2id$"));
+        // Argon2id, 19 MiB, 2 passes, 1 lane (OWASP's minimum; its cost here is reported by
+        // `vigil-bench authenticate`).
+        assert!(
+            hash.0.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{}",
+            hash.0
+        );
         assert!(
             verify_password("correct horse".into(), Some(hash.clone()))
                 .await
