@@ -456,6 +456,14 @@ mod tests {
                 "user.email_changed",
                 "020b056140622e63",
             ),
+            (
+                UserEvent::ProfileImageSet(crate::user::ProfileImageSet {
+                    hash: Some("h".into()),
+                })
+                .into(),
+                "user.profile_image_set",
+                "020c010168",
+            ),
         ]
     }
 

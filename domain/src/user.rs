@@ -109,6 +109,13 @@ pub struct EmailChanged {
     pub email: Personal<String>,
 }
 
+/// The profile image (a file token or hash) was set, or removed (`None`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+pub struct ProfileImageSet {
+    pub hash: Option<String>,
+}
+
 events! {
     pub enum UserEvent {
         Registered(UserRegistered) = "user.registered",
@@ -123,6 +130,7 @@ events! {
         Activated(UserActivated) = "user.activated",
         PasswordReset(PasswordReset) = "user.password_reset",
         EmailChanged(EmailChanged) = "user.email_changed",
+        ProfileImageSet(ProfileImageSet) = "user.profile_image_set",
     }
 }
 
@@ -198,6 +206,10 @@ pub enum UserCommand {
     ChangeEmail {
         email: Email,
         activation_request: Option<Id>,
+    },
+    /// Set (or with `None` remove) the profile image.
+    SetProfileImage {
+        hash: Option<String>,
     },
 }
 
@@ -308,6 +320,7 @@ pub struct User {
     pub language: Option<String>,
     pub activation: Verification,
     pub reset: Verification,
+    pub profile_image: Option<String>,
 }
 
 impl User {
@@ -360,6 +373,8 @@ impl Aggregate for User {
             UserCommand::Update(_) => "UPDATE_USER",
             UserCommand::Delete if self_service(ctx) => return Ok(()),
             UserCommand::Delete => "DELETE_USER",
+            UserCommand::SetProfileImage { .. } if self_service(ctx) => return Ok(()),
+            UserCommand::SetProfileImage { .. } => "UPDATE_PROFILE_IMAGE",
             UserCommand::ChangeEmail { .. } if self_service(ctx) => return Ok(()),
             UserCommand::ChangeEmail { .. } => "UPDATE_USER_EMAIL",
             // Anyone may ask for a mail or present a mailed code: the code is the proof.
@@ -538,6 +553,20 @@ impl Aggregate for User {
                     request_id: Some(request_id),
                 })])
             }
+            UserCommand::SetProfileImage { hash } => {
+                let hash = hash.as_deref().map(str::trim);
+                if hash.is_some_and(|h| h.is_empty() || h.len() > 200) {
+                    return Err(UserError::InvalidField(
+                        "hash must be 1 to 200 characters".into(),
+                    ));
+                }
+                if hash == self.profile_image.as_deref() {
+                    return Ok(vec![]);
+                }
+                Ok(vec![UserEvent::ProfileImageSet(ProfileImageSet {
+                    hash: hash.map(str::to_owned),
+                })])
+            }
             UserCommand::ChangeEmail {
                 email,
                 activation_request,
@@ -627,6 +656,7 @@ impl Aggregate for User {
                 self.password_hash = Some(e.password_hash.clone());
                 self.reset.completed();
             }
+            UserEvent::ProfileImageSet(e) => self.profile_image = e.hash.clone(),
             UserEvent::EmailChanged(e) => {
                 self.email = Email::parse(e.email.get()).ok();
                 self.activated = false;
@@ -902,6 +932,24 @@ mod tests {
                 activation_request: None,
             })
             .then_err(UserError::NoPermission("UPDATE_USER_EMAIL"));
+    }
+
+    #[test]
+    fn a_profile_image_is_set_and_removed_by_its_user() {
+        let me = Actor::user(id(0), None, Permissions::default(), Via::Http, None);
+        let set = UserEvent::ProfileImageSet(ProfileImageSet {
+            hash: Some("abc".into()),
+        });
+        given::<User>(&[registered()])
+            .by(me.clone())
+            .when(UserCommand::SetProfileImage {
+                hash: Some(" abc ".into()),
+            })
+            .then(std::slice::from_ref(&set));
+        given::<User>(&[registered(), set])
+            .by(me)
+            .when(UserCommand::SetProfileImage { hash: None })
+            .then(&[UserEvent::ProfileImageSet(ProfileImageSet { hash: None })]);
     }
 
     #[test]

@@ -198,7 +198,8 @@ impl Model {
             UserEvent::Updated(_)
             | UserEvent::PasswordChanged(_)
             | UserEvent::VerificationMailSent(_)
-            | UserEvent::EmailChanged(_) => {}
+            | UserEvent::EmailChanged(_)
+            | UserEvent::ProfileImageSet(_) => {}
         }
     }
 

@@ -180,6 +180,15 @@ impl Projection for Users {
                         ("update_timestamp", at.into()),
                     ],
                 )?,
+                UserEvent::ProfileImageSet(e) => changes.update(
+                    &USERS,
+                    position,
+                    [
+                        ("id", id.into()),
+                        ("profile_image", e.hash.clone().into()),
+                        ("update_timestamp", at.into()),
+                    ],
+                )?,
                 UserEvent::VerificationRequested(_)
                 | UserEvent::VerificationCodeIssued(_)
                 | UserEvent::VerificationMailSent(_) => {}

@@ -10,6 +10,7 @@ use axum::routing::get;
 use serde_json::{Value, json};
 use vigil_domain::error::ExhCode;
 use vigil_projections::page::Page;
+use vigil_projections::rql::Query;
 use vigil_projections::runner::Progress;
 
 use crate::error::ApiError;
@@ -45,4 +46,15 @@ pub fn page_json(page: Page<Value>) -> Value {
         map.insert("total".into(), json!(total));
     }
     json!({"page": meta, "data": page.data})
+}
+
+/// A bulk operation must say which records it acts on.
+pub fn required_filter(query: &Query) -> Result<(), ApiError> {
+    if query.filter.is_none() {
+        return Err(ApiError::new(
+            ExhCode::EmptyRql,
+            "This operation needs an RQL filter selecting the records to change",
+        ));
+    }
+    Ok(())
 }

@@ -268,3 +268,33 @@ in_both_deployments! {
         Ok(())
     }
 }
+
+in_both_deployments! {
+    async fn profile_images_and_bulk_deletion(deployment: Deployment) {
+        let env = TestEnv::new(deployment).await?;
+        let server = TestServer::start(&env).await?;
+        let admin = server.admin_token().await?;
+        let (_, jane) = server.call(Method::POST, "/users/v1/register", None, Some(registration("jane@example.com", "manual"))).await?;
+        let id = jane["id"].as_str().unwrap_or_default().to_owned();
+        let token = token_of(&server, "jane@example.com", "jane's password").await?;
+        let image = format!("/users/v1/{id}/profile_image");
+        let (status, me) = server.call(Method::PUT, &image, Some(&token), Some(json!({"hash": "5f1d8c2a-image"}))).await?;
+        assert_eq!((status, me["profile_image"].clone()), (StatusCode::OK, json!("5f1d8c2a-image")));
+        let admin_image = format!("/users/v1/{}/profile_image", server.admin.user_id);
+        let (status, body) = server.call(Method::PUT, &admin_image, Some(&token), Some(json!({"hash": "x"}))).await?;
+        assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, Some(10)));
+        let (status, me) = server.call(Method::DELETE, &image, Some(&token), None).await?;
+        assert_eq!(status, StatusCode::OK);
+        assert!(me.get("profile_image").is_none(), "{me}");
+
+        let (status, body) = server.call(Method::DELETE, "/users/v1/", Some(&admin), None).await?;
+        assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, Some(20)), "deleting needs RQL");
+        let (_, body) = server.call(Method::DELETE, "/users/v1/?eq(email,admin%2540example.com)", Some(&token), None).await?;
+        assert_eq!(body, json!({"affectedRecords": 0}), "without DELETE_USER only oneself");
+        let (_, body) = server.call(Method::DELETE, "/users/v1/?eq(email,jane%2540example.com)", Some(&admin), None).await?;
+        assert_eq!(body, json!({"affectedRecords": 1}));
+        let (status, body) = server.call(Method::GET, "/users/v1/me", Some(&token), None).await?;
+        assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, Some(117)));
+        Ok(())
+    }
+}

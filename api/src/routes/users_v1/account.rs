@@ -24,7 +24,8 @@ use vigil_domain::verification::Purpose;
 
 use super::rendered_user;
 use crate::error::ApiError;
-use crate::extract::{Caller, RequestContext, json_body, parse_id};
+use crate::extract::{Caller, RequestContext, Rql, json_body, parse_id};
+use crate::routes::required_filter;
 use crate::state::AppState;
 use crate::views::RawJson;
 
@@ -46,6 +47,10 @@ pub fn router() -> Router<AppState> {
         )
         .route("/{id}", put(update).delete(remove))
         .route("/{id}/email", put(change_email))
+        .route(
+            "/{id}/profile_image",
+            put(set_profile_image).delete(remove_profile_image),
+        )
         .route(
             "/{id}/reset_failed_login_attempts",
             post(reset_failed_login_attempts),
@@ -525,4 +530,73 @@ async fn change_email(
     .await?;
     state.settle(outcome.position).await?;
     rendered_user(&state, id).await
+}
+
+#[derive(Deserialize)]
+struct ProfileImage {
+    hash: String,
+}
+
+async fn profile_image(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    hash: Option<String>,
+) -> Result<RawJson, ApiError> {
+    let id = parse_id(id)?;
+    if id != caller.user_id {
+        caller.require("UPDATE_PROFILE_IMAGE")?;
+    }
+    let outcome = state
+        .bus
+        .execute::<User>(
+            &user_stream(id),
+            &UserCommand::SetProfileImage { hash },
+            &caller.meta(),
+        )
+        .await?;
+    state.settle(outcome.position).await?;
+    rendered_user(state, id).await
+}
+
+/// `PUT /users/v1/{id}/profile_image`: own, or `UPDATE_PROFILE_IMAGE`.
+async fn set_profile_image(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<RawJson, ApiError> {
+    let ProfileImage { hash } = json_body(&body)?;
+    profile_image(&state, &caller, &id, Some(hash)).await
+}
+
+/// `DELETE /users/v1/{id}/profile_image`.
+async fn remove_profile_image(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<RawJson, ApiError> {
+    profile_image(&state, &caller, &id, None).await
+}
+
+/// `DELETE /users/v1/?<rql>` (deprecated by Extra Horizon, still served): deletes the users the RQL
+/// selects — with `DELETE_USER` anyone, without it only oneself.
+pub(super) async fn remove_matching(
+    State(state): State<AppState>,
+    caller: Caller,
+    Rql(query): Rql,
+) -> Result<Json<Value>, ApiError> {
+    required_filter(&query)?;
+    let mut ids = vigil_projections::users::matching(&state.store, &query).await?;
+    if !caller.actor.allows("DELETE_USER") {
+        let me = caller.user_id.to_string();
+        ids.retain(|id| *id == me);
+    }
+    let mut last = 0;
+    for id in &ids {
+        let outcome = users::delete(&state.bus, parse_id(id)?, &caller.meta()).await?;
+        last = last.max(outcome.position);
+    }
+    state.settle(last).await?;
+    Ok(Json(json!({"affectedRecords": ids.len()})))
 }

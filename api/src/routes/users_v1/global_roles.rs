@@ -21,7 +21,7 @@ use vigil_projections::{roles, users};
 use super::role_json;
 use crate::error::ApiError;
 use crate::extract::{Caller, Rql, json_body, parse_id};
-use crate::routes::page_json;
+use crate::routes::{page_json, required_filter};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -165,17 +165,6 @@ where
     }
     state.settle(last).await?;
     Ok(Json(json!({"affectedRecords": ids.len()})))
-}
-
-/// A bulk operation must say which records it acts on.
-fn required_filter(query: &Query) -> Result<(), ApiError> {
-    if query.filter.is_none() {
-        return Err(ApiError::new(
-            ExhCode::EmptyRql,
-            "This operation needs an RQL filter selecting the records to change",
-        ));
-    }
-    Ok(())
 }
 
 async fn remove(

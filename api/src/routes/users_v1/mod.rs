@@ -24,7 +24,7 @@ mod global_roles;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/", get(list))
+        .route("/", get(list).delete(account::remove_matching))
         .route("/me", get(me))
         .route("/{id}", get(by_id))
         .merge(account::router())
