@@ -11,6 +11,7 @@ mod http;
 mod log_conformance;
 mod projections;
 mod roles;
+mod route_inventory;
 mod sdk;
 mod telemetry;
 

@@ -272,10 +272,7 @@ async fn update(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<RawJson, ApiError> {
-    let id = parse_id(&id)?;
-    if id != caller.user_id {
-        caller.require("UPDATE_USER")?;
-    }
+    let id = own_or(&caller, &id, "UPDATE_USER")?;
     let update: ProfileUpdate = json_body(&body)?;
     let changes = ProfileChanges {
         first_name: update.first_name,
@@ -302,10 +299,7 @@ async fn remove(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let id = parse_id(&id)?;
-    if id != caller.user_id {
-        caller.require("DELETE_USER")?;
-    }
+    let id = own_or(&caller, &id, "DELETE_USER")?;
     let outcome = users::delete(&state.bus, id, &caller.meta()).await?;
     state.settle(outcome.position).await?;
     Ok(Json(json!({"affectedRecords": 1})))
@@ -510,10 +504,7 @@ async fn change_email(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<RawJson, ApiError> {
-    let id = parse_id(&id)?;
-    if id != caller.user_id {
-        caller.require("UPDATE_USER_EMAIL")?;
-    }
+    let id = own_or(&caller, &id, "UPDATE_USER_EMAIL")?;
     let EmailChange {
         email,
         activation_mode,
@@ -537,16 +528,22 @@ struct ProfileImage {
     hash: String,
 }
 
+/// The user `id` names, if it is the caller or the caller holds `permission`: checked before the
+/// request body is read, so a caller without the right learns nothing from it.
+fn own_or(caller: &Caller, id: &str, permission: &'static str) -> Result<Id, ApiError> {
+    let id = parse_id(id)?;
+    if id != caller.user_id {
+        caller.require(permission)?;
+    }
+    Ok(id)
+}
+
 async fn profile_image(
     state: &AppState,
     caller: &Caller,
-    id: &str,
+    id: Id,
     hash: Option<String>,
 ) -> Result<RawJson, ApiError> {
-    let id = parse_id(id)?;
-    if id != caller.user_id {
-        caller.require("UPDATE_PROFILE_IMAGE")?;
-    }
     let outcome = state
         .bus
         .execute::<User>(
@@ -566,8 +563,9 @@ async fn set_profile_image(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<RawJson, ApiError> {
+    let id = own_or(&caller, &id, "UPDATE_PROFILE_IMAGE")?;
     let ProfileImage { hash } = json_body(&body)?;
-    profile_image(&state, &caller, &id, Some(hash)).await
+    profile_image(&state, &caller, id, Some(hash)).await
 }
 
 /// `DELETE /users/v1/{id}/profile_image`.
@@ -576,7 +574,8 @@ async fn remove_profile_image(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<RawJson, ApiError> {
-    profile_image(&state, &caller, &id, None).await
+    let id = own_or(&caller, &id, "UPDATE_PROFILE_IMAGE")?;
+    profile_image(&state, &caller, id, None).await
 }
 
 /// `DELETE /users/v1/?<rql>` (deprecated by Extra Horizon, still served): deletes the users the RQL

@@ -1,0 +1,264 @@
+//! Every mounted route, walked without a token and with the token of a user who holds no
+//! permission. The inventory below is checked against the routers' source, so a route added
+//! without being classified here fails this test.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use vigil_tests::{TestEnv, TestServer};
+
+use crate::http::{code, plain_user};
+
+/// What a route asks of its caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Guard {
+    /// Anyone, without a token.
+    Public,
+    /// Any authenticated user; what they see or change is their own.
+    Authenticated,
+    /// A permission, unless the resource is the caller's own (paths here name someone else's).
+    Permission,
+}
+
+/// `(method, path, guard)`; in the walk `{id}` becomes the administrator's id, or an existing role,
+/// application or token of theirs, so every guarded route is asked about someone else's resource.
+const INVENTORY: &[(&str, &str, Guard)] = &[
+    ("GET", "/auth/v2/health", Guard::Public),
+    ("POST", "/auth/v2/oauth2/tokens", Guard::Public),
+    ("GET", "/auth/v2/oauth2/tokens", Guard::Authenticated),
+    ("DELETE", "/auth/v2/oauth2/tokens/{id}", Guard::Permission),
+    ("GET", "/auth/v2/oauth2/refreshTokens", Guard::Authenticated),
+    (
+        "DELETE",
+        "/auth/v2/oauth2/refreshTokens/{id}",
+        Guard::Permission,
+    ),
+    ("GET", "/auth/v2/applications", Guard::Authenticated),
+    ("POST", "/auth/v2/applications", Guard::Permission),
+    ("PUT", "/auth/v2/applications/{id}", Guard::Permission),
+    ("DELETE", "/auth/v2/applications/{id}", Guard::Permission),
+    (
+        "POST",
+        "/auth/v2/applications/{id}/versions",
+        Guard::Permission,
+    ),
+    (
+        "DELETE",
+        "/auth/v2/applications/{id}/versions/{version}",
+        Guard::Permission,
+    ),
+    ("GET", "/users/v1/health", Guard::Public),
+    ("GET", "/users/v1/me", Guard::Authenticated),
+    ("GET", "/users/v1", Guard::Authenticated),
+    ("DELETE", "/users/v1", Guard::Authenticated),
+    ("GET", "/users/v1/{id}", Guard::Permission),
+    ("PUT", "/users/v1/{id}", Guard::Permission),
+    ("DELETE", "/users/v1/{id}", Guard::Permission),
+    ("PUT", "/users/v1/{id}/email", Guard::Permission),
+    ("PUT", "/users/v1/{id}/profile_image", Guard::Permission),
+    ("DELETE", "/users/v1/{id}/profile_image", Guard::Permission),
+    (
+        "POST",
+        "/users/v1/{id}/reset_failed_login_attempts",
+        Guard::Permission,
+    ),
+    ("POST", "/users/v1/register", Guard::Public),
+    ("GET", "/users/v1/email_available", Guard::Public),
+    ("GET", "/users/v1/password_policy", Guard::Public),
+    ("PUT", "/users/v1/password_policy", Guard::Permission),
+    ("POST", "/users/v1/authenticate", Guard::Public),
+    ("PUT", "/users/v1/password", Guard::Authenticated),
+    ("POST", "/users/v1/confirm_password", Guard::Authenticated),
+    ("GET", "/users/v1/activation", Guard::Public),
+    ("POST", "/users/v1/activation", Guard::Public),
+    ("GET", "/users/v1/forgot_password", Guard::Public),
+    ("POST", "/users/v1/forgot_password", Guard::Public),
+    ("GET", "/users/v1/permissions", Guard::Public),
+    ("GET", "/users/v1/roles", Guard::Permission),
+    ("POST", "/users/v1/roles", Guard::Permission),
+    ("DELETE", "/users/v1/roles", Guard::Permission),
+    ("PUT", "/users/v1/roles/{id}", Guard::Permission),
+    ("POST", "/users/v1/roles/add_permissions", Guard::Permission),
+    (
+        "POST",
+        "/users/v1/roles/remove_permissions",
+        Guard::Permission,
+    ),
+    ("POST", "/users/v1/add_roles", Guard::Permission),
+    ("POST", "/users/v1/remove_roles", Guard::Permission),
+];
+
+/// The `(method, path)` of every `.route(...)` in the routers' source, with its mount prefix.
+fn mounted_routes() -> anyhow::Result<BTreeSet<(String, String)>> {
+    let routes = Path::new(env!("CARGO_MANIFEST_DIR")).join("../api/src/routes");
+    let mut found = BTreeSet::new();
+    for (folder, prefix) in [("auth_v2", "/auth/v2"), ("users_v1", "/users/v1")] {
+        for entry in std::fs::read_dir(routes.join(folder))? {
+            collect(&std::fs::read_to_string(entry?.path())?, prefix, &mut found);
+        }
+        // `routes/mod.rs` holds the health route every service mounts.
+        collect(
+            &std::fs::read_to_string(routes.join("mod.rs"))?,
+            prefix,
+            &mut found,
+        );
+    }
+    Ok(found)
+}
+
+fn collect(source: &str, prefix: &str, found: &mut BTreeSet<(String, String)>) {
+    for (start, _) in source.match_indices(".route(") {
+        let rest = &source[start + ".route(".len()..];
+        let Some(open) = rest.find('"') else { continue };
+        let Some(close) = rest[open + 1..].find('"') else {
+            continue;
+        };
+        let path = &rest[open + 1..open + 1 + close];
+        // The handler expression runs to the parenthesis that closes `.route(`.
+        let mut depth = 1;
+        let end = rest
+            .char_indices()
+            .find(|(_, c)| {
+                match c {
+                    '(' => depth += 1,
+                    ')' => depth -= 1,
+                    _ => {}
+                }
+                depth == 0
+            })
+            .map_or(rest.len(), |(i, _)| i);
+        let handlers = &rest[open + close + 2..end];
+        for method in ["get", "post", "put", "delete", "patch"] {
+            let called = handlers.match_indices(&format!("{method}(")).any(|(i, _)| {
+                i == 0 || !handlers[..i].ends_with(|c: char| c.is_alphanumeric() || c == '_')
+            });
+            if called {
+                let full = format!("{prefix}{}", if path == "/" { "" } else { path });
+                found.insert((method.to_uppercase(), full));
+            }
+        }
+    }
+}
+
+#[test]
+fn every_mounted_route_is_in_the_inventory() -> anyhow::Result<()> {
+    let mounted = mounted_routes()?;
+    let listed: BTreeSet<(String, String)> = INVENTORY
+        .iter()
+        .map(|(method, path, _)| ((*method).to_owned(), (*path).to_owned()))
+        .collect();
+    assert!(mounted.len() > 30, "the source scan found only {mounted:?}");
+    let unlisted: Vec<_> = mounted.difference(&listed).collect();
+    let gone: Vec<_> = listed.difference(&mounted).collect();
+    assert!(
+        unlisted.is_empty(),
+        "routes missing from the inventory: {unlisted:?}"
+    );
+    assert!(
+        gone.is_empty(),
+        "inventory routes no longer mounted: {gone:?}"
+    );
+    Ok(())
+}
+
+/// A body that gets past JSON parsing for the routes that take one.
+fn body_for(method: &str) -> Option<Value> {
+    (method == "POST" || method == "PUT").then(|| json!({}))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn protected_routes_refuse_missing_tokens_and_missing_permissions() -> anyhow::Result<()> {
+    let env = TestEnv::new(vigil_tests::Deployment::Embedded).await?;
+    let server = TestServer::start(&env).await?;
+    let admin = server.admin_token().await?;
+    let (_, role) = server
+        .call(
+            Method::POST,
+            "/users/v1/roles",
+            Some(&admin),
+            Some(json!({"name": "Some role"})),
+        )
+        .await?;
+    let (_, tokens) = server
+        .call(Method::GET, "/auth/v2/oauth2/tokens", Some(&admin), None)
+        .await?;
+    let (_, refresh) = server
+        .call(
+            Method::GET,
+            "/auth/v2/oauth2/refreshTokens",
+            Some(&admin),
+            None,
+        )
+        .await?;
+    let (_, applications) = server
+        .call(Method::GET, "/auth/v2/applications", Some(&admin), None)
+        .await?;
+    plain_user(&server, "jane@example.com").await?;
+    let jane = server.login("jane@example.com", "jane's password").await?;
+    let jane = jane["access_token"].as_str().unwrap_or_default().to_owned();
+    let admin_id = server.admin.user_id.to_string();
+    let application_id = applications["data"][0]["id"].as_str().unwrap_or_default();
+    let version_id = applications["data"][0]["versions"][0]["id"]
+        .as_str()
+        .unwrap_or_default();
+
+    for (method, path, guard) in INVENTORY {
+        let id = if path.starts_with("/users/v1/roles") {
+            role["id"].as_str().unwrap_or_default()
+        } else if path.starts_with("/auth/v2/oauth2/tokens") {
+            tokens["data"][0]["id"].as_str().unwrap_or_default()
+        } else if path.starts_with("/auth/v2/oauth2/refreshTokens") {
+            refresh["data"][0]["id"].as_str().unwrap_or_default()
+        } else if path.starts_with("/auth/v2/applications") {
+            application_id
+        } else {
+            admin_id.as_str()
+        };
+        let concrete = path.replace("{id}", id).replace("{version}", version_id);
+        let concrete = if concrete.ends_with("roles") && *method != "GET"
+            || concrete.contains("_permissions")
+            || concrete.ends_with("_roles")
+            || (*method == "DELETE" && concrete == "/users/v1")
+        {
+            format!("{concrete}?eq(id,{id})")
+        } else {
+            concrete
+        };
+        let method = Method::from_bytes(method.as_bytes())?;
+        let (anonymous, body) = server
+            .call(method.clone(), &concrete, None, body_for(method.as_str()))
+            .await?;
+        if *guard == Guard::Public {
+            assert_ne!(code(&body), Some(104), "{method} {concrete} is public");
+        } else {
+            assert_eq!(
+                (anonymous, code(&body)),
+                (StatusCode::UNAUTHORIZED, Some(104)),
+                "{method} {concrete} without a token: {body}"
+            );
+        }
+        if *guard == Guard::Permission {
+            let (status, body) = server
+                .call(
+                    method.clone(),
+                    &concrete,
+                    Some(&jane),
+                    body_for(method.as_str()),
+                )
+                .await?;
+            assert_eq!(
+                (status, code(&body)),
+                (StatusCode::UNAUTHORIZED, Some(10)),
+                "{method} {concrete} without the permission: {body}"
+            );
+        }
+    }
+    // Nothing was changed on the administrator's behalf by the refused requests.
+    let (status, _) = server
+        .call(Method::GET, "/users/v1/me", Some(&admin), None)
+        .await?;
+    assert_eq!(status, StatusCode::OK);
+    Ok(())
+}
