@@ -147,11 +147,11 @@ pub async fn authenticate(
             "The access token has expired",
         ));
     }
-    let permissions = state.access.permissions(bearer.user_id);
+    let rights = state.access.rights(bearer.user_id);
     let actor = Actor::user(
         bearer.user_id,
         Some(bearer.application_id),
-        permissions,
+        rights,
         via,
         client_ip,
     );

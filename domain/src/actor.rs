@@ -1,5 +1,6 @@
 //! Who issues a command: the authenticated actor, and the part of it recorded in every commit.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -29,11 +30,40 @@ pub struct ActorRecord {
     pub client_ip: Option<String>,
 }
 
+/// What a user may do: their global permissions, and their place in groups.
+///
+/// Extra Horizon has no group object: a group is an id that staff and patients are enlisted in.
+/// A staff member holds, inside that group only, the permissions of the group roles they were
+/// given ("staff enlistment" scope).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Rights {
+    pub global: Permissions,
+    /// Every group the user is staff of, with the permissions their group roles give there.
+    pub staff: BTreeMap<Id, Permissions>,
+    /// Every group the user is a patient of.
+    pub patient: BTreeSet<Id>,
+}
+
+impl From<Permissions> for Rights {
+    fn from(global: Permissions) -> Self {
+        Self {
+            global,
+            ..Self::default()
+        }
+    }
+}
+
+impl From<Permissions> for Arc<Rights> {
+    fn from(global: Permissions) -> Self {
+        Arc::new(global.into())
+    }
+}
+
 /// An authenticated actor with the rights it holds at the moment of the decision.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Actor {
     record: ActorRecord,
-    permissions: Arc<Permissions>,
+    rights: Arc<Rights>,
     system: bool,
 }
 
@@ -47,7 +77,7 @@ impl Actor {
                 via,
                 client_ip: None,
             },
-            permissions: Arc::default(),
+            rights: Arc::default(),
             system: true,
         }
     }
@@ -61,16 +91,16 @@ impl Actor {
                 via,
                 client_ip,
             },
-            permissions: Arc::default(),
+            rights: Arc::default(),
             system: false,
         }
     }
 
-    /// A user, acting through an application, with their global permissions.
+    /// A user, acting through an application, with their rights.
     pub fn user(
         user_id: Id,
         application_id: Option<Id>,
-        permissions: impl Into<Arc<Permissions>>,
+        rights: impl Into<Arc<Rights>>,
         via: Via,
         client_ip: Option<String>,
     ) -> Self {
@@ -81,7 +111,7 @@ impl Actor {
                 via,
                 client_ip,
             },
-            permissions: permissions.into(),
+            rights: rights.into(),
             system: false,
         }
     }
@@ -94,9 +124,49 @@ impl Actor {
         self.system
     }
 
-    /// Whether the actor holds `permission` (Vigil itself holds every one).
+    /// Whether the actor holds `permission` globally (Vigil itself holds every one).
     pub fn allows(&self, permission: &str) -> bool {
-        self.system || self.permissions.allows(permission)
+        self.system || self.rights.global.allows(permission)
+    }
+
+    /// Whether the actor holds `permission` for `group`: globally, or through the group roles of
+    /// their staff enlistment there.
+    pub fn allows_in(&self, group: Id, permission: &str) -> bool {
+        self.allows(permission)
+            || self
+                .rights
+                .staff
+                .get(&group)
+                .is_some_and(|granted| granted.allows(permission))
+    }
+
+    /// `Ok` if the actor holds `permission` for `group`, else the error `missing` makes of it.
+    pub fn require_in<E>(
+        &self,
+        group: Id,
+        permission: &'static str,
+        missing: impl FnOnce(&'static str) -> E,
+    ) -> Result<(), E> {
+        if self.allows_in(group, permission) {
+            Ok(())
+        } else {
+            Err(missing(permission))
+        }
+    }
+
+    /// Whether the actor is enlisted as staff in `group`.
+    pub fn is_staff_of(&self, group: Id) -> bool {
+        self.rights.staff.contains_key(&group)
+    }
+
+    /// The groups the actor is staff of.
+    pub fn staff_groups(&self) -> impl Iterator<Item = Id> + '_ {
+        self.rights.staff.keys().copied()
+    }
+
+    /// The groups the actor is a patient of.
+    pub fn patient_groups(&self) -> impl Iterator<Item = Id> + '_ {
+        self.rights.patient.iter().copied()
     }
 
     /// `Ok` if the actor holds `permission`, else the error `missing` makes of its name.

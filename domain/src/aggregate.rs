@@ -66,6 +66,7 @@ pub(crate) mod testing {
         state: A,
         actor: Actor,
         now: Timestamp,
+        on: Id,
     }
 
     pub fn given<A: Aggregate>(events: &[A::Event]) -> Given<A> {
@@ -73,6 +74,7 @@ pub(crate) mod testing {
             state: A::fold(events),
             actor: Actor::system(Via::Cli),
             now: NOW,
+            on: id(0),
         }
     }
 
@@ -87,8 +89,14 @@ pub(crate) mod testing {
             self
         }
 
+        /// The aggregate's id (its stream), `id(0)` unless given.
+        pub fn on(mut self, aggregate: Id) -> Self {
+            self.on = aggregate;
+            self
+        }
+
         pub fn when(self, command: A::Command) -> Then<A> {
-            let stream = crate::id::StreamId::of(A::KIND, id(0));
+            let stream = crate::id::StreamId::of(A::KIND, self.on);
             let ctx = Ctx {
                 now: self.now,
                 actor: &self.actor,

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::application::ApplicationEvent;
 pub use crate::deployment::DeploymentEvent;
+pub use crate::group::GroupEvent;
 pub use crate::login::LoginEvent;
 pub use crate::reservation::ReservationEvent;
 pub use crate::role::RoleEvent;
@@ -79,6 +80,7 @@ pub enum Event {
     Session(SessionEvent),
     Login(LoginEvent),
     Settings(SettingsEvent),
+    Group(GroupEvent),
 }
 
 impl Event {
@@ -92,6 +94,7 @@ impl Event {
             Self::Session(e) => e.wire_name(),
             Self::Login(e) => e.wire_name(),
             Self::Settings(e) => e.wire_name(),
+            Self::Group(e) => e.wire_name(),
         }
     }
 
@@ -111,6 +114,7 @@ impl Event {
             Self::Session(e) => e.data_json(),
             Self::Login(e) => e.data_json(),
             Self::Settings(e) => e.data_json(),
+            Self::Group(e) => e.data_json(),
         }
     }
 }
@@ -147,7 +151,8 @@ wrap!(
     Application(ApplicationEvent),
     Session(SessionEvent),
     Login(LoginEvent),
-    Settings(SettingsEvent)
+    Settings(SettingsEvent),
+    Group(GroupEvent)
 );
 
 #[cfg(test)]
@@ -463,6 +468,91 @@ mod tests {
                 .into(),
                 "user.profile_image_set",
                 "020c010168",
+            ),
+            (
+                UserEvent::StaffEnlisted(crate::user::StaffEnlisted { group_id: id(6) }).into(),
+                "user.staff_enlisted",
+                "020d060606060606060606060606",
+            ),
+            (
+                UserEvent::StaffRemoved(crate::user::StaffRemoved { group_id: id(6) }).into(),
+                "user.staff_removed",
+                "020e060606060606060606060606",
+            ),
+            (
+                UserEvent::StaffRolesAdded(crate::user::StaffRolesAdded {
+                    group_id: id(6),
+                    role_ids: vec![id(7)],
+                })
+                .into(),
+                "user.staff_roles_added",
+                "020f06060606060606060606060601070707070707070707070707",
+            ),
+            (
+                UserEvent::StaffRolesRemoved(crate::user::StaffRolesRemoved {
+                    group_id: id(6),
+                    role_ids: vec![id(7)],
+                })
+                .into(),
+                "user.staff_roles_removed",
+                "021006060606060606060606060601070707070707070707070707",
+            ),
+            (
+                UserEvent::PatientEnlisted(crate::user::PatientEnlisted {
+                    group_id: id(6),
+                    expires_at: Some(Timestamp(9)),
+                })
+                .into(),
+                "user.patient_enlistment_added",
+                "02110606060606060606060606060112",
+            ),
+            (
+                UserEvent::PatientRemoved(crate::user::PatientRemoved { group_id: id(6) }).into(),
+                "user.patient_enlistment_removed",
+                "0212060606060606060606060606",
+            ),
+            (
+                GroupEvent::RoleCreated(crate::group::GroupRoleCreated {
+                    role_id: id(7),
+                    name: "n".into(),
+                    description: "d".into(),
+                })
+                .into(),
+                "group.role_created",
+                "0800070707070707070707070707016e0164",
+            ),
+            (
+                GroupEvent::RoleUpdated(crate::group::GroupRoleUpdated {
+                    role_id: id(7),
+                    name: None,
+                    description: Some("d".into()),
+                })
+                .into(),
+                "group.role_updated",
+                "080107070707070707070707070700010164",
+            ),
+            (
+                GroupEvent::RolePermissionsAdded(crate::group::GroupRolePermissionsAdded {
+                    role_id: id(7),
+                    permissions: vec!["VIEW_PATIENTS".into()],
+                })
+                .into(),
+                "group.role_permissions_added",
+                "0802070707070707070707070707010d564945575f50415449454e5453",
+            ),
+            (
+                GroupEvent::RolePermissionsRemoved(crate::group::GroupRolePermissionsRemoved {
+                    role_id: id(7),
+                    permissions: vec!["VIEW_PATIENTS".into()],
+                })
+                .into(),
+                "group.role_permissions_removed",
+                "0803070707070707070707070707010d564945575f50415449454e5453",
+            ),
+            (
+                GroupEvent::RoleDeleted(crate::group::GroupRoleDeleted { role_id: id(7) }).into(),
+                "group.role_deleted",
+                "0804070707070707070707070707",
             ),
         ]
     }

@@ -13,7 +13,7 @@
 //! - [`event`], [`commit`], [`log`]: what the log stores and how it is read.
 //! - [`error`]: the Extra Horizon error catalogue.
 //! - One module per aggregate: [`deployment`], [`reservation`], [`user`], [`role`],
-//!   [`application`], [`session`], [`login`], [`settings`].
+//!   [`application`], [`session`], [`login`], [`settings`], [`group`].
 
 pub mod actor;
 pub mod aggregate;
@@ -22,6 +22,7 @@ pub mod commit;
 pub mod deployment;
 pub mod error;
 pub mod event;
+pub mod group;
 pub mod id;
 pub mod log;
 pub mod login;

@@ -110,17 +110,18 @@ impl Role {
     }
 }
 
-/// A role name: trimmed, 1 to 100 characters.
-fn role_name(name: &str) -> Result<String, RoleError> {
+/// A role name (of a global or a group role): trimmed, 1 to 100 characters.
+pub(crate) fn valid_name(name: &str) -> Option<String> {
     let name = name.trim();
-    if name.is_empty() || name.chars().count() > 100 {
-        return Err(RoleError::InvalidName);
-    }
-    Ok(name.to_owned())
+    (!name.is_empty() && name.chars().count() <= 100).then(|| name.to_owned())
+}
+
+fn role_name(name: &str) -> Result<String, RoleError> {
+    valid_name(name).ok_or(RoleError::InvalidName)
 }
 
 /// Permission names as given: trimmed, blanks dropped, each once, in order.
-fn permission_names(permissions: &[String]) -> BTreeSet<String> {
+pub(crate) fn permission_names(permissions: &[String]) -> BTreeSet<String> {
     permissions
         .iter()
         .map(|p| p.trim().to_owned())

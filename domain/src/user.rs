@@ -1,6 +1,6 @@
 //! Users: the people who log in. One stream per user (`user-<id>`).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -8,7 +8,7 @@ use crate::aggregate::{Aggregate, Ctx};
 use crate::error::{DomainError, ExhCode};
 use crate::event::events;
 use crate::id::{Digest, Id};
-use crate::value::{Email, Personal};
+use crate::value::{Email, Personal, Timestamp};
 use crate::verification::{
     CODE_VALID_SECONDS, Purpose, Verification, VerificationCodeIssued, VerificationError,
     VerificationMailSent, VerificationRequested,
@@ -116,6 +116,51 @@ pub struct ProfileImageSet {
     pub hash: Option<String>,
 }
 
+/// The user joined a group's staff.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+pub struct StaffEnlisted {
+    pub group_id: Id,
+}
+
+/// The user left a group's staff, and with it the group roles they held there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+pub struct StaffRemoved {
+    pub group_id: Id,
+}
+
+/// Group roles given to the user inside a group they are staff of.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+pub struct StaffRolesAdded {
+    pub group_id: Id,
+    pub role_ids: Vec<Id>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+pub struct StaffRolesRemoved {
+    pub group_id: Id,
+    pub role_ids: Vec<Id>,
+}
+
+/// The user became a patient of a group (`patient_enlistment_added`), until `expires_at` if
+/// given (an expired enlistment stays, shown as expired).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+pub struct PatientEnlisted {
+    pub group_id: Id,
+    pub expires_at: Option<Timestamp>,
+}
+
+/// The user is no longer a patient of a group (`patient_enlistment_removed`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+pub struct PatientRemoved {
+    pub group_id: Id,
+}
+
 events! {
     pub enum UserEvent {
         Registered(UserRegistered) = "user.registered",
@@ -131,6 +176,12 @@ events! {
         PasswordReset(PasswordReset) = "user.password_reset",
         EmailChanged(EmailChanged) = "user.email_changed",
         ProfileImageSet(ProfileImageSet) = "user.profile_image_set",
+        StaffEnlisted(StaffEnlisted) = "user.staff_enlisted",
+        StaffRemoved(StaffRemoved) = "user.staff_removed",
+        StaffRolesAdded(StaffRolesAdded) = "user.staff_roles_added",
+        StaffRolesRemoved(StaffRolesRemoved) = "user.staff_roles_removed",
+        PatientEnlisted(PatientEnlisted) = "user.patient_enlistment_added",
+        PatientRemoved(PatientRemoved) = "user.patient_enlistment_removed",
     }
 }
 
@@ -211,6 +262,29 @@ pub enum UserCommand {
     SetProfileImage {
         hash: Option<String>,
     },
+    /// Enlist as staff in each of `groups` not yet enlisted in.
+    AddToStaff {
+        groups: Vec<Id>,
+    },
+    RemoveFromStaff {
+        groups: Vec<Id>,
+    },
+    /// Give group roles (of `group_id`, checked by the command layer) to a staff member there.
+    AddStaffRoles {
+        group_id: Id,
+        role_ids: Vec<Id>,
+    },
+    RemoveStaffRoles {
+        group_id: Id,
+        role_ids: Vec<Id>,
+    },
+    EnlistPatient {
+        group_id: Id,
+        expires_at: Option<Timestamp>,
+    },
+    RemovePatient {
+        group_id: Id,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -233,6 +307,10 @@ pub enum UserError {
     AlreadyActivated,
     #[error("the account's email address is not verified yet")]
     NotActivated,
+    #[error("the user is already a patient of this group")]
+    AlreadyPatient,
+    #[error("the user is not a patient of this group")]
+    NotPatient,
 }
 
 impl DomainError for UserError {
@@ -245,6 +323,8 @@ impl DomainError for UserError {
             Self::WrongPassword | Self::WeakPassword(_) => ExhCode::Password,
             Self::AlreadyActivated => ExhCode::AlreadyActivated,
             Self::NotActivated => ExhCode::NotActivated,
+            Self::AlreadyPatient => ExhCode::ResourceAlreadyExists,
+            Self::NotPatient => ExhCode::ResourceUnknown,
             Self::Verification(error) => match error {
                 VerificationError::TooSoon(Purpose::Activation) => {
                     ExhCode::ActivationRequestTimeout
@@ -321,6 +401,10 @@ pub struct User {
     pub activation: Verification,
     pub reset: Verification,
     pub profile_image: Option<String>,
+    /// Staff enlistments: group → the group roles held there.
+    pub staff: BTreeMap<Id, BTreeSet<Id>>,
+    /// Patient enlistments: group → when it expires, if it does.
+    pub patient: BTreeMap<Id, Option<Timestamp>>,
 }
 
 impl User {
@@ -377,6 +461,40 @@ impl Aggregate for User {
             UserCommand::SetProfileImage { .. } => "UPDATE_PROFILE_IMAGE",
             UserCommand::ChangeEmail { .. } if self_service(ctx) => return Ok(()),
             UserCommand::ChangeEmail { .. } => "UPDATE_USER_EMAIL",
+            // Staff permissions act inside their own group; global ones everywhere.
+            UserCommand::AddToStaff { groups } => {
+                return groups.iter().try_for_each(|group| {
+                    ctx.actor
+                        .require_in(*group, "ADD_STAFF", UserError::NoPermission)
+                });
+            }
+            UserCommand::RemoveFromStaff { groups } => {
+                return groups.iter().try_for_each(|group| {
+                    ctx.actor
+                        .require_in(*group, "REMOVE_STAFF", UserError::NoPermission)
+                });
+            }
+            UserCommand::AddStaffRoles { group_id, .. } => {
+                return ctx.actor.require_in(
+                    *group_id,
+                    "ADD_GROUP_ROLE_TO_STAFF",
+                    UserError::NoPermission,
+                );
+            }
+            UserCommand::RemoveStaffRoles { group_id, .. } => {
+                return ctx.actor.require_in(
+                    *group_id,
+                    "REMOVE_GROUP_ROLE_FROM_STAFF",
+                    UserError::NoPermission,
+                );
+            }
+            UserCommand::EnlistPatient { .. } => "ADD_PATIENT",
+            UserCommand::RemovePatient { .. } if self_service(ctx) => return Ok(()),
+            UserCommand::RemovePatient { group_id } => {
+                return ctx
+                    .actor
+                    .require_in(*group_id, "REMOVE_PATIENT", UserError::NoPermission);
+            }
             // Anyone may ask for a mail or present a mailed code: the code is the proof.
             UserCommand::RequestVerification { .. }
             | UserCommand::Activate { .. }
@@ -598,6 +716,80 @@ impl Aggregate for User {
                     password_hash: password_hash.clone(),
                 })])
             }
+            UserCommand::AddToStaff { groups } => Ok(groups
+                .iter()
+                .copied()
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .filter(|group| !self.staff.contains_key(group))
+                .map(|group_id| UserEvent::StaffEnlisted(StaffEnlisted { group_id }))
+                .collect()),
+            UserCommand::RemoveFromStaff { groups } => Ok(groups
+                .iter()
+                .copied()
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .filter(|group| self.staff.contains_key(group))
+                .map(|group_id| UserEvent::StaffRemoved(StaffRemoved { group_id }))
+                .collect()),
+            UserCommand::AddStaffRoles { group_id, role_ids } => {
+                let Some(held) = self.staff.get(group_id) else {
+                    return Ok(vec![]);
+                };
+                let new: Vec<Id> = role_ids
+                    .iter()
+                    .copied()
+                    .collect::<BTreeSet<_>>()
+                    .difference(held)
+                    .copied()
+                    .collect();
+                if new.is_empty() {
+                    return Ok(vec![]);
+                }
+                Ok(vec![UserEvent::StaffRolesAdded(StaffRolesAdded {
+                    group_id: *group_id,
+                    role_ids: new,
+                })])
+            }
+            UserCommand::RemoveStaffRoles { group_id, role_ids } => {
+                let Some(held) = self.staff.get(group_id) else {
+                    return Ok(vec![]);
+                };
+                let gone: Vec<Id> = role_ids
+                    .iter()
+                    .copied()
+                    .collect::<BTreeSet<_>>()
+                    .intersection(held)
+                    .copied()
+                    .collect();
+                if gone.is_empty() {
+                    return Ok(vec![]);
+                }
+                Ok(vec![UserEvent::StaffRolesRemoved(StaffRolesRemoved {
+                    group_id: *group_id,
+                    role_ids: gone,
+                })])
+            }
+            UserCommand::EnlistPatient {
+                group_id,
+                expires_at,
+            } => {
+                if self.patient.contains_key(group_id) {
+                    return Err(UserError::AlreadyPatient);
+                }
+                Ok(vec![UserEvent::PatientEnlisted(PatientEnlisted {
+                    group_id: *group_id,
+                    expires_at: *expires_at,
+                })])
+            }
+            UserCommand::RemovePatient { group_id } => {
+                if !self.patient.contains_key(group_id) {
+                    return Err(UserError::NotPatient);
+                }
+                Ok(vec![UserEvent::PatientRemoved(PatientRemoved {
+                    group_id: *group_id,
+                })])
+            }
         }
     }
 
@@ -634,6 +826,8 @@ impl Aggregate for User {
                 self.deleted = true;
                 self.password_hash = None;
                 self.role_ids.clear();
+                self.staff.clear();
+                self.patient.clear();
                 self.activation = Verification::default();
                 self.reset = Verification::default();
             }
@@ -662,6 +856,30 @@ impl Aggregate for User {
                 self.activated = false;
                 self.activation = Verification::default();
                 self.reset = Verification::default();
+            }
+            UserEvent::StaffEnlisted(e) => {
+                self.staff.entry(e.group_id).or_default();
+            }
+            UserEvent::StaffRemoved(e) => {
+                self.staff.remove(&e.group_id);
+            }
+            UserEvent::StaffRolesAdded(e) => {
+                if let Some(held) = self.staff.get_mut(&e.group_id) {
+                    held.extend(e.role_ids.iter().copied());
+                }
+            }
+            UserEvent::StaffRolesRemoved(e) => {
+                if let Some(held) = self.staff.get_mut(&e.group_id) {
+                    for role in &e.role_ids {
+                        held.remove(role);
+                    }
+                }
+            }
+            UserEvent::PatientEnlisted(e) => {
+                self.patient.insert(e.group_id, e.expires_at);
+            }
+            UserEvent::PatientRemoved(e) => {
+                self.patient.remove(&e.group_id);
             }
         }
     }
@@ -975,6 +1193,123 @@ mod tests {
             .then(&[UserEvent::RolesRemoved(UserRolesRemoved {
                 role_ids: vec![id(2)],
             })]);
+    }
+
+    fn staff_of(group: Id, permissions: &[&str]) -> Actor {
+        let rights = crate::actor::Rights {
+            staff: [(group, permissions.iter().map(|p| (*p).to_owned()).collect())].into(),
+            ..Default::default()
+        };
+        Actor::user(id(7), None, rights, Via::Http, None)
+    }
+
+    #[test]
+    fn staff_enlistments_are_added_once_per_group() {
+        let enlisted = UserEvent::StaffEnlisted(StaffEnlisted { group_id: id(1) });
+        given::<User>(&[registered(), enlisted.clone()])
+            .when(UserCommand::AddToStaff {
+                groups: vec![id(2), id(1), id(2)],
+            })
+            .then(&[UserEvent::StaffEnlisted(StaffEnlisted { group_id: id(2) })]);
+    }
+
+    #[test]
+    fn a_staff_permission_reaches_only_its_own_group() {
+        let staff = staff_of(id(1), &["ADD_STAFF"]);
+        given::<User>(&[registered()])
+            .by(staff.clone())
+            .when(UserCommand::AddToStaff {
+                groups: vec![id(1)],
+            })
+            .then(&[UserEvent::StaffEnlisted(StaffEnlisted { group_id: id(1) })]);
+        given::<User>(&[registered()])
+            .by(staff)
+            .when(UserCommand::AddToStaff {
+                groups: vec![id(1), id(2)],
+            })
+            .then_err(UserError::NoPermission("ADD_STAFF"));
+    }
+
+    #[test]
+    fn group_roles_go_only_to_staff_of_the_group_and_leave_with_the_enlistment() {
+        let enlisted = UserEvent::StaffEnlisted(StaffEnlisted { group_id: id(1) });
+        let added = UserEvent::StaffRolesAdded(StaffRolesAdded {
+            group_id: id(1),
+            role_ids: vec![id(5)],
+        });
+        given::<User>(&[registered()])
+            .when(UserCommand::AddStaffRoles {
+                group_id: id(1),
+                role_ids: vec![id(5)],
+            })
+            .then(&[]);
+        given::<User>(&[registered(), enlisted.clone()])
+            .when(UserCommand::AddStaffRoles {
+                group_id: id(1),
+                role_ids: vec![id(5), id(5)],
+            })
+            .then(std::slice::from_ref(&added));
+        let state = User::fold(&[
+            registered(),
+            enlisted.clone(),
+            added,
+            UserEvent::StaffRemoved(StaffRemoved { group_id: id(1) }),
+            enlisted,
+        ]);
+        assert_eq!(state.staff.get(&id(1)), Some(&BTreeSet::new()));
+    }
+
+    #[test]
+    fn a_patient_enlistment_is_added_once_and_removed_once() {
+        let enlisted = UserEvent::PatientEnlisted(PatientEnlisted {
+            group_id: id(1),
+            expires_at: Some(Timestamp(5)),
+        });
+        given::<User>(&[registered()])
+            .when(UserCommand::EnlistPatient {
+                group_id: id(1),
+                expires_at: Some(Timestamp(5)),
+            })
+            .then(std::slice::from_ref(&enlisted));
+        given::<User>(&[registered(), enlisted.clone()])
+            .when(UserCommand::EnlistPatient {
+                group_id: id(1),
+                expires_at: None,
+            })
+            .then_err(UserError::AlreadyPatient);
+        given::<User>(&[registered()])
+            .when(UserCommand::RemovePatient { group_id: id(1) })
+            .then_err(UserError::NotPatient);
+    }
+
+    #[test]
+    fn patients_leave_a_group_themselves_or_by_a_remove_patient_permission() {
+        let enlisted = UserEvent::PatientEnlisted(PatientEnlisted {
+            group_id: id(1),
+            expires_at: None,
+        });
+        let removed = UserEvent::PatientRemoved(PatientRemoved { group_id: id(1) });
+        let me = Actor::user(id(0), None, Permissions::default(), Via::Http, None);
+        given::<User>(&[registered(), enlisted.clone()])
+            .by(me)
+            .when(UserCommand::RemovePatient { group_id: id(1) })
+            .then(std::slice::from_ref(&removed));
+        given::<User>(&[registered(), enlisted.clone()])
+            .by(staff_of(id(1), &["REMOVE_PATIENT"]))
+            .when(UserCommand::RemovePatient { group_id: id(1) })
+            .then(std::slice::from_ref(&removed));
+        given::<User>(&[registered(), enlisted.clone()])
+            .by(staff_of(id(2), &["REMOVE_PATIENT"]))
+            .when(UserCommand::RemovePatient { group_id: id(1) })
+            .then_err(UserError::NoPermission("REMOVE_PATIENT"));
+        // Adding a patient is a global permission only.
+        given::<User>(&[registered()])
+            .by(staff_of(id(1), &["ADD_PATIENT"]))
+            .when(UserCommand::EnlistPatient {
+                group_id: id(1),
+                expires_at: None,
+            })
+            .then_err(UserError::NoPermission("ADD_PATIENT"));
     }
 
     proptest! {

@@ -9,16 +9,19 @@
 //! A token this node has not seen yet may have been issued a moment ago on another node: callers
 //! ask [`Access::catch_up`] to reach the log's head before they call a token unknown.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use futures::StreamExt;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use vigil_domain::actor::Rights;
 use vigil_domain::application::ApplicationKind;
 use vigil_domain::commit::Recorded;
-use vigil_domain::event::{ApplicationEvent, Event, RoleEvent, SessionEvent, UserEvent};
+use vigil_domain::event::{
+    ApplicationEvent, Event, GroupEvent, RoleEvent, SessionEvent, UserEvent,
+};
 use vigil_domain::id::{Digest, Id};
 use vigil_domain::log::{EventLog, LogError};
 use vigil_domain::permission::Permissions;
@@ -64,6 +67,12 @@ struct Model {
     user_sessions: HashMap<Id, HashSet<Id>>,
     user_roles: HashMap<Id, BTreeSet<Id>>,
     roles: HashMap<Id, BTreeSet<String>>,
+    /// User → the groups they are staff of, with the group roles held in each.
+    staff: HashMap<Id, BTreeMap<Id, BTreeSet<Id>>>,
+    /// User → the groups they are a patient of.
+    patients: HashMap<Id, BTreeSet<Id>>,
+    /// Group role → its group and the permissions it grants there.
+    group_roles: HashMap<Id, (Id, BTreeSet<String>)>,
     /// Application id → whether it is a confidential client.
     applications: HashMap<Id, bool>,
     /// Client id → (application id, secret digest).
@@ -109,6 +118,10 @@ impl Model {
                     self.apply_role(id, event);
                 }
                 Event::Application(event) => self.apply_application(id, event),
+                Event::Group(event) => {
+                    self.roles_changed = position;
+                    self.apply_group(id, event);
+                }
                 Event::Deployment(_)
                 | Event::Reservation(_)
                 | Event::Login(_)
@@ -173,6 +186,8 @@ impl Model {
             }
             UserEvent::Deleted(_) => {
                 self.user_roles.remove(&user_id);
+                self.staff.remove(&user_id);
+                self.patients.remove(&user_id);
                 self.end_sessions_of(user_id);
                 for purpose in [Purpose::Activation, Purpose::PasswordReset] {
                     self.forget_code(user_id, purpose);
@@ -194,6 +209,52 @@ impl Model {
                     self.codes.insert(e.digest, (user_id, purpose));
                     self.user_codes.insert((user_id, purpose), e.digest);
                 }
+            }
+            UserEvent::StaffEnlisted(e) => {
+                self.staff
+                    .entry(user_id)
+                    .or_default()
+                    .entry(e.group_id)
+                    .or_default();
+                self.generation += 1;
+            }
+            UserEvent::StaffRemoved(e) => {
+                if let Some(groups) = self.staff.get_mut(&user_id) {
+                    groups.remove(&e.group_id);
+                }
+                self.generation += 1;
+            }
+            UserEvent::StaffRolesAdded(e) => {
+                if let Some(held) = self
+                    .staff
+                    .get_mut(&user_id)
+                    .and_then(|groups| groups.get_mut(&e.group_id))
+                {
+                    held.extend(e.role_ids.iter().copied());
+                }
+                self.generation += 1;
+            }
+            UserEvent::StaffRolesRemoved(e) => {
+                if let Some(held) = self
+                    .staff
+                    .get_mut(&user_id)
+                    .and_then(|groups| groups.get_mut(&e.group_id))
+                {
+                    for role in &e.role_ids {
+                        held.remove(role);
+                    }
+                }
+                self.generation += 1;
+            }
+            UserEvent::PatientEnlisted(e) => {
+                self.patients.entry(user_id).or_default().insert(e.group_id);
+                self.generation += 1;
+            }
+            UserEvent::PatientRemoved(e) => {
+                if let Some(groups) = self.patients.get_mut(&user_id) {
+                    groups.remove(&e.group_id);
+                }
+                self.generation += 1;
             }
             UserEvent::Updated(_)
             | UserEvent::PasswordChanged(_)
@@ -229,6 +290,32 @@ impl Model {
         self.generation += 1;
     }
 
+    fn apply_group(&mut self, group_id: Id, event: &GroupEvent) {
+        match event {
+            GroupEvent::RoleCreated(e) => {
+                self.group_roles
+                    .insert(e.role_id, (group_id, BTreeSet::new()));
+            }
+            GroupEvent::RolePermissionsAdded(e) => {
+                if let Some((_, permissions)) = self.group_roles.get_mut(&e.role_id) {
+                    permissions.extend(e.permissions.iter().cloned());
+                }
+            }
+            GroupEvent::RolePermissionsRemoved(e) => {
+                if let Some((_, permissions)) = self.group_roles.get_mut(&e.role_id) {
+                    for permission in &e.permissions {
+                        permissions.remove(permission);
+                    }
+                }
+            }
+            GroupEvent::RoleDeleted(e) => {
+                self.group_roles.remove(&e.role_id);
+            }
+            GroupEvent::RoleUpdated(_) => return,
+        }
+        self.generation += 1;
+    }
+
     fn apply_application(&mut self, application_id: Id, event: &ApplicationEvent) {
         match event {
             ApplicationEvent::Created(e) => {
@@ -258,15 +345,37 @@ impl Model {
         }
     }
 
-    fn permissions_of(&self, user_id: Id) -> Permissions {
-        self.user_roles
+    fn rights_of(&self, user_id: Id) -> Rights {
+        let global = self
+            .user_roles
             .get(&user_id)
             .into_iter()
             .flatten()
             .filter_map(|role| self.roles.get(role))
             .flatten()
             .cloned()
-            .collect()
+            .collect();
+        let staff = self
+            .staff
+            .get(&user_id)
+            .into_iter()
+            .flatten()
+            .map(|(group, roles)| {
+                let permissions: Permissions = roles
+                    .iter()
+                    .filter_map(|role| self.group_roles.get(role))
+                    .filter(|(owner, _)| owner == group)
+                    .flat_map(|(_, permissions)| permissions.iter().cloned())
+                    .collect();
+                (*group, permissions)
+            })
+            .collect();
+        let patient = self.patients.get(&user_id).cloned().unwrap_or_default();
+        Rights {
+            global,
+            staff,
+            patient,
+        }
     }
 
     fn end_sessions_of(&mut self, user_id: Id) {
@@ -309,11 +418,11 @@ impl Model {
     }
 }
 
-/// Per-user permission sets, computed once per change of roles.
+/// Per-user rights, computed once per change of roles or enlistments.
 #[derive(Default)]
 struct Memo {
     generation: u64,
-    permissions: HashMap<Id, Arc<Permissions>>,
+    rights: HashMap<Id, Arc<Rights>>,
 }
 
 /// The access cache of this node.
@@ -433,21 +542,32 @@ impl Access {
             .is_ok_and(|model| model.roles.contains_key(&role_id))
     }
 
-    /// The global permissions `user_id` holds through their roles.
-    pub fn permissions(&self, user_id: Id) -> Arc<Permissions> {
+    /// Whether `role_id` is a role of `group_id`.
+    pub fn group_role_exists(&self, group_id: Id, role_id: Id) -> bool {
+        self.model.read().is_ok_and(|model| {
+            model
+                .group_roles
+                .get(&role_id)
+                .is_some_and(|(group, _)| *group == group_id)
+        })
+    }
+
+    /// What `user_id` may do: their global permissions through their roles, and their staff and
+    /// patient enlistments with the permissions their group roles give.
+    pub fn rights(&self, user_id: Id) -> Arc<Rights> {
         let Ok(model) = self.model.read() else {
             return Arc::default();
         };
         let Ok(mut memo) = self.memo.lock() else {
-            return Arc::new(model.permissions_of(user_id));
+            return Arc::new(model.rights_of(user_id));
         };
         if memo.generation != model.generation {
             memo.generation = model.generation;
-            memo.permissions.clear();
+            memo.rights.clear();
         }
-        memo.permissions
+        memo.rights
             .entry(user_id)
-            .or_insert_with(|| Arc::new(model.permissions_of(user_id)))
+            .or_insert_with(|| Arc::new(model.rights_of(user_id)))
             .clone()
     }
 
@@ -657,18 +777,18 @@ mod tests {
             role.clone(),
             vec![created.into(), granted.into()],
         );
-        assert!(!access.permissions(id(2)).allows("VIEW_USER"));
+        assert!(!access.rights(id(2)).global.allows("VIEW_USER"));
         let given = UserEvent::RolesAdded(UserRolesAdded {
             role_ids: vec![id(7)],
         });
         record(&access, 2, user.clone(), vec![given.into()]);
-        assert!(access.permissions(id(2)).allows("VIEW_USER"));
+        assert!(access.rights(id(2)).global.allows("VIEW_USER"));
 
         let revoked = RoleEvent::PermissionsRemoved(RolePermissionsRemoved {
             permissions: vec!["VIEW_USER".into()],
         });
         record(&access, 3, role.clone(), vec![revoked.into()]);
-        let now = access.permissions(id(2));
+        let now = &access.rights(id(2)).global;
         assert!(!now.allows("VIEW_USER") && now.allows("VIEW_ROLE"));
 
         record(
@@ -677,14 +797,69 @@ mod tests {
             role,
             vec![RoleEvent::Deleted(RoleDeleted {}).into()],
         );
-        assert!(!access.permissions(id(2)).allows("VIEW_ROLE"));
+        assert!(!access.rights(id(2)).global.allows("VIEW_ROLE"));
         assert!(!access.role_exists(id(7)));
 
         let taken = UserEvent::RolesRemoved(UserRolesRemoved {
             role_ids: vec![id(7)],
         });
         record(&access, 5, user, vec![taken.into()]);
-        assert_eq!(access.permissions(id(2)).iter().count(), 0);
+        assert_eq!(access.rights(id(2)).global.iter().count(), 0);
+    }
+
+    #[test]
+    fn group_roles_grant_staff_permissions_inside_their_group_only() {
+        use vigil_domain::group::{
+            Group, GroupRoleCreated, GroupRoleDeleted, GroupRolePermissionsAdded,
+        };
+        use vigil_domain::user::{PatientEnlisted, StaffEnlisted, StaffRemoved, StaffRolesAdded};
+        let access = cache();
+        let group = StreamId::of(Group::KIND, id(30));
+        let user = StreamId::of(User::KIND, id(2));
+        let created = GroupEvent::RoleCreated(GroupRoleCreated {
+            role_id: id(31),
+            name: "Physician".into(),
+            description: String::new(),
+        });
+        let granted = GroupEvent::RolePermissionsAdded(GroupRolePermissionsAdded {
+            role_id: id(31),
+            permissions: vec!["VIEW_DOCUMENTS".into()],
+        });
+        record(
+            &access,
+            1,
+            group.clone(),
+            vec![created.into(), granted.into()],
+        );
+        assert!(access.group_role_exists(id(30), id(31)));
+        assert!(!access.group_role_exists(id(29), id(31)));
+        let enlisted = UserEvent::StaffEnlisted(StaffEnlisted { group_id: id(30) });
+        let given = UserEvent::StaffRolesAdded(StaffRolesAdded {
+            group_id: id(30),
+            role_ids: vec![id(31)],
+        });
+        let patient = UserEvent::PatientEnlisted(PatientEnlisted {
+            group_id: id(40),
+            expires_at: None,
+        });
+        record(
+            &access,
+            2,
+            user.clone(),
+            vec![enlisted.into(), given.into(), patient.into()],
+        );
+        let rights = access.rights(id(2));
+        assert!(rights.staff[&id(30)].allows("VIEW_DOCUMENTS:bp"));
+        assert!(!rights.global.allows("VIEW_DOCUMENTS"));
+        assert!(rights.patient.contains(&id(40)));
+
+        let deleted = GroupEvent::RoleDeleted(GroupRoleDeleted { role_id: id(31) });
+        record(&access, 3, group, vec![deleted.into()]);
+        assert!(!access.rights(id(2)).staff[&id(30)].allows("VIEW_DOCUMENTS"));
+
+        let removed = UserEvent::StaffRemoved(StaffRemoved { group_id: id(30) });
+        record(&access, 4, user, vec![removed.into()]);
+        assert!(access.rights(id(2)).staff.is_empty());
     }
 
     #[test]

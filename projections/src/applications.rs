@@ -126,7 +126,7 @@ impl Projection for Applications {
                 }
                 ApplicationEvent::Deleted(_) => {
                     changes.delete(&APPLICATIONS, position, [("id", id.into())])?;
-                    changes.delete_where(&VERSIONS, position, "application_id", id.into())?;
+                    changes.delete_where(&VERSIONS, position, [("application_id", id.into())])?;
                 }
                 ApplicationEvent::VersionDeleted(e) => {
                     changes.delete(
@@ -217,6 +217,7 @@ pub async fn list(store: &ReadStore, query: &Query) -> Result<Page<ApplicationRo
                  logo, creation_timestamp, update_timestamp FROM applications_v1",
         from: "FROM applications_v1",
         fields: FIELDS,
+        relations: &[],
         tiebreak: "id",
         visible: None,
         limits: Limits::STANDARD,

@@ -10,10 +10,11 @@
 //! - [`runner`]: the projection trait, the runner, read-your-writes waiting, rebuild.
 //! - [`rql`], [`sql`], [`page`]: RQL parsing, compilation to SQL, paged lists.
 //! - [`access`]: the in-memory access cache (tokens, clients, permissions) every request uses.
-//! - One module per read model: [`users`], [`roles`], [`applications`], [`tokens`].
+//! - One module per read model: [`users`], [`roles`], [`applications`], [`tokens`], [`groups`].
 
 pub mod access;
 pub mod applications;
+pub mod groups;
 pub mod page;
 pub mod roles;
 pub mod rql;
@@ -33,5 +34,6 @@ pub fn all() -> Vec<Arc<dyn runner::Projection>> {
         Arc::new(roles::Roles),
         Arc::new(applications::Applications),
         Arc::new(tokens::Tokens),
+        Arc::new(groups::Groups),
     ]
 }

@@ -2,7 +2,7 @@
 //! compiled into one `SELECT` and (unless `skipCount()`) one `COUNT(*)`.
 
 use crate::rql::{Query, RqlError};
-use crate::sql::{Compiler, Dialect, Field, Sql};
+use crate::sql::{Compiler, Dialect, Field, Relation, Sql};
 use crate::store::ReadStore;
 
 /// One page of a list, in Extra Horizon's shape.
@@ -44,6 +44,8 @@ pub struct List<'a> {
     /// `FROM <table and joins>`, for counts and keys.
     pub from: &'static str,
     pub fields: &'a [Field],
+    /// Lists of objects each row has, queried through subqueries.
+    pub relations: &'a [Relation],
     /// The column that makes the order total (the primary key).
     pub tiebreak: &'static str,
     /// What the caller may see, as a boolean SQL expression with its parameters, if restricted.
@@ -86,6 +88,7 @@ impl List<'_> {
     pub fn compile(self, store: &ReadStore, query: &Query) -> Result<Compiled, RqlError> {
         let compiler = Compiler {
             fields: self.fields,
+            relations: self.relations,
             dialect: Dialect::from(store),
         };
         let mut sql = Sql::default();
@@ -122,6 +125,7 @@ impl List<'_> {
     pub async fn keys(self, store: &ReadStore, query: &Query) -> Result<Vec<String>, QueryError> {
         let compiler = Compiler {
             fields: self.fields,
+            relations: self.relations,
             dialect: Dialect::from(store),
         };
         let mut sql = Sql::default();

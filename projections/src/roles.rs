@@ -113,7 +113,7 @@ impl Projection for Roles {
                 }
                 RoleEvent::Deleted(_) => {
                     changes.delete(&ROLES, position, [("id", id.into())])?;
-                    changes.delete_where(&ROLE_PERMISSIONS, position, "role_id", id.into())?;
+                    changes.delete_where(&ROLE_PERMISSIONS, position, [("role_id", id.into())])?;
                 }
             }
         }
@@ -121,10 +121,11 @@ impl Projection for Roles {
     }
 }
 
-/// A role with its permissions.
+/// A role with its permissions: a global role, or a group role (which names its group).
 #[derive(Debug, Clone, PartialEq)]
 pub struct RoleRow {
     pub id: String,
+    pub group_id: Option<String>,
     pub name: String,
     pub description: String,
     pub permissions: Vec<String>,
@@ -132,10 +133,33 @@ pub struct RoleRow {
     pub update_timestamp: i64,
 }
 
-/// The roles with the given ids, with their permissions, by id.
+/// Where one kind of role is kept.
+pub(crate) struct RoleTables {
+    pub roles: &'static str,
+    pub permissions: &'static str,
+    /// The group column, for group roles.
+    pub group: Option<&'static str>,
+}
+
+const GLOBAL: RoleTables = RoleTables {
+    roles: "roles_v1",
+    permissions: "role_permissions_v1",
+    group: None,
+};
+
+/// The global roles with the given ids, with their permissions, by id.
 pub async fn by_ids(
     store: &ReadStore,
     ids: &[String],
+) -> Result<BTreeMap<String, RoleRow>, sqlx::Error> {
+    load(store, ids, &GLOBAL).await
+}
+
+/// The roles of `tables` with the given ids, with their permissions, by id.
+pub(crate) async fn load(
+    store: &ReadStore,
+    ids: &[String],
+    tables: &RoleTables,
 ) -> Result<BTreeMap<String, RoleRow>, sqlx::Error> {
     if ids.is_empty() {
         return Ok(BTreeMap::new());
@@ -143,13 +167,18 @@ pub async fn by_ids(
     let mut sql = Sql::default();
     let list = sql.bind_all(ids.iter().cloned().map(Value::Text));
     let roles_sql = format!(
-        "SELECT id, name, description, creation_timestamp, update_timestamp FROM roles_v1 WHERE id IN ({list})"
+        "SELECT id, {group}, name, description, creation_timestamp, update_timestamp FROM {roles} \
+         WHERE id IN ({list})",
+        group = tables.group.unwrap_or("CAST(NULL AS TEXT)"),
+        roles = tables.roles,
     );
     let permissions_sql = format!(
-        "SELECT role_id, permission FROM role_permissions_v1 WHERE role_id IN ({list}) ORDER BY permission"
+        "SELECT role_id, permission FROM {} WHERE role_id IN ({list}) ORDER BY permission",
+        tables.permissions
     );
+    type Row = (String, Option<String>, String, String, i64, i64);
     let (roles, permissions) = crate::with_pool!(store, pool => {
-        let mut roles = sqlx::query_as::<_, (String, String, String, i64, i64)>(sqlx::AssertSqlSafe(roles_sql));
+        let mut roles = sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(roles_sql));
         let mut permissions = sqlx::query_as::<_, (String, String)>(sqlx::AssertSqlSafe(permissions_sql));
         for value in &sql.binds {
             roles = crate::bind_value!(roles, value);
@@ -160,9 +189,10 @@ pub async fn by_ids(
     let mut by_id: BTreeMap<String, RoleRow> = roles
         .into_iter()
         .map(
-            |(id, name, description, creation_timestamp, update_timestamp)| {
+            |(id, group_id, name, description, creation_timestamp, update_timestamp)| {
                 let row = RoleRow {
                     id: id.clone(),
+                    group_id,
                     name,
                     description,
                     permissions: Vec::new(),
@@ -179,6 +209,25 @@ pub async fn by_ids(
         }
     }
     Ok(by_id)
+}
+
+/// A page of the roles `list` selects, with their permissions, in the query's order.
+pub(crate) async fn page(
+    store: &ReadStore,
+    list: List<'_>,
+    query: &Query,
+    tables: &RoleTables,
+) -> Result<Page<RoleRow>, QueryError> {
+    let compiled = list.compile(store, query)?;
+    let page = crate::fetch_page!(store, compiled, (String,))?;
+    let ids: Vec<String> = page.data.into_iter().map(|(id,)| id).collect();
+    let mut rows = load(store, &ids, tables).await?;
+    Ok(Page {
+        data: ids.iter().filter_map(|id| rows.remove(id)).collect(),
+        total: page.total,
+        offset: page.offset,
+        limit: page.limit,
+    })
 }
 
 /// The properties `GET /users/v1/roles` may filter and sort on.
@@ -215,24 +264,16 @@ fn roles_list() -> List<'static> {
         select: "SELECT id FROM roles_v1",
         from: "FROM roles_v1",
         fields: FIELDS,
+        relations: &[],
         tiebreak: "id",
         visible: None,
         limits: Limits::STANDARD,
     }
 }
 
-/// A page of roles with their permissions, in the query's order.
+/// A page of global roles with their permissions, in the query's order.
 pub async fn list(store: &ReadStore, query: &Query) -> Result<Page<RoleRow>, QueryError> {
-    let compiled = roles_list().compile(store, query)?;
-    let page = crate::fetch_page!(store, compiled, (String,))?;
-    let ids: Vec<String> = page.data.into_iter().map(|(id,)| id).collect();
-    let mut rows = by_ids(store, &ids).await?;
-    Ok(Page {
-        data: ids.iter().filter_map(|id| rows.remove(id)).collect(),
-        total: page.total,
-        offset: page.offset,
-        limit: page.limit,
-    })
+    page(store, roles_list(), query, &GLOBAL).await
 }
 
 /// The ids of every role `query` selects (for bulk operations such as `add_permissions`).

@@ -26,6 +26,19 @@ pub struct Field {
     pub field_type: FieldType,
 }
 
+/// A list of objects each row has, kept in another table (a user's staff enlistments): RQL reaches
+/// its elements with dotted paths (`staff_enlistments.group_id`) and `contains(path, <condition>)`,
+/// compiled to `EXISTS` subqueries.
+#[derive(Debug, Clone, Copy)]
+pub struct Relation {
+    /// The RQL path of the list, e.g. `staff_enlistments`.
+    pub path: &'static str,
+    /// `FROM <table> <alias> WHERE <alias>.<key> = <outer row's key>`: the elements of a row.
+    pub elements: &'static str,
+    /// The properties of an element, as columns of the alias.
+    pub fields: &'static [Field],
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
     Postgres,
@@ -68,6 +81,7 @@ impl Sql {
 /// Compiles RQL against one read model's fields.
 pub struct Compiler<'a> {
     pub fields: &'a [Field],
+    pub relations: &'a [Relation],
     pub dialect: Dialect,
 }
 
@@ -79,8 +93,102 @@ impl Compiler<'_> {
             .ok_or_else(|| RqlError(format!("`{path}` cannot be queried here")))
     }
 
+    /// The relation a path is, or reaches into with a dotted path (with the rest of that path).
+    fn relation<'p>(&self, path: &'p str) -> Option<(&Relation, Option<&'p str>)> {
+        let (head, rest) = match path.split_once('.') {
+            Some((head, rest)) => (head, Some(rest)),
+            None => (path, None),
+        };
+        self.relations
+            .iter()
+            .find(|r| r.path == head)
+            .map(|relation| (relation, rest))
+    }
+
+    /// `filter` on the elements of a relation: whether some element (or, `negated`, none) matches.
+    fn exists(
+        &self,
+        relation: &Relation,
+        element: Option<&Expr>,
+        negated: bool,
+        sql: &mut Sql,
+    ) -> Result<String, RqlError> {
+        let inner = Compiler {
+            fields: relation.fields,
+            relations: &[],
+            dialect: self.dialect,
+        };
+        let condition = match element {
+            Some(element) => format!(" AND {}", inner.filter(element, sql)?),
+            None => String::new(),
+        };
+        Ok(format!(
+            "({}EXISTS (SELECT 1 {}{condition}))",
+            if negated { "NOT " } else { "" },
+            relation.elements
+        ))
+    }
+
+    /// A condition on a dotted path into a relation (`staff_enlistments.group_id`), if it is one.
+    /// As in Extra Horizon's document store, `ne` and `out` mean that no element matches.
+    fn through_relation(&self, filter: &Expr, sql: &mut Sql) -> Option<Result<String, RqlError>> {
+        let path = match filter {
+            Expr::Compare { path, .. } | Expr::In { path, .. } | Expr::Like { path, .. } => path,
+            _ => return None,
+        };
+        if self.fields.iter().any(|f| f.path == path) {
+            return None;
+        }
+        let (relation, Some(rest)) = self.relation(path)? else {
+            return None;
+        };
+        let rest = rest.to_owned();
+        let (element, negated) = match filter.clone() {
+            Expr::Compare {
+                op: Cmp::Ne, value, ..
+            } => (
+                Expr::Compare {
+                    path: rest,
+                    op: Cmp::Eq,
+                    value,
+                },
+                true,
+            ),
+            Expr::Compare { op, value, .. } => (
+                Expr::Compare {
+                    path: rest,
+                    op,
+                    value,
+                },
+                false,
+            ),
+            Expr::In {
+                values, negated, ..
+            } => (
+                Expr::In {
+                    path: rest,
+                    values,
+                    negated: false,
+                },
+                negated,
+            ),
+            Expr::Like { pattern, .. } => (
+                Expr::Like {
+                    path: rest,
+                    pattern,
+                },
+                false,
+            ),
+            _ => return None,
+        };
+        Some(self.exists(relation, Some(&element), negated, sql))
+    }
+
     /// Appends `filter` as a boolean SQL expression to `sql`.
     pub fn filter(&self, filter: &Expr, sql: &mut Sql) -> Result<String, RqlError> {
+        if let Some(compiled) = self.through_relation(filter, sql) {
+            return compiled;
+        }
         Ok(match filter {
             Expr::And(parts) | Expr::Or(parts) if parts.is_empty() => "TRUE".to_owned(),
             Expr::And(parts) => self.join(parts, " AND ", sql)?,
@@ -117,6 +225,16 @@ impl Compiler<'_> {
                     Dialect::Sqlite => "LIKE",
                 };
                 format!("({} {operator} {placeholder} ESCAPE '\\')", field.column)
+            }
+            Expr::Contains {
+                path,
+                element,
+                negated,
+            } if self.relation(path).is_some_and(|(_, rest)| rest.is_none()) => {
+                let Some((relation, _)) = self.relation(path) else {
+                    return Err(RqlError(format!("`{path}` cannot be queried here")));
+                };
+                return self.exists(relation, element.as_deref(), *negated, sql);
             }
             Expr::Contains {
                 path,
@@ -261,9 +379,20 @@ mod tests {
         },
     ];
 
+    const RELATIONS: &[Relation] = &[Relation {
+        path: "staff_enlistments",
+        elements: "FROM staff e WHERE e.user_id = users.id",
+        fields: &[Field {
+            path: "group_id",
+            column: "e.group_id",
+            field_type: FieldType::Text,
+        }],
+    }];
+
     fn compile(raw: &str) -> Result<Sql, RqlError> {
         let compiler = Compiler {
             fields: FIELDS,
+            relations: RELATIONS,
             dialect: Dialect::Sqlite,
         };
         let query = parse(raw)?;
@@ -302,6 +431,31 @@ mod tests {
     fn a_value_of_the_wrong_type_matches_nothing() {
         assert_eq!(compile("eq(activation,maybe)").unwrap().text, "FALSE");
         assert_eq!(compile("ne(activation,maybe)").unwrap().text, "TRUE");
+    }
+
+    #[test]
+    fn lists_of_objects_are_queried_through_exists() {
+        let sql = compile("contains(staff_enlistments,eq(group_id,g1))").unwrap();
+        assert_eq!(
+            sql.text,
+            "(EXISTS (SELECT 1 FROM staff e WHERE e.user_id = users.id AND (e.group_id = $1)))"
+        );
+        assert_eq!(sql.binds, vec![Value::Text("g1".into())]);
+        assert_eq!(
+            compile("excludes(staff_enlistments)").unwrap().text,
+            "(NOT EXISTS (SELECT 1 FROM staff e WHERE e.user_id = users.id))"
+        );
+        assert_eq!(
+            compile("eq(staff_enlistments.group_id,g1)").unwrap().text,
+            "(EXISTS (SELECT 1 FROM staff e WHERE e.user_id = users.id AND (e.group_id = $1)))"
+        );
+        assert_eq!(
+            compile("out(staff_enlistments.group_id,(g1,g2))")
+                .unwrap()
+                .text,
+            "(NOT EXISTS (SELECT 1 FROM staff e WHERE e.user_id = users.id AND ((e.group_id = $1) OR (e.group_id = $2))))"
+        );
+        assert!(compile("contains(staff_enlistments,eq(password,x))").is_err());
     }
 
     #[test]

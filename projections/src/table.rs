@@ -68,6 +68,15 @@ impl Table {
         self.columns.iter().position(|(name, _)| *name == column)
     }
 
+    /// The index of `column`, which a projection names: an unknown one is its bug.
+    fn column(&self, column: &str) -> Result<usize, ChangeError> {
+        self.index(column)
+            .ok_or_else(|| ChangeError::UnknownColumn {
+                table: self.name,
+                column: column.to_owned(),
+            })
+    }
+
     fn statements(&self) -> &Statements {
         self.sql.get_or_init(|| {
             let names: Vec<&str> = self.columns.iter().map(|(n, _)| *n).collect();
@@ -210,7 +219,7 @@ type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 #[derive(Debug, Default)]
 struct TableChanges {
     /// Bulk deletes `column = value`, guarded by position, in order.
-    deletes_where: Vec<(usize, Value, i64)>,
+    deletes_where: Vec<(Vec<(usize, Value)>, i64)>,
     /// Rows in first-touched order, for deterministic writes.
     entries: Vec<Entry>,
     /// Where each key's entry is.
@@ -261,13 +270,7 @@ impl Changes {
             .take(table.columns.len())
             .collect();
         for (column, value) in cells {
-            let index = table
-                .index(column)
-                .ok_or_else(|| ChangeError::UnknownColumn {
-                    table: table.name,
-                    column: column.to_owned(),
-                })?;
-            row[index] = Some(value);
+            row[table.column(column)?] = Some(value);
         }
         if let Some(index) = table.index("position") {
             row[index] = Some(Value::Int(position));
@@ -379,28 +382,27 @@ impl Changes {
         Ok(())
     }
 
-    /// Deletes every row whose `column` equals `value` (e.g. all tokens of a user).
-    pub fn delete_where(
+    /// Deletes every row whose columns equal the given values (e.g. all tokens of a user).
+    pub fn delete_where<'a>(
         &mut self,
         table: &'static Table,
         position: u64,
-        column: &str,
-        value: Value,
+        conditions: impl IntoIterator<Item = (&'a str, Value)>,
     ) -> Result<(), ChangeError> {
-        let index = table
-            .index(column)
-            .ok_or_else(|| ChangeError::UnknownColumn {
-                table: table.name,
-                column: column.to_owned(),
-            })?;
+        let conditions = conditions
+            .into_iter()
+            .map(|(column, value)| Ok((table.column(column)?, value)))
+            .collect::<Result<Vec<_>, ChangeError>>()?;
         let changes = self.table(table);
         // Rows inserted earlier in this batch never reach the database.
         for entry in &mut changes.entries {
-            if matches!(&entry.pending, Pending::Upsert(row) if row[index] == value) {
+            if matches!(&entry.pending, Pending::Upsert(row)
+                if conditions.iter().all(|(index, value)| row[*index] == *value))
+            {
                 entry.pending = Pending::Dropped;
             }
         }
-        changes.deletes_where.push((index, value, to_i64(position)));
+        changes.deletes_where.push((conditions, to_i64(position)));
         Ok(())
     }
 
@@ -413,12 +415,24 @@ impl Changes {
         let mut steps = Vec::new();
         for (table, changes) in self.tables {
             let statements = table.statements();
-            for (index, value, position) in changes.deletes_where {
+            for (conditions, position) in changes.deletes_where {
+                let matches: Vec<String> = conditions
+                    .iter()
+                    .enumerate()
+                    .map(|(n, (index, _))| format!("{} = ${}", table.columns[*index].0, n + 1))
+                    .collect();
                 let sql = format!(
-                    "DELETE FROM {} WHERE {} = $1 AND position < $2",
-                    table.name, table.columns[index].0
+                    "DELETE FROM {} WHERE {} AND position < ${}",
+                    table.name,
+                    matches.join(" AND "),
+                    conditions.len() + 1
                 );
-                steps.push(Step::Sql(sql, vec![value, Value::Int(position)]));
+                let binds = conditions
+                    .into_iter()
+                    .map(|(_, value)| value)
+                    .chain([Value::Int(position)])
+                    .collect();
+                steps.push(Step::Sql(sql, binds));
             }
             let mut upserts = Vec::new();
             let mut updates = Vec::new();
@@ -726,7 +740,9 @@ mod tests {
         changes
             .upsert(&ROWS, 1, [("id", "b".into()), ("name", "y".into())])
             .unwrap();
-        changes.delete_where(&ROWS, 2, "name", "x".into()).unwrap();
+        changes
+            .delete_where(&ROWS, 2, [("name", "x".into())])
+            .unwrap();
         assert!(matches!(pending(&changes, "a"), Some(Pending::Dropped)));
         assert!(matches!(pending(&changes, "b"), Some(Pending::Upsert(_))));
     }

@@ -77,7 +77,7 @@ impl Projection for Tokens {
                 // A deleted user, or one who reset their password, is logged out everywhere.
                 Event::User(UserEvent::Deleted(_) | UserEvent::PasswordReset(_)) => {
                     for table in TABLES {
-                        changes.delete_where(table, position, "user_id", session.into())?;
+                        changes.delete_where(table, position, [("user_id", session.into())])?;
                     }
                     continue;
                 }
@@ -228,6 +228,7 @@ pub async fn list(
         select: select(kind),
         from,
         fields: FIELDS,
+        relations: &[],
         tiebreak: "session_id",
         visible,
         limits: Limits::STANDARD,

@@ -7,7 +7,7 @@ use vigil_domain::user::Optional;
 use crate::page::{Limits, List, Page, QueryError};
 use crate::rql::Query;
 use crate::runner::{Projection, ProjectionError};
-use crate::sql::{Field, FieldType, Sql};
+use crate::sql::{Field, FieldType, Relation, Sql};
 use crate::store::ReadStore;
 use crate::table::{Changes, ColumnType::*, Table, Value};
 
@@ -66,7 +66,7 @@ impl Projection for Users {
                 Event::User(event) => event,
                 // A deleted role is no longer held by anyone.
                 Event::Role(RoleEvent::Deleted(_)) => {
-                    changes.delete_where(&USER_ROLES, position, "role_id", id.into())?;
+                    changes.delete_where(&USER_ROLES, position, [("role_id", id.into())])?;
                     continue;
                 }
                 // Login throttling lives on the address's stream; it names the account it concerns.
@@ -192,6 +192,17 @@ impl Projection for Users {
                 UserEvent::VerificationRequested(_)
                 | UserEvent::VerificationCodeIssued(_)
                 | UserEvent::VerificationMailSent(_) => {}
+                // The enlistments themselves are the `groups_v1` read model's.
+                UserEvent::StaffEnlisted(_)
+                | UserEvent::StaffRemoved(_)
+                | UserEvent::StaffRolesAdded(_)
+                | UserEvent::StaffRolesRemoved(_)
+                | UserEvent::PatientEnlisted(_)
+                | UserEvent::PatientRemoved(_) => changes.update(
+                    &USERS,
+                    position,
+                    [("id", id.into()), ("update_timestamp", at.into())],
+                )?,
                 UserEvent::PasswordChanged(_) | UserEvent::PasswordReset(_) => changes.update(
                     &USERS,
                     position,
@@ -199,7 +210,7 @@ impl Projection for Users {
                 )?,
                 UserEvent::Deleted(_) => {
                     changes.delete(&USERS, position, [("id", id.into())])?;
-                    changes.delete_where(&USER_ROLES, position, "user_id", id.into())?;
+                    changes.delete_where(&USER_ROLES, position, [("user_id", id.into())])?;
                 }
                 UserEvent::RolesRemoved(e) => {
                     for role in &e.role_ids {
@@ -311,11 +322,92 @@ pub const FIELDS: &[Field] = &[
     },
 ];
 
+/// The lists of objects a user has, for RQL such as `contains(staff_enlistments,eq(group_id,…))`.
+pub const RELATIONS: &[Relation] = &[
+    Relation {
+        path: "staff_enlistments",
+        elements: "FROM staff_enlistments_v1 s WHERE s.user_id = users_v1.id",
+        fields: &[
+            Field {
+                path: "group_id",
+                column: "s.group_id",
+                field_type: FieldType::Text,
+            },
+            Field {
+                path: "creation_timestamp",
+                column: "s.creation_timestamp",
+                field_type: FieldType::Timestamp,
+            },
+            Field {
+                path: "update_timestamp",
+                column: "s.update_timestamp",
+                field_type: FieldType::Timestamp,
+            },
+        ],
+    },
+    Relation {
+        path: "patient_enlistments",
+        elements: "FROM patient_enlistments_v1 p WHERE p.user_id = users_v1.id",
+        fields: &[
+            Field {
+                path: "group_id",
+                column: "p.group_id",
+                field_type: FieldType::Text,
+            },
+            Field {
+                path: "expiry_timestamp",
+                column: "p.expiry_timestamp",
+                field_type: FieldType::Timestamp,
+            },
+            Field {
+                path: "creation_timestamp",
+                column: "p.creation_timestamp",
+                field_type: FieldType::Timestamp,
+            },
+        ],
+    },
+    Relation {
+        path: "roles",
+        elements: "FROM user_roles_v1 r WHERE r.user_id = users_v1.id",
+        fields: &[Field {
+            path: "id",
+            column: "r.role_id",
+            field_type: FieldType::Text,
+        }],
+    },
+];
+
+/// Groups an enlistment condition applies to.
+#[derive(Debug, Clone)]
+pub enum InGroups {
+    Any,
+    Of(Vec<String>),
+}
+
 /// Which users a caller may list.
 #[derive(Debug, Clone)]
 pub enum Scope {
     All,
     Only(Vec<String>),
+    /// Users with a patient enlistment in `patient` groups or a staff enlistment in `staff`
+    /// groups (`None`: not through that kind of enlistment).
+    Enlisted {
+        patient: Option<InGroups>,
+        staff: Option<InGroups>,
+    },
+}
+
+/// `EXISTS` an enlistment of the user in `table` (in one of the groups), bound into `sql`.
+fn enlisted(sql: &mut Sql, table: &str, groups: InGroups) -> String {
+    let base = format!("EXISTS (SELECT 1 FROM {table} e WHERE e.user_id = users_v1.id");
+    match groups {
+        InGroups::Any => format!("{base})"),
+        InGroups::Of(ids) if ids.is_empty() => "FALSE".to_owned(),
+        InGroups::Of(ids) => {
+            let list = sql.bind_all(ids.into_iter().map(Value::Text));
+            format!("{base} AND e.group_id IN ({list}))")
+        }
+    }
 }
 
 pub async fn find(store: &ReadStore, id: &str) -> Result<Option<UserRow>, sqlx::Error> {
@@ -339,11 +431,28 @@ fn list_of(scope: Scope) -> List<'static> {
             sql.text = format!("id IN ({})", sql.bind_all(ids.into_iter().map(Value::Text)));
             Some(sql)
         }
+        Scope::Enlisted { patient, staff } => {
+            let mut sql = Sql::default();
+            let mut conditions = Vec::new();
+            if let Some(groups) = patient {
+                conditions.push(enlisted(&mut sql, "patient_enlistments_v1", groups));
+            }
+            if let Some(groups) = staff {
+                conditions.push(enlisted(&mut sql, "staff_enlistments_v1", groups));
+            }
+            sql.text = if conditions.is_empty() {
+                "FALSE".to_owned()
+            } else {
+                conditions.join(" OR ")
+            };
+            Some(sql)
+        }
     };
     List {
         select: SELECT,
         from: "FROM users_v1",
         fields: FIELDS,
+        relations: RELATIONS,
         tiebreak: "id",
         visible,
         limits: Limits::STANDARD,
@@ -359,9 +468,14 @@ pub async fn list(
     crate::fetch_page!(store, compiled, UserRow)
 }
 
-/// The ids of every user `query` selects (for bulk operations such as `add_roles`).
-pub async fn matching(store: &ReadStore, query: &Query) -> Result<Vec<String>, QueryError> {
-    list_of(Scope::All).keys(store, query).await
+/// The ids of every user in `scope` that `query` selects (for bulk operations such as
+/// `add_roles`).
+pub async fn matching(
+    store: &ReadStore,
+    query: &Query,
+    scope: Scope,
+) -> Result<Vec<String>, QueryError> {
+    list_of(scope).keys(store, query).await
 }
 
 /// The role ids of each of `user_ids`.

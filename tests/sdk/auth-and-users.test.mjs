@@ -8,19 +8,9 @@ import {
   LoginTimeoutError,
   RefreshTokenUnknownError,
   UserNotAuthenticatedError,
-  createOAuth2Client,
   rqlBuilder,
 } from '@extrahorizon/javascript-sdk';
-
-const host = process.env.VIGIL_URL;
-const clientId = process.env.VIGIL_CLIENT_ID;
-const clientSecret = process.env.VIGIL_CLIENT_SECRET;
-const email = process.env.VIGIL_ADMIN_EMAIL;
-const password = process.env.VIGIL_ADMIN_PASSWORD;
-
-function client(options = {}) {
-  return createOAuth2Client({ host, clientId, clientSecret, ...options });
-}
+import { adminEmail as email, adminPassword as password, client } from './vigil.mjs';
 
 async function loggedIn(options = {}) {
   const exh = client(options);

@@ -6,27 +6,14 @@ import {
   ActivationUnknownError,
   InvalidGrantError,
   RefreshTokenUnknownError,
-  createOAuth2Client,
 } from '@extrahorizon/javascript-sdk';
 import { codeIn, smtpServer } from './smtp.mjs';
+import { client, loggedIn } from './vigil.mjs';
 
-const host = process.env.VIGIL_URL;
-const clientId = process.env.VIGIL_CLIENT_ID;
-const clientSecret = process.env.VIGIL_CLIENT_SECRET;
 const smtp = smtpServer(Number(process.env.VIGIL_TEST_SMTP_PORT));
 
 before(() => smtp.listen());
 after(() => smtp.close());
-
-function client() {
-  return createOAuth2Client({ host, clientId, clientSecret });
-}
-
-async function loggedIn(username, password) {
-  const exh = client();
-  await exh.auth.authenticate({ username, password });
-  return exh;
-}
 
 test('register, activate with the mailed code, reset the password with the mailed code', async () => {
   const address = 'mailed@example.com';

@@ -9,24 +9,12 @@ import {
   PasswordError,
   PinCodesNotEnabledError,
   RefreshTokenUnknownError,
-  createOAuth2Client,
   rqlBuilder,
 } from '@extrahorizon/javascript-sdk';
-
-const host = process.env.VIGIL_URL;
-const clientId = process.env.VIGIL_CLIENT_ID;
-const clientSecret = process.env.VIGIL_CLIENT_SECRET;
-const adminEmail = process.env.VIGIL_ADMIN_EMAIL;
-const adminPassword = process.env.VIGIL_ADMIN_PASSWORD;
-
-async function loggedIn(username, password) {
-  const exh = createOAuth2Client({ host, clientId, clientSecret });
-  await exh.auth.authenticate({ username, password });
-  return exh;
-}
+import { adminEmail, adminPassword, client, loggedIn } from './vigil.mjs';
 
 async function register(email, password) {
-  const exh = createOAuth2Client({ host, clientId, clientSecret });
+  const exh = client();
   return exh.users.createAccount({
     firstName: 'Pat',
     lastName: 'Ient',
@@ -40,7 +28,7 @@ async function register(email, password) {
 }
 
 test('an account is registered, updated, re-passworded and deleted', async () => {
-  const anonymous = createOAuth2Client({ host, clientId, clientSecret });
+  const anonymous = client();
   assert.deepEqual(await anonymous.users.isEmailAvailable('pat@example.com'), { emailAvailable: true });
   const user = await register('pat@example.com', 'first password');
   assert.equal(user.email, 'pat@example.com');

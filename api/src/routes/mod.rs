@@ -3,10 +3,10 @@
 pub mod auth_v2;
 pub mod users_v1;
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
+use axum::{Json, Router};
 use serde_json::{Value, json};
 use vigil_domain::error::ExhCode;
 use vigil_projections::page::Page;
@@ -46,6 +46,22 @@ pub fn page_json(page: Page<Value>) -> Value {
         map.insert("total".into(), json!(total));
     }
     json!({"page": meta, "data": page.data})
+}
+
+/// A page of records in Extra Horizon's list shape, each rendered and cut to the query's
+/// `select(...)`.
+pub fn rendered_page<T>(page: Page<T>, query: &Query, render: impl Fn(&T) -> Value) -> Json<Value> {
+    let select = query.select.as_deref();
+    Json(page_json(Page {
+        data: page
+            .data
+            .iter()
+            .map(|record| vigil_projections::page::select(render(record), select))
+            .collect(),
+        total: page.total,
+        offset: page.offset,
+        limit: page.limit,
+    }))
 }
 
 /// A bulk operation must say which records it acts on.

@@ -6,6 +6,7 @@ mod accounts;
 mod applications;
 mod cli;
 mod commands;
+mod groups;
 mod grpc;
 mod http;
 mod log_conformance;

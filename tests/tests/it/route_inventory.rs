@@ -88,7 +88,57 @@ const INVENTORY: &[(&str, &str, Guard)] = &[
     ),
     ("POST", "/users/v1/add_roles", Guard::Permission),
     ("POST", "/users/v1/remove_roles", Guard::Permission),
+    ("GET", "/users/v1/patients", Guard::Authenticated),
+    ("GET", "/users/v1/staff", Guard::Authenticated),
+    ("GET", "/users/v1/groups/permissions", Guard::Public),
+    ("GET", "/users/v1/groups/{group}/roles", Guard::Permission),
+    ("POST", "/users/v1/groups/{group}/roles", Guard::Permission),
+    (
+        "DELETE",
+        "/users/v1/groups/{group}/roles",
+        Guard::Permission,
+    ),
+    (
+        "PUT",
+        "/users/v1/groups/{group}/roles/{role}",
+        Guard::Permission,
+    ),
+    (
+        "POST",
+        "/users/v1/groups/{group}/roles/add_permissions",
+        Guard::Permission,
+    ),
+    (
+        "POST",
+        "/users/v1/groups/{group}/roles/remove_permissions",
+        Guard::Permission,
+    ),
+    (
+        "POST",
+        "/users/v1/groups/{group}/staff/add_roles",
+        Guard::Permission,
+    ),
+    (
+        "POST",
+        "/users/v1/groups/{group}/staff/remove_roles",
+        Guard::Permission,
+    ),
+    ("POST", "/users/v1/add_to_staff", Guard::Permission),
+    ("POST", "/users/v1/remove_from_staff", Guard::Permission),
+    (
+        "POST",
+        "/users/v1/{id}/patient_enlistments",
+        Guard::Permission,
+    ),
+    (
+        "DELETE",
+        "/users/v1/{id}/patient_enlistments/{group}",
+        Guard::Permission,
+    ),
 ];
+
+/// The group whose routes are walked; the administrator creates a role in it.
+const GROUP: &str = "5e9f0000000000000000000a";
 
 /// The `(method, path)` of every `.route(...)` in the routers' source, with its mount prefix.
 fn mounted_routes() -> anyhow::Result<BTreeSet<(String, String)>> {
@@ -181,6 +231,15 @@ async fn protected_routes_refuse_missing_tokens_and_missing_permissions() -> any
             Some(json!({"name": "Some role"})),
         )
         .await?;
+    let (_, group_role) = server
+        .call(
+            Method::POST,
+            &format!("/users/v1/groups/{GROUP}/roles"),
+            Some(&admin),
+            Some(json!({"name": "Some group role"})),
+        )
+        .await?;
+    let group_role = group_role["id"].as_str().unwrap_or_default().to_owned();
     let (_, tokens) = server
         .call(Method::GET, "/auth/v2/oauth2/tokens", Some(&admin), None)
         .await?;
@@ -216,7 +275,11 @@ async fn protected_routes_refuse_missing_tokens_and_missing_permissions() -> any
         } else {
             admin_id.as_str()
         };
-        let concrete = path.replace("{id}", id).replace("{version}", version_id);
+        let concrete = path
+            .replace("{id}", id)
+            .replace("{version}", version_id)
+            .replace("{group}", GROUP)
+            .replace("{role}", &group_role);
         let concrete = if concrete.ends_with("roles") && *method != "GET"
             || concrete.contains("_permissions")
             || concrete.ends_with("_roles")

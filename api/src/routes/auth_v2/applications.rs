@@ -17,11 +17,10 @@ use vigil_domain::application::{
 use vigil_domain::error::ExhCode;
 use vigil_domain::id::{Id, StreamId};
 use vigil_projections::applications::{self, ApplicationRow, VersionRow};
-use vigil_projections::page::Page;
 
 use crate::error::ApiError;
 use crate::extract::{Caller, Rql, json_body, parse_id};
-use crate::routes::page_json;
+use crate::routes::rendered_page;
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -112,23 +111,12 @@ async fn list(
             .or_default()
             .push(version);
     }
-    let select = query.select.as_deref();
-    let data = page
-        .data
-        .iter()
-        .map(|app| {
-            let versions = by_application
-                .get(app.id.as_str())
-                .map_or(&[][..], Vec::as_slice);
-            vigil_projections::page::select(application_json(app, versions, full), select)
-        })
-        .collect();
-    Ok(Json(page_json(Page {
-        data,
-        total: page.total,
-        offset: page.offset,
-        limit: page.limit,
-    })))
+    Ok(rendered_page(page, &query, |app| {
+        let versions = by_application
+            .get(app.id.as_str())
+            .map_or(&[][..], Vec::as_slice);
+        application_json(app, versions, full)
+    }))
 }
 
 #[derive(Deserialize)]

@@ -9,12 +9,11 @@ use serde_json::{Value, json};
 use vigil_domain::aggregate::Aggregate;
 use vigil_domain::error::ExhCode;
 use vigil_domain::session::{Session, SessionCommand};
-use vigil_projections::page::{self, Page};
 use vigil_projections::tokens::{self, TokenKind, TokenRow};
 
 use crate::error::ApiError;
 use crate::extract::{Caller, Rql, parse_id};
-use crate::routes::page_json;
+use crate::routes::rendered_page;
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -51,17 +50,7 @@ async fn list(
     let user = caller.user_id.to_string();
     let of_user = (!everyone).then_some(user.as_str());
     let listed = tokens::list(&state.store, kind, query, of_user).await?;
-    let select = query.select.as_deref();
-    Ok(Json(page_json(Page {
-        data: listed
-            .data
-            .iter()
-            .map(|token| page::select(token_json(token), select))
-            .collect(),
-        total: listed.total,
-        offset: listed.offset,
-        limit: listed.limit,
-    })))
+    Ok(rendered_page(listed, query, token_json))
 }
 
 async fn list_access(

@@ -586,7 +586,12 @@ pub(super) async fn remove_matching(
     Rql(query): Rql,
 ) -> Result<Json<Value>, ApiError> {
     required_filter(&query)?;
-    let mut ids = vigil_projections::users::matching(&state.store, &query).await?;
+    let mut ids = vigil_projections::users::matching(
+        &state.store,
+        &query,
+        vigil_projections::users::Scope::All,
+    )
+    .await?;
     if !caller.actor.allows("DELETE_USER") {
         let me = caller.user_id.to_string();
         ids.retain(|id| *id == me);

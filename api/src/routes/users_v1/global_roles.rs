@@ -21,7 +21,7 @@ use vigil_projections::{roles, users};
 use super::role_json;
 use crate::error::ApiError;
 use crate::extract::{Caller, Rql, json_body, parse_id};
-use crate::routes::{page_json, required_filter};
+use crate::routes::{page_json, rendered_page, required_filter};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -37,8 +37,14 @@ pub fn router() -> Router<AppState> {
 
 /// `GET /users/v1/permissions`: the known global permissions.
 async fn permissions() -> Json<Value> {
+    catalogue(false)
+}
+
+/// The permission catalogue as a page; `in_groups`: only those that mean something in a group role.
+pub(super) fn catalogue(in_groups: bool) -> Json<Value> {
     let data: Vec<Value> = permission::CATALOGUE
         .iter()
+        .filter(|(_, group_scoped)| *group_scoped || !in_groups)
         .map(|(name, _)| json!({"name": name, "description": permission::describe(name)}))
         .collect();
     let count = data.len() as u64;
@@ -57,40 +63,30 @@ async fn list(
 ) -> Result<Json<Value>, ApiError> {
     caller.require("VIEW_ROLE")?;
     let page = roles::list(&state.store, &query).await?;
-    let select = query.select.as_deref();
-    Ok(Json(page_json(Page {
-        data: page
-            .data
-            .iter()
-            .map(|role| vigil_projections::page::select(role_json(role), select))
-            .collect(),
-        total: page.total,
-        offset: page.offset,
-        limit: page.limit,
-    })))
+    Ok(rendered_page(page, &query, role_json))
 }
 
 #[derive(Deserialize)]
-struct NewRole {
-    name: String,
+pub(super) struct NewRole {
+    pub name: String,
     #[serde(default)]
-    description: String,
+    pub description: String,
 }
 
 #[derive(Deserialize)]
-struct RoleChanges {
-    name: Option<String>,
-    description: Option<String>,
+pub(super) struct RoleChanges {
+    pub name: Option<String>,
+    pub description: Option<String>,
 }
 
 #[derive(Deserialize)]
-struct PermissionNames {
-    permissions: Vec<String>,
+pub(super) struct PermissionNames {
+    pub permissions: Vec<String>,
 }
 
 #[derive(Deserialize)]
-struct RoleIds {
-    roles: Vec<String>,
+pub(super) struct RoleIds {
+    pub roles: Vec<String>,
 }
 
 /// The role as the read model shows it once it reflects `position`.
@@ -145,7 +141,7 @@ async fn update(
 
 /// Runs `command` on every aggregate of kind `A` with one of `ids`, then waits until the read
 /// models show all of it. Answers `{"affectedRecords": n}` with the number of records acted on.
-async fn each<A: Aggregate>(
+pub(super) async fn each<A: Aggregate>(
     state: &AppState,
     caller: &Caller,
     ids: Vec<String>,
@@ -244,7 +240,7 @@ async fn add_roles(
     let RoleIds { roles } = json_body(&body)?;
     let role_ids = existing_roles(&state, &roles)?;
     required_filter(&query)?;
-    let ids = users::matching(&state.store, &query).await?;
+    let ids = users::matching(&state.store, &query, users::Scope::All).await?;
     each::<User>(&state, &caller, ids, UserCommand::AddRoles { role_ids }).await
 }
 
@@ -261,6 +257,6 @@ async fn remove_roles(
         .map(|id| parse_id(id))
         .collect::<Result<Vec<_>, _>>()?;
     required_filter(&query)?;
-    let ids = users::matching(&state.store, &query).await?;
+    let ids = users::matching(&state.store, &query, users::Scope::All).await?;
     each::<User>(&state, &caller, ids, UserCommand::RemoveRoles { role_ids }).await
 }

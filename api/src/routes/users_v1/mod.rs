@@ -1,6 +1,6 @@
 //! `/users/v1`: the user service (snake_case fields, epoch-millisecond timestamps).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use axum::extract::{Path, State};
 use axum::routing::get;
@@ -9,25 +9,30 @@ use serde_json::{Value, json};
 use vigil_domain::error::ExhCode;
 use vigil_domain::id::Id;
 use vigil_domain::permission;
-use vigil_projections::page::{self, Page};
+use vigil_projections::groups as group_model;
+use vigil_projections::page::Page;
 use vigil_projections::roles::{self, RoleRow};
-use vigil_projections::users::{self, Scope, UserRow};
+use vigil_projections::users::{self, InGroups, Scope, UserRow};
 
 use crate::error::ApiError;
 use crate::extract::{Caller, Rql, parse_id};
-use crate::routes::page_json;
+use crate::routes::rendered_page;
 use crate::state::AppState;
 use crate::views::RawJson;
 
 mod account;
 mod global_roles;
+mod groups;
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(list).delete(account::remove_matching))
         .route("/me", get(me))
         .route("/{id}", get(by_id))
+        .route("/patients", get(patients))
+        .route("/staff", get(staff))
         .merge(account::router())
+        .merge(groups::router())
         .merge(global_roles::router())
         .merge(super::health())
 }
@@ -57,8 +62,31 @@ fn role_json(role: &RoleRow) -> Value {
     })
 }
 
+/// A group role as the user service shows it.
+fn group_role_json(role: &RoleRow) -> Value {
+    json!({
+        "id": role.id,
+        "group_id": role.group_id,
+        "name": role.name,
+        "description": role.description,
+        "permissions": role.permissions,
+        "creation_timestamp": role.creation_timestamp,
+        "update_timestamp": role.update_timestamp,
+    })
+}
+
+/// What the full view of a user is made of besides the user's row.
+#[derive(Default)]
+struct Related<'a> {
+    roles: Vec<&'a RoleRow>,
+    staff_enlistments: Vec<Value>,
+    patient_enlistments: Vec<Value>,
+    /// Whether the view changes with time alone (a patient enlistment that will expire).
+    expires: bool,
+}
+
 /// The full view of a user (for the user themselves and for holders of `VIEW_USER`).
-fn user_json(user: &UserRow, roles: &[&RoleRow]) -> Value {
+fn user_json(user: &UserRow, related: Related<'_>) -> Value {
     let mut object = json!({
         "id": user.id,
         "first_name": user.first_name,
@@ -68,9 +96,9 @@ fn user_json(user: &UserRow, roles: &[&RoleRow]) -> Value {
         "language": user.language,
         "time_zone": user.time_zone,
         "activation": user.activation,
-        "roles": roles.iter().map(|r| role_json(r)).collect::<Vec<_>>(),
-        "staff_enlistments": [],
-        "patient_enlistments": [],
+        "roles": related.roles.iter().map(|r| role_json(r)).collect::<Vec<_>>(),
+        "staff_enlistments": related.staff_enlistments,
+        "patient_enlistments": related.patient_enlistments,
         "failed_count": user.failed_count,
         "creation_timestamp": user.creation_timestamp,
         "update_timestamp": user.update_timestamp,
@@ -86,27 +114,167 @@ fn user_json(user: &UserRow, roles: &[&RoleRow]) -> Value {
     object
 }
 
-/// Renders users with their roles (two queries for the whole page).
-async fn render(state: &AppState, users: &[UserRow]) -> Result<Vec<Value>, ApiError> {
+/// Renders the full view of users with their roles and enlistments (a few queries for the whole
+/// page), each with whether it will change as time passes.
+async fn render(state: &AppState, users: &[UserRow]) -> Result<Vec<(Value, bool)>, ApiError> {
     let ids: Vec<String> = users.iter().map(|u| u.id.clone()).collect();
     let links = users::role_ids(&state.store, &ids).await?;
     let role_ids: Vec<String> = links.iter().map(|(_, role)| role.clone()).collect();
     let roles = roles::by_ids(&state.store, &role_ids).await?;
-    let mut by_user: BTreeMap<&str, Vec<&RoleRow>> = BTreeMap::new();
+    let (staff, patients) = group_model::enlistments(&state.store, &ids).await?;
+    let group_role_ids: Vec<String> = staff.iter().flat_map(|s| s.role_ids.clone()).collect();
+    let group_roles = group_model::roles_by_ids(&state.store, &group_role_ids).await?;
+    let now = vigil_commands::ids::now().millis();
+    let mut related: BTreeMap<&str, Related<'_>> = BTreeMap::new();
     for (user, role) in &links {
         if let Some(role) = roles.get(role) {
-            by_user.entry(user.as_str()).or_default().push(role);
+            related.entry(user.as_str()).or_default().roles.push(role);
         }
+    }
+    for enlistment in &staff {
+        let roles: Vec<Value> = enlistment
+            .role_ids
+            .iter()
+            .filter_map(|id| group_roles.get(id))
+            .map(group_role_json)
+            .collect();
+        related
+            .entry(enlistment.user_id.as_str())
+            .or_default()
+            .staff_enlistments
+            .push(json!({
+                "group_id": enlistment.group_id,
+                "roles": roles,
+                "creation_timestamp": enlistment.creation_timestamp,
+                "update_timestamp": enlistment.update_timestamp,
+            }));
+    }
+    for enlistment in &patients {
+        let entry = related.entry(enlistment.user_id.as_str()).or_default();
+        let mut object = json!({
+            "group_id": enlistment.group_id,
+            "expired": enlistment.expiry_timestamp.is_some_and(|at| at <= now),
+            "creation_timestamp": enlistment.creation_timestamp,
+        });
+        if let (Some(at), Some(map)) = (enlistment.expiry_timestamp, object.as_object_mut()) {
+            map.insert("expiry_timestamp".into(), json!(at));
+            entry.expires |= at > now;
+        }
+        entry.patient_enlistments.push(object);
     }
     Ok(users
         .iter()
-        .map(|u| user_json(u, by_user.get(u.id.as_str()).map_or(&[][..], Vec::as_slice)))
+        .map(|u| {
+            let related = related.remove(u.id.as_str()).unwrap_or_default();
+            let expires = related.expires;
+            (user_json(u, related), expires)
+        })
         .collect())
+}
+
+/// Which groups' enlistments a limited view shows (`None`: all of them).
+type Shown<'a> = Option<&'a BTreeSet<String>>;
+
+/// Keeps the enlistments in `field` of a rendered user that are in `groups`.
+fn keep_enlistments(object: &mut serde_json::Map<String, Value>, field: &str, groups: Shown<'_>) {
+    let Some(groups) = groups else { return };
+    if let Some(Value::Array(enlistments)) = object.get_mut(field) {
+        enlistments.retain(|e| {
+            e.get("group_id")
+                .and_then(Value::as_str)
+                .is_some_and(|g| groups.contains(g))
+        });
+    }
+}
+
+/// A limited view of a user, with the groups whose enlistments it shows.
+enum Limited<'a> {
+    Patient(Shown<'a>),
+    Staff(Shown<'a>),
+}
+
+/// The patient view: what staff of a patient's group (or holders of `VIEW_PATIENTS`) see.
+fn patient_view(full: Value, groups: Shown<'_>) -> Value {
+    limited(
+        full,
+        &[
+            "id",
+            "first_name",
+            "last_name",
+            "email",
+            "activation",
+            "phone_number",
+            "profile_image",
+            "language",
+            "time_zone",
+            "patient_enlistments",
+        ],
+        "patient_enlistments",
+        groups,
+    )
+}
+
+/// The staff view: what fellow staff and a group's patients (or holders of `VIEW_STAFF`) see.
+fn staff_view(full: Value, groups: Shown<'_>) -> Value {
+    limited(
+        full,
+        &[
+            "id",
+            "first_name",
+            "last_name",
+            "profile_image",
+            "email",
+            "phone_number",
+            "time_zone",
+            "staff_enlistments",
+        ],
+        "staff_enlistments",
+        groups,
+    )
+}
+
+fn limited(full: Value, fields: &[&str], enlistments: &str, groups: Shown<'_>) -> Value {
+    let Value::Object(mut object) = full else {
+        return full;
+    };
+    object.retain(|key, _| fields.contains(&key.as_str()));
+    keep_enlistments(&mut object, enlistments, groups);
+    Value::Object(object)
+}
+
+/// The groups a caller is staff of, and those they are staff or patient of.
+fn caller_groups(caller: &Caller) -> (BTreeSet<String>, BTreeSet<String>) {
+    let staff: BTreeSet<String> = caller.actor.staff_groups().map(|g| g.to_string()).collect();
+    let mut either = staff.clone();
+    either.extend(caller.actor.patient_groups().map(|g| g.to_string()));
+    (staff, either)
+}
+
+/// The groups of a rendered user's enlistments of one kind.
+fn groups_in(full: &Value, field: &str) -> BTreeSet<String> {
+    full.get(field)
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.get("group_id").and_then(Value::as_str))
+        .map(str::to_owned)
+        .collect()
 }
 
 /// `GET /users/v1/me`.
 async fn me(State(state): State<AppState>, caller: Caller) -> Result<RawJson, ApiError> {
     rendered_user(&state, caller.user_id).await
+}
+
+/// The full view of one user, rendered from the read models.
+async fn full_user(state: &AppState, id: Id) -> Result<(Value, bool), ApiError> {
+    let user = users::find(&state.store, &id.to_string())
+        .await?
+        .ok_or_else(|| ApiError::new(ExhCode::ResourceUnknown, "No user with this id"))?;
+    render(state, std::slice::from_ref(&user))
+        .await?
+        .pop()
+        .ok_or_else(|| ApiError::new(ExhCode::ResourceUnknown, "No user with this id"))
 }
 
 /// The full view of one user: kept in memory while current, else rendered from the read models.
@@ -116,54 +284,150 @@ async fn rendered_user(state: &AppState, id: Id) -> Result<RawJson, ApiError> {
     }
     // Taken before reading, so the kept view is never credited with changes it may have missed.
     let read_at = state.projector.position();
-    let user = users::find(&state.store, &id.to_string())
-        .await?
-        .ok_or_else(|| ApiError::new(ExhCode::ResourceUnknown, "No user with this id"))?;
-    let rendered = render(state, std::slice::from_ref(&user)).await?;
+    let (full, expires) = full_user(state, id).await?;
     let view = RawJson(
-        serde_json::to_vec(&rendered.first().unwrap_or(&Value::Null))
+        serde_json::to_vec(&full)
             .map_err(ApiError::internal)?
             .into(),
     );
-    state.user_views.put(id, read_at, view.clone());
+    // A view that changes with the clock (an expiring enlistment) is rendered each time.
+    if !expires {
+        state.user_views.put(id, read_at, view.clone());
+    }
     Ok(view)
 }
 
-/// `GET /users/v1/` with RQL. Holders of `VIEW_USER` see everyone.
+/// A page of rendered users, each shown as `view` makes it.
+async fn page_of(
+    state: &AppState,
+    query: &vigil_projections::rql::Query,
+    scope: Scope,
+    view: impl Fn(Value) -> Value,
+) -> Result<Json<Value>, ApiError> {
+    let page = users::list(&state.store, query, scope).await?;
+    let rendered = render(state, &page.data).await?;
+    let page = Page {
+        data: rendered,
+        total: page.total,
+        offset: page.offset,
+        limit: page.limit,
+    };
+    Ok(rendered_page(page, query, |(user, _)| view(user.clone())))
+}
+
+/// `GET /users/v1/` with RQL. Holders of `VIEW_USER` see everyone in full; staff see the patients
+/// (patient view) and staff (staff view) of their groups, and patients the staff of theirs.
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
     Rql(query): Rql,
 ) -> Result<Json<Value>, ApiError> {
-    let scope = if caller.actor.allows("VIEW_USER") {
-        Scope::All
-    } else {
-        Scope::Only(vec![])
+    if caller.actor.allows("VIEW_USER") {
+        return page_of(&state, &query, Scope::All, |user| user).await;
+    }
+    let (staff_of, either) = caller_groups(&caller);
+    let scope = Scope::Enlisted {
+        patient: Some(InGroups::Of(staff_of.iter().cloned().collect())),
+        staff: Some(InGroups::Of(either.iter().cloned().collect())),
     };
-    let page = users::list(&state.store, &query, scope).await?;
-    let rendered = render(&state, &page.data).await?;
-    let select = query.select.as_deref();
-    let page = Page {
-        data: rendered
-            .into_iter()
-            .map(|user| page::select(user, select))
-            .collect(),
-        total: page.total,
-        offset: page.offset,
-        limit: page.limit,
-    };
-    Ok(Json(page_json(page)))
+    page_of(&state, &query, scope, |user| {
+        if groups_in(&user, "patient_enlistments")
+            .intersection(&staff_of)
+            .next()
+            .is_some()
+        {
+            patient_view(user, Some(&staff_of))
+        } else {
+            staff_view(user, Some(&either))
+        }
+    })
+    .await
 }
 
-/// `GET /users/v1/{id}`: oneself, or anyone with `VIEW_USER`.
+/// `GET /users/v1/patients`: every patient for holders of `VIEW_PATIENTS`, else the patients of
+/// the caller's staff groups.
+async fn patients(
+    State(state): State<AppState>,
+    caller: Caller,
+    Rql(query): Rql,
+) -> Result<Json<Value>, ApiError> {
+    if caller.actor.allows("VIEW_PATIENTS") {
+        let scope = Scope::Enlisted {
+            patient: Some(InGroups::Any),
+            staff: None,
+        };
+        return page_of(&state, &query, scope, |user| patient_view(user, None)).await;
+    }
+    let (staff_of, _) = caller_groups(&caller);
+    let scope = Scope::Enlisted {
+        patient: Some(InGroups::Of(staff_of.iter().cloned().collect())),
+        staff: None,
+    };
+    page_of(&state, &query, scope, |user| {
+        patient_view(user, Some(&staff_of))
+    })
+    .await
+}
+
+/// `GET /users/v1/staff`: every staff member for holders of `VIEW_STAFF`, else the staff of the
+/// caller's staff groups.
+async fn staff(
+    State(state): State<AppState>,
+    caller: Caller,
+    Rql(query): Rql,
+) -> Result<Json<Value>, ApiError> {
+    if caller.actor.allows("VIEW_STAFF") {
+        let scope = Scope::Enlisted {
+            patient: None,
+            staff: Some(InGroups::Any),
+        };
+        return page_of(&state, &query, scope, |user| staff_view(user, None)).await;
+    }
+    let (staff_of, _) = caller_groups(&caller);
+    let scope = Scope::Enlisted {
+        patient: None,
+        staff: Some(InGroups::Of(staff_of.iter().cloned().collect())),
+    };
+    page_of(&state, &query, scope, |user| {
+        staff_view(user, Some(&staff_of))
+    })
+    .await
+}
+
+/// `GET /users/v1/{id}`: oneself or, with `VIEW_USER`, anyone in full; a patient of the caller's
+/// staff groups (or any patient, with `VIEW_PATIENTS`) in the patient view; a staff member of a
+/// group the caller is in (or any, with `VIEW_STAFF`) in the staff view.
 async fn by_id(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<RawJson, ApiError> {
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
     let id = parse_id(&id)?;
-    if id != caller.user_id {
-        caller.require("VIEW_USER")?;
+    if id == caller.user_id || caller.actor.allows("VIEW_USER") {
+        return Ok(rendered_user(&state, id).await?.into_response());
     }
-    rendered_user(&state, id).await
+    let target = state.access.rights(id);
+    let (staff_of, either) = caller_groups(&caller);
+    let patient_of: BTreeSet<String> = target.patient.iter().map(Id::to_string).collect();
+    let staff_in: BTreeSet<String> = target.staff.keys().map(Id::to_string).collect();
+    let patient_in_mine = patient_of.intersection(&staff_of).next().is_some();
+    let staff_in_mine = staff_in.intersection(&either).next().is_some();
+    let view = if patient_in_mine {
+        Limited::Patient(Some(&staff_of))
+    } else if !patient_of.is_empty() && caller.actor.allows("VIEW_PATIENTS") {
+        Limited::Patient(None)
+    } else if staff_in_mine {
+        Limited::Staff(Some(&either))
+    } else if !staff_in.is_empty() && caller.actor.allows("VIEW_STAFF") {
+        Limited::Staff(None)
+    } else {
+        return Err(ApiError::no_permission("VIEW_USER"));
+    };
+    let (full, _) = full_user(&state, id).await?;
+    let shown = match view {
+        Limited::Patient(groups) => patient_view(full, groups),
+        Limited::Staff(groups) => staff_view(full, groups),
+    };
+    Ok(Json(shown).into_response())
 }
