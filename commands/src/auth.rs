@@ -3,6 +3,9 @@
 
 use vigil_domain::actor::Actor;
 use vigil_domain::aggregate::Aggregate;
+use vigil_domain::authorization::{
+    Authorization, AuthorizationCommand, AuthorizationError, Verifier,
+};
 use vigil_domain::commit::CommandMeta;
 use vigil_domain::id::{Id, StreamId};
 use vigil_domain::log::LogError;
@@ -59,6 +62,8 @@ pub enum LoginError {
     Throttled(login::LoginError),
     #[error(transparent)]
     Guard(CommandError<login::LoginError>),
+    #[error(transparent)]
+    Authorization(#[from] CommandError<AuthorizationError>),
 }
 
 impl From<CommandError<login::LoginError>> for LoginError {
@@ -164,6 +169,86 @@ pub async fn password_login(
     meta: CommandMeta,
 ) -> Result<Tokens, LoginError> {
     let user_id = verify_credentials(bus, email, password, &meta).await?;
+    let session_id = ids.next();
+    start_session(
+        bus,
+        ids,
+        lifetimes,
+        (session_id, user_id, application_id),
+        meta,
+    )
+    .await
+}
+
+/// What a client presents at the token endpoint to redeem an authorization code.
+#[derive(Debug, Clone)]
+pub struct CodeRedemption {
+    pub authorization_id: Id,
+    pub client_id: String,
+    pub code: String,
+    pub redirect_uri: Option<String>,
+    pub code_verifier: Option<String>,
+}
+
+/// A PKCE code verifier in both forms a challenge may name: as given, and
+/// BASE64URL(SHA-256(verifier)) without padding (RFC 7636 §4.6).
+pub fn pkce_verifier(verifier: &str) -> Verifier {
+    use base64::Engine as _;
+    use sha2::{Digest as _, Sha256};
+    Verifier {
+        plain: verifier.to_owned(),
+        s256: base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(Sha256::digest(verifier.as_bytes())),
+    }
+}
+
+/// The OAuth2 authorization-code grant: spends the code (once, by its client, with the PKCE
+/// verifier if it has a challenge) and starts a session for the user who authorized the client.
+pub async fn code_login(
+    bus: &CommandBus,
+    ids: &IdGenerator,
+    lifetimes: TokenLifetimes,
+    application_id: Id,
+    redemption: CodeRedemption,
+    meta: CommandMeta,
+) -> Result<Tokens, LoginError> {
+    let stream = StreamId::of(Authorization::KIND, redemption.authorization_id);
+    let session_id = ids.next();
+    let redeem = AuthorizationCommand::Redeem {
+        client_id: redemption.client_id,
+        code_digest: secrets::token_digest(&redemption.code),
+        redirect_uri: redemption.redirect_uri,
+        verifier: redemption.code_verifier.as_deref().map(pkce_verifier),
+        session_id,
+    };
+    bus.execute::<Authorization>(&stream, &redeem, &meta)
+        .await?;
+    let (authorization, _) = bus
+        .load::<Authorization>(&stream)
+        .await
+        .map_err(CommandError::<AuthorizationError>::Log)?;
+    let user_id = authorization
+        .created
+        .map(|created| created.user_id)
+        .ok_or(CommandError::Domain(AuthorizationError::Unknown))?;
+    start_session(
+        bus,
+        ids,
+        lifetimes,
+        (session_id, user_id, application_id),
+        meta,
+    )
+    .await
+}
+
+/// Issues a new pair of tokens for `user_id` through `application_id`.
+async fn start_session(
+    bus: &CommandBus,
+    ids: &IdGenerator,
+    lifetimes: TokenLifetimes,
+    (session_id, user_id, application_id): (Id, Id, Id),
+    meta: CommandMeta,
+) -> Result<Tokens, LoginError> {
     let record = meta.actor.record().clone();
     let meta = CommandMeta {
         actor: Actor::user(
@@ -178,7 +263,6 @@ pub async fn password_login(
     let now = ids::now();
     let (access_token, access) = issue(ids, now, lifetimes.access_seconds);
     let (refresh_token, refresh) = issue(ids, now, lifetimes.refresh_seconds);
-    let session_id = ids.next();
     let start = SessionCommand::Start(SessionStarted {
         user_id,
         application_id,
@@ -233,4 +317,20 @@ pub async fn refresh(
         expires_in: lifetimes.access_seconds,
         outcome,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_s256_challenge_is_the_rfc_7636_one() {
+        // RFC 7636, Appendix B.
+        let verifier = pkce_verifier("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk");
+        assert_eq!(verifier.s256, "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
+        assert_eq!(
+            verifier.plain,
+            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
+        );
+    }
 }

@@ -143,6 +143,8 @@ pub struct Application {
     pub oauth2: bool,
     /// `(id, name)` of each live version.
     pub versions: Vec<(Id, String)>,
+    /// Where an OAuth2 application may receive authorization codes.
+    pub redirect_uris: Vec<String>,
 }
 
 fn check_redirect_uris(uris: &[String]) -> Result<(), ApplicationError> {
@@ -276,12 +278,19 @@ impl Aggregate for Application {
         match event {
             ApplicationEvent::Created(e) => {
                 self.created = true;
-                self.oauth2 = matches!(e.kind, ApplicationKind::OAuth2 { .. });
+                if let ApplicationKind::OAuth2 { redirect_uris, .. } = &e.kind {
+                    self.oauth2 = true;
+                    self.redirect_uris = redirect_uris.clone();
+                }
             }
             ApplicationEvent::VersionCreated(e) => {
                 self.versions.push((e.version_id, e.name.clone()));
             }
-            ApplicationEvent::Updated(_) => {}
+            ApplicationEvent::Updated(e) => {
+                if let Some(redirect_uris) = &e.redirect_uris {
+                    self.redirect_uris = redirect_uris.clone();
+                }
+            }
             ApplicationEvent::Deleted(_) => {
                 self.deleted = true;
                 self.versions.clear();

@@ -56,6 +56,12 @@ catalogue! {
     UserNotAuthenticated = (104, "USER_NOT_AUTHENTICATED_EXCEPTION", 401),
     /// Wrong email or password.
     Authentication = (106, "AUTHENTICATION_EXCEPTION", 401),
+    /// The redirect URI is not one the application registered.
+    CallbackNotValid = (113, "CALLBACK_NOT_VALID_EXCEPTION", 400),
+    UnsupportedResponseType = (114, "UNSUPPORTED_RESPONSE_TYPE_EXCEPTION", 400),
+    /// The authorization code is unknown, spent or not the client's.
+    AuthorizationUnknown = (115, "AUTHORIZATION_UNKNOWN_EXCEPTION", 400),
+    AuthorizationCodeExpired = (116, "AUTHORIZATION_CODE_EXPIRED_EXCEPTION", 400),
     AccessTokenUnknown = (117, "ACCESS_TOKEN_UNKNOWN_EXCEPTION", 401),
     AccessTokenExpired = (118, "ACCESS_TOKEN_EXPIRED_EXCEPTION", 401),
     RefreshTokenUnknown = (119, "REFRESH_TOKEN_UNKNOWN_EXCEPTION", 400),
@@ -64,6 +70,9 @@ catalogue! {
     OAuth2ClientId = (123, "OAUTH2_CLIENT_ID_EXCEPTION", 401),
     OAuth2ClientSecret = (124, "OAUTH2_CLIENT_SECRET_EXCEPTION", 401),
     OAuth2MissingClientCredentials = (126, "OAUTH2_MISSING_CLIENT_CREDENTIALS_EXCEPTION", 400),
+    /// The PKCE code verifier does not match the challenge.
+    InvalidPkce = (122, "INVALID_PKCE_EXCEPTION", 400),
+    MissingPkceVerifier = (128, "MISSING_PKCE_VERIFIER_EXCEPTION", 400),
     EmailUnknown = (202, "EMAIL_UNKNOWN_EXCEPTION", 400),
     EmailUsed = (203, "EMAIL_USED_EXCEPTION", 400),
     NotActivated = (204, "NOT_ACTIVATED_EXCEPTION", 400),

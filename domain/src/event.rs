@@ -12,6 +12,7 @@
 use serde::{Deserialize, Serialize};
 
 pub use crate::application::ApplicationEvent;
+pub use crate::authorization::AuthorizationEvent;
 pub use crate::deployment::DeploymentEvent;
 pub use crate::group::GroupEvent;
 pub use crate::login::LoginEvent;
@@ -81,6 +82,7 @@ pub enum Event {
     Login(LoginEvent),
     Settings(SettingsEvent),
     Group(GroupEvent),
+    Authorization(AuthorizationEvent),
 }
 
 impl Event {
@@ -95,6 +97,7 @@ impl Event {
             Self::Login(e) => e.wire_name(),
             Self::Settings(e) => e.wire_name(),
             Self::Group(e) => e.wire_name(),
+            Self::Authorization(e) => e.wire_name(),
         }
     }
 
@@ -115,6 +118,7 @@ impl Event {
             Self::Login(e) => e.data_json(),
             Self::Settings(e) => e.data_json(),
             Self::Group(e) => e.data_json(),
+            Self::Authorization(e) => e.data_json(),
         }
     }
 }
@@ -152,7 +156,8 @@ wrap!(
     Session(SessionEvent),
     Login(LoginEvent),
     Settings(SettingsEvent),
-    Group(GroupEvent)
+    Group(GroupEvent),
+    Authorization(AuthorizationEvent)
 );
 
 #[cfg(test)]
@@ -553,6 +558,34 @@ mod tests {
                 GroupEvent::RoleDeleted(crate::group::GroupRoleDeleted { role_id: id(7) }).into(),
                 "group.role_deleted",
                 "0804070707070707070707070707",
+            ),
+            (
+                AuthorizationEvent::Created(crate::authorization::AuthorizationCreated {
+                    user_id: id(1),
+                    application_id: id(3),
+                    client_id: "c".into(),
+                    redirect_uri: "r".into(),
+                    state: Some("s".into()),
+                    challenge: Some(crate::authorization::CodeChallenge::S256("h".into())),
+                    code_digest: Digest::from_bytes([8; 32]),
+                    expires_at: Timestamp(9),
+                })
+                .into(),
+                "authorization.created",
+                "09000101010101010101010101010303030303030303030303030163017201017301010168080808080808080808080808080808080808080808080808080808080808080812",
+            ),
+            (
+                AuthorizationEvent::Redeemed(crate::authorization::AuthorizationRedeemed {
+                    session_id: id(4),
+                })
+                .into(),
+                "authorization.redeemed",
+                "0901040404040404040404040404",
+            ),
+            (
+                AuthorizationEvent::Revoked(crate::authorization::AuthorizationRevoked {}).into(),
+                "authorization.revoked",
+                "0902",
             ),
         ]
     }

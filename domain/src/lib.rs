@@ -13,11 +13,13 @@
 //! - [`event`], [`commit`], [`log`]: what the log stores and how it is read.
 //! - [`error`]: the Extra Horizon error catalogue.
 //! - One module per aggregate: [`deployment`], [`reservation`], [`user`], [`role`],
-//!   [`application`], [`session`], [`login`], [`settings`], [`group`].
+//!   [`application`], [`session`], [`login`], [`settings`], [`group`],
+//!   [`authorization`].
 
 pub mod actor;
 pub mod aggregate;
 pub mod application;
+pub mod authorization;
 pub mod commit;
 pub mod deployment;
 pub mod error;

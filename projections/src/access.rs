@@ -20,7 +20,7 @@ use vigil_domain::actor::Rights;
 use vigil_domain::application::ApplicationKind;
 use vigil_domain::commit::Recorded;
 use vigil_domain::event::{
-    ApplicationEvent, Event, GroupEvent, RoleEvent, SessionEvent, UserEvent,
+    ApplicationEvent, AuthorizationEvent, Event, GroupEvent, RoleEvent, SessionEvent, UserEvent,
 };
 use vigil_domain::id::{Digest, Id};
 use vigil_domain::log::{EventLog, LogError};
@@ -73,6 +73,10 @@ struct Model {
     patients: HashMap<Id, BTreeSet<Id>>,
     /// Group role → its group and the permissions it grants there.
     group_roles: HashMap<Id, (Id, BTreeSet<String>)>,
+    /// Unspent authorization codes (by digest) → their authorization and when they expire, and
+    /// each authorization's code.
+    authorization_codes: HashMap<Digest, (Id, Timestamp)>,
+    authorizations: HashMap<Id, Digest>,
     /// Application id → whether it is a confidential client.
     applications: HashMap<Id, bool>,
     /// Client id → (application id, secret digest).
@@ -122,6 +126,7 @@ impl Model {
                     self.roles_changed = position;
                     self.apply_group(id, event);
                 }
+                Event::Authorization(event) => self.apply_authorization(id, event),
                 Event::Deployment(_)
                 | Event::Reservation(_)
                 | Event::Login(_)
@@ -290,6 +295,21 @@ impl Model {
         self.generation += 1;
     }
 
+    fn apply_authorization(&mut self, authorization_id: Id, event: &AuthorizationEvent) {
+        match event {
+            AuthorizationEvent::Created(e) => {
+                self.authorization_codes
+                    .insert(e.code_digest, (authorization_id, e.expires_at));
+                self.authorizations.insert(authorization_id, e.code_digest);
+            }
+            AuthorizationEvent::Redeemed(_) | AuthorizationEvent::Revoked(_) => {
+                if let Some(digest) = self.authorizations.remove(&authorization_id) {
+                    self.authorization_codes.remove(&digest);
+                }
+            }
+        }
+    }
+
     fn apply_group(&mut self, group_id: Id, event: &GroupEvent) {
         match event {
             GroupEvent::RoleCreated(e) => {
@@ -415,6 +435,14 @@ impl Model {
         for session_id in expired {
             self.end_session(session_id);
         }
+        self.authorization_codes
+            .retain(|_, (authorization, expires_at)| {
+                let live = *expires_at > now;
+                if !live {
+                    self.authorizations.remove(authorization);
+                }
+                live
+            });
     }
 }
 
@@ -540,6 +568,12 @@ impl Access {
         self.model
             .read()
             .is_ok_and(|model| model.roles.contains_key(&role_id))
+    }
+
+    /// The authorization whose unspent code has this digest.
+    pub fn authorization_of_code(&self, digest: &Digest) -> Option<Id> {
+        let model = self.model.read().ok()?;
+        model.authorization_codes.get(digest).map(|(id, _)| *id)
     }
 
     /// Whether `role_id` is a role of `group_id`.

@@ -10,10 +10,12 @@
 //! - [`runner`]: the projection trait, the runner, read-your-writes waiting, rebuild.
 //! - [`rql`], [`sql`], [`page`]: RQL parsing, compilation to SQL, paged lists.
 //! - [`access`]: the in-memory access cache (tokens, clients, permissions) every request uses.
-//! - One module per read model: [`users`], [`roles`], [`applications`], [`tokens`], [`groups`].
+//! - One module per read model: [`users`], [`roles`], [`applications`], [`tokens`], [`groups`],
+//!   [`authorizations`].
 
 pub mod access;
 pub mod applications;
+pub mod authorizations;
 pub mod groups;
 pub mod page;
 pub mod roles;
@@ -35,5 +37,6 @@ pub fn all() -> Vec<Arc<dyn runner::Projection>> {
         Arc::new(applications::Applications),
         Arc::new(tokens::Tokens),
         Arc::new(groups::Groups),
+        Arc::new(authorizations::Authorizations),
     ]
 }

@@ -78,6 +78,15 @@ impl Sql {
     }
 }
 
+/// Visibility of a list limited to one user's rows (`user_id`), when `user` is given.
+pub fn of_user(user: Option<&str>) -> Option<Sql> {
+    user.map(|user| {
+        let mut sql = Sql::default();
+        sql.text = format!("user_id = {}", sql.bind(Value::Text(user.to_owned())));
+        sql
+    })
+}
+
 /// Compiles RQL against one read model's fields.
 pub struct Compiler<'a> {
     pub fields: &'a [Field],

@@ -8,7 +8,7 @@ use vigil_domain::session::IssuedToken;
 use crate::page::{Limits, List, Page, QueryError};
 use crate::rql::Query;
 use crate::runner::{Projection, ProjectionError};
-use crate::sql::{Field, FieldType, Sql};
+use crate::sql::{Field, FieldType};
 use crate::store::ReadStore;
 use crate::table::{Changes, ColumnType::*, Table, Value};
 
@@ -215,11 +215,6 @@ pub async fn list(
     query: &Query,
     of_user: Option<&str>,
 ) -> Result<Page<TokenRow>, QueryError> {
-    let visible = of_user.map(|user| {
-        let mut sql = Sql::default();
-        sql.text = format!("user_id = {}", sql.bind(Value::Text(user.to_owned())));
-        sql
-    });
     let from = match kind {
         TokenKind::Access => "FROM oauth2_access_tokens_v1",
         TokenKind::Refresh => "FROM oauth2_refresh_tokens_v1",
@@ -230,7 +225,7 @@ pub async fn list(
         fields: FIELDS,
         relations: &[],
         tiebreak: "session_id",
-        visible,
+        visible: crate::sql::of_user(of_user),
         limits: Limits::STANDARD,
     }
     .compile(store, query)?;

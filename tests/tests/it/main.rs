@@ -4,6 +4,7 @@
 
 mod accounts;
 mod applications;
+mod authorizations;
 mod cli;
 mod commands;
 mod groups;

@@ -35,6 +35,21 @@ const INVENTORY: &[(&str, &str, Guard)] = &[
         "/auth/v2/oauth2/refreshTokens/{id}",
         Guard::Permission,
     ),
+    (
+        "GET",
+        "/auth/v2/oauth2/authorizations",
+        Guard::Authenticated,
+    ),
+    (
+        "POST",
+        "/auth/v2/oauth2/authorizations",
+        Guard::Authenticated,
+    ),
+    (
+        "DELETE",
+        "/auth/v2/oauth2/authorizations/{id}",
+        Guard::Permission,
+    ),
     ("GET", "/auth/v2/applications", Guard::Authenticated),
     ("POST", "/auth/v2/applications", Guard::Permission),
     ("PUT", "/auth/v2/applications/{id}", Guard::Permission),

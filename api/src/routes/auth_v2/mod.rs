@@ -1,4 +1,4 @@
-//! `/auth/v2`: the OAuth2 token endpoint (password and refresh grants).
+//! `/auth/v2`: the OAuth2 token endpoint (password, refresh and authorization-code grants).
 
 use axum::Json;
 use axum::Router;
@@ -23,12 +23,14 @@ use crate::extract::{RequestContext, json_body};
 use crate::state::AppState;
 
 mod applications;
+mod authorizations;
 mod tokens;
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/oauth2/tokens", post(token))
         .merge(applications::router())
+        .merge(authorizations::router())
         .merge(tokens::router())
         .merge(super::health())
 }
@@ -42,6 +44,9 @@ struct TokenRequest {
     username: Option<String>,
     password: Option<String>,
     refresh_token: Option<String>,
+    code: Option<String>,
+    redirect_uri: Option<String>,
+    code_verifier: Option<String>,
 }
 
 fn parse_request(headers: &HeaderMap, body: &Bytes) -> Result<TokenRequest, OAuthError> {
@@ -77,12 +82,13 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
 }
 
 /// Authenticates the client application: its id must be known, and a confidential client must
-/// present its secret (compared by digest, in constant time).
+/// present its secret (compared by digest, in constant time). Answers the application and the
+/// client id it authenticated with.
 async fn authenticate_client(
     state: &AppState,
     headers: &HeaderMap,
     request: &TokenRequest,
-) -> Result<Id, OAuthError> {
+) -> Result<(Id, String), OAuthError> {
     let (client_id, secret) = match basic_credentials(headers) {
         Some((id, secret)) => (Some(id), Some(secret)),
         None => (request.client_id.clone(), request.client_secret.clone()),
@@ -114,7 +120,7 @@ async fn authenticate_client(
             ));
         }
     }
-    Ok(client.application_id)
+    Ok((client.application_id, client_id))
 }
 
 fn required(value: Option<String>, name: &str) -> Result<String, OAuthError> {
@@ -140,6 +146,27 @@ fn session_error(error: CommandError<SessionError>) -> OAuthError {
             "The refresh token is unknown",
         ),
         other => ApiError::from(other).into(),
+    }
+}
+
+/// A failed login in the OAuth2 error shape.
+fn login_error(error: LoginError) -> OAuthError {
+    match error {
+        LoginError::InvalidCredentials => OAuthError::new(
+            "invalid_grant",
+            ExhCode::Authentication,
+            "The email or password is incorrect",
+        ),
+        LoginError::Throttled(throttled) => {
+            OAuthError::new("invalid_grant", throttled.exh(), throttled.to_string())
+        }
+        LoginError::Authorization(CommandError::Domain(refused)) => {
+            OAuthError::new("invalid_grant", refused.exh(), refused.to_string())
+        }
+        LoginError::Authorization(other) => ApiError::from(other).into(),
+        LoginError::Secret(secret) => ApiError::internal(secret).into(),
+        LoginError::Command(command) => session_error(command),
+        LoginError::Guard(guard) => ApiError::from(guard).into(),
     }
 }
 
@@ -178,7 +205,7 @@ async fn grant(
 ) -> Result<Tokens, OAuthError> {
     let request = parse_request(headers, body)?;
     let grant_type = required(request.grant_type.clone(), "grant_type")?;
-    let application_id = authenticate_client(state, headers, &request).await?;
+    let (application_id, client_id) = authenticate_client(state, headers, &request).await?;
     let meta = context.meta(Actor::anonymous(
         Some(application_id),
         Via::Http,
@@ -198,19 +225,37 @@ async fn grant(
                 meta,
             )
             .await
-            .map_err(|error| match error {
-                LoginError::InvalidCredentials => OAuthError::new(
-                    "invalid_grant",
-                    ExhCode::Authentication,
-                    "The email or password is incorrect",
-                ),
-                LoginError::Throttled(throttled) => {
-                    OAuthError::new("invalid_grant", throttled.exh(), throttled.to_string())
-                }
-                LoginError::Secret(secret) => ApiError::internal(secret).into(),
-                LoginError::Command(command) => session_error(command),
-                LoginError::Guard(guard) => ApiError::from(guard).into(),
-            })?
+            .map_err(login_error)?
+        }
+        "authorization_code" => {
+            let code = required(request.code, "code")?;
+            let authorization = state
+                .lookup(|access| access.authorization_of_code(&secrets::token_digest(&code)))
+                .await?
+                .ok_or_else(|| {
+                    OAuthError::new(
+                        "invalid_grant",
+                        ExhCode::AuthorizationUnknown,
+                        "The authorization code is unknown or already used",
+                    )
+                })?;
+            let redemption = auth::CodeRedemption {
+                authorization_id: authorization,
+                client_id,
+                code,
+                redirect_uri: request.redirect_uri,
+                code_verifier: request.code_verifier,
+            };
+            auth::code_login(
+                &state.bus,
+                &state.ids,
+                state.lifetimes,
+                application_id,
+                redemption,
+                meta,
+            )
+            .await
+            .map_err(login_error)?
         }
         "refresh_token" => {
             let presented = required(request.refresh_token, "refresh_token")?;

@@ -485,6 +485,7 @@ async fn authenticate(
             LoginError::Secret(secret) => ApiError::internal(secret),
             LoginError::Command(command) => command.into(),
             LoginError::Guard(guard) => guard.into(),
+            LoginError::Authorization(authorization) => authorization.into(),
         })?;
     state.settle(state.bus.log().head().await?).await?;
     rendered_user(&state, user_id).await
