@@ -9,6 +9,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use vigil_commands::CommandError;
+use vigil_commands::auth::LoginError;
 use vigil_domain::error::{DomainError, ExhCode};
 use vigil_domain::log::LogError;
 use vigil_projections::page::QueryError;
@@ -109,6 +110,22 @@ impl<E: DomainError> From<CommandError<E>> for ApiError {
                 format!("This {namespace} is already used"),
             ),
             CommandError::Log(log) => log.into(),
+        }
+    }
+}
+
+impl From<LoginError> for ApiError {
+    fn from(error: LoginError) -> Self {
+        match error {
+            LoginError::InvalidCredentials => Self::new(
+                ExhCode::Authentication,
+                "The email or password is incorrect",
+            ),
+            LoginError::Throttled(throttled) => Self::new(throttled.exh(), throttled.to_string()),
+            LoginError::Secret(secret) => Self::internal(secret),
+            LoginError::Command(command) => command.into(),
+            LoginError::Guard(guard) => guard.into(),
+            LoginError::Authorization(authorization) => authorization.into(),
         }
     }
 }

@@ -104,6 +104,16 @@ pub struct AuthorizationRow {
 const SELECT: &str = "SELECT id, user_id, client_id, redirect_uri, state, code_challenge_method, \
     code_challenge, expiry_timestamp, creation_timestamp, update_timestamp FROM oauth2_authorizations_v1";
 
+/// The unspent authorization with this id.
+pub async fn find(store: &ReadStore, id: &str) -> Result<Option<AuthorizationRow>, sqlx::Error> {
+    crate::with_pool!(store, pool => {
+        sqlx::query_as::<_, AuthorizationRow>(sqlx::AssertSqlSafe(format!("{SELECT} WHERE id = $1")))
+            .bind(id)
+            .fetch_optional(pool)
+            .await
+    })
+}
+
 /// The properties `GET /auth/v2/oauth2/authorizations` may filter and sort on.
 pub const FIELDS: &[Field] = &[
     Field {

@@ -159,11 +159,8 @@ async fn create(
         )
         .await?;
     state.settle(outcome.position).await?;
-    let query = vigil_projections::rql::parse(&format!("eq(id,{id})"))?;
-    let row = authorizations::list(&state.store, &query, None)
+    let row = authorizations::find(&state.store, &id.to_string())
         .await?
-        .data
-        .pop()
         .ok_or_else(|| ApiError::new(ExhCode::ResourceUnknown, "No authorization with this id"))?;
     let mut created = authorization_json(&row);
     if let Some(map) = created.as_object_mut() {

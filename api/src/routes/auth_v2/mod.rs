@@ -14,7 +14,7 @@ use serde_json::json;
 use vigil_commands::auth::{self, LoginError, Tokens};
 use vigil_commands::{CommandError, secrets};
 use vigil_domain::actor::{Actor, Via};
-use vigil_domain::error::{DomainError, ExhCode};
+use vigil_domain::error::ExhCode;
 use vigil_domain::id::Id;
 use vigil_domain::session::SessionError;
 
@@ -149,24 +149,22 @@ fn session_error(error: CommandError<SessionError>) -> OAuthError {
     }
 }
 
-/// A failed login in the OAuth2 error shape.
+/// A failed login in the OAuth2 error shape: a refused grant is `invalid_grant`.
 fn login_error(error: LoginError) -> OAuthError {
-    match error {
-        LoginError::InvalidCredentials => OAuthError::new(
-            "invalid_grant",
-            ExhCode::Authentication,
-            "The email or password is incorrect",
-        ),
-        LoginError::Throttled(throttled) => {
-            OAuthError::new("invalid_grant", throttled.exh(), throttled.to_string())
-        }
-        LoginError::Authorization(CommandError::Domain(refused)) => {
-            OAuthError::new("invalid_grant", refused.exh(), refused.to_string())
-        }
-        LoginError::Authorization(other) => ApiError::from(other).into(),
-        LoginError::Secret(secret) => ApiError::internal(secret).into(),
-        LoginError::Command(command) => session_error(command),
-        LoginError::Guard(guard) => ApiError::from(guard).into(),
+    let refused = matches!(
+        error,
+        LoginError::InvalidCredentials
+            | LoginError::Throttled(_)
+            | LoginError::Authorization(CommandError::Domain(_))
+    );
+    if let LoginError::Command(command) = error {
+        return session_error(command);
+    }
+    let error = ApiError::from(error);
+    if refused {
+        OAuthError::new("invalid_grant", error.code, error.message)
+    } else {
+        error.into()
     }
 }
 

@@ -9,12 +9,11 @@ use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use vigil_commands::auth::LoginError;
 use vigil_commands::secrets;
 use vigil_commands::users::{self, AccountError, NewAccount};
 use vigil_domain::actor::{Actor, Via};
 use vigil_domain::aggregate::Aggregate;
-use vigil_domain::error::{DomainError, ExhCode};
+use vigil_domain::error::ExhCode;
 use vigil_domain::id::{Digest, Id, StreamId};
 use vigil_domain::password::PasswordPolicy;
 use vigil_domain::settings::{self, Settings, SettingsCommand};
@@ -472,21 +471,8 @@ async fn authenticate(
 ) -> Result<RawJson, ApiError> {
     let Credentials { email, password } = json_body(&body)?;
     let meta = context.meta(anonymous(&context));
-    let user_id = vigil_commands::auth::verify_credentials(&state.bus, &email, password, &meta)
-        .await
-        .map_err(|error| match error {
-            LoginError::InvalidCredentials => ApiError::new(
-                ExhCode::Authentication,
-                "The email or password is incorrect",
-            ),
-            LoginError::Throttled(throttled) => {
-                ApiError::new(throttled.exh(), throttled.to_string())
-            }
-            LoginError::Secret(secret) => ApiError::internal(secret),
-            LoginError::Command(command) => command.into(),
-            LoginError::Guard(guard) => guard.into(),
-            LoginError::Authorization(authorization) => authorization.into(),
-        })?;
+    let user_id =
+        vigil_commands::auth::verify_credentials(&state.bus, &email, password, &meta).await?;
     state.settle(state.bus.log().head().await?).await?;
     rendered_user(&state, user_id).await
 }
