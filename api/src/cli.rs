@@ -13,6 +13,7 @@ use vigil_commands::auth::TokenLifetimes;
 use vigil_commands::bootstrap::{self, AdminCredentials, BootstrapError};
 use vigil_commands::ids::IdGenerator;
 use vigil_commands::jetstream::JetStreamLog;
+use vigil_commands::secrets::Vault;
 use vigil_commands::sqlite_log::SqliteLog;
 use vigil_domain::actor::Via;
 use vigil_domain::log::EventLog;
@@ -74,6 +75,11 @@ pub struct StorageArgs {
     /// Name of the JetStream stream and first token of its subjects.
     #[arg(long, env = "VIGIL_PREFIX", default_value = "vigil")]
     pub prefix: String,
+    /// The deployment key (64 hex digits) that seals MFA secrets in the log. Every node of a
+    /// deployment needs the same one; required with --nats-url. Without it, the embedded
+    /// deployment keeps a key in `<data-dir>/secrets.key`, made on first start.
+    #[arg(long, env = "VIGIL_SECRETS_KEY", hide_env_values = true)]
+    pub secrets_key: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -230,6 +236,20 @@ impl StorageArgs {
         };
         Ok(Storage { log, store })
     }
+
+    /// The deployment key: given, or the embedded deployment's key file.
+    pub fn vault(&self) -> Result<Vault, Fatal> {
+        match (&self.secrets_key, &self.nats_url) {
+            (Some(key), _) => Ok(Vault::from_hex(key).map_err(|e| Fatal(format!("--secrets-key: {e}")))?),
+            (None, Some(_)) => Err(Fatal(
+                "--secrets-key (VIGIL_SECRETS_KEY) is required with --nats-url: every node must seal MFA secrets with the same key".into(),
+            )),
+            (None, None) => {
+                prepare_data_dir(&self.data_dir)?;
+                Ok(Vault::load_or_create(&self.data_dir.join("secrets.key"))?)
+            }
+        }
+    }
 }
 
 async fn bind(address: SocketAddr, what: &str) -> Result<TcpListener, Fatal> {
@@ -241,6 +261,7 @@ async fn bind(address: SocketAddr, what: &str) -> Result<TcpListener, Fatal> {
 async fn serve(args: ServeArgs) -> Result<(), Fatal> {
     let http = bind(args.http, "HTTP").await?;
     let grpc = bind(args.grpc, "gRPC").await?;
+    let vault = args.storage.vault()?;
     let storage = args.storage.open().await?;
     let lifetimes = TokenLifetimes {
         access_seconds: args.access_token_seconds,
@@ -250,7 +271,7 @@ async fn serve(args: ServeArgs) -> Result<(), Fatal> {
         smtp_url,
         from: args.mail_from.clone(),
     });
-    let state = start(storage, lifetimes, mail.as_ref()).await?;
+    let state = start(storage, lifetimes, mail.as_ref(), vault).await?;
     if let (Some(email), Some(password)) = (&args.admin_email, &args.admin_password) {
         match bootstrap::bootstrap(&state.bus, &state.ids, Via::Cli, email, password).await {
             Ok(credentials) => {
@@ -282,6 +303,7 @@ pub async fn start(
     storage: Storage,
     lifetimes: TokenLifetimes,
     mail: Option<&MailConfig>,
+    vault: Vault,
 ) -> Result<AppState, Fatal> {
     let Storage { log, store } = storage;
     let projector = Projector::start(store.clone(), log.clone(), vigil_projections::all()).await?;
@@ -299,6 +321,7 @@ pub async fn start(
         mailer,
         ids: IdGenerator::new(),
         lifetimes,
+        vault,
         read_your_writes: Duration::from_secs(5),
     }))
 }

@@ -7,11 +7,13 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde_json::{Map, Value, json};
 use vigil_commands::CommandError;
 use vigil_commands::auth::LoginError;
+use vigil_commands::mfa::{Challenge, MfaFailure};
 use vigil_domain::error::{DomainError, ExhCode};
 use vigil_domain::log::LogError;
+use vigil_domain::mfa::MfaError;
 use vigil_projections::page::QueryError;
 use vigil_projections::rql::RqlError;
 
@@ -22,6 +24,8 @@ pub struct ApiError {
     pub message: String,
     /// Overrides the catalogue's status (405 for a known path with another method).
     pub status: Option<StatusCode>,
+    /// Fields some errors carry besides the three (`mfa`, `remainingDelay`).
+    pub extra: Map<String, Value>,
 }
 
 impl ApiError {
@@ -30,7 +34,14 @@ impl ApiError {
             code,
             message: message.into(),
             status: None,
+            extra: Map::new(),
         }
+    }
+
+    /// This error with one more field in its body.
+    pub fn with(mut self, field: &str, value: Value) -> Self {
+        self.extra.insert(field.into(), value);
+        self
     }
 
     /// An unexpected failure: logged with its cause, answered without it.
@@ -69,12 +80,12 @@ impl std::error::Error for ApiError {}
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({
-            "code": self.code.code(),
-            "name": self.code.name(),
-            "message": self.message,
-        });
-        (self.status(), Json(body)).into_response()
+        let status = self.status();
+        let mut body = self.extra;
+        body.insert("code".into(), json!(self.code.code()));
+        body.insert("name".into(), json!(self.code.name()));
+        body.insert("message".into(), json!(self.message));
+        (status, Json(Value::Object(body))).into_response()
     }
 }
 
@@ -126,6 +137,57 @@ impl From<LoginError> for ApiError {
             LoginError::Command(command) => command.into(),
             LoginError::Guard(guard) => guard.into(),
             LoginError::Authorization(authorization) => authorization.into(),
+            LoginError::MfaRequired(challenge) => Self::new(
+                ExhCode::MfaRequired,
+                "A second factor is required to finish this login",
+            )
+            .with("mfa", challenge_json(&challenge)),
+            LoginError::Mfa(mfa) => mfa_error(mfa),
+            LoginError::Vault(vault) => Self::internal(vault),
+            LoginError::Presence(presence) => presence.into(),
+        }
+    }
+}
+
+/// The `mfa` field of an MFA-required answer: the challenge token and the methods that answer it.
+fn challenge_json(challenge: &Challenge) -> Value {
+    let methods: Vec<Value> = challenge
+        .methods
+        .iter()
+        .map(|(id, method_type, name, tags)| {
+            json!({
+                "id": id.to_string(),
+                "type": method_type.wire_name(),
+                "name": name,
+                "tags": tags,
+            })
+        })
+        .collect();
+    json!({
+        "token": challenge.token,
+        "tokenExpiresIn": challenge.expires_in_millis,
+        "methods": methods,
+    })
+}
+
+/// An MFA refusal; a re-attempt delay says how long is left, in milliseconds.
+fn mfa_error(error: CommandError<MfaError>) -> ApiError {
+    let remaining = match &error {
+        CommandError::Domain(MfaError::TooSoon { remaining_millis }) => Some(*remaining_millis),
+        _ => None,
+    };
+    let api = ApiError::from(error);
+    match remaining {
+        Some(remaining) => api.with("remainingDelay", json!(remaining)),
+        None => api,
+    }
+}
+
+impl From<MfaFailure> for ApiError {
+    fn from(failure: MfaFailure) -> Self {
+        match failure {
+            MfaFailure::Command(command) => mfa_error(command),
+            MfaFailure::Vault(vault) => Self::internal(vault),
         }
     }
 }
@@ -158,6 +220,8 @@ pub struct OAuthError {
     pub error: &'static str,
     pub code: ExhCode,
     pub description: String,
+    /// Fields besides the standard ones (`mfa`, `remainingDelay`).
+    pub extra: Map<String, Value>,
 }
 
 impl OAuthError {
@@ -166,6 +230,15 @@ impl OAuthError {
             error,
             code,
             description: description.into(),
+            extra: Map::new(),
+        }
+    }
+
+    /// The same Extra Horizon error (with its extra fields) under the OAuth2 error `error`.
+    pub fn relabel(error: &'static str, api: ApiError) -> Self {
+        Self {
+            extra: api.extra,
+            ..Self::new(error, api.code, api.message)
         }
     }
 }
@@ -177,16 +250,18 @@ impl IntoResponse for OAuthError {
         } else {
             StatusCode::BAD_REQUEST
         };
-        let body = json!({
-            "error": self.error,
-            "description": self.description,
-            "exh_error": {
+        let mut body = self.extra;
+        body.insert("error".into(), json!(self.error));
+        body.insert("description".into(), json!(self.description));
+        body.insert(
+            "exh_error".into(),
+            json!({
                 "code": self.code.code(),
                 "name": self.code.name(),
                 "description": self.description,
-            },
-        });
-        (status, Json(body)).into_response()
+            }),
+        );
+        (status, Json(Value::Object(body))).into_response()
     }
 }
 
@@ -196,7 +271,7 @@ impl From<ApiError> for OAuthError {
             ExhCode::Server | ExhCode::ServiceUnavailable | ExhCode::Conflict => "server_error",
             _ => "invalid_request",
         };
-        Self::new(kind, error.code, error.message)
+        Self::relabel(kind, error)
     }
 }
 

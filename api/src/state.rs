@@ -6,6 +6,7 @@ use std::time::Duration;
 use vigil_commands::CommandBus;
 use vigil_commands::auth::TokenLifetimes;
 use vigil_commands::ids::IdGenerator;
+use vigil_commands::secrets::Vault;
 use vigil_projections::access::Access;
 use vigil_projections::runner::{Projector, WaitError};
 use vigil_projections::store::ReadStore;
@@ -29,6 +30,8 @@ pub struct Shared {
     pub mailer: Option<Mailer>,
     pub ids: IdGenerator,
     pub lifetimes: TokenLifetimes,
+    /// The deployment key, which seals TOTP secrets and keys recovery-code digests.
+    pub vault: Vault,
     /// How long a write waits for the read models to show it before answering anyway.
     pub read_your_writes: Duration,
 }

@@ -18,7 +18,9 @@ use vigil_domain::value::{Email, Timestamp};
 
 use crate::flow::{CommandBus, CommandError, Outcome};
 use crate::ids::{self, IdGenerator};
-use crate::secrets::{self, SecretError};
+use crate::mfa::{self, Challenge};
+use crate::secrets::{self, SecretError, VaultError};
+use vigil_domain::mfa::MfaError;
 
 /// How long tokens live.
 #[derive(Debug, Clone, Copy)]
@@ -64,6 +66,15 @@ pub enum LoginError {
     Guard(CommandError<login::LoginError>),
     #[error(transparent)]
     Authorization(#[from] CommandError<AuthorizationError>),
+    /// The password was right and MFA is enabled: the challenge must be answered.
+    #[error("a second factor is required")]
+    MfaRequired(Challenge),
+    #[error(transparent)]
+    Mfa(#[from] CommandError<MfaError>),
+    #[error(transparent)]
+    Vault(#[from] VaultError),
+    #[error(transparent)]
+    Presence(#[from] CommandError<vigil_domain::presence::PresenceError>),
 }
 
 impl From<CommandError<login::LoginError>> for LoginError {
@@ -158,7 +169,8 @@ pub async fn verify_credentials(
     Ok(user_id)
 }
 
-/// The OAuth2 password grant: verifies the credentials and starts a session.
+/// The OAuth2 password grant: verifies the credentials and starts a session, or, with MFA
+/// enabled, answers the challenge that must be passed first.
 pub async fn password_login(
     bus: &CommandBus,
     ids: &IdGenerator,
@@ -169,6 +181,9 @@ pub async fn password_login(
     meta: CommandMeta,
 ) -> Result<Tokens, LoginError> {
     let user_id = verify_credentials(bus, email, password, &meta).await?;
+    if let Some(challenge) = mfa::challenge(bus, ids, user_id, application_id, &meta).await? {
+        return Err(LoginError::MfaRequired(challenge));
+    }
     let session_id = ids.next();
     start_session(
         bus,
@@ -241,16 +256,10 @@ pub async fn code_login(
     .await
 }
 
-/// Issues a new pair of tokens for `user_id` through `application_id`.
-async fn start_session(
-    bus: &CommandBus,
-    ids: &IdGenerator,
-    lifetimes: TokenLifetimes,
-    (session_id, user_id, application_id): (Id, Id, Id),
-    meta: CommandMeta,
-) -> Result<Tokens, LoginError> {
+/// `meta` acting as `user_id` through `application_id`, once their credentials are verified.
+pub(crate) fn as_user(meta: &CommandMeta, user_id: Id, application_id: Id) -> CommandMeta {
     let record = meta.actor.record().clone();
-    let meta = CommandMeta {
+    CommandMeta {
         actor: Actor::user(
             user_id,
             Some(application_id),
@@ -258,8 +267,19 @@ async fn start_session(
             record.via,
             record.client_ip,
         ),
-        ..meta
-    };
+        ..meta.clone()
+    }
+}
+
+/// Issues a new pair of tokens for `user_id` through `application_id`.
+pub(crate) async fn start_session(
+    bus: &CommandBus,
+    ids: &IdGenerator,
+    lifetimes: TokenLifetimes,
+    (session_id, user_id, application_id): (Id, Id, Id),
+    meta: CommandMeta,
+) -> Result<Tokens, LoginError> {
+    let meta = as_user(&meta, user_id, application_id);
     let now = ids::now();
     let (access_token, access) = issue(ids, now, lifetimes.access_seconds);
     let (refresh_token, refresh) = issue(ids, now, lifetimes.refresh_seconds);

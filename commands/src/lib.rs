@@ -7,7 +7,7 @@
 //! - [`flow`]: the command bus (load, authorize, decide, append, retry) with its aggregate cache.
 //! - [`unique`]: uniqueness reservations around a command.
 //! - [`sqlite_log`], [`jetstream`]: the embedded and the production log.
-//! - [`auth`], [`bootstrap`], [`users`]: procedures that resolve secrets before deciding.
+//! - [`auth`], [`mfa`], [`bootstrap`], [`users`]: procedures that resolve secrets before deciding.
 //! - [`ids`], [`secrets`]: the clock, new ids, password hashes and tokens.
 
 pub mod auth;
@@ -15,6 +15,7 @@ pub mod bootstrap;
 pub mod flow;
 pub mod ids;
 pub mod jetstream;
+pub mod mfa;
 pub mod secrets;
 pub mod sqlite_log;
 pub mod unique;

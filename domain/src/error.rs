@@ -73,6 +73,15 @@ catalogue! {
     /// The PKCE code verifier does not match the challenge.
     InvalidPkce = (122, "INVALID_PKCE_EXCEPTION", 400),
     MissingPkceVerifier = (128, "MISSING_PKCE_VERIFIER_EXCEPTION", 400),
+    /// The password was right; a second factor must follow (OAuth2 answers 400 `mfa_required`).
+    MfaRequired = (129, "MFA_REQUIRED_EXCEPTION", 403),
+    InvalidMfaCode = (130, "INVALID_MFA_CODE_EXCEPTION", 400),
+    /// The MFA challenge token is unknown, spent or expired.
+    InvalidMfaToken = (131, "INVALID_MFA_TOKEN_EXCEPTION", 400),
+    InvalidPresenceToken = (132, "INVALID_PRESENCE_TOKEN_EXCEPTION", 400),
+    NotEnoughMfaMethods = (133, "NOT_ENOUGH_MFA_METHODS_EXCEPTION", 400),
+    /// Too many wrong MFA codes; the body says how long to wait (`remainingDelay`, ms).
+    MfaReattemptDelay = (134, "MFA_REATTEMPT_DELAY_EXCEPTION", 400),
     EmailUnknown = (202, "EMAIL_UNKNOWN_EXCEPTION", 400),
     EmailUsed = (203, "EMAIL_USED_EXCEPTION", 400),
     NotActivated = (204, "NOT_ACTIVATED_EXCEPTION", 400),

@@ -16,6 +16,8 @@ pub use crate::authorization::AuthorizationEvent;
 pub use crate::deployment::DeploymentEvent;
 pub use crate::group::GroupEvent;
 pub use crate::login::LoginEvent;
+pub use crate::mfa::MfaEvent;
+pub use crate::presence::PresenceEvent;
 pub use crate::reservation::ReservationEvent;
 pub use crate::role::RoleEvent;
 pub use crate::session::SessionEvent;
@@ -54,9 +56,10 @@ macro_rules! events {
 }
 pub(crate) use events;
 
-/// Fields that hold secrets (even hashed, an Argon2 hash can be attacked offline): renderings of
-/// the log for auditors show that they changed, never their value.
-const SECRET_FIELDS: &[&str] = &["password_hash"];
+/// Fields that hold secrets (even hashed, an Argon2 hash can be attacked offline; a sealed TOTP
+/// secret is one key away from readable): renderings of the log for auditors show that they
+/// changed, never their value.
+const SECRET_FIELDS: &[&str] = &["password_hash", "secret"];
 
 pub(crate) fn redacted(mut data: serde_json::Value) -> serde_json::Value {
     if let Some(fields) = data.as_object_mut() {
@@ -83,6 +86,8 @@ pub enum Event {
     Settings(SettingsEvent),
     Group(GroupEvent),
     Authorization(AuthorizationEvent),
+    Mfa(MfaEvent),
+    Presence(PresenceEvent),
 }
 
 impl Event {
@@ -98,6 +103,8 @@ impl Event {
             Self::Settings(e) => e.wire_name(),
             Self::Group(e) => e.wire_name(),
             Self::Authorization(e) => e.wire_name(),
+            Self::Mfa(e) => e.wire_name(),
+            Self::Presence(e) => e.wire_name(),
         }
     }
 
@@ -119,6 +126,8 @@ impl Event {
             Self::Settings(e) => e.data_json(),
             Self::Group(e) => e.data_json(),
             Self::Authorization(e) => e.data_json(),
+            Self::Mfa(e) => e.data_json(),
+            Self::Presence(e) => e.data_json(),
         }
     }
 }
@@ -157,7 +166,9 @@ wrap!(
     Login(LoginEvent),
     Settings(SettingsEvent),
     Group(GroupEvent),
-    Authorization(AuthorizationEvent)
+    Authorization(AuthorizationEvent),
+    Mfa(MfaEvent),
+    Presence(PresenceEvent)
 );
 
 #[cfg(test)]
@@ -586,6 +597,117 @@ mod tests {
                 AuthorizationEvent::Revoked(crate::authorization::AuthorizationRevoked {}).into(),
                 "authorization.revoked",
                 "0902",
+            ),
+            (
+                MfaEvent::MethodAdded(crate::mfa::MfaMethodAdded {
+                    method_id: id(2),
+                    name: "n".into(),
+                    tags: vec!["t".into()],
+                    secret: crate::mfa::MethodSecret::Totp(crate::mfa::Sealed(vec![1, 2])),
+                    at: Timestamp(9),
+                })
+                .into(),
+                "mfa.method_added",
+                "0a00020202020202020202020202016e0101740002010212",
+            ),
+            (
+                MfaEvent::MethodAdded(crate::mfa::MfaMethodAdded {
+                    method_id: id(3),
+                    name: "r".into(),
+                    tags: vec![],
+                    secret: crate::mfa::MethodSecret::RecoveryCodes(vec![Digest::from_bytes(
+                        [4; 32],
+                    )]),
+                    at: Timestamp(9),
+                })
+                .into(),
+                "mfa.method_added",
+                "0a000303030303030303030303030172000101040404040404040404040404040404040404040404040404040404040404040412",
+            ),
+            (
+                MfaEvent::MethodVerified(crate::mfa::MfaMethodVerified {
+                    method_id: id(2),
+                    step: 5,
+                    at: Timestamp(9),
+                })
+                .into(),
+                "mfa.method_verified",
+                "0a010202020202020202020202020512",
+            ),
+            (
+                MfaEvent::MethodRemoved(crate::mfa::MfaMethodRemoved {
+                    method_id: id(2),
+                    at: Timestamp(9),
+                })
+                .into(),
+                "mfa.method_removed",
+                "0a0202020202020202020202020212",
+            ),
+            (
+                MfaEvent::Enabled(crate::mfa::MfaSwitched { at: Timestamp(9) }).into(),
+                "mfa.enabled",
+                "0a0312",
+            ),
+            (
+                MfaEvent::Disabled(crate::mfa::MfaSwitched { at: Timestamp(9) }).into(),
+                "mfa.disabled",
+                "0a0412",
+            ),
+            (
+                MfaEvent::ChallengeIssued(crate::mfa::MfaChallengeIssued {
+                    challenge_id: id(5),
+                    digest: Digest::from_bytes([6; 32]),
+                    application_id: id(3),
+                    expires_at: Timestamp(9),
+                })
+                .into(),
+                "mfa.challenge_issued",
+                "0a05050505050505050505050505060606060606060606060606060606060606060606060606060606060606060603030303030303030303030312",
+            ),
+            (
+                MfaEvent::ChallengePassed(crate::mfa::MfaChallengePassed {
+                    challenge_id: id(5),
+                    method_id: id(2),
+                    proof: crate::mfa::Proof::Totp { step: 5 },
+                    session_id: id(4),
+                    at: Timestamp(9),
+                })
+                .into(),
+                "mfa.challenge_passed",
+                "0a06050505050505050505050505020202020202020202020202000504040404040404040404040412",
+            ),
+            (
+                MfaEvent::ChallengePassed(crate::mfa::MfaChallengePassed {
+                    challenge_id: id(5),
+                    method_id: id(3),
+                    proof: crate::mfa::Proof::RecoveryCode { index: 1 },
+                    session_id: id(4),
+                    at: Timestamp(9),
+                })
+                .into(),
+                "mfa.challenge_passed",
+                "0a06050505050505050505050505030303030303030303030303010104040404040404040404040412",
+            ),
+            (
+                MfaEvent::AttemptFailed(crate::mfa::MfaAttemptFailed {
+                    method_id: Some(id(2)),
+                    failed_attempts: 3,
+                    at: Timestamp(9),
+                })
+                .into(),
+                "mfa.attempt_failed",
+                "0a07010202020202020202020202020312",
+            ),
+            (
+                PresenceEvent::Confirmed(crate::presence::PresenceConfirmed {
+                    token_id: id(5),
+                    digest: Digest::from_bytes([6; 32]),
+                    at: Timestamp(9),
+                    expires_at: Timestamp(10),
+                })
+                .into(),
+                "presence.confirmed",
+                "0b0005050505050505050505050506060606060606060606060606060606060606060606060606060606060606061214",
             ),
         ]
     }

@@ -21,6 +21,12 @@ impl Id {
     pub const fn as_bytes(&self) -> &[u8; 12] {
         &self.0
     }
+
+    /// When the id was made: its first four bytes are seconds since the Unix epoch.
+    pub fn created_at(&self) -> crate::value::Timestamp {
+        let [a, b, c, d, ..] = self.0;
+        crate::value::Timestamp(i64::from(u32::from_be_bytes([a, b, c, d])) * 1000)
+    }
 }
 
 /// The text was not 24 hexadecimal digits.

@@ -14,7 +14,7 @@
 //! - [`error`]: the Extra Horizon error catalogue.
 //! - One module per aggregate: [`deployment`], [`reservation`], [`user`], [`role`],
 //!   [`application`], [`session`], [`login`], [`settings`], [`group`],
-//!   [`authorization`].
+//!   [`authorization`], [`mfa`], [`presence`].
 
 pub mod actor;
 pub mod aggregate;
@@ -28,8 +28,10 @@ pub mod group;
 pub mod id;
 pub mod log;
 pub mod login;
+pub mod mfa;
 pub mod password;
 pub mod permission;
+pub mod presence;
 pub mod reservation;
 pub mod role;
 pub mod session;

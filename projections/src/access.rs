@@ -20,7 +20,8 @@ use vigil_domain::actor::Rights;
 use vigil_domain::application::ApplicationKind;
 use vigil_domain::commit::Recorded;
 use vigil_domain::event::{
-    ApplicationEvent, AuthorizationEvent, Event, GroupEvent, RoleEvent, SessionEvent, UserEvent,
+    ApplicationEvent, AuthorizationEvent, Event, GroupEvent, MfaEvent, RoleEvent, SessionEvent,
+    UserEvent,
 };
 use vigil_domain::id::{Digest, Id};
 use vigil_domain::log::{EventLog, LogError};
@@ -77,6 +78,8 @@ struct Model {
     /// each authorization's code.
     authorization_codes: HashMap<Digest, (Id, Timestamp)>,
     authorizations: HashMap<Id, Digest>,
+    /// Open MFA challenges (by token digest) → their user, id and expiry.
+    mfa_challenges: HashMap<Digest, (Id, Id, Timestamp)>,
     /// Application id → whether it is a confidential client.
     applications: HashMap<Id, bool>,
     /// Client id → (application id, secret digest).
@@ -127,10 +130,12 @@ impl Model {
                     self.apply_group(id, event);
                 }
                 Event::Authorization(event) => self.apply_authorization(id, event),
+                Event::Mfa(event) => self.apply_mfa(id, event),
                 Event::Deployment(_)
                 | Event::Reservation(_)
                 | Event::Login(_)
-                | Event::Settings(_) => {}
+                | Event::Settings(_)
+                | Event::Presence(_) => {}
             }
         }
     }
@@ -194,6 +199,7 @@ impl Model {
                 self.staff.remove(&user_id);
                 self.patients.remove(&user_id);
                 self.end_sessions_of(user_id);
+                self.forget_mfa_challenges(user_id);
                 for purpose in [Purpose::Activation, Purpose::PasswordReset] {
                     self.forget_code(user_id, purpose);
                 }
@@ -201,6 +207,7 @@ impl Model {
             }
             UserEvent::PasswordReset(_) => {
                 self.end_sessions_of(user_id);
+                self.forget_mfa_challenges(user_id);
                 self.forget_code(user_id, Purpose::PasswordReset);
             }
             UserEvent::Activated(_) => self.forget_code(user_id, Purpose::Activation),
@@ -308,6 +315,30 @@ impl Model {
                 }
             }
         }
+    }
+
+    fn apply_mfa(&mut self, user_id: Id, event: &MfaEvent) {
+        match event {
+            MfaEvent::ChallengeIssued(e) => {
+                self.mfa_challenges
+                    .insert(e.digest, (user_id, e.challenge_id, e.expires_at));
+            }
+            MfaEvent::ChallengePassed(e) => {
+                self.mfa_challenges
+                    .retain(|_, (_, challenge, _)| *challenge != e.challenge_id);
+            }
+            MfaEvent::Disabled(_) => self.forget_mfa_challenges(user_id),
+            MfaEvent::MethodAdded(_)
+            | MfaEvent::MethodVerified(_)
+            | MfaEvent::MethodRemoved(_)
+            | MfaEvent::Enabled(_)
+            | MfaEvent::AttemptFailed(_) => {}
+        }
+    }
+
+    fn forget_mfa_challenges(&mut self, user_id: Id) {
+        self.mfa_challenges
+            .retain(|_, (user, _, _)| *user != user_id);
     }
 
     fn apply_group(&mut self, group_id: Id, event: &GroupEvent) {
@@ -443,6 +474,8 @@ impl Model {
                 }
                 live
             });
+        self.mfa_challenges
+            .retain(|_, (_, _, expires_at)| *expires_at > now);
     }
 }
 
@@ -574,6 +607,12 @@ impl Access {
     pub fn authorization_of_code(&self, digest: &Digest) -> Option<Id> {
         let model = self.model.read().ok()?;
         model.authorization_codes.get(digest).map(|(id, _)| *id)
+    }
+
+    /// The user an open MFA challenge (by token digest) was issued to.
+    pub fn mfa_challenge_user(&self, digest: &Digest) -> Option<Id> {
+        let model = self.model.read().ok()?;
+        model.mfa_challenges.get(digest).map(|(user, _, _)| *user)
     }
 
     /// Whether `role_id` is a role of `group_id`.

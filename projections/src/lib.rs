@@ -11,12 +11,13 @@
 //! - [`rql`], [`sql`], [`page`]: RQL parsing, compilation to SQL, paged lists.
 //! - [`access`]: the in-memory access cache (tokens, clients, permissions) every request uses.
 //! - One module per read model: [`users`], [`roles`], [`applications`], [`tokens`], [`groups`],
-//!   [`authorizations`].
+//!   [`authorizations`], [`mfa`].
 
 pub mod access;
 pub mod applications;
 pub mod authorizations;
 pub mod groups;
+pub mod mfa;
 pub mod page;
 pub mod roles;
 pub mod rql;
@@ -38,5 +39,6 @@ pub fn all() -> Vec<Arc<dyn runner::Projection>> {
         Arc::new(tokens::Tokens),
         Arc::new(groups::Groups),
         Arc::new(authorizations::Authorizations),
+        Arc::new(mfa::MfaSettings),
     ]
 }

@@ -21,6 +21,7 @@ use vigil_api::cli::{Storage, StorageArgs};
 use vigil_api::state::AppState;
 use vigil_commands::auth::TokenLifetimes;
 use vigil_commands::bootstrap::{self, AdminCredentials};
+use vigil_commands::secrets::Vault;
 use vigil_domain::actor::Via;
 use vigil_scheduler::mail::MailConfig;
 
@@ -145,6 +146,8 @@ pub struct TestEnv {
     pub dir: TempDir,
     pub stream: Option<TestStream>,
     pub database: Option<TestDatabase>,
+    /// The deployment key every node of this deployment shares.
+    pub secrets_key: String,
 }
 
 impl TestEnv {
@@ -160,6 +163,7 @@ impl TestEnv {
             dir: tempfile::tempdir()?,
             stream,
             database,
+            secrets_key: hex::encode(rand::random::<[u8; 32]>()),
         })
     }
 
@@ -173,13 +177,19 @@ impl TestEnv {
                 .stream
                 .as_ref()
                 .map_or_else(|| "vigil".into(), |s| s.prefix.clone()),
+            secrets_key: Some(self.secrets_key.clone()),
         }
     }
 
     /// The same storage as command-line flags for the `vigil` binary.
     pub fn cli_args(&self) -> Vec<String> {
         let args = self.storage_args();
-        let mut flags = vec!["--data-dir".into(), args.data_dir.display().to_string()];
+        let mut flags = vec![
+            "--data-dir".into(),
+            args.data_dir.display().to_string(),
+            "--secrets-key".into(),
+            self.secrets_key.clone(),
+        ];
         if let Some(url) = args.nats_url {
             flags.extend(["--nats-url".into(), url, "--prefix".into(), args.prefix]);
         }
@@ -192,6 +202,12 @@ impl TestEnv {
             ]);
         }
         flags
+    }
+
+    pub fn vault(&self) -> anyhow::Result<Vault> {
+        self.storage_args()
+            .vault()
+            .map_err(|e| anyhow::anyhow!(e.0))
     }
 
     pub async fn open(&self) -> anyhow::Result<Storage> {
@@ -223,9 +239,14 @@ impl TestServer {
 
     /// Like [`TestServer::start`], delivering mails through `mail`.
     pub async fn start_with(env: &TestEnv, mail: Option<&MailConfig>) -> anyhow::Result<Self> {
-        let state = vigil_api::cli::start(env.open().await?, TokenLifetimes::default(), mail)
-            .await
-            .map_err(|e| anyhow::anyhow!(e.0))?;
+        let state = vigil_api::cli::start(
+            env.open().await?,
+            TokenLifetimes::default(),
+            mail,
+            env.vault()?,
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!(e.0))?;
         let admin = bootstrap::bootstrap(
             &state.bus,
             &state.ids,
@@ -240,9 +261,14 @@ impl TestServer {
 
     /// Another node of the deployment `first` serves: same log and read store, its own caches.
     pub async fn another_node(env: &TestEnv, first: &TestServer) -> anyhow::Result<Self> {
-        let state = vigil_api::cli::start(env.open().await?, TokenLifetimes::default(), None)
-            .await
-            .map_err(|e| anyhow::anyhow!(e.0))?;
+        let state = vigil_api::cli::start(
+            env.open().await?,
+            TokenLifetimes::default(),
+            None,
+            env.vault()?,
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!(e.0))?;
         state.settle(state.bus.log().head().await?).await?;
         Self::serve(state, first.admin.clone()).await
     }

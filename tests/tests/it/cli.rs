@@ -197,6 +197,17 @@ fn bad_configuration_fails_at_start_with_one_line() -> anyhow::Result<()> {
         "nats://127.0.0.1:1".into(),
     ];
     nats.extend(ports(http, grpc));
+    fails_with(
+        &nats,
+        "--secrets-key (VIGIL_SECRETS_KEY) is required with --nats-url",
+    )?;
+    let mut malformed_key = nats.clone();
+    malformed_key.extend(["--secrets-key".into(), "abc".into()]);
+    fails_with(
+        &malformed_key,
+        "--secrets-key: the secrets key must be 64 hexadecimal digits",
+    )?;
+    nats.extend(["--secrets-key".into(), "ab".repeat(32)]);
     fails_with(&nats, "cannot reach NATS at nats://127.0.0.1:1")?;
 
     let mut postgres = vec![

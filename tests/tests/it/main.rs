@@ -11,6 +11,7 @@ mod groups;
 mod grpc;
 mod http;
 mod log_conformance;
+mod mfa;
 mod projections;
 mod roles;
 mod route_inventory;

@@ -50,6 +50,21 @@ const INVENTORY: &[(&str, &str, Guard)] = &[
         "/auth/v2/oauth2/authorizations/{id}",
         Guard::Permission,
     ),
+    ("POST", "/auth/v2/confirmPresence", Guard::Authenticated),
+    ("GET", "/auth/v2/mfa/users/{id}", Guard::Permission),
+    ("POST", "/auth/v2/mfa/users/{id}/enable", Guard::Permission),
+    ("POST", "/auth/v2/mfa/users/{id}/disable", Guard::Permission),
+    ("POST", "/auth/v2/mfa/users/{id}/methods", Guard::Permission),
+    (
+        "POST",
+        "/auth/v2/mfa/users/{id}/methods/{method}/verification/confirm",
+        Guard::Permission,
+    ),
+    (
+        "POST",
+        "/auth/v2/mfa/users/{id}/methods/{method}/remove",
+        Guard::Permission,
+    ),
     ("GET", "/auth/v2/applications", Guard::Authenticated),
     ("POST", "/auth/v2/applications", Guard::Permission),
     ("PUT", "/auth/v2/applications/{id}", Guard::Permission),
@@ -294,6 +309,7 @@ async fn protected_routes_refuse_missing_tokens_and_missing_permissions() -> any
             .replace("{id}", id)
             .replace("{version}", version_id)
             .replace("{group}", GROUP)
+            .replace("{method}", GROUP)
             .replace("{role}", &group_role);
         let concrete = if concrete.ends_with("roles") && *method != "GET"
             || concrete.contains("_permissions")

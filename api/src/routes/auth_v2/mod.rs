@@ -1,4 +1,4 @@
-//! `/auth/v2`: the OAuth2 token endpoint (password, refresh and authorization-code grants).
+//! `/auth/v2`: the OAuth2 token endpoint (password, refresh, authorization-code and MFA grants).
 
 use axum::Json;
 use axum::Router;
@@ -24,6 +24,7 @@ use crate::state::AppState;
 
 mod applications;
 mod authorizations;
+mod mfa;
 mod tokens;
 
 pub fn router() -> Router<AppState> {
@@ -31,6 +32,7 @@ pub fn router() -> Router<AppState> {
         .route("/oauth2/tokens", post(token))
         .merge(applications::router())
         .merge(authorizations::router())
+        .merge(mfa::router())
         .merge(tokens::router())
         .merge(super::health())
 }
@@ -47,6 +49,9 @@ struct TokenRequest {
     code: Option<String>,
     redirect_uri: Option<String>,
     code_verifier: Option<String>,
+    /// The MFA grant: the challenge token, the method answering it and its code.
+    token: Option<String>,
+    method_id: Option<String>,
 }
 
 fn parse_request(headers: &HeaderMap, body: &Bytes) -> Result<TokenRequest, OAuthError> {
@@ -149,22 +154,24 @@ fn session_error(error: CommandError<SessionError>) -> OAuthError {
     }
 }
 
-/// A failed login in the OAuth2 error shape: a refused grant is `invalid_grant`.
+/// A failed login in the OAuth2 error shape: a refused grant is `invalid_grant`, a login that
+/// needs its second factor `mfa_required`.
 fn login_error(error: LoginError) -> OAuthError {
-    let refused = matches!(
-        error,
+    let label = match &error {
+        LoginError::MfaRequired(_) => Some("mfa_required"),
         LoginError::InvalidCredentials
-            | LoginError::Throttled(_)
-            | LoginError::Authorization(CommandError::Domain(_))
-    );
+        | LoginError::Throttled(_)
+        | LoginError::Authorization(CommandError::Domain(_))
+        | LoginError::Mfa(CommandError::Domain(_)) => Some("invalid_grant"),
+        _ => None,
+    };
     if let LoginError::Command(command) = error {
         return session_error(command);
     }
     let error = ApiError::from(error);
-    if refused {
-        OAuthError::new("invalid_grant", error.code, error.message)
-    } else {
-        error.into()
+    match label {
+        Some(label) => OAuthError::relabel(label, error),
+        None => error.into(),
     }
 }
 
@@ -250,6 +257,36 @@ async fn grant(
                 state.lifetimes,
                 application_id,
                 redemption,
+                meta,
+            )
+            .await
+            .map_err(login_error)?
+        }
+        "mfa" => {
+            let token = required(request.token, "token")?;
+            let method_id = required(request.method_id, "method_id")?;
+            let code = required(request.code, "code")?;
+            let method_id = crate::extract::parse_id(&method_id)?;
+            let user_id = state
+                .lookup(|access| access.mfa_challenge_user(&secrets::token_digest(&token)))
+                .await?
+                .ok_or_else(|| {
+                    OAuthError::new(
+                        "invalid_grant",
+                        ExhCode::InvalidMfaToken,
+                        "The MFA token is unknown or has expired",
+                    )
+                })?;
+            let answer = vigil_commands::mfa::Answer {
+                token,
+                method_id,
+                code,
+            };
+            vigil_commands::mfa::login(
+                &state.bus,
+                (&state.vault, &state.ids, state.lifetimes),
+                (user_id, application_id),
+                answer,
                 meta,
             )
             .await
