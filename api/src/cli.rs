@@ -322,6 +322,7 @@ pub async fn start(
         ids: IdGenerator::new(),
         lifetimes,
         vault,
+        nonces: crate::oauth1::Nonces::default(),
         read_your_writes: Duration::from_secs(5),
     }))
 }

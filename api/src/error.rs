@@ -145,6 +145,8 @@ impl From<LoginError> for ApiError {
             LoginError::Mfa(mfa) => mfa_error(mfa),
             LoginError::Vault(vault) => Self::internal(vault),
             LoginError::Presence(presence) => presence.into(),
+            LoginError::OAuth1(token) => token.into(),
+            LoginError::Sso(sso) => sso.into(),
         }
     }
 }

@@ -170,8 +170,34 @@ impl FromRequestParts<AppState> for Caller {
             .headers
             .get(AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
-        let (user_id, application_id, actor) =
-            authenticate(state, authorization, Via::Http, context.client_ip.clone()).await?;
+        let (user_id, application_id, actor) = match authorization {
+            Some(header) if header.starts_with("OAuth ") => {
+                let signed = crate::oauth1::verify(
+                    state,
+                    header,
+                    &parts.method,
+                    original_uri(parts),
+                    &parts.headers,
+                )
+                .await?;
+                let holder = signed.token.ok_or_else(|| {
+                    ApiError::new(
+                        ExhCode::UserNotAuthenticated,
+                        "This request needs an OAuth token",
+                    )
+                })?;
+                let rights = state.access.rights(holder.user_id);
+                let actor = Actor::user(
+                    holder.user_id,
+                    Some(holder.application_id),
+                    rights,
+                    Via::Http,
+                    context.client_ip.clone(),
+                );
+                (holder.user_id, Some(holder.application_id), actor)
+            }
+            _ => authenticate(state, authorization, Via::Http, context.client_ip.clone()).await?,
+        };
         Ok(Self {
             user_id,
             application_id,
@@ -179,4 +205,12 @@ impl FromRequestParts<AppState> for Caller {
             context,
         })
     }
+}
+
+/// The request's URI as the client sent it (a nested router sees only the rest of the path).
+pub fn original_uri(parts: &Parts) -> &axum::http::Uri {
+    parts
+        .extensions
+        .get::<axum::extract::OriginalUri>()
+        .map_or(&parts.uri, |original| &original.0)
 }

@@ -6,7 +6,8 @@
 //! - [`cli`]: `vigil serve | bootstrap | rebuild` and the storage flags.
 //! - [`server`], [`app`]: serving HTTP and gRPC, the router and its layers.
 //! - [`routes`]: one module per service (`auth_v2`, `users_v1`).
-//! - [`extract`], [`error`]: the caller, request bodies, RQL; Extra Horizon errors.
+//! - [`extract`], [`oauth1`], [`error`]: the caller (bearer tokens and OAuth1 signatures), request
+//!   bodies, RQL; Extra Horizon errors.
 //! - [`grpc`]: the `vigil.v1.EventLog` service.
 //! - [`state`], [`views`] (rendered views kept while current), [`telemetry`].
 
@@ -15,6 +16,7 @@ pub mod cli;
 pub mod error;
 pub mod extract;
 pub mod grpc;
+pub mod oauth1;
 pub mod routes;
 pub mod server;
 pub mod state;

@@ -30,8 +30,10 @@ pub struct Shared {
     pub mailer: Option<Mailer>,
     pub ids: IdGenerator,
     pub lifetimes: TokenLifetimes,
-    /// The deployment key, which seals TOTP secrets and keys recovery-code digests.
+    /// The deployment key, which seals TOTP and OAuth1 secrets and keys recovery-code digests.
     pub vault: Vault,
+    /// OAuth1 nonces seen recently on this node.
+    pub nonces: crate::oauth1::Nonces,
     /// How long a write waits for the read models to show it before answering anyway.
     pub read_your_writes: Duration,
 }

@@ -75,6 +75,10 @@ pub enum LoginError {
     Vault(#[from] VaultError),
     #[error(transparent)]
     Presence(#[from] CommandError<vigil_domain::presence::PresenceError>),
+    #[error(transparent)]
+    OAuth1(#[from] CommandError<vigil_domain::oauth1::OAuth1TokenError>),
+    #[error(transparent)]
+    Sso(#[from] CommandError<vigil_domain::sso::SsoTokenError>),
 }
 
 impl From<CommandError<login::LoginError>> for LoginError {

@@ -177,6 +177,7 @@ pub async fn bootstrap(
         name: "1".into(),
         client_id: client_id.clone(),
         secret_digest,
+        sealed_secret: None,
     };
     bus.execute::<Application>(&application, &version, &meta())
         .await

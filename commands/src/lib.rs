@@ -7,7 +7,7 @@
 //! - [`flow`]: the command bus (load, authorize, decide, append, retry) with its aggregate cache.
 //! - [`unique`]: uniqueness reservations around a command.
 //! - [`sqlite_log`], [`jetstream`]: the embedded and the production log.
-//! - [`auth`], [`mfa`], [`bootstrap`], [`users`]: procedures that resolve secrets before deciding.
+//! - [`auth`], [`mfa`], [`oauth1`], [`bootstrap`], [`users`]: procedures that resolve secrets before deciding.
 //! - [`ids`], [`secrets`]: the clock, new ids, password hashes and tokens.
 
 pub mod auth;
@@ -16,6 +16,7 @@ pub mod flow;
 pub mod ids;
 pub mod jetstream;
 pub mod mfa;
+pub mod oauth1;
 pub mod secrets;
 pub mod sqlite_log;
 pub mod unique;

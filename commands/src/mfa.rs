@@ -325,14 +325,15 @@ pub struct Answer {
     pub code: String,
 }
 
-/// The second login step: spends the challenge with a right code and starts the session.
-pub async fn login(
+/// The second login step: spends the challenge with a right code; answers the id the login that
+/// follows (a session, or an OAuth1 token) is to have.
+pub(crate) async fn pass(
     bus: &CommandBus,
-    (vault, ids, lifetimes): (&Vault, &IdGenerator, TokenLifetimes),
+    (vault, ids): (&Vault, &IdGenerator),
     (user_id, application_id): (Id, Id),
     answer: Answer,
-    meta: CommandMeta,
-) -> Result<Tokens, LoginError> {
+    meta: &CommandMeta,
+) -> Result<Id, LoginError> {
     let (user, _) = bus
         .load::<User>(&StreamId::of(User::KIND, user_id))
         .await
@@ -350,15 +351,27 @@ pub async fn login(
         settings.method(answer.method_id),
         &answer.code,
     )?;
-    let session_id = ids.next();
+    let login_id = ids.next();
     let command = MfaCommand::PassChallenge {
         digest: secrets::token_digest(&answer.token),
         application_id,
         method_id: answer.method_id,
         presented,
-        session_id,
+        session_id: login_id,
     };
-    attempt(bus, user_id, answer.method_id, command, &meta).await?;
+    attempt(bus, user_id, answer.method_id, command, meta).await?;
+    Ok(login_id)
+}
+
+/// The MFA grant: passes the challenge and starts the session.
+pub async fn login(
+    bus: &CommandBus,
+    (vault, ids, lifetimes): (&Vault, &IdGenerator, TokenLifetimes),
+    (user_id, application_id): (Id, Id),
+    answer: Answer,
+    meta: CommandMeta,
+) -> Result<Tokens, LoginError> {
+    let session_id = pass(bus, (vault, ids), (user_id, application_id), answer, &meta).await?;
     auth::start_session(
         bus,
         ids,

@@ -26,8 +26,8 @@ use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash as Phc;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use vigil_domain::id::Digest;
-use vigil_domain::mfa::Sealed;
 use vigil_domain::user::PasswordHash;
+use vigil_domain::value::Sealed;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {

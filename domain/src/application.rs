@@ -1,5 +1,6 @@
 //! Applications: the client programs every token is bound to. One stream per application
-//! (`application-<id>`). Credentials are issued per version; only their digests are kept.
+//! (`application-<id>`). Credentials are issued per version; only their digests are kept, except
+//! an OAuth1 consumer secret, which signs requests and so is kept sealed under the deployment key.
 
 use serde::{Deserialize, Serialize};
 
@@ -7,6 +8,7 @@ use crate::aggregate::{Aggregate, Ctx};
 use crate::error::{DomainError, ExhCode};
 use crate::event::events;
 use crate::id::{Digest, Id};
+use crate::value::Sealed;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(test, derive(proptest_derive::Arbitrary))]
@@ -38,6 +40,14 @@ pub struct ApplicationVersionCreated {
     pub secret_digest: Digest,
 }
 
+/// An OAuth1 version's consumer secret, sealed: the server needs it to check request signatures.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+pub struct ConsumerSecretSealed {
+    pub version_id: Id,
+    pub secret: Sealed,
+}
+
 /// Fields changed; absent ones are unchanged.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(test, derive(proptest_derive::Arbitrary))]
@@ -67,6 +77,7 @@ events! {
         Updated(ApplicationUpdated) = "application.updated",
         Deleted(ApplicationDeleted) = "application.deleted",
         VersionDeleted(ApplicationVersionDeleted) = "application.version_deleted",
+        ConsumerSecretSealed(ConsumerSecretSealed) = "application.consumer_secret_sealed",
     }
 }
 
@@ -88,12 +99,14 @@ pub enum ApplicationCommand {
         description: String,
         kind: ApplicationKind,
     },
-    /// Id, client id and secret digest come from the command layer (randomness).
+    /// Id, client id and secret digest come from the command layer (randomness), and for an
+    /// OAuth1 application the sealed consumer secret.
     CreateVersion {
         version_id: Id,
         name: String,
         client_id: String,
         secret_digest: Digest,
+        sealed_secret: Option<Sealed>,
     },
     Update(ApplicationChanges),
     Delete,
@@ -119,6 +132,8 @@ pub enum ApplicationError {
     TypeMismatch,
     #[error("an oauth2 application takes at most 50 redirect URIs, none of them blank")]
     RedirectUris,
+    #[error("an OAuth1 version needs its consumer secret sealed")]
+    SecretNotSealed,
     #[error("permission {0} is required")]
     NoPermission(&'static str),
 }
@@ -132,6 +147,7 @@ impl DomainError for ApplicationError {
                 ExhCode::FieldFormat
             }
             Self::NoPermission(_) => ExhCode::NoPermission,
+            Self::SecretNotSealed => ExhCode::Server,
         }
     }
 }
@@ -218,19 +234,32 @@ impl Aggregate for Application {
                 name,
                 client_id,
                 secret_digest,
+                sealed_secret,
             } => {
                 check_length("version name", name, 100)?;
                 if self.versions.iter().any(|(_, used)| used == name) {
                     return Err(ApplicationError::VersionNameUsed);
                 }
-                Ok(vec![ApplicationEvent::VersionCreated(
+                let mut events = vec![ApplicationEvent::VersionCreated(
                     ApplicationVersionCreated {
                         version_id: *version_id,
                         name: name.clone(),
                         client_id: client_id.clone(),
                         secret_digest: *secret_digest,
                     },
-                )])
+                )];
+                if !self.oauth2 {
+                    let secret = sealed_secret
+                        .clone()
+                        .ok_or(ApplicationError::SecretNotSealed)?;
+                    events.push(ApplicationEvent::ConsumerSecretSealed(
+                        ConsumerSecretSealed {
+                            version_id: *version_id,
+                            secret,
+                        },
+                    ));
+                }
+                Ok(events)
             }
             ApplicationCommand::Update(changes) => {
                 if changes.oauth2 != self.oauth2 {
@@ -298,6 +327,7 @@ impl Aggregate for Application {
             ApplicationEvent::VersionDeleted(e) => {
                 self.versions.retain(|(id, _)| *id != e.version_id);
             }
+            ApplicationEvent::ConsumerSecretSealed(_) => {}
         }
     }
 }
@@ -326,6 +356,7 @@ mod tests {
             name: name.into(),
             client_id: "c".repeat(40),
             secret_digest: Digest::of(b"secret"),
+            sealed_secret: None,
         }
     }
 
@@ -431,5 +462,34 @@ mod tests {
         given::<Application>(&[])
             .when(command)
             .then_err(ApplicationError::InvalidLength("name", 100));
+    }
+
+    #[test]
+    fn an_oauth1_version_keeps_its_consumer_secret_sealed() {
+        let created = ApplicationEvent::Created(ApplicationCreated {
+            name: "CLI".into(),
+            description: "d".into(),
+            kind: ApplicationKind::OAuth1,
+        });
+        given::<Application>(std::slice::from_ref(&created))
+            .when(version("v1"))
+            .then_err(ApplicationError::SecretNotSealed);
+        let sealed = ApplicationCommand::CreateVersion {
+            version_id: id(5),
+            name: "v1".into(),
+            client_id: "c".repeat(40),
+            secret_digest: Digest::of(b"secret"),
+            sealed_secret: Some(Sealed(vec![1, 2, 3])),
+        };
+        let events = given::<Application>(&[created]).when(sealed).events();
+        assert_eq!(
+            events.last(),
+            Some(&ApplicationEvent::ConsumerSecretSealed(
+                ConsumerSecretSealed {
+                    version_id: id(5),
+                    secret: Sealed(vec![1, 2, 3]),
+                }
+            ))
+        );
     }
 }

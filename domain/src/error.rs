@@ -56,6 +56,14 @@ catalogue! {
     UserNotAuthenticated = (104, "USER_NOT_AUTHENTICATED_EXCEPTION", 401),
     /// Wrong email or password.
     Authentication = (106, "AUTHENTICATION_EXCEPTION", 401),
+    /// Unknown OAuth1 consumer key.
+    OAuthKey = (107, "OAUTH_KEY_EXCEPTION", 401),
+    /// Unknown OAuth1 token (for that consumer).
+    OAuthToken = (108, "OAUTH_TOKEN_EXCEPTION", 401),
+    /// A missing or wrong OAuth1 signature, or a timestamp outside the window.
+    OAuthSignature = (109, "OAUTH_SIGNATURE_EXCEPTION", 401),
+    /// An OAuth1 nonce used again.
+    DuplicateRequest = (110, "DUPLICATE_REQUEST_EXCEPTION", 401),
     /// The redirect URI is not one the application registered.
     CallbackNotValid = (113, "CALLBACK_NOT_VALID_EXCEPTION", 400),
     UnsupportedResponseType = (114, "UNSUPPORTED_RESPONSE_TYPE_EXCEPTION", 400),

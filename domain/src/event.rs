@@ -17,11 +17,13 @@ pub use crate::deployment::DeploymentEvent;
 pub use crate::group::GroupEvent;
 pub use crate::login::LoginEvent;
 pub use crate::mfa::MfaEvent;
+pub use crate::oauth1::OAuth1TokenEvent;
 pub use crate::presence::PresenceEvent;
 pub use crate::reservation::ReservationEvent;
 pub use crate::role::RoleEvent;
 pub use crate::session::SessionEvent;
 pub use crate::settings::SettingsEvent;
+pub use crate::sso::SsoTokenEvent;
 pub use crate::user::UserEvent;
 
 /// Declares an area's event enum with the stable wire name of each variant.
@@ -88,6 +90,8 @@ pub enum Event {
     Authorization(AuthorizationEvent),
     Mfa(MfaEvent),
     Presence(PresenceEvent),
+    OAuth1Token(OAuth1TokenEvent),
+    SsoToken(SsoTokenEvent),
 }
 
 impl Event {
@@ -105,6 +109,8 @@ impl Event {
             Self::Authorization(e) => e.wire_name(),
             Self::Mfa(e) => e.wire_name(),
             Self::Presence(e) => e.wire_name(),
+            Self::OAuth1Token(e) => e.wire_name(),
+            Self::SsoToken(e) => e.wire_name(),
         }
     }
 
@@ -128,6 +134,8 @@ impl Event {
             Self::Authorization(e) => e.data_json(),
             Self::Mfa(e) => e.data_json(),
             Self::Presence(e) => e.data_json(),
+            Self::OAuth1Token(e) => e.data_json(),
+            Self::SsoToken(e) => e.data_json(),
         }
     }
 }
@@ -168,7 +176,9 @@ wrap!(
     Group(GroupEvent),
     Authorization(AuthorizationEvent),
     Mfa(MfaEvent),
-    Presence(PresenceEvent)
+    Presence(PresenceEvent),
+    OAuth1Token(OAuth1TokenEvent),
+    SsoToken(SsoTokenEvent)
 );
 
 #[cfg(test)]
@@ -599,11 +609,20 @@ mod tests {
                 "0902",
             ),
             (
+                ApplicationEvent::ConsumerSecretSealed(crate::application::ConsumerSecretSealed {
+                    version_id: id(5),
+                    secret: crate::value::Sealed(vec![1, 2]),
+                })
+                .into(),
+                "application.consumer_secret_sealed",
+                "0405050505050505050505050505020102",
+            ),
+            (
                 MfaEvent::MethodAdded(crate::mfa::MfaMethodAdded {
                     method_id: id(2),
                     name: "n".into(),
                     tags: vec!["t".into()],
-                    secret: crate::mfa::MethodSecret::Totp(crate::mfa::Sealed(vec![1, 2])),
+                    secret: crate::mfa::MethodSecret::Totp(crate::value::Sealed(vec![1, 2])),
                     at: Timestamp(9),
                 })
                 .into(),
@@ -708,6 +727,42 @@ mod tests {
                 .into(),
                 "presence.confirmed",
                 "0b0005050505050505050505050506060606060606060606060606060606060606060606060606060606060606061214",
+            ),
+            (
+                OAuth1TokenEvent::Created(crate::oauth1::OAuth1TokenCreated {
+                    user_id: id(1),
+                    application_id: id(3),
+                    token_digest: Digest::from_bytes([6; 32]),
+                    secret: crate::value::Sealed(vec![1, 2]),
+                })
+                .into(),
+                "oauth1_token.created",
+                "0c000101010101010101010101010303030303030303030303030606060606060606060606060606060606060606060606060606060606060606020102",
+            ),
+            (
+                OAuth1TokenEvent::Revoked(crate::oauth1::OAuth1TokenRevoked {}).into(),
+                "oauth1_token.revoked",
+                "0c01",
+            ),
+            (
+                SsoTokenEvent::Created(crate::sso::SsoTokenCreated {
+                    user_id: id(1),
+                    application_id: id(3),
+                    digest: Digest::from_bytes([6; 32]),
+                    expires_at: Timestamp(9),
+                })
+                .into(),
+                "sso_token.created",
+                "0d00010101010101010101010101030303030303030303030303060606060606060606060606060606060606060606060606060606060606060612",
+            ),
+            (
+                SsoTokenEvent::Consumed(crate::sso::SsoTokenConsumed {
+                    application_id: id(3),
+                    oauth1_token_id: id(4),
+                })
+                .into(),
+                "sso_token.consumed",
+                "0d01030303030303030303030303040404040404040404040404",
             ),
         ]
     }

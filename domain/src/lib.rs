@@ -14,7 +14,7 @@
 //! - [`error`]: the Extra Horizon error catalogue.
 //! - One module per aggregate: [`deployment`], [`reservation`], [`user`], [`role`],
 //!   [`application`], [`session`], [`login`], [`settings`], [`group`],
-//!   [`authorization`], [`mfa`], [`presence`].
+//!   [`authorization`], [`mfa`], [`presence`], [`oauth1`], [`sso`].
 
 pub mod actor;
 pub mod aggregate;
@@ -29,6 +29,7 @@ pub mod id;
 pub mod log;
 pub mod login;
 pub mod mfa;
+pub mod oauth1;
 pub mod password;
 pub mod permission;
 pub mod presence;
@@ -36,6 +37,7 @@ pub mod reservation;
 pub mod role;
 pub mod session;
 pub mod settings;
+pub mod sso;
 pub mod user;
 pub mod value;
 pub mod verification;

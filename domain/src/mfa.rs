@@ -18,7 +18,7 @@ use crate::aggregate::{Aggregate, Ctx};
 use crate::error::{DomainError, ExhCode};
 use crate::event::events;
 use crate::id::{Digest, Id, StreamId};
-use crate::value::Timestamp;
+use crate::value::{Sealed, Timestamp};
 
 /// How long a client has to answer an MFA challenge.
 pub const CHALLENGE_VALID_SECONDS: i64 = 600;
@@ -28,18 +28,6 @@ pub const MAX_DELAY_MILLIS: i64 = 15 * 60 * 1000;
 /// The MFA stream of a user.
 pub fn stream(user_id: Id) -> StreamId {
     StreamId::of(Mfa::KIND, user_id)
-}
-
-/// A secret sealed under the deployment key (nonce, ciphertext and tag): opaque to the domain.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
-#[serde(transparent)]
-pub struct Sealed(pub Vec<u8>);
-
-impl std::fmt::Debug for Sealed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Sealed({} bytes)", self.0.len())
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

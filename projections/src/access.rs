@@ -20,14 +20,14 @@ use vigil_domain::actor::Rights;
 use vigil_domain::application::ApplicationKind;
 use vigil_domain::commit::Recorded;
 use vigil_domain::event::{
-    ApplicationEvent, AuthorizationEvent, Event, GroupEvent, MfaEvent, RoleEvent, SessionEvent,
-    UserEvent,
+    ApplicationEvent, AuthorizationEvent, Event, GroupEvent, MfaEvent, OAuth1TokenEvent, RoleEvent,
+    SessionEvent, SsoTokenEvent, UserEvent,
 };
 use vigil_domain::id::{Digest, Id};
 use vigil_domain::log::{EventLog, LogError};
 use vigil_domain::permission::Permissions;
 use vigil_domain::session::IssuedToken;
-use vigil_domain::value::Timestamp;
+use vigil_domain::value::{Sealed, Timestamp};
 use vigil_domain::verification::Purpose;
 
 /// How often sessions whose refresh token has expired are dropped from memory.
@@ -50,6 +50,23 @@ pub struct Client {
     pub application_id: Id,
     pub confidential: bool,
     pub secret_digest: Digest,
+}
+
+/// An OAuth1 consumer: its application, and the version whose sealed secret signs requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Consumer {
+    pub application_id: Id,
+    pub version_id: Id,
+    pub secret: Sealed,
+}
+
+/// The holder of an OAuth1 token, and the token's sealed secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuth1Holder {
+    pub token_id: Id,
+    pub user_id: Id,
+    pub application_id: Id,
+    pub secret: Sealed,
 }
 
 #[derive(Debug, Clone)]
@@ -86,6 +103,13 @@ struct Model {
     clients: HashMap<String, (Id, Digest)>,
     /// Version id → its client id.
     versions: HashMap<Id, String>,
+    /// OAuth1 consumer key → its version and sealed secret.
+    consumer_secrets: HashMap<String, (Id, Sealed)>,
+    /// Valid OAuth1 tokens by digest, and each token's digest by id.
+    oauth1_tokens: HashMap<Digest, OAuth1Holder>,
+    oauth1_ids: HashMap<Id, Digest>,
+    /// Unconsumed SSO tokens (by digest) → their id, user and expiry.
+    sso_tokens: HashMap<Digest, (Id, Id, Timestamp)>,
     /// Bumped whenever what a user is permitted may have changed.
     generation: u64,
     /// The position of the last commit that changed how each user is shown (their profile, roles,
@@ -131,6 +155,14 @@ impl Model {
                 }
                 Event::Authorization(event) => self.apply_authorization(id, event),
                 Event::Mfa(event) => self.apply_mfa(id, event),
+                Event::OAuth1Token(event) => self.apply_oauth1_token(id, event),
+                Event::SsoToken(SsoTokenEvent::Created(e)) => {
+                    self.sso_tokens
+                        .insert(e.digest, (id, e.user_id, e.expires_at));
+                }
+                Event::SsoToken(SsoTokenEvent::Consumed(_)) => {
+                    self.sso_tokens.retain(|_, (sso, _, _)| *sso != id);
+                }
                 Event::Deployment(_)
                 | Event::Reservation(_)
                 | Event::Login(_)
@@ -198,16 +230,14 @@ impl Model {
                 self.user_roles.remove(&user_id);
                 self.staff.remove(&user_id);
                 self.patients.remove(&user_id);
-                self.end_sessions_of(user_id);
-                self.forget_mfa_challenges(user_id);
+                self.log_out_everywhere(user_id);
                 for purpose in [Purpose::Activation, Purpose::PasswordReset] {
                     self.forget_code(user_id, purpose);
                 }
                 self.generation += 1;
             }
             UserEvent::PasswordReset(_) => {
-                self.end_sessions_of(user_id);
-                self.forget_mfa_challenges(user_id);
+                self.log_out_everywhere(user_id);
                 self.forget_code(user_id, Purpose::PasswordReset);
             }
             UserEvent::Activated(_) => self.forget_code(user_id, Purpose::Activation),
@@ -336,9 +366,49 @@ impl Model {
         }
     }
 
+    fn apply_oauth1_token(&mut self, token_id: Id, event: &OAuth1TokenEvent) {
+        match event {
+            OAuth1TokenEvent::Created(e) => {
+                let holder = OAuth1Holder {
+                    token_id,
+                    user_id: e.user_id,
+                    application_id: e.application_id,
+                    secret: e.secret.clone(),
+                };
+                self.oauth1_tokens.insert(e.token_digest, holder);
+                self.oauth1_ids.insert(token_id, e.token_digest);
+            }
+            OAuth1TokenEvent::Revoked(_) => {
+                if let Some(digest) = self.oauth1_ids.remove(&token_id) {
+                    self.oauth1_tokens.remove(&digest);
+                }
+            }
+        }
+    }
+
+    /// Forgets the OAuth1 tokens `holds` picks out.
+    fn forget_oauth1_tokens(&mut self, holds: impl Fn(&OAuth1Holder) -> bool) {
+        let ids = &mut self.oauth1_ids;
+        self.oauth1_tokens.retain(|_, holder| {
+            let keep = !holds(holder);
+            if !keep {
+                ids.remove(&holder.token_id);
+            }
+            keep
+        });
+    }
+
     fn forget_mfa_challenges(&mut self, user_id: Id) {
         self.mfa_challenges
             .retain(|_, (user, _, _)| *user != user_id);
+    }
+
+    /// Ends every login of the user: sessions, OAuth1 tokens, MFA challenges and SSO tokens.
+    fn log_out_everywhere(&mut self, user_id: Id) {
+        self.end_sessions_of(user_id);
+        self.forget_mfa_challenges(user_id);
+        self.forget_oauth1_tokens(|holder| holder.user_id == user_id);
+        self.sso_tokens.retain(|_, (_, user, _)| *user != user_id);
     }
 
     fn apply_group(&mut self, group_id: Id, event: &GroupEvent) {
@@ -385,12 +455,25 @@ impl Model {
             ApplicationEvent::VersionDeleted(e) => {
                 if let Some(client_id) = self.versions.remove(&e.version_id) {
                     self.clients.remove(&client_id);
+                    self.consumer_secrets.remove(&client_id);
                 }
             }
             ApplicationEvent::Deleted(_) => {
                 self.applications.remove(&application_id);
-                self.clients
-                    .retain(|_, (owner, _)| *owner != application_id);
+                let clients = &mut self.clients;
+                self.consumer_secrets.retain(|client_id, _| {
+                    clients
+                        .get(client_id)
+                        .is_none_or(|(owner, _)| *owner != application_id)
+                });
+                clients.retain(|_, (owner, _)| *owner != application_id);
+                self.forget_oauth1_tokens(|holder| holder.application_id == application_id);
+            }
+            ApplicationEvent::ConsumerSecretSealed(e) => {
+                if let Some(client_id) = self.versions.get(&e.version_id) {
+                    self.consumer_secrets
+                        .insert(client_id.clone(), (e.version_id, e.secret.clone()));
+                }
             }
             ApplicationEvent::Updated(_) => {}
         }
@@ -475,6 +558,8 @@ impl Model {
                 live
             });
         self.mfa_challenges
+            .retain(|_, (_, _, expires_at)| *expires_at > now);
+        self.sso_tokens
             .retain(|_, (_, _, expires_at)| *expires_at > now);
     }
 }
@@ -607,6 +692,29 @@ impl Access {
     pub fn authorization_of_code(&self, digest: &Digest) -> Option<Id> {
         let model = self.model.read().ok()?;
         model.authorization_codes.get(digest).map(|(id, _)| *id)
+    }
+
+    /// The OAuth1 consumer with this key.
+    pub fn consumer(&self, key: &str) -> Option<Consumer> {
+        let model = self.model.read().ok()?;
+        let (application_id, _) = *model.clients.get(key)?;
+        let (version_id, secret) = model.consumer_secrets.get(key)?.clone();
+        Some(Consumer {
+            application_id,
+            version_id,
+            secret,
+        })
+    }
+
+    /// The holder of the valid OAuth1 token with this digest.
+    pub fn oauth1_token(&self, digest: &Digest) -> Option<OAuth1Holder> {
+        self.model.read().ok()?.oauth1_tokens.get(digest).cloned()
+    }
+
+    /// The unconsumed SSO token with this digest.
+    pub fn sso_token(&self, digest: &Digest) -> Option<Id> {
+        let model = self.model.read().ok()?;
+        model.sso_tokens.get(digest).map(|(id, _, _)| *id)
     }
 
     /// The user an open MFA challenge (by token digest) was issued to.

@@ -140,6 +140,8 @@ impl Projection for Applications {
                         [("id", id.into()), ("update_timestamp", at.into())],
                     )?;
                 }
+                // The sealed consumer secret stays in the log.
+                ApplicationEvent::ConsumerSecretSealed(_) => {}
             }
         }
         Ok(())

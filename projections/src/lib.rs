@@ -11,13 +11,14 @@
 //! - [`rql`], [`sql`], [`page`]: RQL parsing, compilation to SQL, paged lists.
 //! - [`access`]: the in-memory access cache (tokens, clients, permissions) every request uses.
 //! - One module per read model: [`users`], [`roles`], [`applications`], [`tokens`], [`groups`],
-//!   [`authorizations`], [`mfa`].
+//!   [`authorizations`], [`mfa`], [`oauth1`].
 
 pub mod access;
 pub mod applications;
 pub mod authorizations;
 pub mod groups;
 pub mod mfa;
+pub mod oauth1;
 pub mod page;
 pub mod roles;
 pub mod rql;
@@ -40,5 +41,6 @@ pub fn all() -> Vec<Arc<dyn runner::Projection>> {
         Arc::new(groups::Groups),
         Arc::new(authorizations::Authorizations),
         Arc::new(mfa::MfaSettings),
+        Arc::new(oauth1::OAuth1Tokens),
     ]
 }

@@ -8,12 +8,16 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
+use vigil_commands::CommandError;
+use vigil_domain::aggregate::Aggregate;
 use vigil_domain::error::ExhCode;
+use vigil_domain::id::StreamId;
 use vigil_projections::page::Page;
 use vigil_projections::rql::Query;
 use vigil_projections::runner::Progress;
 
 use crate::error::ApiError;
+use crate::extract::{Caller, parse_id};
 use crate::state::AppState;
 
 /// `GET /<service>/health`: 200 while the service can answer; 503 when a read model has halted.
@@ -73,4 +77,24 @@ pub fn required_filter(query: &Query) -> Result<(), ApiError> {
         ));
     }
     Ok(())
+}
+
+/// Runs `command` on the aggregate with the id in a path, as the caller, and answers
+/// `{"affectedRecords": 1}` once the read models show it.
+pub async fn execute_on<A: Aggregate>(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    command: A::Command,
+) -> Result<Json<Value>, ApiError>
+where
+    ApiError: From<CommandError<A::Error>>,
+{
+    let id = parse_id(id)?;
+    let outcome = state
+        .bus
+        .execute::<A>(&StreamId::of(A::KIND, id), &command, &caller.meta())
+        .await?;
+    state.settle(outcome.position).await?;
+    Ok(Json(json!({"affectedRecords": 1})))
 }

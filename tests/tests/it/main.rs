@@ -12,6 +12,7 @@ mod grpc;
 mod http;
 mod log_conformance;
 mod mfa;
+mod oauth1;
 mod projections;
 mod roles;
 mod route_inventory;

@@ -9,6 +9,7 @@ use axum::routing::{delete, post, put};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use vigil_commands::oauth1::consumer_context;
 use vigil_commands::secrets;
 use vigil_domain::aggregate::Aggregate;
 use vigil_domain::application::{
@@ -272,11 +273,21 @@ async fn create_version(
     let version_id = state.ids.next();
     let (client_id, _) = secrets::new_token();
     let (secret, secret_digest) = secrets::new_token();
+    // An OAuth1 consumer secret signs requests, so it is kept, sealed.
+    let sealed_secret = (!application.oauth2)
+        .then(|| {
+            state
+                .vault
+                .seal(secret.as_bytes(), &consumer_context(version_id))
+        })
+        .transpose()
+        .map_err(ApiError::internal)?;
     let command = ApplicationCommand::CreateVersion {
         version_id,
         name: name.clone(),
         client_id: client_id.clone(),
         secret_digest,
+        sealed_secret,
     };
     let outcome = state
         .bus

@@ -19,8 +19,8 @@ use vigil_domain::id::StreamId;
 use vigil_projections::authorizations::{self, AuthorizationRow};
 
 use crate::error::ApiError;
-use crate::extract::{Caller, Rql, json_body, parse_id};
-use crate::routes::rendered_page;
+use crate::extract::{Caller, Rql, json_body};
+use crate::routes::{execute_on, rendered_page};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -194,15 +194,5 @@ async fn revoke(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let id = parse_id(&id)?;
-    let outcome = state
-        .bus
-        .execute::<Authorization>(
-            &StreamId::of(Authorization::KIND, id),
-            &AuthorizationCommand::Revoke,
-            &caller.meta(),
-        )
-        .await?;
-    state.settle(outcome.position).await?;
-    Ok(Json(json!({"affectedRecords": 1})))
+    execute_on::<Authorization>(&state, &caller, &id, AuthorizationCommand::Revoke).await
 }

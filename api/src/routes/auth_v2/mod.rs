@@ -25,6 +25,7 @@ use crate::state::AppState;
 mod applications;
 mod authorizations;
 mod mfa;
+mod oauth1;
 mod tokens;
 
 pub fn router() -> Router<AppState> {
@@ -33,6 +34,7 @@ pub fn router() -> Router<AppState> {
         .merge(applications::router())
         .merge(authorizations::router())
         .merge(mfa::router())
+        .merge(oauth1::router())
         .merge(tokens::router())
         .merge(super::health())
 }
