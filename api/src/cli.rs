@@ -15,7 +15,9 @@ use vigil_commands::ids::IdGenerator;
 use vigil_commands::jetstream::JetStreamLog;
 use vigil_commands::secrets::Vault;
 use vigil_commands::sqlite_log::SqliteLog;
-use vigil_domain::actor::Via;
+use vigil_domain::actor::{Actor, Via};
+use vigil_domain::commit::CommandMeta;
+use vigil_domain::deployment::{self, Deployment, DeploymentCommand};
 use vigil_domain::log::EventLog;
 use vigil_projections::access::Access;
 use vigil_projections::runner::{self, Projector};
@@ -306,6 +308,8 @@ pub async fn start(
     vault: Vault,
 ) -> Result<AppState, Fatal> {
     let Storage { log, store } = storage;
+    let bus = CommandBus::new(log.clone());
+    register_secrets_key(&bus, &vault).await?;
     let projector = Projector::start(store.clone(), log.clone(), vigil_projections::all()).await?;
     let access = Access::follow(log.clone());
     let mailer = mail
@@ -313,7 +317,7 @@ pub async fn start(
         .transpose()
         .map_err(|e| Fatal(e.to_string()))?;
     Ok(AppState::new(Shared {
-        bus: CommandBus::new(log),
+        bus,
         store,
         projector,
         access,
@@ -325,6 +329,24 @@ pub async fn start(
         nonces: crate::oauth1::Nonces::default(),
         read_your_writes: Duration::from_secs(5),
     }))
+}
+
+/// Registers the secrets key on the deployment's first start, and refuses any other key later.
+async fn register_secrets_key(bus: &CommandBus, vault: &Vault) -> Result<(), Fatal> {
+    let meta = CommandMeta {
+        command_id: vigil_commands::ids::command_id(),
+        correlation_id: vigil_commands::ids::command_id(),
+        causation_id: None,
+        reason: Some("start".into()),
+        actor: Actor::system(Via::Cli),
+    };
+    let command = DeploymentCommand::UseSecretsKey {
+        fingerprint: vault.fingerprint(),
+    };
+    bus.execute::<Deployment>(&deployment::stream(), &command, &meta)
+        .await
+        .map(|_| ())
+        .map_err(|error| Fatal(error.to_string()))
 }
 
 async fn run_bootstrap(args: BootstrapArgs) -> Result<(), Fatal> {

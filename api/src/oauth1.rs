@@ -61,7 +61,9 @@ fn header_parameters(value: &str) -> Option<Vec<(String, String)>> {
         .map(|part| {
             let (key, quoted) = part.split_once('=')?;
             let unquoted = quoted.trim().strip_prefix('"')?.strip_suffix('"')?;
-            Some((decode(key.trim()), decode(unquoted)))
+            // Header values are percent-encoded only (RFC 5849 §3.5.1): a `+` is a plus.
+            let plain = |text: &str| percent_decode_str(text).decode_utf8_lossy().into_owned();
+            Some((plain(key.trim()), plain(unquoted)))
         })
         .collect()
 }
@@ -121,7 +123,7 @@ impl Nonces {
             return false;
         };
         if seen.len() > 100_000 {
-            seen.retain(|_, at| (now - *at).abs() <= WINDOW_SECONDS);
+            seen.retain(|_, at| now.abs_diff(*at) <= WINDOW_SECONDS.unsigned_abs());
         }
         seen.insert(format!("{consumer}:{nonce}"), timestamp)
             .is_none()
@@ -162,7 +164,7 @@ pub async fn verify(
         .and_then(|t| t.parse().ok())
         .ok_or_else(|| refused(ExhCode::OAuthSignature, "oauth_timestamp is missing"))?;
     let now = ids::now().millis() / 1000;
-    if (now - timestamp).abs() > WINDOW_SECONDS {
+    if now.abs_diff(timestamp) > WINDOW_SECONDS.unsigned_abs() {
         return Err(refused(
             ExhCode::OAuthSignature,
             "oauth_timestamp is too far from the server's time",

@@ -58,18 +58,31 @@ pub enum CommandError<E> {
 /// Events the aggregate decided, authorized: the only thing [`CommandBus`] appends. It can only be
 /// made by [`decide`], which always runs `authorize` first, so an unauthorized decision cannot
 /// reach the log.
-struct Decision<E> {
+struct Decision<E, R> {
     events: Vec<E>,
+    /// Set when the command was refused but its attempt is still recorded (`events`).
+    refusal: Option<R>,
 }
 
 fn decide<A: Aggregate>(
     state: &A,
     command: &A::Command,
     ctx: &Ctx<'_>,
-) -> Result<Decision<A::Event>, A::Error> {
+) -> Result<Decision<A::Event, A::Error>, A::Error> {
     state.authorize(command, ctx)?;
-    let events = state.handle(command, ctx)?;
-    Ok(Decision { events })
+    match state.handle(command, ctx) {
+        Ok(events) => Ok(Decision {
+            events,
+            refusal: None,
+        }),
+        Err(error) => match state.recorded_refusal(command, &error, ctx) {
+            events if events.is_empty() => Err(error),
+            events => Ok(Decision {
+                events,
+                refusal: Some(error),
+            }),
+        },
+    }
 }
 
 #[derive(Clone)]
@@ -167,8 +180,8 @@ impl CommandBus {
                 stream,
             };
             let decided = decide(&loaded.state, command, &ctx);
-            let events = match decided {
-                Ok(decision) if !decision.events.is_empty() => decision.events,
+            let (events, refusal) = match decided {
+                Ok(decision) if !decision.events.is_empty() => (decision.events, decision.refusal),
                 refused_or_nothing => {
                     if !fresh {
                         // Confirm against the log before answering from a cached state.
@@ -191,10 +204,23 @@ impl CommandBus {
                 }
             };
             let head = loaded.head;
+            // A recorded refusal is its own commit: a retry of the command is decided afresh
+            // (and refused again) instead of being taken for a success.
+            let refusal_meta;
+            let commit_meta = match &refusal {
+                Some(_) => {
+                    refusal_meta = CommandMeta {
+                        command_id: format!("{}/refused", meta.command_id),
+                        ..meta.clone()
+                    };
+                    &refusal_meta
+                }
+                None => meta,
+            };
             let commit = Commit::next(
                 stream.clone(),
                 head.as_ref(),
-                meta,
+                commit_meta,
                 now,
                 events.iter().cloned().map(Into::into).collect(),
             );
@@ -207,6 +233,9 @@ impl CommandBus {
                     // A retry of a command already in the log: report the original commit, and
                     // let the next command read the stream afresh.
                     self.forget(stream);
+                    if let Some(error) = refusal {
+                        return Err(CommandError::Domain(error));
+                    }
                     return Ok(Outcome {
                         stream: stream.clone(),
                         version: appended.version,
@@ -225,11 +254,14 @@ impl CommandBus {
                     });
                     loaded.recent = remember_command(
                         &loaded.recent,
-                        &meta.command_id,
+                        &commit_meta.command_id,
                         appended.version,
                         appended.position,
                     );
                     self.remember(stream, &loaded);
+                    if let Some(error) = refusal {
+                        return Err(CommandError::Domain(error));
+                    }
                     return Ok(Outcome {
                         stream: stream.clone(),
                         version: appended.version,

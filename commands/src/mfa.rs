@@ -216,31 +216,6 @@ fn presented(
     }
 }
 
-/// Runs `command` on the MFA stream of `user_id`; a wrong code is counted before it is reported.
-async fn attempt(
-    bus: &CommandBus,
-    user_id: Id,
-    method_id: Id,
-    command: MfaCommand,
-    meta: &CommandMeta,
-) -> Result<Outcome, CommandError<MfaError>> {
-    let stream = mfa::stream(user_id);
-    match bus.execute::<Mfa>(&stream, &command, meta).await {
-        Err(CommandError::Domain(MfaError::InvalidCode)) => {
-            let failure = MfaCommand::RecordFailure {
-                method_id: Some(method_id),
-            };
-            let meta = CommandMeta {
-                command_id: format!("{}/mfa-failure", meta.command_id),
-                ..meta.clone()
-            };
-            bus.execute::<Mfa>(&stream, &failure, &meta).await?;
-            Err(CommandError::Domain(MfaError::InvalidCode))
-        }
-        other => other,
-    }
-}
-
 /// Confirms that a TOTP method produces right codes.
 pub async fn verify_method(
     bus: &CommandBus,
@@ -259,7 +234,9 @@ pub async fn verify_method(
             presented,
         },
     };
-    Ok(attempt(bus, who.user_id, method_id, command, meta).await?)
+    Ok(bus
+        .execute::<Mfa>(&mfa::stream(who.user_id), &command, meta)
+        .await?)
 }
 
 /// Removes a method, or enables or disables MFA.
@@ -359,7 +336,8 @@ pub(crate) async fn pass(
         presented,
         session_id: login_id,
     };
-    attempt(bus, user_id, answer.method_id, command, meta).await?;
+    bus.execute::<Mfa>(&mfa::stream(user_id), &command, meta)
+        .await?;
     Ok(login_id)
 }
 

@@ -5,8 +5,9 @@
 use vigil_domain::aggregate::Aggregate;
 use vigil_domain::commit::CommandMeta;
 use vigil_domain::id::{Id, StreamId};
-use vigil_domain::oauth1::{OAuth1Token, OAuth1TokenCommand, OAuth1TokenCreated};
+use vigil_domain::oauth1::{OAuth1Token, OAuth1TokenCommand, OAuth1TokenCreated, OAuth1TokenError};
 use vigil_domain::sso::{self, SsoToken, SsoTokenCommand, SsoTokenCreated, SsoTokenError};
+use vigil_domain::user::User;
 use vigil_domain::value::Timestamp;
 
 use crate::auth::{self, LoginError};
@@ -142,6 +143,13 @@ async fn issue(
     (token_id, user_id, application_id): (Id, Id, Id),
     meta: CommandMeta,
 ) -> Result<Issued, LoginError> {
+    let (user, _) = bus
+        .load::<User>(&StreamId::of(User::KIND, user_id))
+        .await
+        .map_err(CommandError::<OAuth1TokenError>::Log)?;
+    if !user.active() {
+        return Err(LoginError::InvalidCredentials);
+    }
     let meta = auth::as_user(&meta, user_id, application_id);
     let (token, token_digest) = secrets::new_token();
     let (token_secret, _) = secrets::new_token();

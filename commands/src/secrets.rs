@@ -171,16 +171,28 @@ impl Vault {
         match std::fs::read_to_string(path) {
             Ok(text) => Self::from_hex(&text),
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                // Written whole to a private file first, then linked into place, so neither a
+                // crash nor a second node starting at the same moment leaves a partial key.
                 let key: [u8; 32] = rand::random();
+                let draft = path
+                    .with_extension(format!("draft-{}", hex::encode(rand::random::<[u8; 8]>())));
                 let mut options = std::fs::OpenOptions::new();
                 options.write(true).create_new(true);
                 #[cfg(unix)]
                 std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-                let mut file = options.open(path).map_err(failed)?;
-                writeln!(file, "{}", hex::encode(key))
-                    .and_then(|()| file.sync_all())
-                    .map_err(failed)?;
-                Ok(Self::new(key))
+                let written = options.open(&draft).and_then(|mut file| {
+                    writeln!(file, "{}", hex::encode(key))?;
+                    file.sync_all()
+                });
+                let linked = written.and_then(|()| std::fs::hard_link(&draft, path));
+                let _ = std::fs::remove_file(&draft);
+                match linked {
+                    Ok(()) => Ok(Self::new(key)),
+                    Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
+                        Self::from_hex(&std::fs::read_to_string(path).map_err(failed)?)
+                    }
+                    Err(error) => Err(failed(error)),
+                }
             }
             Err(error) => Err(failed(error)),
         }
@@ -225,6 +237,11 @@ impl Vault {
                 },
             )
             .map_err(|_| VaultError::Unseal)
+    }
+
+    /// What tells this key from another without revealing it.
+    pub fn fingerprint(&self) -> Digest {
+        self.keyed_digest(b"vigil secrets key fingerprint")
     }
 
     /// A digest of `value` that only this key can reproduce.

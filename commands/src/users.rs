@@ -2,6 +2,7 @@
 //! (password hashing, the unique email), password changes and checks, and deletion (which frees
 //! the email address again).
 
+use vigil_domain::address::{self, ResetRequestCommand, ResetRequestError, ResetRequests};
 use vigil_domain::aggregate::Aggregate;
 use vigil_domain::commit::CommandMeta;
 use vigil_domain::id::{Digest, Id, StreamId};
@@ -11,10 +12,10 @@ use vigil_domain::password::PasswordPolicy;
 use vigil_domain::settings::{self, Settings};
 use vigil_domain::user::{self, Registration, User, UserCommand, UserError};
 use vigil_domain::value::Email;
-use vigil_domain::verification::Purpose;
+use vigil_domain::verification::{Purpose, VerificationRequested};
 
 use crate::flow::{CommandBus, CommandError, Outcome};
-use crate::ids::IdGenerator;
+use crate::ids::{self, IdGenerator};
 use crate::secrets::{self, SecretError};
 use crate::unique::Unique;
 
@@ -26,6 +27,8 @@ pub enum AccountError {
     Secret(#[from] SecretError),
     #[error(transparent)]
     Login(#[from] CommandError<LoginError>),
+    #[error(transparent)]
+    ResetRequest(#[from] CommandError<ResetRequestError>),
 }
 
 impl From<LogError> for AccountError {
@@ -197,29 +200,64 @@ pub async fn delete(
     Ok(outcome)
 }
 
-/// Asks for a mailed code for the account registered under `email`; `None` when there is none.
+/// A request for a mailed code, as recorded.
+#[derive(Debug, Clone)]
+pub struct Requested {
+    /// The commit that recorded it, if the address is valid.
+    pub outcome: Option<Outcome>,
+    /// Whether an account has the address (and a mail will be sent).
+    pub account: bool,
+}
+
+/// Asks for a mailed code for the account registered under `email`. A password reset for an
+/// address without an account is recorded and limited the same way (on the address's own
+/// stream), so the answer and the time it takes do not tell whether the account exists.
 pub async fn request_verification(
     bus: &CommandBus,
     ids: &IdGenerator,
     email: &str,
     purpose: Purpose,
     meta: &CommandMeta,
-) -> Result<Option<Outcome>, AccountError> {
+) -> Result<Requested, AccountError> {
     let Ok(email) = Email::parse(email) else {
-        return Ok(None);
+        return Ok(Requested {
+            outcome: None,
+            account: false,
+        });
     };
+    let request_id = ids.next();
     let found = crate::auth::user_by_email(bus, &email).await?;
     let Some((user_id, _)) = found else {
-        return Ok(None);
+        let outcome = match purpose {
+            Purpose::PasswordReset => {
+                let command = ResetRequestCommand::Request(VerificationRequested {
+                    request_id,
+                    purpose,
+                    at: ids::now(),
+                });
+                Some(
+                    bus.execute::<ResetRequests>(&address::stream(&email), &command, meta)
+                        .await?,
+                )
+            }
+            Purpose::Activation => None,
+        };
+        return Ok(Requested {
+            outcome,
+            account: false,
+        });
     };
     let command = UserCommand::RequestVerification {
         purpose,
-        request_id: ids.next(),
+        request_id,
     };
-    Ok(Some(
-        bus.execute::<User>(&StreamId::of(User::KIND, user_id), &command, meta)
-            .await?,
-    ))
+    let outcome = bus
+        .execute::<User>(&StreamId::of(User::KIND, user_id), &command, meta)
+        .await?;
+    Ok(Requested {
+        outcome: Some(outcome),
+        account: true,
+    })
 }
 
 /// Activates `user_id` with the digest of the code mailed to them.

@@ -35,6 +35,18 @@ pub trait Aggregate: Default + Clone + Send + Sync + 'static {
         ctx: &Ctx<'_>,
     ) -> Result<Vec<Self::Event>, Self::Error>;
 
+    /// Events to record although `handle` refused `command` with `error` (a wrong code is
+    /// counted, say). They are appended like any decision, so concurrent attempts serialise on
+    /// the log, and the command is still answered with `error`. None by default.
+    fn recorded_refusal(
+        &self,
+        _command: &Self::Command,
+        _error: &Self::Error,
+        _ctx: &Ctx<'_>,
+    ) -> Vec<Self::Event> {
+        Vec::new()
+    }
+
     /// Folds one event into the state. Total: it never panics on any accepted history.
     fn apply(&mut self, event: &Self::Event);
 
@@ -106,19 +118,24 @@ pub(crate) mod testing {
                 .state
                 .authorize(&command, &ctx)
                 .and_then(|()| self.state.handle(&command, &ctx));
-            if let Ok(events) = &result {
-                // Applying what was decided must never panic.
-                let mut state = self.state.clone();
-                for event in events {
-                    state.apply(event);
+            let recorded = match &result {
+                Err(error) if self.state.authorize(&command, &ctx).is_ok() => {
+                    self.state.recorded_refusal(&command, error, &ctx)
                 }
+                _ => Vec::new(),
+            };
+            // Applying what was decided (or recorded) must never panic.
+            let mut state = self.state.clone();
+            for event in result.iter().flatten().chain(&recorded) {
+                state.apply(event);
             }
-            Then { result }
+            Then { result, recorded }
         }
     }
 
     pub struct Then<A: Aggregate> {
         result: Result<Vec<A::Event>, A::Error>,
+        recorded: Vec<A::Event>,
     }
 
     impl<A: Aggregate> Then<A>
@@ -130,8 +147,16 @@ pub(crate) mod testing {
             assert_eq!(self.result.as_deref(), Ok(expected));
         }
 
+        /// Refused, with nothing recorded.
         pub fn then_err(self, expected: A::Error) {
             assert_eq!(self.result, Err(expected));
+            assert_eq!(self.recorded, [], "the refusal recorded events");
+        }
+
+        /// Refused, with the attempt recorded as `events`.
+        pub fn then_refused(self, expected: A::Error, events: &[A::Event]) {
+            assert_eq!(self.result, Err(expected));
+            assert_eq!(self.recorded, events);
         }
 
         pub fn events(self) -> Vec<A::Event> {

@@ -1,12 +1,14 @@
-//! The deployment: a single stream (`deployment-main`) whose first commit marks the deployment as
-//! bootstrapped, so a second bootstrap is refused by the log's own concurrency check.
+//! The deployment: a single stream (`deployment-main`) that marks the deployment as bootstrapped,
+//! so a second bootstrap is refused by the log's own concurrency check, and registers the
+//! fingerprint of the secrets key on first start, so a node started with another key (or a key
+//! file lost and made anew) is refused before it cannot open what the log holds sealed.
 
 use serde::{Deserialize, Serialize};
 
 use crate::aggregate::{Aggregate, Ctx};
 use crate::error::{DomainError, ExhCode};
 use crate::event::events;
-use crate::id::{Id, StreamId};
+use crate::id::{Digest, Id, StreamId};
 
 /// The one deployment stream, `deployment-main`.
 pub fn stream() -> StreamId {
@@ -21,15 +23,28 @@ pub struct Bootstrapped {
     pub application_id: Id,
 }
 
+/// A keyed digest of a fixed text under the secrets key: it tells keys apart without revealing
+/// them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+pub struct SecretsKeyRegistered {
+    pub fingerprint: Digest,
+}
+
 events! {
     pub enum DeploymentEvent {
         Bootstrapped(Bootstrapped) = "deployment.bootstrapped",
+        SecretsKeyRegistered(SecretsKeyRegistered) = "deployment.secrets_key_registered",
     }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeploymentCommand {
     Bootstrap(Bootstrapped),
+    /// Register the secrets key on first start; later starts must present the same one.
+    UseSecretsKey {
+        fingerprint: Digest,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -38,6 +53,11 @@ pub enum DeploymentError {
     AlreadyBootstrapped,
     #[error("only Vigil itself may bootstrap a deployment")]
     NotSystem,
+    #[error(
+        "the secrets key is not the one this deployment registered at its first start; \
+         start every node with the deployment's key"
+    )]
+    OtherSecretsKey,
 }
 
 impl DomainError for DeploymentError {
@@ -45,6 +65,7 @@ impl DomainError for DeploymentError {
         match self {
             Self::AlreadyBootstrapped => ExhCode::IllegalState,
             Self::NotSystem => ExhCode::NoPermission,
+            Self::OtherSecretsKey => ExhCode::IllegalState,
         }
     }
 }
@@ -52,6 +73,7 @@ impl DomainError for DeploymentError {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Deployment {
     pub bootstrapped: Option<Bootstrapped>,
+    pub secrets_key: Option<Digest>,
 }
 
 impl Aggregate for Deployment {
@@ -78,12 +100,22 @@ impl Aggregate for Deployment {
                 Some(_) => Err(DeploymentError::AlreadyBootstrapped),
                 None => Ok(vec![DeploymentEvent::Bootstrapped(ids.clone())]),
             },
+            DeploymentCommand::UseSecretsKey { fingerprint } => match &self.secrets_key {
+                None => Ok(vec![DeploymentEvent::SecretsKeyRegistered(
+                    SecretsKeyRegistered {
+                        fingerprint: *fingerprint,
+                    },
+                )]),
+                Some(registered) if registered.ct_eq(fingerprint) => Ok(vec![]),
+                Some(_) => Err(DeploymentError::OtherSecretsKey),
+            },
         }
     }
 
     fn apply(&mut self, event: &Self::Event) {
         match event {
             DeploymentEvent::Bootstrapped(ids) => self.bootstrapped = Some(ids.clone()),
+            DeploymentEvent::SecretsKeyRegistered(e) => self.secrets_key = Some(e.fingerprint),
         }
     }
 }
@@ -124,5 +156,24 @@ mod tests {
             .by(user)
             .when(DeploymentCommand::Bootstrap(ids()))
             .then_err(DeploymentError::NotSystem);
+    }
+
+    #[test]
+    fn the_first_secrets_key_is_registered_and_others_are_refused() {
+        let key = |n: u8| DeploymentCommand::UseSecretsKey {
+            fingerprint: Digest::from_bytes([n; 32]),
+        };
+        let registered = DeploymentEvent::SecretsKeyRegistered(SecretsKeyRegistered {
+            fingerprint: Digest::from_bytes([1; 32]),
+        });
+        given::<Deployment>(&[DeploymentEvent::Bootstrapped(ids())])
+            .when(key(1))
+            .then(std::slice::from_ref(&registered));
+        given::<Deployment>(std::slice::from_ref(&registered))
+            .when(key(1))
+            .then(&[]);
+        given::<Deployment>(&[registered])
+            .when(key(2))
+            .then_err(DeploymentError::OtherSecretsKey);
     }
 }

@@ -11,6 +11,7 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::address::ResetRequestEvent;
 pub use crate::application::ApplicationEvent;
 pub use crate::authorization::AuthorizationEvent;
 pub use crate::deployment::DeploymentEvent;
@@ -92,6 +93,7 @@ pub enum Event {
     Presence(PresenceEvent),
     OAuth1Token(OAuth1TokenEvent),
     SsoToken(SsoTokenEvent),
+    ResetRequest(ResetRequestEvent),
 }
 
 impl Event {
@@ -111,6 +113,7 @@ impl Event {
             Self::Presence(e) => e.wire_name(),
             Self::OAuth1Token(e) => e.wire_name(),
             Self::SsoToken(e) => e.wire_name(),
+            Self::ResetRequest(e) => e.wire_name(),
         }
     }
 
@@ -136,6 +139,7 @@ impl Event {
             Self::Presence(e) => e.data_json(),
             Self::OAuth1Token(e) => e.data_json(),
             Self::SsoToken(e) => e.data_json(),
+            Self::ResetRequest(e) => e.data_json(),
         }
     }
 }
@@ -178,7 +182,8 @@ wrap!(
     Mfa(MfaEvent),
     Presence(PresenceEvent),
     OAuth1Token(OAuth1TokenEvent),
-    SsoToken(SsoTokenEvent)
+    SsoToken(SsoTokenEvent),
+    ResetRequest(ResetRequestEvent)
 );
 
 #[cfg(test)]
@@ -223,6 +228,14 @@ mod tests {
                 .into(),
                 "deployment.bootstrapped",
                 "0000010101010101010101010101020202020202020202020202030303030303030303030303",
+            ),
+            (
+                DeploymentEvent::SecretsKeyRegistered(crate::deployment::SecretsKeyRegistered {
+                    fingerprint: Digest::from_bytes([6; 32]),
+                })
+                .into(),
+                "deployment.secrets_key_registered",
+                "00010606060606060606060606060606060606060606060606060606060606060606",
             ),
             (
                 ReservationEvent::Claimed(Claimed {
@@ -764,7 +777,42 @@ mod tests {
                 "sso_token.consumed",
                 "0d01030303030303030303030303040404040404040404040404",
             ),
+            (
+                ResetRequestEvent::Requested(crate::verification::VerificationRequested {
+                    request_id: id(4),
+                    purpose: crate::verification::Purpose::PasswordReset,
+                    at: Timestamp(9),
+                })
+                .into(),
+                "reset_request.requested",
+                "0e000404040404040404040404040112",
+            ),
         ]
+    }
+
+    #[test]
+    fn every_aggregate_kind_is_a_valid_stream_kind() {
+        use crate::aggregate::Aggregate;
+        let kinds = [
+            crate::deployment::Deployment::KIND,
+            crate::reservation::Reservation::KIND,
+            crate::user::User::KIND,
+            crate::role::Role::KIND,
+            crate::application::Application::KIND,
+            crate::session::Session::KIND,
+            crate::login::Login::KIND,
+            crate::settings::Settings::KIND,
+            crate::group::Group::KIND,
+            crate::authorization::Authorization::KIND,
+            crate::mfa::Mfa::KIND,
+            crate::presence::Presence::KIND,
+            crate::oauth1::OAuth1Token::KIND,
+            crate::sso::SsoToken::KIND,
+            crate::address::ResetRequests::KIND,
+        ];
+        for kind in kinds {
+            assert!(StreamId::new(kind, "key").is_ok(), "{kind}");
+        }
     }
 
     #[test]

@@ -14,9 +14,10 @@
 //! - [`error`]: the Extra Horizon error catalogue.
 //! - One module per aggregate: [`deployment`], [`reservation`], [`user`], [`role`],
 //!   [`application`], [`session`], [`login`], [`settings`], [`group`],
-//!   [`authorization`], [`mfa`], [`presence`], [`oauth1`], [`sso`].
+//!   [`authorization`], [`mfa`], [`presence`], [`oauth1`], [`sso`], [`address`].
 
 pub mod actor;
+pub mod address;
 pub mod aggregate;
 pub mod application;
 pub mod authorization;

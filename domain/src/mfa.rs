@@ -8,7 +8,8 @@
 //! the next attempt wait 1 s, 2 s, 4 s, … (at most 15 minutes) until a right one is given.
 //!
 //! Checking a code needs the deployment key, so the command layer does it and tells the domain
-//! what the code proved ([`Presented`]); the domain decides whether that is acceptable now.
+//! what the code proved ([`Presented`]); the domain decides whether that is acceptable now, and a
+//! wrong code is counted in the same commit that refuses it.
 
 use std::collections::BTreeSet;
 
@@ -22,6 +23,8 @@ use crate::value::{Sealed, Timestamp};
 
 /// How long a client has to answer an MFA challenge.
 pub const CHALLENGE_VALID_SECONDS: i64 = 600;
+/// Open challenges kept per user; a new one beyond this closes the oldest.
+const OPEN_CHALLENGES: usize = 16;
 /// The longest wait after repeated wrong codes.
 pub const MAX_DELAY_MILLIS: i64 = 15 * 60 * 1000;
 
@@ -193,8 +196,6 @@ pub enum MfaCommand {
         presented: Presented,
         session_id: Id,
     },
-    /// Count a wrong code, after a change or a challenge was refused with `InvalidCode`.
-    RecordFailure { method_id: Option<Id> },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -389,7 +390,7 @@ impl Aggregate for Mfa {
             MfaCommand::IssueChallenge(_) if own || ctx.actor.is_system() => Ok(()),
             MfaCommand::IssueChallenge(_) => Err(MfaError::NotThisUser),
             // The challenge token and the code are the proof.
-            MfaCommand::PassChallenge { .. } | MfaCommand::RecordFailure { .. } => Ok(()),
+            MfaCommand::PassChallenge { .. } => Ok(()),
         }
     }
 
@@ -445,13 +446,32 @@ impl Aggregate for Mfa {
                     at: ctx.now,
                 })])
             }
-            MfaCommand::RecordFailure { method_id } => {
-                Ok(vec![MfaEvent::AttemptFailed(MfaAttemptFailed {
-                    method_id: *method_id,
-                    failed_attempts: self.failed_attempts.saturating_add(1),
-                    at: ctx.now,
-                })])
-            }
+        }
+    }
+
+    /// A wrong code is counted in the same decision that refuses it, so codes guessed in
+    /// parallel cannot all be checked before the first failure is recorded.
+    fn recorded_refusal(
+        &self,
+        command: &Self::Command,
+        error: &Self::Error,
+        ctx: &Ctx<'_>,
+    ) -> Vec<Self::Event> {
+        let method_id = match command {
+            MfaCommand::PassChallenge { method_id, .. }
+            | MfaCommand::Change {
+                change: MfaChange::VerifyMethod { method_id, .. },
+                ..
+            } => *method_id,
+            _ => return Vec::new(),
+        };
+        match error {
+            MfaError::InvalidCode => vec![MfaEvent::AttemptFailed(MfaAttemptFailed {
+                method_id: Some(method_id),
+                failed_attempts: self.failed_attempts.saturating_add(1),
+                at: ctx.now,
+            })],
+            _ => Vec::new(),
         }
     }
 
@@ -497,6 +517,8 @@ impl Aggregate for Mfa {
                 let issued_at = e.expires_at.plus_seconds(-CHALLENGE_VALID_SECONDS);
                 self.challenges.retain(|c| c.expires_at > issued_at);
                 self.challenges.push(e.clone());
+                let excess = self.challenges.len().saturating_sub(OPEN_CHALLENGES);
+                self.challenges.drain(..excess);
             }
             MfaEvent::ChallengePassed(e) => {
                 self.challenges.retain(|c| c.challenge_id != e.challenge_id);
@@ -597,8 +619,12 @@ mod tests {
     }
 
     fn failed(n: u32, at: Timestamp) -> MfaEvent {
+        failed_on(TOTP, n, at)
+    }
+
+    fn failed_on(method: u8, n: u32, at: Timestamp) -> MfaEvent {
         MfaEvent::AttemptFailed(MfaAttemptFailed {
-            method_id: Some(id(TOTP)),
+            method_id: Some(id(method)),
             failed_attempts: n,
             at,
         })
@@ -691,7 +717,7 @@ mod tests {
             .on(id(USER))
             .by(owner())
             .when(verify(TOTP, None))
-            .then_err(MfaError::InvalidCode);
+            .then_refused(MfaError::InvalidCode, &[failed(1, NOW)]);
         given::<Mfa>(&[totp_added()])
             .on(id(USER))
             .by(owner())
@@ -702,7 +728,7 @@ mod tests {
             .on(id(USER))
             .by(owner())
             .when(verify(TOTP, Some(5)))
-            .then_err(MfaError::InvalidCode);
+            .then_refused(MfaError::InvalidCode, &[failed(1, NOW)]);
     }
 
     #[test]
@@ -776,7 +802,7 @@ mod tests {
         given::<Mfa>(&ready())
             .on(id(USER))
             .when(answer(TOTP, Presented::Totp { step: Some(100) }))
-            .then_err(MfaError::InvalidCode);
+            .then_refused(MfaError::InvalidCode, &[failed(1, NOW)]);
     }
 
     #[test]
@@ -820,11 +846,11 @@ mod tests {
         given::<Mfa>(&history)
             .on(id(USER))
             .when(answer(CODES, code(11)))
-            .then_err(MfaError::InvalidCode);
+            .then_refused(MfaError::InvalidCode, &[failed_on(CODES, 1, NOW)]);
         given::<Mfa>(&history)
             .on(id(USER))
             .when(answer(CODES, code(12)))
-            .then_err(MfaError::InvalidCode);
+            .then_refused(MfaError::InvalidCode, &[failed_on(CODES, 1, NOW)]);
         given::<Mfa>(&history)
             .on(id(USER))
             .when(answer(CODES, code(10)))
@@ -861,15 +887,22 @@ mod tests {
     }
 
     #[test]
-    fn recording_a_failure_counts_on() {
+    fn a_wrong_code_is_counted_in_the_refusal_itself() {
         let mut history = ready();
         history.push(failed(2, NOW));
+        let later = NOW.plus_seconds(10);
         given::<Mfa>(&history)
             .on(id(USER))
-            .when(MfaCommand::RecordFailure {
-                method_id: Some(id(TOTP)),
-            })
-            .then(&[failed(3, NOW)]);
+            .at(later)
+            .when(answer(TOTP, Presented::Totp { step: None }))
+            .then_refused(MfaError::InvalidCode, &[failed(3, later)]);
+        // Refusals for other reasons record nothing.
+        given::<Mfa>(&history)
+            .on(id(USER))
+            .when(answer(TOTP, Presented::Totp { step: None }))
+            .then_err(MfaError::TooSoon {
+                remaining_millis: 2_000,
+            });
     }
 
     proptest! {

@@ -1,5 +1,5 @@
 //! OAuth1 tokens: what an OAuth1 client signs its requests with after a login (RFC 5849 token
-//! credentials). One stream per token (`oauth1_token-<id>`). The token is found by its digest; its
+//! credentials). One stream per token (`oauthtoken-<id>`). The token is found by its digest; its
 //! secret signs requests and so is kept sealed under the deployment key. A token does not expire:
 //! it lives until it is revoked, or until its user is logged out everywhere.
 
@@ -67,7 +67,7 @@ pub struct OAuth1Token {
 }
 
 impl Aggregate for OAuth1Token {
-    const KIND: &'static str = "oauth1_token";
+    const KIND: &'static str = "oauthtoken";
     type Command = OAuth1TokenCommand;
     type Event = OAuth1TokenEvent;
     type Error = OAuth1TokenError;

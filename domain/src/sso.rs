@@ -1,6 +1,6 @@
 //! Single sign-on tokens: a logged-in client hands its user to another OAuth1 application, which
 //! trades the token once, within minutes, for OAuth1 credentials of its own. One stream per token
-//! (`sso_token-<id>`); the token itself is shown once and only its digest is kept.
+//! (`ssotoken-<id>`); the token itself is shown once and only its digest is kept.
 
 use serde::{Deserialize, Serialize};
 
@@ -76,7 +76,7 @@ pub struct SsoToken {
 }
 
 impl Aggregate for SsoToken {
-    const KIND: &'static str = "sso_token";
+    const KIND: &'static str = "ssotoken";
     type Command = SsoTokenCommand;
     type Event = SsoTokenEvent;
     type Error = SsoTokenError;

@@ -167,7 +167,8 @@ impl Model {
                 | Event::Reservation(_)
                 | Event::Login(_)
                 | Event::Settings(_)
-                | Event::Presence(_) => {}
+                | Event::Presence(_)
+                | Event::ResetRequest(_) => {}
             }
         }
     }

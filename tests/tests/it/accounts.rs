@@ -199,6 +199,8 @@ in_both_deployments! {
         let reset_code = reset.code().context("no code in the reset mail")?;
         let (status, body) = server.call(Method::GET, "/users/v1/forgot_password?email=jane%40example.com", None, None).await?;
         assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, Some(221)), "five minutes between requests");
+        let (status, body) = server.call(Method::GET, "/users/v1/forgot_password?email=nobody%40example.com", None, None).await?;
+        assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, Some(221)), "an unknown address is limited alike");
 
         let reset_form = json!({"hash": reset_code, "new_password": "a brand new password"});
         let (status, _) = server.call(Method::POST, "/users/v1/forgot_password", None, Some(reset_form.clone())).await?;
@@ -295,6 +297,95 @@ in_both_deployments! {
         assert_eq!(body, json!({"affectedRecords": 1}));
         let (status, body) = server.call(Method::GET, "/users/v1/me", Some(&token), None).await?;
         assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, Some(117)));
+        Ok(())
+    }
+}
+
+/// The median of `samples`, in microseconds.
+fn median(mut samples: Vec<u128>) -> u128 {
+    samples.sort_unstable();
+    samples[samples.len() / 2]
+}
+
+in_both_deployments! {
+    async fn a_login_with_an_unknown_address_answers_like_a_wrong_password(deployment: Deployment) {
+        // Not a performance figure: a check that an unknown address costs what a known one does
+        // (one Argon2 verification each, against a decoy hash when there is no account), so the
+        // time of the answer does not tell which addresses have accounts.
+        let env = TestEnv::new(deployment).await?;
+        let server = TestServer::start(&env).await?;
+        const ROUNDS: usize = 12;
+        for n in 0..ROUNDS {
+            crate::http::plain_user(&server, &format!("known-{n}@example.com")).await?;
+        }
+        let attempt = |email: String| {
+            let server = &server;
+            async move {
+                let started = std::time::Instant::now();
+                let body = json!({"grant_type": "password", "username": email, "password": "not the password"});
+                let (status, body) = crate::http::grant(server, body).await?;
+                anyhow::Ok((started.elapsed().as_micros(), status, body))
+            }
+        };
+        let (mut known, mut unknown) = (Vec::new(), Vec::new());
+        for n in 0..ROUNDS {
+            // Interleaved, each address once (a second failure on an address would be throttled).
+            let (k, known_status, known_body) = attempt(format!("known-{n}@example.com")).await?;
+            let (u, unknown_status, unknown_body) = attempt(format!("nobody-{n}@example.com")).await?;
+            assert_eq!((known_status, &known_body), (unknown_status, &unknown_body));
+            assert_eq!(code(&known_body), Some(106));
+            known.push(k);
+            unknown.push(u);
+        }
+        let (known, unknown) = (median(known), median(unknown));
+        let (fast, slow) = (known.min(unknown), known.max(unknown));
+        assert!(
+            slow * 2 < fast * 3,
+            "median login answer: known address {known} µs, unknown address {unknown} µs"
+        );
+        Ok(())
+    }
+}
+
+in_both_deployments! {
+    async fn a_reset_request_for_an_unknown_address_answers_like_one_for_an_account(deployment: Deployment) {
+        // Not a performance figure: both record one request (on the account, or on the address)
+        // and answer alike, so neither the answer nor its time tells which addresses have accounts.
+        let smtp = vigil_tests::smtp::TestSmtp::start().await?;
+        let env = TestEnv::new(deployment).await?;
+        let mail = vigil_scheduler::mail::MailConfig {
+            smtp_url: smtp.url.clone(),
+            from: "Vigil <no-reply@example.com>".into(),
+        };
+        let server = TestServer::start_with(&env, Some(&mail)).await?;
+        const ROUNDS: usize = 12;
+        for n in 0..ROUNDS {
+            crate::http::plain_user(&server, &format!("known-{n}@example.com")).await?;
+        }
+        let request = |email: String| {
+            let server = &server;
+            async move {
+                let path = format!("/users/v1/forgot_password?email={email}");
+                let started = std::time::Instant::now();
+                let (status, body) = server.call(Method::GET, &path, None, None).await?;
+                anyhow::Ok((started.elapsed().as_micros(), status, body))
+            }
+        };
+        let (mut known, mut unknown) = (Vec::new(), Vec::new());
+        for n in 0..ROUNDS {
+            let (k, known_status, known_body) = request(format!("known-{n}%40example.com")).await?;
+            let (u, unknown_status, unknown_body) = request(format!("nobody-{n}%40example.com")).await?;
+            assert_eq!((known_status, &known_body), (unknown_status, &unknown_body));
+            assert_eq!(known_status, StatusCode::OK);
+            known.push(k);
+            unknown.push(u);
+        }
+        let (known, unknown) = (median(known), median(unknown));
+        let (fast, slow) = (known.min(unknown), known.max(unknown));
+        assert!(
+            slow * 2 < fast * 3,
+            "median forgot-password answer: known address {known} µs, unknown address {unknown} µs"
+        );
         Ok(())
     }
 }

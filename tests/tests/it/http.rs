@@ -29,6 +29,21 @@ async fn token_request(server: &TestServer, body: Value) -> anyhow::Result<(Stat
     Ok((response.status(), response.json().await?))
 }
 
+/// A request to the token endpoint as the bootstrapped (confidential) application.
+pub(crate) async fn grant(server: &TestServer, body: Value) -> anyhow::Result<(StatusCode, Value)> {
+    let mut body = body;
+    body["client_id"] = serde_json::json!(server.admin.client_id);
+    body["client_secret"] = serde_json::json!(server.admin.client_secret);
+    server
+        .call(
+            reqwest::Method::POST,
+            "/auth/v2/oauth2/tokens",
+            None,
+            Some(body),
+        )
+        .await
+}
+
 /// The Extra Horizon error code of a response.
 pub(crate) fn code(body: &Value) -> Option<u64> {
     body["code"]

@@ -12,7 +12,7 @@ use vigil_domain::id::StreamId;
 use vigil_domain::mfa::Mfa;
 use vigil_tests::{TestEnv, TestServer};
 
-use crate::http::{code, plain_user};
+use crate::http::{code, grant, plain_user};
 use crate::in_both_deployments;
 
 const PASSWORD: &str = "jane's password";
@@ -32,18 +32,9 @@ fn totp(secret: &str, offset: i64) -> anyhow::Result<String> {
     Ok(generator.generate(at).to_string())
 }
 
-async fn token_request(server: &TestServer, body: Value) -> anyhow::Result<(StatusCode, Value)> {
-    let mut body = body;
-    body["client_id"] = json!(server.admin.client_id);
-    body["client_secret"] = json!(server.admin.client_secret);
-    server
-        .call(Method::POST, "/auth/v2/oauth2/tokens", None, Some(body))
-        .await
-}
-
 /// A password login of jane that must end in an MFA challenge; answers its `mfa` field.
 async fn challenged(server: &TestServer) -> anyhow::Result<Value> {
-    let (status, body) = token_request(
+    let (status, body) = grant(
         server,
         json!({"grant_type": "password", "username": "jane@example.com", "password": PASSWORD}),
     )
@@ -62,7 +53,7 @@ async fn answer(
     method_id: &str,
     code: &str,
 ) -> anyhow::Result<(StatusCode, Value)> {
-    token_request(
+    grant(
         server,
         json!({"grant_type": "mfa", "token": mfa["token"], "method_id": method_id, "code": code}),
     )
@@ -226,8 +217,31 @@ in_both_deployments! {
         let (status, body) = server.call(Method::GET, "/auth/v2/mfa/users/5e9f0000000000000000000a", Some(&admin), None).await?;
         assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, Some(16)));
         // An unknown MFA token is refused as such.
-        let (status, body) = token_request(&server, json!({"grant_type": "mfa", "token": "0".repeat(40), "method_id": jane, "code": "123456"})).await?;
+        let (status, body) = grant(&server, json!({"grant_type": "mfa", "token": "0".repeat(40), "method_id": jane, "code": "123456"})).await?;
         assert_eq!((status, body["error"].as_str(), code(&body)), (StatusCode::BAD_REQUEST, Some("invalid_grant"), Some(131)));
+        Ok(())
+    }
+}
+
+in_both_deployments! {
+    async fn a_node_with_another_secrets_key_is_refused_at_start(deployment: Deployment) {
+        let env = TestEnv::new(deployment).await?;
+        let first = TestServer::start(&env).await?;
+        // Another node with the deployment's key starts; one with any other key does not, since
+        // it could not open the secrets the log holds sealed.
+        TestServer::another_node(&env, &first).await?;
+        let other_key = vigil_commands::secrets::Vault::new([9; 32]);
+        let refused = vigil_api::cli::start(
+            env.open().await?,
+            vigil_commands::auth::TokenLifetimes::default(),
+            None,
+            other_key,
+        )
+        .await;
+        let Err(error) = refused else {
+            anyhow::bail!("a node with another secrets key started");
+        };
+        assert!(error.0.contains("secrets key is not the one this deployment registered"), "{}", error.0);
         Ok(())
     }
 }

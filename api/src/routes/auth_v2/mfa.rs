@@ -210,14 +210,12 @@ async fn add_method(
             ));
         }
     };
-    if request
-        .name
-        .as_ref()
-        .is_some_and(|n| n.chars().count() > 100)
-    {
+    let tags = request.tags.unwrap_or_default();
+    let too_long = |text: &String| text.chars().count() > 100;
+    if request.name.as_ref().is_some_and(too_long) || tags.len() > 20 || tags.iter().any(too_long) {
         return Err(ApiError::new(
             ExhCode::FieldFormat,
-            "name is at most 100 characters",
+            "name and each tag are at most 100 characters; at most 20 tags",
         ));
     }
     let (added, shown) = mfa::add_method(
@@ -225,7 +223,7 @@ async fn add_method(
         &state.vault,
         &state.ids,
         &who,
-        (method_type, request.name, request.tags.unwrap_or_default()),
+        (method_type, request.name, tags),
         &caller.meta(),
     )
     .await?;

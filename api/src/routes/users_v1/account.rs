@@ -61,6 +61,7 @@ impl From<AccountError> for ApiError {
         match error {
             AccountError::Command(command) => command.into(),
             AccountError::Login(login) => login.into(),
+            AccountError::ResetRequest(request) => request.into(),
             AccountError::Secret(secret) => ApiError::internal(secret),
         }
     }
@@ -346,13 +347,12 @@ async fn request_mail(
         return Ok(true);
     }
     let meta = context.meta(anonymous(context));
-    match users::request_verification(&state.bus, &state.ids, &email, purpose, &meta).await? {
-        Some(outcome) => {
-            state.settle(outcome.position).await?;
-            Ok(true)
-        }
-        None => Ok(false),
+    let requested =
+        users::request_verification(&state.bus, &state.ids, &email, purpose, &meta).await?;
+    if let Some(outcome) = requested.outcome {
+        state.settle(outcome.position).await?;
     }
+    Ok(requested.account)
 }
 
 /// `GET /users/v1/activation?email=&mode=`: mail a new activation code.
