@@ -84,6 +84,7 @@ pub enum LoginError {
 impl From<CommandError<login::LoginError>> for LoginError {
     fn from(error: CommandError<login::LoginError>) -> Self {
         match error {
+            CommandError::Domain(login::LoginError::WrongCredentials) => Self::InvalidCredentials,
             CommandError::Domain(throttled) => Self::Throttled(throttled),
             other => Self::Guard(other),
         }
@@ -140,8 +141,9 @@ pub async fn verify_credentials(
                 .load::<Login>(&stream)
                 .await
                 .map_err(CommandError::<SessionError>::Log)?;
+            // Refused early, before the cost of Argon2; decided again with the attempt below.
             state.admits(ids::now()).map_err(LoginError::Throttled)?;
-            Some((stream, state))
+            Some(stream)
         }
         None => None,
     };
@@ -149,28 +151,16 @@ pub async fn verify_credentials(
     let hash = user
         .as_ref()
         .and_then(|(_, user)| user.password_hash.clone());
-    let verified = secrets::verify_password(password, hash).await?;
-    let Some(user_id) = user_id.filter(|_| verified) else {
-        if let Some((stream, _)) = &guard {
-            let failure = LoginCommand::RecordFailure { user_id };
-            bus.execute::<Login>(stream, &failure, meta).await?;
-        }
-        return Err(LoginError::InvalidCredentials);
-    };
-    if let Some((stream, state)) = &guard
-        && state.failed_count > 0
-    {
-        let clear = LoginCommand::Clear {
-            user_id: Some(user_id),
-            by_administrator: false,
-        };
-        let meta = CommandMeta {
-            command_id: format!("{}/clear-failures", meta.command_id),
-            ..meta.clone()
-        };
-        bus.execute::<Login>(stream, &clear, &meta).await?;
+    let verified = secrets::verify_password(password, hash).await? && user_id.is_some();
+    // The attempt is decided on the address's stream: counted if wrong, clearing failures if
+    // right, and refused either way if a concurrent attempt got there first within the limits.
+    if let Some(stream) = &guard {
+        let attempt = LoginCommand::Attempt { user_id, verified };
+        bus.execute::<Login>(stream, &attempt, meta).await?;
     }
-    Ok(user_id)
+    user_id
+        .filter(|_| verified)
+        .ok_or(LoginError::InvalidCredentials)
 }
 
 /// The OAuth2 password grant: verifies the credentials and starts a session, or, with MFA

@@ -200,64 +200,41 @@ pub async fn delete(
     Ok(outcome)
 }
 
-/// A request for a mailed code, as recorded.
-#[derive(Debug, Clone)]
-pub struct Requested {
-    /// The commit that recorded it, if the address is valid.
-    pub outcome: Option<Outcome>,
-    /// Whether an account has the address (and a mail will be sent).
-    pub account: bool,
-}
-
-/// Asks for a mailed code for the account registered under `email`. A password reset for an
-/// address without an account is recorded and limited the same way (on the address's own
-/// stream), so the answer and the time it takes do not tell whether the account exists.
+/// Asks for a mailed code for the account registered under `email`; false when there is none. A
+/// password reset for an address without an account is recorded and limited the same way (on
+/// the address's own stream), so the answer and the time it takes do not tell whether the
+/// account exists.
 pub async fn request_verification(
     bus: &CommandBus,
     ids: &IdGenerator,
     email: &str,
     purpose: Purpose,
     meta: &CommandMeta,
-) -> Result<Requested, AccountError> {
+) -> Result<bool, AccountError> {
     let Ok(email) = Email::parse(email) else {
-        return Ok(Requested {
-            outcome: None,
-            account: false,
-        });
+        return Ok(false);
     };
     let request_id = ids.next();
     let found = crate::auth::user_by_email(bus, &email).await?;
     let Some((user_id, _)) = found else {
-        let outcome = match purpose {
-            Purpose::PasswordReset => {
-                let command = ResetRequestCommand::Request(VerificationRequested {
-                    request_id,
-                    purpose,
-                    at: ids::now(),
-                });
-                Some(
-                    bus.execute::<ResetRequests>(&address::stream(&email), &command, meta)
-                        .await?,
-                )
-            }
-            Purpose::Activation => None,
-        };
-        return Ok(Requested {
-            outcome,
-            account: false,
-        });
+        if purpose == Purpose::PasswordReset {
+            let command = ResetRequestCommand::Request(VerificationRequested {
+                request_id,
+                purpose,
+                at: ids::now(),
+            });
+            bus.execute::<ResetRequests>(&address::stream(&email), &command, meta)
+                .await?;
+        }
+        return Ok(false);
     };
     let command = UserCommand::RequestVerification {
         purpose,
         request_id,
     };
-    let outcome = bus
-        .execute::<User>(&StreamId::of(User::KIND, user_id), &command, meta)
+    bus.execute::<User>(&StreamId::of(User::KIND, user_id), &command, meta)
         .await?;
-    Ok(Requested {
-        outcome: Some(outcome),
-        account: true,
-    })
+    Ok(true)
 }
 
 /// Activates `user_id` with the digest of the code mailed to them.

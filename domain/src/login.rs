@@ -67,8 +67,11 @@ impl LoginEvent {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LoginCommand {
-    /// A wrong password (or an address without an account) at `ctx.now`.
-    RecordFailure { user_id: Option<Id> },
+    /// A login attempt at `ctx.now`, whose password the command layer has checked: admitted only
+    /// within the limits, a wrong one (or an address without an account) counted in the same
+    /// commit that refuses it, a right one clearing earlier failures. Attempts made in parallel
+    /// are thereby decided one after the other, so they cannot outrun the limits.
+    Attempt { user_id: Option<Id>, verified: bool },
     /// Clear the count: a successful login, a new password, or an administrator.
     Clear {
         user_id: Option<Id>,
@@ -78,6 +81,8 @@ pub enum LoginCommand {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum LoginError {
+    #[error("the email or password is incorrect")]
+    WrongCredentials,
     #[error("only one login attempt per second is allowed; wait a moment")]
     Timeout,
     #[error("logins to this account are frozen for a minute after repeated failures")]
@@ -91,6 +96,7 @@ pub enum LoginError {
 impl DomainError for LoginError {
     fn exh(&self) -> ExhCode {
         match self {
+            Self::WrongCredentials => ExhCode::Authentication,
             Self::Timeout => ExhCode::LoginTimeout,
             Self::Frozen => ExhCode::LoginFreeze,
             Self::Locked => ExhCode::TooManyFailedAttempts,
@@ -149,20 +155,38 @@ impl Aggregate for Login {
         ctx: &Ctx<'_>,
     ) -> Result<Vec<Self::Event>, Self::Error> {
         match command {
-            LoginCommand::RecordFailure { user_id } => {
+            LoginCommand::Attempt {
+                verified: false, ..
+            } => {
                 self.admits(ctx.now)?;
-                Ok(vec![LoginEvent::Failed(LoginFailed {
+                Err(LoginError::WrongCredentials)
+            }
+            LoginCommand::Attempt {
+                user_id,
+                verified: true,
+            } => {
+                self.admits(ctx.now)?;
+                Ok(self.clear(*user_id))
+            }
+            LoginCommand::Clear { user_id, .. } => Ok(self.clear(*user_id)),
+        }
+    }
+
+    fn recorded_refusal(
+        &self,
+        command: &Self::Command,
+        error: &Self::Error,
+        ctx: &Ctx<'_>,
+    ) -> Vec<Self::Event> {
+        match (command, error) {
+            (LoginCommand::Attempt { user_id, .. }, LoginError::WrongCredentials) => {
+                vec![LoginEvent::Failed(LoginFailed {
                     user_id: *user_id,
                     failed_count: self.failed_count.saturating_add(1),
                     at: ctx.now,
-                })])
+                })]
             }
-            LoginCommand::Clear { user_id, .. } if self.failed_count > 0 => {
-                Ok(vec![LoginEvent::Cleared(FailuresCleared {
-                    user_id: *user_id,
-                })])
-            }
-            LoginCommand::Clear { .. } => Ok(vec![]),
+            _ => Vec::new(),
         }
     }
 
@@ -173,6 +197,17 @@ impl Aggregate for Login {
                 self.last_failed_at = Some(e.at);
             }
             LoginEvent::Cleared(_) => *self = Self::default(),
+        }
+    }
+}
+
+impl Login {
+    /// Forgets earlier failures, if there are any.
+    fn clear(&self, user_id: Option<Id>) -> Vec<LoginEvent> {
+        if self.failed_count > 0 {
+            vec![LoginEvent::Cleared(FailuresCleared { user_id })]
+        } else {
+            vec![]
         }
     }
 }
@@ -198,17 +233,44 @@ mod tests {
     }
 
     fn failure() -> LoginCommand {
-        LoginCommand::RecordFailure {
+        LoginCommand::Attempt {
             user_id: Some(id(1)),
+            verified: false,
+        }
+    }
+
+    fn success() -> LoginCommand {
+        LoginCommand::Attempt {
+            user_id: Some(id(1)),
+            verified: true,
         }
     }
 
     #[test]
-    fn a_failure_is_counted() {
+    fn a_failure_is_counted_as_it_is_refused() {
         given::<Login>(&[failed(1, NOW)])
             .at(after(1_000))
             .when(failure())
-            .then(&[failed(2, after(1_000))]);
+            .then_refused(LoginError::WrongCredentials, &[failed(2, after(1_000))]);
+    }
+
+    #[test]
+    fn a_right_password_clears_the_failures_but_waits_its_turn_too() {
+        given::<Login>(&[failed(3, NOW)])
+            .at(after(1_000))
+            .when(success())
+            .then(&[LoginEvent::Cleared(FailuresCleared {
+                user_id: Some(id(1)),
+            })]);
+        given::<Login>(&[failed(3, NOW)])
+            .at(after(10))
+            .when(success())
+            .then_err(LoginError::Timeout);
+        given::<Login>(&[]).when(success()).then(&[]);
+        given::<Login>(&[failed(50, NOW)])
+            .at(after(86_400_000))
+            .when(success())
+            .then_err(LoginError::Locked);
     }
 
     #[test]
@@ -228,7 +290,7 @@ mod tests {
         given::<Login>(&[failed(10, NOW)])
             .at(after(60_000))
             .when(failure())
-            .then(&[failed(11, after(60_000))]);
+            .then_refused(LoginError::WrongCredentials, &[failed(11, after(60_000))]);
     }
 
     #[test]
