@@ -214,13 +214,19 @@ pub async fn verify(
             .filter(|(key, _)| key != "oauth_signature" && key != "realm")
             .cloned(),
     );
-    let scheme = headers
-        .get("x-forwarded-proto")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("http");
-    let host = headers
-        .get(axum::http::header::HOST)
-        .and_then(|v| v.to_str().ok())
+    // The URL as the client saw it: behind a proxy, the forwarded scheme and host (a forged one
+    // only changes what the signature must cover, not whether one is needed).
+    let forwarded = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .map(str::trim)
+    };
+    let scheme = forwarded("x-forwarded-proto").unwrap_or("http");
+    let host = forwarded("x-forwarded-host")
+        .or_else(|| forwarded(axum::http::header::HOST.as_str()))
+        .or_else(|| uri.authority().map(|a| a.as_str()))
         .unwrap_or_default();
     // Paths are routed without a trailing slash, which the client may have signed.
     let path = uri.path();

@@ -147,6 +147,16 @@ in_both_deployments! {
         let me = server.url("/users/v1/me");
         let (status, body) = signed(&server, Method::GET, "/users/v1/me", as_jane(nonce()).header("GET", &me), None).await?;
         assert_eq!((status, body["id"].as_str()), (StatusCode::OK, Some(jane.as_str())), "{body}");
+        // Behind a proxy, the client signed the public URL.
+        let public = as_jane(nonce()).header("GET", "https://api.example.com/users/v1/me");
+        let response = reqwest::Client::new()
+            .get(server.url("/users/v1/me"))
+            .header("authorization", public)
+            .header("x-forwarded-proto", "https")
+            .header("x-forwarded-host", "api.example.com")
+            .send()
+            .await?;
+        assert_eq!(response.status(), StatusCode::OK);
         // Signed for another path, with a wrong secret, stale, from an unknown consumer, with an
         // unknown token, or with the consumer alone: all refused.
         let wrong_path = as_jane(nonce()).header("GET", &server.url("/users/v1/other"));
