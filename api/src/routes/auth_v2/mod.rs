@@ -130,10 +130,19 @@ async fn authenticate_client(
     Ok((client.application_id, client_id))
 }
 
-fn required(value: Option<String>, name: &str) -> Result<String, OAuthError> {
+/// New credentials as a JSON answer that no cache may keep.
+fn credentials(body: serde_json::Value) -> Response {
+    let mut response = Json(body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(PRAGMA, HeaderValue::from_static("no-cache"));
+    response
+}
+
+/// A field the request must carry, not empty (at the token endpoint an `invalid_request`).
+fn required(value: Option<String>, name: &str) -> Result<String, ApiError> {
     value.filter(|v| !v.is_empty()).ok_or_else(|| {
-        OAuthError::new(
-            "invalid_request",
+        ApiError::new(
             ExhCode::MissingRequiredFields,
             format!("{name} is required"),
         )
@@ -194,11 +203,7 @@ async fn token(
                 "user_id": tokens.user_id.to_string(),
                 "application_id": tokens.application_id.to_string(),
             });
-            let mut response = Json(body).into_response();
-            let headers = response.headers_mut();
-            headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            headers.insert(PRAGMA, HeaderValue::from_static("no-cache"));
-            response
+            credentials(body)
         }
         Err(error) => error.into_response(),
     }

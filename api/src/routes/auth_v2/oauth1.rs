@@ -4,10 +4,9 @@
 
 use axum::body::Bytes;
 use axum::extract::{FromRequestParts, Path, State};
-use axum::http::HeaderValue;
-use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, PRAGMA};
+use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
@@ -26,6 +25,8 @@ use crate::error::ApiError;
 use crate::extract::{Caller, RequestContext, Rql, json_body, original_uri, parse_id};
 use crate::routes::{execute_on, rendered_page};
 use crate::state::AppState;
+
+use super::{credentials, required};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -79,9 +80,11 @@ impl FromRequestParts<AppState> for ConsumerRequest {
     }
 }
 
-fn issued_json(issued: &Issued) -> Response {
+/// Answers a new token (shown this once), once the read models show it.
+async fn answer_issued(state: &AppState, issued: &Issued) -> Result<Response, ApiError> {
+    state.settle(issued.outcome.position).await?;
     let at = issued.at.millis();
-    let mut response = Json(json!({
+    Ok(credentials(json!({
         "id": issued.token_id.to_string(),
         "userId": issued.user_id.to_string(),
         "applicationId": issued.application_id.to_string(),
@@ -89,27 +92,13 @@ fn issued_json(issued: &Issued) -> Response {
         "tokenSecret": issued.token_secret,
         "creationTimestamp": at,
         "updateTimestamp": at,
-    }))
-    .into_response();
-    let headers = response.headers_mut();
-    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(PRAGMA, HeaderValue::from_static("no-cache"));
-    response
+    })))
 }
 
 #[derive(Deserialize)]
 struct Credentials {
     email: Option<String>,
     password: Option<String>,
-}
-
-fn required(value: Option<String>, name: &str) -> Result<String, ApiError> {
-    value.filter(|v| !v.is_empty()).ok_or_else(|| {
-        ApiError::new(
-            ExhCode::MissingRequiredFields,
-            format!("{name} is required"),
-        )
-    })
 }
 
 /// `POST /auth/v2/oauth1/tokens`: an email and password for a token and token secret (shown
@@ -133,8 +122,7 @@ async fn login(
         meta,
     )
     .await?;
-    state.settle(issued.outcome.position).await?;
-    Ok(issued_json(&issued))
+    answer_issued(&state, &issued).await
 }
 
 #[derive(Deserialize)]
@@ -180,8 +168,7 @@ async fn mfa_login(
         meta,
     )
     .await?;
-    state.settle(issued.outcome.position).await?;
-    Ok(issued_json(&issued))
+    answer_issued(&state, &issued).await
 }
 
 fn token_json(row: &OAuth1TokenRow) -> Value {
@@ -282,6 +269,5 @@ async fn consume_sso(
         meta,
     )
     .await?;
-    state.settle(issued.outcome.position).await?;
-    Ok(issued_json(&issued))
+    answer_issued(&state, &issued).await
 }
