@@ -313,7 +313,7 @@ pub async fn start(
     let projector = Projector::start(store.clone(), log.clone(), vigil_projections::all()).await?;
     let access = Access::follow(log.clone());
     let mailer = mail
-        .map(|config| Mailer::start(log.clone(), config))
+        .map(|config| Mailer::start(log.clone(), config, vault.clone()))
         .transpose()
         .map_err(|e| Fatal(e.to_string()))?;
     Ok(AppState::new(Shared {

@@ -25,7 +25,7 @@ use tokio::sync::Semaphore;
 use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash as Phc;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
-use vigil_domain::id::Digest;
+use vigil_domain::id::{Digest, Id};
 use vigil_domain::user::PasswordHash;
 use vigil_domain::value::Sealed;
 
@@ -101,6 +101,11 @@ pub fn new_token() -> (String, Digest) {
     let token = hex::encode(rand::random::<[u8; 20]>());
     let digest = Digest::of(token.as_bytes());
     (token, digest)
+}
+
+/// A new 8-digit pin code, uniformly drawn.
+pub fn new_pin() -> String {
+    format!("{:08}", rand::random_range(0..100_000_000u32))
 }
 
 /// The digest under which a presented token is looked up.
@@ -242,6 +247,12 @@ impl Vault {
     /// What tells this key from another without revealing it.
     pub fn fingerprint(&self) -> Digest {
         self.keyed_digest(b"vigil secrets key fingerprint")
+    }
+
+    /// The digest of a mailed pin code for `user_id`: keyed, since eight digits are searched in
+    /// moments from a plain digest.
+    pub fn pin_digest(&self, user_id: Id, pin: &str) -> Digest {
+        self.keyed_digest(format!("verification pin {user_id} {}", pin.trim()).as_bytes())
     }
 
     /// A digest of `value` that only this key can reproduce.

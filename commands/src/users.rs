@@ -5,14 +5,14 @@
 use vigil_domain::address::{self, ResetRequestCommand, ResetRequestError, ResetRequests};
 use vigil_domain::aggregate::Aggregate;
 use vigil_domain::commit::CommandMeta;
-use vigil_domain::id::{Digest, Id, StreamId};
+use vigil_domain::id::{Id, StreamId};
 use vigil_domain::log::LogError;
 use vigil_domain::login::{self, Login, LoginCommand, LoginError};
 use vigil_domain::password::PasswordPolicy;
 use vigil_domain::settings::{self, Settings};
-use vigil_domain::user::{self, Registration, User, UserCommand, UserError};
+use vigil_domain::user::{self, CodeRequest, Registration, User, UserCommand, UserError};
 use vigil_domain::value::Email;
-use vigil_domain::verification::{Purpose, VerificationRequested};
+use vigil_domain::verification::{Mode, Proof, Purpose, VerificationRequested};
 
 use crate::flow::{CommandBus, CommandError, Outcome};
 use crate::ids::{self, IdGenerator};
@@ -55,8 +55,8 @@ pub struct NewAccount {
     pub time_zone: Option<String>,
     /// Registered as already activated (by an administrator, or bootstrap).
     pub activated: bool,
-    /// Whether the account is to be activated with a mailed code.
-    pub mailed_activation: bool,
+    /// The mailed code the account is to be activated with, if any.
+    pub activation: Option<Mode>,
 }
 
 fn email_reservation(email: &Email) -> Unique {
@@ -70,6 +70,25 @@ fn email_reservation(email: &Email) -> Unique {
 pub async fn password_policy(bus: &CommandBus) -> Result<PasswordPolicy, LogError> {
     let (settings, _) = bus.load::<Settings>(&settings::stream()).await?;
     Ok(settings.password_policy)
+}
+
+/// A new request for a code mailed in `mode` for `purpose`, as the verification settings allow.
+async fn code_request(
+    bus: &CommandBus,
+    ids: &IdGenerator,
+    purpose: Purpose,
+    mode: Mode,
+) -> Result<CodeRequest, AccountError> {
+    let (settings, _) = bus.load::<Settings>(&settings::stream()).await?;
+    let verification = settings.verification;
+    if mode == Mode::PinCode && !verification.pin_codes_enabled(purpose) {
+        return Err(UserError::PinCodesNotEnabled.into());
+    }
+    Ok(CodeRequest {
+        request_id: ids.next(),
+        mode,
+        limited: verification.hashes_limited(purpose),
+    })
 }
 
 /// Registers an account under a new id; the email address must not be in use.
@@ -93,7 +112,10 @@ pub async fn register(
         time_zone: user::time_zone(account.time_zone.as_deref().unwrap_or("UTC"))?,
         password_hash: secrets::hash_password(account.password).await?,
         activated: account.activated,
-        activation_request: account.mailed_activation.then(|| ids.next()),
+        activation_request: match account.activation {
+            Some(mode) => Some(code_request(bus, ids, Purpose::Activation, mode).await?),
+            None => None,
+        },
         email,
     };
     let id = ids.next();
@@ -200,62 +222,63 @@ pub async fn delete(
     Ok(outcome)
 }
 
-/// Asks for a mailed code for the account registered under `email`; false when there is none. A
-/// password reset for an address without an account is recorded and limited the same way (on
-/// the address's own stream), so the answer and the time it takes do not tell whether the
+/// Asks for a code mailed in `mode` for the account registered under `email`; false when there
+/// is none. A password reset for an address without an account is recorded and limited the same
+/// way (on the address's own stream), so the answer and the time it takes do not tell whether the
 /// account exists.
 pub async fn request_verification(
     bus: &CommandBus,
     ids: &IdGenerator,
     email: &str,
     purpose: Purpose,
+    mode: Mode,
     meta: &CommandMeta,
 ) -> Result<bool, AccountError> {
+    let request = code_request(bus, ids, purpose, mode).await?;
     let Ok(email) = Email::parse(email) else {
         return Ok(false);
     };
-    let request_id = ids.next();
     let found = crate::auth::user_by_email(bus, &email).await?;
     let Some((user_id, _)) = found else {
         if purpose == Purpose::PasswordReset {
-            let command = ResetRequestCommand::Request(VerificationRequested {
-                request_id,
-                purpose,
-                at: ids::now(),
-            });
+            let command = ResetRequestCommand::Request {
+                requested: VerificationRequested {
+                    request_id: request.request_id,
+                    purpose,
+                    at: ids::now(),
+                },
+                mode,
+            };
             bus.execute::<ResetRequests>(&address::stream(&email), &command, meta)
                 .await?;
         }
         return Ok(false);
     };
-    let command = UserCommand::RequestVerification {
-        purpose,
-        request_id,
-    };
+    let command = UserCommand::RequestVerification { purpose, request };
     bus.execute::<User>(&StreamId::of(User::KIND, user_id), &command, meta)
         .await?;
     Ok(true)
 }
 
-/// Activates `user_id` with the digest of the code mailed to them.
+/// Activates `user_id` with the code mailed to them.
 pub async fn activate(
     bus: &CommandBus,
     user_id: Id,
-    digest: Digest,
+    proof: Proof,
     meta: &CommandMeta,
 ) -> Result<Outcome, AccountError> {
-    let command = UserCommand::Activate { digest };
+    let command = UserCommand::Activate { proof };
     Ok(bus
         .execute::<User>(&StreamId::of(User::KIND, user_id), &command, meta)
         .await?)
 }
 
-/// Sets a new password for `user_id` with the digest of the code mailed to them; every login of
-/// the user ends, and failed logins are forgotten.
+/// Sets a new password for `user_id` with the code mailed to them; every login of the user ends,
+/// and failed logins are forgotten.
 pub async fn reset_password(
     bus: &CommandBus,
     user_id: Id,
-    digest: Digest,
+    proof: Proof,
     new_password: String,
     meta: &CommandMeta,
 ) -> Result<Outcome, AccountError> {
@@ -265,7 +288,7 @@ pub async fn reset_password(
         .map_err(UserError::WeakPassword)?;
     let password_hash = secrets::hash_password(new_password).await?;
     let command = UserCommand::ResetPassword {
-        digest,
+        proof,
         password_hash,
     };
     let outcome = bus
@@ -277,13 +300,13 @@ pub async fn reset_password(
 }
 
 /// Gives `user_id` a new email address (which must be free) and frees the old one; the account
-/// must be verified again, by a mailed code when `mailed_activation`.
+/// must be verified again, by a code mailed in `activation` if any.
 pub async fn change_email(
     bus: &CommandBus,
     ids: &IdGenerator,
     user_id: Id,
     email: &str,
-    mailed_activation: bool,
+    activation: Option<Mode>,
     meta: &CommandMeta,
 ) -> Result<Outcome, AccountError> {
     let email = Email::parse(email)
@@ -292,7 +315,10 @@ pub async fn change_email(
     let (user, _) = bus.load::<User>(&stream).await?;
     let command = UserCommand::ChangeEmail {
         email: email.clone(),
-        activation_request: mailed_activation.then(|| ids.next()),
+        activation_request: match activation {
+            Some(mode) => Some(code_request(bus, ids, Purpose::Activation, mode).await?),
+            None => None,
+        },
     };
     let outcome = bus
         .execute_unique::<User>(&stream, &command, &[email_reservation(&email)], meta)

@@ -8,7 +8,7 @@ use crate::error::{DomainError, ExhCode};
 use crate::event::events;
 use crate::id::{Digest, StreamId};
 use crate::value::Email;
-use crate::verification::{Purpose, Verification, VerificationError, VerificationRequested};
+use crate::verification::{Mode, Purpose, Verification, VerificationError, VerificationRequested};
 
 /// The request stream of an address.
 pub fn stream(email: &Email) -> StreamId {
@@ -21,12 +21,16 @@ pub fn stream(email: &Email) -> StreamId {
 events! {
     pub enum ResetRequestEvent {
         Requested(VerificationRequested) = "reset_request.requested",
+        PinRequested(VerificationRequested) = "reset_request.pin_requested",
     }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ResetRequestCommand {
-    Request(VerificationRequested),
+    Request {
+        requested: VerificationRequested,
+        mode: Mode,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -64,16 +68,27 @@ impl Aggregate for ResetRequests {
         command: &Self::Command,
         ctx: &Ctx<'_>,
     ) -> Result<Vec<Self::Event>, Self::Error> {
-        let ResetRequestCommand::Request(requested) = command;
+        let ResetRequestCommand::Request { requested, mode } = command;
         self.requests
-            .admits(Purpose::PasswordReset, ctx.now)
+            .admits(Purpose::PasswordReset, *mode, ctx.now)
             .map_err(ResetRequestError)?;
-        Ok(vec![ResetRequestEvent::Requested(requested.clone())])
+        let requested = requested.clone();
+        Ok(vec![match mode {
+            Mode::Hash => ResetRequestEvent::Requested(requested),
+            Mode::PinCode => ResetRequestEvent::PinRequested(requested),
+        }])
     }
 
     fn apply(&mut self, event: &Self::Event) {
-        let ResetRequestEvent::Requested(requested) = event;
-        self.requests.requested(requested);
+        match event {
+            ResetRequestEvent::Requested(requested) => self.requests.requested(requested),
+            ResetRequestEvent::PinRequested(e) => {
+                let next = self
+                    .requests
+                    .next_request(e.request_id, e.purpose, Mode::PinCode, e.at);
+                self.requests.code_requested(&next);
+            }
+        }
     }
 }
 
@@ -91,15 +106,38 @@ mod tests {
         }
     }
 
+    fn hash_request(requested: VerificationRequested) -> ResetRequestCommand {
+        ResetRequestCommand::Request {
+            requested,
+            mode: Mode::Hash,
+        }
+    }
+
+    #[test]
+    fn pin_requests_for_an_unknown_address_are_limited_to_three() {
+        let three: Vec<_> = (0..3)
+            .map(|n| {
+                ResetRequestEvent::PinRequested(request(n, NOW.plus_seconds(i64::from(n) * 600)))
+            })
+            .collect();
+        let later = NOW.plus_seconds(6000);
+        given::<ResetRequests>(&three)
+            .at(later)
+            .when(ResetRequestCommand::Request {
+                requested: request(9, later),
+                mode: Mode::PinCode,
+            })
+            .then_err(ResetRequestError(VerificationError::TooMany(
+                Purpose::PasswordReset,
+            )));
+    }
+
     #[test]
     fn requests_for_an_unknown_address_are_limited_like_an_accounts() {
         let first = ResetRequestEvent::Requested(request(1, NOW));
         given::<ResetRequests>(std::slice::from_ref(&first))
             .at(NOW.plus_seconds(60))
-            .when(ResetRequestCommand::Request(request(
-                2,
-                NOW.plus_seconds(60),
-            )))
+            .when(hash_request(request(2, NOW.plus_seconds(60))))
             .then_err(ResetRequestError(VerificationError::TooSoon(
                 Purpose::PasswordReset,
             )));
@@ -109,16 +147,13 @@ mod tests {
         let later = NOW.plus_seconds(6000);
         given::<ResetRequests>(&five)
             .at(later)
-            .when(ResetRequestCommand::Request(request(9, later)))
+            .when(hash_request(request(9, later)))
             .then_err(ResetRequestError(VerificationError::TooMany(
                 Purpose::PasswordReset,
             )));
         given::<ResetRequests>(&[first])
             .at(NOW.plus_seconds(300))
-            .when(ResetRequestCommand::Request(request(
-                2,
-                NOW.plus_seconds(300),
-            )))
+            .when(hash_request(request(2, NOW.plus_seconds(300))))
             .events();
     }
 }

@@ -101,10 +101,13 @@ catalogue! {
     LoginFreeze = (212, "LOGIN_FREEZE_EXCEPTION", 401),
     TooManyFailedAttempts = (213, "TOO_MANY_FAILED_ATTEMPTS_EXCEPTION", 401),
     PinCodesNotEnabled = (218, "PIN_CODES_NOT_ENABLED_EXCEPTION", 403),
+    /// No pin code was requested for the address, or it expired.
+    PinCodeRequestUnknown = (219, "NEW_PASSWORD_PIN_CODE_UNKNOWN_EXCEPTION", 400),
     ForgotPasswordRequestLimit = (220, "FORGOT_PASSWORD_REQUEST_LIMIT_EXCEPTION", 403),
     ForgotPasswordRequestTimeout = (221, "FORGOT_PASSWORD_REQUEST_TIMEOUT_EXCEPTION", 403),
     ActivationRequestLimit = (222, "ACTIVATION_REQUEST_LIMIT_EXCEPTION", 403),
     ActivationRequestTimeout = (223, "ACTIVATION_REQUEST_TIMEOUT_EXCEPTION", 403),
+    IncorrectPinCode = (224, "INCORRECT_PIN_CODE_EXCEPTION", 400),
 }
 
 /// A business error that knows its catalogue entry.

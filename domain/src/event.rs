@@ -493,6 +493,14 @@ mod tests {
                 "070008800100000000",
             ),
             (
+                SettingsEvent::VerificationSettingsSet(crate::settings::VerificationSettingsSet {
+                    settings: crate::settings::VerificationSettings::default(),
+                })
+                .into(),
+                "settings.verification_set",
+                "070100000101",
+            ),
+            (
                 UserEvent::EmailChanged(crate::user::EmailChanged {
                     email: Personal("a@b.c".into()),
                 })
@@ -549,6 +557,40 @@ mod tests {
                 UserEvent::PatientRemoved(crate::user::PatientRemoved { group_id: id(6) }).into(),
                 "user.patient_enlistment_removed",
                 "0212060606060606060606060606",
+            ),
+            (
+                UserEvent::CodeRequested(crate::verification::CodeRequested {
+                    request_id: id(4),
+                    purpose: crate::verification::Purpose::Activation,
+                    mode: crate::verification::Mode::PinCode,
+                    at: Timestamp(9),
+                    initiations: 2,
+                    first_request_id: id(3),
+                    first_requested_at: Timestamp(8),
+                })
+                .into(),
+                "user.code_requested",
+                "02130404040404040404040404040001120203030303030303030303030310",
+            ),
+            (
+                UserEvent::PinFailed(crate::verification::VerificationPinFailed {
+                    request_id: id(4),
+                    purpose: crate::verification::Purpose::PasswordReset,
+                    at: Timestamp(9),
+                    failed_attempts: 2,
+                })
+                .into(),
+                "user.verification_pin_failed",
+                "0214040404040404040404040404011202",
+            ),
+            (
+                UserEvent::VerificationCleared(crate::verification::VerificationCleared {
+                    request_id: id(4),
+                    purpose: crate::verification::Purpose::PasswordReset,
+                })
+                .into(),
+                "user.verification_cleared",
+                "021504040404040404040404040401",
             ),
             (
                 GroupEvent::RoleCreated(crate::group::GroupRoleCreated {
@@ -786,6 +828,16 @@ mod tests {
                 .into(),
                 "reset_request.requested",
                 "0e000404040404040404040404040112",
+            ),
+            (
+                ResetRequestEvent::PinRequested(crate::verification::VerificationRequested {
+                    request_id: id(4),
+                    purpose: crate::verification::Purpose::PasswordReset,
+                    at: Timestamp(9),
+                })
+                .into(),
+                "reset_request.pin_requested",
+                "0e010404040404040404040404040112",
             ),
         ]
     }

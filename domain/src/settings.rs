@@ -1,5 +1,5 @@
 //! Deployment-wide settings of the user service, in one stream (`settings-users`): the password
-//! policy every new password must meet.
+//! policy every new password must meet, and how email addresses are verified.
 
 use serde::{Deserialize, Serialize};
 
@@ -8,6 +8,7 @@ use crate::error::{DomainError, ExhCode};
 use crate::event::events;
 use crate::id::StreamId;
 use crate::password::PasswordPolicy;
+use crate::verification::Purpose;
 
 /// The longest password a policy may ask for.
 pub const LONGEST_PASSWORD: usize = 256;
@@ -23,15 +24,92 @@ pub struct PasswordPolicySet {
     pub policy: PasswordPolicy,
 }
 
+/// Whether activation and password-reset codes may be mailed as pin codes, and whether the
+/// limits on initiations apply to hashes (deprecated by Extra Horizon, kept for its clients).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+pub struct VerificationSettings {
+    pub enable_pin_code_activation_requests: bool,
+    pub enable_pin_code_forgot_password_requests: bool,
+    pub limit_hash_activation_requests: bool,
+    pub limit_hash_forgot_password_requests: bool,
+}
+
+impl Default for VerificationSettings {
+    /// Hashes only, limited.
+    fn default() -> Self {
+        Self {
+            enable_pin_code_activation_requests: false,
+            enable_pin_code_forgot_password_requests: false,
+            limit_hash_activation_requests: true,
+            limit_hash_forgot_password_requests: true,
+        }
+    }
+}
+
+impl VerificationSettings {
+    /// Whether pin codes may be mailed for `purpose`.
+    pub fn pin_codes_enabled(&self, purpose: Purpose) -> bool {
+        match purpose {
+            Purpose::Activation => self.enable_pin_code_activation_requests,
+            Purpose::PasswordReset => self.enable_pin_code_forgot_password_requests,
+        }
+    }
+
+    /// Whether the limits on initiations apply to hashes for `purpose`.
+    pub fn hashes_limited(&self, purpose: Purpose) -> bool {
+        match purpose {
+            Purpose::Activation => self.limit_hash_activation_requests,
+            Purpose::PasswordReset => self.limit_hash_forgot_password_requests,
+        }
+    }
+}
+
+/// A partial update of the verification settings; `None` leaves a setting as it is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct VerificationChanges {
+    pub enable_pin_code_activation_requests: Option<bool>,
+    pub enable_pin_code_forgot_password_requests: Option<bool>,
+    pub limit_hash_activation_requests: Option<bool>,
+    pub limit_hash_forgot_password_requests: Option<bool>,
+}
+
+impl VerificationChanges {
+    fn applied_to(self, current: VerificationSettings) -> VerificationSettings {
+        VerificationSettings {
+            enable_pin_code_activation_requests: self
+                .enable_pin_code_activation_requests
+                .unwrap_or(current.enable_pin_code_activation_requests),
+            enable_pin_code_forgot_password_requests: self
+                .enable_pin_code_forgot_password_requests
+                .unwrap_or(current.enable_pin_code_forgot_password_requests),
+            limit_hash_activation_requests: self
+                .limit_hash_activation_requests
+                .unwrap_or(current.limit_hash_activation_requests),
+            limit_hash_forgot_password_requests: self
+                .limit_hash_forgot_password_requests
+                .unwrap_or(current.limit_hash_forgot_password_requests),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+pub struct VerificationSettingsSet {
+    pub settings: VerificationSettings,
+}
+
 events! {
     pub enum SettingsEvent {
         PasswordPolicySet(PasswordPolicySet) = "settings.password_policy_set",
+        VerificationSettingsSet(VerificationSettingsSet) = "settings.verification_set",
     }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SettingsCommand {
     SetPasswordPolicy(PasswordPolicy),
+    ChangeVerification(VerificationChanges),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -54,6 +132,7 @@ impl DomainError for SettingsError {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Settings {
     pub password_policy: PasswordPolicy,
+    pub verification: VerificationSettings,
 }
 
 impl Aggregate for Settings {
@@ -65,6 +144,7 @@ impl Aggregate for Settings {
     fn authorize(&self, command: &Self::Command, ctx: &Ctx<'_>) -> Result<(), Self::Error> {
         let required = match command {
             SettingsCommand::SetPasswordPolicy(_) => "UPDATE_PASSWORD_POLICY",
+            SettingsCommand::ChangeVerification(_) => "UPDATE_USER_VERIFICATION_SETTINGS",
         };
         ctx.actor.require(required, SettingsError::NoPermission)
     }
@@ -89,12 +169,22 @@ impl Aggregate for Settings {
                     policy: *policy,
                 })])
             }
+            SettingsCommand::ChangeVerification(changes) => {
+                let settings = changes.applied_to(self.verification);
+                if settings == self.verification {
+                    return Ok(vec![]);
+                }
+                Ok(vec![SettingsEvent::VerificationSettingsSet(
+                    VerificationSettingsSet { settings },
+                )])
+            }
         }
     }
 
     fn apply(&mut self, event: &Self::Event) {
         match event {
             SettingsEvent::PasswordPolicySet(e) => self.password_policy = e.policy,
+            SettingsEvent::VerificationSettingsSet(e) => self.verification = e.settings,
         }
     }
 }
@@ -128,6 +218,38 @@ mod tests {
             .by(nobody)
             .when(SettingsCommand::SetPasswordPolicy(stricter()))
             .then_err(SettingsError::NoPermission("UPDATE_PASSWORD_POLICY"));
+    }
+
+    #[test]
+    fn verification_settings_are_changed_by_their_permission_only() {
+        let pins = VerificationSettings {
+            enable_pin_code_forgot_password_requests: true,
+            ..VerificationSettings::default()
+        };
+        let change = SettingsCommand::ChangeVerification(VerificationChanges {
+            enable_pin_code_forgot_password_requests: Some(true),
+            ..VerificationChanges::default()
+        });
+        let set =
+            SettingsEvent::VerificationSettingsSet(VerificationSettingsSet { settings: pins });
+        given::<Settings>(&[])
+            .when(change.clone())
+            .then(std::slice::from_ref(&set));
+        given::<Settings>(&[set]).when(change.clone()).then(&[]);
+        given::<Settings>(&[])
+            .when(SettingsCommand::ChangeVerification(
+                VerificationChanges::default(),
+            ))
+            .then(&[]);
+        let nobody = Actor::user(id(1), None, Permissions::default(), Via::Http, None);
+        given::<Settings>(&[])
+            .by(nobody)
+            .when(change)
+            .then_err(SettingsError::NoPermission(
+                "UPDATE_USER_VERIFICATION_SETTINGS",
+            ));
+        assert!(pins.pin_codes_enabled(Purpose::PasswordReset));
+        assert!(!pins.pin_codes_enabled(Purpose::Activation));
     }
 
     #[test]

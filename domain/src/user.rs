@@ -10,8 +10,8 @@ use crate::event::events;
 use crate::id::{Digest, Id};
 use crate::value::{Email, Personal, Timestamp};
 use crate::verification::{
-    CODE_VALID_SECONDS, Purpose, Verification, VerificationCodeIssued, VerificationError,
-    VerificationMailSent, VerificationRequested,
+    CodeRequested, Mode, Proof, Purpose, Verification, VerificationCleared, VerificationCodeIssued,
+    VerificationError, VerificationMailSent, VerificationPinFailed, VerificationRequested,
 };
 
 /// An Argon2id hash in PHC string form. Passwords never enter the log, only this.
@@ -182,6 +182,9 @@ events! {
         StaffRolesRemoved(StaffRolesRemoved) = "user.staff_roles_removed",
         PatientEnlisted(PatientEnlisted) = "user.patient_enlistment_added",
         PatientRemoved(PatientRemoved) = "user.patient_enlistment_removed",
+        CodeRequested(CodeRequested) = "user.code_requested",
+        PinFailed(VerificationPinFailed) = "user.verification_pin_failed",
+        VerificationCleared(VerificationCleared) = "user.verification_cleared",
     }
 }
 
@@ -209,7 +212,35 @@ pub struct Registration {
     /// Registered as already activated (bootstrap, manual activation by an administrator).
     pub activated: bool,
     /// The activation request to mail, if the account is to be verified by mail.
-    pub activation_request: Option<Id>,
+    pub activation_request: Option<CodeRequest>,
+}
+
+/// A request for a mailed code: its id, whether a hash or a pin is to be mailed, and whether
+/// the limits on initiations apply (the deprecated `limit_hash_*` verification settings may lift
+/// them for hashes; pins are always limited).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CodeRequest {
+    pub request_id: Id,
+    pub mode: Mode,
+    pub limited: bool,
+}
+
+impl CodeRequest {
+    /// A limited request for a hash.
+    pub fn hash(request_id: Id) -> Self {
+        Self {
+            request_id,
+            mode: Mode::Hash,
+            limited: true,
+        }
+    }
+}
+
+impl CodeRequest {
+    /// The event of this request, following `before` (the verification's state).
+    fn event(self, before: &Verification, purpose: Purpose, at: Timestamp) -> UserEvent {
+        UserEvent::CodeRequested(before.next_request(self.request_id, purpose, self.mode, at))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -230,7 +261,7 @@ pub enum UserCommand {
     /// Ask for a mailed code (a new activation mail, or a password reset).
     RequestVerification {
         purpose: Purpose,
-        request_id: Id,
+        request: CodeRequest,
     },
     /// The mailer drew a code for the request; only its digest is recorded.
     IssueCode {
@@ -243,20 +274,26 @@ pub enum UserCommand {
         purpose: Purpose,
         request_id: Id,
     },
-    /// Activate the account with the mailed code's digest.
+    /// Activate the account with the mailed code.
     Activate {
-        digest: Digest,
+        proof: Proof,
     },
-    /// Set a new password with the mailed code's digest.
+    /// Set a new password with the mailed code.
     ResetPassword {
-        digest: Digest,
+        proof: Proof,
         password_hash: PasswordHash,
+    },
+    /// Clear the pending request (`request_id`, the first of its run) for `purpose`, so that new
+    /// ones may be made (an administrator unblocking the user).
+    ClearVerification {
+        purpose: Purpose,
+        request_id: Id,
     },
     /// A new email address (already reserved by the command layer), with the activation request
     /// to mail to it, if any.
     ChangeEmail {
         email: Email,
-        activation_request: Option<Id>,
+        activation_request: Option<CodeRequest>,
     },
     /// Set (or with `None` remove) the profile image.
     SetProfileImage {
@@ -311,6 +348,8 @@ pub enum UserError {
     AlreadyPatient,
     #[error("the user is not a patient of this group")]
     NotPatient,
+    #[error("pin codes are not enabled in the verification settings")]
+    PinCodesNotEnabled,
 }
 
 impl DomainError for UserError {
@@ -325,6 +364,7 @@ impl DomainError for UserError {
             Self::NotActivated => ExhCode::NotActivated,
             Self::AlreadyPatient => ExhCode::ResourceAlreadyExists,
             Self::NotPatient => ExhCode::ResourceUnknown,
+            Self::PinCodesNotEnabled => ExhCode::PinCodesNotEnabled,
             Self::Verification(error) => match error {
                 VerificationError::TooSoon(Purpose::Activation) => {
                     ExhCode::ActivationRequestTimeout
@@ -340,6 +380,14 @@ impl DomainError for UserError {
                 VerificationError::UnknownCode(Purpose::PasswordReset) => {
                     ExhCode::NewPasswordHashUnknown
                 }
+                VerificationError::UnknownPinRequest(Purpose::Activation) => {
+                    ExhCode::ActivationUnknown
+                }
+                VerificationError::UnknownPinRequest(Purpose::PasswordReset) => {
+                    ExhCode::PinCodeRequestUnknown
+                }
+                VerificationError::WrongPin => ExhCode::IncorrectPinCode,
+                VerificationError::PinAttemptsExhausted => ExhCode::TooManyFailedAttempts,
                 VerificationError::Claimed | VerificationError::NotPending => ExhCode::IllegalState,
             },
         }
@@ -489,6 +537,14 @@ impl Aggregate for User {
                 );
             }
             UserCommand::EnlistPatient { .. } => "ADD_PATIENT",
+            UserCommand::ClearVerification {
+                purpose: Purpose::Activation,
+                ..
+            } => "DELETE_ACTIVATION_REQUEST",
+            UserCommand::ClearVerification {
+                purpose: Purpose::PasswordReset,
+                ..
+            } => "DELETE_FORGOT_PASSWORD_REQUEST",
             UserCommand::RemovePatient { .. } if self_service(ctx) => return Ok(()),
             UserCommand::RemovePatient { group_id } => {
                 return ctx
@@ -537,12 +593,8 @@ impl Aggregate for User {
                 let request = r
                     .activation_request
                     .filter(|_| !r.activated)
-                    .map(|request_id| {
-                        UserEvent::VerificationRequested(VerificationRequested {
-                            request_id,
-                            purpose: Purpose::Activation,
-                            at: ctx.now,
-                        })
+                    .map(|request| {
+                        request.event(&Verification::default(), Purpose::Activation, ctx.now)
                     });
                 Ok([registered].into_iter().chain(request).collect())
             }
@@ -611,10 +663,7 @@ impl Aggregate for User {
                 })])
             }
             UserCommand::Delete => Ok(vec![UserEvent::Deleted(UserDeleted {})]),
-            UserCommand::RequestVerification {
-                purpose,
-                request_id,
-            } => {
+            UserCommand::RequestVerification { purpose, request } => {
                 match purpose {
                     Purpose::Activation if self.activated => {
                         return Err(UserError::AlreadyActivated);
@@ -624,13 +673,14 @@ impl Aggregate for User {
                     }
                     _ => {}
                 }
-                self.verification(*purpose).admits(*purpose, ctx.now)?;
-                Ok(vec![UserEvent::VerificationRequested(
-                    VerificationRequested {
-                        request_id: *request_id,
-                        purpose: *purpose,
-                        at: ctx.now,
-                    },
+                if request.limited || request.mode == Mode::PinCode {
+                    self.verification(*purpose)
+                        .admits(*purpose, request.mode, ctx.now)?;
+                }
+                Ok(vec![request.event(
+                    self.verification(*purpose),
+                    *purpose,
+                    ctx.now,
                 )])
             }
             UserCommand::IssueCode {
@@ -638,13 +688,13 @@ impl Aggregate for User {
                 request_id,
                 digest,
             } => {
-                self.verification(*purpose)
-                    .claimable(*request_id, ctx.now)?;
+                let verification = self.verification(*purpose);
+                verification.claimable(*request_id, ctx.now)?;
                 Ok(vec![UserEvent::VerificationCodeIssued(
                     VerificationCodeIssued {
                         request_id: *request_id,
                         digest: *digest,
-                        expires_at: ctx.now.plus_seconds(CODE_VALID_SECONDS),
+                        expires_at: ctx.now.plus_seconds(verification.mode.valid_seconds()),
                         at: ctx.now,
                     },
                 )])
@@ -663,10 +713,10 @@ impl Aggregate for User {
                     },
                 )])
             }
-            UserCommand::Activate { digest } => {
+            UserCommand::Activate { proof } => {
                 let request_id = self
                     .activation
-                    .accepts(Purpose::Activation, digest, ctx.now)?;
+                    .accepts(Purpose::Activation, proof, ctx.now)?;
                 Ok(vec![UserEvent::Activated(UserActivated {
                     request_id: Some(request_id),
                 })])
@@ -695,22 +745,17 @@ impl Aggregate for User {
                 let changed = UserEvent::EmailChanged(EmailChanged {
                     email: Personal(email.as_str().to_owned()),
                 });
-                let request = activation_request.map(|request_id| {
-                    UserEvent::VerificationRequested(VerificationRequested {
-                        request_id,
-                        purpose: Purpose::Activation,
-                        at: ctx.now,
-                    })
+                // The new address starts a new run of requests.
+                let request = activation_request.map(|request| {
+                    request.event(&Verification::default(), Purpose::Activation, ctx.now)
                 });
                 Ok([changed].into_iter().chain(request).collect())
             }
             UserCommand::ResetPassword {
-                digest,
+                proof,
                 password_hash,
             } => {
-                let request_id = self
-                    .reset
-                    .accepts(Purpose::PasswordReset, digest, ctx.now)?;
+                let request_id = self.reset.accepts(Purpose::PasswordReset, proof, ctx.now)?;
                 Ok(vec![UserEvent::PasswordReset(PasswordReset {
                     request_id,
                     password_hash: password_hash.clone(),
@@ -790,6 +835,46 @@ impl Aggregate for User {
                     group_id: *group_id,
                 })])
             }
+            UserCommand::ClearVerification {
+                purpose,
+                request_id,
+            } => {
+                // A run started before codes had modes is named by its latest request.
+                let verification = self.verification(*purpose);
+                let current = [verification.first_request_id, verification.request_id];
+                if !current.contains(&Some(*request_id)) {
+                    return Err(UserError::Verification(VerificationError::NotPending));
+                }
+                Ok(vec![UserEvent::VerificationCleared(VerificationCleared {
+                    request_id: *request_id,
+                    purpose: *purpose,
+                })])
+            }
+        }
+    }
+
+    fn recorded_refusal(
+        &self,
+        command: &Self::Command,
+        error: &Self::Error,
+        ctx: &Ctx<'_>,
+    ) -> Vec<Self::Event> {
+        let purpose = match command {
+            UserCommand::Activate { .. } => Purpose::Activation,
+            UserCommand::ResetPassword { .. } => Purpose::PasswordReset,
+            _ => return vec![],
+        };
+        let verification = self.verification(purpose);
+        match (error, verification.request_id) {
+            (UserError::Verification(VerificationError::WrongPin), Some(request_id)) => {
+                vec![UserEvent::PinFailed(VerificationPinFailed {
+                    request_id,
+                    purpose,
+                    at: ctx.now,
+                    failed_attempts: verification.failed_attempts.saturating_add(1),
+                })]
+            }
+            _ => vec![],
         }
     }
 
@@ -832,6 +917,9 @@ impl Aggregate for User {
                 self.reset = Verification::default();
             }
             UserEvent::VerificationRequested(e) => self.verification_mut(e.purpose).requested(e),
+            UserEvent::CodeRequested(e) => self.verification_mut(e.purpose).code_requested(e),
+            UserEvent::PinFailed(e) => self.verification_mut(e.purpose).pin_failed(e),
+            UserEvent::VerificationCleared(e) => self.verification_mut(e.purpose).completed(),
             UserEvent::VerificationCodeIssued(e) => {
                 for purpose in [Purpose::Activation, Purpose::PasswordReset] {
                     self.verification_mut(purpose).code_issued(e);
@@ -1058,7 +1146,7 @@ mod tests {
 
     fn with_activation_request() -> Vec<UserEvent> {
         let registration = Registration {
-            activation_request: Some(id(5)),
+            activation_request: Some(CodeRequest::hash(id(5))),
             ..registration(false)
         };
         given::<User>(&[])
@@ -1072,9 +1160,17 @@ mod tests {
         let events = with_activation_request();
         assert!(matches!(
             events.as_slice(),
-            [UserEvent::Registered(_), UserEvent::VerificationRequested(r)]
+            [UserEvent::Registered(_), UserEvent::CodeRequested(r)]
                 if r.request_id == id(5) && r.purpose == Purpose::Activation
+                    && r.mode == Mode::Hash && r.initiations == 1 && r.first_request_id == id(5)
         ));
+    }
+
+    fn hash(code: &[u8]) -> Proof {
+        Proof {
+            mode: Mode::Hash,
+            digest: Digest::of(code),
+        }
     }
 
     #[test]
@@ -1093,7 +1189,7 @@ mod tests {
         given::<User>(&history)
             .by(nobody())
             .when(UserCommand::Activate {
-                digest: Digest::of(b"wrong"),
+                proof: hash(b"wrong"),
             })
             .then_err(UserError::Verification(VerificationError::UnknownCode(
                 Purpose::Activation,
@@ -1101,7 +1197,7 @@ mod tests {
         let activated = given::<User>(&history)
             .by(nobody())
             .when(UserCommand::Activate {
-                digest: Digest::of(b"code"),
+                proof: hash(b"code"),
             })
             .events();
         assert_eq!(
@@ -1114,7 +1210,7 @@ mod tests {
         given::<User>(&history)
             .by(nobody())
             .when(UserCommand::Activate {
-                digest: Digest::of(b"code"),
+                proof: hash(b"code"),
             })
             .then_err(UserError::Verification(VerificationError::UnknownCode(
                 Purpose::Activation,
@@ -1122,9 +1218,115 @@ mod tests {
         given::<User>(&history)
             .when(UserCommand::RequestVerification {
                 purpose: Purpose::Activation,
-                request_id: id(6),
+                request: CodeRequest::hash(id(6)),
             })
             .then_err(UserError::AlreadyActivated);
+    }
+
+    fn with_pin_reset_request() -> Vec<UserEvent> {
+        let mut history = vec![
+            registered(),
+            UserEvent::Activated(UserActivated { request_id: None }),
+        ];
+        let request = UserCommand::RequestVerification {
+            purpose: Purpose::PasswordReset,
+            request: CodeRequest {
+                request_id: id(7),
+                mode: Mode::PinCode,
+                limited: true,
+            },
+        };
+        history.extend(given::<User>(&history).by(nobody()).when(request).events());
+        let issue = UserCommand::IssueCode {
+            purpose: Purpose::PasswordReset,
+            request_id: id(7),
+            digest: Digest::of(b"12345678"),
+        };
+        history.extend(given::<User>(&history).when(issue).events());
+        history
+    }
+
+    fn reset_with_pin(pin: &[u8]) -> UserCommand {
+        UserCommand::ResetPassword {
+            proof: Proof {
+                mode: Mode::PinCode,
+                digest: Digest::of(pin),
+            },
+            password_hash: PasswordHash("new".into()),
+        }
+    }
+
+    #[test]
+    fn a_mailed_pin_expires_after_fifteen_minutes() {
+        let history = with_pin_reset_request();
+        given::<User>(&history)
+            .by(nobody())
+            .at(crate::aggregate::testing::NOW.plus_seconds(15 * 60))
+            .when(reset_with_pin(b"12345678"))
+            .then_err(UserError::Verification(
+                VerificationError::UnknownPinRequest(Purpose::PasswordReset),
+            ));
+        given::<User>(&history)
+            .by(nobody())
+            .when(UserCommand::ResetPassword {
+                proof: hash(b"12345678"),
+                password_hash: PasswordHash("new".into()),
+            })
+            .then_err(UserError::Verification(VerificationError::UnknownCode(
+                Purpose::PasswordReset,
+            )));
+    }
+
+    #[test]
+    fn every_wrong_pin_is_recorded_and_the_fourth_attempt_is_refused() {
+        let mut history = with_pin_reset_request();
+        for failed_attempts in 1..=3 {
+            let failed = UserEvent::PinFailed(VerificationPinFailed {
+                request_id: id(7),
+                purpose: Purpose::PasswordReset,
+                at: crate::aggregate::testing::NOW,
+                failed_attempts,
+            });
+            given::<User>(&history)
+                .by(nobody())
+                .when(reset_with_pin(b"00000000"))
+                .then_refused(
+                    UserError::Verification(VerificationError::WrongPin),
+                    std::slice::from_ref(&failed),
+                );
+            history.push(failed);
+        }
+        given::<User>(&history)
+            .by(nobody())
+            .when(reset_with_pin(b"12345678"))
+            .then_err(UserError::Verification(
+                VerificationError::PinAttemptsExhausted,
+            ));
+        let fresh = with_pin_reset_request();
+        let reset = given::<User>(&fresh)
+            .by(nobody())
+            .when(reset_with_pin(b"12345678"))
+            .events();
+        assert!(matches!(reset.as_slice(), [UserEvent::PasswordReset(r)] if r.request_id == id(7)));
+    }
+
+    #[test]
+    fn an_administrator_clears_a_run_of_requests_by_its_first_id() {
+        let history = with_pin_reset_request();
+        let clear = |request_id| UserCommand::ClearVerification {
+            purpose: Purpose::PasswordReset,
+            request_id,
+        };
+        given::<User>(&history)
+            .by(nobody())
+            .when(clear(id(7)))
+            .then_err(UserError::NoPermission("DELETE_FORGOT_PASSWORD_REQUEST"));
+        given::<User>(&history)
+            .when(clear(id(8)))
+            .then_err(UserError::Verification(VerificationError::NotPending));
+        let cleared = given::<User>(&history).when(clear(id(7))).events();
+        let state = User::fold(&[history, cleared].concat());
+        assert_eq!(state.reset, Verification::default());
     }
 
     #[test]
@@ -1135,7 +1337,7 @@ mod tests {
             .by(me)
             .when(UserCommand::ChangeEmail {
                 email: email.clone(),
-                activation_request: Some(id(3)),
+                activation_request: Some(CodeRequest::hash(id(3))),
             })
             .events();
         let state = User::fold(&[vec![registered()], events].concat());
@@ -1176,7 +1378,7 @@ mod tests {
             .by(nobody())
             .when(UserCommand::RequestVerification {
                 purpose: Purpose::PasswordReset,
-                request_id: id(6),
+                request: CodeRequest::hash(id(6)),
             })
             .then_err(UserError::NotActivated);
     }

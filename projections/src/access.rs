@@ -246,6 +246,11 @@ impl Model {
                 self.forget_code(user_id, e.purpose);
                 self.requests.insert(e.request_id, e.purpose);
             }
+            UserEvent::CodeRequested(e) => {
+                self.forget_code(user_id, e.purpose);
+                self.requests.insert(e.request_id, e.purpose);
+            }
+            UserEvent::VerificationCleared(e) => self.forget_code(user_id, e.purpose),
             UserEvent::VerificationCodeIssued(e) => {
                 if let Some(purpose) = self.requests.get(&e.request_id).copied() {
                     self.forget_code(user_id, purpose);
@@ -302,6 +307,7 @@ impl Model {
             UserEvent::Updated(_)
             | UserEvent::PasswordChanged(_)
             | UserEvent::VerificationMailSent(_)
+            | UserEvent::PinFailed(_)
             | UserEvent::EmailChanged(_)
             | UserEvent::ProfileImageSet(_) => {}
         }

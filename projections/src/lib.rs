@@ -11,7 +11,7 @@
 //! - [`rql`], [`sql`], [`page`]: RQL parsing, compilation to SQL, paged lists.
 //! - [`access`]: the in-memory access cache (tokens, clients, permissions) every request uses.
 //! - One module per read model: [`users`], [`roles`], [`applications`], [`tokens`], [`groups`],
-//!   [`authorizations`], [`mfa`], [`oauth1`].
+//!   [`authorizations`], [`mfa`], [`oauth1`], [`verification`].
 
 pub mod access;
 pub mod applications;
@@ -28,6 +28,7 @@ pub mod store;
 pub mod table;
 pub mod tokens;
 pub mod users;
+pub mod verification;
 
 use std::sync::Arc;
 
@@ -42,5 +43,6 @@ pub fn all() -> Vec<Arc<dyn runner::Projection>> {
         Arc::new(authorizations::Authorizations),
         Arc::new(mfa::MfaSettings),
         Arc::new(oauth1::OAuth1Tokens),
+        Arc::new(verification::VerificationRequests),
     ]
 }

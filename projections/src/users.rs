@@ -190,8 +190,11 @@ impl Projection for Users {
                     ],
                 )?,
                 UserEvent::VerificationRequested(_)
+                | UserEvent::CodeRequested(_)
                 | UserEvent::VerificationCodeIssued(_)
-                | UserEvent::VerificationMailSent(_) => {}
+                | UserEvent::VerificationMailSent(_)
+                | UserEvent::PinFailed(_)
+                | UserEvent::VerificationCleared(_) => {}
                 // The enlistments themselves are the `groups_v1` read model's.
                 UserEvent::StaffEnlisted(_)
                 | UserEvent::StaffRemoved(_)

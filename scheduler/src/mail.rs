@@ -1,8 +1,10 @@
 //! Delivery of the identity mails (account activation, password reset) over SMTP.
 //!
-//! The outbox is the log: a `user.verification_requested` event is a mail to send. The mailer
+//! The outbox is the log: a `user.code_requested` (formerly `user.verification_requested`) event
+//! is a mail to send. The mailer
 //! follows the log; once it has caught up with the head it was started at, it delivers every
-//! request still pending and then each new one as it arrives. Delivering means: draw a random code,
+//! request still pending and then each new one as it arrives. Delivering means: draw a random code
+//! (a 40-hex hash, or an 8-digit pin whose digest is keyed with the deployment's secrets key),
 //! record its digest (`IssueCode`, which also claims the request for a minute against other nodes'
 //! mailers), send the mail, record that it was sent. The code itself is only ever in the mail.
 //! A failed send is retried with a new code once the claim has lapsed.
@@ -15,7 +17,8 @@ use futures::StreamExt;
 use lettre::message::Mailbox;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use tokio::task::JoinHandle;
-use vigil_commands::{CommandBus, CommandError, ids, secrets};
+use vigil_commands::secrets::{self, Vault};
+use vigil_commands::{CommandBus, CommandError, ids};
 use vigil_domain::actor::{Actor, Via};
 use vigil_domain::aggregate::Aggregate;
 use vigil_domain::commit::{CommandMeta, Recorded};
@@ -23,7 +26,7 @@ use vigil_domain::event::{Event, UserEvent};
 use vigil_domain::id::{Id, StreamId};
 use vigil_domain::log::EventLog;
 use vigil_domain::user::{User, UserCommand, UserError};
-use vigil_domain::verification::{Purpose, VerificationError};
+use vigil_domain::verification::{Mode, Purpose, VerificationError};
 
 /// How often pending mails whose delivery failed are tried again.
 const RETRY_EVERY: Duration = Duration::from_secs(15);
@@ -53,7 +56,11 @@ pub struct Mailer {
 
 impl Mailer {
     /// Starts delivering the mails recorded in `log`.
-    pub fn start(log: Arc<dyn EventLog>, config: &MailConfig) -> Result<Self, MailError> {
+    pub fn start(
+        log: Arc<dyn EventLog>,
+        config: &MailConfig,
+        vault: Vault,
+    ) -> Result<Self, MailError> {
         let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(&config.smtp_url)
             .map_err(|e| MailError::Url(e.to_string()))?
             .build();
@@ -65,6 +72,7 @@ impl Mailer {
             bus: CommandBus::new(log.clone()),
             transport,
             from,
+            vault,
         };
         Ok(Self {
             task: tokio::spawn(delivery.run(log)),
@@ -86,10 +94,17 @@ struct Delivery {
     bus: CommandBus,
     transport: AsyncSmtpTransport<Tokio1Executor>,
     from: Mailbox,
+    vault: Vault,
 }
 
 /// Requests not yet mailed: request id → (user, purpose).
 type Pending = HashMap<Id, (Id, Purpose)>;
+
+/// A new request supersedes the user's pending one for the same purpose.
+fn request(pending: &mut Pending, user: Id, request_id: Id, purpose: Purpose) {
+    pending.retain(|_, (owner, pending_for)| *owner != user || *pending_for != purpose);
+    pending.insert(request_id, (user, purpose));
+}
 
 fn track(pending: &mut Pending, recorded: &Recorded) {
     let Some(user) = recorded.commit.stream.id() else {
@@ -98,9 +113,10 @@ fn track(pending: &mut Pending, recorded: &Recorded) {
     for event in &recorded.commit.events {
         let Event::User(event) = event else { continue };
         match event {
-            UserEvent::VerificationRequested(e) => {
+            UserEvent::VerificationRequested(e) => request(pending, user, e.request_id, e.purpose),
+            UserEvent::CodeRequested(e) => request(pending, user, e.request_id, e.purpose),
+            UserEvent::VerificationCleared(e) => {
                 pending.retain(|_, (owner, purpose)| *owner != user || *purpose != e.purpose);
-                pending.insert(e.request_id, (user, e.purpose));
             }
             UserEvent::VerificationMailSent(e) => {
                 pending.remove(&e.request_id);
@@ -210,7 +226,15 @@ impl Delivery {
         let Some(email) = user.email.clone().filter(|_| user.active()) else {
             return Err(Failure::Settled);
         };
-        let (code, digest) = secrets::new_token();
+        let mode = user.verification(purpose).mode;
+        let (code, digest) = match mode {
+            Mode::Hash => secrets::new_token(),
+            Mode::PinCode => {
+                let pin = secrets::new_pin();
+                let digest = self.vault.pin_digest(user_id, &pin);
+                (pin, digest)
+            }
+        };
         let issue = UserCommand::IssueCode {
             purpose,
             request_id,
@@ -238,7 +262,7 @@ impl Delivery {
             .first_name
             .as_ref()
             .map_or_else(String::new, |name| format!(" {}", name.get()));
-        let (subject, body) = compose(purpose, &greeting, &code);
+        let (subject, body) = compose(purpose, mode, &greeting, &code);
         let message = Message::builder()
             .from(self.from.clone())
             .to(to)
@@ -269,22 +293,27 @@ enum Failure {
     Later(String),
 }
 
-/// The built-in mail for `purpose`, used when no template is configured.
-fn compose(purpose: Purpose, greeting: &str, code: &str) -> (&'static str, String) {
+/// The built-in mail for `purpose`, with a code of `mode`.
+fn compose(purpose: Purpose, mode: Mode, greeting: &str, code: &str) -> (&'static str, String) {
+    let (what, minutes) = match mode {
+        Mode::Hash => ("code", 60),
+        Mode::PinCode => ("pin code", 15),
+    };
     match purpose {
         Purpose::Activation => (
             "Activate your account",
             format!(
-                "Hello{greeting},\n\nWelcome. To activate your account, use this activation code \
-                 within 60 minutes:\n\n{code}\n\nIf you did not create an account, ignore this mail.\n"
+                "Hello{greeting},\n\nWelcome. To activate your account, use this activation \
+                 {what} within {minutes} minutes:\n\n{code}\n\nIf you did not create an account, \
+                 ignore this mail.\n"
             ),
         ),
         Purpose::PasswordReset => (
             "Reset your password",
             format!(
-                "Hello{greeting},\n\nTo choose a new password, use this reset code within 60 \
-                 minutes:\n\n{code}\n\nIf you did not ask for a new password, ignore this mail; \
-                 your password stays as it is.\n"
+                "Hello{greeting},\n\nTo choose a new password, use this reset {what} within \
+                 {minutes} minutes:\n\n{code}\n\nIf you did not ask for a new password, ignore \
+                 this mail; your password stays as it is.\n"
             ),
         ),
     }

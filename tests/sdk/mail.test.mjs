@@ -4,11 +4,15 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   ActivationUnknownError,
+  ForgotPasswordRequestTimeoutError,
+  IncorrectPinCodeError,
   InvalidGrantError,
+  PinCodesNotEnabledError,
   RefreshTokenUnknownError,
+  TooManyFailedAttemptsError,
 } from '@extrahorizon/javascript-sdk';
-import { codeIn, smtpServer } from './smtp.mjs';
-import { client, loggedIn } from './vigil.mjs';
+import { codeIn, pinIn, smtpServer } from './smtp.mjs';
+import { adminEmail, adminPassword, client, loggedIn } from './vigil.mjs';
 
 const smtp = smtpServer(Number(process.env.VIGIL_TEST_SMTP_PORT));
 
@@ -42,4 +46,69 @@ test('register, activate with the mailed code, reset the password with the maile
   });
   const again = await loggedIn(address, 'second password');
   assert.equal((await again.users.me()).id, user.id);
+});
+
+test('pin codes, once enabled: activation, a reset spent by wrong pins, cleared by an administrator', async () => {
+  const address = 'pinned@example.com';
+  const anonymous = client();
+  const account = {
+    firstName: 'Pin', lastName: 'Ned', email: address, password: 'first password', language: 'EN', activationMode: 'pin_code',
+  };
+  await assert.rejects(anonymous.users.createAccount(account), PinCodesNotEnabledError);
+
+  const admin = await loggedIn(adminEmail, adminPassword);
+  const settings = await admin.users.settings.updateVerificationSettings({
+    enablePinCodeActivationRequests: true, enablePinCodeForgotPasswordRequests: true,
+  });
+  assert.deepEqual(settings, {
+    enablePinCodeActivationRequests: true,
+    enablePinCodeForgotPasswordRequests: true,
+    limitHashActivationRequests: true,
+    limitHashForgotPasswordRequests: true,
+  });
+  try {
+    const user = await anonymous.users.createAccount(account);
+    const activationPin = pinIn(await smtp.next(address));
+    const [activation] = (await admin.users.activationRequests.find()).data.filter((r) => r.userId === user.id);
+    assert.equal(activation.mode, 'pin_code');
+    assert.equal(activation.requestCount, 1);
+    assert.ok(activation.expiryTimestamp instanceof Date);
+    const wrong = (pin) => (pin === '00000000' ? '11111111' : '00000000');
+    await assert.rejects(
+      anonymous.users.validateEmailActivation({ email: address, pinCode: wrong(activationPin) }),
+      IncorrectPinCodeError,
+    );
+    assert.equal(await anonymous.users.validateEmailActivation({ email: address, pinCode: activationPin }), true);
+    assert.equal((await admin.users.activationRequests.find()).data.some((r) => r.userId === user.id), false);
+
+    assert.equal(await anonymous.users.requestPasswordReset({ email: address, mode: 'pin_code' }), true);
+    const resetPin = pinIn(await smtp.next(address));
+    for (let attempt = 0; attempt < 3; attempt += 1) {
+      await assert.rejects(
+        anonymous.users.validatePasswordReset({ email: address, pinCode: wrong(resetPin), newPassword: 'second password' }),
+        IncorrectPinCodeError,
+      );
+    }
+    await assert.rejects(
+      anonymous.users.validatePasswordReset({ email: address, pinCode: resetPin, newPassword: 'second password' }),
+      TooManyFailedAttemptsError,
+    );
+    await assert.rejects(
+      anonymous.users.requestPasswordReset({ email: address, mode: 'pin_code' }),
+      ForgotPasswordRequestTimeoutError,
+    );
+    const request = await admin.users.forgotPasswordRequests.findByUserId(user.id);
+    assert.equal(request.failedAttempts, 3);
+    assert.deepEqual(await admin.users.forgotPasswordRequests.remove(request.id), { affectedRecords: 1 });
+
+    assert.equal(await anonymous.users.requestPasswordReset({ email: address, mode: 'pin_code' }), true);
+    const pin = pinIn(await smtp.next(address));
+    assert.equal(await anonymous.users.validatePasswordReset({ email: address, pinCode: pin, newPassword: 'second password' }), true);
+    const pinned = await loggedIn(address, 'second password');
+    assert.equal((await pinned.users.me()).id, user.id);
+  } finally {
+    await admin.users.settings.updateVerificationSettings({
+      enablePinCodeActivationRequests: false, enablePinCodeForgotPasswordRequests: false,
+    });
+  }
 });

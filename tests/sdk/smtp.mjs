@@ -73,3 +73,11 @@ export function codeIn(mail) {
   if (!match) throw new Error(`no code in the mail:\n${mail.data}`);
   return match[0];
 }
+
+// The 8-digit pin code in a mail's body.
+export function pinIn(mail) {
+  const body = mail.data.replace(/=\r\n/g, '').split('\r\n\r\n').slice(1).join('\r\n\r\n');
+  const match = body.match(/(?<![0-9])[0-9]{8}(?![0-9])/);
+  if (!match) throw new Error(`no pin code in the mail:\n${mail.data}`);
+  return match[0];
+}

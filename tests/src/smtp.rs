@@ -17,16 +17,34 @@ pub struct ReceivedMail {
 }
 
 impl ReceivedMail {
-    /// The first 40-hex-digit code in the body (quoted-printable soft breaks undone).
+    /// The message with quoted-printable soft line breaks undone.
+    pub fn text(&self) -> String {
+        self.data.replace("=\r\n", "")
+    }
+
+    /// The first 40-hex-digit code in the body.
     pub fn code(&self) -> Option<String> {
-        let text = self.data.replace("=\r\n", "");
-        let bytes = text.as_bytes();
-        (0..bytes.len().saturating_sub(39)).find_map(|start| {
-            let window = &bytes[start..start + 40];
-            let bounded = |i: Option<&u8>| i.is_none_or(|b| !b.is_ascii_hexdigit());
-            (window.iter().all(u8::is_ascii_hexdigit)
+        self.standalone(40, u8::is_ascii_hexdigit)
+    }
+
+    /// The first 8-digit pin code in the body.
+    pub fn pin(&self) -> Option<String> {
+        self.standalone(8, u8::is_ascii_digit)
+    }
+
+    /// The first run of exactly `len` bytes that are all `kind`, in the body.
+    fn standalone(&self, len: usize, kind: fn(&u8) -> bool) -> Option<String> {
+        let text = self.text();
+        let body = text
+            .split_once("\r\n\r\n")
+            .map_or(text.as_str(), |(_, body)| body);
+        let bytes = body.as_bytes();
+        (0..(bytes.len() + 1).saturating_sub(len)).find_map(|start| {
+            let window = &bytes[start..start + len];
+            let bounded = |i: Option<&u8>| i.is_none_or(|b| !kind(b));
+            (window.iter().all(kind)
                 && bounded(start.checked_sub(1).and_then(|i| bytes.get(i)))
-                && bounded(bytes.get(start + 40)))
+                && bounded(bytes.get(start + len)))
             .then(|| String::from_utf8_lossy(window).into_owned())
         })
     }

@@ -18,6 +18,7 @@ mod roles;
 mod route_inventory;
 mod sdk;
 mod telemetry;
+mod verification;
 
 /// Declares `$name` once per deployment: `$name::embedded` and `$name::production`.
 #[macro_export]

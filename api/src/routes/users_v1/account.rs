@@ -14,12 +14,12 @@ use vigil_commands::users::{self, AccountError, NewAccount};
 use vigil_domain::actor::{Actor, Via};
 use vigil_domain::aggregate::Aggregate;
 use vigil_domain::error::ExhCode;
-use vigil_domain::id::{Digest, Id, StreamId};
+use vigil_domain::id::{Id, StreamId};
 use vigil_domain::password::PasswordPolicy;
 use vigil_domain::settings::{self, Settings, SettingsCommand};
 use vigil_domain::user::{ProfileChanges, User, UserCommand};
 use vigil_domain::value::Email;
-use vigil_domain::verification::Purpose;
+use vigil_domain::verification::{Mode, Proof, Purpose};
 
 use super::rendered_user;
 use crate::error::ApiError;
@@ -79,25 +79,27 @@ struct Registration {
     activation_mode: Option<String>,
 }
 
-/// Whether codes are mailed in `mode` (`hash`, the default) or not at all (`manual`). Pin codes
-/// need the verification settings to enable them, which they do not by default.
-fn mailed(state: &AppState, mode: Option<&str>) -> Result<bool, ApiError> {
-    match mode.unwrap_or("hash") {
-        "manual" => Ok(false),
-        "hash" if state.mailer.is_some() => Ok(true),
-        "hash" => Err(ApiError::new(
+/// How codes are mailed in `mode`: as a hash (the default), as a pin code (when the verification
+/// settings enable them, checked by the command), or not at all (`manual`).
+fn mailed(state: &AppState, mode: Option<&str>) -> Result<Option<Mode>, ApiError> {
+    let mode = match mode.unwrap_or("hash") {
+        "manual" => return Ok(None),
+        "hash" => Mode::Hash,
+        "pin_code" => Mode::PinCode,
+        other => {
+            return Err(ApiError::new(
+                ExhCode::FieldFormat,
+                format!("mode must be hash, pin_code or manual, not {other}"),
+            ));
+        }
+    };
+    if state.mailer.is_none() {
+        return Err(ApiError::new(
             ExhCode::IllegalState,
             "This deployment sends no mail (no SMTP server is configured); use activation_mode manual",
-        )),
-        "pin_code" => Err(ApiError::new(
-            ExhCode::PinCodesNotEnabled,
-            "Pin codes are not enabled in the verification settings",
-        )),
-        other => Err(ApiError::new(
-            ExhCode::FieldFormat,
-            format!("mode must be hash, pin_code or manual, not {other}"),
-        )),
+        ));
     }
+    Ok(Some(mode))
 }
 
 /// `POST /users/v1/register`: anyone may create an account; in the `hash` mode an activation code
@@ -108,7 +110,7 @@ async fn register(
     body: Bytes,
 ) -> Result<RawJson, ApiError> {
     let form: Registration = json_body(&body)?;
-    let mailed_activation = mailed(&state, form.activation_mode.as_deref())?;
+    let activation = mailed(&state, form.activation_mode.as_deref())?;
     let account = NewAccount {
         email: form.email,
         password: form.password,
@@ -118,7 +120,7 @@ async fn register(
         language: form.language,
         time_zone: form.time_zone,
         activated: false,
-        mailed_activation,
+        activation,
     };
     let meta = context.meta(anonymous(&context));
     let (id, outcome) = users::register(&state.bus, &state.ids, account, &meta).await?;
@@ -343,13 +345,13 @@ async fn request_mail(
     let email = request
         .email
         .ok_or_else(|| ApiError::new(ExhCode::MissingRequiredFields, "email is required"))?;
-    if !mailed(state, request.mode.as_deref())? {
+    let Some(mode) = mailed(state, request.mode.as_deref())? else {
         return Ok(true);
-    }
+    };
     let meta = context.meta(anonymous(context));
     // The answer is empty, so nothing waits for the read models: a request for an address with
     // an account costs what one without does (one commit), and its time tells nothing.
-    Ok(users::request_verification(&state.bus, &state.ids, &email, purpose, &meta).await?)
+    Ok(users::request_verification(&state.bus, &state.ids, &email, purpose, mode, &meta).await?)
 }
 
 /// `GET /users/v1/activation?email=&mode=`: mail a new activation code.
@@ -379,76 +381,106 @@ async fn request_password_reset(
     Ok(StatusCode::OK)
 }
 
-/// The user a mailed code was sent to, for `purpose`.
+/// A mailed code as presented: `{hash}`, or `{email, pin_code}`.
+#[derive(Deserialize)]
+struct MailedCode {
+    hash: Option<String>,
+    email: Option<String>,
+    pin_code: Option<String>,
+}
+
+/// The user a mailed code was sent to for `purpose`, and the code as proof: a hash is looked up
+/// by its digest; a pin belongs to the account of the address it comes with.
 async fn code_owner(
     state: &AppState,
-    hash: Option<&str>,
+    code: MailedCode,
     purpose: Purpose,
-    unknown: ExhCode,
-) -> Result<(Id, Digest), ApiError> {
-    let Some(hash) = hash else {
-        return Err(ApiError::new(
-            ExhCode::PinCodesNotEnabled,
-            "Pin codes are not enabled in the verification settings; send the mailed hash",
-        ));
+) -> Result<(Id, Proof), ApiError> {
+    let (unknown_hash, unknown_pin) = match purpose {
+        Purpose::Activation => (ExhCode::ActivationUnknown, ExhCode::ActivationUnknown),
+        Purpose::PasswordReset => (
+            ExhCode::NewPasswordHashUnknown,
+            ExhCode::PinCodeRequestUnknown,
+        ),
     };
-    let digest = secrets::token_digest(hash.trim());
-    let owner = state
-        .lookup(|access| access.verification_code(&digest))
-        .await?
-        .filter(|(_, used_for)| *used_for == purpose)
-        .map(|(user, _)| user)
-        .ok_or_else(|| ApiError::new(unknown, "The code is unknown or has expired"))?;
-    Ok((owner, digest))
+    match code {
+        MailedCode {
+            hash: Some(hash), ..
+        } => {
+            let digest = secrets::token_digest(hash.trim());
+            let owner = state
+                .lookup(|access| access.verification_code(&digest))
+                .await?
+                .filter(|(_, used_for)| *used_for == purpose)
+                .map(|(user, _)| user)
+                .ok_or_else(|| ApiError::new(unknown_hash, "The code is unknown or has expired"))?;
+            let proof = Proof {
+                mode: Mode::Hash,
+                digest,
+            };
+            Ok((owner, proof))
+        }
+        MailedCode {
+            email: Some(email),
+            pin_code: Some(pin),
+            ..
+        } => {
+            let unknown = || {
+                ApiError::new(
+                    unknown_pin,
+                    "No pin code was requested for this address, or it has expired",
+                )
+            };
+            let email = Email::parse(&email).map_err(|_| unknown())?;
+            let (owner, _) = vigil_commands::auth::user_by_email(&state.bus, &email)
+                .await?
+                .ok_or_else(unknown)?;
+            let proof = Proof {
+                mode: Mode::PinCode,
+                digest: state.vault.pin_digest(owner, &pin),
+            };
+            Ok((owner, proof))
+        }
+        _ => Err(ApiError::new(
+            ExhCode::MissingRequiredFields,
+            "Send the mailed hash, or the email address with the mailed pin_code",
+        )),
+    }
 }
 
-#[derive(Deserialize)]
-struct Activation {
-    hash: Option<String>,
-}
-
-/// `POST /users/v1/activation`: activate an account with the mailed code.
+/// `POST /users/v1/activation`: activate an account with the mailed code (`{hash}` or
+/// `{email, pin_code}`).
 async fn activate(
     State(state): State<AppState>,
     context: RequestContext,
     body: Bytes,
 ) -> Result<StatusCode, ApiError> {
-    let Activation { hash } = json_body(&body)?;
-    let (user_id, digest) = code_owner(
-        &state,
-        hash.as_deref(),
-        Purpose::Activation,
-        ExhCode::ActivationUnknown,
-    )
-    .await?;
+    let code: MailedCode = json_body(&body)?;
+    let (user_id, proof) = code_owner(&state, code, Purpose::Activation).await?;
     let meta = context.meta(anonymous(&context));
-    let outcome = users::activate(&state.bus, user_id, digest, &meta).await?;
+    let outcome = users::activate(&state.bus, user_id, proof, &meta).await?;
     state.settle(outcome.position).await?;
     Ok(StatusCode::OK)
 }
 
 #[derive(Deserialize)]
 struct PasswordResetForm {
-    hash: Option<String>,
+    #[serde(flatten)]
+    code: MailedCode,
     new_password: String,
 }
 
-/// `POST /users/v1/forgot_password`: a new password with the mailed code; logs out everywhere.
+/// `POST /users/v1/forgot_password`: a new password with the mailed code (`hash`, or `email` and
+/// `pin_code`); logs out everywhere.
 async fn reset_password(
     State(state): State<AppState>,
     context: RequestContext,
     body: Bytes,
 ) -> Result<StatusCode, ApiError> {
-    let PasswordResetForm { hash, new_password } = json_body(&body)?;
-    let (user_id, digest) = code_owner(
-        &state,
-        hash.as_deref(),
-        Purpose::PasswordReset,
-        ExhCode::NewPasswordHashUnknown,
-    )
-    .await?;
+    let PasswordResetForm { code, new_password } = json_body(&body)?;
+    let (user_id, proof) = code_owner(&state, code, Purpose::PasswordReset).await?;
     let meta = context.meta(anonymous(&context));
-    let outcome = users::reset_password(&state.bus, user_id, digest, new_password, &meta).await?;
+    let outcome = users::reset_password(&state.bus, user_id, proof, new_password, &meta).await?;
     state.settle(outcome.position).await?;
     Ok(StatusCode::OK)
 }
@@ -493,13 +525,13 @@ async fn change_email(
         email,
         activation_mode,
     } = json_body(&body)?;
-    let mailed_activation = mailed(&state, activation_mode.as_deref())?;
+    let activation = mailed(&state, activation_mode.as_deref())?;
     let outcome = users::change_email(
         &state.bus,
         &state.ids,
         id,
         &email,
-        mailed_activation,
+        activation,
         &caller.meta(),
     )
     .await?;

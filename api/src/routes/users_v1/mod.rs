@@ -23,6 +23,7 @@ use crate::views::RawJson;
 mod account;
 mod global_roles;
 mod groups;
+mod verification;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -34,6 +35,7 @@ pub fn router() -> Router<AppState> {
         .merge(account::router())
         .merge(groups::router())
         .merge(global_roles::router())
+        .merge(verification::router())
         .merge(super::health())
 }
 

@@ -1,0 +1,163 @@
+//! How email addresses are verified: the verification settings (`/users/v1/settings/verification`)
+//! and the pending activation and password-reset requests (`/users/v1/activation_requests`,
+//! `/users/v1/forgot_password_requests`), which an administrator may clear to unblock a user.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::routing::{delete, get};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use vigil_domain::error::ExhCode;
+use vigil_domain::settings::{self, Settings, SettingsCommand, VerificationChanges};
+use vigil_domain::user::{User, UserCommand};
+use vigil_domain::verification::Purpose;
+use vigil_projections::verification::{self, VerificationRequestRow};
+
+use crate::error::ApiError;
+use crate::extract::{Caller, Rql, json_body, parse_id};
+use crate::routes::{execute_on, rendered_page};
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/settings/verification",
+            get(verification_settings).put(change_verification_settings),
+        )
+        .route("/activation_requests", get(activation_requests))
+        .route(
+            "/activation_requests/{id}",
+            delete(clear_request::<ACTIVATION>),
+        )
+        .route("/forgot_password_requests", get(forgot_password_requests))
+        .route(
+            "/forgot_password_requests/{id}",
+            delete(clear_request::<PASSWORD_RESET>),
+        )
+}
+
+/// `GET /users/v1/settings/verification`.
+async fn verification_settings(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<settings::VerificationSettings>, ApiError> {
+    caller.require("VIEW_USER_VERIFICATION_SETTINGS")?;
+    let (settings, _) = state.bus.load::<Settings>(&settings::stream()).await?;
+    Ok(Json(settings.verification))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Changes {
+    enable_pin_code_activation_requests: Option<bool>,
+    enable_pin_code_forgot_password_requests: Option<bool>,
+    limit_hash_activation_requests: Option<bool>,
+    limit_hash_forgot_password_requests: Option<bool>,
+}
+
+/// `PUT /users/v1/settings/verification`: changes the given settings; answers them all.
+async fn change_verification_settings(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Bytes,
+) -> Result<Json<settings::VerificationSettings>, ApiError> {
+    caller.require("UPDATE_USER_VERIFICATION_SETTINGS")?;
+    let changes: Changes = json_body(&body)?;
+    let command = SettingsCommand::ChangeVerification(VerificationChanges {
+        enable_pin_code_activation_requests: changes.enable_pin_code_activation_requests,
+        enable_pin_code_forgot_password_requests: changes.enable_pin_code_forgot_password_requests,
+        limit_hash_activation_requests: changes.limit_hash_activation_requests,
+        limit_hash_forgot_password_requests: changes.limit_hash_forgot_password_requests,
+    });
+    let stream = settings::stream();
+    state
+        .bus
+        .execute::<Settings>(&stream, &command, &caller.meta())
+        .await?;
+    let (settings, _) = state.bus.load::<Settings>(&stream).await?;
+    Ok(Json(settings.verification))
+}
+
+const ACTIVATION: bool = true;
+const PASSWORD_RESET: bool = false;
+
+fn purpose(activation: bool) -> Purpose {
+    if activation {
+        Purpose::Activation
+    } else {
+        Purpose::PasswordReset
+    }
+}
+
+fn request_json(row: &VerificationRequestRow) -> Value {
+    json!({
+        "id": row.id,
+        "user_id": row.user_id,
+        "mode": row.mode,
+        "request_count": row.request_count,
+        "last_request_timestamp": row.last_request_timestamp,
+        "failed_attempts": row.failed_attempts,
+        "last_failed_attempt_timestamp": row.last_failed_attempt_timestamp,
+        "expiry_timestamp": row.expiry_timestamp,
+        "creation_timestamp": row.creation_timestamp,
+        "update_timestamp": row.update_timestamp,
+    })
+}
+
+async fn listed(
+    state: &AppState,
+    caller: &Caller,
+    purpose: Purpose,
+    query: &vigil_projections::rql::Query,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(match purpose {
+        Purpose::Activation => "VIEW_ACTIVATION_REQUESTS",
+        Purpose::PasswordReset => "VIEW_FORGOT_PASSWORD_REQUESTS",
+    })?;
+    let page = verification::list(&state.store, purpose, query).await?;
+    Ok(rendered_page(page, query, request_json))
+}
+
+/// `GET /users/v1/activation_requests?<rql>`.
+async fn activation_requests(
+    State(state): State<AppState>,
+    caller: Caller,
+    Rql(query): Rql,
+) -> Result<Json<Value>, ApiError> {
+    listed(&state, &caller, Purpose::Activation, &query).await
+}
+
+/// `GET /users/v1/forgot_password_requests?<rql>`.
+async fn forgot_password_requests(
+    State(state): State<AppState>,
+    caller: Caller,
+    Rql(query): Rql,
+) -> Result<Json<Value>, ApiError> {
+    listed(&state, &caller, Purpose::PasswordReset, &query).await
+}
+
+/// `DELETE /users/v1/{activation,forgot_password}_requests/{id}`: clears the run of requests, so
+/// that the user may ask for new mails at once.
+async fn clear_request<const ACTIVATION: bool>(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let purpose = purpose(ACTIVATION);
+    caller.require(match purpose {
+        Purpose::Activation => "DELETE_ACTIVATION_REQUEST",
+        Purpose::PasswordReset => "DELETE_FORGOT_PASSWORD_REQUEST",
+    })?;
+    let request_id = parse_id(&id)?;
+    let user = verification::owner(&state.store, purpose, request_id)
+        .await?
+        .ok_or_else(|| {
+            ApiError::new(ExhCode::ResourceUnknown, "No pending request with this id")
+        })?;
+    let command = UserCommand::ClearVerification {
+        purpose,
+        request_id,
+    };
+    execute_on::<User>(&state, &caller, &user, command).await
+}

@@ -1,0 +1,154 @@
+//! Pin codes, the verification settings and the pending-request listings over HTTP, with the
+//! mails received on a real SMTP server, in both deployments.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use vigil_tests::smtp::TestSmtp;
+use vigil_tests::{TestEnv, TestServer};
+
+use crate::http::{code, plain_user};
+use crate::in_both_deployments;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn registration(email: &str, mode: &str) -> Value {
+    json!({
+        "first_name": "Pim",
+        "last_name": "Code",
+        "email": email,
+        "password": "pim's password",
+        "language": "EN",
+        "activation_mode": mode,
+    })
+}
+
+/// The pending requests of one kind (`activation` or `forgot_password`), as the administrator
+/// lists them.
+async fn pending(server: &TestServer, admin: &str, kind: &str) -> anyhow::Result<Vec<Value>> {
+    let (status, page) = server
+        .call(
+            Method::GET,
+            &format!("/users/v1/{kind}_requests/"),
+            Some(admin),
+            None,
+        )
+        .await?;
+    anyhow::ensure!(status == StatusCode::OK, "{page}");
+    Ok(page["data"].as_array().cloned().unwrap_or_default())
+}
+
+in_both_deployments! {
+    async fn pin_codes_verify_addresses_once_enabled(deployment: Deployment) {
+        let mut smtp = TestSmtp::start().await?;
+        let env = TestEnv::new(deployment).await?;
+        let mail = vigil_scheduler::mail::MailConfig {
+            smtp_url: smtp.url.clone(),
+            from: "Vigil <no-reply@example.com>".into(),
+        };
+        let server = TestServer::start_with(&env, Some(&mail)).await?;
+        let admin = server.admin_token().await?;
+
+        let (status, body) = server.call(Method::POST, "/users/v1/register", None, Some(registration("pim@example.com", "pin_code"))).await?;
+        assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, Some(218)), "pins are off by default");
+
+        plain_user(&server, "plain@example.com").await?;
+        let plain = server.login("plain@example.com", "jane's password").await?["access_token"].as_str().unwrap_or_default().to_owned();
+        let (status, body) = server.call(Method::GET, "/users/v1/settings/verification", Some(&plain), None).await?;
+        assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, Some(10)));
+        let (status, body) = server.call(Method::PUT, "/users/v1/settings/verification", Some(&plain), Some(json!({"enable_pin_code_activation_requests": true}))).await?;
+        assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, Some(10)));
+        let (status, body) = server.call(Method::GET, "/users/v1/activation_requests", Some(&plain), None).await?;
+        assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, Some(10)));
+
+        let (_, defaults) = server.call(Method::GET, "/users/v1/settings/verification", Some(&admin), None).await?;
+        assert_eq!(defaults, json!({
+            "enable_pin_code_activation_requests": false,
+            "enable_pin_code_forgot_password_requests": false,
+            "limit_hash_activation_requests": true,
+            "limit_hash_forgot_password_requests": true,
+        }));
+        let (status, body) = server.call(Method::PUT, "/users/v1/settings/verification", Some(&admin), Some(json!({"enable_pin_code_activation_requests": "yes"}))).await?;
+        assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, Some(15)), "{body}");
+        let (status, settings) = server.call(Method::PUT, "/users/v1/settings/verification", Some(&admin), Some(json!({
+            "enable_pin_code_activation_requests": true,
+            "enable_pin_code_forgot_password_requests": true,
+        }))).await?;
+        assert_eq!(status, StatusCode::OK, "{settings}");
+        assert_eq!((settings["enable_pin_code_activation_requests"].clone(), settings["limit_hash_activation_requests"].clone()), (json!(true), json!(true)));
+
+        // Activation with a mailed pin: a wrong pin is counted, the right one activates.
+        let before = vigil_commands::ids::now().millis();
+        let (status, pim) = server.call(Method::POST, "/users/v1/register", None, Some(registration("pim@example.com", "pin_code"))).await?;
+        assert_eq!(status, StatusCode::OK, "{pim}");
+        let pim_id = pim["id"].as_str().unwrap_or_default().to_owned();
+        let activation = smtp.next_mail(WAIT).await?;
+        assert!(activation.text().contains("pin code within 15 minutes"), "{}", activation.data);
+        let pin = activation.pin().context("no pin in the activation mail")?;
+        assert!(activation.code().is_none(), "a pin mail carries no hash");
+
+        let requests = pending(&server, &admin, "activation").await?;
+        assert_eq!(requests.len(), 1, "{requests:?}");
+        let request = &requests[0];
+        assert_eq!((request["user_id"].clone(), request["mode"].clone(), request["request_count"].clone(), request["failed_attempts"].clone()),
+            (json!(pim_id), json!("pin_code"), json!(1), json!(0)));
+        let expiry = request["expiry_timestamp"].as_i64().context("the code's expiry is listed")?;
+        assert!((before + 15 * 60_000..before + 16 * 60_000).contains(&expiry), "{request}");
+
+        let wrong = if pin == "00000000" { "11111111" } else { "00000000" };
+        let (status, body) = server.call(Method::POST, "/users/v1/activation", None, Some(json!({"email": "pim@example.com", "pin_code": wrong}))).await?;
+        assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, Some(224)), "{body}");
+        let requests = pending(&server, &admin, "activation").await?;
+        assert_eq!(requests[0]["failed_attempts"], 1);
+        assert!(requests[0]["last_failed_attempt_timestamp"].is_i64());
+        let (status, body) = server.call(Method::POST, "/users/v1/activation", None, Some(json!({"hash": pin}))).await?;
+        assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, Some(205)), "a pin is not a hash");
+        let (status, body) = server.call(Method::POST, "/users/v1/activation", None, Some(json!({"email": "PIM@example.com", "pin_code": pin}))).await?;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert!(pending(&server, &admin, "activation").await?.is_empty(), "a used request is no longer pending");
+
+        // Password reset with a pin: three wrong pins spend it; an administrator clears the run.
+        let (status, _) = server.call(Method::GET, "/users/v1/forgot_password?email=pim%40example.com&mode=pin_code", None, None).await?;
+        assert_eq!(status, StatusCode::OK);
+        let reset = smtp.next_mail(WAIT).await?;
+        let pin = reset.pin().context("no pin in the reset mail")?;
+        let wrong = if pin == "00000000" { "11111111" } else { "00000000" };
+        for _ in 0..3 {
+            let (status, body) = server.call(Method::POST, "/users/v1/forgot_password", None, Some(json!({"email": "pim@example.com", "pin_code": wrong, "new_password": "pim's new password"}))).await?;
+            assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, Some(224)), "{body}");
+        }
+        let (status, body) = server.call(Method::POST, "/users/v1/forgot_password", None, Some(json!({"email": "pim@example.com", "pin_code": pin, "new_password": "pim's new password"}))).await?;
+        assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, Some(213)), "three wrong pins spend it");
+        let (status, body) = server.call(Method::GET, "/users/v1/forgot_password?email=pim%40example.com&mode=pin_code", None, None).await?;
+        assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, Some(221)), "five minutes between requests");
+
+        let requests = pending(&server, &admin, "forgot_password").await?;
+        assert_eq!((requests.len(), requests[0]["failed_attempts"].clone()), (1, json!(3)));
+        let request_id = requests[0]["id"].as_str().unwrap_or_default().to_owned();
+        let (status, body) = server.call(Method::DELETE, &format!("/users/v1/forgot_password_requests/{request_id}"), Some(&plain), None).await?;
+        assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, Some(10)));
+        let (status, body) = server.call(Method::DELETE, &format!("/users/v1/activation_requests/{request_id}"), Some(&admin), None).await?;
+        assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, Some(16)), "not an activation request");
+        let (status, body) = server.call(Method::DELETE, &format!("/users/v1/forgot_password_requests/{request_id}"), Some(&admin), None).await?;
+        assert_eq!((status, body), (StatusCode::OK, json!({"affectedRecords": 1})));
+        assert!(pending(&server, &admin, "forgot_password").await?.is_empty());
+
+        let (status, _) = server.call(Method::GET, "/users/v1/forgot_password?email=pim%40example.com&mode=pin_code", None, None).await?;
+        assert_eq!(status, StatusCode::OK, "cleared: a new request at once");
+        let pin = smtp.next_mail(WAIT).await?.pin().context("no pin in the second reset mail")?;
+        let (status, body) = server.call(Method::POST, "/users/v1/forgot_password", None, Some(json!({"email": "pim@example.com", "pin_code": pin, "new_password": "pim's new password"}))).await?;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        server.login("pim@example.com", "pim's new password").await?;
+
+        // An address without a pin request.
+        let (status, body) = server.call(Method::POST, "/users/v1/forgot_password", None, Some(json!({"email": "nobody@example.com", "pin_code": "12345678", "new_password": "whatever password"}))).await?;
+        assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, Some(219)));
+        let (status, body) = server.call(Method::POST, "/users/v1/forgot_password", None, Some(json!({"email": "pim@example.com", "pin_code": "12345678", "new_password": "whatever password"}))).await?;
+        assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, Some(219)), "a used pin is no longer pending");
+        let (status, body) = server.call(Method::POST, "/users/v1/forgot_password", None, Some(json!({"new_password": "whatever password"}))).await?;
+        assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, Some(14)));
+        Ok(())
+    }
+}
