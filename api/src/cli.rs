@@ -326,6 +326,7 @@ pub async fn start(
         ids: IdGenerator::new(),
         lifetimes,
         vault,
+        oidc: vigil_commands::oidc::OidcClient::default(),
         nonces: crate::oauth1::Nonces::default(),
         read_your_writes: Duration::from_secs(5),
     }))

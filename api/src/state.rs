@@ -32,6 +32,8 @@ pub struct Shared {
     pub lifetimes: TokenLifetimes,
     /// The deployment key, which seals TOTP and OAuth1 secrets and keys recovery-code digests.
     pub vault: Vault,
+    /// Talks to OIDC providers.
+    pub oidc: vigil_commands::oidc::OidcClient,
     /// OAuth1 nonces seen recently on this node.
     pub nonces: crate::oauth1::Nonces,
     /// How long a write waits for the read models to show it before answering anyway.

@@ -139,6 +139,7 @@ pub async fn bootstrap(
             password_hash,
             activated: true,
             activation_request: None,
+            oidc: None,
         });
         let unique_email = Unique {
             namespace: "email",

@@ -17,6 +17,7 @@ pub mod ids;
 pub mod jetstream;
 pub mod mfa;
 pub mod oauth1;
+pub mod oidc;
 pub mod secrets;
 pub mod sqlite_log;
 pub mod unique;

@@ -116,6 +116,7 @@ pub async fn register(
             Some(mode) => Some(code_request(bus, ids, Purpose::Activation, mode).await?),
             None => None,
         },
+        oidc: None,
         email,
     };
     let id = ids.next();

@@ -90,6 +90,14 @@ catalogue! {
     NotEnoughMfaMethods = (133, "NOT_ENOUGH_MFA_METHODS_EXCEPTION", 400),
     /// Too many wrong MFA codes; the body says how long to wait (`remainingDelay`, ms).
     MfaReattemptDelay = (134, "MFA_REATTEMPT_DELAY_EXCEPTION", 400),
+    /// The provider's ID token could not be verified.
+    OidcIdToken = (136, "OIDC_ID_TOKEN_EXCEPTION", 503),
+    /// The ID token's nonce was not issued by this deployment, or has expired.
+    InvalidNonce = (137, "INVALID_NONCE_EXCEPTION", 400),
+    /// The provider answered unexpectedly (misconfigured, unreachable).
+    OidcProviderResponse = (138, "OIDC_PROVIDER_RESPONSE_EXCEPTION", 400),
+    /// The provider refused the authorization code.
+    OidcInvalidAuthorizationCode = (139, "OIDC_INVALID_AUTHORIZATION_CODE_EXCEPTION", 400),
     EmailUnknown = (202, "EMAIL_UNKNOWN_EXCEPTION", 400),
     EmailUsed = (203, "EMAIL_USED_EXCEPTION", 400),
     NotActivated = (204, "NOT_ACTIVATED_EXCEPTION", 400),
@@ -100,6 +108,8 @@ catalogue! {
     LoginTimeout = (211, "LOGIN_TIMEOUT_EXCEPTION", 401),
     LoginFreeze = (212, "LOGIN_FREEZE_EXCEPTION", 401),
     TooManyFailedAttempts = (213, "TOO_MANY_FAILED_ATTEMPTS_EXCEPTION", 401),
+    /// The account logs in through an OIDC provider; password procedures do not apply.
+    DisabledForOidcUsers = (215, "DISABLED_FOR_OIDC_USERS_EXCEPTION", 403),
     PinCodesNotEnabled = (218, "PIN_CODES_NOT_ENABLED_EXCEPTION", 403),
     /// No pin code was requested for the address, or it expired.
     PinCodeRequestUnknown = (219, "NEW_PASSWORD_PIN_CODE_UNKNOWN_EXCEPTION", 400),

@@ -19,6 +19,7 @@ pub use crate::group::GroupEvent;
 pub use crate::login::LoginEvent;
 pub use crate::mfa::MfaEvent;
 pub use crate::oauth1::OAuth1TokenEvent;
+pub use crate::oidc::{OidcLoginEvent, OidcProviderEvent};
 pub use crate::presence::PresenceEvent;
 pub use crate::reservation::ReservationEvent;
 pub use crate::role::RoleEvent;
@@ -94,6 +95,8 @@ pub enum Event {
     OAuth1Token(OAuth1TokenEvent),
     SsoToken(SsoTokenEvent),
     ResetRequest(ResetRequestEvent),
+    OidcProvider(OidcProviderEvent),
+    OidcLogin(OidcLoginEvent),
 }
 
 impl Event {
@@ -114,6 +117,8 @@ impl Event {
             Self::OAuth1Token(e) => e.wire_name(),
             Self::SsoToken(e) => e.wire_name(),
             Self::ResetRequest(e) => e.wire_name(),
+            Self::OidcProvider(e) => e.wire_name(),
+            Self::OidcLogin(e) => e.wire_name(),
         }
     }
 
@@ -140,6 +145,8 @@ impl Event {
             Self::OAuth1Token(e) => e.data_json(),
             Self::SsoToken(e) => e.data_json(),
             Self::ResetRequest(e) => e.data_json(),
+            Self::OidcProvider(e) => e.data_json(),
+            Self::OidcLogin(e) => e.data_json(),
         }
     }
 }
@@ -183,7 +190,9 @@ wrap!(
     Presence(PresenceEvent),
     OAuth1Token(OAuth1TokenEvent),
     SsoToken(SsoTokenEvent),
-    ResetRequest(ResetRequestEvent)
+    ResetRequest(ResetRequestEvent),
+    OidcProvider(OidcProviderEvent),
+    OidcLogin(OidcLoginEvent)
 );
 
 #[cfg(test)]
@@ -593,6 +602,15 @@ mod tests {
                 "021504040404040404040404040401",
             ),
             (
+                UserEvent::OidcLinked(crate::user::OidcLinked {
+                    provider_id: id(4),
+                    subject_id: crate::value::Personal("s".into()),
+                })
+                .into(),
+                "user.oidc_linked",
+                "02160404040404040404040404040173",
+            ),
+            (
                 GroupEvent::RoleCreated(crate::group::GroupRoleCreated {
                     role_id: id(7),
                     name: "n".into(),
@@ -839,6 +857,27 @@ mod tests {
                 "reset_request.pin_requested",
                 "0e010404040404040404040404040112",
             ),
+            (
+                OidcProviderEvent::Disabled(crate::oidc::ProviderToggled {}).into(),
+                "oidc_provider.disabled",
+                "0f03",
+            ),
+            (
+                OidcLoginEvent::Attempted(crate::oidc::LoginAttempted {
+                    provider_id: id(4),
+                    provider_name: "p".into(),
+                    subject_id: Some("s".into()),
+                    user_id: None,
+                    error: Some(crate::oidc::AttemptError {
+                        code: 203,
+                        name: "E".into(),
+                        message: "m".into(),
+                    }),
+                })
+                .into(),
+                "oidc_login.attempted",
+                "100004040404040404040404040401700101730001cb010145016d",
+            ),
         ]
     }
 
@@ -861,6 +900,8 @@ mod tests {
             crate::oauth1::OAuth1Token::KIND,
             crate::sso::SsoToken::KIND,
             crate::address::ResetRequests::KIND,
+            crate::oidc::OidcProvider::KIND,
+            crate::oidc::OidcLogin::KIND,
         ];
         for kind in kinds {
             assert!(StreamId::new(kind, "key").is_ok(), "{kind}");

@@ -31,6 +31,7 @@ pub mod log;
 pub mod login;
 pub mod mfa;
 pub mod oauth1;
+pub mod oidc;
 pub mod password;
 pub mod permission;
 pub mod presence;

@@ -161,6 +161,14 @@ pub struct PatientRemoved {
     pub group_id: Id,
 }
 
+/// The user logs in through an OIDC provider, as `subject_id` there; the password is gone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+pub struct OidcLinked {
+    pub provider_id: Id,
+    pub subject_id: Personal<String>,
+}
+
 events! {
     pub enum UserEvent {
         Registered(UserRegistered) = "user.registered",
@@ -185,6 +193,7 @@ events! {
         CodeRequested(CodeRequested) = "user.code_requested",
         PinFailed(VerificationPinFailed) = "user.verification_pin_failed",
         VerificationCleared(VerificationCleared) = "user.verification_cleared",
+        OidcLinked(OidcLinked) = "user.oidc_linked",
     }
 }
 
@@ -213,6 +222,9 @@ pub struct Registration {
     pub activated: bool,
     /// The activation request to mail, if the account is to be verified by mail.
     pub activation_request: Option<CodeRequest>,
+    /// The OIDC provider (and subject there) the account logs in through, if any: it then has
+    /// no password.
+    pub oidc: Option<OidcLinked>,
 }
 
 /// A request for a mailed code: its id, whether a hash or a pin is to be mailed, and whether
@@ -350,6 +362,8 @@ pub enum UserError {
     NotPatient,
     #[error("pin codes are not enabled in the verification settings")]
     PinCodesNotEnabled,
+    #[error("this account logs in through an OIDC provider and has no password")]
+    DisabledForOidcUsers,
 }
 
 impl DomainError for UserError {
@@ -365,6 +379,7 @@ impl DomainError for UserError {
             Self::AlreadyPatient => ExhCode::ResourceAlreadyExists,
             Self::NotPatient => ExhCode::ResourceUnknown,
             Self::PinCodesNotEnabled => ExhCode::PinCodesNotEnabled,
+            Self::DisabledForOidcUsers => ExhCode::DisabledForOidcUsers,
             Self::Verification(error) => match error {
                 VerificationError::TooSoon(Purpose::Activation) => {
                     ExhCode::ActivationRequestTimeout
@@ -453,6 +468,8 @@ pub struct User {
     pub staff: BTreeMap<Id, BTreeSet<Id>>,
     /// Patient enlistments: group → when it expires, if it does.
     pub patient: BTreeMap<Id, Option<Timestamp>>,
+    /// OIDC providers the user logs in through → the subject there.
+    pub oidc_links: BTreeMap<Id, String>,
 }
 
 impl User {
@@ -491,8 +508,13 @@ impl Aggregate for User {
 
     fn authorize(&self, command: &Self::Command, ctx: &Ctx<'_>) -> Result<(), Self::Error> {
         let required = match command {
-            // Registration is public; registering someone as already activated is not.
-            UserCommand::Register(registration) if !registration.activated => return Ok(()),
+            // Registration is public; registering someone as already activated is not, unless
+            // the command layer verified the account's OIDC provider's ID token.
+            UserCommand::Register(registration)
+                if !registration.activated || registration.oidc.is_some() =>
+            {
+                return Ok(());
+            }
             UserCommand::Register(_) => "UPDATE_USER",
             UserCommand::AddRoles { .. } => "ADD_ROLE_TO_USER",
             UserCommand::RemoveRoles { .. } => "REMOVE_ROLE_FROM_USER",
@@ -596,7 +618,12 @@ impl Aggregate for User {
                     .map(|request| {
                         request.event(&Verification::default(), Purpose::Activation, ctx.now)
                     });
-                Ok([registered].into_iter().chain(request).collect())
+                let link = r.oidc.clone().map(UserEvent::OidcLinked);
+                Ok([registered]
+                    .into_iter()
+                    .chain(request)
+                    .chain(link)
+                    .collect())
             }
             UserCommand::AddRoles { role_ids } => {
                 let new: Vec<Id> = role_ids
@@ -657,6 +684,15 @@ impl Aggregate for User {
                 }
                 Ok(vec![UserEvent::Updated(update)])
             }
+            UserCommand::ChangePassword { .. } | UserCommand::ResetPassword { .. }
+                if !self.oidc_links.is_empty() =>
+            {
+                Err(UserError::DisabledForOidcUsers)
+            }
+            UserCommand::RequestVerification {
+                purpose: Purpose::PasswordReset,
+                ..
+            } if !self.oidc_links.is_empty() => Err(UserError::DisabledForOidcUsers),
             UserCommand::ChangePassword { password_hash } => {
                 Ok(vec![UserEvent::PasswordChanged(PasswordChanged {
                     password_hash: password_hash.clone(),
@@ -920,6 +956,11 @@ impl Aggregate for User {
             UserEvent::CodeRequested(e) => self.verification_mut(e.purpose).code_requested(e),
             UserEvent::PinFailed(e) => self.verification_mut(e.purpose).pin_failed(e),
             UserEvent::VerificationCleared(e) => self.verification_mut(e.purpose).completed(),
+            UserEvent::OidcLinked(e) => {
+                self.oidc_links
+                    .insert(e.provider_id, e.subject_id.get().clone());
+                self.password_hash = None;
+            }
             UserEvent::VerificationCodeIssued(e) => {
                 for purpose in [Purpose::Activation, Purpose::PasswordReset] {
                     self.verification_mut(purpose).code_issued(e);
@@ -992,6 +1033,7 @@ mod tests {
             password_hash: PasswordHash("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into()),
             activated,
             activation_request: None,
+            oidc: None,
         }
     }
 
@@ -1327,6 +1369,31 @@ mod tests {
         let cleared = given::<User>(&history).when(clear(id(7))).events();
         let state = User::fold(&[history, cleared].concat());
         assert_eq!(state.reset, Verification::default());
+    }
+
+    #[test]
+    fn an_account_of_an_oidc_provider_has_no_password() {
+        let registration = Registration {
+            activated: true,
+            oidc: Some(OidcLinked {
+                provider_id: id(4),
+                subject_id: Personal("subject".into()),
+            }),
+            ..registration(false)
+        };
+        let history = given::<User>(&[])
+            .by(nobody())
+            .when(UserCommand::Register(registration))
+            .events();
+        let state = User::fold(&history);
+        assert_eq!(state.password_hash, None);
+        given::<User>(&history)
+            .by(nobody())
+            .when(UserCommand::RequestVerification {
+                purpose: Purpose::PasswordReset,
+                request: CodeRequest::hash(id(6)),
+            })
+            .then_err(UserError::DisabledForOidcUsers);
     }
 
     #[test]

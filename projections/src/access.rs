@@ -168,7 +168,9 @@ impl Model {
                 | Event::Login(_)
                 | Event::Settings(_)
                 | Event::Presence(_)
-                | Event::ResetRequest(_) => {}
+                | Event::ResetRequest(_)
+                | Event::OidcProvider(_)
+                | Event::OidcLogin(_) => {}
             }
         }
     }
@@ -237,6 +239,8 @@ impl Model {
                 }
                 self.generation += 1;
             }
+            // Linking an account to an OIDC provider removes its password: every login ends.
+            UserEvent::OidcLinked(_) => self.log_out_everywhere(user_id),
             UserEvent::PasswordReset(_) => {
                 self.log_out_everywhere(user_id);
                 self.forget_code(user_id, Purpose::PasswordReset);

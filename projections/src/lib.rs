@@ -11,7 +11,7 @@
 //! - [`rql`], [`sql`], [`page`]: RQL parsing, compilation to SQL, paged lists.
 //! - [`access`]: the in-memory access cache (tokens, clients, permissions) every request uses.
 //! - One module per read model: [`users`], [`roles`], [`applications`], [`tokens`], [`groups`],
-//!   [`authorizations`], [`mfa`], [`oauth1`], [`verification`].
+//!   [`authorizations`], [`mfa`], [`oauth1`], [`verification`], [`oidc`].
 
 pub mod access;
 pub mod applications;
@@ -19,6 +19,7 @@ pub mod authorizations;
 pub mod groups;
 pub mod mfa;
 pub mod oauth1;
+pub mod oidc;
 pub mod page;
 pub mod roles;
 pub mod rql;
@@ -44,5 +45,6 @@ pub fn all() -> Vec<Arc<dyn runner::Projection>> {
         Arc::new(mfa::MfaSettings),
         Arc::new(oauth1::OAuth1Tokens),
         Arc::new(verification::VerificationRequests),
+        Arc::new(oidc::Oidc),
     ]
 }

@@ -57,7 +57,9 @@ impl Projection for OAuth1Tokens {
                     changes.delete(&OAUTH1_TOKENS, position, [("id", id.into())])?;
                 }
                 // Logged out everywhere.
-                Event::User(UserEvent::Deleted(_) | UserEvent::PasswordReset(_)) => {
+                Event::User(
+                    UserEvent::Deleted(_) | UserEvent::PasswordReset(_) | UserEvent::OidcLinked(_),
+                ) => {
                     changes.delete_where(&OAUTH1_TOKENS, position, [("user_id", id.into())])?;
                 }
                 Event::Application(ApplicationEvent::Deleted(_)) => {

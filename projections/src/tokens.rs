@@ -74,8 +74,11 @@ impl Projection for Tokens {
         for event in &recorded.commit.events {
             let event = match event {
                 Event::Session(event) => event,
-                // A deleted user, or one who reset their password, is logged out everywhere.
-                Event::User(UserEvent::Deleted(_) | UserEvent::PasswordReset(_)) => {
+                // A deleted user, one who reset their password or was linked to an OIDC provider, is
+                // logged out everywhere.
+                Event::User(
+                    UserEvent::Deleted(_) | UserEvent::PasswordReset(_) | UserEvent::OidcLinked(_),
+                ) => {
                     for table in TABLES {
                         changes.delete_where(table, position, [("user_id", session.into())])?;
                     }

@@ -195,6 +195,8 @@ impl Projection for Users {
                 | UserEvent::VerificationMailSent(_)
                 | UserEvent::PinFailed(_)
                 | UserEvent::VerificationCleared(_) => {}
+                // Links are the `oidc_links_v1` read model's.
+                UserEvent::OidcLinked(_) => {}
                 // The enlistments themselves are the `groups_v1` read model's.
                 UserEvent::StaffEnlisted(_)
                 | UserEvent::StaffRemoved(_)

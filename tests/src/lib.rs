@@ -7,6 +7,7 @@
 //! (`VIGIL_TEST_POSTGRES_URL`, default `postgres://postgres@127.0.0.1:5432/postgres`); an
 //! unreachable service fails the test, it is never skipped.
 
+pub mod oidc;
 pub mod smtp;
 
 use std::net::SocketAddr;

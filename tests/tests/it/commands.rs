@@ -45,6 +45,7 @@ fn register(email: &str) -> UserCommand {
         password_hash: PasswordHash("$argon2id$unused".into()),
         activated: false,
         activation_request: None,
+        oidc: None,
     })
 }
 

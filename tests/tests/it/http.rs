@@ -64,6 +64,7 @@ pub(crate) async fn plain_user(server: &TestServer, email: &str) -> anyhow::Resu
         password_hash: secrets::hash_password("jane's password".into()).await?,
         activated: true,
         activation_request: None,
+        oidc: None,
     });
     let unique = vigil_commands::unique::Unique {
         namespace: "email",

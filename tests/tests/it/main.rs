@@ -13,6 +13,7 @@ mod http;
 mod log_conformance;
 mod mfa;
 mod oauth1;
+mod oidc;
 mod projections;
 mod roles;
 mod route_inventory;

@@ -26,6 +26,7 @@ mod applications;
 mod authorizations;
 mod mfa;
 mod oauth1;
+mod oidc;
 mod tokens;
 
 pub fn router() -> Router<AppState> {
@@ -35,6 +36,7 @@ pub fn router() -> Router<AppState> {
         .merge(authorizations::router())
         .merge(mfa::router())
         .merge(oauth1::router())
+        .merge(oidc::router())
         .merge(tokens::router())
         .merge(super::health())
 }
