@@ -88,7 +88,11 @@ pub async fn confirm_presence(
 }
 
 /// Whether `token` is a live presence token of `user_id`.
-async fn present(bus: &CommandBus, user_id: Id, token: &str) -> Result<bool, MfaFailure> {
+pub(crate) async fn present(
+    bus: &CommandBus,
+    user_id: Id,
+    token: &str,
+) -> Result<bool, vigil_domain::log::LogError> {
     let (presence, _) = bus.load::<Presence>(&presence::stream(user_id)).await?;
     Ok(presence.admits(&secrets::token_digest(token), ids::now()))
 }

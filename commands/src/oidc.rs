@@ -27,6 +27,8 @@ use crate::unique::Unique;
 
 /// How long an authentication URL's nonce is accepted back in an ID token.
 const NONCE_VALID_SECONDS: i64 = 30 * 60;
+/// The longest answer read from a provider.
+const LONGEST_ANSWER: usize = 64 * 1024;
 /// How long a provider may take to answer.
 const PROVIDER_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -37,6 +39,7 @@ fn name_claim(name: &str) -> Unique {
     }
 }
 
+/// The reservation that makes a provider's subject one account's.
 fn subject_claim(provider_id: Id, subject: &str) -> Unique {
     Unique {
         namespace: "oidc-subject",
@@ -385,10 +388,27 @@ impl OidcClient {
                 response.status()
             )));
         }
-        response
-            .json()
-            .await
+        let body = Self::bounded(response, what).await?;
+        serde_json::from_slice(&body)
             .map_err(|e| OidcError::ProviderResponse(format!("{what}: {e}")))
+    }
+
+    /// A provider's answer, read up to [`LONGEST_ANSWER`] bytes.
+    async fn bounded(mut response: reqwest::Response, what: &str) -> Result<Vec<u8>, OidcError> {
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| OidcError::ProviderResponse(format!("{what}: {e}")))?
+        {
+            if body.len() + chunk.len() > LONGEST_ANSWER {
+                return Err(OidcError::ProviderResponse(format!(
+                    "{what} answered more than {LONGEST_ANSWER} bytes"
+                )));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
     }
 
     /// Redeems `code` at the provider and verifies who it names.
@@ -401,8 +421,11 @@ impl OidcClient {
     ) -> Result<Identity, OidcError> {
         let secret = vault.open(&settings.client_secret, &secret_context(provider_id))?;
         let secret = String::from_utf8_lossy(&secret).into_owned();
-        let basic = base64::engine::general_purpose::STANDARD
-            .encode(format!("{}:{secret}", form_encode(&settings.client_id)));
+        let basic = base64::engine::general_purpose::STANDARD.encode(format!(
+            "{}:{}",
+            form_encode(&settings.client_id),
+            form_encode(&secret)
+        ));
         let response = self
             .http
             .post(&settings.token_endpoint)
@@ -420,8 +443,9 @@ impl OidcClient {
             .await
             .map_err(|e| OidcError::ProviderResponse(format!("token endpoint: {e}")))?;
         if response.status() == reqwest::StatusCode::BAD_REQUEST {
-            let body = response.text().await.unwrap_or_default();
-            return Err(OidcError::InvalidAuthorizationCode(body));
+            let body = Self::bounded(response, "the token endpoint").await?;
+            let why: String = String::from_utf8_lossy(&body).chars().take(200).collect();
+            return Err(OidcError::InvalidAuthorizationCode(why));
         }
         let answer: TokenAnswer = Self::json(response, "the token endpoint").await?;
         let (Some(id_token), Some(access_token)) = (answer.id_token, answer.access_token) else {
@@ -507,19 +531,38 @@ impl OidcClient {
                 header.alg
             )));
         }
-        let jwk = match &header.kid {
-            Some(kid) => keys.find(kid),
-            None => keys.keys.first(),
-        }
-        .ok_or_else(|| OidcError::IdToken("no published key signed it".into()))?;
-        let key = DecodingKey::from_jwk(jwk).map_err(|e| OidcError::IdToken(e.to_string()))?;
+        // The key the header names, or (without a name) each published signing key in turn.
+        let candidates: Vec<&jsonwebtoken::jwk::Jwk> = match &header.kid {
+            Some(kid) => keys.find(kid).into_iter().collect(),
+            None => keys
+                .keys
+                .iter()
+                .filter(|jwk| {
+                    !matches!(
+                        jwk.common.public_key_use,
+                        Some(jsonwebtoken::jwk::PublicKeyUse::Encryption)
+                    )
+                })
+                .collect(),
+        };
         let mut validation = Validation::new(header.alg);
         validation.set_audience(&[&settings.client_id]);
         validation.set_issuer(&[issuer, settings.issuer_id.as_str()]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        let claims = jsonwebtoken::decode::<IdClaims>(id_token, &key, &validation)
-            .map_err(|e| OidcError::IdToken(e.to_string()))?
-            .claims;
+        let mut refusal = OidcError::IdToken("no published key signed it".into());
+        let mut verified = None;
+        for jwk in candidates {
+            let decoded = DecodingKey::from_jwk(jwk)
+                .and_then(|key| jsonwebtoken::decode::<IdClaims>(id_token, &key, &validation));
+            match decoded {
+                Ok(token) => {
+                    verified = Some(token.claims);
+                    break;
+                }
+                Err(error) => refusal = OidcError::IdToken(error.to_string()),
+            }
+        }
+        let claims = verified.ok_or(refusal)?;
         let nonce_ok = claims
             .nonce
             .is_some_and(|nonce| nonce_valid(vault, provider_id, &nonce, ids::now()));
@@ -530,7 +573,8 @@ impl OidcClient {
     }
 }
 
-/// `application/x-www-form-urlencoded` of a client id in Basic credentials (RFC 6749 §2.3.1).
+/// `application/x-www-form-urlencoded` of a client id or secret in Basic credentials (RFC 6749
+/// §2.3.1).
 fn form_encode(value: &str) -> String {
     serde_urlencoded::to_string([("", value)])
         .unwrap_or_default()
@@ -551,8 +595,18 @@ async fn linked_user(
     let (claim, _) = bus
         .load::<Reservation>(&reservation::stream(subject.namespace, &subject.value))
         .await?;
-    if let Some(user_id) = claim.holder.and_then(|h| h.owner.id()) {
-        return Ok(user_id);
+    // The holder's account, if it exists (a claim whose registration never committed, or whose
+    // account was deleted, names no account, and is taken over below).
+    if let Some(owner) = claim.holder.map(|h| h.owner) {
+        let (user, _) = bus.load::<User>(&owner).await?;
+        if let Some(user_id) = owner.id().filter(|_| user.active()) {
+            return Ok(user_id);
+        }
+    }
+    if !identity.email_verified {
+        return Err(OidcError::ProviderResponse(
+            "the provider has not verified the user's email address".into(),
+        ));
     }
     let email = Email::parse(&identity.email).map_err(|_| {
         OidcError::ProviderResponse("the user info's email address is not valid".into())
@@ -569,7 +623,7 @@ async fn linked_user(
         time_zone: "UTC".into(),
         // Never a valid Argon2 hash; the link removes it in the same commit.
         password_hash: PasswordHash(String::new()),
-        activated: identity.email_verified,
+        activated: true,
         activation_request: None,
         oidc: Some(OidcLinked {
             provider_id,
@@ -621,6 +675,78 @@ pub async fn login(
         meta,
     )
     .await?)
+}
+
+/// Frees the provider subjects `user` (of `stream`) logged in as.
+pub(crate) async fn release_subjects(
+    bus: &CommandBus,
+    stream: &StreamId,
+    user: &User,
+    meta: &CommandMeta,
+) -> Result<(), CommandError<UserError>> {
+    for (provider_id, subject) in &user.oidc_links {
+        let meta = CommandMeta {
+            command_id: format!("{}/release-subject-{provider_id}", meta.command_id),
+            ..meta.clone()
+        };
+        bus.release::<UserError>(stream, &subject_claim(*provider_id, subject), &meta)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Links the caller's account to the provider's subject that `authorization_code` names, once
+/// they proved presence: their password is removed and every login of theirs ends. The subject
+/// must not be another account's.
+pub async fn link(
+    bus: &CommandBus,
+    (vault, client): (&Vault, &OidcClient),
+    user_id: Id,
+    (provider_id, provider, authorization_code): (Id, &OidcProvider, &str),
+    presence_token: &str,
+    meta: &CommandMeta,
+) -> Result<Outcome, OidcError> {
+    if !crate::mfa::present(bus, user_id, presence_token).await? {
+        return Err(CommandError::Domain(UserError::InvalidPresence).into());
+    }
+    let settings = provider.usable().map_err(CommandError::Domain)?;
+    let identity = client
+        .identify(vault, provider_id, settings, authorization_code)
+        .await?;
+    let link = OidcLinked {
+        provider_id,
+        subject_id: Personal(identity.subject.clone()),
+    };
+    let command = UserCommand::LinkOidc {
+        link,
+        presence_confirmed: true,
+    };
+    Ok(bus
+        .execute_unique::<User>(
+            &StreamId::of(User::KIND, user_id),
+            &command,
+            &[subject_claim(provider_id, &identity.subject)],
+            meta,
+        )
+        .await?)
+}
+
+/// Unlinks a user from every OIDC provider (freeing the subjects) and mails them a code to
+/// choose a password with; every login of theirs ends.
+pub async fn unlink(
+    bus: &CommandBus,
+    ids: &IdGenerator,
+    user_id: Id,
+    meta: &CommandMeta,
+) -> Result<Outcome, CommandError<UserError>> {
+    let stream = StreamId::of(User::KIND, user_id);
+    let (user, _) = bus.load::<User>(&stream).await?;
+    let command = UserCommand::UnlinkOidc {
+        reset_request: ids.next(),
+    };
+    let outcome = bus.execute::<User>(&stream, &command, meta).await?;
+    release_subjects(bus, &stream, &user, meta).await?;
+    Ok(outcome)
 }
 
 #[cfg(test)]

@@ -10,9 +10,11 @@ use vigil_domain::log::LogError;
 use vigil_domain::login::{self, Login, LoginCommand, LoginError};
 use vigil_domain::password::PasswordPolicy;
 use vigil_domain::settings::{self, Settings};
-use vigil_domain::user::{self, CodeRequest, Registration, User, UserCommand, UserError};
+use vigil_domain::user::{
+    self, CodeRequest, PasswordHash, Registration, User, UserCommand, UserError,
+};
 use vigil_domain::value::Email;
-use vigil_domain::verification::{Mode, Proof, Purpose, VerificationRequested};
+use vigil_domain::verification::{Mode, Proof, Purpose, VerificationError, VerificationRequested};
 
 use crate::flow::{CommandBus, CommandError, Outcome};
 use crate::ids::{self, IdGenerator};
@@ -153,6 +155,10 @@ pub async fn change_password(
     new_password: String,
     meta: &CommandMeta,
 ) -> Result<Outcome, AccountError> {
+    let (user, _) = bus.load::<User>(&StreamId::of(User::KIND, user_id)).await?;
+    if !user.oidc_links.is_empty() {
+        return Err(UserError::DisabledForOidcUsers.into());
+    }
     if !confirm_password(bus, user_id, old_password).await? {
         return Err(UserError::WrongPassword.into());
     }
@@ -201,7 +207,7 @@ pub async fn clear_failed_logins(
     Ok(outcome.appended.then_some(outcome))
 }
 
-/// Deletes an account and frees its email address for a new registration.
+/// Deletes an account and frees its email address (and OIDC subjects) for a new registration.
 pub async fn delete(
     bus: &CommandBus,
     user_id: Id,
@@ -220,6 +226,7 @@ pub async fn delete(
         bus.release::<UserError>(&stream, &email_reservation(email), &meta)
             .await?;
     }
+    crate::oidc::release_subjects(bus, &stream, &user, meta).await?;
     Ok(outcome)
 }
 
@@ -249,6 +256,7 @@ pub async fn request_verification(
                     at: ids::now(),
                 },
                 mode,
+                limited: request.limited,
             };
             bus.execute::<ResetRequests>(&address::stream(&email), &command, meta)
                 .await?;
@@ -275,7 +283,9 @@ pub async fn activate(
 }
 
 /// Sets a new password for `user_id` with the code mailed to them; every login of the user ends,
-/// and failed logins are forgotten.
+/// and failed logins are forgotten. The code is checked first: an unknown or spent one is refused
+/// before the new password is looked at (so the answer for an address without a pending request
+/// is the same, and as quick, whether or not it has an account), and a wrong pin is recorded.
 pub async fn reset_password(
     bus: &CommandBus,
     user_id: Id,
@@ -283,6 +293,23 @@ pub async fn reset_password(
     new_password: String,
     meta: &CommandMeta,
 ) -> Result<Outcome, AccountError> {
+    let stream = StreamId::of(User::KIND, user_id);
+    let (user, _) = bus.load::<User>(&stream).await?;
+    match user
+        .reset
+        .accepts(Purpose::PasswordReset, &proof, ids::now())
+    {
+        Ok(_) => {}
+        Err(VerificationError::WrongPin) => {
+            // Refused (and counted) by the aggregate, which never sets this hash.
+            let command = UserCommand::ResetPassword {
+                proof,
+                password_hash: PasswordHash(String::new()),
+            };
+            return Ok(bus.execute::<User>(&stream, &command, meta).await?);
+        }
+        Err(other) => return Err(UserError::Verification(other).into()),
+    }
     password_policy(bus)
         .await?
         .check(&new_password)

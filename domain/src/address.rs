@@ -27,9 +27,11 @@ events! {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ResetRequestCommand {
+    /// `limited`: whether the limits on initiations apply (always, for pins).
     Request {
         requested: VerificationRequested,
         mode: Mode,
+        limited: bool,
     },
 }
 
@@ -68,10 +70,16 @@ impl Aggregate for ResetRequests {
         command: &Self::Command,
         ctx: &Ctx<'_>,
     ) -> Result<Vec<Self::Event>, Self::Error> {
-        let ResetRequestCommand::Request { requested, mode } = command;
-        self.requests
-            .admits(Purpose::PasswordReset, *mode, ctx.now)
-            .map_err(ResetRequestError)?;
+        let ResetRequestCommand::Request {
+            requested,
+            mode,
+            limited,
+        } = command;
+        if *limited || *mode == Mode::PinCode {
+            self.requests
+                .admits(Purpose::PasswordReset, *mode, ctx.now)
+                .map_err(ResetRequestError)?;
+        }
         let requested = requested.clone();
         Ok(vec![match mode {
             Mode::Hash => ResetRequestEvent::Requested(requested),
@@ -110,6 +118,7 @@ mod tests {
         ResetRequestCommand::Request {
             requested,
             mode: Mode::Hash,
+            limited: true,
         }
     }
 
@@ -126,6 +135,7 @@ mod tests {
             .when(ResetRequestCommand::Request {
                 requested: request(9, later),
                 mode: Mode::PinCode,
+                limited: false,
             })
             .then_err(ResetRequestError(VerificationError::TooMany(
                 Purpose::PasswordReset,

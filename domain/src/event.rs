@@ -611,6 +611,15 @@ mod tests {
                 "02160404040404040404040404040173",
             ),
             (
+                UserEvent::OidcUnlinked(crate::user::OidcUnlinked {
+                    provider_id: id(4),
+                    reset_request: Some(id(5)),
+                })
+                .into(),
+                "user.oidc_unlinked",
+                "021704040404040404040404040401050505050505050505050505",
+            ),
+            (
                 GroupEvent::RoleCreated(crate::group::GroupRoleCreated {
                     role_id: id(7),
                     name: "n".into(),

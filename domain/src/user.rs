@@ -169,6 +169,15 @@ pub struct OidcLinked {
     pub subject_id: Personal<String>,
 }
 
+/// The user no longer logs in through `provider_id`; `reset_request` mails them a code to choose
+/// a password with (the OIDC-unlink mail).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+pub struct OidcUnlinked {
+    pub provider_id: Id,
+    pub reset_request: Option<Id>,
+}
+
 events! {
     pub enum UserEvent {
         Registered(UserRegistered) = "user.registered",
@@ -194,6 +203,7 @@ events! {
         PinFailed(VerificationPinFailed) = "user.verification_pin_failed",
         VerificationCleared(VerificationCleared) = "user.verification_cleared",
         OidcLinked(OidcLinked) = "user.oidc_linked",
+        OidcUnlinked(OidcUnlinked) = "user.oidc_unlinked",
     }
 }
 
@@ -334,6 +344,16 @@ pub enum UserCommand {
     RemovePatient {
         group_id: Id,
     },
+    /// Log in through an OIDC provider from now on, as verified by the command layer; the
+    /// user proved presence (their password, which goes) with a presence token.
+    LinkOidc {
+        link: OidcLinked,
+        presence_confirmed: bool,
+    },
+    /// Stop logging in through OIDC providers; a reset code is mailed for a new password.
+    UnlinkOidc {
+        reset_request: Id,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -364,6 +384,10 @@ pub enum UserError {
     PinCodesNotEnabled,
     #[error("this account logs in through an OIDC provider and has no password")]
     DisabledForOidcUsers,
+    #[error("the presence token is unknown or has expired")]
+    InvalidPresence,
+    #[error("this account is linked to no OIDC provider")]
+    NotLinked,
 }
 
 impl DomainError for UserError {
@@ -380,6 +404,8 @@ impl DomainError for UserError {
             Self::NotPatient => ExhCode::ResourceUnknown,
             Self::PinCodesNotEnabled => ExhCode::PinCodesNotEnabled,
             Self::DisabledForOidcUsers => ExhCode::DisabledForOidcUsers,
+            Self::InvalidPresence => ExhCode::InvalidPresenceToken,
+            Self::NotLinked => ExhCode::IllegalState,
             Self::Verification(error) => match error {
                 VerificationError::TooSoon(Purpose::Activation) => {
                     ExhCode::ActivationRequestTimeout
@@ -470,6 +496,8 @@ pub struct User {
     pub patient: BTreeMap<Id, Option<Timestamp>>,
     /// OIDC providers the user logs in through → the subject there.
     pub oidc_links: BTreeMap<Id, String>,
+    /// The password-reset request made by unlinking the user from OIDC, if it is the current one.
+    pub unlink_request: Option<Id>,
 }
 
 impl User {
@@ -559,6 +587,12 @@ impl Aggregate for User {
                 );
             }
             UserCommand::EnlistPatient { .. } => "ADD_PATIENT",
+            // Only the user links their own account.
+            UserCommand::LinkOidc { .. } if self_service(ctx) => return Ok(()),
+            UserCommand::LinkOidc { .. } => {
+                return Err(UserError::NoPermission("UPDATE_USER"));
+            }
+            UserCommand::UnlinkOidc { .. } => "UNLINK_USER_FROM_OIDC",
             UserCommand::ClearVerification {
                 purpose: Purpose::Activation,
                 ..
@@ -792,6 +826,10 @@ impl Aggregate for User {
                 password_hash,
             } => {
                 let request_id = self.reset.accepts(Purpose::PasswordReset, proof, ctx.now)?;
+                // The command layer presents a wrong pin without a new password, to have it counted.
+                if password_hash.0.is_empty() {
+                    return Err(UserError::InvalidField("a new password is required".into()));
+                }
                 Ok(vec![UserEvent::PasswordReset(PasswordReset {
                     request_id,
                     password_hash: password_hash.clone(),
@@ -870,6 +908,42 @@ impl Aggregate for User {
                 Ok(vec![UserEvent::PatientRemoved(PatientRemoved {
                     group_id: *group_id,
                 })])
+            }
+            UserCommand::LinkOidc {
+                link,
+                presence_confirmed,
+            } => {
+                if !presence_confirmed {
+                    return Err(UserError::InvalidPresence);
+                }
+                if self.oidc_links.get(&link.provider_id) == Some(link.subject_id.get()) {
+                    return Ok(vec![]);
+                }
+                Ok(vec![UserEvent::OidcLinked(link.clone())])
+            }
+            UserCommand::UnlinkOidc { reset_request } => {
+                if self.oidc_links.is_empty() {
+                    return Err(UserError::NotLinked);
+                }
+                let last = self.oidc_links.len() - 1;
+                let unlinked = self.oidc_links.keys().enumerate().map(|(n, provider_id)| {
+                    UserEvent::OidcUnlinked(OidcUnlinked {
+                        provider_id: *provider_id,
+                        reset_request: (n == last).then_some(*reset_request),
+                    })
+                });
+                // An administrator's doing: the limits on reset requests do not apply.
+                let reset = CodeRequest {
+                    request_id: *reset_request,
+                    mode: Mode::Hash,
+                    limited: false,
+                }
+                .event(
+                    self.verification(Purpose::PasswordReset),
+                    Purpose::PasswordReset,
+                    ctx.now,
+                );
+                Ok(unlinked.chain([reset]).collect())
             }
             UserCommand::ClearVerification {
                 purpose,
@@ -960,6 +1034,12 @@ impl Aggregate for User {
                 self.oidc_links
                     .insert(e.provider_id, e.subject_id.get().clone());
                 self.password_hash = None;
+            }
+            UserEvent::OidcUnlinked(e) => {
+                self.oidc_links.remove(&e.provider_id);
+                if e.reset_request.is_some() {
+                    self.unlink_request = e.reset_request;
+                }
             }
             UserEvent::VerificationCodeIssued(e) => {
                 for purpose in [Purpose::Activation, Purpose::PasswordReset] {
@@ -1367,8 +1447,35 @@ mod tests {
             .when(clear(id(8)))
             .then_err(UserError::Verification(VerificationError::NotPending));
         let cleared = given::<User>(&history).when(clear(id(7))).events();
-        let state = User::fold(&[history, cleared].concat());
+        let state = User::fold(&[history.clone(), cleared].concat());
         assert_eq!(state.reset, Verification::default());
+        // A run of two requests is named by its first.
+        let later = crate::aggregate::testing::NOW.plus_seconds(600);
+        let mut history = history;
+        history.extend(
+            given::<User>(&history)
+                .by(nobody())
+                .at(later)
+                .when(UserCommand::RequestVerification {
+                    purpose: Purpose::PasswordReset,
+                    request: CodeRequest {
+                        request_id: id(9),
+                        mode: Mode::PinCode,
+                        limited: true,
+                    },
+                })
+                .events(),
+        );
+        let state = User::fold(&history);
+        assert_eq!(
+            (
+                state.reset.first_request_id,
+                state.reset.request_id,
+                state.reset.initiations
+            ),
+            (Some(id(7)), Some(id(9)), 2)
+        );
+        given::<User>(&history).when(clear(id(7))).events();
     }
 
     #[test]
@@ -1394,6 +1501,44 @@ mod tests {
                 request: CodeRequest::hash(id(6)),
             })
             .then_err(UserError::DisabledForOidcUsers);
+        given::<User>(&history)
+            .by(nobody())
+            .when(UserCommand::UnlinkOidc {
+                reset_request: id(7),
+            })
+            .then_err(UserError::NoPermission("UNLINK_USER_FROM_OIDC"));
+        let unlinked = given::<User>(&history)
+            .when(UserCommand::UnlinkOidc {
+                reset_request: id(7),
+            })
+            .events();
+        assert!(matches!(unlinked.as_slice(), [
+            UserEvent::OidcUnlinked(u),
+            UserEvent::CodeRequested(r),
+        ] if u.provider_id == id(4) && u.reset_request == Some(id(7))
+            && r.request_id == id(7) && r.purpose == Purpose::PasswordReset));
+        let state = User::fold(&[history.clone(), unlinked].concat());
+        assert!(state.oidc_links.is_empty());
+        assert_eq!(state.unlink_request, Some(id(7)));
+        let me = Actor::user(id(0), None, Permissions::default(), Via::Http, None);
+        let link = OidcLinked {
+            provider_id: id(5),
+            subject_id: Personal("another".into()),
+        };
+        given::<User>(&[registered()])
+            .by(me.clone())
+            .when(UserCommand::LinkOidc {
+                link: link.clone(),
+                presence_confirmed: false,
+            })
+            .then_err(UserError::InvalidPresence);
+        given::<User>(&[registered()])
+            .by(me)
+            .when(UserCommand::LinkOidc {
+                link: link.clone(),
+                presence_confirmed: true,
+            })
+            .then(&[UserEvent::OidcLinked(link)]);
     }
 
     #[test]

@@ -239,8 +239,11 @@ impl Model {
                 }
                 self.generation += 1;
             }
-            // Linking an account to an OIDC provider removes its password: every login ends.
-            UserEvent::OidcLinked(_) => self.log_out_everywhere(user_id),
+            // Linking an account to an OIDC provider removes its password, unlinking it ends the
+            // provider's logins: either way every login ends.
+            UserEvent::OidcLinked(_) | UserEvent::OidcUnlinked(_) => {
+                self.log_out_everywhere(user_id);
+            }
             UserEvent::PasswordReset(_) => {
                 self.log_out_everywhere(user_id);
                 self.forget_code(user_id, Purpose::PasswordReset);

@@ -58,7 +58,10 @@ impl Projection for OAuth1Tokens {
                 }
                 // Logged out everywhere.
                 Event::User(
-                    UserEvent::Deleted(_) | UserEvent::PasswordReset(_) | UserEvent::OidcLinked(_),
+                    UserEvent::Deleted(_)
+                    | UserEvent::PasswordReset(_)
+                    | UserEvent::OidcLinked(_)
+                    | UserEvent::OidcUnlinked(_),
                 ) => {
                     changes.delete_where(&OAUTH1_TOKENS, position, [("user_id", id.into())])?;
                 }

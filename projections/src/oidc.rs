@@ -139,6 +139,14 @@ impl Projection for Oidc {
                 Event::User(UserEvent::Deleted(_)) => {
                     changes.delete_where(&OIDC_LINKS, position, [("user_id", id.into())])?;
                 }
+                Event::User(UserEvent::OidcUnlinked(e)) => changes.delete(
+                    &OIDC_LINKS,
+                    position,
+                    [
+                        ("user_id", id.into()),
+                        ("provider_id", e.provider_id.to_string().into()),
+                    ],
+                )?,
                 Event::OidcLogin(OidcLoginEvent::Attempted(e)) => changes.upsert(
                     &OIDC_LOGIN_ATTEMPTS,
                     position,

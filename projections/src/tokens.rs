@@ -74,10 +74,13 @@ impl Projection for Tokens {
         for event in &recorded.commit.events {
             let event = match event {
                 Event::Session(event) => event,
-                // A deleted user, one who reset their password or was linked to an OIDC provider, is
-                // logged out everywhere.
+                // A deleted user, one who reset their password or was linked to or unlinked from an OIDC
+                // provider, is logged out everywhere.
                 Event::User(
-                    UserEvent::Deleted(_) | UserEvent::PasswordReset(_) | UserEvent::OidcLinked(_),
+                    UserEvent::Deleted(_)
+                    | UserEvent::PasswordReset(_)
+                    | UserEvent::OidcLinked(_)
+                    | UserEvent::OidcUnlinked(_),
                 ) => {
                     for table in TABLES {
                         changes.delete_where(table, position, [("user_id", session.into())])?;

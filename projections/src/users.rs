@@ -196,7 +196,7 @@ impl Projection for Users {
                 | UserEvent::PinFailed(_)
                 | UserEvent::VerificationCleared(_) => {}
                 // Links are the `oidc_links_v1` read model's.
-                UserEvent::OidcLinked(_) => {}
+                UserEvent::OidcLinked(_) | UserEvent::OidcUnlinked(_) => {}
                 // The enlistments themselves are the `groups_v1` read model's.
                 UserEvent::StaffEnlisted(_)
                 | UserEvent::StaffRemoved(_)

@@ -262,7 +262,8 @@ impl Delivery {
             .first_name
             .as_ref()
             .map_or_else(String::new, |name| format!(" {}", name.get()));
-        let (subject, body) = compose(purpose, mode, &greeting, &code);
+        let unlinked = user.unlink_request == Some(request_id);
+        let (subject, body) = compose(purpose, mode, unlinked, &greeting, &code);
         let message = Message::builder()
             .from(self.from.clone())
             .to(to)
@@ -293,13 +294,28 @@ enum Failure {
     Later(String),
 }
 
-/// The built-in mail for `purpose`, with a code of `mode`.
-fn compose(purpose: Purpose, mode: Mode, greeting: &str, code: &str) -> (&'static str, String) {
+/// The built-in mail for `purpose`, with a code of `mode`; `unlinked`: the reset follows the
+/// account's unlinking from its OIDC provider (the OIDC-unlink mail).
+fn compose(
+    purpose: Purpose,
+    mode: Mode,
+    unlinked: bool,
+    greeting: &str,
+    code: &str,
+) -> (&'static str, String) {
     let (what, minutes) = match mode {
         Mode::Hash => ("code", 60),
         Mode::PinCode => ("pin code", 15),
     };
     match purpose {
+        Purpose::PasswordReset if unlinked => (
+            "Choose a password for your account",
+            format!(
+                "Hello{greeting},\n\nYour account no longer logs in through your identity \
+                 provider. To choose a password for it, use this code within {minutes} \
+                 minutes:\n\n{code}\n"
+            ),
+        ),
         Purpose::Activation => (
             "Activate your account",
             format!(

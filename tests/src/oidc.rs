@@ -1,7 +1,8 @@
 //! A small OpenID provider on loopback for the tests. It speaks real HTTP and issues real ID
 //! tokens signed with RS256 (a fixed test key, `tests/fixtures/oidc-test-key.pem`): a discovery
-//! document, a key set, an authorization endpoint that signs in whoever the test says and
-//! redirects back with a code, a token endpoint that takes `client_secret_basic`, and user info.
+//! document, a key set, an authorization endpoint that signs in whoever the test says (or the
+//! address a `login_hint` names) and redirects back with a code, a token endpoint that takes
+//! `client_secret_basic`, and user info.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -32,9 +33,27 @@ pub struct Person {
     pub family_name: String,
 }
 
+/// A fault the provider puts in its next ID tokens, to see Vigil refuse them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// For another client.
+    Audience,
+    /// From another issuer.
+    Issuer,
+    /// Expired an hour ago.
+    Expired,
+    /// The signature does not match the token.
+    Signature,
+    /// Signed with a shared secret (HS256) instead of the published key.
+    Symmetric,
+    /// The user info says the email address is not verified.
+    UnverifiedEmail,
+}
+
 #[derive(Default)]
 struct Inner {
     signed_in: Option<Person>,
+    fault: Option<Fault>,
     /// Authorization code → the person and the nonce of the request.
     codes: HashMap<String, (Person, String)>,
     /// Access token → the person.
@@ -91,6 +110,13 @@ impl TestOidcProvider {
     pub fn sign_in_as(&self, person: Person) {
         if let Ok(mut inner) = self.inner.lock() {
             inner.signed_in = Some(person);
+        }
+    }
+
+    /// The fault of the ID tokens and user info from now on (`None`: none).
+    pub fn set_fault(&self, fault: Option<Fault>) {
+        if let Ok(mut inner) = self.inner.lock() {
+            inner.fault = fault;
         }
     }
 
@@ -188,7 +214,14 @@ async fn authorize(
     let Ok(mut inner) = provider.inner.lock() else {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
-    let Some(person) = inner.signed_in.clone() else {
+    // A `login_hint` (which the SDK suite appends) signs in that address as its own subject.
+    let hinted = params.get("login_hint").map(|email| Person {
+        subject: format!("subject-of-{email}"),
+        email: email.clone(),
+        given_name: "Sdk".into(),
+        family_name: "User".into(),
+    });
+    let Some(person) = hinted.or_else(|| inner.signed_in.clone()) else {
         return (StatusCode::UNAUTHORIZED, "nobody signed in").into_response();
     };
     let code = random();
@@ -206,11 +239,14 @@ fn basic(headers: &HeaderMap) -> Option<(String, String)> {
     let decoded = base64::engine::general_purpose::STANDARD
         .decode(value.strip_prefix("Basic ")?)
         .ok()?;
-    let (id, secret) = String::from_utf8(decoded)
-        .ok()?
-        .split_once(':')
-        .map(|(a, b)| (a.to_owned(), b.to_owned()))?;
-    Some((id, secret))
+    let text = String::from_utf8(decoded).ok()?;
+    let (id, secret) = text.split_once(':')?;
+    // Both halves are form-encoded (RFC 6749 §2.3.1).
+    let decode = |part: &str| -> Option<String> {
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(&format!("v={part}")).ok()?;
+        pairs.into_iter().next().map(|(_, value)| value)
+    };
+    Some((decode(id)?, decode(secret)?))
 }
 
 async fn token(
@@ -239,8 +275,9 @@ async fn token(
         )
             .into_response();
     };
+    let fault = inner.fault;
     let now = jsonwebtoken::get_current_timestamp();
-    let claims = json!({
+    let mut claims = json!({
         "iss": provider.issuer,
         "aud": provider.client_id,
         "sub": person.subject,
@@ -248,14 +285,35 @@ async fn token(
         "exp": now + 300,
         "nonce": nonce,
     });
-    let mut header = Header::new(Algorithm::RS256);
-    header.kid = Some(KEY_ID.to_owned());
-    let id_token = match EncodingKey::from_rsa_pem(KEY)
-        .and_then(|key| jsonwebtoken::encode(&header, &claims, &key))
-    {
-        Ok(token) => token,
-        Err(_) => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    match fault {
+        Some(Fault::Audience) => claims["aud"] = json!("another-client"),
+        Some(Fault::Issuer) => claims["iss"] = json!("https://impostor.example.com"),
+        Some(Fault::Expired) => claims["exp"] = json!(now - 3600),
+        _ => {}
+    }
+    let signed = if fault == Some(Fault::Symmetric) {
+        // The published key's modulus as the shared secret: the classic algorithm confusion.
+        let header = Header::new(Algorithm::HS256);
+        jsonwebtoken::encode(
+            &header,
+            &claims,
+            &EncodingKey::from_secret(MODULUS.as_bytes()),
+        )
+    } else {
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some(KEY_ID.to_owned());
+        EncodingKey::from_rsa_pem(KEY).and_then(|key| jsonwebtoken::encode(&header, &claims, &key))
     };
+    let Ok(mut id_token) = signed else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    if fault == Some(Fault::Signature) {
+        // Another subject in the payload, under the original signature.
+        let mut parts: Vec<String> = id_token.split('.').map(str::to_owned).collect();
+        claims["sub"] = json!("someone-else");
+        parts[1] = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(claims.to_string());
+        id_token = parts.join(".");
+    }
     let access_token = random();
     inner.access.insert(access_token.clone(), person);
     Json(json!({
@@ -276,11 +334,12 @@ async fn userinfo(State(provider): State<Provider>, headers: HeaderMap) -> Respo
     let Ok(inner) = provider.inner.lock() else {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
+    let verified = inner.fault != Some(Fault::UnverifiedEmail);
     match inner.access.get(token) {
         Some(person) => Json(json!({
             "sub": person.subject,
             "email": person.email,
-            "email_verified": true,
+            "email_verified": verified,
             "given_name": person.given_name,
             "family_name": person.family_name,
         }))

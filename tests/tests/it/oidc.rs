@@ -3,7 +3,7 @@
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use vigil_tests::oidc::{Person, TestOidcProvider};
+use vigil_tests::oidc::{Fault, Person, TestOidcProvider};
 use vigil_tests::{TestEnv, TestServer};
 
 use crate::http::{code, plain_user};
@@ -70,8 +70,13 @@ async fn sign_in(
 in_both_deployments! {
     async fn users_log_in_through_an_openid_provider(deployment: Deployment) {
         let idp = TestOidcProvider::start("vigil-client", "the provider's secret YF3X").await?;
+        let mut smtp = vigil_tests::smtp::TestSmtp::start().await?;
         let env = TestEnv::new(deployment).await?;
-        let server = TestServer::start(&env).await?;
+        let mail = vigil_scheduler::mail::MailConfig {
+            smtp_url: smtp.url.clone(),
+            from: "Vigil <no-reply@example.com>".into(),
+        };
+        let server = TestServer::start_with(&env, Some(&mail)).await?;
         let admin = server.admin_token().await?;
         plain_user(&server, "taken@example.com").await?;
         let plain = server.login("taken@example.com", "jane's password").await?["access_token"].as_str().unwrap_or_default().to_owned();
@@ -111,6 +116,8 @@ in_both_deployments! {
             (json!("olivia@example.com"), json!("Olivia"), json!(true), tokens["user_id"].clone()));
         let (status, again) = sign_in(&server, &idp, person("subject-1", "olivia@example.com")).await?;
         assert_eq!((status, again["user_id"].clone()), (StatusCode::OK, tokens["user_id"].clone()));
+        let (status, body) = server.call(Method::GET, "/users/v1/forgot_password?email=olivia%40example.com", None, None).await?;
+        assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, Some(215)), "no password to reset");
 
         // A code works once; an address with a password account is not taken over.
         idp.sign_in_as(person("subject-1", "olivia@example.com"));
@@ -121,6 +128,33 @@ in_both_deployments! {
         assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, Some(139)), "{body}");
         let (status, body) = sign_in(&server, &idp, person("subject-2", "taken@example.com")).await?;
         assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, Some(203)), "{body}");
+
+        // ID tokens that are not for this client, not from this issuer, expired, tampered with
+        // or signed with a shared secret are refused; so is an unverified email address.
+        for (fault, expected) in [
+            (Fault::Audience, 136),
+            (Fault::Issuer, 136),
+            (Fault::Expired, 136),
+            (Fault::Signature, 136),
+            (Fault::Symmetric, 136),
+            (Fault::UnverifiedEmail, 138),
+        ] {
+            idp.set_fault(Some(fault));
+            let (status, body) = sign_in(&server, &idp, person("subject-9", "faulty@example.com")).await?;
+            assert_eq!(code(&body), Some(expected), "{fault:?}: {status} {body}");
+        }
+        idp.set_fault(None);
+
+        // A deleted account's subject logs in to a new account.
+        let (_, doomed) = sign_in(&server, &idp, person("subject-4", "doomed@example.com")).await?;
+        let doomed_token = doomed["access_token"].as_str().unwrap_or_default().to_owned();
+        let (status, _) = server.call(Method::DELETE, &format!("/users/v1/{}", doomed["user_id"].as_str().unwrap_or_default()), Some(&doomed_token), None).await?;
+        assert_eq!(status, StatusCode::OK);
+        let (status, reborn) = sign_in(&server, &idp, person("subject-4", "doomed@example.com")).await?;
+        assert_eq!(status, StatusCode::OK, "{reborn}");
+        assert_ne!(reborn["user_id"], doomed["user_id"]);
+        let (status, _) = server.call(Method::GET, "/users/v1/me", Some(&doomed_token), None).await?;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
 
         // A nonce this deployment did not make is refused.
         idp.sign_in_as(person("subject-1", "olivia@example.com"));
@@ -134,13 +168,51 @@ in_both_deployments! {
         let (_, attempts) = server.call(Method::GET, "/auth/v2/oidc/loginAttempts?eq(status,failed)", Some(&admin), None).await?;
         let failed: Vec<Value> = attempts["data"].as_array().cloned().unwrap_or_default();
         let codes: Vec<Value> = failed.iter().map(|a| a["error"]["code"].clone()).collect();
-        for expected in [139, 203, 137] {
+        for expected in [139, 203, 137, 136, 138] {
             assert!(codes.contains(&json!(expected)), "{expected} in {attempts}");
         }
         let (_, succeeded) = server.call(Method::GET, "/auth/v2/oidc/loginAttempts?eq(status,success)", Some(&admin), None).await?;
-        assert_eq!(succeeded["page"]["total"], 3, "{succeeded}");
+        assert_eq!(succeeded["page"]["total"], 5, "{succeeded}");
         assert_eq!((succeeded["data"][0]["providerName"].clone(), succeeded["data"][0]["providerSubjectId"].clone(), succeeded["data"][0]["userId"].clone()),
             (json!("test-idp"), json!("subject-1"), tokens["user_id"].clone()));
+
+        // A password account is linked with a presence token: the password and every login end.
+        let plain_id = server.call(Method::GET, "/users/v1/me", Some(&plain), None).await?.1["id"].clone();
+        let (_, presence) = server.call(Method::POST, "/auth/v2/confirmPresence", Some(&plain), Some(json!({"password": "jane's password"}))).await?;
+        let presence_token = presence["token"].as_str().unwrap_or_default().to_owned();
+        idp.sign_in_as(person("subject-1", "olivia@example.com"));
+        let (_, url) = authentication_url(&server, "test-idp", None).await?;
+        let olivias = idp.authorization_code(url["authenticationUrl"].as_str().unwrap_or_default()).await?;
+        let link = |code: &str, presence: &str| json!({"presenceToken": presence, "authorizationCode": code});
+        let (status, body) = server.call(Method::POST, "/auth/v2/oidc/providers/test-idp/link", Some(&plain), Some(link(&olivias, &presence_token))).await?;
+        assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, Some(17)), "another account's subject: {body}");
+        idp.sign_in_as(person("subject-3", "taken@example.com"));
+        let (_, url) = authentication_url(&server, "test-idp", None).await?;
+        let own = idp.authorization_code(url["authenticationUrl"].as_str().unwrap_or_default()).await?;
+        let (status, body) = server.call(Method::POST, "/auth/v2/oidc/providers/test-idp/link", Some(&plain), Some(link(&own, "0000"))).await?;
+        assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, Some(132)), "{body}");
+        let (status, body) = server.call(Method::POST, "/auth/v2/oidc/providers/test-idp/link", Some(&plain), Some(link(&own, &presence_token))).await?;
+        assert_eq!((status, body), (StatusCode::OK, json!({"affectedRecords": 1})));
+        let (status, body) = server.call(Method::GET, "/users/v1/me", Some(&plain), None).await?;
+        assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, Some(117)), "logged out everywhere");
+        assert!(server.login("taken@example.com", "jane's password").await.is_err(), "the password is gone");
+        let (status, linked) = sign_in(&server, &idp, person("subject-3", "taken@example.com")).await?;
+        assert_eq!((status, linked["user_id"].clone()), (StatusCode::OK, plain_id));
+
+        // Unlinked by an administrator: a mailed code sets a new password.
+        let olivia_id = tokens["user_id"].as_str().unwrap_or_default().to_owned();
+        let linked_token = linked["access_token"].as_str().unwrap_or_default().to_owned();
+        let (status, body) = server.call(Method::POST, &format!("/auth/v2/oidc/users/{olivia_id}/unlink"), Some(&linked_token), Some(json!({}))).await?;
+        assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, Some(10)));
+        let (status, body) = server.call(Method::POST, &format!("/auth/v2/oidc/users/{olivia_id}/unlink"), Some(&admin), Some(json!({}))).await?;
+        assert_eq!((status, body), (StatusCode::OK, json!({"affectedRecords": 1})));
+        let unlink_mail = smtp.next_mail(std::time::Duration::from_secs(10)).await?;
+        assert_eq!(unlink_mail.to, ["olivia@example.com"]);
+        assert!(unlink_mail.text().contains("no longer logs in through your identity provider"), "{}", unlink_mail.data);
+        let hash = unlink_mail.code().ok_or_else(|| anyhow::anyhow!("no code in the unlink mail"))?;
+        let (status, body) = server.call(Method::POST, "/users/v1/forgot_password", None, Some(json!({"hash": hash, "new_password": "olivia's own password"}))).await?;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        server.login("olivia@example.com", "olivia's own password").await?;
 
         // Renamed, its secret replaced; deleted only when disabled and unused.
         let (status, _) = server.call(Method::PUT, &format!("/auth/v2/oidc/providers/{provider_id}"), Some(&admin), Some(json!({"name": "renamed-idp", "clientSecret": "another secret ABCD"}))).await?;

@@ -140,6 +140,12 @@ const INVENTORY: &[(&str, &str, Guard)] = &[
         "/auth/v2/oidc/providers/{id}/oAuth2Login",
         Guard::Public,
     ),
+    (
+        "POST",
+        "/auth/v2/oidc/providers/{id}/link",
+        Guard::Authenticated,
+    ),
+    ("POST", "/auth/v2/oidc/users/{id}/unlink", Guard::Permission),
     ("GET", "/auth/v2/oidc/loginAttempts", Guard::Permission),
     ("GET", "/users/v1/settings/verification", Guard::Permission),
     ("PUT", "/users/v1/settings/verification", Guard::Permission),

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use vigil_tests::TestEnv;
+use vigil_tests::oidc::TestOidcProvider;
 
 use crate::cli::{Serving, bootstrap, free_port};
 use crate::in_both_deployments;
@@ -43,7 +44,11 @@ in_both_deployments! {
         let smtp_port = free_port()?;
         let smtp_url = format!("smtp://127.0.0.1:{smtp_port}");
         let serving = Serving::start(&env, &[("VIGIL_SMTP_URL", smtp_url.as_str())]).await?;
-        let output = Command::new("node")
+        // The OpenID provider the OIDC tests log in through, served by this test's runtime while
+        // node runs on a blocking thread.
+        let idp = TestOidcProvider::start("sdk-client", "the SDK provider's secret W9zq").await?;
+        let mut node = Command::new("node");
+        node
             .args(["--test", "--test-reporter=spec"])
             .current_dir(suite_dir())
             // The SDK uses a host containing `localhost` as given; make it resolve to IPv4 first.
@@ -54,7 +59,10 @@ in_both_deployments! {
             .env("VIGIL_ADMIN_EMAIL", "admin@example.com")
             .env("VIGIL_ADMIN_PASSWORD", "correct horse battery")
             .env("VIGIL_TEST_SMTP_PORT", smtp_port.to_string())
-            .output()?;
+            .env("VIGIL_TEST_OIDC_ISSUER", &idp.issuer)
+            .env("VIGIL_TEST_OIDC_CLIENT_ID", &idp.client_id)
+            .env("VIGIL_TEST_OIDC_CLIENT_SECRET", &idp.client_secret);
+        let output = tokio::task::spawn_blocking(move || node.output()).await??;
         let (status, logs) = serving.terminate()?;
         let report = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
         assert!(output.status.success(), "SDK suite failed:\n{report}\nserver logs:\n{logs}");

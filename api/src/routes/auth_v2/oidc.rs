@@ -38,6 +38,8 @@ pub fn router() -> Router<AppState> {
             post(authentication_url),
         )
         .route("/oidc/providers/{id}/oAuth2Login", post(login))
+        .route("/oidc/providers/{id}/link", post(link))
+        .route("/oidc/users/{id}/unlink", post(unlink))
         .route("/oidc/loginAttempts", get(login_attempts))
 }
 
@@ -314,10 +316,10 @@ async fn login(
             &record,
         )
         .await?;
+    // A refused login is listed before it is answered, like a successful one.
+    state.settle(recorded.position).await?;
     let tokens = result?;
-    state
-        .settle(recorded.position.max(tokens.outcome.position))
-        .await?;
+    state.settle(tokens.outcome.position).await?;
     Ok(credentials(json!({
         "access_token": tokens.access_token,
         "token_type": "bearer",
@@ -327,6 +329,72 @@ async fn login(
         "application_id": tokens.application_id.to_string(),
     }))
     .into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LinkRequest {
+    presence_token: Option<String>,
+    authorization_code: Option<String>,
+}
+
+/// `POST /auth/v2/oidc/providers/{providerName}/link`: the caller logs in through the provider
+/// from now on (with a presence token: their password is removed, every login ends).
+async fn link(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let LinkRequest {
+        presence_token,
+        authorization_code,
+    } = json_body(&body)?;
+    let (Some(presence_token), Some(code)) = (presence_token, authorization_code) else {
+        return Err(ApiError::new(
+            ExhCode::MissingRequiredFields,
+            "presenceToken and authorizationCode are required",
+        ));
+    };
+    let (provider_id, provider) = usable(&state, &name).await?;
+    let outcome = oidc::link(
+        &state.bus,
+        (&state.vault, &state.oidc),
+        caller.user_id,
+        (provider_id, &provider, &code),
+        &presence_token,
+        &caller.meta(),
+    )
+    .await
+    .map_err(|error| match error {
+        OidcError::User(CommandError::Taken(_)) => ApiError::new(
+            ExhCode::ResourceAlreadyExists,
+            "This identity at the provider is linked to another account",
+        ),
+        other => oidc_error(other),
+    })?;
+    state.settle(outcome.position).await?;
+    Ok(Json(json!({"affectedRecords": 1})))
+}
+
+/// `POST /auth/v2/oidc/users/{userId}/unlink` (`UNLINK_USER_FROM_OIDC`): the user no longer logs
+/// in through OIDC and is mailed a code to choose a password with.
+async fn unlink(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require("UNLINK_USER_FROM_OIDC")?;
+    let user_id = parse_id(&id)?;
+    if state.mailer.is_none() {
+        return Err(ApiError::new(
+            ExhCode::IllegalState,
+            "This deployment sends no mail (no SMTP server is configured); the unlinked user could not choose a password",
+        ));
+    }
+    let outcome = oidc::unlink(&state.bus, &state.ids, user_id, &caller.meta()).await?;
+    state.settle(outcome.position).await?;
+    Ok(Json(json!({"affectedRecords": 1})))
 }
 
 fn attempt_json(row: &LoginAttemptRow) -> Value {

@@ -458,9 +458,29 @@ async fn activate(
     let code: MailedCode = json_body(&body)?;
     let (user_id, proof) = code_owner(&state, code, Purpose::Activation).await?;
     let meta = context.meta(anonymous(&context));
-    let outcome = users::activate(&state.bus, user_id, proof, &meta).await?;
-    state.settle(outcome.position).await?;
-    Ok(StatusCode::OK)
+    let outcome = users::activate(&state.bus, user_id, proof, &meta).await;
+    settled(&state, outcome).await
+}
+
+/// Answers a mailed code's use once the read models show it, a refusal that was recorded (a
+/// wrong pin) included.
+async fn settled(
+    state: &AppState,
+    outcome: Result<vigil_commands::flow::Outcome, AccountError>,
+) -> Result<StatusCode, ApiError> {
+    match outcome {
+        Ok(outcome) => {
+            state.settle(outcome.position).await?;
+            Ok(StatusCode::OK)
+        }
+        Err(error) => {
+            let error = ApiError::from(error);
+            if error.code == ExhCode::IncorrectPinCode {
+                state.settle(state.bus.log().head().await?).await?;
+            }
+            Err(error)
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -480,9 +500,8 @@ async fn reset_password(
     let PasswordResetForm { code, new_password } = json_body(&body)?;
     let (user_id, proof) = code_owner(&state, code, Purpose::PasswordReset).await?;
     let meta = context.meta(anonymous(&context));
-    let outcome = users::reset_password(&state.bus, user_id, proof, new_password, &meta).await?;
-    state.settle(outcome.position).await?;
-    Ok(StatusCode::OK)
+    let outcome = users::reset_password(&state.bus, user_id, proof, new_password, &meta).await;
+    settled(&state, outcome).await
 }
 
 #[derive(Deserialize)]
