@@ -739,6 +739,11 @@ pub async fn unlink(
     user_id: Id,
     meta: &CommandMeta,
 ) -> Result<Outcome, CommandError<UserError>> {
+    let (settings, _) = bus
+        .load::<vigil_domain::settings::Settings>(&vigil_domain::settings::stream())
+        .await?;
+    crate::users::without_template(&settings, vigil_domain::settings::TemplateSlot::OidcUnlink)
+        .map_err(CommandError::Domain)?;
     let stream = StreamId::of(User::KIND, user_id);
     let (user, _) = bus.load::<User>(&stream).await?;
     let command = UserCommand::UnlinkOidc {

@@ -9,7 +9,7 @@ use vigil_domain::id::{Id, StreamId};
 use vigil_domain::log::LogError;
 use vigil_domain::login::{self, Login, LoginCommand, LoginError};
 use vigil_domain::password::PasswordPolicy;
-use vigil_domain::settings::{self, Settings};
+use vigil_domain::settings::{self, Settings, TemplateRef, TemplateSlot};
 use vigil_domain::user::{
     self, CodeRequest, PasswordHash, Registration, User, UserCommand, UserError,
 };
@@ -74,18 +74,57 @@ pub async fn password_policy(bus: &CommandBus) -> Result<PasswordPolicy, LogErro
     Ok(settings.password_policy)
 }
 
-/// A new request for a code mailed in `mode` for `purpose`, as the verification settings allow.
+/// Which of the user service's mails a code goes out in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mail {
+    /// The first activation mail, on registration.
+    Activation,
+    /// Another activation mail, or one to a new address.
+    Reactivation,
+    PasswordReset,
+}
+
+/// Refuses a mail whose template the settings name: templates are not served by Vigil yet, so a
+/// configured one is missing (Extra Horizon's `ILLEGAL_STATE` for a missing template) rather than
+/// silently replaced by the built-in mail.
+pub(crate) fn without_template(settings: &Settings, slot: TemplateSlot) -> Result<(), UserError> {
+    match settings.email_templates.get(&slot) {
+        None => Ok(()),
+        Some(TemplateRef::Id(name) | TemplateRef::Name(name)) => {
+            Err(UserError::TemplateUnavailable(format!(
+                "The {} email template {name} is not available: this deployment serves no \
+                 templates yet; clear the setting to send the built-in mail",
+                slot.prefix()
+            )))
+        }
+    }
+}
+
+/// A new request for a code mailed in `mode` in `mail`, as the settings allow.
 async fn code_request(
     bus: &CommandBus,
     ids: &IdGenerator,
-    purpose: Purpose,
+    mail: Mail,
     mode: Mode,
 ) -> Result<CodeRequest, AccountError> {
     let (settings, _) = bus.load::<Settings>(&settings::stream()).await?;
+    let slot = match (mail, mode) {
+        (Mail::Activation, Mode::Hash) => TemplateSlot::Activation,
+        (Mail::Activation, Mode::PinCode) => TemplateSlot::ActivationPin,
+        (Mail::Reactivation, Mode::Hash) => TemplateSlot::Reactivation,
+        (Mail::Reactivation, Mode::PinCode) => TemplateSlot::ReactivationPin,
+        (Mail::PasswordReset, Mode::Hash) => TemplateSlot::PasswordReset,
+        (Mail::PasswordReset, Mode::PinCode) => TemplateSlot::PasswordResetPin,
+    };
+    let purpose = match mail {
+        Mail::Activation | Mail::Reactivation => Purpose::Activation,
+        Mail::PasswordReset => Purpose::PasswordReset,
+    };
     let verification = settings.verification;
     if mode == Mode::PinCode && !verification.pin_codes_enabled(purpose) {
         return Err(UserError::PinCodesNotEnabled.into());
     }
+    without_template(&settings, slot)?;
     Ok(CodeRequest {
         request_id: ids.next(),
         mode,
@@ -115,7 +154,7 @@ pub async fn register(
         password_hash: secrets::hash_password(account.password).await?,
         activated: account.activated,
         activation_request: match account.activation {
-            Some(mode) => Some(code_request(bus, ids, Purpose::Activation, mode).await?),
+            Some(mode) => Some(code_request(bus, ids, Mail::Activation, mode).await?),
             None => None,
         },
         oidc: None,
@@ -242,7 +281,11 @@ pub async fn request_verification(
     mode: Mode,
     meta: &CommandMeta,
 ) -> Result<bool, AccountError> {
-    let request = code_request(bus, ids, purpose, mode).await?;
+    let mail = match purpose {
+        Purpose::Activation => Mail::Reactivation,
+        Purpose::PasswordReset => Mail::PasswordReset,
+    };
+    let request = code_request(bus, ids, mail, mode).await?;
     let Ok(email) = Email::parse(email) else {
         return Ok(false);
     };
@@ -344,7 +387,7 @@ pub async fn change_email(
     let command = UserCommand::ChangeEmail {
         email: email.clone(),
         activation_request: match activation {
-            Some(mode) => Some(code_request(bus, ids, Purpose::Activation, mode).await?),
+            Some(mode) => Some(code_request(bus, ids, Mail::Reactivation, mode).await?),
             None => None,
         },
     };

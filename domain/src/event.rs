@@ -510,6 +510,17 @@ mod tests {
                 "070100000101",
             ),
             (
+                SettingsEvent::EmailTemplatesSet(crate::settings::EmailTemplatesSet {
+                    templates: vec![(
+                        crate::settings::TemplateSlot::PasswordResetPin,
+                        crate::settings::TemplateRef::Name("t".into()),
+                    )],
+                })
+                .into(),
+                "settings.email_templates_set",
+                "07020106010174",
+            ),
+            (
                 UserEvent::EmailChanged(crate::user::EmailChanged {
                     email: Personal("a@b.c".into()),
                 })

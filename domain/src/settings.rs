@@ -1,5 +1,8 @@
 //! Deployment-wide settings of the user service, in one stream (`settings-users`): the password
-//! policy every new password must meet, and how email addresses are verified.
+//! policy every new password must meet, how email addresses are verified, and which templates the
+//! service's mails are to be made from.
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -99,10 +102,67 @@ pub struct VerificationSettingsSet {
     pub settings: VerificationSettings,
 }
 
+/// A mail of the user service that may be made from a template.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+pub enum TemplateSlot {
+    Activation,
+    Reactivation,
+    PasswordReset,
+    OidcUnlink,
+    ActivationPin,
+    ReactivationPin,
+    PasswordResetPin,
+    OidcUnlinkPin,
+}
+
+impl TemplateSlot {
+    pub const ALL: [Self; 8] = [
+        Self::Activation,
+        Self::Reactivation,
+        Self::PasswordReset,
+        Self::OidcUnlink,
+        Self::ActivationPin,
+        Self::ReactivationPin,
+        Self::PasswordResetPin,
+        Self::OidcUnlinkPin,
+    ];
+
+    /// The wire prefix of the slot's fields (`activation` in `activation_email_template_name`).
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Self::Activation => "activation",
+            Self::Reactivation => "reactivation",
+            Self::PasswordReset => "password_reset",
+            Self::OidcUnlink => "oidc_unlink",
+            Self::ActivationPin => "activation_pin",
+            Self::ReactivationPin => "reactivation_pin",
+            Self::PasswordResetPin => "password_reset_pin",
+            Self::OidcUnlinkPin => "oidc_unlink_pin",
+        }
+    }
+}
+
+/// A template, by id (deprecated by Extra Horizon) or by name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+pub enum TemplateRef {
+    Id(String),
+    Name(String),
+}
+
+/// The templates configured for the user service's mails (all of them, after a change).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+pub struct EmailTemplatesSet {
+    pub templates: Vec<(TemplateSlot, TemplateRef)>,
+}
+
 events! {
     pub enum SettingsEvent {
         PasswordPolicySet(PasswordPolicySet) = "settings.password_policy_set",
         VerificationSettingsSet(VerificationSettingsSet) = "settings.verification_set",
+        EmailTemplatesSet(EmailTemplatesSet) = "settings.email_templates_set",
     }
 }
 
@@ -110,6 +170,8 @@ events! {
 pub enum SettingsCommand {
     SetPasswordPolicy(PasswordPolicy),
     ChangeVerification(VerificationChanges),
+    /// Set (`Some`) or clear (`None`) the template of each slot given; others stay.
+    ChangeEmailTemplates(Vec<(TemplateSlot, Option<TemplateRef>)>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -118,6 +180,8 @@ pub enum SettingsError {
     InvalidPolicy,
     #[error("permission {0} is required")]
     NoPermission(&'static str),
+    #[error("{0}")]
+    InvalidTemplate(String),
 }
 
 impl DomainError for SettingsError {
@@ -125,6 +189,7 @@ impl DomainError for SettingsError {
         match self {
             Self::InvalidPolicy => ExhCode::FieldFormat,
             Self::NoPermission(_) => ExhCode::NoPermission,
+            Self::InvalidTemplate(_) => ExhCode::FieldFormat,
         }
     }
 }
@@ -133,6 +198,7 @@ impl DomainError for SettingsError {
 pub struct Settings {
     pub password_policy: PasswordPolicy,
     pub verification: VerificationSettings,
+    pub email_templates: BTreeMap<TemplateSlot, TemplateRef>,
 }
 
 impl Aggregate for Settings {
@@ -145,6 +211,7 @@ impl Aggregate for Settings {
         let required = match command {
             SettingsCommand::SetPasswordPolicy(_) => "UPDATE_PASSWORD_POLICY",
             SettingsCommand::ChangeVerification(_) => "UPDATE_USER_VERIFICATION_SETTINGS",
+            SettingsCommand::ChangeEmailTemplates(_) => "UPDATE_USER_SERVICE_EMAIL_TEMPLATES",
         };
         ctx.actor.require(required, SettingsError::NoPermission)
     }
@@ -178,6 +245,32 @@ impl Aggregate for Settings {
                     VerificationSettingsSet { settings },
                 )])
             }
+            SettingsCommand::ChangeEmailTemplates(changes) => {
+                let mut templates = self.email_templates.clone();
+                for (slot, template) in changes {
+                    match template {
+                        Some(template) => {
+                            let (TemplateRef::Id(text) | TemplateRef::Name(text)) = template;
+                            if text.trim().is_empty() || text.len() > 256 {
+                                return Err(SettingsError::InvalidTemplate(format!(
+                                    "the {} email template must be named by 1 to 256 characters",
+                                    slot.prefix()
+                                )));
+                            }
+                            templates.insert(*slot, template.clone());
+                        }
+                        None => {
+                            templates.remove(slot);
+                        }
+                    }
+                }
+                if templates == self.email_templates {
+                    return Ok(vec![]);
+                }
+                Ok(vec![SettingsEvent::EmailTemplatesSet(EmailTemplatesSet {
+                    templates: templates.into_iter().collect(),
+                })])
+            }
         }
     }
 
@@ -185,6 +278,9 @@ impl Aggregate for Settings {
         match event {
             SettingsEvent::PasswordPolicySet(e) => self.password_policy = e.policy,
             SettingsEvent::VerificationSettingsSet(e) => self.verification = e.settings,
+            SettingsEvent::EmailTemplatesSet(e) => {
+                self.email_templates = e.templates.iter().cloned().collect();
+            }
         }
     }
 }
@@ -250,6 +346,36 @@ mod tests {
             ));
         assert!(pins.pin_codes_enabled(Purpose::PasswordReset));
         assert!(!pins.pin_codes_enabled(Purpose::Activation));
+    }
+
+    #[test]
+    fn email_templates_are_set_and_cleared_by_slot() {
+        let by_name = |name: &str| TemplateRef::Name(name.into());
+        let set = given::<Settings>(&[])
+            .when(SettingsCommand::ChangeEmailTemplates(vec![
+                (TemplateSlot::Activation, Some(by_name("welcome"))),
+                (TemplateSlot::PasswordReset, Some(by_name("reset"))),
+            ]))
+            .events();
+        let cleared = given::<Settings>(&set)
+            .when(SettingsCommand::ChangeEmailTemplates(vec![(
+                TemplateSlot::PasswordReset,
+                None,
+            )]))
+            .events();
+        let state = Settings::fold(&[set, cleared].concat());
+        assert_eq!(
+            state.email_templates,
+            BTreeMap::from([(TemplateSlot::Activation, by_name("welcome"))])
+        );
+        given::<Settings>(&[])
+            .when(SettingsCommand::ChangeEmailTemplates(vec![(
+                TemplateSlot::OidcUnlink,
+                Some(by_name(" ")),
+            )]))
+            .then_err(SettingsError::InvalidTemplate(
+                "the oidc_unlink email template must be named by 1 to 256 characters".into(),
+            ));
     }
 
     #[test]

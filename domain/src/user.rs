@@ -388,6 +388,8 @@ pub enum UserError {
     InvalidPresence,
     #[error("this account is linked to no OIDC provider")]
     NotLinked,
+    #[error("{0}")]
+    TemplateUnavailable(String),
 }
 
 impl DomainError for UserError {
@@ -405,7 +407,7 @@ impl DomainError for UserError {
             Self::PinCodesNotEnabled => ExhCode::PinCodesNotEnabled,
             Self::DisabledForOidcUsers => ExhCode::DisabledForOidcUsers,
             Self::InvalidPresence => ExhCode::InvalidPresenceToken,
-            Self::NotLinked => ExhCode::IllegalState,
+            Self::NotLinked | Self::TemplateUnavailable(_) => ExhCode::IllegalState,
             Self::Verification(error) => match error {
                 VerificationError::TooSoon(Purpose::Activation) => {
                     ExhCode::ActivationRequestTimeout

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import {
   ActivationUnknownError,
   ForgotPasswordRequestTimeoutError,
+  IllegalStateError,
   IncorrectPinCodeError,
   InvalidGrantError,
   PinCodesNotEnabledError,
@@ -110,5 +111,23 @@ test('pin codes, once enabled: activation, a reset spent by wrong pins, cleared 
     await admin.users.settings.updateVerificationSettings({
       enablePinCodeActivationRequests: false, enablePinCodeForgotPasswordRequests: false,
     });
+  }
+});
+
+test('email templates are configured per mail; a configured one is never replaced by the built-in mail', async () => {
+  const admin = await loggedIn(adminEmail, adminPassword);
+  assert.deepEqual(await admin.users.setEmailTemplates({ activationEmailTemplateName: 'welcome' }), {
+    activationEmailTemplateName: 'welcome',
+  });
+  assert.deepEqual(await admin.users.getEmailTemplates(), { activationEmailTemplateName: 'welcome' });
+  try {
+    await assert.rejects(
+      client().users.createAccount({
+        firstName: 'Tem', lastName: 'Plate', email: 'templated@example.com', password: 'first password', language: 'EN',
+      }),
+      IllegalStateError,
+    );
+  } finally {
+    assert.deepEqual(await admin.users.setEmailTemplates({ activationEmailTemplateName: null }), {});
   }
 });

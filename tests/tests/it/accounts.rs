@@ -157,13 +157,7 @@ in_both_deployments! {
 
 in_both_deployments! {
     async fn activation_and_password_reset_go_through_mail(deployment: Deployment) {
-        let mut smtp = vigil_tests::smtp::TestSmtp::start().await?;
-        let env = TestEnv::new(deployment).await?;
-        let mail = vigil_scheduler::mail::MailConfig {
-            smtp_url: smtp.url.clone(),
-            from: "Vigil <no-reply@example.com>".into(),
-        };
-        let server = TestServer::start_with(&env, Some(&mail)).await?;
+        let (mut smtp, _env, server) = crate::http::mailing_server(deployment).await?;
         let wait = std::time::Duration::from_secs(10);
 
         let mut form = registration("jane@example.com", "hash");
@@ -357,13 +351,7 @@ in_both_deployments! {
     async fn a_reset_request_for_an_unknown_address_answers_like_one_for_an_account(deployment: Deployment) {
         // Not a performance figure: both record one request (on the account, or on the address)
         // and answer alike, so neither the answer nor its time tells which addresses have accounts.
-        let smtp = vigil_tests::smtp::TestSmtp::start().await?;
-        let env = TestEnv::new(deployment).await?;
-        let mail = vigil_scheduler::mail::MailConfig {
-            smtp_url: smtp.url.clone(),
-            from: "Vigil <no-reply@example.com>".into(),
-        };
-        let server = TestServer::start_with(&env, Some(&mail)).await?;
+        let (smtp, _env, server) = crate::http::mailing_server(deployment).await?;
         const ROUNDS: usize = 12;
         for n in 0..ROUNDS {
             crate::http::plain_user(&server, &format!("known-{n}@example.com")).await?;

@@ -51,6 +51,31 @@ pub(crate) fn code(body: &Value) -> Option<u64> {
         .or_else(|| body["exh_error"]["code"].as_u64())
 }
 
+/// A server that mails to a fresh SMTP server on loopback, with its environment (kept alive by
+/// the caller) and that SMTP server.
+pub(crate) async fn mailing_server(
+    deployment: vigil_tests::Deployment,
+) -> anyhow::Result<(vigil_tests::smtp::TestSmtp, TestEnv, TestServer)> {
+    let smtp = vigil_tests::smtp::TestSmtp::start().await?;
+    let env = TestEnv::new(deployment).await?;
+    let mail = vigil_scheduler::mail::MailConfig {
+        smtp_url: smtp.url.clone(),
+        from: "Vigil <no-reply@example.com>".into(),
+    };
+    let server = TestServer::start_with(&env, Some(&mail)).await?;
+    Ok((smtp, env, server))
+}
+
+/// The access token of a new activated user without any role (password "jane's password").
+pub(crate) async fn plain_token(server: &TestServer, email: &str) -> anyhow::Result<String> {
+    plain_user(server, email).await?;
+    let tokens = server.login(email, "jane's password").await?;
+    Ok(tokens["access_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned())
+}
+
 /// Registers an activated user without any role, straight through the command bus.
 pub(crate) async fn plain_user(server: &TestServer, email: &str) -> anyhow::Result<String> {
     let id = IdGenerator::new().next();

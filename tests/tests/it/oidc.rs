@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use vigil_tests::oidc::{Fault, Person, TestOidcProvider};
 use vigil_tests::{TestEnv, TestServer};
 
-use crate::http::{code, plain_user};
+use crate::http::{code, mailing_server, plain_token};
 use crate::in_both_deployments;
 
 fn person(subject: &str, email: &str) -> Person {
@@ -70,16 +70,9 @@ async fn sign_in(
 in_both_deployments! {
     async fn users_log_in_through_an_openid_provider(deployment: Deployment) {
         let idp = TestOidcProvider::start("vigil-client", "the provider's secret YF3X").await?;
-        let mut smtp = vigil_tests::smtp::TestSmtp::start().await?;
-        let env = TestEnv::new(deployment).await?;
-        let mail = vigil_scheduler::mail::MailConfig {
-            smtp_url: smtp.url.clone(),
-            from: "Vigil <no-reply@example.com>".into(),
-        };
-        let server = TestServer::start_with(&env, Some(&mail)).await?;
+        let (mut smtp, _env, server) = mailing_server(deployment).await?;
         let admin = server.admin_token().await?;
-        plain_user(&server, "taken@example.com").await?;
-        let plain = server.login("taken@example.com", "jane's password").await?["access_token"].as_str().unwrap_or_default().to_owned();
+        let plain = plain_token(&server, "taken@example.com").await?;
         let settings = idp.settings("test-idp", "https://app.example.com/callback");
 
         let (status, body) = server.call(Method::POST, "/auth/v2/oidc/providers", Some(&plain), Some(settings.clone())).await?;

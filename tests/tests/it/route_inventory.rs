@@ -148,6 +148,8 @@ const INVENTORY: &[(&str, &str, Guard)] = &[
     ("POST", "/auth/v2/oidc/users/{id}/unlink", Guard::Permission),
     ("GET", "/auth/v2/oidc/loginAttempts", Guard::Permission),
     ("GET", "/users/v1/settings/verification", Guard::Permission),
+    ("GET", "/users/v1/email_templates", Guard::Permission),
+    ("PUT", "/users/v1/email_templates", Guard::Permission),
     ("PUT", "/users/v1/settings/verification", Guard::Permission),
     ("GET", "/users/v1/activation_requests", Guard::Permission),
     (

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use vigil_tests::smtp::TestSmtp;
 use vigil_tests::{TestEnv, TestServer};
 
-use crate::http::{code, plain_user};
+use crate::http::{code, mailing_server, plain_token};
 use crate::in_both_deployments;
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -42,20 +42,13 @@ async fn pending(server: &TestServer, admin: &str, kind: &str) -> anyhow::Result
 
 in_both_deployments! {
     async fn pin_codes_verify_addresses_once_enabled(deployment: Deployment) {
-        let mut smtp = TestSmtp::start().await?;
-        let env = TestEnv::new(deployment).await?;
-        let mail = vigil_scheduler::mail::MailConfig {
-            smtp_url: smtp.url.clone(),
-            from: "Vigil <no-reply@example.com>".into(),
-        };
-        let server = TestServer::start_with(&env, Some(&mail)).await?;
+        let (mut smtp, _env, server) = mailing_server(deployment).await?;
         let admin = server.admin_token().await?;
 
         let (status, body) = server.call(Method::POST, "/users/v1/register", None, Some(registration("pim@example.com", "pin_code"))).await?;
         assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, Some(218)), "pins are off by default");
 
-        plain_user(&server, "plain@example.com").await?;
-        let plain = server.login("plain@example.com", "jane's password").await?["access_token"].as_str().unwrap_or_default().to_owned();
+        let plain = plain_token(&server, "plain@example.com").await?;
         let (status, body) = server.call(Method::GET, "/users/v1/settings/verification", Some(&plain), None).await?;
         assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, Some(10)));
         let (status, body) = server.call(Method::PUT, "/users/v1/settings/verification", Some(&plain), Some(json!({"enable_pin_code_activation_requests": true}))).await?;
@@ -152,6 +145,54 @@ in_both_deployments! {
         }
         let (status, body) = server.call(Method::POST, "/users/v1/forgot_password", None, Some(json!({"new_password": "whatever password"}))).await?;
         assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, Some(14)));
+        Ok(())
+    }
+}
+
+in_both_deployments! {
+    async fn email_templates_are_configured_per_mail(deployment: Deployment) {
+        let (smtp, _env, server) = mailing_server(deployment).await?;
+        let admin = server.admin_token().await?;
+        let plain = plain_token(&server, "plain@example.com").await?;
+
+        let (status, body) = server.call(Method::GET, "/users/v1/email_templates", Some(&plain), None).await?;
+        assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, Some(10)));
+        let (status, body) = server.call(Method::PUT, "/users/v1/email_templates", Some(&plain), Some(json!({}))).await?;
+        assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, Some(10)));
+        let (_, empty) = server.call(Method::GET, "/users/v1/email_templates", Some(&admin), None).await?;
+        assert_eq!(empty, json!({}), "unset templates are left out");
+
+        let (status, templates) = server.call(Method::PUT, "/users/v1/email_templates", Some(&admin), Some(json!({
+            "activation_email_template_name": "welcome",
+            "password_reset_pin_email_template_id": "5f0c4a3e2b1d0c9a8b7f6e5d",
+        }))).await?;
+        assert_eq!((status, templates.clone()), (StatusCode::OK, json!({
+            "activation_email_template_name": "welcome",
+            "password_reset_pin_email_template_id": "5f0c4a3e2b1d0c9a8b7f6e5d",
+        })));
+        let (status, templates) = server.call(Method::PUT, "/users/v1/email_templates", Some(&admin), Some(json!({
+            "password_reset_pin_email_template_id": null,
+            "password_reset_pin_email_template_name": "reset-pin",
+        }))).await?;
+        assert_eq!((status, templates["password_reset_pin_email_template_name"].clone()), (StatusCode::OK, json!("reset-pin")));
+        assert!(templates.get("password_reset_pin_email_template_id").is_none(), "a name replaces an id");
+        for bad in [
+            json!({"activation_email_template_id": "a", "activation_email_template_name": "b"}),
+            json!({"welcome_email_template_name": "x"}),
+            json!({"activation_email_template_name": 3}),
+        ] {
+            let (status, body) = server.call(Method::PUT, "/users/v1/email_templates", Some(&admin), Some(bad.clone())).await?;
+            assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, Some(15)), "{bad}");
+        }
+
+        // A configured template is used or the mail is refused, never replaced silently.
+        let (status, body) = server.call(Method::POST, "/users/v1/register", None, Some(registration("tem@example.com", "hash"))).await?;
+        assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, Some(27)), "{body}");
+        let (status, body) = server.call(Method::POST, "/users/v1/register", None, Some(registration("tem@example.com", "manual"))).await?;
+        assert_eq!(status, StatusCode::OK, "a manual activation mails nothing: {body}");
+        server.call(Method::PUT, "/users/v1/email_templates", Some(&admin), Some(json!({"activation_email_template_name": null}))).await?;
+        let (status, body) = server.call(Method::POST, "/users/v1/register", None, Some(registration("tem2@example.com", "hash"))).await?;
+        assert_eq!(status, StatusCode::OK, "{body}");
         Ok(())
     }
 }

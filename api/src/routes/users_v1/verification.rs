@@ -1,6 +1,7 @@
-//! How email addresses are verified: the verification settings (`/users/v1/settings/verification`)
-//! and the pending activation and password-reset requests (`/users/v1/activation_requests`,
-//! `/users/v1/forgot_password_requests`), which an administrator may clear to unblock a user.
+//! How email addresses are verified: the verification settings (`/users/v1/settings/verification`),
+//! the templates of the mails (`/users/v1/email_templates`), and the pending activation and
+//! password-reset requests (`/users/v1/activation_requests`, `/users/v1/forgot_password_requests`),
+//! which an administrator may clear to unblock a user.
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -9,7 +10,9 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use vigil_domain::error::ExhCode;
-use vigil_domain::settings::{self, Settings, SettingsCommand, VerificationChanges};
+use vigil_domain::settings::{
+    self, Settings, SettingsCommand, TemplateRef, TemplateSlot, VerificationChanges,
+};
 use vigil_domain::user::{User, UserCommand};
 use vigil_domain::verification::Purpose;
 use vigil_projections::verification::{self, VerificationRequestRow};
@@ -24,6 +27,10 @@ pub fn router() -> Router<AppState> {
         .route(
             "/settings/verification",
             get(verification_settings).put(change_verification_settings),
+        )
+        .route(
+            "/email_templates",
+            get(email_templates).put(change_email_templates),
         )
         .route("/activation_requests", get(activation_requests))
         .route(
@@ -77,6 +84,93 @@ async fn change_verification_settings(
         .await?;
     let (settings, _) = state.bus.load::<Settings>(&stream).await?;
     Ok(Json(settings.verification))
+}
+
+/// The configured templates as the user service shows them: `<slot>_email_template_<id|name>`.
+fn templates_json(settings: &Settings) -> Value {
+    let fields: serde_json::Map<String, Value> = settings
+        .email_templates
+        .iter()
+        .map(|(slot, template)| {
+            let (kind, value) = match template {
+                TemplateRef::Id(id) => ("id", id),
+                TemplateRef::Name(name) => ("name", name),
+            };
+            (
+                format!("{}_email_template_{kind}", slot.prefix()),
+                json!(value),
+            )
+        })
+        .collect();
+    Value::Object(fields)
+}
+
+/// `GET /users/v1/email_templates`: the templates set (unset ones are left out).
+async fn email_templates(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Value>, ApiError> {
+    caller.require("VIEW_USER_SERVICE_EMAIL_TEMPLATES")?;
+    let (settings, _) = state.bus.load::<Settings>(&settings::stream()).await?;
+    Ok(Json(templates_json(&settings)))
+}
+
+/// `PUT /users/v1/email_templates`: sets (or, with `null`, clears) the templates given; an id
+/// and a name exclude each other. Answers all templates.
+async fn change_email_templates(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    caller.require("UPDATE_USER_SERVICE_EMAIL_TEMPLATES")?;
+    let fields: serde_json::Map<String, Value> = json_body(&body)?;
+    let mut changes = Vec::new();
+    for (field, value) in fields {
+        let parsed = TemplateSlot::ALL.iter().find_map(|slot| {
+            let kind = field
+                .strip_prefix(slot.prefix())?
+                .strip_prefix("_email_template_")?;
+            Some((*slot, kind))
+        });
+        let (slot, template) = match (parsed, value) {
+            (Some((slot, _)), Value::Null) => (slot, None),
+            (Some((slot, "id")), Value::String(id)) => (slot, Some(TemplateRef::Id(id))),
+            (Some((slot, "name")), Value::String(name)) => (slot, Some(TemplateRef::Name(name))),
+            _ => {
+                return Err(ApiError::new(
+                    ExhCode::FieldFormat,
+                    format!("{field} is not an email template setting (a string or null)"),
+                ));
+            }
+        };
+        if template.is_some()
+            && changes
+                .iter()
+                .any(|(s, t): &(TemplateSlot, Option<TemplateRef>)| *s == slot && t.is_some())
+        {
+            return Err(ApiError::new(
+                ExhCode::FieldFormat,
+                format!(
+                    "the {} email template is given by both id and name",
+                    slot.prefix()
+                ),
+            ));
+        }
+        changes.push((slot, template));
+    }
+    // A set template wins over the other field of its slot cleared in the same request.
+    changes.sort_by_key(|(slot, template)| (*slot, template.is_some()));
+    let stream = settings::stream();
+    state
+        .bus
+        .execute::<Settings>(
+            &stream,
+            &SettingsCommand::ChangeEmailTemplates(changes),
+            &caller.meta(),
+        )
+        .await?;
+    let (settings, _) = state.bus.load::<Settings>(&stream).await?;
+    Ok(Json(templates_json(&settings)))
 }
 
 const ACTIVATION: bool = true;
