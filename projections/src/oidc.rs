@@ -269,6 +269,35 @@ pub async fn linked_users(store: &ReadStore, provider_id: &str) -> Result<u64, Q
     Ok(u64::try_from(count).unwrap_or(0))
 }
 
+/// A user's link to a provider.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct LinkRow {
+    pub user_id: String,
+    pub provider_id: String,
+    pub subject_id: String,
+}
+
+/// The provider links of `users`.
+pub async fn links_of(store: &ReadStore, users: &[String]) -> Result<Vec<LinkRow>, QueryError> {
+    if users.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut sql = crate::sql::Sql::default();
+    let placeholders = sql.bind_all(users.iter().cloned().map(crate::table::Value::Text));
+    sql.text = format!(
+        "SELECT user_id, provider_id, subject_id FROM oidc_links_v1 \
+         WHERE user_id IN ({placeholders}) ORDER BY user_id, provider_id"
+    );
+    let rows = crate::with_pool!(store, pool => {
+        let mut query = sqlx::query_as::<_, LinkRow>(sqlx::AssertSqlSafe(sql.text));
+        for value in &sql.binds {
+            query = crate::bind_value!(query, value);
+        }
+        query.fetch_all(pool).await?
+    });
+    Ok(rows)
+}
+
 /// A login through a provider, as `GET /auth/v2/oidc/loginAttempts` lists it.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct LoginAttemptRow {

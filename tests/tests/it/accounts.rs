@@ -351,7 +351,7 @@ in_both_deployments! {
     async fn a_reset_request_for_an_unknown_address_answers_like_one_for_an_account(deployment: Deployment) {
         // Not a performance figure: both record one request (on the account, or on the address)
         // and answer alike, so neither the answer nor its time tells which addresses have accounts.
-        let (smtp, _env, server) = crate::http::mailing_server(deployment).await?;
+        let (_smtp, _env, server) = crate::http::mailing_server(deployment).await?;
         const ROUNDS: usize = 12;
         for n in 0..ROUNDS {
             crate::http::plain_user(&server, &format!("known-{n}@example.com")).await?;

@@ -3,8 +3,8 @@
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use vigil_tests::TestServer;
 use vigil_tests::oidc::{Fault, Person, TestOidcProvider};
-use vigil_tests::{TestEnv, TestServer};
 
 use crate::http::{code, mailing_server, plain_token};
 use crate::in_both_deployments;
@@ -107,6 +107,7 @@ in_both_deployments! {
         let (_, me) = server.call(Method::GET, "/users/v1/me", Some(&token), None).await?;
         assert_eq!((me["email"].clone(), me["first_name"].clone(), me["activation"].clone(), me["id"].clone()),
             (json!("olivia@example.com"), json!("Olivia"), json!(true), tokens["user_id"].clone()));
+        assert_eq!(me["oidc_links"], json!([{"provider_id": provider_id, "subject_id": "subject-1"}]));
         let (status, again) = sign_in(&server, &idp, person("subject-1", "olivia@example.com")).await?;
         assert_eq!((status, again["user_id"].clone()), (StatusCode::OK, tokens["user_id"].clone()));
         let (status, body) = server.call(Method::GET, "/users/v1/forgot_password?email=olivia%40example.com", None, None).await?;
@@ -206,6 +207,8 @@ in_both_deployments! {
         let (status, body) = server.call(Method::POST, "/users/v1/forgot_password", None, Some(json!({"hash": hash, "new_password": "olivia's own password"}))).await?;
         assert_eq!(status, StatusCode::OK, "{body}");
         server.login("olivia@example.com", "olivia's own password").await?;
+        let (_, olivia) = server.call(Method::GET, &format!("/users/v1/{olivia_id}"), Some(&admin), None).await?;
+        assert!(olivia.get("oidc_links").is_none(), "{olivia}");
 
         // Renamed, its secret replaced; deleted only when disabled and unused.
         let (status, _) = server.call(Method::PUT, &format!("/auth/v2/oidc/providers/{provider_id}"), Some(&admin), Some(json!({"name": "renamed-idp", "clientSecret": "another secret ABCD"}))).await?;

@@ -6,8 +6,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use vigil_tests::smtp::TestSmtp;
-use vigil_tests::{TestEnv, TestServer};
+use vigil_tests::TestServer;
 
 use crate::http::{code, mailing_server, plain_token};
 use crate::in_both_deployments;
@@ -151,7 +150,7 @@ in_both_deployments! {
 
 in_both_deployments! {
     async fn email_templates_are_configured_per_mail(deployment: Deployment) {
-        let (smtp, _env, server) = mailing_server(deployment).await?;
+        let (_smtp, _env, server) = mailing_server(deployment).await?;
         let admin = server.admin_token().await?;
         let plain = plain_token(&server, "plain@example.com").await?;
 

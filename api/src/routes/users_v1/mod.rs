@@ -83,6 +83,8 @@ struct Related<'a> {
     roles: Vec<&'a RoleRow>,
     staff_enlistments: Vec<Value>,
     patient_enlistments: Vec<Value>,
+    /// The OIDC providers the user logs in through.
+    oidc_links: Vec<Value>,
     /// Whether the view changes with time alone (a patient enlistment that will expire).
     expires: bool,
 }
@@ -112,6 +114,9 @@ fn user_json(user: &UserRow, related: Related<'_>) -> Value {
         if let Some(at) = user.last_failed_timestamp {
             map.insert("last_failed_timestamp".into(), json!(at));
         }
+        if !related.oidc_links.is_empty() {
+            map.insert("oidc_links".into(), json!(related.oidc_links));
+        }
     }
     object
 }
@@ -126,8 +131,16 @@ async fn render(state: &AppState, users: &[UserRow]) -> Result<Vec<(Value, bool)
     let (staff, patients) = group_model::enlistments(&state.store, &ids).await?;
     let group_role_ids: Vec<String> = staff.iter().flat_map(|s| s.role_ids.clone()).collect();
     let group_roles = group_model::roles_by_ids(&state.store, &group_role_ids).await?;
+    let oidc_links = vigil_projections::oidc::links_of(&state.store, &ids).await?;
     let now = vigil_commands::ids::now().millis();
     let mut related: BTreeMap<&str, Related<'_>> = BTreeMap::new();
+    for link in &oidc_links {
+        related
+            .entry(link.user_id.as_str())
+            .or_default()
+            .oidc_links
+            .push(json!({"provider_id": link.provider_id, "subject_id": link.subject_id}));
+    }
     for (user, role) in &links {
         if let Some(role) = roles.get(role) {
             related.entry(user.as_str()).or_default().roles.push(role);
