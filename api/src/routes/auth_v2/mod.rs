@@ -132,6 +132,20 @@ async fn authenticate_client(
     Ok((client.application_id, client_id))
 }
 
+/// The user an open MFA challenge was issued to, by the challenge's token (the second step of an
+/// OAuth2 or OAuth1 login).
+async fn challenged_user(state: &AppState, token: &str) -> Result<Id, ApiError> {
+    state
+        .lookup(|access| access.mfa_challenge_user(&secrets::token_digest(token)))
+        .await?
+        .ok_or_else(|| {
+            ApiError::new(
+                ExhCode::InvalidMfaToken,
+                "The MFA token is unknown or has expired",
+            )
+        })
+}
+
 /// New credentials as a JSON answer that no cache may keep.
 fn credentials(body: serde_json::Value) -> Response {
     let mut response = Json(body).into_response();
@@ -276,16 +290,12 @@ async fn grant(
             let method_id = required(request.method_id, "method_id")?;
             let code = required(request.code, "code")?;
             let method_id = crate::extract::parse_id(&method_id)?;
-            let user_id = state
-                .lookup(|access| access.mfa_challenge_user(&secrets::token_digest(&token)))
-                .await?
-                .ok_or_else(|| {
-                    OAuthError::new(
-                        "invalid_grant",
-                        ExhCode::InvalidMfaToken,
-                        "The MFA token is unknown or has expired",
-                    )
-                })?;
+            let user_id = match challenged_user(state, &token).await {
+                Err(unknown) if unknown.code == ExhCode::InvalidMfaToken => {
+                    return Err(OAuthError::relabel("invalid_grant", unknown));
+                }
+                found => found?,
+            };
             let answer = vigil_commands::mfa::Answer {
                 token,
                 method_id,

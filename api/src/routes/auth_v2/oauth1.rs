@@ -26,7 +26,7 @@ use crate::extract::{Caller, RequestContext, Rql, json_body, original_uri, parse
 use crate::routes::{execute_on, rendered_page};
 use crate::state::AppState;
 
-use super::{credentials, required};
+use super::{challenged_user, credentials, required};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -146,15 +146,7 @@ async fn mfa_login(
     let token = required(request.token, "token")?;
     let method_id = parse_id(&required(request.method_id, "methodId")?)?;
     let code = required(request.code, "code")?;
-    let user_id = state
-        .lookup(|access| access.mfa_challenge_user(&secrets::token_digest(&token)))
-        .await?
-        .ok_or_else(|| {
-            ApiError::new(
-                ExhCode::InvalidMfaToken,
-                "The MFA token is unknown or has expired",
-            )
-        })?;
+    let user_id = challenged_user(&state, &token).await?;
     let answer = Answer {
         token,
         method_id,
