@@ -209,10 +209,7 @@ impl CommandBus {
             let refusal_meta;
             let commit_meta = match &refusal {
                 Some(_) => {
-                    refusal_meta = CommandMeta {
-                        command_id: format!("{}/refused", meta.command_id),
-                        ..meta.clone()
-                    };
+                    refusal_meta = meta.step("refused");
                     &refusal_meta
                 }
                 None => meta,

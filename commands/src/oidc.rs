@@ -196,10 +196,7 @@ pub async fn update(
         )
         .await?;
     if old_name != new_name && outcome.appended {
-        let meta = CommandMeta {
-            command_id: format!("{}/release-name", meta.command_id),
-            ..meta.clone()
-        };
+        let meta = meta.step("release-name");
         bus.release::<OidcProviderError>(&stream, &name_claim(&old_name), &meta)
             .await?;
     }
@@ -219,10 +216,7 @@ pub async fn delete(
         .execute::<OidcProvider>(&stream, &OidcProviderCommand::Delete { linked_users }, meta)
         .await?;
     if let Some(settings) = provider.settings {
-        let meta = CommandMeta {
-            command_id: format!("{}/release-name", meta.command_id),
-            ..meta.clone()
-        };
+        let meta = meta.step("release-name");
         bus.release::<OidcProviderError>(&stream, &name_claim(&settings.name), &meta)
             .await?;
     }
@@ -685,10 +679,7 @@ pub(crate) async fn release_subjects(
     meta: &CommandMeta,
 ) -> Result<(), CommandError<UserError>> {
     for (provider_id, subject) in &user.oidc_links {
-        let meta = CommandMeta {
-            command_id: format!("{}/release-subject-{provider_id}", meta.command_id),
-            ..meta.clone()
-        };
+        let meta = meta.step(&format!("release-subject-{provider_id}"));
         bus.release::<UserError>(stream, &subject_claim(*provider_id, subject), &meta)
             .await?;
     }
@@ -706,10 +697,10 @@ pub async fn link(
     presence_token: &str,
     meta: &CommandMeta,
 ) -> Result<Outcome, OidcError> {
+    let settings = provider.usable().map_err(CommandError::Domain)?;
     if !crate::mfa::present(bus, user_id, presence_token).await? {
         return Err(CommandError::Domain(UserError::InvalidPresence).into());
     }
-    let settings = provider.usable().map_err(CommandError::Domain)?;
     let identity = client
         .identify(vault, provider_id, settings, authorization_code)
         .await?;

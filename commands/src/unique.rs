@@ -73,10 +73,7 @@ impl CommandBus {
 
     async fn release_all(&self, owner: &StreamId, values: &[&Unique], meta: &CommandMeta) {
         // A command of its own: under the claim's command id it would count as a retry of the claim.
-        let meta = CommandMeta {
-            command_id: format!("{}/release", meta.command_id),
-            ..meta.clone()
-        };
+        let meta = meta.step("release");
         for value in values {
             if let Err(error) = self.release::<ReservationError>(owner, value, &meta).await {
                 // The claim stays until it counts as abandoned; nothing is lost.

@@ -236,10 +236,7 @@ pub async fn clear_failed_logins(
         user_id: Some(user_id),
         by_administrator,
     };
-    let meta = CommandMeta {
-        command_id: format!("{}/clear-failures", meta.command_id),
-        ..meta.clone()
-    };
+    let meta = meta.step("clear-failures");
     let outcome = bus
         .execute::<Login>(&login::stream(&email), &clear, &meta)
         .await?;
@@ -258,10 +255,7 @@ pub async fn delete(
         .execute::<User>(&stream, &UserCommand::Delete, meta)
         .await?;
     if let Some(email) = &user.email {
-        let meta = CommandMeta {
-            command_id: format!("{}/release-email", meta.command_id),
-            ..meta.clone()
-        };
+        let meta = meta.step("release-email");
         bus.release::<UserError>(&stream, &email_reservation(email), &meta)
             .await?;
     }
@@ -395,10 +389,7 @@ pub async fn change_email(
         .execute_unique::<User>(&stream, &command, &[email_reservation(&email)], meta)
         .await?;
     if let Some(old) = user.email.filter(|old| *old != email && outcome.appended) {
-        let meta = CommandMeta {
-            command_id: format!("{}/release-email", meta.command_id),
-            ..meta.clone()
-        };
+        let meta = meta.step("release-email");
         bus.release::<UserError>(&stream, &email_reservation(&old), &meta)
             .await?;
     }

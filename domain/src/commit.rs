@@ -92,6 +92,18 @@ pub struct CommandMeta {
     pub actor: Actor,
 }
 
+impl CommandMeta {
+    /// The metadata of a further command this one makes (releasing a reservation, recording a
+    /// refusal): the same edge and actor, under its own command id `<command id>/<step>`, so a
+    /// retry of the whole command repeats it idempotently.
+    pub fn step(&self, step: &str) -> Self {
+        Self {
+            command_id: format!("{}/{step}", self.command_id),
+            ..self.clone()
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CodecError {
     #[error("commit format {0} is unknown to this version of Vigil")]

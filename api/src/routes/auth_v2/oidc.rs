@@ -13,7 +13,6 @@ use vigil_commands::flow::CommandError;
 use vigil_commands::oidc::{self, OidcError, OidcLogin, ProviderForm};
 use vigil_domain::actor::{Actor, Via};
 use vigil_domain::aggregate::Aggregate;
-use vigil_domain::commit::CommandMeta;
 use vigil_domain::error::{DomainError, ExhCode};
 use vigil_domain::id::{Id, StreamId};
 use vigil_domain::oidc::{
@@ -175,15 +174,11 @@ async fn disable(
     execute_on::<OidcProvider>(&state, &caller, &id, OidcProviderCommand::Disable).await
 }
 
-/// The enabled provider named `name`.
-async fn usable(state: &AppState, name: &str) -> Result<(Id, OidcProvider), ApiError> {
-    let (id, provider) = oidc::by_name(&state.bus, name)
+/// The provider named `name` (whether it may be used is the command's to check).
+async fn named(state: &AppState, name: &str) -> Result<(Id, OidcProvider), ApiError> {
+    oidc::by_name(&state.bus, name)
         .await?
-        .ok_or_else(|| ApiError::new(ExhCode::ResourceUnknown, "No OIDC provider of this name"))?;
-    provider
-        .usable()
-        .map_err(|e| ApiError::new(e.exh(), e.to_string()))?;
-    Ok((id, provider))
+        .ok_or_else(|| ApiError::new(ExhCode::ResourceUnknown, "No OIDC provider of this name"))
 }
 
 #[derive(Deserialize, Default)]
@@ -203,7 +198,7 @@ async fn authentication_url(
     } else {
         json_body(&body)?
     };
-    let (id, provider) = usable(&state, &name).await?;
+    let (id, provider) = named(&state, &name).await?;
     let settings = provider
         .usable()
         .map_err(|e| ApiError::new(e.exh(), e.to_string()))?;
@@ -264,9 +259,7 @@ async fn login(
                 "authorizationCode is required",
             )
         })?;
-    let (provider_id, provider) = oidc::by_name(&state.bus, &name)
-        .await?
-        .ok_or_else(|| ApiError::new(ExhCode::ResourceUnknown, "No OIDC provider of this name"))?;
+    let (provider_id, provider) = named(&state, &name).await?;
     let meta = context.meta(Actor::anonymous(
         Some(application_id),
         Via::Http,
@@ -303,10 +296,7 @@ async fn login(
             message: error.message.clone(),
         }),
     };
-    let record = CommandMeta {
-        command_id: format!("{}/attempt", meta.command_id),
-        ..meta.clone()
-    };
+    let record = meta.step("attempt");
     let attempt_id = state.ids.next();
     let recorded = state
         .bus
@@ -356,7 +346,7 @@ async fn link(
             "presenceToken and authorizationCode are required",
         ));
     };
-    let (provider_id, provider) = usable(&state, &name).await?;
+    let (provider_id, provider) = named(&state, &name).await?;
     let outcome = oidc::link(
         &state.bus,
         (&state.vault, &state.oidc),
