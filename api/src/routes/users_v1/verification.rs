@@ -32,12 +32,15 @@ pub fn router() -> Router<AppState> {
             "/email_templates",
             get(email_templates).put(change_email_templates),
         )
-        .route("/activation_requests", get(activation_requests))
+        .route("/activation_requests", get(list_requests::<ACTIVATION>))
         .route(
             "/activation_requests/{id}",
             delete(clear_request::<ACTIVATION>),
         )
-        .route("/forgot_password_requests", get(forgot_password_requests))
+        .route(
+            "/forgot_password_requests",
+            get(list_requests::<PASSWORD_RESET>),
+        )
         .route(
             "/forgot_password_requests/{id}",
             delete(clear_request::<PASSWORD_RESET>),
@@ -199,36 +202,19 @@ fn request_json(row: &VerificationRequestRow) -> Value {
     })
 }
 
-async fn listed(
-    state: &AppState,
-    caller: &Caller,
-    purpose: Purpose,
-    query: &vigil_projections::rql::Query,
+/// `GET /users/v1/{activation,forgot_password}_requests?<rql>`: the pending requests.
+async fn list_requests<const ACTIVATION: bool>(
+    State(state): State<AppState>,
+    caller: Caller,
+    Rql(query): Rql,
 ) -> Result<Json<Value>, ApiError> {
+    let purpose = purpose(ACTIVATION);
     caller.require(match purpose {
         Purpose::Activation => "VIEW_ACTIVATION_REQUESTS",
         Purpose::PasswordReset => "VIEW_FORGOT_PASSWORD_REQUESTS",
     })?;
-    let page = verification::list(&state.store, purpose, query).await?;
-    Ok(rendered_page(page, query, request_json))
-}
-
-/// `GET /users/v1/activation_requests?<rql>`.
-async fn activation_requests(
-    State(state): State<AppState>,
-    caller: Caller,
-    Rql(query): Rql,
-) -> Result<Json<Value>, ApiError> {
-    listed(&state, &caller, Purpose::Activation, &query).await
-}
-
-/// `GET /users/v1/forgot_password_requests?<rql>`.
-async fn forgot_password_requests(
-    State(state): State<AppState>,
-    caller: Caller,
-    Rql(query): Rql,
-) -> Result<Json<Value>, ApiError> {
-    listed(&state, &caller, Purpose::PasswordReset, &query).await
+    let page = verification::list(&state.store, purpose, &query).await?;
+    Ok(rendered_page(page, &query, request_json))
 }
 
 /// `DELETE /users/v1/{activation,forgot_password}_requests/{id}`: clears the run of requests, so
