@@ -352,7 +352,7 @@ in_both_deployments! {
         // Not a performance figure: both record one request (on the account, or on the address)
         // and answer alike, so neither the answer nor its time tells which addresses have accounts.
         let (_smtp, _env, server) = crate::http::mailing_server(deployment).await?;
-        const ROUNDS: usize = 12;
+        const ROUNDS: usize = 24;
         for n in 0..ROUNDS {
             crate::http::plain_user(&server, &format!("known-{n}@example.com")).await?;
         }
