@@ -26,6 +26,7 @@ pub fn app(state: AppState) -> NormalizePath<Router> {
     let router = Router::new()
         .nest("/auth/v2", routes::auth_v2::router())
         .nest("/users/v1", routes::users_v1::router())
+        .nest("/data/v1", routes::data_v1::router())
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)

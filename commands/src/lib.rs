@@ -7,7 +7,9 @@
 //! - [`flow`]: the command bus (load, authorize, decide, append, retry) with its aggregate cache.
 //! - [`unique`]: uniqueness reservations around a command.
 //! - [`sqlite_log`], [`jetstream`]: the embedded and the production log.
-//! - [`auth`], [`mfa`], [`oauth1`], [`bootstrap`], [`users`]: procedures that resolve secrets before deciding.
+//! - [`auth`], [`mfa`], [`oauth1`], [`oidc`], [`bootstrap`], [`users`]: procedures that resolve
+//!   secrets before deciding.
+//! - [`schemas`]: data-service schemas, unique by name.
 //! - [`ids`], [`secrets`]: the clock, new ids, password hashes and tokens.
 
 pub mod auth;
@@ -18,6 +20,7 @@ pub mod jetstream;
 pub mod mfa;
 pub mod oauth1;
 pub mod oidc;
+pub mod schemas;
 pub mod secrets;
 pub mod sqlite_log;
 pub mod unique;

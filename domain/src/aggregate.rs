@@ -159,6 +159,11 @@ pub(crate) mod testing {
             assert_eq!(self.recorded, events);
         }
 
+        /// The decision, whichever it was.
+        pub fn events_or_error(self) -> Result<Vec<A::Event>, A::Error> {
+            self.result
+        }
+
         pub fn events(self) -> Vec<A::Event> {
             match self.result {
                 Ok(events) => events,

@@ -118,6 +118,10 @@ catalogue! {
     ActivationRequestLimit = (222, "ACTIVATION_REQUEST_LIMIT_EXCEPTION", 403),
     ActivationRequestTimeout = (223, "ACTIVATION_REQUEST_TIMEOUT_EXCEPTION", 403),
     IncorrectPinCode = (224, "INCORRECT_PIN_CODE_EXCEPTION", 400),
+    /// A status a transition still uses cannot be removed.
+    StatusInUse = (414, "STATUS_IN_USE_EXCEPTION", 400),
+    /// The schema in a path is neither an id nor a schema name.
+    InvalidSchemaPathParameter = (416, "INVALID_SCHEMA_PATH_PARAMETER", 400),
 }
 
 /// A business error that knows its catalogue entry.

@@ -23,6 +23,7 @@ pub use crate::oidc::{OidcLoginEvent, OidcProviderEvent};
 pub use crate::presence::PresenceEvent;
 pub use crate::reservation::ReservationEvent;
 pub use crate::role::RoleEvent;
+pub use crate::schema::SchemaEvent;
 pub use crate::session::SessionEvent;
 pub use crate::settings::SettingsEvent;
 pub use crate::sso::SsoTokenEvent;
@@ -97,6 +98,7 @@ pub enum Event {
     ResetRequest(ResetRequestEvent),
     OidcProvider(OidcProviderEvent),
     OidcLogin(OidcLoginEvent),
+    Schema(SchemaEvent),
 }
 
 impl Event {
@@ -119,6 +121,7 @@ impl Event {
             Self::ResetRequest(e) => e.wire_name(),
             Self::OidcProvider(e) => e.wire_name(),
             Self::OidcLogin(e) => e.wire_name(),
+            Self::Schema(e) => e.wire_name(),
         }
     }
 
@@ -147,6 +150,7 @@ impl Event {
             Self::ResetRequest(e) => e.data_json(),
             Self::OidcProvider(e) => e.data_json(),
             Self::OidcLogin(e) => e.data_json(),
+            Self::Schema(e) => e.data_json(),
         }
     }
 }
@@ -192,7 +196,8 @@ wrap!(
     SsoToken(SsoTokenEvent),
     ResetRequest(ResetRequestEvent),
     OidcProvider(OidcProviderEvent),
-    OidcLogin(OidcLoginEvent)
+    OidcLogin(OidcLoginEvent),
+    Schema(SchemaEvent)
 );
 
 #[cfg(test)]
@@ -201,6 +206,7 @@ mod tests {
     use crate::application::{ApplicationCreated, ApplicationKind, ApplicationVersionCreated};
     use crate::deployment::Bootstrapped;
     use crate::id::{Digest, Id, StreamId};
+    use crate::json::Json;
     use crate::reservation::{Claimed, Released};
     use crate::role::{
         RoleCreated, RoleDeleted, RolePermissionsAdded, RolePermissionsRemoved, RoleUpdated,
@@ -898,7 +904,133 @@ mod tests {
                 "oidc_login.attempted",
                 "100004040404040404040404040401700101730001cb010145016d",
             ),
+            (
+                SchemaEvent::Created(crate::schema::SchemaCreated {
+                    name: "n".into(),
+                    description: "d".into(),
+                    definition: Json(serde_json::json!({"a": [1, 0.5]})),
+                })
+                .into(),
+                "schema.created",
+                "1100016e01640d7b2261223a5b312c302e355d7d",
+            ),
+            (
+                SchemaEvent::Updated(crate::schema::SchemaUpdated {
+                    name: None,
+                    description: Some("d".into()),
+                    settings: Json(serde_json::json!({})),
+                })
+                .into(),
+                "schema.updated",
+                "110100010164027b7d",
+            ),
+            (
+                SchemaEvent::Disabled(crate::schema::SchemaToggled {}).into(),
+                "schema.disabled",
+                "1102",
+            ),
+            (
+                SchemaEvent::Enabled(crate::schema::SchemaToggled {}).into(),
+                "schema.enabled",
+                "1103",
+            ),
+            (
+                SchemaEvent::Deleted(crate::schema::SchemaDeleted {}).into(),
+                "schema.deleted",
+                "1104",
+            ),
+            (
+                SchemaEvent::PropertyAdded(property_changed()).into(),
+                "schema.property_added",
+                "110503612e620a7b2262223a747275657d",
+            ),
+            (
+                SchemaEvent::PropertyUpdated(property_changed()).into(),
+                "schema.property_updated",
+                "110603612e620a7b2262223a747275657d",
+            ),
+            (
+                SchemaEvent::PropertyRemoved(property_changed()).into(),
+                "schema.property_removed",
+                "110703612e620a7b2262223a747275657d",
+            ),
+            (
+                SchemaEvent::StatusAdded(status_changed()).into(),
+                "schema.status_added",
+                "11080173087b2273223a7b7d7d",
+            ),
+            (
+                SchemaEvent::StatusUpdated(status_changed()).into(),
+                "schema.status_updated",
+                "11090173087b2273223a7b7d7d",
+            ),
+            (
+                SchemaEvent::StatusRemoved(status_changed()).into(),
+                "schema.status_removed",
+                "110a0173087b2273223a7b7d7d",
+            ),
+            (
+                SchemaEvent::CreationTransitionSet(crate::schema::CreationTransitionSet {
+                    creation_transition: Json(serde_json::json!(null)),
+                })
+                .into(),
+                "schema.creation_transition_set",
+                "110b046e756c6c",
+            ),
+            (
+                SchemaEvent::TransitionAdded(transition_changed()).into(),
+                "schema.transition_added",
+                "110c050505050505050505050505025b5d",
+            ),
+            (
+                SchemaEvent::TransitionUpdated(transition_changed()).into(),
+                "schema.transition_updated",
+                "110d050505050505050505050505025b5d",
+            ),
+            (
+                SchemaEvent::TransitionRemoved(transition_changed()).into(),
+                "schema.transition_removed",
+                "110e050505050505050505050505025b5d",
+            ),
+            (
+                SchemaEvent::IndexAdded(index_changed()).into(),
+                "schema.index_added",
+                "110f060606060606060606060606025b5d",
+            ),
+            (
+                SchemaEvent::IndexRemoved(index_changed()).into(),
+                "schema.index_removed",
+                "1110060606060606060606060606025b5d",
+            ),
         ]
+    }
+
+    fn property_changed() -> crate::schema::PropertyChanged {
+        crate::schema::PropertyChanged {
+            path: "a.b".into(),
+            properties: Json(serde_json::json!({"b": true})),
+        }
+    }
+
+    fn status_changed() -> crate::schema::StatusChanged {
+        crate::schema::StatusChanged {
+            name: "s".into(),
+            statuses: Json(serde_json::json!({"s": {}})),
+        }
+    }
+
+    fn transition_changed() -> crate::schema::TransitionChanged {
+        crate::schema::TransitionChanged {
+            id: id(5),
+            transitions: Json(serde_json::json!([])),
+        }
+    }
+
+    fn index_changed() -> crate::schema::IndexChanged {
+        crate::schema::IndexChanged {
+            id: id(6),
+            indexes: Json(serde_json::json!([])),
+        }
     }
 
     #[test]
@@ -922,6 +1054,7 @@ mod tests {
             crate::address::ResetRequests::KIND,
             crate::oidc::OidcProvider::KIND,
             crate::oidc::OidcLogin::KIND,
+            crate::schema::Schema::KIND,
         ];
         for kind in kinds {
             assert!(StreamId::new(kind, "key").is_ok(), "{kind}");

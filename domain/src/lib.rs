@@ -14,7 +14,9 @@
 //! - [`error`]: the Extra Horizon error catalogue.
 //! - One module per aggregate: [`deployment`], [`reservation`], [`user`], [`role`],
 //!   [`application`], [`session`], [`login`], [`settings`], [`group`],
-//!   [`authorization`], [`mfa`], [`presence`], [`oauth1`], [`sso`], [`address`].
+//!   [`authorization`], [`mfa`], [`presence`], [`oauth1`], [`sso`], [`address`], [`oidc`],
+//!   [`schema`].
+//! - [`json`]: JSON values (configurations, document data) inside events.
 
 pub mod actor;
 pub mod address;
@@ -27,6 +29,7 @@ pub mod error;
 pub mod event;
 pub mod group;
 pub mod id;
+pub mod json;
 pub mod log;
 pub mod login;
 pub mod mfa;
@@ -37,6 +40,7 @@ pub mod permission;
 pub mod presence;
 pub mod reservation;
 pub mod role;
+pub mod schema;
 pub mod session;
 pub mod settings;
 pub mod sso;

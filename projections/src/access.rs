@@ -170,7 +170,8 @@ impl Model {
                 | Event::Presence(_)
                 | Event::ResetRequest(_)
                 | Event::OidcProvider(_)
-                | Event::OidcLogin(_) => {}
+                | Event::OidcLogin(_)
+                | Event::Schema(_) => {}
             }
         }
     }

@@ -11,7 +11,7 @@
 //! - [`rql`], [`sql`], [`page`]: RQL parsing, compilation to SQL, paged lists.
 //! - [`access`]: the in-memory access cache (tokens, clients, permissions) every request uses.
 //! - One module per read model: [`users`], [`roles`], [`applications`], [`tokens`], [`groups`],
-//!   [`authorizations`], [`mfa`], [`oauth1`], [`verification`], [`oidc`].
+//!   [`authorizations`], [`mfa`], [`oauth1`], [`verification`], [`oidc`], [`schemas`].
 
 pub mod access;
 pub mod applications;
@@ -24,6 +24,7 @@ pub mod page;
 pub mod roles;
 pub mod rql;
 pub mod runner;
+pub mod schemas;
 pub mod sql;
 pub mod store;
 pub mod table;
@@ -46,5 +47,6 @@ pub fn all() -> Vec<Arc<dyn runner::Projection>> {
         Arc::new(oauth1::OAuth1Tokens),
         Arc::new(verification::VerificationRequests),
         Arc::new(oidc::Oidc),
+        Arc::new(schemas::Schemas),
     ]
 }

@@ -2,22 +2,10 @@
 
 use serde_json::{Map, Value, json};
 
-/// A configuration Vigil does not accept.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ConfigurationError {
-    #[error("{path}: {message}")]
-    Invalid { path: String, message: String },
-}
+use crate::ConfigurationError;
 
 fn invalid(path: &str, message: impl Into<String>) -> ConfigurationError {
-    ConfigurationError::Invalid {
-        path: if path.is_empty() {
-            "/".into()
-        } else {
-            path.into()
-        },
-        message: message.into(),
-    }
+    ConfigurationError::invalid(path, message)
 }
 
 /// The keywords each type may use, besides `type` and `queryable`.

@@ -292,6 +292,19 @@ impl TestServer {
         })
     }
 
+    /// The events of `stream` (`schema-<id>`) in the log, in order: wire name and rendering.
+    pub async fn history(&self, stream: &str) -> anyhow::Result<Vec<(String, serde_json::Value)>> {
+        let stream: vigil_domain::id::StreamId = stream
+            .parse()
+            .map_err(|e: vigil_domain::id::InvalidStreamId| anyhow::anyhow!(e.0))?;
+        let commits = self.state.bus.log().read_stream(&stream, 0).await?;
+        Ok(commits
+            .iter()
+            .flat_map(|recorded| &recorded.commit.events)
+            .map(|event| (event.wire_name().to_owned(), event.data_json()))
+            .collect())
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.http)
     }

@@ -1,6 +1,7 @@
 //! One router per Extra Horizon service and version, mounted at its path.
 
 pub mod auth_v2;
+pub mod data_v1;
 pub mod users_v1;
 
 use axum::extract::State;
@@ -41,6 +42,16 @@ async fn check_health(State(state): State<AppState>) -> Result<StatusCode, ApiEr
             format!("Read models halted: {}", halted.join(", ")),
         ))
     }
+}
+
+/// A time as the camelCase services render it: ISO 8601 in UTC with milliseconds.
+pub fn iso_time(millis: i64) -> Value {
+    let at = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let format = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    Value::String(at.format(&format).unwrap_or_default())
 }
 
 /// Extra Horizon's list shape.

@@ -17,6 +17,7 @@ mod oidc;
 mod projections;
 mod roles;
 mod route_inventory;
+mod schemas;
 mod sdk;
 mod telemetry;
 mod verification;

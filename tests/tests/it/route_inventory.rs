@@ -90,6 +90,57 @@ const INVENTORY: &[(&str, &str, Guard)] = &[
         Guard::Permission,
     ),
     ("GET", "/users/v1/health", Guard::Public),
+    ("GET", "/data/v1/health", Guard::Public),
+    ("GET", "/data/v1", Guard::Authenticated),
+    ("POST", "/data/v1", Guard::Permission),
+    ("PUT", "/data/v1/{schema}", Guard::Permission),
+    ("DELETE", "/data/v1/{schema}", Guard::Permission),
+    ("POST", "/data/v1/{schema}/disable", Guard::Permission),
+    ("POST", "/data/v1/{schema}/enable", Guard::Permission),
+    ("POST", "/data/v1/{schema}/properties", Guard::Permission),
+    (
+        "PUT",
+        "/data/v1/{schema}/properties/{path}",
+        Guard::Permission,
+    ),
+    (
+        "DELETE",
+        "/data/v1/{schema}/properties/{path}",
+        Guard::Permission,
+    ),
+    ("POST", "/data/v1/{schema}/statuses", Guard::Permission),
+    (
+        "PUT",
+        "/data/v1/{schema}/statuses/{name}",
+        Guard::Permission,
+    ),
+    (
+        "DELETE",
+        "/data/v1/{schema}/statuses/{name}",
+        Guard::Permission,
+    ),
+    (
+        "PUT",
+        "/data/v1/{schema}/creationTransition",
+        Guard::Permission,
+    ),
+    ("POST", "/data/v1/{schema}/transitions", Guard::Permission),
+    (
+        "PUT",
+        "/data/v1/{schema}/transitions/{id}",
+        Guard::Permission,
+    ),
+    (
+        "DELETE",
+        "/data/v1/{schema}/transitions/{id}",
+        Guard::Permission,
+    ),
+    ("POST", "/data/v1/{schema}/indexes", Guard::Permission),
+    (
+        "DELETE",
+        "/data/v1/{schema}/indexes/{id}",
+        Guard::Permission,
+    ),
     ("GET", "/users/v1/me", Guard::Authenticated),
     ("GET", "/users/v1", Guard::Authenticated),
     ("DELETE", "/users/v1", Guard::Authenticated),
@@ -235,7 +286,11 @@ const GROUP: &str = "5e9f0000000000000000000a";
 fn mounted_routes() -> anyhow::Result<BTreeSet<(String, String)>> {
     let routes = Path::new(env!("CARGO_MANIFEST_DIR")).join("../api/src/routes");
     let mut found = BTreeSet::new();
-    for (folder, prefix) in [("auth_v2", "/auth/v2"), ("users_v1", "/users/v1")] {
+    for (folder, prefix) in [
+        ("auth_v2", "/auth/v2"),
+        ("users_v1", "/users/v1"),
+        ("data_v1", "/data/v1"),
+    ] {
         for entry in std::fs::read_dir(routes.join(folder))? {
             collect(&std::fs::read_to_string(entry?.path())?, prefix, &mut found);
         }
@@ -371,7 +426,10 @@ async fn protected_routes_refuse_missing_tokens_and_missing_permissions() -> any
             .replace("{version}", version_id)
             .replace("{group}", GROUP)
             .replace("{method}", GROUP)
-            .replace("{role}", &group_role);
+            .replace("{role}", &group_role)
+            .replace("{schema}", "some-schema")
+            .replace("{path}", "some.property")
+            .replace("{name}", "some-status");
         let concrete = if concrete.ends_with("roles") && *method != "GET"
             || concrete.contains("_permissions")
             || concrete.ends_with("_roles")

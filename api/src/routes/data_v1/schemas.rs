@@ -1,0 +1,440 @@
+//! Schemas: `/data/v1/` and `/data/v1/{schema}/…` (properties, statuses, transitions, indexes).
+//! A `{schema}` is an id or a name.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::routing::{delete, get, post, put};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use vigil_commands::schemas::{self, SchemaForm};
+use vigil_domain::aggregate::Aggregate;
+use vigil_domain::error::ExhCode;
+use vigil_domain::id::{Id, StreamId};
+use vigil_domain::schema::{Schema, SchemaCommand};
+use vigil_projections::schemas::{self as model, SchemaRow};
+use vigil_schemas::definition::{SETTINGS, Write};
+
+use crate::error::ApiError;
+use crate::extract::{Caller, Rql, json_body, parse_id};
+use crate::routes::{iso_time, rendered_page};
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(list).post(create))
+        .route("/{schema}", put(update).delete(remove))
+        .route("/{schema}/disable", post(disable))
+        .route("/{schema}/enable", post(enable))
+        .route("/{schema}/properties", post(add_property))
+        .route(
+            "/{schema}/properties/{path}",
+            put(update_property).delete(remove_property),
+        )
+        .route("/{schema}/statuses", post(add_status))
+        .route(
+            "/{schema}/statuses/{name}",
+            put(update_status).delete(remove_status),
+        )
+        .route("/{schema}/creationTransition", put(set_creation_transition))
+        .route("/{schema}/transitions", post(add_transition))
+        .route(
+            "/{schema}/transitions/{id}",
+            put(update_transition).delete(remove_transition),
+        )
+        .route("/{schema}/indexes", post(add_index))
+        .route("/{schema}/indexes/{id}", delete(remove_index))
+}
+
+/// A schema as the data service returns it.
+pub fn schema_json(row: &SchemaRow) -> Value {
+    json!({
+        "id": row.id,
+        "name": row.name,
+        "description": row.description,
+        "properties": row.properties.0,
+        "statuses": row.statuses.0,
+        "creationTransition": row.creation_transition.0,
+        "transitions": row.transitions.0,
+        "indexes": row.indexes.0,
+        "createMode": row.create_mode.0,
+        "readMode": row.read_mode.0,
+        "updateMode": row.update_mode.0,
+        "deleteMode": row.delete_mode.0,
+        "groupSyncMode": row.group_sync_mode,
+        "defaultLimit": row.default_limit,
+        "maximumLimit": row.maximum_limit,
+        "disabled": row.disabled,
+        "creationTimestamp": iso_time(row.creation_timestamp),
+        "updateTimestamp": iso_time(row.update_timestamp),
+    })
+}
+
+/// The schema a path names, by id or by name: `INVALID_SCHEMA_PATH_PARAMETER` when it can be
+/// neither, `RESOURCE_UNKNOWN_EXCEPTION` when there is no such schema.
+pub async fn resolve(state: &AppState, schema: &str) -> Result<(Id, Schema), ApiError> {
+    if schema.parse::<Id>().is_err() && !vigil_schemas::is_schema_name(schema) {
+        return Err(ApiError::new(
+            ExhCode::InvalidSchemaPathParameter,
+            format!("`{schema}` is neither a schema id nor a schema name"),
+        ));
+    }
+    schemas::find(&state.bus, schema)
+        .await?
+        .ok_or_else(|| ApiError::new(ExhCode::ResourceUnknown, "No schema with this id or name"))
+}
+
+/// Runs `command` on the schema a path names, and answers once the read models show it.
+async fn execute(
+    state: &AppState,
+    caller: &Caller,
+    schema: &str,
+    command: SchemaCommand,
+) -> Result<Json<Value>, ApiError> {
+    execute_listed(state, caller, schema, command).await?;
+    Ok(Json(json!({"affectedRecords": 1})))
+}
+
+/// Runs `command` on the schema a path names; the schema as listed afterwards.
+async fn execute_listed(
+    state: &AppState,
+    caller: &Caller,
+    schema: &str,
+    command: SchemaCommand,
+) -> Result<SchemaRow, ApiError> {
+    caller.require(command.permission())?;
+    let (id, _) = resolve(state, schema).await?;
+    let outcome = state
+        .bus
+        .execute::<Schema>(&StreamId::of(Schema::KIND, id), &command, &caller.meta())
+        .await?;
+    listed(state, id, outcome.position).await
+}
+
+/// The schema with `id` as listed, once the read models show `position`.
+async fn listed(state: &AppState, id: Id, position: u64) -> Result<SchemaRow, ApiError> {
+    state.settle(position).await?;
+    let query = vigil_projections::rql::parse(&format!("eq(id,{id})"))?;
+    model::schemas(&state.store, &query, true)
+        .await?
+        .data
+        .into_iter()
+        .next()
+        .ok_or_else(|| ApiError::new(ExhCode::ResourceUnknown, "No schema with this id"))
+}
+
+/// A schema's root attributes as a request gives them.
+fn form(body: &Bytes) -> Result<SchemaForm, ApiError> {
+    let mut fields: Map<String, Value> = json_body(body)?;
+    let text = |fields: &mut Map<String, Value>, key: &str| match fields.remove(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(text)) => Ok(Some(text)),
+        Some(_) => Err(ApiError::new(
+            ExhCode::FieldFormat,
+            format!("`{key}` is a string"),
+        )),
+    };
+    let name = text(&mut fields, "name")?;
+    let description = text(&mut fields, "description")?;
+    if let Some(unknown) = fields.keys().find(|key| !SETTINGS.contains(&key.as_str())) {
+        return Err(ApiError::new(
+            ExhCode::FieldFormat,
+            format!("`{unknown}` is not a schema attribute"),
+        ));
+    }
+    Ok(SchemaForm {
+        name,
+        description,
+        settings: fields,
+    })
+}
+
+/// `POST /data/v1/`: a new schema, with a status `new` and a manual creation transition into it.
+async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    caller.require("CREATE_SCHEMAS")?;
+    let form = form(&body)?;
+    if form.name.is_none() {
+        return Err(ApiError::new(
+            ExhCode::MissingRequiredFields,
+            "A schema needs a name",
+        ));
+    }
+    let (id, outcome) = schemas::create(&state.bus, &state.ids, form, &caller.meta()).await?;
+    let row = listed(&state, id, outcome.position).await?;
+    Ok(Json(schema_json(&row)))
+}
+
+/// `GET /data/v1/?<rql>`: every enabled schema; disabled ones too with `DISABLE_SCHEMAS`.
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Rql(query): Rql,
+) -> Result<Json<Value>, ApiError> {
+    let with_disabled = caller.actor.allows("DISABLE_SCHEMAS");
+    let page = model::schemas(&state.store, &query, with_disabled).await?;
+    Ok(rendered_page(page, &query, schema_json))
+}
+
+/// `PUT /data/v1/{schema}`: changes the given root attributes.
+async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(schema): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    caller.require("UPDATE_SCHEMAS")?;
+    let form = form(&body)?;
+    let (id, _) = resolve(&state, &schema).await?;
+    let outcome = schemas::update(&state.bus, id, form, &caller.meta()).await?;
+    state.settle(outcome.position).await?;
+    Ok(Json(json!({"affectedRecords": 1})))
+}
+
+/// `DELETE /data/v1/{schema}`: only a disabled schema.
+async fn remove(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(schema): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require("DELETE_SCHEMAS")?;
+    let (id, _) = resolve(&state, &schema).await?;
+    let outcome = schemas::delete(&state.bus, id, &caller.meta()).await?;
+    state.settle(outcome.position).await?;
+    Ok(Json(json!({"affectedRecords": 1})))
+}
+
+async fn disable(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(schema): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    execute(&state, &caller, &schema, SchemaCommand::Disable).await
+}
+
+async fn enable(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(schema): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    execute(&state, &caller, &schema, SchemaCommand::Enable).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewProperty {
+    name: String,
+    configuration: Value,
+}
+
+/// `POST /data/v1/{schema}/properties`: `{name: "<dot.path>", configuration}`.
+async fn add_property(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(schema): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    caller.require("UPDATE_SCHEMAS")?;
+    let property: NewProperty = json_body(&body)?;
+    let command = SchemaCommand::WriteProperty {
+        path: property.name,
+        configuration: property.configuration,
+        write: Write::Add,
+    };
+    execute(&state, &caller, &schema, command).await
+}
+
+/// `PUT /data/v1/{schema}/properties/{path}`: the body is the new configuration.
+async fn update_property(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((schema, path)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    caller.require("UPDATE_SCHEMAS")?;
+    let configuration: Value = json_body(&body)?;
+    let command = SchemaCommand::WriteProperty {
+        path,
+        configuration,
+        write: Write::Replace,
+    };
+    execute(&state, &caller, &schema, command).await
+}
+
+async fn remove_property(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((schema, path)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    execute(
+        &state,
+        &caller,
+        &schema,
+        SchemaCommand::RemoveProperty { path },
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewStatus {
+    name: String,
+    #[serde(default)]
+    data: Map<String, Value>,
+}
+
+/// `POST /data/v1/{schema}/statuses`: `{name, data?}`.
+async fn add_status(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(schema): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    caller.require("UPDATE_SCHEMAS")?;
+    let status: NewStatus = json_body(&body)?;
+    let command = SchemaCommand::WriteStatus {
+        name: status.name,
+        data: status.data,
+        write: Write::Add,
+    };
+    execute(&state, &caller, &schema, command).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StatusData {
+    #[serde(default)]
+    data: Map<String, Value>,
+}
+
+/// `PUT /data/v1/{schema}/statuses/{name}`: `{data}` replaces the status's data.
+async fn update_status(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((schema, name)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    caller.require("UPDATE_SCHEMAS")?;
+    let status: StatusData = json_body(&body)?;
+    let command = SchemaCommand::WriteStatus {
+        name,
+        data: status.data,
+        write: Write::Replace,
+    };
+    execute(&state, &caller, &schema, command).await
+}
+
+/// `DELETE /data/v1/{schema}/statuses/{name}`: `STATUS_IN_USE_EXCEPTION` while a transition uses it.
+async fn remove_status(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((schema, name)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    execute(
+        &state,
+        &caller,
+        &schema,
+        SchemaCommand::RemoveStatus { name },
+    )
+    .await
+}
+
+async fn set_creation_transition(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(schema): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    caller.require("UPDATE_SCHEMAS")?;
+    let transition: Value = json_body(&body)?;
+    let command = SchemaCommand::SetCreationTransition(transition);
+    execute(&state, &caller, &schema, command).await
+}
+
+/// `POST /data/v1/{schema}/transitions`: answers the transition with its new id.
+async fn add_transition(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(schema): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    caller.require("UPDATE_SCHEMAS")?;
+    let transition: Value = json_body(&body)?;
+    let id = state.ids.next();
+    let command = SchemaCommand::WriteTransition {
+        id,
+        transition,
+        write: Write::Add,
+    };
+    let row = execute_listed(&state, &caller, &schema, command).await?;
+    entry_with_id(&row.transitions.0, id)
+}
+
+/// The element of a listed section with `id`.
+fn entry_with_id(section: &Value, id: Id) -> Result<Json<Value>, ApiError> {
+    let id = id.to_string();
+    section
+        .as_array()
+        .and_then(|entries| entries.iter().find(|e| e["id"] == id.as_str()))
+        .map(|entry| Json(entry.clone()))
+        .ok_or_else(|| ApiError::internal(format!("{id} was added but is not listed")))
+}
+
+async fn update_transition(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((schema, id)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    caller.require("UPDATE_SCHEMAS")?;
+    let id = parse_id(&id)?;
+    let transition: Value = json_body(&body)?;
+    let command = SchemaCommand::WriteTransition {
+        id,
+        transition,
+        write: Write::Replace,
+    };
+    execute(&state, &caller, &schema, command).await
+}
+
+async fn remove_transition(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((schema, id)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let id = parse_id(&id)?;
+    execute(
+        &state,
+        &caller,
+        &schema,
+        SchemaCommand::RemoveTransition { id },
+    )
+    .await
+}
+
+/// `POST /data/v1/{schema}/indexes`: `{fields, options}`; answers the index.
+async fn add_index(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(schema): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    caller.require("UPDATE_SCHEMAS")?;
+    let index: Value = json_body(&body)?;
+    let id = state.ids.next();
+    let command = SchemaCommand::AddIndex { id, index };
+    let row = execute_listed(&state, &caller, &schema, command).await?;
+    entry_with_id(&row.indexes.0, id)
+}
+
+async fn remove_index(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((schema, id)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let id = parse_id(&id)?;
+    execute(&state, &caller, &schema, SchemaCommand::RemoveIndex { id }).await
+}

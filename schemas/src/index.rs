@@ -1,0 +1,149 @@
+//! Indexes on a schema's documents: which fields, in which order, with which options.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::ConfigurationError;
+
+/// The root fields of a document an index may name besides `data.*` paths.
+const ROOT_FIELDS: &[&str] = &[
+    "id",
+    "creatorId",
+    "userIds",
+    "groupIds",
+    "status",
+    "statusChangedTimestamp",
+    "creationTimestamp",
+    "updateTimestamp",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum IndexType {
+    Asc,
+    Desc,
+    Text,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IndexField {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: IndexType,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IndexOptions {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unique: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sparse: Option<bool>,
+    /// Accepted for compatibility; every index is built without blocking writes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub background: Option<bool>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Index {
+    pub id: String,
+    pub name: String,
+    pub fields: Vec<IndexField>,
+    #[serde(default)]
+    pub options: IndexOptions,
+    #[serde(default)]
+    pub system: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IndexInput {
+    fields: Vec<IndexField>,
+    #[serde(default)]
+    options: IndexOptions,
+}
+
+impl Index {
+    /// The index a request asks for (`{fields, options}`), given its id.
+    pub fn parse(id: &str, value: &Value) -> Result<Self, ConfigurationError> {
+        let input: IndexInput = serde_json::from_value(value.clone())
+            .map_err(|e| ConfigurationError::invalid("index", e.to_string()))?;
+        if input.fields.is_empty() {
+            return Err(ConfigurationError::invalid("fields", "an index has fields"));
+        }
+        for field in &input.fields {
+            let known = ROOT_FIELDS.contains(&field.name.as_str())
+                || field
+                    .name
+                    .strip_prefix("data.")
+                    .is_some_and(|path| path.split('.').all(|part| !part.is_empty()));
+            if !known {
+                return Err(ConfigurationError::invalid(
+                    "fields",
+                    format!(
+                        "`{}` is neither a document field nor a `data.` path",
+                        field.name
+                    ),
+                ));
+            }
+        }
+        let name = input
+            .fields
+            .iter()
+            .map(|f| {
+                let kind = match f.kind {
+                    IndexType::Asc => "1",
+                    IndexType::Desc => "-1",
+                    IndexType::Text => "text",
+                };
+                format!("{}_{kind}", f.name)
+            })
+            .collect::<Vec<_>>()
+            .join("_");
+        Ok(Self {
+            id: id.to_owned(),
+            name,
+            fields: input.fields,
+            options: input.options,
+            system: false,
+        })
+    }
+
+    pub fn is_text(&self) -> bool {
+        self.fields.iter().any(|f| f.kind == IndexType::Text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn an_index_is_named_after_its_fields() {
+        let index = Index::parse(
+            "5e9f00000000000000000001",
+            &json!({"fields": [{"name": "data.patientId", "type": "asc"}, {"name": "creationTimestamp", "type": "desc"}], "options": {"unique": true}}),
+        )
+        .unwrap();
+        assert_eq!(index.name, "data.patientId_1_creationTimestamp_-1");
+        assert_eq!(index.options.unique, Some(true));
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        for fields in [
+            json!([]),
+            json!([{"name": "password", "type": "asc"}]),
+            json!([{"name": "data.", "type": "asc"}]),
+            json!([{"name": "data.a", "type": "up"}]),
+        ] {
+            assert!(
+                Index::parse("5e9f00000000000000000001", &json!({"fields": fields})).is_err(),
+                "{fields}"
+            );
+        }
+    }
+}
