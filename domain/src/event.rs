@@ -15,6 +15,7 @@ pub use crate::address::ResetRequestEvent;
 pub use crate::application::ApplicationEvent;
 pub use crate::authorization::AuthorizationEvent;
 pub use crate::deployment::DeploymentEvent;
+pub use crate::document::DocumentEvent;
 pub use crate::group::GroupEvent;
 pub use crate::login::LoginEvent;
 pub use crate::mfa::MfaEvent;
@@ -99,6 +100,7 @@ pub enum Event {
     OidcProvider(OidcProviderEvent),
     OidcLogin(OidcLoginEvent),
     Schema(SchemaEvent),
+    Document(DocumentEvent),
 }
 
 impl Event {
@@ -122,6 +124,7 @@ impl Event {
             Self::OidcProvider(e) => e.wire_name(),
             Self::OidcLogin(e) => e.wire_name(),
             Self::Schema(e) => e.wire_name(),
+            Self::Document(e) => e.wire_name(),
         }
     }
 
@@ -151,6 +154,7 @@ impl Event {
             Self::OidcProvider(e) => e.data_json(),
             Self::OidcLogin(e) => e.data_json(),
             Self::Schema(e) => e.data_json(),
+            Self::Document(e) => e.data_json(),
         }
     }
 }
@@ -197,7 +201,8 @@ wrap!(
     ResetRequest(ResetRequestEvent),
     OidcProvider(OidcProviderEvent),
     OidcLogin(OidcLoginEvent),
-    Schema(SchemaEvent)
+    Schema(SchemaEvent),
+    Document(DocumentEvent)
 );
 
 #[cfg(test)]
@@ -1002,6 +1007,67 @@ mod tests {
                 "schema.index_removed",
                 "1110060606060606060606060606025b5d",
             ),
+            (
+                DocumentEvent::Created(crate::document::DocumentCreated {
+                    schema_id: id(1),
+                    creator_id: Some(id(2)),
+                    status: "new".into(),
+                    data: Json(serde_json::json!({"v": 1.5})),
+                    user_ids: vec![id(2)],
+                    group_ids: vec![],
+                })
+                .into(),
+                "document.created",
+                "120001010101010101010101010101020202020202020202020202036e6577097b2276223a312e357d0102020202020202020202020200",
+            ),
+            (
+                DocumentEvent::Updated(crate::document::DocumentUpdated {
+                    data: Json(serde_json::json!({})),
+                })
+                .into(),
+                "document.updated",
+                "1201027b7d",
+            ),
+            (
+                DocumentEvent::Transitioned(crate::document::DocumentTransitioned {
+                    transition_id: id(3),
+                    transition_name: Some("t".into()),
+                    from_status: "a".into(),
+                    to_status: "b".into(),
+                    data: Json(serde_json::json!({})),
+                    user_ids: vec![],
+                    group_ids: vec![id(4)],
+                })
+                .into(),
+                "document.transitioned",
+                "120203030303030303030303030301017401610162027b7d0001040404040404040404040404",
+            ),
+            (
+                DocumentEvent::Deleted(crate::document::DocumentDeleted {}).into(),
+                "document.deleted",
+                "1203",
+            ),
+            (
+                DocumentEvent::TaskRequested(crate::document::TaskRequested {
+                    function_name: "f".into(),
+                    priority: Some(2),
+                    data: Json(serde_json::json!({"documentId": "d"})),
+                })
+                .into(),
+                "document.task_requested",
+                "120401660104127b22646f63756d656e744964223a2264227d",
+            ),
+            (
+                DocumentEvent::UsersChanged(crate::document::LinksChanged { ids: vec![id(5)] })
+                    .into(),
+                "document.users_changed",
+                "120501050505050505050505050505",
+            ),
+            (
+                DocumentEvent::GroupsChanged(crate::document::LinksChanged { ids: vec![] }).into(),
+                "document.groups_changed",
+                "120600",
+            ),
         ]
     }
 
@@ -1055,6 +1121,7 @@ mod tests {
             crate::oidc::OidcProvider::KIND,
             crate::oidc::OidcLogin::KIND,
             crate::schema::Schema::KIND,
+            crate::document::Document::KIND,
         ];
         for kind in kinds {
             assert!(StreamId::new(kind, "key").is_ok(), "{kind}");

@@ -15,7 +15,7 @@
 //! - One module per aggregate: [`deployment`], [`reservation`], [`user`], [`role`],
 //!   [`application`], [`session`], [`login`], [`settings`], [`group`],
 //!   [`authorization`], [`mfa`], [`presence`], [`oauth1`], [`sso`], [`address`], [`oidc`],
-//!   [`schema`].
+//!   [`schema`], [`document`].
 //! - [`json`]: JSON values (configurations, document data) inside events.
 
 pub mod actor;
@@ -25,6 +25,7 @@ pub mod application;
 pub mod authorization;
 pub mod commit;
 pub mod deployment;
+pub mod document;
 pub mod error;
 pub mod event;
 pub mod group;

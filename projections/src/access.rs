@@ -171,7 +171,8 @@ impl Model {
                 | Event::ResetRequest(_)
                 | Event::OidcProvider(_)
                 | Event::OidcLogin(_)
-                | Event::Schema(_) => {}
+                | Event::Schema(_)
+                | Event::Document(_) => {}
             }
         }
     }

@@ -13,8 +13,10 @@
 //! - [`access`]: the create/read/update/delete modes and the group sync mode.
 //! - [`index`]: document indexes.
 //! - [`definition`]: a whole schema configuration and the changes made to it.
+//! - [`compiled`]: a schema with its validators compiled, to check documents against.
 
 pub mod access;
+pub mod compiled;
 pub mod definition;
 pub mod index;
 pub mod property;

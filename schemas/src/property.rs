@@ -111,9 +111,14 @@ impl Validator {
     /// Compiles the properties of a schema (`{name: configuration}`) into a validator of `data`
     /// objects; properties that are not configured are not allowed.
     pub fn for_properties(properties: &Map<String, Value>) -> Result<Self, ConfigurationError> {
-        let configuration =
-            json!({"type": "object", "properties": properties, "additionalProperties": false});
-        let schema = to_json_schema(&configuration, "")?;
+        Self::for_configuration(
+            &json!({"type": "object", "properties": properties, "additionalProperties": false}),
+        )
+    }
+
+    /// Compiles one type configuration (a transition condition's, say).
+    pub fn for_configuration(configuration: &Value) -> Result<Self, ConfigurationError> {
+        let schema = to_json_schema(configuration, "")?;
         let inner = jsonschema::options()
             .should_validate_formats(true)
             .build(&schema)

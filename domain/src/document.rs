@@ -1,0 +1,1167 @@
+//! Data-service documents: data checked against their schema, moved through its workflow. One
+//! stream per document (`document-<id>`).
+//!
+//! A command runs a whole workflow step at once: the creation transition (or a manual one), its
+//! actions, then the automatic transitions that follow, in configuration order, and the tasks they
+//! ask for. All of it is one commit, so nobody ever sees a document half-way through a transition
+//! and concurrent writers are serialised by the log's optimistic concurrency (never a lost update).
+//! Every event carries the new values of what it changed.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use vigil_schemas::access::{Access, CreateMode, GroupSyncMode, Relation};
+use vigil_schemas::compiled::CompiledSchema;
+use vigil_schemas::workflow::{
+    Action, AfterAction, Condition, GroupRelation, TaskAction, TransitionType,
+};
+
+use crate::actor::Actor;
+use crate::aggregate::{Aggregate, Ctx};
+use crate::error::{DomainError, ExhCode};
+use crate::event::events;
+use crate::id::Id;
+use crate::json::Json;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+pub struct DocumentCreated {
+    pub schema_id: Id,
+    /// The user who created it (none when Vigil itself did).
+    pub creator_id: Option<Id>,
+    /// After the creation transition and its actions.
+    pub status: String,
+    pub data: Json,
+    pub user_ids: Vec<Id>,
+    pub group_ids: Vec<Id>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+pub struct DocumentUpdated {
+    /// The whole new data.
+    pub data: Json,
+}
+
+/// A transition ran: the document's new status, data and links.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+pub struct DocumentTransitioned {
+    pub transition_id: Id,
+    pub transition_name: Option<String>,
+    pub from_status: String,
+    pub to_status: String,
+    pub data: Json,
+    pub user_ids: Vec<Id>,
+    pub group_ids: Vec<Id>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+pub struct DocumentDeleted {}
+
+/// A `task` action (or after-action) asked for a task: durable here until the task service takes
+/// it up.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+pub struct TaskRequested {
+    pub function_name: String,
+    pub priority: Option<i64>,
+    /// The action's data plus `schemaId` and `documentId`.
+    pub data: Json,
+}
+
+/// The users or groups a document is linked to, all of them now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+pub struct LinksChanged {
+    pub ids: Vec<Id>,
+}
+
+events! {
+    pub enum DocumentEvent {
+        Created(DocumentCreated) = "document.created",
+        Updated(DocumentUpdated) = "document.updated",
+        Transitioned(DocumentTransitioned) = "document.transitioned",
+        Deleted(DocumentDeleted) = "document.deleted",
+        TaskRequested(TaskRequested) = "document.task_requested",
+        UsersChanged(LinksChanged) = "document.users_changed",
+        GroupsChanged(LinksChanged) = "document.groups_changed",
+    }
+}
+
+/// The schema a document command is decided against, as of a version of its stream.
+#[derive(Debug)]
+pub struct SchemaSnapshot {
+    pub id: Id,
+    pub name: String,
+    pub disabled: bool,
+    pub compiled: CompiledSchema,
+}
+
+/// What a command needs to know about other users: the groups each user named in the document
+/// (in a `userIdField`, or linked) is a patient of.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Lookups {
+    pub patient_groups: BTreeMap<Id, BTreeSet<Id>>,
+}
+
+/// Which manual transition a request asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransitionChoice {
+    Id(Id),
+    Name(String),
+}
+
+#[derive(Debug, Clone)]
+pub enum DocumentCommand {
+    Create {
+        schema: Arc<SchemaSnapshot>,
+        data: Map<String, Value>,
+        lookups: Lookups,
+    },
+    /// Sets the given fields of the data; `null` removes one.
+    Update {
+        schema: Arc<SchemaSnapshot>,
+        changes: Map<String, Value>,
+    },
+    /// Removes fields by dotted path.
+    DeleteFields {
+        schema: Arc<SchemaSnapshot>,
+        fields: Vec<String>,
+    },
+    Transition {
+        schema: Arc<SchemaSnapshot>,
+        choice: TransitionChoice,
+        data: Map<String, Value>,
+        lookups: Lookups,
+    },
+    Delete {
+        schema: Arc<SchemaSnapshot>,
+    },
+}
+
+impl DocumentCommand {
+    fn schema(&self) -> &SchemaSnapshot {
+        match self {
+            Self::Create { schema, .. }
+            | Self::Update { schema, .. }
+            | Self::DeleteFields { schema, .. }
+            | Self::Transition { schema, .. }
+            | Self::Delete { schema } => schema,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DocumentError {
+    #[error("document not found")]
+    NotFound,
+    #[error("this document exists already")]
+    AlreadyExists,
+    #[error("the schema is disabled")]
+    SchemaDisabled,
+    #[error("the document's data is not valid: {0}")]
+    InvalidData(String),
+    #[error("{0}")]
+    IllegalArgument(String),
+    #[error("no transition {0}")]
+    UnknownTransition(String),
+    #[error("permission {0} is required")]
+    NoPermission(String),
+}
+
+impl DomainError for DocumentError {
+    fn exh(&self) -> ExhCode {
+        match self {
+            Self::NotFound | Self::UnknownTransition(_) => ExhCode::ResourceUnknown,
+            Self::AlreadyExists => ExhCode::ResourceAlreadyExists,
+            Self::SchemaDisabled => ExhCode::IllegalState,
+            Self::InvalidData(_) => ExhCode::FieldFormat,
+            Self::IllegalArgument(_) => ExhCode::IllegalArgument,
+            Self::NoPermission(_) => ExhCode::NoPermission,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Document {
+    pub created: bool,
+    pub deleted: bool,
+    pub schema_id: Option<Id>,
+    pub creator_id: Option<Id>,
+    pub status: String,
+    pub data: Map<String, Value>,
+    pub user_ids: Vec<Id>,
+    pub group_ids: Vec<Id>,
+}
+
+/// How the actor relates to a document, for the relational access modes.
+fn relates(actor: &Actor, document: &Document, relation: Relation) -> bool {
+    match relation {
+        Relation::Creator => document.creator_id.is_some_and(|c| actor.is_user(c)),
+        Relation::LinkedUsers => document.user_ids.iter().any(|u| actor.is_user(*u)),
+        Relation::LinkedGroupStaff => document.group_ids.iter().any(|g| actor.is_staff_of(*g)),
+        Relation::LinkedGroupPatients => {
+            let patient: BTreeSet<Id> = actor.patient_groups().collect();
+            document.group_ids.iter().any(|g| patient.contains(g))
+        }
+    }
+}
+
+/// Whether the actor holds `permission` globally or through a group role of one of the
+/// document's groups.
+fn permitted(actor: &Actor, document: &Document, permission: &str) -> bool {
+    actor.allows(permission)
+        || document
+            .group_ids
+            .iter()
+            .any(|g| actor.allows_in(*g, permission))
+}
+
+/// Whether `mode` lets the actor at the document (permission holders always may).
+fn access(actor: &Actor, document: &Document, mode: &Access, permission: &str) -> bool {
+    permitted(actor, document, permission)
+        || match mode {
+            Access::PermissionRequired => false,
+            Access::AllUsers => true,
+            Access::Relational(relations) => relations.iter().any(|r| relates(actor, document, *r)),
+        }
+}
+
+impl Document {
+    fn exists(&self) -> Result<(), DocumentError> {
+        if self.created && !self.deleted {
+            Ok(())
+        } else {
+            Err(DocumentError::NotFound)
+        }
+    }
+
+    /// Whether the actor may read the document under its schema's settings.
+    pub fn readable_by(&self, actor: &Actor, schema: &SchemaSnapshot) -> bool {
+        let settings = &schema.compiled.definition.settings;
+        access(
+            actor,
+            self,
+            &settings.read_mode,
+            &format!("VIEW_DOCUMENTS:{}", schema.name),
+        )
+    }
+
+    fn updatable_by(&self, actor: &Actor, schema: &SchemaSnapshot) -> bool {
+        let settings = &schema.compiled.definition.settings;
+        access(
+            actor,
+            self,
+            &settings.update_mode,
+            &format!("UPDATE_DOCUMENTS:{}", schema.name),
+        )
+    }
+
+    /// A document that exists and that the actor may read (or holds `permission` for), in a
+    /// schema that is enabled: one the actor cannot see is not found.
+    fn reachable(
+        &self,
+        actor: &Actor,
+        schema: &SchemaSnapshot,
+        permission: &str,
+    ) -> Result<(), DocumentError> {
+        self.exists()?;
+        if !self.readable_by(actor, schema) && !permitted(actor, self, permission) {
+            return Err(DocumentError::NotFound);
+        }
+        if schema.disabled {
+            return Err(DocumentError::SchemaDisabled);
+        }
+        Ok(())
+    }
+}
+
+/// The value at a dotted path of `data`.
+fn get_path<'a>(data: &'a Map<String, Value>, path: &str) -> Option<&'a Value> {
+    let mut parts = path.split('.');
+    let first = data.get(parts.next()?)?;
+    parts.try_fold(first, |value, part| value.get(part))
+}
+
+/// Sets the value at a dotted path, making the objects on the way.
+fn set_path(data: &mut Map<String, Value>, path: &str, value: Value) {
+    let parts: Vec<&str> = path.split('.').collect();
+    let Some((last, parents)) = parts.split_last() else {
+        return;
+    };
+    let mut current = data;
+    for part in parents {
+        let entry = current
+            .entry((*part).to_owned())
+            .or_insert_with(|| Value::Object(Map::new()));
+        if !entry.is_object() {
+            *entry = Value::Object(Map::new());
+        }
+        let Value::Object(next) = entry else { return };
+        current = next;
+    }
+    current.insert((*last).to_owned(), value);
+}
+
+/// Removes the value at a dotted path, if there is one.
+fn remove_path(data: &mut Map<String, Value>, path: &str) {
+    let parts: Vec<&str> = path.split('.').collect();
+    let Some((last, parents)) = parts.split_last() else {
+        return;
+    };
+    let mut current = data;
+    for part in parents {
+        let Some(Value::Object(next)) = current.get_mut(*part) else {
+            return;
+        };
+        current = next;
+    }
+    current.remove(*last);
+}
+
+fn id_at(data: &Map<String, Value>, field: &str) -> Option<Id> {
+    get_path(data, field)?.as_str()?.parse().ok()
+}
+
+fn add_id(ids: &mut Vec<Id>, id: Id) {
+    if !ids.contains(&id) {
+        ids.push(id);
+    }
+}
+
+/// A document while a workflow step runs over it.
+struct Working<'a> {
+    document_id: Id,
+    schema: &'a SchemaSnapshot,
+    actor: &'a Actor,
+    lookups: &'a Lookups,
+    creator_id: Option<Id>,
+    status: String,
+    data: Map<String, Value>,
+    user_ids: Vec<Id>,
+    group_ids: Vec<Id>,
+    tasks: Vec<TaskRequested>,
+}
+
+/// How many automatic transitions one step may chain (a loop in the configuration ends here).
+const MOST_AUTOMATIC_TRANSITIONS: usize = 64;
+
+impl Working<'_> {
+    /// The document as a `document` condition sees it.
+    fn as_json(&self) -> Value {
+        json!({
+            "id": self.document_id.to_string(),
+            "status": self.status,
+            "data": self.data,
+            "creatorId": self.creator_id.map(|c| c.to_string()),
+            "userIds": self.user_ids.iter().map(Id::to_string).collect::<Vec<_>>(),
+            "groupIds": self.group_ids.iter().map(Id::to_string).collect::<Vec<_>>(),
+        })
+    }
+
+    /// Whether every condition of a transition (`None`: the creation transition) holds.
+    fn conditions_hold(
+        &self,
+        transition: Option<usize>,
+        conditions: &[Condition],
+        input: Option<&Map<String, Value>>,
+    ) -> bool {
+        let actor = self.actor;
+        conditions.iter().enumerate().all(|(i, condition)| {
+            let validator = self.schema.compiled.condition(transition, i);
+            match condition {
+                Condition::Input { .. } => {
+                    let input = Value::Object(input.cloned().unwrap_or_default());
+                    validator.is_some_and(|v| v.validate(&input).is_ok())
+                }
+                Condition::Document { .. } => {
+                    validator.is_some_and(|v| v.validate(&self.as_json()).is_ok())
+                }
+                Condition::InitiatorHasRelationToUserInData { user_id_field, .. } => {
+                    id_at(&self.data, user_id_field).is_some_and(|patient| {
+                        self.lookups
+                            .patient_groups
+                            .get(&patient)
+                            .is_some_and(|groups| groups.iter().any(|g| actor.is_staff_of(*g)))
+                    })
+                }
+                Condition::InitiatorHasRelationToGroupInData {
+                    group_id_field,
+                    relation,
+                    required_permission,
+                } => id_at(&self.data, group_id_field).is_some_and(|group| match relation {
+                    GroupRelation::Patient => actor.patient_groups().any(|g| g == group),
+                    GroupRelation::Staff => {
+                        actor.is_staff_of(group)
+                            && required_permission
+                                .as_deref()
+                                .is_none_or(|p| actor.allows_in(group, p))
+                    }
+                }),
+            }
+        })
+    }
+
+    fn request_task(&mut self, task: &TaskAction) {
+        let mut data = task.data.clone().unwrap_or_default();
+        data.insert("schemaId".into(), json!(self.schema.id.to_string()));
+        data.insert("documentId".into(), json!(self.document_id.to_string()));
+        self.tasks.push(TaskRequested {
+            function_name: task.function_name.clone(),
+            priority: task.priority,
+            data: Json(Value::Object(data)),
+        });
+    }
+
+    fn patient_groups_of(&self, user: Id) -> Vec<Id> {
+        if self.actor.is_user(user) {
+            return self.actor.patient_groups().collect();
+        }
+        self.lookups
+            .patient_groups
+            .get(&user)
+            .map(|groups| groups.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
+    fn run(&mut self, actions: &[Action]) {
+        for action in actions {
+            match action {
+                Action::Set { field, value } => set_path(&mut self.data, field, value.clone()),
+                Action::Unset { fields } => {
+                    for field in fields {
+                        remove_path(&mut self.data, field);
+                    }
+                }
+                Action::AddItems { field, values } => {
+                    let mut items = match get_path(&self.data, field) {
+                        Some(Value::Array(items)) => items.clone(),
+                        _ => Vec::new(),
+                    };
+                    for value in values {
+                        if !items.contains(value) {
+                            items.push(value.clone());
+                        }
+                    }
+                    set_path(&mut self.data, field, Value::Array(items));
+                }
+                Action::RemoveItems { field, values } => {
+                    if let Some(Value::Array(items)) = get_path(&self.data, field) {
+                        let kept = items
+                            .iter()
+                            .filter(|i| !values.contains(i))
+                            .cloned()
+                            .collect();
+                        set_path(&mut self.data, field, Value::Array(kept));
+                    }
+                }
+                Action::LinkCreator {} => {
+                    if let Some(creator) = self.creator_id {
+                        add_id(&mut self.user_ids, creator);
+                    }
+                }
+                Action::LinkUserFromData { user_id_field } => {
+                    if let Some(user) = id_at(&self.data, user_id_field) {
+                        add_id(&mut self.user_ids, user);
+                    }
+                }
+                Action::LinkEnlistedGroups { .. } => {
+                    if let Some(creator) = self.creator_id {
+                        for group in self.patient_groups_of(creator) {
+                            add_id(&mut self.group_ids, group);
+                        }
+                    }
+                }
+                Action::LinkGroupFromData { group_id_field } => {
+                    if let Some(group) = id_at(&self.data, group_id_field) {
+                        add_id(&mut self.group_ids, group);
+                    }
+                }
+                Action::Task(task) => self.request_task(task),
+                // A delay only spaces the actions out in time; they run in one step here.
+                Action::Delay { .. } | Action::MeasurementReviewedNotification {} => {}
+            }
+        }
+    }
+
+    fn after(&mut self, after_actions: &[AfterAction], deferred: &mut Vec<TaskAction>) {
+        for after_action in after_actions {
+            if let AfterAction::Task(task) = after_action {
+                deferred.push(task.clone());
+            }
+        }
+    }
+
+    /// Runs the automatic transitions that apply, in configuration order, until none does.
+    fn automatic(&mut self, deferred: &mut Vec<TaskAction>) -> Vec<DocumentTransitioned> {
+        let transitions = &self.schema.compiled.definition.transitions;
+        let mut ran = Vec::new();
+        for _ in 0..MOST_AUTOMATIC_TRANSITIONS {
+            let next = transitions.iter().enumerate().find(|(i, t)| {
+                t.kind == TransitionType::Automatic
+                    && t.from_statuses.contains(&self.status)
+                    && self.conditions_hold(Some(*i), &t.conditions, None)
+            });
+            let Some((_, transition)) = next else { break };
+            ran.push(self.transition(transition));
+            self.after(&transition.after_actions, deferred);
+        }
+        ran
+    }
+
+    fn transition(
+        &mut self,
+        transition: &vigil_schemas::workflow::Transition,
+    ) -> DocumentTransitioned {
+        let from_status = std::mem::replace(&mut self.status, transition.to_status.clone());
+        self.run(&transition.actions);
+        DocumentTransitioned {
+            transition_id: transition.id.parse().unwrap_or(self.document_id),
+            transition_name: transition.name.clone(),
+            from_status,
+            to_status: self.status.clone(),
+            data: Json(Value::Object(self.data.clone())),
+            user_ids: self.user_ids.clone(),
+            group_ids: self.group_ids.clone(),
+        }
+    }
+
+    /// The events of the automatic transitions and the tasks of a step.
+    fn finish(
+        mut self,
+        mut events: Vec<DocumentEvent>,
+        mut deferred: Vec<TaskAction>,
+    ) -> Vec<DocumentEvent> {
+        events.extend(
+            self.automatic(&mut deferred)
+                .into_iter()
+                .map(DocumentEvent::Transitioned),
+        );
+        for task in &deferred {
+            self.request_task(task);
+        }
+        events.extend(self.tasks.into_iter().map(DocumentEvent::TaskRequested));
+        events
+    }
+}
+
+fn check_data(schema: &SchemaSnapshot, data: &Map<String, Value>) -> Result<(), DocumentError> {
+    schema
+        .compiled
+        .validate_data(&Value::Object(data.clone()))
+        .map_err(|violations| {
+            DocumentError::InvalidData(
+                violations
+                    .iter()
+                    .map(|v| {
+                        format!(
+                            "{}: {}",
+                            if v.path.is_empty() { "/" } else { &v.path },
+                            v.message
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            )
+        })
+}
+
+impl Aggregate for Document {
+    const KIND: &'static str = "document";
+    type Command = DocumentCommand;
+    type Event = DocumentEvent;
+    type Error = DocumentError;
+
+    fn authorize(&self, command: &Self::Command, ctx: &Ctx<'_>) -> Result<(), Self::Error> {
+        let schema = command.schema();
+        let settings = &schema.compiled.definition.settings;
+        let actor = ctx.actor;
+        match command {
+            DocumentCommand::Create { .. } => {
+                let permission = format!("CREATE_DOCUMENTS:{}", schema.name);
+                if settings.create_mode == CreateMode::AllUsers || actor.allows(&permission) {
+                    Ok(())
+                } else {
+                    Err(DocumentError::NoPermission(permission))
+                }
+            }
+            DocumentCommand::Update { .. } | DocumentCommand::DeleteFields { .. } => {
+                let permission = format!("UPDATE_DOCUMENTS:{}", schema.name);
+                self.reachable(actor, schema, &permission)?;
+                if access(actor, self, &settings.update_mode, &permission) {
+                    Ok(())
+                } else {
+                    Err(DocumentError::NoPermission(permission))
+                }
+            }
+            // Which transition, and so which permission, is known once it is chosen.
+            DocumentCommand::Transition { .. } => self.reachable(
+                actor,
+                schema,
+                &format!("TRANSITION_DOCUMENTS:{}", schema.name),
+            ),
+            DocumentCommand::Delete { .. } => {
+                let permission = format!("DELETE_DOCUMENTS:{}", schema.name);
+                self.reachable(actor, schema, &permission)?;
+                if access(actor, self, &settings.delete_mode, &permission) {
+                    Ok(())
+                } else {
+                    Err(DocumentError::NoPermission(permission))
+                }
+            }
+        }
+    }
+
+    fn handle(
+        &self,
+        command: &Self::Command,
+        ctx: &Ctx<'_>,
+    ) -> Result<Vec<Self::Event>, Self::Error> {
+        match command {
+            DocumentCommand::Create {
+                schema,
+                data,
+                lookups,
+            } => {
+                if self.created {
+                    return Err(DocumentError::AlreadyExists);
+                }
+                if schema.disabled {
+                    return Err(DocumentError::SchemaDisabled);
+                }
+                check_data(schema, data)?;
+                let definition = &schema.compiled.definition;
+                let creation = &definition.creation_transition;
+                let document_id = ctx.stream.id().unwrap_or(schema.id);
+                let creator_id = ctx.actor.record().user_id;
+                let mut working = Working {
+                    document_id,
+                    schema,
+                    actor: ctx.actor,
+                    lookups,
+                    creator_id,
+                    status: creation.to_status.clone(),
+                    data: data.clone(),
+                    user_ids: Vec::new(),
+                    group_ids: Vec::new(),
+                    tasks: Vec::new(),
+                };
+                if !working.conditions_hold(None, &creation.conditions, Some(data)) {
+                    return Err(DocumentError::IllegalArgument(
+                        "The conditions of the creation transition are not met".into(),
+                    ));
+                }
+                working.run(&creation.actions);
+                match definition.settings.group_sync_mode {
+                    GroupSyncMode::Disabled => {}
+                    GroupSyncMode::CreatorPatientEnlistments => {
+                        if let Some(creator) = creator_id {
+                            for group in working.patient_groups_of(creator) {
+                                add_id(&mut working.group_ids, group);
+                            }
+                        }
+                    }
+                    GroupSyncMode::LinkedUsersPatientEnlistments => {
+                        for user in working.user_ids.clone() {
+                            for group in working.patient_groups_of(user) {
+                                add_id(&mut working.group_ids, group);
+                            }
+                        }
+                    }
+                }
+                let mut deferred = Vec::new();
+                working.after(&creation.after_actions, &mut deferred);
+                let created = DocumentEvent::Created(DocumentCreated {
+                    schema_id: schema.id,
+                    creator_id,
+                    status: working.status.clone(),
+                    data: Json(Value::Object(working.data.clone())),
+                    user_ids: working.user_ids.clone(),
+                    group_ids: working.group_ids.clone(),
+                });
+                Ok(working.finish(vec![created], deferred))
+            }
+            DocumentCommand::Update { schema, changes } => {
+                let mut data = self.data.clone();
+                for (field, value) in changes {
+                    if value.is_null() {
+                        data.remove(field);
+                    } else {
+                        data.insert(field.clone(), value.clone());
+                    }
+                }
+                self.updated(schema, data)
+            }
+            DocumentCommand::DeleteFields { schema, fields } => {
+                let mut data = self.data.clone();
+                for field in fields {
+                    remove_path(&mut data, field);
+                }
+                self.updated(schema, data)
+            }
+            DocumentCommand::Transition {
+                schema,
+                choice,
+                data,
+                lookups,
+            } => self.transitioned(schema, choice, data, lookups, ctx),
+            DocumentCommand::Delete { .. } => Ok(vec![DocumentEvent::Deleted(DocumentDeleted {})]),
+        }
+    }
+
+    fn apply(&mut self, event: &Self::Event) {
+        let data_of = |json: &Json| json.get().as_object().cloned().unwrap_or_default();
+        match event {
+            DocumentEvent::Created(e) => {
+                self.created = true;
+                self.schema_id = Some(e.schema_id);
+                self.creator_id = e.creator_id;
+                self.status = e.status.clone();
+                self.data = data_of(&e.data);
+                self.user_ids = e.user_ids.clone();
+                self.group_ids = e.group_ids.clone();
+            }
+            DocumentEvent::Updated(e) => self.data = data_of(&e.data),
+            DocumentEvent::Transitioned(e) => {
+                self.status = e.to_status.clone();
+                self.data = data_of(&e.data);
+                self.user_ids = e.user_ids.clone();
+                self.group_ids = e.group_ids.clone();
+            }
+            DocumentEvent::Deleted(_) => self.deleted = true,
+            DocumentEvent::TaskRequested(_) => {}
+            DocumentEvent::UsersChanged(e) => self.user_ids = e.ids.clone(),
+            DocumentEvent::GroupsChanged(e) => self.group_ids = e.ids.clone(),
+        }
+    }
+}
+
+impl Document {
+    fn updated(
+        &self,
+        schema: &SchemaSnapshot,
+        data: Map<String, Value>,
+    ) -> Result<Vec<DocumentEvent>, DocumentError> {
+        if data == self.data {
+            return Ok(vec![]);
+        }
+        check_data(schema, &data)?;
+        Ok(vec![DocumentEvent::Updated(DocumentUpdated {
+            data: Json(Value::Object(data)),
+        })])
+    }
+
+    /// A manual transition, then the automatic ones it leads to.
+    fn transitioned(
+        &self,
+        schema: &SchemaSnapshot,
+        choice: &TransitionChoice,
+        input: &Map<String, Value>,
+        lookups: &Lookups,
+        ctx: &Ctx<'_>,
+    ) -> Result<Vec<DocumentEvent>, DocumentError> {
+        let transitions = &schema.compiled.definition.transitions;
+        let candidates: Vec<(usize, &vigil_schemas::workflow::Transition)> = transitions
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| match choice {
+                TransitionChoice::Id(id) => t.id == id.to_string(),
+                TransitionChoice::Name(name) => t.name.as_deref() == Some(name.as_str()),
+            })
+            .collect();
+        if candidates.is_empty() {
+            return Err(DocumentError::UnknownTransition(match choice {
+                TransitionChoice::Id(id) => id.to_string(),
+                TransitionChoice::Name(name) => name.clone(),
+            }));
+        }
+        // Fields of the input that are properties of the schema are written into the data.
+        let mut data = self.data.clone();
+        for (field, value) in input {
+            if schema.compiled.definition.properties.contains_key(field) {
+                data.insert(field.clone(), value.clone());
+            }
+        }
+        let mut working = Working {
+            document_id: ctx.stream.id().unwrap_or(schema.id),
+            schema,
+            actor: ctx.actor,
+            lookups,
+            creator_id: self.creator_id,
+            status: self.status.clone(),
+            data,
+            user_ids: self.user_ids.clone(),
+            group_ids: self.group_ids.clone(),
+            tasks: Vec::new(),
+        };
+        let chosen = candidates.into_iter().find(|(i, t)| {
+            t.kind == TransitionType::Manual
+                && t.from_statuses.contains(&self.status)
+                && working.conditions_hold(Some(*i), &t.conditions, Some(input))
+        });
+        let Some((_, transition)) = chosen else {
+            return Err(DocumentError::IllegalArgument(format!(
+                "The transition cannot run from status `{}`, or its conditions are not met",
+                self.status
+            )));
+        };
+        let name = transition.name.clone().unwrap_or_default();
+        let allowed = self.updatable_by(ctx.actor, schema)
+            || permitted(
+                ctx.actor,
+                self,
+                &format!("TRANSITION_DOCUMENTS:{}:{name}", schema.name),
+            );
+        if !allowed {
+            return Err(DocumentError::NoPermission(format!(
+                "TRANSITION_DOCUMENTS:{}:{name}",
+                schema.name
+            )));
+        }
+        check_data(schema, &working.data)?;
+        let mut deferred = Vec::new();
+        let manual = working.transition(transition);
+        working.after(&transition.after_actions, &mut deferred);
+        Ok(working.finish(vec![DocumentEvent::Transitioned(manual)], deferred))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::actor::{Rights, Via};
+    use crate::aggregate::testing::{given, id};
+    use crate::permission::Permissions;
+    use vigil_schemas::definition::{Definition, Write};
+
+    const GROUP: u8 = 40;
+
+    fn user(n: u8, permissions: &[&str]) -> Actor {
+        let global: Permissions = permissions.iter().map(|p| (*p).to_owned()).collect();
+        Actor::user(id(n), None, global, Via::Http, None)
+    }
+
+    fn staff(n: u8) -> Actor {
+        let rights = Rights {
+            staff: [(id(GROUP), Permissions::default())].into(),
+            ..Rights::default()
+        };
+        Actor::user(id(n), None, rights, Via::Http, None)
+    }
+
+    fn patient(n: u8) -> Actor {
+        let rights = Rights {
+            patient: [id(GROUP)].into(),
+            ..Rights::default()
+        };
+        Actor::user(id(n), None, rights, Via::Http, None)
+    }
+
+    /// Blood pressure: `new` → (automatic, systolic ≥ 140) `alarm`; manual `review` from `new` or
+    /// `alarm` to `reviewed`.
+    fn blood_pressure(configure: impl FnOnce(&mut Definition)) -> Arc<SchemaSnapshot> {
+        let mut d = Definition::default();
+        d.write_property(
+            "systolic",
+            &json!({"type": "number", "minimum": 0}),
+            Write::Add,
+        )
+        .unwrap();
+        d.write_property("note", &json!({"type": "string"}), Write::Add)
+            .unwrap();
+        d.write_property(
+            "flag",
+            &json!({"type": "object", "properties": {"high": {"type": "boolean"}}}),
+            Write::Add,
+        )
+        .unwrap();
+        d.write_property(
+            "tags",
+            &json!({"type": "array", "items": {"type": "string"}}),
+            Write::Add,
+        )
+        .unwrap();
+        for status in ["alarm", "reviewed"] {
+            d.write_status(status, Map::new(), Write::Add).unwrap();
+        }
+        d.set_creation_transition(&json!({
+            "type": "manual", "toStatus": "new",
+            "actions": [{"type": "linkCreator"}, {"type": "addItems", "field": "tags", "values": ["measured"]}],
+            "afterActions": [{"type": "task", "functionName": "analyze", "data": {"kind": "bp"}}],
+        }))
+        .unwrap();
+        d.write_transition(&id(1).to_string(), &json!({
+            "name": "alarm", "type": "automatic", "fromStatuses": ["new"], "toStatus": "alarm",
+            "conditions": [{"type": "document", "configuration": {"type": "object", "properties": {"data": {"type": "object", "properties": {"systolic": {"type": "number", "minimum": 140}}, "required": ["systolic"]}}}}],
+            "actions": [{"type": "set", "field": "flag.high", "value": true}],
+        }), Write::Add)
+        .unwrap();
+        d.write_transition(&id(2).to_string(), &json!({
+            "name": "review", "type": "manual", "fromStatuses": ["alarm"], "toStatus": "reviewed",
+            "conditions": [{"type": "input", "configuration": {"type": "object", "required": ["note"]}}],
+        }), Write::Add)
+        .unwrap();
+        d.write_transition(
+            &id(3).to_string(),
+            &json!({
+                "name": "review", "type": "manual", "fromStatuses": ["new"], "toStatus": "reviewed",
+            }),
+            Write::Add,
+        )
+        .unwrap();
+        configure(&mut d);
+        Arc::new(SchemaSnapshot {
+            id: id(30),
+            name: "bp".into(),
+            disabled: false,
+            compiled: CompiledSchema::compile(d).unwrap(),
+        })
+    }
+
+    fn create(schema: &Arc<SchemaSnapshot>, data: Value) -> DocumentCommand {
+        DocumentCommand::Create {
+            schema: schema.clone(),
+            data: data.as_object().cloned().unwrap_or_default(),
+            lookups: Lookups::default(),
+        }
+    }
+
+    fn created_by(actor: Actor, schema: &Arc<SchemaSnapshot>, data: Value) -> Vec<DocumentEvent> {
+        given::<Document>(&[])
+            .on(id(50))
+            .by(actor)
+            .when(create(schema, data))
+            .events()
+    }
+
+    #[test]
+    fn creation_runs_the_creation_transition_then_the_automatic_ones() {
+        let schema = blood_pressure(|_| {});
+        let events = created_by(patient(7), &schema, json!({"systolic": 150}));
+        let DocumentEvent::Created(created) = &events[0] else {
+            panic!("{events:?}")
+        };
+        assert_eq!(created.status, "new");
+        assert_eq!(created.creator_id, Some(id(7)));
+        assert_eq!(created.user_ids, [id(7)]);
+        assert_eq!(
+            created.data.get(),
+            &json!({"systolic": 150, "tags": ["measured"]})
+        );
+        let DocumentEvent::Transitioned(alarm) = &events[1] else {
+            panic!("{events:?}")
+        };
+        assert_eq!(
+            (alarm.from_status.as_str(), alarm.to_status.as_str()),
+            ("new", "alarm")
+        );
+        assert_eq!(alarm.data.get()["flag"], json!({"high": true}));
+        let DocumentEvent::TaskRequested(task) = &events[2] else {
+            panic!("{events:?}")
+        };
+        assert_eq!(task.function_name, "analyze");
+        assert_eq!(
+            task.data.get(),
+            &json!({"kind": "bp", "schemaId": id(30).to_string(), "documentId": id(50).to_string()})
+        );
+        assert_eq!(events.len(), 3);
+        assert_eq!(Document::fold(&events).status, "alarm");
+
+        let calm = created_by(patient(7), &schema, json!({"systolic": 120}));
+        assert_eq!(calm.len(), 2, "no automatic transition applies: {calm:?}");
+        assert_eq!(Document::fold(&calm).status, "new");
+    }
+
+    #[test]
+    fn data_outside_the_schema_is_refused_naming_the_path() {
+        let schema = blood_pressure(|_| {});
+        let refused = given::<Document>(&[])
+            .by(patient(7))
+            .when(create(&schema, json!({"systolic": -1, "unknown": 1})))
+            .events_or_error();
+        let Err(DocumentError::InvalidData(message)) = refused else {
+            panic!("{refused:?}")
+        };
+        assert!(message.contains("/systolic"), "{message}");
+    }
+
+    #[test]
+    fn create_mode_permission_required_needs_the_permission_for_the_schema() {
+        let schema = blood_pressure(|d| {
+            d.settings.create_mode = CreateMode::PermissionRequired;
+        });
+        given::<Document>(&[])
+            .by(patient(7))
+            .when(create(&schema, json!({})))
+            .then_err(DocumentError::NoPermission("CREATE_DOCUMENTS:bp".into()));
+        assert_eq!(
+            created_by(user(7, &["CREATE_DOCUMENTS:bp"]), &schema, json!({})).len(),
+            2
+        );
+        assert_eq!(
+            created_by(user(7, &["CREATE_DOCUMENTS"]), &schema, json!({})).len(),
+            2
+        );
+        given::<Document>(&[])
+            .by(user(7, &["CREATE_DOCUMENTS:other"]))
+            .when(create(&schema, json!({})))
+            .then_err(DocumentError::NoPermission("CREATE_DOCUMENTS:bp".into()));
+    }
+
+    #[test]
+    fn updates_follow_the_update_mode_and_null_clears_a_field() {
+        let schema = blood_pressure(|d| {
+            d.creation_transition
+                .actions
+                .push(Action::LinkEnlistedGroups { only_active: None });
+        });
+        let history = created_by(
+            patient(7),
+            &schema,
+            json!({"systolic": 120, "note": "rest"}),
+        );
+        let update = |changes: Value| DocumentCommand::Update {
+            schema: schema.clone(),
+            changes: changes.as_object().cloned().unwrap_or_default(),
+        };
+        let events = given::<Document>(&history)
+            .by(patient(7))
+            .when(update(json!({"note": null, "systolic": 125})))
+            .events();
+        assert_eq!(
+            events,
+            [DocumentEvent::Updated(DocumentUpdated {
+                data: Json(json!({"systolic": 125, "tags": ["measured"]}))
+            })]
+        );
+        // Staff of the document's group may (default modes); a stranger does not even see it.
+        assert_eq!(
+            given::<Document>(&history)
+                .by(staff(8))
+                .when(update(json!({"systolic": 1})))
+                .events()
+                .len(),
+            1
+        );
+        given::<Document>(&history)
+            .by(user(9, &[]))
+            .when(update(json!({"systolic": 1})))
+            .then_err(DocumentError::NotFound);
+        given::<Document>(&history)
+            .by(user(9, &["VIEW_DOCUMENTS:bp"]))
+            .when(update(json!({"systolic": 1})))
+            .then_err(DocumentError::NoPermission("UPDATE_DOCUMENTS:bp".into()));
+        given::<Document>(&history)
+            .by(patient(7))
+            .when(update(json!({"systolic": "high"})))
+            .events_or_error()
+            .unwrap_err();
+        given::<Document>(&history)
+            .by(patient(7))
+            .when(update(json!({"systolic": 120})))
+            .then(&[]);
+    }
+
+    #[test]
+    fn a_manual_transition_by_name_takes_the_one_that_fits_the_status() {
+        let schema = blood_pressure(|_| {});
+        let transition = |actor: Actor, history: &[DocumentEvent], input: Value| {
+            given::<Document>(history)
+                .by(actor)
+                .when(DocumentCommand::Transition {
+                    schema: schema.clone(),
+                    choice: TransitionChoice::Name("review".into()),
+                    data: input.as_object().cloned().unwrap_or_default(),
+                    lookups: Lookups::default(),
+                })
+        };
+        let calm = created_by(patient(7), &schema, json!({"systolic": 120}));
+        let events = transition(patient(7), &calm, json!({})).events();
+        let DocumentEvent::Transitioned(review) = &events[0] else {
+            panic!("{events:?}")
+        };
+        assert_eq!(review.transition_id, id(3));
+
+        let alarm = created_by(patient(7), &schema, json!({"systolic": 150}));
+        let refused = transition(patient(7), &alarm, json!({})).events_or_error();
+        assert!(
+            matches!(refused, Err(DocumentError::IllegalArgument(_))),
+            "{refused:?}"
+        );
+        let events = transition(patient(7), &alarm, json!({"note": "seen", "other": 1})).events();
+        let DocumentEvent::Transitioned(review) = &events[0] else {
+            panic!("{events:?}")
+        };
+        assert_eq!(review.transition_id, id(2));
+        assert_eq!(
+            review.data.get()["note"],
+            "seen",
+            "input fields that are properties are kept"
+        );
+        assert!(review.data.get().get("other").is_none());
+
+        let reader = user(9, &["VIEW_DOCUMENTS:bp"]);
+        transition(reader, &alarm, json!({"note": "x"})).then_err(DocumentError::NoPermission(
+            "TRANSITION_DOCUMENTS:bp:review".into(),
+        ));
+        let transitioner = user(9, &["VIEW_DOCUMENTS:bp", "TRANSITION_DOCUMENTS:bp:review"]);
+        assert_eq!(
+            transition(transitioner, &alarm, json!({"note": "x"}))
+                .events()
+                .len(),
+            1
+        );
+        let unknown = given::<Document>(&alarm)
+            .by(patient(7))
+            .when(DocumentCommand::Transition {
+                schema: schema.clone(),
+                choice: TransitionChoice::Id(id(99)),
+                data: Map::new(),
+                lookups: Lookups::default(),
+            });
+        unknown.then_err(DocumentError::UnknownTransition(id(99).to_string()));
+    }
+
+    #[test]
+    fn a_cycle_of_automatic_transitions_ends() {
+        let schema = blood_pressure(|d| {
+            d.write_transition(&id(4).to_string(), &json!({
+                "name": "back", "type": "automatic", "fromStatuses": ["alarm"], "toStatus": "new",
+            }), Write::Add)
+            .unwrap();
+        });
+        let events = created_by(patient(7), &schema, json!({"systolic": 150}));
+        let transitions = events
+            .iter()
+            .filter(|e| matches!(e, DocumentEvent::Transitioned(_)))
+            .count();
+        assert_eq!(transitions, MOST_AUTOMATIC_TRANSITIONS);
+    }
+
+    #[test]
+    fn deletion_needs_the_permission_by_default() {
+        let schema = blood_pressure(|_| {});
+        let history = created_by(patient(7), &schema, json!({}));
+        let delete = || DocumentCommand::Delete {
+            schema: schema.clone(),
+        };
+        given::<Document>(&history)
+            .by(patient(7))
+            .when(delete())
+            .then_err(DocumentError::NoPermission("DELETE_DOCUMENTS:bp".into()));
+        given::<Document>(&history)
+            .by(user(9, &["DELETE_DOCUMENTS"]))
+            .when(delete())
+            .then(&[DocumentEvent::Deleted(DocumentDeleted {})]);
+        let mut deleted = history.clone();
+        deleted.push(DocumentEvent::Deleted(DocumentDeleted {}));
+        given::<Document>(&deleted)
+            .by(user(9, &["DELETE_DOCUMENTS"]))
+            .when(delete())
+            .then_err(DocumentError::NotFound);
+    }
+}
