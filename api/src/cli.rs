@@ -328,6 +328,7 @@ pub async fn start(
         vault,
         oidc: vigil_commands::oidc::OidcClient::default(),
         nonces: crate::oauth1::Nonces::default(),
+        snapshots: vigil_commands::documents::Snapshots::default(),
         read_your_writes: Duration::from_secs(5),
     }))
 }

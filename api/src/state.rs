@@ -36,6 +36,8 @@ pub struct Shared {
     pub oidc: vigil_commands::oidc::OidcClient,
     /// OAuth1 nonces seen recently on this node.
     pub nonces: crate::oauth1::Nonces,
+    /// Schemas compiled for document commands, per schema version.
+    pub snapshots: vigil_commands::documents::Snapshots,
     /// How long a write waits for the read models to show it before answering anyway.
     pub read_your_writes: Duration,
 }

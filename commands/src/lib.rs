@@ -9,11 +9,13 @@
 //! - [`sqlite_log`], [`jetstream`]: the embedded and the production log.
 //! - [`auth`], [`mfa`], [`oauth1`], [`oidc`], [`bootstrap`], [`users`]: procedures that resolve
 //!   secrets before deciding.
-//! - [`schemas`]: data-service schemas, unique by name.
+//! - [`schemas`]: data-service schemas, unique by name; [`documents`]: compiled schema
+//!   snapshots and what document commands need to know about users.
 //! - [`ids`], [`secrets`]: the clock, new ids, password hashes and tokens.
 
 pub mod auth;
 pub mod bootstrap;
+pub mod documents;
 pub mod flow;
 pub mod ids;
 pub mod jetstream;

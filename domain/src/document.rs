@@ -270,6 +270,9 @@ impl Document {
         permission: &str,
     ) -> Result<(), DocumentError> {
         self.exists()?;
+        if self.schema_id != Some(schema.id) {
+            return Err(DocumentError::NotFound);
+        }
         if !self.readable_by(actor, schema) && !permitted(actor, self, permission) {
             return Err(DocumentError::NotFound);
         }

@@ -220,6 +220,7 @@ pub async fn list(store: &ReadStore, query: &Query) -> Result<Page<ApplicationRo
         from: "FROM applications_v1",
         fields: FIELDS,
         relations: &[],
+        json: &[],
         tiebreak: "id",
         visible: None,
         limits: Limits::STANDARD,

@@ -154,6 +154,7 @@ pub async fn list(
         from: "FROM oauth2_authorizations_v1",
         fields: FIELDS,
         relations: &[],
+        json: &[],
         tiebreak: "id",
         visible: crate::sql::of_user(of_user),
         limits: Limits::STANDARD,

@@ -320,6 +320,7 @@ fn roles_list(group_id: &str) -> List<'static> {
         // The group is the path's; a group role is queried like a global one.
         fields: roles::FIELDS,
         relations: &[],
+        json: &[],
         tiebreak: "id",
         visible: Some(visible),
         limits: Limits::STANDARD,

@@ -8,15 +8,19 @@
 //! - [`store`]: the Postgres / SQLite pools and migrations (`migrations/<backend>/`).
 //! - [`table`]: table definitions and batched, position-guarded row changes.
 //! - [`runner`]: the projection trait, the runner, read-your-writes waiting, rebuild.
-//! - [`rql`], [`sql`], [`page`]: RQL parsing, compilation to SQL, paged lists.
+//! - [`rql`], [`sql`], [`json_sql`], [`page`]: RQL parsing, compilation to SQL (JSON columns
+//!   too), paged lists.
 //! - [`access`]: the in-memory access cache (tokens, clients, permissions) every request uses.
 //! - One module per read model: [`users`], [`roles`], [`applications`], [`tokens`], [`groups`],
-//!   [`authorizations`], [`mfa`], [`oauth1`], [`verification`], [`oidc`], [`schemas`].
+//!   [`authorizations`], [`mfa`], [`oauth1`], [`verification`], [`oidc`], [`schemas`],
+//!   [`documents`].
 
 pub mod access;
 pub mod applications;
 pub mod authorizations;
+pub mod documents;
 pub mod groups;
+pub mod json_sql;
 pub mod mfa;
 pub mod oauth1;
 pub mod oidc;
@@ -48,5 +52,6 @@ pub fn all() -> Vec<Arc<dyn runner::Projection>> {
         Arc::new(verification::VerificationRequests),
         Arc::new(oidc::Oidc),
         Arc::new(schemas::Schemas),
+        Arc::new(documents::Documents),
     ]
 }

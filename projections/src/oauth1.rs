@@ -101,6 +101,7 @@ pub async fn list(
         from: "FROM oauth1_tokens_v1",
         fields: crate::tokens::FIELDS,
         relations: &[],
+        json: &[],
         tiebreak: "id",
         visible: crate::sql::of_user(of_user),
         limits: Limits::STANDARD,

@@ -1,6 +1,7 @@
 //! Paged list queries, shared by every read model: RQL filter, visibility, sort and paging
 //! compiled into one `SELECT` and (unless `skipCount()`) one `COUNT(*)`.
 
+use crate::json_sql::JsonField;
 use crate::rql::{Query, RqlError};
 use crate::sql::{Compiler, Dialect, Field, Relation, Sql};
 use crate::store::ReadStore;
@@ -46,6 +47,8 @@ pub struct List<'a> {
     pub fields: &'a [Field],
     /// Lists of objects each row has, queried through subqueries.
     pub relations: &'a [Relation],
+    /// JSON columns, queried by paths into them.
+    pub json: &'a [JsonField],
     /// The column that makes the order total (the primary key).
     pub tiebreak: &'static str,
     /// What the caller may see, as a boolean SQL expression with its parameters, if restricted.
@@ -89,19 +92,20 @@ impl List<'_> {
         let compiler = Compiler {
             fields: self.fields,
             relations: self.relations,
+            json: self.json,
             dialect: Dialect::from(store),
         };
         let mut sql = Sql::default();
         let where_clause = self.where_clause(&compiler, query, &mut sql)?;
-        let order = compiler.order_by(query, self.tiebreak)?;
-        let limit = query
-            .limit
-            .unwrap_or(self.limits.default)
-            .min(self.limits.maximum);
         let count = (!query.skip_count).then(|| Sql {
             text: format!("SELECT COUNT(*) {}{where_clause}", self.from),
             binds: sql.binds.clone(),
         });
+        let order = compiler.order_by(query, self.tiebreak, &mut sql)?;
+        let limit = query
+            .limit
+            .unwrap_or(self.limits.default)
+            .min(self.limits.maximum);
         let limit_placeholder = sql.bind(crate::table::Value::Int(
             i64::try_from(limit).unwrap_or(i64::MAX),
         ));
@@ -126,6 +130,7 @@ impl List<'_> {
         let compiler = Compiler {
             fields: self.fields,
             relations: self.relations,
+            json: self.json,
             dialect: Dialect::from(store),
         };
         let mut sql = Sql::default();

@@ -265,6 +265,7 @@ fn roles_list() -> List<'static> {
         from: "FROM roles_v1",
         fields: FIELDS,
         relations: &[],
+        json: &[],
         tiebreak: "id",
         visible: None,
         limits: Limits::STANDARD,

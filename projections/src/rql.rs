@@ -299,6 +299,17 @@ fn auto(text: &str) -> Scalar {
     }
 }
 
+/// Milliseconds since the epoch as ISO 8601 text in UTC with milliseconds
+/// (`2026-11-25T04:00:00.000Z`): how the camelCase services render times and documents store them.
+pub fn iso_date(millis: i64) -> String {
+    let at = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let format = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    at.format(&format).unwrap_or_default()
+}
+
 /// An ISO 8601 date or date-time as milliseconds since the epoch.
 pub fn parse_date(text: &str) -> Option<i64> {
     use time::format_description::well_known::Rfc3339;

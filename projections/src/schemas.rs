@@ -215,6 +215,7 @@ pub async fn schemas(
         from: "FROM schemas_v1",
         fields: SCHEMA_FIELDS,
         relations: &[],
+        json: &[],
         tiebreak: "id",
         visible: (!with_disabled).then(|| Sql {
             text: "disabled = FALSE".into(),

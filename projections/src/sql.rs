@@ -2,6 +2,7 @@
 //! `ORDER BY`, over the columns a read model exposes. A property the read model does not expose is
 //! an RQL error, never a query on an arbitrary name.
 
+use crate::json_sql::{self, JsonField, Location};
 use crate::rql::{Cmp, Direction, Expr, Query, RqlError, Scalar};
 use crate::store::ReadStore;
 use crate::table::Value;
@@ -91,6 +92,8 @@ pub fn of_user(user: Option<&str>) -> Option<Sql> {
 pub struct Compiler<'a> {
     pub fields: &'a [Field],
     pub relations: &'a [Relation],
+    /// JSON columns, queried by the paths into them.
+    pub json: &'a [JsonField],
     pub dialect: Dialect,
 }
 
@@ -125,6 +128,7 @@ impl Compiler<'_> {
         let inner = Compiler {
             fields: relation.fields,
             relations: &[],
+            json: &[],
             dialect: self.dialect,
         };
         let condition = match element {
@@ -197,6 +201,16 @@ impl Compiler<'_> {
     pub fn filter(&self, filter: &Expr, sql: &mut Sql) -> Result<String, RqlError> {
         if let Some(compiled) = self.through_relation(filter, sql) {
             return compiled;
+        }
+        let path = match filter {
+            Expr::Compare { path, .. }
+            | Expr::In { path, .. }
+            | Expr::Like { path, .. }
+            | Expr::Contains { path, .. } => Some(path.as_str()),
+            Expr::And(_) | Expr::Or(_) => None,
+        };
+        if let Some(location) = path.and_then(|path| Location::of(self.json, path)) {
+            return json_sql::condition(self.dialect, &location?, filter, sql);
         }
         Ok(match filter {
             Expr::And(parts) | Expr::Or(parts) if parts.is_empty() => "TRUE".to_owned(),
@@ -308,9 +322,23 @@ impl Compiler<'_> {
 
     /// `ORDER BY` for the query's sort, ending with `tiebreak` so pages are stable. Nulls sort
     /// first ascending, as in Extra Horizon, and text sorts by code point on both backends.
-    pub fn order_by(&self, query: &Query, tiebreak: &str) -> Result<String, RqlError> {
+    pub fn order_by(
+        &self,
+        query: &Query,
+        tiebreak: &str,
+        sql: &mut Sql,
+    ) -> Result<String, RqlError> {
         let mut terms = Vec::new();
         for (path, direction) in &query.sort {
+            if let Some(location) = Location::of(self.json, path) {
+                terms.extend(json_sql::order_terms(
+                    self.dialect,
+                    &location?,
+                    *direction,
+                    sql,
+                ));
+                continue;
+            }
             let field = self.field(path)?;
             let column = match (self.dialect, field.field_type) {
                 (Dialect::Postgres, FieldType::Text) => format!("{} COLLATE \"C\"", field.column),
@@ -353,7 +381,7 @@ fn js_number(n: f64) -> String {
 }
 
 /// A `LIKE` pattern: a substring match, or with `*` wildcards when the value has any.
-fn like_pattern(text: &str) -> String {
+pub(crate) fn like_pattern(text: &str) -> String {
     let escaped = text
         .replace('\\', "\\\\")
         .replace('%', "\\%")
@@ -402,6 +430,7 @@ mod tests {
         let compiler = Compiler {
             fields: FIELDS,
             relations: RELATIONS,
+            json: &[],
             dialect: Dialect::Sqlite,
         };
         let query = parse(raw)?;

@@ -141,6 +141,8 @@ pub enum Value {
     Int(i64),
     Bool(bool),
     Json(serde_json::Value),
+    /// A number in a query (never a column of a read model).
+    Float(f64),
 }
 
 impl From<&str> for Value {
@@ -184,6 +186,7 @@ macro_rules! bind_value {
             $crate::table::Value::Int(v) => $query.bind(*v),
             $crate::table::Value::Bool(v) => $query.bind(*v),
             $crate::table::Value::Json(v) => $query.bind(sqlx::types::Json(v.clone())),
+            $crate::table::Value::Float(v) => $query.bind(*v),
         }
     };
 }
@@ -589,6 +592,7 @@ fn copy_text(value: &Value, out: &mut Vec<u8>) {
         }
         Value::Bool(flag) => std::borrow::Cow::Borrowed(if *flag { "t" } else { "f" }),
         Value::Json(json) => std::borrow::Cow::Owned(json.to_string()),
+        Value::Float(number) => std::borrow::Cow::Owned(number.to_string()),
     };
     for byte in text.bytes() {
         match byte {

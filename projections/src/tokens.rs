@@ -230,6 +230,7 @@ pub async fn list(
         from,
         fields: FIELDS,
         relations: &[],
+        json: &[],
         tiebreak: "session_id",
         visible: crate::sql::of_user(of_user),
         limits: Limits::STANDARD,

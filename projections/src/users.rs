@@ -458,6 +458,7 @@ fn list_of(scope: Scope) -> List<'static> {
         from: "FROM users_v1",
         fields: FIELDS,
         relations: RELATIONS,
+        json: &[],
         tiebreak: "id",
         visible,
         limits: Limits::STANDARD,

@@ -303,6 +303,7 @@ pub async fn list(
         from: FROM,
         fields: FIELDS,
         relations: &[],
+        json: &[],
         tiebreak: "r.id",
         visible: Some(of_purpose(purpose)),
         limits: Limits::STANDARD,

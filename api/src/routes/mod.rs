@@ -46,12 +46,7 @@ async fn check_health(State(state): State<AppState>) -> Result<StatusCode, ApiEr
 
 /// A time as the camelCase services render it: ISO 8601 in UTC with milliseconds.
 pub fn iso_time(millis: i64) -> Value {
-    let at = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    let format = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-    );
-    Value::String(at.format(&format).unwrap_or_default())
+    Value::String(vigil_projections::rql::iso_date(millis))
 }
 
 /// Extra Horizon's list shape.

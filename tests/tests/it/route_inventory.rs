@@ -141,6 +141,28 @@ const INVENTORY: &[(&str, &str, Guard)] = &[
         "/data/v1/{schema}/indexes/{id}",
         Guard::Permission,
     ),
+    ("GET", "/data/v1/{schema}/documents", Guard::Authenticated),
+    ("POST", "/data/v1/{schema}/documents", Guard::Authenticated),
+    (
+        "PUT",
+        "/data/v1/{schema}/documents/{id}",
+        Guard::Authenticated,
+    ),
+    (
+        "DELETE",
+        "/data/v1/{schema}/documents/{id}",
+        Guard::Authenticated,
+    ),
+    (
+        "POST",
+        "/data/v1/{schema}/documents/{id}/transition",
+        Guard::Authenticated,
+    ),
+    (
+        "POST",
+        "/data/v1/{schema}/documents/{id}/deleteFields",
+        Guard::Authenticated,
+    ),
     ("GET", "/users/v1/me", Guard::Authenticated),
     ("GET", "/users/v1", Guard::Authenticated),
     ("DELETE", "/users/v1", Guard::Authenticated),

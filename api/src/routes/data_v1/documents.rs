@@ -1,0 +1,267 @@
+//! Documents: `/data/v1/{schema}/documents…`. Lists only ever show what the caller may read;
+//! writes are decided by the document's aggregate against the schema as it is now.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use vigil_commands::documents;
+use vigil_domain::aggregate::Aggregate;
+use vigil_domain::document::{Document, DocumentCommand, SchemaSnapshot, TransitionChoice};
+use vigil_domain::error::ExhCode;
+use vigil_domain::id::{Id, StreamId};
+use vigil_projections::documents::{self as model, DocumentRow, ListedSchema};
+use vigil_projections::page::Limits;
+use vigil_projections::rql::Query;
+
+use super::schemas::resolve;
+use crate::error::ApiError;
+use crate::extract::{Caller, Rql, json_body, parse_id};
+use crate::routes::{iso_time, rendered_page};
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/{schema}/documents", get(list).post(create))
+        .route("/{schema}/documents/{id}", put(update).delete(remove))
+        .route("/{schema}/documents/{id}/transition", post(transition))
+        .route("/{schema}/documents/{id}/deleteFields", post(delete_fields))
+}
+
+/// A document as the data service returns it.
+fn document_json(row: &DocumentRow) -> Value {
+    json!({
+        "id": row.id,
+        "creatorId": row.creator_id,
+        "userIds": row.user_ids.0,
+        "groupIds": row.group_ids.0,
+        "status": row.status,
+        "data": row.data.0,
+        "statusChangedTimestamp": iso_time(row.status_changed_timestamp),
+        "creationTimestamp": iso_time(row.creation_timestamp),
+        "updateTimestamp": iso_time(row.update_timestamp),
+    })
+}
+
+/// The schema a path names, compiled for document commands.
+async fn snapshot(state: &AppState, schema: &str) -> Result<Arc<SchemaSnapshot>, ApiError> {
+    let (id, _) = resolve(state, schema).await?;
+    state
+        .snapshots
+        .get(&state.bus, id)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| ApiError::new(ExhCode::ResourceUnknown, "No schema with this id or name"))
+}
+
+/// The documents of `schema` the caller may read that `query` selects.
+async fn readable(
+    state: &AppState,
+    caller: &Caller,
+    schema: &SchemaSnapshot,
+    query: &Query,
+) -> Result<vigil_projections::page::Page<DocumentRow>, ApiError> {
+    let settings = &schema.compiled.definition.settings;
+    let schema_id = schema.id.to_string();
+    let listed = ListedSchema {
+        id: &schema_id,
+        name: &schema.name,
+        read_mode: &settings.read_mode,
+        limits: Limits {
+            default: settings.default_limit,
+            maximum: settings.maximum_limit,
+        },
+    };
+    Ok(model::documents(&state.store, listed, &caller.actor, query).await?)
+}
+
+/// `POST /data/v1/{schema}/documents`: the body is the new document's data (gzip or not).
+async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(schema): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let schema = snapshot(&state, &schema).await?;
+    let data: Map<String, Value> = if body.iter().all(u8::is_ascii_whitespace) {
+        Map::new()
+    } else {
+        json_body(&body)?
+    };
+    let (id, outcome) =
+        documents::create(&state.bus, &state.ids, schema, data, &caller.meta()).await?;
+    state.settle(outcome.position).await?;
+    let row = model::document(&state.store, &id.to_string())
+        .await?
+        .ok_or_else(|| {
+            ApiError::internal(format!("document {id} was created but is not listed"))
+        })?;
+    Ok(Json(document_json(&row)))
+}
+
+/// `GET /data/v1/{schema}/documents?<rql>`.
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(schema): Path<String>,
+    Rql(query): Rql,
+) -> Result<Json<Value>, ApiError> {
+    let schema = snapshot(&state, &schema).await?;
+    let page = readable(&state, &caller, &schema, &query).await?;
+    Ok(rendered_page(page, &query, document_json))
+}
+
+/// Whether the document passes the request's RQL guard (no filter: it does).
+async fn guarded(
+    state: &AppState,
+    caller: &Caller,
+    schema: &SchemaSnapshot,
+    id: Id,
+    query: &Query,
+) -> Result<bool, ApiError> {
+    let Some(filter) = &query.filter else {
+        return Ok(true);
+    };
+    let guard = Query {
+        filter: Some(vigil_projections::rql::Expr::And(vec![
+            vigil_projections::rql::Expr::Compare {
+                path: "id".into(),
+                op: vigil_projections::rql::Cmp::Eq,
+                value: vigil_projections::rql::Scalar::String(id.to_string()),
+            },
+            filter.clone(),
+        ])),
+        skip_count: true,
+        ..Query::default()
+    };
+    state.settle(state.bus.log().head().await?).await?;
+    Ok(!readable(state, caller, schema, &guard)
+        .await?
+        .data
+        .is_empty())
+}
+
+/// Runs `command` on document `id` unless the RQL guard excludes it; answers how many documents
+/// changed.
+async fn execute(
+    state: &AppState,
+    caller: &Caller,
+    schema: &SchemaSnapshot,
+    id: &str,
+    query: &Query,
+    command: DocumentCommand,
+) -> Result<Json<Value>, ApiError> {
+    let id = parse_id(id)?;
+    if !guarded(state, caller, schema, id, query).await? {
+        return Ok(Json(json!({"affectedRecords": 0})));
+    }
+    let stream = StreamId::of(Document::KIND, id);
+    let outcome = state
+        .bus
+        .execute::<Document>(&stream, &command, &caller.meta())
+        .await?;
+    state.settle(outcome.position).await?;
+    Ok(Json(json!({"affectedRecords": 1})))
+}
+
+/// `PUT /data/v1/{schema}/documents/{id}?<rql>`: sets the given fields; `null` removes one.
+async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((schema, id)): Path<(String, String)>,
+    Rql(query): Rql,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let schema = snapshot(&state, &schema).await?;
+    let changes: Map<String, Value> = json_body(&body)?;
+    let command = DocumentCommand::Update {
+        schema: schema.clone(),
+        changes,
+    };
+    execute(&state, &caller, &schema, &id, &query, command).await
+}
+
+/// `DELETE /data/v1/{schema}/documents/{id}`.
+async fn remove(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((schema, id)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let schema = snapshot(&state, &schema).await?;
+    let command = DocumentCommand::Delete {
+        schema: schema.clone(),
+    };
+    execute(&state, &caller, &schema, &id, &Query::default(), command).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FieldsToDelete {
+    fields: Vec<String>,
+}
+
+/// `POST /data/v1/{schema}/documents/{id}/deleteFields?<rql>`: `{fields: ["a.b", …]}`.
+async fn delete_fields(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((schema, id)): Path<(String, String)>,
+    Rql(query): Rql,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let schema = snapshot(&state, &schema).await?;
+    let request: FieldsToDelete = json_body(&body)?;
+    let command = DocumentCommand::DeleteFields {
+        schema: schema.clone(),
+        fields: request.fields,
+    };
+    execute(&state, &caller, &schema, &id, &query, command).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TransitionRequest {
+    id: Option<String>,
+    name: Option<String>,
+    #[serde(default)]
+    data: Map<String, Value>,
+}
+
+/// `POST /data/v1/{schema}/documents/{id}/transition?<rql>`: `{id | name, data?}`.
+async fn transition(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((schema, id)): Path<(String, String)>,
+    Rql(query): Rql,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let schema = snapshot(&state, &schema).await?;
+    let request: TransitionRequest = json_body(&body)?;
+    let choice = match (request.id, request.name) {
+        (Some(id), _) => TransitionChoice::Id(parse_id(&id)?),
+        (None, Some(name)) => TransitionChoice::Name(name),
+        (None, None) => {
+            return Err(ApiError::new(
+                ExhCode::MissingRequiredFields,
+                "A transition is chosen by `id` or `name`",
+            ));
+        }
+    };
+    let document_id = parse_id(&id)?;
+    let (document, _) = state
+        .bus
+        .load::<Document>(&StreamId::of(Document::KIND, document_id))
+        .await?;
+    let lookups =
+        documents::transition_lookups(&state.bus, &schema, &document, &request.data).await?;
+    let command = DocumentCommand::Transition {
+        schema: schema.clone(),
+        choice,
+        data: request.data,
+        lookups,
+    };
+    execute(&state, &caller, &schema, &id, &query, command).await
+}

@@ -1,0 +1,176 @@
+//! Documents: the schema snapshot a document command is decided against (compiled once per schema
+//! version), and what it needs to know about the users a document names.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Mutex};
+
+use lru::LruCache;
+use serde_json::{Map, Value};
+use vigil_domain::aggregate::Aggregate;
+use vigil_domain::document::{Document, DocumentCommand, DocumentError, Lookups, SchemaSnapshot};
+use vigil_domain::id::{Id, StreamId};
+use vigil_domain::log::LogError;
+use vigil_domain::schema::Schema;
+use vigil_domain::user::User;
+use vigil_domain::value::Timestamp;
+use vigil_schemas::compiled::CompiledSchema;
+use vigil_schemas::workflow::{Action, Condition};
+
+use crate::flow::{CommandBus, CommandError, Outcome};
+use crate::ids::{self, IdGenerator};
+
+/// Compiled schemas by id and stream version: a new version compiles anew.
+pub struct Snapshots {
+    cache: Mutex<LruCache<(Id, u64), Arc<SchemaSnapshot>>>,
+}
+
+impl std::fmt::Debug for Snapshots {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Snapshots")
+    }
+}
+
+impl Default for Snapshots {
+    fn default() -> Self {
+        Self {
+            cache: Mutex::new(LruCache::new(NonZeroUsize::MIN.saturating_add(255))),
+        }
+    }
+}
+
+/// Why a schema could not be used for documents.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    #[error(transparent)]
+    Log(#[from] LogError),
+    #[error("the stored configuration of schema {0} does not compile: {1}")]
+    Compile(Id, String),
+}
+
+impl Snapshots {
+    /// The schema `id` as it is now, if it exists.
+    pub async fn get(
+        &self,
+        bus: &CommandBus,
+        id: Id,
+    ) -> Result<Option<Arc<SchemaSnapshot>>, SnapshotError> {
+        let (schema, head) = bus.load::<Schema>(&StreamId::of(Schema::KIND, id)).await?;
+        if !schema.created || schema.deleted {
+            return Ok(None);
+        }
+        let key = (id, head.map_or(0, |h| h.version));
+        if let Some(found) = self
+            .cache
+            .lock()
+            .ok()
+            .and_then(|mut c| c.get(&key).cloned())
+        {
+            return Ok(Some(found));
+        }
+        let compiled = CompiledSchema::compile(schema.definition)
+            .map_err(|e| SnapshotError::Compile(id, e.to_string()))?;
+        let snapshot = Arc::new(SchemaSnapshot {
+            id,
+            name: schema.name,
+            disabled: schema.disabled,
+            compiled,
+        });
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.put(key, snapshot.clone());
+        }
+        Ok(Some(snapshot))
+    }
+}
+
+/// The user ids a step over `data` may look at: in the `userIdField`s of the schema's conditions
+/// and `linkUserFromData` actions, and the document's linked users.
+fn named_users(schema: &SchemaSnapshot, data: &Map<String, Value>, linked: &[Id]) -> BTreeSet<Id> {
+    let definition = &schema.compiled.definition;
+    let creation = &definition.creation_transition;
+    let conditions = creation
+        .conditions
+        .iter()
+        .chain(definition.transitions.iter().flat_map(|t| &t.conditions));
+    let actions = creation
+        .actions
+        .iter()
+        .chain(definition.transitions.iter().flat_map(|t| &t.actions));
+    let fields = conditions
+        .filter_map(|c| match c {
+            Condition::InitiatorHasRelationToUserInData { user_id_field, .. } => {
+                Some(user_id_field)
+            }
+            _ => None,
+        })
+        .chain(actions.filter_map(|a| match a {
+            Action::LinkUserFromData { user_id_field } => Some(user_id_field),
+            _ => None,
+        }));
+    let mut users: BTreeSet<Id> = linked.iter().copied().collect();
+    for field in fields {
+        let mut parts = field.split('.');
+        let value = parts
+            .next()
+            .and_then(|first| data.get(first))
+            .and_then(|first| parts.try_fold(first, |value, part| value.get(part)));
+        if let Some(id) = value.and_then(Value::as_str).and_then(|s| s.parse().ok()) {
+            users.insert(id);
+        }
+    }
+    users
+}
+
+/// The groups each named user is a patient of now.
+async fn lookups(bus: &CommandBus, users: BTreeSet<Id>) -> Result<Lookups, LogError> {
+    let now = ids::now();
+    let mut patient_groups = BTreeMap::new();
+    for user_id in users {
+        let (user, _) = bus.load::<User>(&StreamId::of(User::KIND, user_id)).await?;
+        if !user.registered || user.deleted {
+            continue;
+        }
+        let active = |expiry: &Option<Timestamp>| expiry.is_none_or(|at| at > now);
+        let groups = user
+            .patient
+            .iter()
+            .filter(|(_, expiry)| active(expiry))
+            .map(|(group, _)| *group)
+            .collect();
+        patient_groups.insert(user_id, groups);
+    }
+    Ok(Lookups { patient_groups })
+}
+
+/// Creates a document in `schema` from `data`.
+pub async fn create(
+    bus: &CommandBus,
+    ids: &IdGenerator,
+    schema: Arc<SchemaSnapshot>,
+    data: Map<String, Value>,
+    meta: &vigil_domain::commit::CommandMeta,
+) -> Result<(Id, Outcome), CommandError<DocumentError>> {
+    let id = ids.next();
+    let lookups = lookups(bus, named_users(&schema, &data, &[])).await?;
+    let command = DocumentCommand::Create {
+        schema,
+        data,
+        lookups,
+    };
+    let outcome = bus
+        .execute::<Document>(&StreamId::of(Document::KIND, id), &command, meta)
+        .await?;
+    Ok((id, outcome))
+}
+
+/// The lookups of a manual transition of `document` with `input`.
+pub async fn transition_lookups(
+    bus: &CommandBus,
+    schema: &SchemaSnapshot,
+    document: &Document,
+    input: &Map<String, Value>,
+) -> Result<Lookups, LogError> {
+    let mut data = document.data.clone();
+    data.extend(input.iter().map(|(k, v)| (k.clone(), v.clone())));
+    lookups(bus, named_users(schema, &data, &document.user_ids)).await
+}

@@ -1,0 +1,321 @@
+//! `documents_v1`: every document of every schema, one row each, with its `data` as JSON; and the
+//! document lists of `GET /data/v1/{schema}/documents`, which only ever hold what the caller may
+//! read (the access rules are part of the SQL, so `page.total` counts readable documents only).
+
+use serde_json::Value as JsonValue;
+use vigil_domain::actor::Actor;
+use vigil_domain::commit::Recorded;
+use vigil_domain::document::DocumentEvent;
+use vigil_domain::event::{Event, SchemaEvent};
+use vigil_domain::id::Id;
+use vigil_schemas::access::{Access, Relation};
+
+use crate::json_sql::JsonField;
+use crate::page::{Limits, List, Page, QueryError};
+use crate::rql::Query;
+use crate::runner::{Projection, ProjectionError};
+use crate::sql::{Dialect, Field, FieldType, Sql};
+use crate::store::ReadStore;
+use crate::table::{Changes, ColumnType::*, Table, Value};
+
+pub static DOCUMENTS: Table = Table::new(
+    "documents_v1",
+    &[
+        ("id", Text),
+        ("schema_id", Text),
+        ("creator_id", Text),
+        ("user_ids", Json),
+        ("group_ids", Json),
+        ("status", Text),
+        ("data", Json),
+        ("status_changed_timestamp", BigInt),
+        ("creation_timestamp", BigInt),
+        ("update_timestamp", BigInt),
+        ("position", BigInt),
+    ],
+    1,
+);
+
+static TABLES: [&Table; 1] = [&DOCUMENTS];
+
+pub struct Documents;
+
+fn ids(ids: &[Id]) -> Value {
+    Value::Json(JsonValue::Array(
+        ids.iter()
+            .map(|id| JsonValue::String(id.to_string()))
+            .collect(),
+    ))
+}
+
+impl Projection for Documents {
+    fn name(&self) -> &'static str {
+        "documents_v1"
+    }
+
+    fn tables(&self) -> &'static [&'static Table] {
+        &TABLES
+    }
+
+    fn apply(&self, recorded: &Recorded, changes: &mut Changes) -> Result<(), ProjectionError> {
+        let id = recorded.commit.stream.key();
+        let at = recorded.commit.recorded_at.millis();
+        let position = recorded.position;
+        for event in &recorded.commit.events {
+            let event = match event {
+                Event::Document(event) => event,
+                // A deleted schema's documents go with it (their streams stay in the log).
+                Event::Schema(SchemaEvent::Deleted(_)) => {
+                    changes.delete_where(&DOCUMENTS, position, [("schema_id", id.into())])?;
+                    continue;
+                }
+                _ => continue,
+            };
+            let key = ("id", Value::from(id));
+            match event {
+                DocumentEvent::Created(e) => changes.upsert(
+                    &DOCUMENTS,
+                    position,
+                    [
+                        key,
+                        ("schema_id", e.schema_id.to_string().into()),
+                        ("creator_id", e.creator_id.map(|c| c.to_string()).into()),
+                        ("user_ids", ids(&e.user_ids)),
+                        ("group_ids", ids(&e.group_ids)),
+                        ("status", e.status.clone().into()),
+                        ("data", Value::Json(e.data.get().clone())),
+                        ("status_changed_timestamp", at.into()),
+                        ("creation_timestamp", at.into()),
+                        ("update_timestamp", at.into()),
+                    ],
+                )?,
+                DocumentEvent::Updated(e) => changes.update(
+                    &DOCUMENTS,
+                    position,
+                    [
+                        key,
+                        ("data", Value::Json(e.data.get().clone())),
+                        ("update_timestamp", at.into()),
+                    ],
+                )?,
+                DocumentEvent::Transitioned(e) => changes.update(
+                    &DOCUMENTS,
+                    position,
+                    [
+                        key,
+                        ("status", e.to_status.clone().into()),
+                        ("data", Value::Json(e.data.get().clone())),
+                        ("user_ids", ids(&e.user_ids)),
+                        ("group_ids", ids(&e.group_ids)),
+                        ("status_changed_timestamp", at.into()),
+                        ("update_timestamp", at.into()),
+                    ],
+                )?,
+                DocumentEvent::UsersChanged(e) => changes.update(
+                    &DOCUMENTS,
+                    position,
+                    [
+                        key,
+                        ("user_ids", ids(&e.ids)),
+                        ("update_timestamp", at.into()),
+                    ],
+                )?,
+                DocumentEvent::GroupsChanged(e) => changes.update(
+                    &DOCUMENTS,
+                    position,
+                    [
+                        key,
+                        ("group_ids", ids(&e.ids)),
+                        ("update_timestamp", at.into()),
+                    ],
+                )?,
+                DocumentEvent::Deleted(_) => changes.delete(&DOCUMENTS, position, [key])?,
+                DocumentEvent::TaskRequested(_) => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+type Json = sqlx::types::Json<JsonValue>;
+
+/// A document as the data service lists it.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct DocumentRow {
+    pub id: String,
+    pub creator_id: Option<String>,
+    pub user_ids: Json,
+    pub group_ids: Json,
+    pub status: String,
+    pub data: Json,
+    pub status_changed_timestamp: i64,
+    pub creation_timestamp: i64,
+    pub update_timestamp: i64,
+}
+
+const fn field(path: &'static str, column: &'static str, field_type: FieldType) -> Field {
+    Field {
+        path,
+        column,
+        field_type,
+    }
+}
+
+const DOCUMENT_FIELDS: &[Field] = &[
+    field("id", "d.id", FieldType::Text),
+    field("creatorId", "d.creator_id", FieldType::Text),
+    field("status", "d.status", FieldType::Text),
+    field(
+        "statusChangedTimestamp",
+        "d.status_changed_timestamp",
+        FieldType::Timestamp,
+    ),
+    field(
+        "creationTimestamp",
+        "d.creation_timestamp",
+        FieldType::Timestamp,
+    ),
+    field(
+        "updateTimestamp",
+        "d.update_timestamp",
+        FieldType::Timestamp,
+    ),
+];
+
+const DOCUMENT_JSON: &[JsonField] = &[
+    JsonField {
+        path: "data",
+        column: "d.data",
+        nested: true,
+    },
+    JsonField {
+        path: "userIds",
+        column: "d.user_ids",
+        nested: false,
+    },
+    JsonField {
+        path: "groupIds",
+        column: "d.group_ids",
+        nested: false,
+    },
+];
+
+/// Whether the JSON array of ids in `column` holds one of `ids`.
+fn holds_any(dialect: Dialect, column: &str, ids: &[String], sql: &mut Sql) -> String {
+    if ids.is_empty() {
+        return "FALSE".into();
+    }
+    let list = sql.bind_all(ids.iter().map(|id| Value::Text(id.clone())));
+    match dialect {
+        Dialect::Postgres => format!(
+            "EXISTS (SELECT 1 FROM jsonb_array_elements_text({column}) AS m(id) WHERE m.id IN ({list}))"
+        ),
+        Dialect::Sqlite => {
+            format!("EXISTS (SELECT 1 FROM json_each({column}) AS m WHERE m.value IN ({list}))")
+        }
+    }
+}
+
+/// The documents of `schema_id` that `actor` may read under `read_mode` (or with
+/// `VIEW_DOCUMENTS` for the schema, globally or through a group role of a document's group).
+fn readable(
+    dialect: Dialect,
+    schema_id: &str,
+    schema_name: &str,
+    read_mode: &Access,
+    actor: &Actor,
+) -> Sql {
+    let mut sql = Sql::default();
+    let schema = sql.bind(Value::Text(schema_id.to_owned()));
+    let permission = format!("VIEW_DOCUMENTS:{schema_name}");
+    if actor.allows(&permission) || *read_mode == Access::AllUsers {
+        sql.text = format!("d.schema_id = {schema}");
+        return sql;
+    }
+    let mut grants = Vec::new();
+    let group_permission: Vec<String> = actor
+        .staff_groups()
+        .filter(|g| actor.allows_in(*g, &permission))
+        .map(|g| g.to_string())
+        .collect();
+    grants.push(holds_any(
+        dialect,
+        "d.group_ids",
+        &group_permission,
+        &mut sql,
+    ));
+    if let Access::Relational(relations) = read_mode {
+        let me: Vec<String> = actor
+            .record()
+            .user_id
+            .map(|u| u.to_string())
+            .into_iter()
+            .collect();
+        for relation in relations {
+            grants.push(match relation {
+                Relation::Creator => match me.first() {
+                    Some(me) => format!("d.creator_id = {}", sql.bind(Value::Text(me.clone()))),
+                    None => "FALSE".into(),
+                },
+                Relation::LinkedUsers => holds_any(dialect, "d.user_ids", &me, &mut sql),
+                Relation::LinkedGroupStaff => {
+                    let staff: Vec<String> = actor.staff_groups().map(|g| g.to_string()).collect();
+                    holds_any(dialect, "d.group_ids", &staff, &mut sql)
+                }
+                Relation::LinkedGroupPatients => {
+                    let patient: Vec<String> =
+                        actor.patient_groups().map(|g| g.to_string()).collect();
+                    holds_any(dialect, "d.group_ids", &patient, &mut sql)
+                }
+            });
+        }
+    }
+    sql.text = format!("d.schema_id = {schema} AND ({})", grants.join(" OR "));
+    sql
+}
+
+/// The schema whose documents are listed, and its paging limits.
+#[derive(Debug, Clone, Copy)]
+pub struct ListedSchema<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    pub read_mode: &'a Access,
+    pub limits: Limits,
+}
+
+/// The list of documents, restricted to `visible`.
+fn list(visible: Option<Sql>, limits: Limits) -> List<'static> {
+    List {
+        select: "SELECT d.id, d.creator_id, d.user_ids, d.group_ids, d.status, d.data, \
+                 d.status_changed_timestamp, d.creation_timestamp, d.update_timestamp \
+                 FROM documents_v1 d",
+        from: "FROM documents_v1 d",
+        fields: DOCUMENT_FIELDS,
+        relations: &[],
+        json: DOCUMENT_JSON,
+        tiebreak: "d.id",
+        visible,
+        limits,
+    }
+}
+
+/// A page of the documents of a schema that `actor` may read.
+pub async fn documents(
+    store: &ReadStore,
+    schema: ListedSchema<'_>,
+    actor: &Actor,
+    query: &Query,
+) -> Result<Page<DocumentRow>, QueryError> {
+    let dialect = Dialect::from(store);
+    let visible = readable(dialect, schema.id, schema.name, schema.read_mode, actor);
+    let compiled = list(Some(visible), schema.limits).compile(store, query)?;
+    crate::fetch_page!(store, compiled, DocumentRow)
+}
+
+/// The document `id`, whoever may read it (for answering the write that made it).
+pub async fn document(store: &ReadStore, id: &str) -> Result<Option<DocumentRow>, QueryError> {
+    let query = crate::rql::parse(&format!("eq(id,{id})"))?;
+    let compiled = list(None, Limits::STANDARD).compile(store, &query)?;
+    let page = crate::fetch_page!(store, compiled, DocumentRow)?;
+    Ok(page.data.into_iter().next())
+}

@@ -1,0 +1,251 @@
+//! Documents over HTTP, in both deployments: the workflow at creation, who sees what under the
+//! default modes, RQL on `data` paths compiled for each backend, updates, transitions, deletion.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use vigil_tests::{TestEnv, TestServer};
+
+use crate::http::{code, plain_token, plain_user};
+use crate::in_both_deployments;
+
+const GROUP: &str = "5e9f0000000000000000d0c5";
+
+fn ids(page: &Value) -> Vec<String> {
+    page["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|d| d["id"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// Logs a plain user in.
+async fn token(server: &TestServer, email: &str) -> anyhow::Result<String> {
+    let tokens = server.login(email, "jane's password").await?;
+    Ok(tokens["access_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned())
+}
+
+async fn configure(server: &TestServer, admin: Option<&str>) -> anyhow::Result<()> {
+    let (status, body) = server
+        .call(
+            Method::POST,
+            "/data/v1/",
+            admin,
+            Some(json!({"name": "blood-pressure", "description": "BP"})),
+        )
+        .await?;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let properties = [
+        ("systolic", json!({"type": "number", "minimum": 0})),
+        ("note", json!({"type": "string"})),
+        (
+            "tags",
+            json!({"type": "array", "items": {"type": "string"}}),
+        ),
+        (
+            "readings",
+            json!({"type": "array", "items": {"type": "object", "properties": {"value": {"type": "number"}}}}),
+        ),
+        ("measured", json!({"type": "string"})),
+    ];
+    for (name, configuration) in properties {
+        let (status, body) = server
+            .call(
+                Method::POST,
+                "/data/v1/blood-pressure/properties",
+                admin,
+                Some(json!({"name": name, "configuration": configuration})),
+            )
+            .await?;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    for status_name in ["analyzed", "reviewed"] {
+        server
+            .call(
+                Method::POST,
+                "/data/v1/blood-pressure/statuses",
+                admin,
+                Some(json!({"name": status_name})),
+            )
+            .await?;
+    }
+    let steps = [
+        (
+            "PUT",
+            "/data/v1/blood-pressure/creationTransition",
+            json!({
+                "type": "manual", "toStatus": "new",
+                "actions": [{"type": "linkCreator"}, {"type": "linkEnlistedGroups"}],
+            }),
+        ),
+        (
+            "POST",
+            "/data/v1/blood-pressure/transitions",
+            json!({
+                "name": "analyze", "type": "automatic", "fromStatuses": ["new"], "toStatus": "analyzed",
+                "conditions": [{"type": "document", "configuration": {"type": "object", "properties": {"data": {"type": "object", "properties": {"systolic": {"type": "number", "minimum": 140}}, "required": ["systolic"]}}}}],
+            }),
+        ),
+        (
+            "POST",
+            "/data/v1/blood-pressure/transitions",
+            json!({
+                "name": "review", "type": "manual", "fromStatuses": ["analyzed"], "toStatus": "reviewed",
+                "actions": [{"type": "addItems", "field": "tags", "values": ["reviewed"]}],
+            }),
+        ),
+    ];
+    for (method, path, body) in steps {
+        let (status, answer) = server
+            .call(
+                Method::from_bytes(method.as_bytes())?,
+                path,
+                admin,
+                Some(body),
+            )
+            .await?;
+        assert_eq!(status, StatusCode::OK, "{path}: {answer}");
+    }
+    Ok(())
+}
+
+in_both_deployments! {
+    async fn documents_follow_their_workflow_and_lists_show_only_what_may_be_read(deployment: Deployment) {
+        let env = TestEnv::new(deployment).await?;
+        let server = TestServer::start(&env).await?;
+        let admin = server.admin_token().await?;
+        let admin = Some(admin.as_str());
+        configure(&server, admin).await?;
+
+        let patient_id = plain_user(&server, "patient@example.com").await?;
+        let physician_id = plain_user(&server, "physician@example.com").await?;
+        server.call(Method::POST, &format!("/users/v1/{patient_id}/patient_enlistments"), admin, Some(json!({"group_id": GROUP}))).await?;
+        server.call(Method::POST, &format!("/users/v1/add_to_staff?eq(id,{physician_id})"), admin, Some(json!({"groups": [GROUP]}))).await?;
+        let patient = token(&server, "patient@example.com").await?;
+        let physician = token(&server, "physician@example.com").await?;
+        let stranger = plain_token(&server, "stranger@example.com").await?;
+        let (patient, physician, stranger) = (Some(patient.as_str()), Some(physician.as_str()), Some(stranger.as_str()));
+
+        // Creation runs the creation transition (links) and then the automatic one.
+        let mut created = Vec::new();
+        for data in [
+            json!({"systolic": 150, "tags": ["a", "b"], "readings": [{"value": 1}, {"value": 5}], "note": "Morning rest", "measured": "2026-11-20T08:00:00.000Z"}),
+            json!({"systolic": 120, "tags": ["b"], "measured": "2026-11-21T08:00:00.000Z"}),
+            json!({"systolic": 130.5, "note": "évening", "readings": [{"value": 2}]}),
+        ] {
+            let (status, document) = server.call(Method::POST, "/data/v1/blood-pressure/documents", patient, Some(data.clone())).await?;
+            assert_eq!(status, StatusCode::OK, "{document}");
+            assert_eq!(document["data"], data);
+            assert_eq!(document["creatorId"], patient_id.as_str());
+            assert_eq!(document["userIds"], json!([patient_id]));
+            assert_eq!(document["groupIds"], json!([GROUP]));
+            created.push(document);
+        }
+        assert_eq!(created[0]["status"], "analyzed");
+        assert_eq!(created[1]["status"], "new");
+        let [high, calm, evening] = [0, 1, 2].map(|i| created[i]["id"].as_str().unwrap_or_default().to_owned());
+
+        let (status, invalid) = server.call(Method::POST, "/data/v1/blood-pressure/documents", patient, Some(json!({"systolic": "high"}))).await?;
+        assert_eq!((status, code(&invalid)), (StatusCode::BAD_REQUEST, Some(15)), "{invalid}");
+        assert!(invalid["message"].as_str().is_some_and(|m| m.contains("/systolic")), "{invalid}");
+
+        // Who sees what: the patient (linked user), the physician (staff of the group), nobody else.
+        let get = |token: Option<&str>, rql: &str| {
+            let path = format!("/data/v1/blood-pressure/documents{rql}");
+            let token = token.map(str::to_owned);
+            let server = &server;
+            async move {
+                let (status, page) = server.call(Method::GET, &path, token.as_deref(), None).await?;
+                assert_eq!(status, StatusCode::OK, "{path}: {page}");
+                anyhow::Ok(page)
+            }
+        };
+        assert_eq!(get(patient, "").await?["page"]["total"], 3);
+        assert_eq!(get(physician, "").await?["page"]["total"], 3);
+        let none = get(stranger, "").await?;
+        assert_eq!((none["page"]["total"].clone(), none["data"].clone()), (json!(0), json!([])));
+        assert_eq!(get(admin, "").await?["page"]["total"], 3);
+
+        // RQL on data paths.
+        let cases: Vec<(String, Vec<&String>)> = vec![
+            ("?eq(data.systolic,150)".into(), vec![&high]),
+            ("?eq(data.systolic,130.5)".into(), vec![&evening]),
+            ("?gt(data.systolic,125)".into(), vec![&high, &evening]),
+            ("?le(data.systolic,130.5)".into(), vec![&calm, &evening]),
+            ("?in(data.systolic,120,150)".into(), vec![&high, &calm]),
+            ("?out(data.systolic,120,150)".into(), vec![&evening]),
+            ("?eq(data.tags,b)".into(), vec![&high, &calm]),
+            ("?ne(data.tags,a)".into(), vec![&calm, &evening]),
+            ("?like(data.note,morning)".into(), vec![&high]),
+            ("?like(data.note,%C3%A9vening)".into(), vec![&evening]),
+            ("?contains(data.readings,gt(value,4))".into(), vec![&high]),
+            ("?excludes(data.readings,gt(value,4))".into(), vec![&calm, &evening]),
+            ("?excludes(data.note)".into(), vec![&calm]),
+            ("?contains(data,gt(systolic,125),lt(systolic,140))".into(), vec![&evening]),
+            ("?contains(data.note)".into(), vec![&high, &evening]),
+            ("?eq(data.note,null)".into(), vec![&calm]),
+            ("?eq(data.systolic,string:150)".into(), vec![]),
+            ("?ge(data.measured,2026-11-21T00:00:00.000Z)".into(), vec![&calm]),
+            ("?and(eq(status,new),lt(data.systolic,125))".into(), vec![&calm]),
+            ("?or(eq(status,analyzed),eq(data.tags,b))".into(), vec![&high, &calm]),
+            (format!("?eq(userIds,{patient_id})"), vec![&high, &calm, &evening]),
+            (format!("?eq(groupIds,{GROUP})&eq(creatorId,{patient_id})&eq(id,{calm})"), vec![&calm]),
+        ];
+        for (rql, expected) in cases {
+            let page = get(patient, &rql).await?;
+            let mut found = ids(&page);
+            found.sort();
+            let mut expected: Vec<String> = expected.into_iter().cloned().collect();
+            expected.sort();
+            assert_eq!(found, expected, "{rql}");
+            assert_eq!(page["page"]["total"], json!(expected.len()), "{rql}");
+        }
+        let sorted = get(patient, "?sort(-data.systolic)").await?;
+        assert_eq!(ids(&sorted), [high.as_str(), evening.as_str(), calm.as_str()]);
+        let sorted = get(patient, "?sort(data.note,-creationTimestamp)").await?;
+        assert_eq!(ids(&sorted), [calm.as_str(), high.as_str(), evening.as_str()], "missing first, then by code point");
+        let paged = get(patient, "?sort(data.systolic)&limit(1,1)&select(id,data.systolic)").await?;
+        assert_eq!(paged["data"], json!([{"id": evening, "data": {"systolic": 130.5}}]));
+        assert_eq!(paged["page"], json!({"total": 3, "offset": 1, "limit": 1}));
+        let (status, bad) = server.call(Method::GET, "/data/v1/blood-pressure/documents?eq(data.a%22b,1)", patient, None).await?;
+        assert_eq!((status, code(&bad)), (StatusCode::BAD_REQUEST, Some(19)), "{bad}");
+
+        // Updates: partial, `null` clears, guarded by RQL.
+        let path = format!("/data/v1/blood-pressure/documents/{calm}");
+        let (status, body) = server.call(Method::PUT, &path, patient, Some(json!({"note": "after walk", "measured": null}))).await?;
+        assert_eq!((status, body), (StatusCode::OK, json!({"affectedRecords": 1})));
+        let page = get(patient, &format!("?eq(id,{calm})")).await?;
+        assert_eq!(page["data"][0]["data"], json!({"systolic": 120, "tags": ["b"], "note": "after walk"}));
+        let (_, body) = server.call(Method::PUT, &format!("{path}?eq(status,analyzed)"), patient, Some(json!({"note": "x"}))).await?;
+        assert_eq!(body, json!({"affectedRecords": 0}), "the guard excludes it");
+        let (status, body) = server.call(Method::PUT, &path, stranger, Some(json!({"note": "x"}))).await?;
+        assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, Some(16)), "{body}");
+        let (status, body) = server.call(Method::POST, &format!("{path}/deleteFields"), physician, Some(json!({"fields": ["note"]}))).await?;
+        assert_eq!((status, body), (StatusCode::OK, json!({"affectedRecords": 1})));
+
+        // A manual transition by name; from the wrong status it is refused.
+        let high_path = format!("/data/v1/blood-pressure/documents/{high}");
+        let (status, body) = server.call(Method::POST, &format!("{path}/transition"), physician, Some(json!({"name": "review"}))).await?;
+        assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, Some(26)), "{body}");
+        let (status, body) = server.call(Method::POST, &format!("{high_path}/transition"), physician, Some(json!({"name": "review"}))).await?;
+        assert_eq!((status, body), (StatusCode::OK, json!({"affectedRecords": 1})));
+        let page = get(patient, &format!("?eq(id,{high})")).await?;
+        assert_eq!(page["data"][0]["status"], "reviewed");
+        assert_eq!(page["data"][0]["data"]["tags"], json!(["a", "b", "reviewed"]));
+
+        // Deletion needs the permission under the default delete mode.
+        let (status, body) = server.call(Method::DELETE, &high_path, patient, None).await?;
+        assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, Some(10)), "{body}");
+        let (status, _) = server.call(Method::DELETE, &high_path, admin, None).await?;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(get(patient, "").await?["page"]["total"], 2);
+
+        // The log keeps every step of the document.
+        let history: Vec<String> = server.history(&format!("document-{high}")).await?.into_iter().map(|(name, _)| name).collect();
+        assert_eq!(history, ["document.created", "document.transitioned", "document.transitioned", "document.deleted"]);
+        Ok(())
+    }
+}
