@@ -121,8 +121,8 @@ fn named_users(schema: &SchemaSnapshot, data: &Map<String, Value>, linked: &[Id]
     users
 }
 
-/// The groups each named user is a patient of now.
-async fn lookups(bus: &CommandBus, users: BTreeSet<Id>) -> Result<Lookups, LogError> {
+/// The groups each of `users` is a patient of now.
+pub async fn lookups(bus: &CommandBus, users: BTreeSet<Id>) -> Result<Lookups, LogError> {
     let now = ids::now();
     let mut patient_groups = BTreeMap::new();
     for user_id in users {

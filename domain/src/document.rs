@@ -141,6 +141,47 @@ pub enum DocumentCommand {
     Delete {
         schema: Arc<SchemaSnapshot>,
     },
+    /// Adds groups; with `linkedUsersPatientEnlistments` nothing else changes.
+    LinkGroups {
+        schema: Arc<SchemaSnapshot>,
+        group_ids: Vec<Id>,
+    },
+    /// Removes the given groups, or every group (`None`).
+    UnlinkGroups {
+        schema: Arc<SchemaSnapshot>,
+        group_ids: Option<Vec<Id>>,
+    },
+    /// Adds users; with `linkedUsersPatientEnlistments` also the groups they are patients of
+    /// (in `lookups`).
+    LinkUsers {
+        schema: Arc<SchemaSnapshot>,
+        user_ids: Vec<Id>,
+        lookups: Lookups,
+    },
+    /// Removes the given users, or every user (`None`).
+    UnlinkUsers {
+        schema: Arc<SchemaSnapshot>,
+        user_ids: Option<Vec<Id>>,
+    },
+    /// Appends `object` under the new `id` to the array of objects at `field`.
+    AppendToArray {
+        schema: Arc<SchemaSnapshot>,
+        field: String,
+        id: Id,
+        object: Map<String, Value>,
+    },
+    /// Sets the given fields of the element `id` of the array at `field`; `null` removes one.
+    UpdateInArray {
+        schema: Arc<SchemaSnapshot>,
+        field: String,
+        id: Id,
+        changes: Map<String, Value>,
+    },
+    RemoveFromArray {
+        schema: Arc<SchemaSnapshot>,
+        field: String,
+        id: Id,
+    },
 }
 
 impl DocumentCommand {
@@ -150,7 +191,14 @@ impl DocumentCommand {
             | Self::Update { schema, .. }
             | Self::DeleteFields { schema, .. }
             | Self::Transition { schema, .. }
-            | Self::Delete { schema } => schema,
+            | Self::Delete { schema }
+            | Self::LinkGroups { schema, .. }
+            | Self::UnlinkGroups { schema, .. }
+            | Self::LinkUsers { schema, .. }
+            | Self::UnlinkUsers { schema, .. }
+            | Self::AppendToArray { schema, .. }
+            | Self::UpdateInArray { schema, .. }
+            | Self::RemoveFromArray { schema, .. } => schema,
         }
     }
 }
@@ -169,6 +217,8 @@ pub enum DocumentError {
     IllegalArgument(String),
     #[error("no transition {0}")]
     UnknownTransition(String),
+    #[error("no array element {0}")]
+    UnknownElement(String),
     #[error("permission {0} is required")]
     NoPermission(String),
 }
@@ -176,7 +226,9 @@ pub enum DocumentError {
 impl DomainError for DocumentError {
     fn exh(&self) -> ExhCode {
         match self {
-            Self::NotFound | Self::UnknownTransition(_) => ExhCode::ResourceUnknown,
+            Self::NotFound | Self::UnknownTransition(_) | Self::UnknownElement(_) => {
+                ExhCode::ResourceUnknown
+            }
             Self::AlreadyExists => ExhCode::ResourceAlreadyExists,
             Self::SchemaDisabled => ExhCode::IllegalState,
             Self::InvalidData(_) => ExhCode::FieldFormat,
@@ -288,6 +340,12 @@ fn get_path<'a>(data: &'a Map<String, Value>, path: &str) -> Option<&'a Value> {
     let mut parts = path.split('.');
     let first = data.get(parts.next()?)?;
     parts.try_fold(first, |value, part| value.get(part))
+}
+
+fn get_path_mut<'a>(data: &'a mut Map<String, Value>, path: &str) -> Option<&'a mut Value> {
+    let mut parts = path.split('.');
+    let first = data.get_mut(parts.next()?)?;
+    parts.try_fold(first, |value, part| value.get_mut(part))
 }
 
 /// Sets the value at a dotted path, making the objects on the way.
@@ -592,7 +650,24 @@ impl Aggregate for Document {
                     Err(DocumentError::NoPermission(permission))
                 }
             }
-            DocumentCommand::Update { .. } | DocumentCommand::DeleteFields { .. } => {
+            DocumentCommand::LinkGroups { .. }
+            | DocumentCommand::UnlinkGroups { .. }
+            | DocumentCommand::LinkUsers { .. }
+            | DocumentCommand::UnlinkUsers { .. } => {
+                // Global only: a group role cannot hand out access to documents.
+                let permission = format!("UPDATE_ACCESS_TO_DOCUMENT:{}", schema.name);
+                self.reachable(actor, schema, &permission)?;
+                if actor.allows(&permission) {
+                    Ok(())
+                } else {
+                    Err(DocumentError::NoPermission(permission))
+                }
+            }
+            DocumentCommand::Update { .. }
+            | DocumentCommand::DeleteFields { .. }
+            | DocumentCommand::AppendToArray { .. }
+            | DocumentCommand::UpdateInArray { .. }
+            | DocumentCommand::RemoveFromArray { .. } => {
                 let permission = format!("UPDATE_DOCUMENTS:{}", schema.name);
                 self.reachable(actor, schema, &permission)?;
                 if access(actor, self, &settings.update_mode, &permission) {
@@ -713,6 +788,125 @@ impl Aggregate for Document {
                 lookups,
             } => self.transitioned(schema, choice, data, lookups, ctx),
             DocumentCommand::Delete { .. } => Ok(vec![DocumentEvent::Deleted(DocumentDeleted {})]),
+            DocumentCommand::LinkGroups { group_ids, .. } => {
+                let mut groups = self.group_ids.clone();
+                for group in group_ids {
+                    add_id(&mut groups, *group);
+                }
+                Ok(self.groups_now(groups))
+            }
+            DocumentCommand::UnlinkGroups { group_ids, .. } => {
+                let groups = match group_ids {
+                    Some(gone) => self
+                        .group_ids
+                        .iter()
+                        .filter(|g| !gone.contains(g))
+                        .copied()
+                        .collect(),
+                    None => Vec::new(),
+                };
+                Ok(self.groups_now(groups))
+            }
+            DocumentCommand::LinkUsers {
+                schema,
+                user_ids,
+                lookups,
+            } => {
+                let mut users = self.user_ids.clone();
+                for user in user_ids {
+                    add_id(&mut users, *user);
+                }
+                let mut events = Vec::new();
+                if users != self.user_ids {
+                    events.push(DocumentEvent::UsersChanged(LinksChanged { ids: users }));
+                }
+                if schema.compiled.definition.settings.group_sync_mode
+                    == GroupSyncMode::LinkedUsersPatientEnlistments
+                {
+                    let mut groups = self.group_ids.clone();
+                    for user in user_ids {
+                        for group in lookups.patient_groups.get(user).into_iter().flatten() {
+                            add_id(&mut groups, *group);
+                        }
+                    }
+                    events.extend(self.groups_now(groups));
+                }
+                Ok(events)
+            }
+            DocumentCommand::UnlinkUsers { user_ids, .. } => {
+                let users: Vec<Id> = match user_ids {
+                    Some(gone) => self
+                        .user_ids
+                        .iter()
+                        .filter(|u| !gone.contains(u))
+                        .copied()
+                        .collect(),
+                    None => Vec::new(),
+                };
+                if users == self.user_ids {
+                    return Ok(vec![]);
+                }
+                Ok(vec![DocumentEvent::UsersChanged(LinksChanged {
+                    ids: users,
+                })])
+            }
+            DocumentCommand::AppendToArray {
+                schema,
+                field,
+                id,
+                object,
+            } => {
+                let mut data = self.data.clone();
+                let mut items = match get_path(&data, field) {
+                    Some(Value::Array(items)) => items.clone(),
+                    Some(_) => {
+                        return Err(DocumentError::IllegalArgument(format!(
+                            "`{field}` is not an array"
+                        )));
+                    }
+                    None => Vec::new(),
+                };
+                let mut object = object.clone();
+                object.insert("id".into(), json!(id.to_string()));
+                items.push(Value::Object(object));
+                set_path(&mut data, field, Value::Array(items));
+                self.updated(schema, data)
+            }
+            DocumentCommand::UpdateInArray {
+                schema,
+                field,
+                id,
+                changes,
+            } => {
+                let mut data = self.data.clone();
+                let element = element_mut(&mut data, field, *id)?;
+                for (key, value) in changes {
+                    if key == "id" {
+                        continue;
+                    }
+                    if value.is_null() {
+                        element.remove(key);
+                    } else {
+                        element.insert(key.clone(), value.clone());
+                    }
+                }
+                self.updated(schema, data)
+            }
+            DocumentCommand::RemoveFromArray { schema, field, id } => {
+                let mut data = self.data.clone();
+                element_mut(&mut data, field, *id)?;
+                if let Some(Value::Array(items)) = get_path(&data, field) {
+                    let kept = items
+                        .iter()
+                        .filter(|item| {
+                            item.get("id").and_then(Value::as_str) != Some(&id.to_string())
+                        })
+                        .cloned()
+                        .collect();
+                    set_path(&mut data, field, Value::Array(kept));
+                }
+                self.updated(schema, data)
+            }
         }
     }
 
@@ -743,7 +937,34 @@ impl Aggregate for Document {
     }
 }
 
+/// The element with `id` of the array of objects at `field`.
+fn element_mut<'a>(
+    data: &'a mut Map<String, Value>,
+    field: &str,
+    id: Id,
+) -> Result<&'a mut Map<String, Value>, DocumentError> {
+    let id = id.to_string();
+    get_path_mut(data, field)
+        .and_then(Value::as_array_mut)
+        .and_then(|items| {
+            items
+                .iter_mut()
+                .filter_map(Value::as_object_mut)
+                .find(|item| item.get("id").and_then(Value::as_str) == Some(id.as_str()))
+        })
+        .ok_or_else(|| DocumentError::UnknownElement(format!("{field}/{id}")))
+}
+
 impl Document {
+    /// A `GroupsChanged` event if `groups` differ from the document's.
+    fn groups_now(&self, groups: Vec<Id>) -> Vec<DocumentEvent> {
+        if groups == self.group_ids {
+            Vec::new()
+        } else {
+            vec![DocumentEvent::GroupsChanged(LinksChanged { ids: groups })]
+        }
+    }
+
     fn updated(
         &self,
         schema: &SchemaSnapshot,
@@ -876,6 +1097,12 @@ mod tests {
         .unwrap();
         d.write_property("note", &json!({"type": "string"}), Write::Add)
             .unwrap();
+        d.write_property(
+            "readings",
+            &json!({"type": "array", "items": {"type": "object", "properties": {"value": {"type": "number"}}}}),
+            Write::Add,
+        )
+        .unwrap();
         d.write_property(
             "flag",
             &json!({"type": "object", "properties": {"high": {"type": "boolean"}}}),
@@ -1166,5 +1393,141 @@ mod tests {
             .by(user(9, &["DELETE_DOCUMENTS"]))
             .when(delete())
             .then_err(DocumentError::NotFound);
+    }
+
+    #[test]
+    fn links_need_the_global_access_permission() {
+        let schema = blood_pressure(|d| {
+            d.settings.group_sync_mode = GroupSyncMode::LinkedUsersPatientEnlistments;
+        });
+        let history = created_by(patient(7), &schema, json!({}));
+        let link = |users: Vec<Id>| DocumentCommand::LinkUsers {
+            schema: schema.clone(),
+            user_ids: users,
+            lookups: Lookups {
+                patient_groups: [(id(8), [id(41)].into())].into(),
+            },
+        };
+        given::<Document>(&history)
+            .by(patient(7))
+            .when(link(vec![id(8)]))
+            .then_err(DocumentError::NoPermission(
+                "UPDATE_ACCESS_TO_DOCUMENT:bp".into(),
+            ));
+        let manager = user(9, &["UPDATE_ACCESS_TO_DOCUMENT:bp"]);
+        let events = given::<Document>(&history)
+            .by(manager.clone())
+            .when(link(vec![id(8), id(7)]))
+            .events();
+        assert_eq!(
+            events,
+            [
+                DocumentEvent::UsersChanged(LinksChanged {
+                    ids: vec![id(7), id(8)]
+                }),
+                DocumentEvent::GroupsChanged(LinksChanged {
+                    ids: vec![id(GROUP), id(41)]
+                }),
+            ]
+        );
+        let mut linked = history.clone();
+        linked.extend(events);
+        given::<Document>(&linked)
+            .by(manager.clone())
+            .when(DocumentCommand::UnlinkGroups {
+                schema: schema.clone(),
+                group_ids: Some(vec![]),
+            })
+            .then(&[]);
+        given::<Document>(&linked)
+            .by(manager.clone())
+            .when(DocumentCommand::UnlinkGroups {
+                schema: schema.clone(),
+                group_ids: None,
+            })
+            .then(&[DocumentEvent::GroupsChanged(LinksChanged { ids: vec![] })]);
+        given::<Document>(&linked)
+            .by(manager)
+            .when(DocumentCommand::UnlinkUsers {
+                schema: schema.clone(),
+                user_ids: Some(vec![id(7)]),
+            })
+            .then(&[DocumentEvent::UsersChanged(LinksChanged {
+                ids: vec![id(8)],
+            })]);
+    }
+
+    #[test]
+    fn arrays_of_objects_get_elements_with_ids() {
+        let schema = blood_pressure(|_| {});
+        let history = created_by(patient(7), &schema, json!({"readings": [{"value": 1}]}));
+        let events = given::<Document>(&history)
+            .by(patient(7))
+            .when(DocumentCommand::AppendToArray {
+                schema: schema.clone(),
+                field: "readings".into(),
+                id: id(60),
+                object: json!({"value": 2}).as_object().cloned().unwrap_or_default(),
+            })
+            .events();
+        let mut history = history;
+        history.extend(events);
+        assert_eq!(
+            Document::fold(&history).data["readings"],
+            json!([{"value": 1}, {"value": 2, "id": id(60).to_string()}])
+        );
+        let events = given::<Document>(&history)
+            .by(patient(7))
+            .when(DocumentCommand::UpdateInArray {
+                schema: schema.clone(),
+                field: "readings".into(),
+                id: id(60),
+                changes: json!({"value": 3, "id": "forged"})
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default(),
+            })
+            .events();
+        history.extend(events);
+        assert_eq!(
+            Document::fold(&history).data["readings"][1],
+            json!({"value": 3, "id": id(60).to_string()})
+        );
+        given::<Document>(&history)
+            .by(patient(7))
+            .when(DocumentCommand::RemoveFromArray {
+                schema: schema.clone(),
+                field: "readings".into(),
+                id: id(61),
+            })
+            .then_err(DocumentError::UnknownElement(format!(
+                "readings/{}",
+                id(61)
+            )));
+        let events = given::<Document>(&history)
+            .by(patient(7))
+            .when(DocumentCommand::RemoveFromArray {
+                schema: schema.clone(),
+                field: "readings".into(),
+                id: id(60),
+            })
+            .events();
+        history.extend(events);
+        assert_eq!(
+            Document::fold(&history).data["readings"],
+            json!([{"value": 1}])
+        );
+        given::<Document>(&history)
+            .by(patient(7))
+            .when(DocumentCommand::UpdateInArray {
+                schema: schema.clone(),
+                field: "readings".into(),
+                id: id(60),
+                changes: Map::new(),
+            })
+            .then_err(DocumentError::UnknownElement(format!(
+                "readings/{}",
+                id(60)
+            )));
     }
 }

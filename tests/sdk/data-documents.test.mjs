@@ -133,6 +133,25 @@ test('blood pressure documents through their workflow, seen by whom they should 
   await assert.rejects(stranger.exh.data.documents.update(schemaName, first.id, { comment: 'mine' }), NoPermissionError);
   assert.deepEqual(await stranger.exh.data.documents.transition(schemaName, first.id, { name: 'reopen' }), { affectedRecords: 1 });
 
+  // Arrays of objects and links.
+  const reading = await physician.exh.data.documents.appendObjectToArray(schemaName, third.id, 'readings', { value: 71 });
+  assert.equal(reading.value, 71);
+  assert.match(reading.id, /^[0-9a-f]{24}$/);
+  assert.deepEqual(await physician.exh.data.documents.updateObjectInArray(schemaName, third.id, 'readings', reading.id, { value: 72 }), { affectedRecords: 1 });
+  assert.deepEqual((await patient.exh.data.documents.findById(schemaName, third.id)).data.readings, [{ value: 72, id: reading.id }]);
+  assert.deepEqual(await physician.exh.data.documents.removeObjectFromArray(schemaName, third.id, 'readings', reading.id), { affectedRecords: 1 });
+  assert.deepEqual((await patient.exh.data.documents.findById(schemaName, third.id)).data.readings, []);
+  await assert.rejects(patient.exh.data.documents.linkUsers(schemaName, third.id, { userIds: [stranger.user.id] }), NoPermissionError);
+  await data.documents.linkUsers(schemaName, third.id, { userIds: [stranger.user.id] });
+  await data.documents.unlinkAllGroups(schemaName, third.id);
+  const relinked = await data.documents.findById(schemaName, third.id);
+  assert.deepEqual(relinked.userIds, [patient.user.id, stranger.user.id]);
+  assert.deepEqual(relinked.groupIds, []);
+  assert.equal(await physician.exh.data.documents.findById(schemaName, third.id), undefined, 'no longer in the group');
+  await data.documents.linkGroups(schemaName, third.id, { groupIds: [groupId] });
+  await data.documents.unlinkUsers(schemaName, third.id, { userIds: [stranger.user.id] });
+  assert.equal((await physician.exh.data.documents.findById(schemaName, third.id)).id, third.id);
+
   // Updates, deleteFields, deletion.
   assert.deepEqual(await physician.exh.data.documents.update(schemaName, second.id, { comment: 'Fine', tags: null }), { affectedRecords: 1 });
   assert.deepEqual(await physician.exh.data.documents.removeFields(schemaName, second.id, { fields: ['diastolic'] }), { affectedRecords: 1 });

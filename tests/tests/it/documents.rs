@@ -249,3 +249,68 @@ in_both_deployments! {
         Ok(())
     }
 }
+
+in_both_deployments! {
+    async fn links_and_arrays_of_objects(deployment: Deployment) {
+        let env = TestEnv::new(deployment).await?;
+        let server = TestServer::start(&env).await?;
+        let admin = server.admin_token().await?;
+        let admin = Some(admin.as_str());
+        configure(&server, admin).await?;
+        let patient_id = plain_user(&server, "patient@example.com").await?;
+        let patient = token(&server, "patient@example.com").await?;
+        let other = plain_token(&server, "other@example.com").await?;
+        let (patient, other) = (Some(patient.as_str()), Some(other.as_str()));
+
+        let (_, document) = server
+            .call(Method::POST, "/data/v1/blood-pressure/documents", patient, Some(json!({"readings": [{"value": 1}]})))
+            .await?;
+        let id = document["id"].as_str().unwrap_or_default().to_owned();
+        let base = format!("/data/v1/blood-pressure/documents/{id}");
+        let read = |token| {
+            let path = format!("/data/v1/blood-pressure/documents?eq(id,{id})");
+            let server = &server;
+            async move {
+                let (_, page) = server.call(Method::GET, &path, token, None).await?;
+                anyhow::Ok(page["data"][0].clone())
+            }
+        };
+
+        // Links: the global permission only; the other user sees the document once linked.
+        let (status, body) = server.call(Method::POST, &format!("{base}/linkGroups"), patient, Some(json!({"groupIds": [GROUP]}))).await?;
+        assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, Some(10)), "{body}");
+        let (status, body) = server.call(Method::POST, &format!("{base}/linkGroups"), admin, Some(json!({"groupIds": [GROUP, "5e9f0000000000000000d0c6"]}))).await?;
+        assert_eq!((status, body), (StatusCode::OK, json!({"affectedRecords": 1})));
+        assert_eq!(read(other).await?, Value::Null);
+        let other_id = server.call(Method::GET, "/users/v1/me", other, None).await?.1["id"].as_str().unwrap_or_default().to_owned();
+        server.call(Method::POST, &format!("{base}/linkUsers"), admin, Some(json!({"userIds": [other_id]}))).await?;
+        assert_eq!(read(other).await?["userIds"], json!([patient_id, other_id]));
+        server.call(Method::POST, &format!("{base}/unlinkGroups"), admin, Some(json!({"groupIds": [GROUP]}))).await?;
+        assert_eq!(read(patient).await?["groupIds"], json!(["5e9f0000000000000000d0c6"]));
+        server.call(Method::POST, &format!("{base}/unlinkGroups"), admin, Some(json!({}))).await?;
+        assert_eq!(read(patient).await?["groupIds"], json!([]));
+        server.call(Method::POST, &format!("{base}/unlinkUsers"), admin, Some(json!({"userIds": [other_id]}))).await?;
+        assert_eq!(read(other).await?, Value::Null);
+        let (status, body) = server.call(Method::POST, &format!("{base}/linkUsers"), admin, Some(json!({"userIds": ["nope"]}))).await?;
+        assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, Some(12)), "{body}");
+
+        // Arrays of objects: elements get ids, are changed and removed by them.
+        let (status, element) = server.call(Method::POST, &format!("{base}/readings/"), patient, Some(json!({"value": 2}))).await?;
+        assert_eq!(status, StatusCode::OK, "{element}");
+        let element_id = element["id"].as_str().unwrap_or_default().to_owned();
+        assert_eq!(element, json!({"value": 2, "id": element_id}));
+        let (status, _) = server.call(Method::PUT, &format!("{base}/readings/{element_id}"), patient, Some(json!({"value": 3}))).await?;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(read(patient).await?["data"]["readings"], json!([{"value": 1}, {"value": 3, "id": element_id}]));
+        let (status, body) = server.call(Method::PUT, &format!("{base}/readings/{element_id}"), patient, Some(json!({"value": "high"}))).await?;
+        assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, Some(15)), "{body}");
+        let (status, _) = server.call(Method::DELETE, &format!("{base}/readings/{element_id}"), patient, None).await?;
+        assert_eq!(status, StatusCode::OK);
+        let (status, body) = server.call(Method::DELETE, &format!("{base}/readings/{element_id}"), patient, None).await?;
+        assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, Some(16)), "{body}");
+        let (status, body) = server.call(Method::POST, &format!("{base}/note"), patient, Some(json!({"value": 2}))).await?;
+        assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, Some(15)), "not an array property: {body}");
+        assert_eq!(read(patient).await?["data"]["readings"], json!([{"value": 1}]));
+        Ok(())
+    }
+}

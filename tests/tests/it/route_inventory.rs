@@ -163,6 +163,41 @@ const INVENTORY: &[(&str, &str, Guard)] = &[
         "/data/v1/{schema}/documents/{id}/deleteFields",
         Guard::Authenticated,
     ),
+    (
+        "POST",
+        "/data/v1/{schema}/documents/{id}/linkGroups",
+        Guard::Authenticated,
+    ),
+    (
+        "POST",
+        "/data/v1/{schema}/documents/{id}/unlinkGroups",
+        Guard::Authenticated,
+    ),
+    (
+        "POST",
+        "/data/v1/{schema}/documents/{id}/linkUsers",
+        Guard::Authenticated,
+    ),
+    (
+        "POST",
+        "/data/v1/{schema}/documents/{id}/unlinkUsers",
+        Guard::Authenticated,
+    ),
+    (
+        "POST",
+        "/data/v1/{schema}/documents/{id}/{field}",
+        Guard::Authenticated,
+    ),
+    (
+        "PUT",
+        "/data/v1/{schema}/documents/{id}/{field}/{element}",
+        Guard::Authenticated,
+    ),
+    (
+        "DELETE",
+        "/data/v1/{schema}/documents/{id}/{field}/{element}",
+        Guard::Authenticated,
+    ),
     ("GET", "/users/v1/me", Guard::Authenticated),
     ("GET", "/users/v1", Guard::Authenticated),
     ("DELETE", "/users/v1", Guard::Authenticated),
@@ -451,7 +486,9 @@ async fn protected_routes_refuse_missing_tokens_and_missing_permissions() -> any
             .replace("{role}", &group_role)
             .replace("{schema}", "some-schema")
             .replace("{path}", "some.property")
-            .replace("{name}", "some-status");
+            .replace("{name}", "some-status")
+            .replace("{field}", "readings")
+            .replace("{element}", GROUP);
         let concrete = if concrete.ends_with("roles") && *method != "GET"
             || concrete.contains("_permissions")
             || concrete.ends_with("_roles")

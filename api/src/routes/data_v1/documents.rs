@@ -30,6 +30,15 @@ pub fn router() -> Router<AppState> {
         .route("/{schema}/documents/{id}", put(update).delete(remove))
         .route("/{schema}/documents/{id}/transition", post(transition))
         .route("/{schema}/documents/{id}/deleteFields", post(delete_fields))
+        .route("/{schema}/documents/{id}/linkGroups", post(link_groups))
+        .route("/{schema}/documents/{id}/unlinkGroups", post(unlink_groups))
+        .route("/{schema}/documents/{id}/linkUsers", post(link_users))
+        .route("/{schema}/documents/{id}/unlinkUsers", post(unlink_users))
+        .route("/{schema}/documents/{id}/{field}", post(append_to_array))
+        .route(
+            "/{schema}/documents/{id}/{field}/{element}",
+            put(update_in_array).delete(remove_from_array),
+        )
 }
 
 /// A document as the data service returns it.
@@ -262,6 +271,161 @@ async fn transition(
         choice,
         data: request.data,
         lookups,
+    };
+    execute(&state, &caller, &schema, &id, &query, command).await
+}
+
+/// Ids in a body: every one well formed.
+fn parse_ids(ids: &[String]) -> Result<Vec<Id>, ApiError> {
+    ids.iter().map(|id| parse_id(id)).collect()
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Groups {
+    group_ids: Option<Vec<String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Users {
+    user_ids: Option<Vec<String>>,
+}
+
+/// A body that may be empty (`{}` or nothing at all).
+fn optional_body<T: serde::de::DeserializeOwned + Default>(body: &Bytes) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        Ok(T::default())
+    } else {
+        json_body(body)
+    }
+}
+
+/// `POST /data/v1/{schema}/documents/{id}/linkGroups`: `{groupIds}`.
+async fn link_groups(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((schema, id)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let schema = snapshot(&state, &schema).await?;
+    let groups: Groups = json_body(&body)?;
+    let group_ids = parse_ids(&groups.group_ids.unwrap_or_default())?;
+    let command = DocumentCommand::LinkGroups {
+        schema: schema.clone(),
+        group_ids,
+    };
+    execute(&state, &caller, &schema, &id, &Query::default(), command).await
+}
+
+/// `POST /data/v1/{schema}/documents/{id}/unlinkGroups`: `{groupIds}`, or `{}` for all of them.
+async fn unlink_groups(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((schema, id)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let schema = snapshot(&state, &schema).await?;
+    let groups: Groups = optional_body(&body)?;
+    let group_ids = groups.group_ids.as_deref().map(parse_ids).transpose()?;
+    let command = DocumentCommand::UnlinkGroups {
+        schema: schema.clone(),
+        group_ids,
+    };
+    execute(&state, &caller, &schema, &id, &Query::default(), command).await
+}
+
+/// `POST /data/v1/{schema}/documents/{id}/linkUsers`: `{userIds}`.
+async fn link_users(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((schema, id)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let schema = snapshot(&state, &schema).await?;
+    let users: Users = json_body(&body)?;
+    let user_ids = parse_ids(&users.user_ids.unwrap_or_default())?;
+    let lookups = documents::lookups(&state.bus, user_ids.iter().copied().collect()).await?;
+    let command = DocumentCommand::LinkUsers {
+        schema: schema.clone(),
+        user_ids,
+        lookups,
+    };
+    execute(&state, &caller, &schema, &id, &Query::default(), command).await
+}
+
+/// `POST /data/v1/{schema}/documents/{id}/unlinkUsers`: `{userIds}`, or `{}` for all of them.
+async fn unlink_users(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((schema, id)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let schema = snapshot(&state, &schema).await?;
+    let users: Users = optional_body(&body)?;
+    let user_ids = users.user_ids.as_deref().map(parse_ids).transpose()?;
+    let command = DocumentCommand::UnlinkUsers {
+        schema: schema.clone(),
+        user_ids,
+    };
+    execute(&state, &caller, &schema, &id, &Query::default(), command).await
+}
+
+/// `POST /data/v1/{schema}/documents/{id}/{field}`: appends the body to the array of objects at
+/// `field` under a new id; answers the element.
+async fn append_to_array(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((schema, id, field)): Path<(String, String, String)>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let schema = snapshot(&state, &schema).await?;
+    let object: Map<String, Value> = json_body(&body)?;
+    let element_id = state.ids.next();
+    let mut answer = object.clone();
+    let command = DocumentCommand::AppendToArray {
+        schema: schema.clone(),
+        field,
+        id: element_id,
+        object,
+    };
+    let Json(_) = execute(&state, &caller, &schema, &id, &Query::default(), command).await?;
+    answer.insert("id".into(), json!(element_id.to_string()));
+    Ok(Json(Value::Object(answer)))
+}
+
+/// `PUT /data/v1/{schema}/documents/{id}/{field}/{element}?<rql>`: sets the given fields of one
+/// element; `null` removes one.
+async fn update_in_array(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((schema, id, field, element)): Path<(String, String, String, String)>,
+    Rql(query): Rql,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let schema = snapshot(&state, &schema).await?;
+    let changes: Map<String, Value> = json_body(&body)?;
+    let command = DocumentCommand::UpdateInArray {
+        schema: schema.clone(),
+        field,
+        id: parse_id(&element)?,
+        changes,
+    };
+    execute(&state, &caller, &schema, &id, &query, command).await
+}
+
+/// `DELETE /data/v1/{schema}/documents/{id}/{field}/{element}?<rql>`.
+async fn remove_from_array(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((schema, id, field, element)): Path<(String, String, String, String)>,
+    Rql(query): Rql,
+) -> Result<Json<Value>, ApiError> {
+    let schema = snapshot(&state, &schema).await?;
+    let command = DocumentCommand::RemoveFromArray {
+        schema: schema.clone(),
+        field,
+        id: parse_id(&element)?,
     };
     execute(&state, &caller, &schema, &id, &query, command).await
 }
