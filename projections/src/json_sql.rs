@@ -184,7 +184,7 @@ pub fn condition(
                 dialect,
                 location,
                 sql,
-                *value == Scalar::Null,
+                *value == Scalar::Null && matches!(op, Cmp::Eq | Cmp::Ne),
                 |alias, sql| {
                     element_test(
                         dialect,

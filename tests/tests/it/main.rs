@@ -18,6 +18,7 @@ mod oidc;
 mod projections;
 mod roles;
 mod route_inventory;
+mod rql_differential;
 mod schemas;
 mod sdk;
 mod telemetry;

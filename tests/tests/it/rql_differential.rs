@@ -1,0 +1,476 @@
+//! RQL over documents, three ways: compiled to SQL on Postgres, compiled to SQL on SQLite, and a
+//! reference evaluator written here from the documented meaning (`projections/src/json_sql.rs`).
+//! On random documents and random queries all three must return the same ids in the same order,
+//! and the same `page.total`.
+
+use std::cmp::Ordering;
+
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestCaseError, TestRunner};
+use serde_json::{Value, json};
+use vigil_domain::actor::{Actor, Via};
+use vigil_projections::documents::{ListedSchema, documents};
+use vigil_projections::page::Limits;
+use vigil_projections::store::ReadStore;
+use vigil_schemas::access::Access;
+use vigil_tests::{Deployment, TestEnv};
+
+const SCHEMA: &str = "5e9f0000000000000000aaaa";
+
+fn number() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        Just(json!(-1)),
+        Just(json!(0)),
+        Just(json!(1)),
+        Just(json!(2.5)),
+        Just(json!(10))
+    ]
+}
+
+fn text() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        Just(json!("a")),
+        Just(json!("b")),
+        Just(json!("ab")),
+        Just(json!("B")),
+        Just(json!("é"))
+    ]
+}
+
+fn scalar() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        number(),
+        text(),
+        Just(json!(true)),
+        Just(json!(false)),
+        Just(Value::Null),
+    ]
+}
+
+/// A field's value, or `None` when the field is missing.
+fn field() -> impl Strategy<Value = Option<Value>> {
+    prop_oneof![
+        Just(None),
+        scalar().prop_map(Some),
+        proptest::collection::vec(prop_oneof![number(), text(), Just(Value::Null)], 0..3)
+            .prop_map(|items| Some(Value::Array(items))),
+        number().prop_map(|x| Some(json!({"x": x}))),
+    ]
+}
+
+fn items() -> impl Strategy<Value = Option<Value>> {
+    prop_oneof![
+        Just(None),
+        proptest::collection::vec(
+            prop_oneof![
+                number().prop_map(|v| json!({"v": v})),
+                number(),
+                Just(json!({}))
+            ],
+            0..3
+        )
+        .prop_map(|items| Some(Value::Array(items))),
+    ]
+}
+
+fn document() -> impl Strategy<Value = Value> {
+    (field(), field(), field(), items()).prop_map(|(a, b, n, items)| {
+        let mut data = serde_json::Map::new();
+        for (name, value) in [("a", a), ("b", b), ("n", n), ("items", items)] {
+            if let Some(value) = value {
+                data.insert(name.into(), value);
+            }
+        }
+        Value::Object(data)
+    })
+}
+
+/// A value as RQL text (strings percent-encoded as the SDK does).
+fn rql_value(value: &Value) -> String {
+    match value {
+        Value::String(text) => {
+            percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC)
+                .to_string()
+        }
+        other => other.to_string(),
+    }
+}
+
+fn path() -> impl Strategy<Value = &'static str> {
+    prop_oneof![
+        Just("data.a"),
+        Just("data.b"),
+        Just("data.n.x"),
+        Just("data.n")
+    ]
+}
+
+fn leaf() -> impl Strategy<Value = String> {
+    let compare = (
+        prop_oneof![
+            Just("eq"),
+            Just("ne"),
+            Just("gt"),
+            Just("ge"),
+            Just("lt"),
+            Just("le")
+        ],
+        path(),
+        scalar(),
+    )
+        .prop_map(|(op, path, value)| format!("{op}({path},{})", rql_value(&value)));
+    let within = (
+        prop_oneof![Just("in"), Just("out")],
+        path(),
+        proptest::collection::vec(scalar(), 1..3),
+    )
+        .prop_map(|(op, path, values)| {
+            let values: Vec<String> = values.iter().map(rql_value).collect();
+            format!("{op}({path},{})", values.join(","))
+        });
+    let like = (
+        prop_oneof![Just("data.a"), Just("data.b")],
+        prop_oneof![Just("a"), Just("B"), Just("%C3%A9"), Just("a*"), Just("*b")],
+    )
+        .prop_map(|(path, pattern)| format!("like({path},{pattern})"));
+    let present = (
+        prop_oneof![Just("contains"), Just("excludes")],
+        prop_oneof![
+            Just("data.a"),
+            Just("data.n"),
+            Just("data.n.x"),
+            Just("data.items")
+        ],
+    )
+        .prop_map(|(op, path)| format!("{op}({path})"));
+    let element = (
+        prop_oneof![Just("contains"), Just("excludes")],
+        prop_oneof![Just("data.items"), Just("data.n"), Just("data.a")],
+        prop_oneof![Just("eq"), Just("gt"), Just("le"), Just("ne")],
+        prop_oneof![Just("v"), Just("x")],
+        number(),
+    )
+        .prop_map(|(op, path, cmp, key, value)| format!("{op}({path},{cmp}({key},{value}))"));
+    prop_oneof![compare, within, like, present, element]
+}
+
+fn filter() -> impl Strategy<Value = String> {
+    prop_oneof![
+        3 => leaf(),
+        1 => (leaf(), leaf()).prop_map(|(a, b)| format!("and({a},{b})")),
+        1 => (leaf(), leaf()).prop_map(|(a, b)| format!("or({a},{b})")),
+    ]
+}
+
+fn query() -> impl Strategy<Value = String> {
+    let sort = proptest::collection::vec(
+        (
+            prop_oneof![Just("+"), Just("-")],
+            prop_oneof![
+                Just("data.a"),
+                Just("data.b"),
+                Just("data.n.x"),
+                Just("data.items")
+            ],
+        ),
+        0..3,
+    );
+    (
+        proptest::option::of(filter()),
+        sort,
+        proptest::option::of((1u64..6, 0u64..4)),
+    )
+        .prop_map(|(filter, sort, limit)| {
+            let mut terms: Vec<String> = filter.into_iter().collect();
+            if !sort.is_empty() {
+                let keys: Vec<String> = sort.iter().map(|(d, p)| format!("{d}{p}")).collect();
+                terms.push(format!("sort({})", keys.join(",")));
+            }
+            terms.push(match limit {
+                Some((limit, offset)) => format!("limit({limit},{offset})"),
+                None => "limit(100)".into(),
+            });
+            terms.join("&")
+        })
+}
+
+// --- The reference evaluator -------------------------------------------------------------------
+
+use vigil_projections::rql::{Cmp, Direction, Expr, Scalar};
+
+/// The value at `keys` under `root`, without stepping into arrays.
+fn at<'a>(root: &'a Value, keys: &[&str]) -> Option<&'a Value> {
+    keys.iter()
+        .try_fold(root, |value, key| value.as_object()?.get(*key))
+}
+
+/// The values a comparison looks at: the elements of an array, or the value itself.
+fn values(value: &Value) -> Vec<&Value> {
+    match value {
+        Value::Array(items) => items.iter().collect(),
+        other => vec![other],
+    }
+}
+
+fn test_one(op: Cmp, expected: &Scalar, value: &Value) -> bool {
+    let ordering = match (expected, value) {
+        (Scalar::Number(n), Value::Number(v)) => v.as_f64().and_then(|v| v.partial_cmp(n)),
+        (Scalar::String(s), Value::String(v)) => Some(v.as_str().cmp(s.as_str())),
+        (Scalar::Bool(b), Value::Bool(v)) if matches!(op, Cmp::Eq | Cmp::Ne) => Some(v.cmp(b)),
+        (Scalar::Null, Value::Null) if matches!(op, Cmp::Eq | Cmp::Ne) => Some(Ordering::Equal),
+        _ => None,
+    };
+    ordering.is_some_and(|o| match op {
+        Cmp::Eq | Cmp::Ne => o == Ordering::Equal,
+        Cmp::Gt => o == Ordering::Greater,
+        Cmp::Ge => o != Ordering::Less,
+        Cmp::Lt => o == Ordering::Less,
+        Cmp::Le => o != Ordering::Greater,
+    })
+}
+
+fn any_equal(found: Option<&Value>, expected: &[Scalar]) -> bool {
+    match found {
+        None => expected.contains(&Scalar::Null),
+        Some(value) => values(value)
+            .into_iter()
+            .any(|v| expected.iter().any(|e| test_one(Cmp::Eq, e, v))),
+    }
+}
+
+fn like(pattern: &str, text: &str) -> bool {
+    let (pattern, text) = (pattern.to_ascii_lowercase(), text.to_ascii_lowercase());
+    if !pattern.contains('*') {
+        return text.contains(&pattern);
+    }
+    let parts: Vec<&str> = pattern.split('*').collect();
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if !text.starts_with(first) || !text[first.len()..].ends_with(last) {
+        return false;
+    }
+    let mut rest = &text[first.len()..text.len() - last.len()];
+    for part in &parts[1..parts.len() - 1] {
+        match rest.find(part) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+/// Whether `filter` holds for `root` (a document, or an element for a relative condition).
+fn holds(filter: &Expr, root: &Value) -> bool {
+    let found = |path: &str| {
+        let keys: Vec<&str> = path.split('.').collect();
+        at(root, &keys).cloned()
+    };
+    match filter {
+        Expr::And(parts) => parts.iter().all(|p| holds(p, root)),
+        Expr::Or(parts) => parts.is_empty() || parts.iter().any(|p| holds(p, root)),
+        Expr::Compare {
+            path,
+            op: Cmp::Ne,
+            value,
+        } => !any_equal(found(path).as_ref(), std::slice::from_ref(value)),
+        Expr::Compare {
+            path,
+            op: Cmp::Eq,
+            value,
+        } => any_equal(found(path).as_ref(), std::slice::from_ref(value)),
+        Expr::Compare { path, op, value } => {
+            found(path).is_some_and(|v| values(&v).into_iter().any(|v| test_one(*op, value, v)))
+        }
+        Expr::In {
+            path,
+            values: expected,
+            negated,
+        } => any_equal(found(path).as_ref(), expected) != *negated,
+        Expr::Like { path, pattern } => found(path).is_some_and(|v| {
+            values(&v)
+                .into_iter()
+                .any(|v| v.as_str().is_some_and(|text| like(pattern, text)))
+        }),
+        Expr::Contains {
+            path,
+            element: None,
+            negated,
+        } => found(path).is_some() != *negated,
+        Expr::Contains {
+            path,
+            element: Some(element),
+            negated,
+        } => {
+            let elements = match found(path) {
+                Some(Value::Array(items)) => items,
+                Some(object @ Value::Object(_)) => vec![object],
+                _ => Vec::new(),
+            };
+            elements.iter().any(|e| holds(element, e)) != *negated
+        }
+    }
+}
+
+/// A document's sort key at `path`: type rank, then number, then text.
+fn sort_key(data: &Value, path: &str) -> (u8, Option<f64>, Option<String>) {
+    let keys: Vec<&str> = path.split('.').skip(1).collect();
+    match at(data, &keys) {
+        None | Some(Value::Null) => (0, None, None),
+        Some(Value::Number(n)) => (1, n.as_f64(), None),
+        Some(Value::String(s)) => (2, None, Some(s.clone())),
+        Some(Value::Bool(b)) => (3, Some(f64::from(u8::from(*b))), None),
+        Some(_) => (4, None, None),
+    }
+}
+
+fn compare_keys(
+    a: &(u8, Option<f64>, Option<String>),
+    b: &(u8, Option<f64>, Option<String>),
+) -> Ordering {
+    a.0.cmp(&b.0)
+        .then_with(|| a.1.partial_cmp(&b.1).unwrap_or(Ordering::Equal))
+        .then_with(|| a.2.cmp(&b.2))
+}
+
+/// The ids the reference evaluator answers, and the total.
+fn reference(documents: &[(String, Value)], raw: &str) -> (Vec<String>, u64) {
+    let query = vigil_projections::rql::parse(raw).expect("generated RQL parses");
+    let document = |data: &Value| json!({"data": data});
+    let mut matching: Vec<&(String, Value)> = documents
+        .iter()
+        .filter(|(_, data)| {
+            query
+                .filter
+                .as_ref()
+                .is_none_or(|f| holds(f, &document(data)))
+        })
+        .collect();
+    matching.sort_by(|(a_id, a), (b_id, b)| {
+        query
+            .sort
+            .iter()
+            .map(|(path, direction)| {
+                let order = compare_keys(&sort_key(a, path), &sort_key(b, path));
+                if *direction == Direction::Descending {
+                    order.reverse()
+                } else {
+                    order
+                }
+            })
+            .find(|o| *o != Ordering::Equal)
+            .unwrap_or(Ordering::Equal)
+            .then_with(|| a_id.cmp(b_id))
+    });
+    let total = matching.len() as u64;
+    let limit = query.limit.unwrap_or(20) as usize;
+    let ids = matching
+        .into_iter()
+        .skip(query.offset as usize)
+        .take(limit)
+        .map(|(id, _)| id.clone())
+        .collect();
+    (ids, total)
+}
+
+async fn replace_documents(store: &ReadStore, documents: &[(String, Value)]) -> anyhow::Result<()> {
+    vigil_projections::with_pool!(store, pool => {
+        sqlx::query("DELETE FROM documents_v1").execute(pool).await?;
+        for (id, data) in documents {
+            sqlx::query(
+                "INSERT INTO documents_v1 (id, schema_id, creator_id, user_ids, group_ids, status, data, \
+                 status_changed_timestamp, creation_timestamp, update_timestamp, position) \
+                 VALUES ($1, $2, NULL, $3, $3, 'new', $4, 0, 0, 0, 1)",
+            )
+            .bind(id)
+            .bind(SCHEMA)
+            .bind(sqlx::types::Json(json!([])))
+            .bind(sqlx::types::Json(data.clone()))
+            .execute(pool)
+            .await?;
+        }
+    });
+    Ok(())
+}
+
+async fn answer(store: &ReadStore, raw: &str) -> anyhow::Result<(Vec<String>, u64)> {
+    let query = vigil_projections::rql::parse(raw)?;
+    let schema = ListedSchema {
+        id: SCHEMA,
+        name: "differential",
+        read_mode: &Access::AllUsers,
+        limits: Limits {
+            default: 20,
+            maximum: 100,
+        },
+    };
+    let page = documents(store, schema, &Actor::system(Via::Cli), &query).await?;
+    Ok((
+        page.data.into_iter().map(|row| row.id).collect(),
+        page.total.unwrap_or(0),
+    ))
+}
+
+#[test]
+fn postgres_sqlite_and_the_reference_evaluator_agree() -> anyhow::Result<()> {
+    // The strategies' types nest deeply; their values are built on a roomier stack.
+    std::thread::Builder::new()
+        .stack_size(64 * 1024 * 1024)
+        .spawn(differential)?
+        .join()
+        .map_err(|_| anyhow::anyhow!("the differential test panicked"))?
+}
+
+fn differential() -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let (embedded, production) = runtime.block_on(async {
+        anyhow::Ok((
+            TestEnv::new(Deployment::Embedded).await?,
+            TestEnv::new(Deployment::Production).await?,
+        ))
+    })?;
+    let stores = runtime.block_on(async {
+        anyhow::Ok([embedded.open().await?.store, production.open().await?.store])
+    })?;
+    let mut runner = TestRunner::new(Config {
+        cases: 256,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let case = (
+        proptest::collection::vec(document(), 0..10),
+        proptest::collection::vec(query(), 1..6),
+    );
+    let outcome = runner.run(&case, |(datas, queries)| {
+        let documents: Vec<(String, Value)> = datas
+            .into_iter()
+            .enumerate()
+            .map(|(i, data)| (format!("{i:024x}"), data))
+            .collect();
+        runtime
+            .block_on(async {
+                for store in &stores {
+                    replace_documents(store, &documents).await?;
+                }
+                for raw in &queries {
+                    let expected = reference(&documents, raw);
+                    for (store, name) in stores.iter().zip(["sqlite", "postgres"]) {
+                        let found = answer(store, raw).await?;
+                        anyhow::ensure!(
+                            found == expected,
+                            "{name} answered {found:?} to `{raw}`, the reference {expected:?}, over {documents:?}"
+                        );
+                    }
+                }
+                anyhow::Ok(())
+            })
+            .map_err(|e| TestCaseError::fail(format!("{e:#}")))
+    });
+    runtime.block_on(async {
+        for store in &stores {
+            store.close().await;
+        }
+    });
+    outcome.map_err(|e| anyhow::anyhow!("{e}"))
+}
