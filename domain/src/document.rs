@@ -1530,4 +1530,82 @@ mod tests {
                 id(60)
             )));
     }
+
+    /// What a random step does to a document.
+    #[derive(Debug, Clone)]
+    enum Step {
+        Transition(&'static str, i64),
+        Update(i64),
+        Delete,
+    }
+
+    fn step() -> impl proptest::strategy::Strategy<Value = Step> {
+        use proptest::prelude::*;
+        prop_oneof![
+            (
+                prop_oneof![Just("review"), Just("alarm"), Just("back"), Just("nothing")],
+                0i64..200
+            )
+                .prop_map(|(name, systolic)| Step::Transition(name, systolic)),
+            (0i64..200).prop_map(Step::Update),
+            Just(Step::Delete),
+        ]
+    }
+
+    proptest::proptest! {
+        /// Whatever is asked, in whatever order, a document only ever moves along the configured
+        /// transitions into configured statuses, and its data always fits the schema.
+        #[test]
+        fn random_steps_stay_inside_the_workflow(
+            systolic in 0i64..200,
+            steps in proptest::collection::vec(step(), 0..12),
+        ) {
+            let schema = blood_pressure(|d| {
+                d.write_transition(&id(4).to_string(), &json!({
+                    "name": "back", "type": "manual", "fromStatuses": ["reviewed"], "toStatus": "new",
+                }), Write::Add)
+                .unwrap();
+            });
+            let definition = &schema.compiled.definition;
+            let edges: BTreeSet<(String, String)> = definition
+                .transitions
+                .iter()
+                .flat_map(|t| t.from_statuses.iter().map(|from| (from.clone(), t.to_status.clone())))
+                .collect();
+            let actor = user(7, &["UPDATE_DOCUMENTS", "VIEW_DOCUMENTS", "DELETE_DOCUMENTS"]);
+            let mut history = given::<Document>(&[])
+                .by(actor.clone())
+                .when(create(&schema, json!({"systolic": systolic})))
+                .events();
+            for step in steps {
+                let command = match step {
+                    Step::Transition(name, systolic) => DocumentCommand::Transition {
+                        schema: schema.clone(),
+                        choice: TransitionChoice::Name(name.into()),
+                        data: json!({"systolic": systolic, "note": "n"}).as_object().cloned().unwrap_or_default(),
+                        lookups: Lookups::default(),
+                    },
+                    Step::Update(systolic) => DocumentCommand::Update {
+                        schema: schema.clone(),
+                        changes: json!({"systolic": systolic}).as_object().cloned().unwrap_or_default(),
+                    },
+                    Step::Delete => DocumentCommand::Delete { schema: schema.clone() },
+                };
+                if let Ok(events) = given::<Document>(&history).by(actor.clone()).when(command).events_or_error() {
+                    history.extend(events);
+                }
+                let document = Document::fold(&history);
+                proptest::prop_assert!(definition.statuses.contains_key(&document.status));
+                proptest::prop_assert!(schema.compiled.validate_data(&Value::Object(document.data.clone())).is_ok());
+            }
+            for event in &history {
+                if let DocumentEvent::Transitioned(t) = event {
+                    proptest::prop_assert!(
+                        edges.contains(&(t.from_status.clone(), t.to_status.clone())),
+                        "{} -> {} is not configured", t.from_status, t.to_status
+                    );
+                }
+            }
+        }
+    }
 }
