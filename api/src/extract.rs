@@ -35,6 +35,17 @@ pub fn json_body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiE
     })
 }
 
+/// Like [`json_body`], for a body that may be left out: none is the default value.
+pub fn optional_json_body<T: serde::de::DeserializeOwned + Default>(
+    bytes: &[u8],
+) -> Result<T, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        Ok(T::default())
+    } else {
+        json_body(bytes)
+    }
+}
+
 /// An id from a path or a body: a malformed one is `ID_FORMAT_EXCEPTION`.
 pub fn parse_id(text: &str) -> Result<Id, ApiError> {
     text.parse()

@@ -109,11 +109,7 @@ fn named_users(schema: &SchemaSnapshot, data: &Map<String, Value>, linked: &[Id]
         }));
     let mut users: BTreeSet<Id> = linked.iter().copied().collect();
     for field in fields {
-        let mut parts = field.split('.');
-        let value = parts
-            .next()
-            .and_then(|first| data.get(first))
-            .and_then(|first| parts.try_fold(first, |value, part| value.get(part)));
+        let value = vigil_domain::document::value_at(data, field);
         if let Some(id) = value.and_then(Value::as_str).and_then(|s| s.parse().ok()) {
             users.insert(id);
         }

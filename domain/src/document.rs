@@ -15,7 +15,7 @@ use serde_json::{Map, Value, json};
 use vigil_schemas::access::{Access, CreateMode, GroupSyncMode, Relation};
 use vigil_schemas::compiled::CompiledSchema;
 use vigil_schemas::workflow::{
-    Action, AfterAction, Condition, GroupRelation, TaskAction, TransitionType,
+    Action, AfterAction, Condition, GroupRelation, LONGEST_PATH, TaskAction, TransitionType,
 };
 
 use crate::actor::Actor;
@@ -182,6 +182,12 @@ pub enum DocumentCommand {
         field: String,
         id: Id,
     },
+    /// `command`, only if the document is still as it was when it had `seen` events (the state a
+    /// request's RQL guard was checked against).
+    Guarded {
+        seen: u64,
+        command: Box<DocumentCommand>,
+    },
 }
 
 impl DocumentCommand {
@@ -199,6 +205,7 @@ impl DocumentCommand {
             | Self::AppendToArray { schema, .. }
             | Self::UpdateInArray { schema, .. }
             | Self::RemoveFromArray { schema, .. } => schema,
+            Self::Guarded { command, .. } => command.schema(),
         }
     }
 }
@@ -219,6 +226,8 @@ pub enum DocumentError {
     UnknownTransition(String),
     #[error("no array element {0}")]
     UnknownElement(String),
+    #[error("the document changed since its guard was checked")]
+    Stale,
     #[error("permission {0} is required")]
     NoPermission(String),
 }
@@ -230,6 +239,7 @@ impl DomainError for DocumentError {
                 ExhCode::ResourceUnknown
             }
             Self::AlreadyExists => ExhCode::ResourceAlreadyExists,
+            Self::Stale => ExhCode::Conflict,
             Self::SchemaDisabled => ExhCode::IllegalState,
             Self::InvalidData(_) => ExhCode::FieldFormat,
             Self::IllegalArgument(_) => ExhCode::IllegalArgument,
@@ -240,6 +250,8 @@ impl DomainError for DocumentError {
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Document {
+    /// How many events the document has had: which state of it a guard was checked against.
+    pub events: u64,
     pub created: bool,
     pub deleted: bool,
     pub schema_id: Option<Id>,
@@ -313,19 +325,20 @@ impl Document {
         )
     }
 
-    /// A document that exists and that the actor may read (or holds `permission` for), in a
+    /// A document that exists and that the actor may read (or holds one of `permissions` for), in a
     /// schema that is enabled: one the actor cannot see is not found.
     fn reachable(
         &self,
         actor: &Actor,
         schema: &SchemaSnapshot,
-        permission: &str,
+        permissions: &[&str],
     ) -> Result<(), DocumentError> {
         self.exists()?;
         if self.schema_id != Some(schema.id) {
             return Err(DocumentError::NotFound);
         }
-        if !self.readable_by(actor, schema) && !permitted(actor, self, permission) {
+        let permitted_any = permissions.iter().any(|p| permitted(actor, self, p));
+        if !self.readable_by(actor, schema) && !permitted_any {
             return Err(DocumentError::NotFound);
         }
         if schema.disabled {
@@ -335,8 +348,38 @@ impl Document {
     }
 }
 
+/// The permission that allows the transition a request chooses, whatever the modes say.
+fn transition_permission(schema: &SchemaSnapshot, choice: &TransitionChoice) -> String {
+    let name = match choice {
+        TransitionChoice::Name(name) => Some(name.as_str()),
+        TransitionChoice::Id(id) => schema
+            .compiled
+            .definition
+            .transitions
+            .iter()
+            .find(|t| t.id == id.to_string())
+            .and_then(|t| t.name.as_deref()),
+    };
+    format!(
+        "TRANSITION_DOCUMENTS:{}:{}",
+        schema.name,
+        name.unwrap_or_default()
+    )
+}
+
+/// A dotted path a request names: names joined by dots, not too many.
+fn check_path(path: &str) -> Result<(), DocumentError> {
+    let names = path.split('.');
+    if path.is_empty() || names.clone().count() > LONGEST_PATH || names.clone().any(str::is_empty) {
+        return Err(DocumentError::InvalidData(format!(
+            "`{path}` is not a path of at most {LONGEST_PATH} names joined by dots"
+        )));
+    }
+    Ok(())
+}
+
 /// The value at a dotted path of `data`.
-fn get_path<'a>(data: &'a Map<String, Value>, path: &str) -> Option<&'a Value> {
+pub fn value_at<'a>(data: &'a Map<String, Value>, path: &str) -> Option<&'a Value> {
     let mut parts = path.split('.');
     let first = data.get(parts.next()?)?;
     parts.try_fold(first, |value, part| value.get(part))
@@ -385,7 +428,7 @@ fn remove_path(data: &mut Map<String, Value>, path: &str) {
 }
 
 fn id_at(data: &Map<String, Value>, field: &str) -> Option<Id> {
-    get_path(data, field)?.as_str()?.parse().ok()
+    value_at(data, field)?.as_str()?.parse().ok()
 }
 
 fn add_id(ids: &mut Vec<Id>, id: Id) {
@@ -499,7 +542,7 @@ impl Working<'_> {
                     }
                 }
                 Action::AddItems { field, values } => {
-                    let mut items = match get_path(&self.data, field) {
+                    let mut items = match value_at(&self.data, field) {
                         Some(Value::Array(items)) => items.clone(),
                         _ => Vec::new(),
                     };
@@ -511,7 +554,7 @@ impl Working<'_> {
                     set_path(&mut self.data, field, Value::Array(items));
                 }
                 Action::RemoveItems { field, values } => {
-                    if let Some(Value::Array(items)) = get_path(&self.data, field) {
+                    if let Some(Value::Array(items)) = value_at(&self.data, field) {
                         let kept = items
                             .iter()
                             .filter(|i| !values.contains(i))
@@ -558,7 +601,10 @@ impl Working<'_> {
     }
 
     /// Runs the automatic transitions that apply, in configuration order, until none does.
-    fn automatic(&mut self, deferred: &mut Vec<TaskAction>) -> Vec<DocumentTransitioned> {
+    fn automatic(
+        &mut self,
+        deferred: &mut Vec<TaskAction>,
+    ) -> Result<Vec<DocumentTransitioned>, DocumentError> {
         let transitions = &self.schema.compiled.definition.transitions;
         let mut ran = Vec::new();
         for _ in 0..MOST_AUTOMATIC_TRANSITIONS {
@@ -568,52 +614,86 @@ impl Working<'_> {
                     && self.conditions_hold(Some(*i), &t.conditions, None)
             });
             let Some((_, transition)) = next else { break };
-            ran.push(self.transition(transition));
+            ran.push(self.transition(transition)?);
             self.after(&transition.after_actions, deferred);
         }
-        ran
+        Ok(ran)
     }
 
     fn transition(
         &mut self,
         transition: &vigil_schemas::workflow::Transition,
-    ) -> DocumentTransitioned {
+    ) -> Result<DocumentTransitioned, DocumentError> {
+        let transition_id = transition.id.parse().map_err(|_| {
+            DocumentError::IllegalArgument(format!("`{}` is not a transition id", transition.id))
+        })?;
         let from_status = std::mem::replace(&mut self.status, transition.to_status.clone());
         self.run(&transition.actions);
-        DocumentTransitioned {
-            transition_id: transition.id.parse().unwrap_or(self.document_id),
+        Ok(DocumentTransitioned {
+            transition_id,
             transition_name: transition.name.clone(),
             from_status,
             to_status: self.status.clone(),
             data: Json(Value::Object(self.data.clone())),
             user_ids: self.user_ids.clone(),
             group_ids: self.group_ids.clone(),
-        }
+        })
     }
 
-    /// The events of the automatic transitions and the tasks of a step.
+    /// The events of the automatic transitions and the tasks of a step, once its final data is
+    /// checked (fields the document already had outside the schema are left alone).
     fn finish(
         mut self,
         mut events: Vec<DocumentEvent>,
         mut deferred: Vec<TaskAction>,
-    ) -> Vec<DocumentEvent> {
-        events.extend(
-            self.automatic(&mut deferred)
-                .into_iter()
-                .map(DocumentEvent::Transitioned),
-        );
+        before: Option<&Map<String, Value>>,
+    ) -> Result<Vec<DocumentEvent>, DocumentError> {
+        let automatic = self.automatic(&mut deferred)?;
+        check_data(self.schema, before, &self.data)?;
+        events.extend(automatic.into_iter().map(DocumentEvent::Transitioned));
         for task in &deferred {
             self.request_task(task);
         }
         events.extend(self.tasks.into_iter().map(DocumentEvent::TaskRequested));
-        events
+        Ok(events)
     }
 }
 
-fn check_data(schema: &SchemaSnapshot, data: &Map<String, Value>) -> Result<(), DocumentError> {
+/// How deep a document's data may nest.
+const DEEPEST_DATA: usize = 32;
+
+fn deeper_than(value: &Value, levels: usize) -> bool {
+    match value {
+        Value::Object(fields) => levels == 0 || fields.values().any(|v| deeper_than(v, levels - 1)),
+        Value::Array(items) => levels == 0 || items.iter().any(|v| deeper_than(v, levels - 1)),
+        _ => false,
+    }
+}
+
+/// Checks data against the schema's properties. Root fields outside the schema that the document
+/// already had (`before`) with the same value are left alone: removing a property from a schema
+/// does not lock the documents that have it.
+fn check_data(
+    schema: &SchemaSnapshot,
+    before: Option<&Map<String, Value>>,
+    data: &Map<String, Value>,
+) -> Result<(), DocumentError> {
+    if data.values().any(|v| deeper_than(v, DEEPEST_DATA)) {
+        return Err(DocumentError::InvalidData(format!(
+            "/: data nests deeper than {DEEPEST_DATA} levels"
+        )));
+    }
+    let properties = &schema.compiled.definition.properties;
+    let checked: Map<String, Value> = data
+        .iter()
+        .filter(|(key, value)| {
+            properties.contains_key(*key) || before.and_then(|b| b.get(*key)) != Some(*value)
+        })
+        .map(|(key, value)| (key.clone(), value.clone()))
+        .collect();
     schema
         .compiled
-        .validate_data(&Value::Object(data.clone()))
+        .validate_data(&Value::Object(checked))
         .map_err(|violations| {
             DocumentError::InvalidData(
                 violations
@@ -642,6 +722,7 @@ impl Aggregate for Document {
         let settings = &schema.compiled.definition.settings;
         let actor = ctx.actor;
         match command {
+            DocumentCommand::Guarded { command, .. } => self.authorize(command, ctx),
             DocumentCommand::Create { .. } => {
                 let permission = format!("CREATE_DOCUMENTS:{}", schema.name);
                 if settings.create_mode == CreateMode::AllUsers || actor.allows(&permission) {
@@ -656,7 +737,7 @@ impl Aggregate for Document {
             | DocumentCommand::UnlinkUsers { .. } => {
                 // Global only: a group role cannot hand out access to documents.
                 let permission = format!("UPDATE_ACCESS_TO_DOCUMENT:{}", schema.name);
-                self.reachable(actor, schema, &permission)?;
+                self.reachable(actor, schema, &[&permission])?;
                 if actor.allows(&permission) {
                     Ok(())
                 } else {
@@ -669,7 +750,7 @@ impl Aggregate for Document {
             | DocumentCommand::UpdateInArray { .. }
             | DocumentCommand::RemoveFromArray { .. } => {
                 let permission = format!("UPDATE_DOCUMENTS:{}", schema.name);
-                self.reachable(actor, schema, &permission)?;
+                self.reachable(actor, schema, &[&permission])?;
                 if access(actor, self, &settings.update_mode, &permission) {
                     Ok(())
                 } else {
@@ -677,14 +758,15 @@ impl Aggregate for Document {
                 }
             }
             // Which transition, and so which permission, is known once it is chosen.
-            DocumentCommand::Transition { .. } => self.reachable(
-                actor,
-                schema,
-                &format!("TRANSITION_DOCUMENTS:{}", schema.name),
-            ),
+            // The update permission, or the one for this transition, lets a caller reach it.
+            DocumentCommand::Transition { choice, .. } => {
+                let update = format!("UPDATE_DOCUMENTS:{}", schema.name);
+                let transition = transition_permission(schema, choice);
+                self.reachable(actor, schema, &[&update, &transition])
+            }
             DocumentCommand::Delete { .. } => {
                 let permission = format!("DELETE_DOCUMENTS:{}", schema.name);
-                self.reachable(actor, schema, &permission)?;
+                self.reachable(actor, schema, &[&permission])?;
                 if access(actor, self, &settings.delete_mode, &permission) {
                     Ok(())
                 } else {
@@ -700,6 +782,10 @@ impl Aggregate for Document {
         ctx: &Ctx<'_>,
     ) -> Result<Vec<Self::Event>, Self::Error> {
         match command {
+            DocumentCommand::Guarded { seen, .. } if *seen != self.events => {
+                Err(DocumentError::Stale)
+            }
+            DocumentCommand::Guarded { command, .. } => self.handle(command, ctx),
             DocumentCommand::Create {
                 schema,
                 data,
@@ -711,7 +797,7 @@ impl Aggregate for Document {
                 if schema.disabled {
                     return Err(DocumentError::SchemaDisabled);
                 }
-                check_data(schema, data)?;
+                check_data(schema, None, data)?;
                 let definition = &schema.compiled.definition;
                 let creation = &definition.creation_transition;
                 let document_id = ctx.stream.id().unwrap_or(schema.id);
@@ -761,7 +847,7 @@ impl Aggregate for Document {
                     user_ids: working.user_ids.clone(),
                     group_ids: working.group_ids.clone(),
                 });
-                Ok(working.finish(vec![created], deferred))
+                working.finish(vec![created], deferred, None)
             }
             DocumentCommand::Update { schema, changes } => {
                 let mut data = self.data.clone();
@@ -777,6 +863,7 @@ impl Aggregate for Document {
             DocumentCommand::DeleteFields { schema, fields } => {
                 let mut data = self.data.clone();
                 for field in fields {
+                    check_path(field)?;
                     remove_path(&mut data, field);
                 }
                 self.updated(schema, data)
@@ -856,8 +943,9 @@ impl Aggregate for Document {
                 id,
                 object,
             } => {
+                check_path(field)?;
                 let mut data = self.data.clone();
-                let mut items = match get_path(&data, field) {
+                let mut items = match value_at(&data, field) {
                     Some(Value::Array(items)) => items.clone(),
                     Some(_) => {
                         return Err(DocumentError::IllegalArgument(format!(
@@ -878,6 +966,7 @@ impl Aggregate for Document {
                 id,
                 changes,
             } => {
+                check_path(field)?;
                 let mut data = self.data.clone();
                 let element = element_mut(&mut data, field, *id)?;
                 for (key, value) in changes {
@@ -893,9 +982,10 @@ impl Aggregate for Document {
                 self.updated(schema, data)
             }
             DocumentCommand::RemoveFromArray { schema, field, id } => {
+                check_path(field)?;
                 let mut data = self.data.clone();
                 element_mut(&mut data, field, *id)?;
-                if let Some(Value::Array(items)) = get_path(&data, field) {
+                if let Some(Value::Array(items)) = value_at(&data, field) {
                     let kept = items
                         .iter()
                         .filter(|item| {
@@ -911,6 +1001,7 @@ impl Aggregate for Document {
     }
 
     fn apply(&mut self, event: &Self::Event) {
+        self.events += 1;
         let data_of = |json: &Json| json.get().as_object().cloned().unwrap_or_default();
         match event {
             DocumentEvent::Created(e) => {
@@ -973,7 +1064,7 @@ impl Document {
         if data == self.data {
             return Ok(vec![]);
         }
-        check_data(schema, &data)?;
+        check_data(schema, Some(&self.data), &data)?;
         Ok(vec![DocumentEvent::Updated(DocumentUpdated {
             data: Json(Value::Object(data)),
         })])
@@ -1002,6 +1093,11 @@ impl Document {
                 TransitionChoice::Id(id) => id.to_string(),
                 TransitionChoice::Name(name) => name.clone(),
             }));
+        }
+        // Permission first: a caller without it learns nothing of the conditions.
+        let permission = transition_permission(schema, choice);
+        if !self.updatable_by(ctx.actor, schema) && !permitted(ctx.actor, self, &permission) {
+            return Err(DocumentError::NoPermission(permission));
         }
         // Fields of the input that are properties of the schema are written into the data.
         let mut data = self.data.clone();
@@ -1033,24 +1129,14 @@ impl Document {
                 self.status
             )));
         };
-        let name = transition.name.clone().unwrap_or_default();
-        let allowed = self.updatable_by(ctx.actor, schema)
-            || permitted(
-                ctx.actor,
-                self,
-                &format!("TRANSITION_DOCUMENTS:{}:{name}", schema.name),
-            );
-        if !allowed {
-            return Err(DocumentError::NoPermission(format!(
-                "TRANSITION_DOCUMENTS:{}:{name}",
-                schema.name
-            )));
-        }
-        check_data(schema, &working.data)?;
         let mut deferred = Vec::new();
-        let manual = working.transition(transition);
+        let manual = working.transition(transition)?;
         working.after(&transition.after_actions, &mut deferred);
-        Ok(working.finish(vec![DocumentEvent::Transitioned(manual)], deferred))
+        working.finish(
+            vec![DocumentEvent::Transitioned(manual)],
+            deferred,
+            Some(&self.data),
+        )
     }
 }
 
@@ -1547,7 +1633,7 @@ mod tests {
                 0i64..200
             )
                 .prop_map(|(name, systolic)| Step::Transition(name, systolic)),
-            (0i64..200).prop_map(Step::Update),
+            (-50i64..200).prop_map(Step::Update),
             Just(Step::Delete),
         ]
     }
@@ -1591,8 +1677,17 @@ mod tests {
                     },
                     Step::Delete => DocumentCommand::Delete { schema: schema.clone() },
                 };
-                if let Ok(events) = given::<Document>(&history).by(actor.clone()).when(command).events_or_error() {
-                    history.extend(events);
+                match given::<Document>(&history).by(actor.clone()).when(command).events_or_error() {
+                    Ok(events) => history.extend(events),
+                    // What a step may be refused for: data outside the schema, a transition that
+                    // does not apply or exist, a document already deleted.
+                    Err(
+                        DocumentError::InvalidData(_)
+                        | DocumentError::IllegalArgument(_)
+                        | DocumentError::UnknownTransition(_)
+                        | DocumentError::NotFound,
+                    ) => {}
+                    Err(other) => proptest::prop_assert!(false, "refused with {other:?}"),
                 }
                 let document = Document::fold(&history);
                 proptest::prop_assert!(definition.statuses.contains_key(&document.status));
@@ -1607,5 +1702,126 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_guarded_command_needs_the_document_as_it_was() {
+        let schema = blood_pressure(|_| {});
+        let history = created_by(patient(7), &schema, json!({"systolic": 120}));
+        let guarded = |seen: u64| DocumentCommand::Guarded {
+            seen,
+            command: Box::new(DocumentCommand::Update {
+                schema: schema.clone(),
+                changes: json!({"note": "x"})
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default(),
+            }),
+        };
+        let seen = Document::fold(&history).events;
+        assert_eq!(
+            given::<Document>(&history)
+                .by(patient(7))
+                .when(guarded(seen))
+                .events()
+                .len(),
+            1
+        );
+        given::<Document>(&history)
+            .by(patient(7))
+            .when(guarded(seen - 1))
+            .then_err(DocumentError::Stale);
+        given::<Document>(&history)
+            .by(user(9, &[]))
+            .when(guarded(seen))
+            .then_err(DocumentError::NotFound);
+    }
+
+    #[test]
+    fn fields_outside_the_schema_are_refused_when_written_and_kept_when_left_alone() {
+        let with_extra = blood_pressure(|d| {
+            d.write_property("extra", &json!({"type": "string"}), Write::Add)
+                .unwrap();
+        });
+        let history = created_by(
+            patient(7),
+            &with_extra,
+            json!({"extra": "kept", "systolic": 120}),
+        );
+        // The property is removed from the schema; the document keeps it and stays usable.
+        let without = blood_pressure(|_| {});
+        let update = |changes: Value| DocumentCommand::Update {
+            schema: without.clone(),
+            changes: changes.as_object().cloned().unwrap_or_default(),
+        };
+        assert_eq!(
+            given::<Document>(&history)
+                .by(patient(7))
+                .when(update(json!({"systolic": 121})))
+                .events()
+                .len(),
+            1
+        );
+        let changed = given::<Document>(&history)
+            .by(patient(7))
+            .when(update(json!({"extra": "changed"})))
+            .events_or_error();
+        assert!(
+            matches!(changed, Err(DocumentError::InvalidData(_))),
+            "{changed:?}"
+        );
+        // An action writing outside the schema is refused with the step.
+        let setting = blood_pressure(|d| {
+            d.creation_transition.actions.push(Action::Set {
+                field: "elsewhere".into(),
+                value: json!(1),
+            });
+        });
+        let refused = given::<Document>(&[])
+            .by(patient(7))
+            .when(create(&setting, json!({})))
+            .events_or_error();
+        assert!(
+            matches!(refused, Err(DocumentError::InvalidData(_))),
+            "{refused:?}"
+        );
+    }
+
+    #[test]
+    fn paths_and_data_are_bounded() {
+        let schema = blood_pressure(|_| {});
+        let history = created_by(patient(7), &schema, json!({}));
+        let deep_path = vec!["a"; 17].join(".");
+        let refused = given::<Document>(&history)
+            .by(patient(7))
+            .when(DocumentCommand::AppendToArray {
+                schema: schema.clone(),
+                field: deep_path,
+                id: id(60),
+                object: Map::new(),
+            })
+            .events_or_error();
+        assert!(
+            matches!(refused, Err(DocumentError::InvalidData(_))),
+            "{refused:?}"
+        );
+        let mut deep = json!(1);
+        for _ in 0..40 {
+            deep = json!([deep]);
+        }
+        let refused = given::<Document>(&history)
+            .by(patient(7))
+            .when(DocumentCommand::Update {
+                schema: schema.clone(),
+                changes: json!({"tags": deep})
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default(),
+            })
+            .events_or_error();
+        assert!(
+            matches!(&refused, Err(DocumentError::InvalidData(m)) if m.contains("deeper")),
+            "{refused:?}"
+        );
     }
 }

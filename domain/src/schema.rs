@@ -223,6 +223,12 @@ fn parsed<T: serde::de::DeserializeOwned>(value: &Json) -> Option<T> {
     serde_json::from_value(value.get().clone()).ok()
 }
 
+/// Documents are checked against a definition's compiled validators: one that does not compile
+/// (`{"type": "string", "minLength": "x"}`) is refused when configured.
+fn compiles(definition: &Definition) -> Result<(), ConfigurationError> {
+    vigil_schemas::compiled::CompiledSchema::compile(definition.clone()).map(|_| ())
+}
+
 impl Schema {
     fn exists(&self) -> Result<(), SchemaError> {
         if self.created && !self.deleted {
@@ -239,7 +245,11 @@ impl Schema {
     ) -> Result<Option<Definition>, SchemaError> {
         let mut next = self.definition.clone();
         change(&mut next)?;
-        Ok((next != self.definition).then_some(next))
+        if next == self.definition {
+            return Ok(None);
+        }
+        compiles(&next)?;
+        Ok(Some(next))
     }
 }
 
@@ -671,5 +681,23 @@ mod tests {
                 write: Write::Replace,
             })
             .then(&[]);
+        // A configuration documents could not be checked against is refused when configured.
+        let refused = given::<Schema>(&history)
+            .by(admin())
+            .when(SchemaCommand::WriteProperty {
+                path: "label".into(),
+                configuration: json!({"type": "string", "minLength": "x"}),
+                write: Write::Add,
+            })
+            .events_or_error();
+        assert!(
+            matches!(
+                refused,
+                Err(SchemaError::Configuration(
+                    ConfigurationError::Invalid { .. }
+                ))
+            ),
+            "{refused:?}"
+        );
     }
 }

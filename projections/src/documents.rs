@@ -151,31 +151,25 @@ pub struct DocumentRow {
     pub status_changed_timestamp: i64,
     pub creation_timestamp: i64,
     pub update_timestamp: i64,
-}
-
-const fn field(path: &'static str, column: &'static str, field_type: FieldType) -> Field {
-    Field {
-        path,
-        column,
-        field_type,
-    }
+    /// The log position that last changed the document.
+    pub position: i64,
 }
 
 const DOCUMENT_FIELDS: &[Field] = &[
-    field("id", "d.id", FieldType::Text),
-    field("creatorId", "d.creator_id", FieldType::Text),
-    field("status", "d.status", FieldType::Text),
-    field(
+    Field::new("id", "d.id", FieldType::Text),
+    Field::new("creatorId", "d.creator_id", FieldType::Text),
+    Field::new("status", "d.status", FieldType::Text),
+    Field::new(
         "statusChangedTimestamp",
         "d.status_changed_timestamp",
         FieldType::Timestamp,
     ),
-    field(
+    Field::new(
         "creationTimestamp",
         "d.creation_timestamp",
         FieldType::Timestamp,
     ),
-    field(
+    Field::new(
         "updateTimestamp",
         "d.update_timestamp",
         FieldType::Timestamp,
@@ -287,7 +281,7 @@ pub struct ListedSchema<'a> {
 fn list(visible: Option<Sql>, limits: Limits) -> List<'static> {
     List {
         select: "SELECT d.id, d.creator_id, d.user_ids, d.group_ids, d.status, d.data, \
-                 d.status_changed_timestamp, d.creation_timestamp, d.update_timestamp \
+                 d.status_changed_timestamp, d.creation_timestamp, d.update_timestamp, d.position \
                  FROM documents_v1 d",
         from: "FROM documents_v1 d",
         fields: DOCUMENT_FIELDS,

@@ -97,8 +97,9 @@ fn element_test(dialect: Dialect, alias: &str, op: Cmp, value: &Scalar, sql: &mu
         (_, Scalar::Date(millis)) => {
             element_test(dialect, alias, op, &Scalar::String(iso_date(*millis)), sql)
         }
+        // Postgres does not promise to test the type before casting, so the cast is guarded.
         (Dialect::Postgres, Scalar::Number(n)) => format!(
-            "(jsonb_typeof({alias}.j) = 'number' AND ({alias}.j #>> '{{}}')::float8 {operator} {})",
+            "((CASE WHEN jsonb_typeof({alias}.j) = 'number' THEN ({alias}.j #>> '{{}}')::float8 END) {operator} {})",
             sql.bind(Value::Float(*n))
         ),
         (Dialect::Sqlite, Scalar::Number(n)) => format!(

@@ -177,28 +177,20 @@ pub struct SchemaRow {
     pub update_timestamp: i64,
 }
 
-const fn field(path: &'static str, column: &'static str, field_type: FieldType) -> Field {
-    Field {
-        path,
-        column,
-        field_type,
-    }
-}
-
 const SCHEMA_FIELDS: &[Field] = &[
-    field("id", "id", FieldType::Text),
-    field("name", "name", FieldType::Text),
-    field("description", "description", FieldType::Text),
-    field("groupSyncMode", "group_sync_mode", FieldType::Text),
-    field("defaultLimit", "default_limit", FieldType::Integer),
-    field("maximumLimit", "maximum_limit", FieldType::Integer),
-    field("disabled", "disabled", FieldType::Bool),
-    field(
+    Field::new("id", "id", FieldType::Text),
+    Field::new("name", "name", FieldType::Text),
+    Field::new("description", "description", FieldType::Text),
+    Field::new("groupSyncMode", "group_sync_mode", FieldType::Text),
+    Field::new("defaultLimit", "default_limit", FieldType::Integer),
+    Field::new("maximumLimit", "maximum_limit", FieldType::Integer),
+    Field::new("disabled", "disabled", FieldType::Bool),
+    Field::new(
         "creationTimestamp",
         "creation_timestamp",
         FieldType::Timestamp,
     ),
-    field("updateTimestamp", "update_timestamp", FieldType::Timestamp),
+    Field::new("updateTimestamp", "update_timestamp", FieldType::Timestamp),
 ];
 
 /// A page of the schemas; disabled ones only when `with_disabled`.

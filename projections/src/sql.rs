@@ -27,6 +27,16 @@ pub struct Field {
     pub field_type: FieldType,
 }
 
+impl Field {
+    pub const fn new(path: &'static str, column: &'static str, field_type: FieldType) -> Self {
+        Self {
+            path,
+            column,
+            field_type,
+        }
+    }
+}
+
 /// A list of objects each row has, kept in another table (a user's staff enlistments): RQL reaches
 /// its elements with dotted paths (`staff_enlistments.group_id`) and `contains(path, <condition>)`,
 /// compiled to `EXISTS` subqueries.

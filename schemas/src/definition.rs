@@ -148,7 +148,7 @@ pub enum Write {
 
 fn property_path(path: &str) -> Result<Vec<&str>, ConfigurationError> {
     let parts: Vec<&str> = path.split('.').collect();
-    if parts.iter().any(|p| p.is_empty()) {
+    if parts.len() > crate::workflow::LONGEST_PATH || parts.iter().any(|p| p.is_empty()) {
         return Err(ConfigurationError::invalid(
             "name",
             "a property path is names joined by dots",

@@ -246,11 +246,16 @@ fn check_status(statuses: &Statuses, status: &str, field: &str) -> Result<(), Co
     }
 }
 
+/// The most names a dotted path into the data may have.
+pub const LONGEST_PATH: usize = 16;
+
 fn check_field(path: &str, field: &str) -> Result<(), ConfigurationError> {
-    if field.is_empty() || field.split('.').any(str::is_empty) {
+    let names = field.split('.');
+    if field.is_empty() || names.clone().count() > LONGEST_PATH || names.clone().any(str::is_empty)
+    {
         return Err(ConfigurationError::invalid(
             path,
-            "a dotted path into the data",
+            format!("a dotted path into the data, of at most {LONGEST_PATH} names"),
         ));
     }
     Ok(())

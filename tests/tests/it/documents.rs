@@ -283,13 +283,17 @@ in_both_deployments! {
         assert_eq!((status, body), (StatusCode::OK, json!({"affectedRecords": 1})));
         assert_eq!(read(other).await?, Value::Null);
         let other_id = server.call(Method::GET, "/users/v1/me", other, None).await?.1["id"].as_str().unwrap_or_default().to_owned();
-        server.call(Method::POST, &format!("{base}/linkUsers"), admin, Some(json!({"userIds": [other_id]}))).await?;
+        let linked = server.call(Method::POST, &format!("{base}/linkUsers"), admin, Some(json!({"userIds": [other_id]}))).await?;
+        assert_eq!(linked, (StatusCode::OK, json!({"affectedRecords": 1})));
         assert_eq!(read(other).await?["userIds"], json!([patient_id, other_id]));
-        server.call(Method::POST, &format!("{base}/unlinkGroups"), admin, Some(json!({"groupIds": [GROUP]}))).await?;
+        let unlinked = server.call(Method::POST, &format!("{base}/unlinkGroups"), admin, Some(json!({"groupIds": [GROUP]}))).await?;
+        assert_eq!(unlinked.0, StatusCode::OK);
         assert_eq!(read(patient).await?["groupIds"], json!(["5e9f0000000000000000d0c6"]));
-        server.call(Method::POST, &format!("{base}/unlinkGroups"), admin, Some(json!({}))).await?;
+        let unlinked = server.call(Method::POST, &format!("{base}/unlinkGroups"), admin, Some(json!({}))).await?;
+        assert_eq!(unlinked.0, StatusCode::OK);
         assert_eq!(read(patient).await?["groupIds"], json!([]));
-        server.call(Method::POST, &format!("{base}/unlinkUsers"), admin, Some(json!({"userIds": [other_id]}))).await?;
+        let unlinked = server.call(Method::POST, &format!("{base}/unlinkUsers"), admin, Some(json!({"userIds": [other_id]}))).await?;
+        assert_eq!(unlinked.0, StatusCode::OK);
         assert_eq!(read(other).await?, Value::Null);
         let (status, body) = server.call(Method::POST, &format!("{base}/linkUsers"), admin, Some(json!({"userIds": ["nope"]}))).await?;
         assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, Some(12)), "{body}");
@@ -311,6 +315,36 @@ in_both_deployments! {
         let (status, body) = server.call(Method::POST, &format!("{base}/note"), patient, Some(json!({"value": 2}))).await?;
         assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, Some(15)), "not an array property: {body}");
         assert_eq!(read(patient).await?["data"]["readings"], json!([{"value": 1}]));
+        let deep = vec!["a"; 17].join(".");
+        let (status, body) = server.call(Method::POST, &format!("{base}/{deep}"), patient, Some(json!({}))).await?;
+        assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, Some(15)), "{body}");
+        Ok(())
+    }
+}
+
+in_both_deployments! {
+    async fn a_guarded_update_is_decided_on_the_document_it_was_checked_against(deployment: Deployment) {
+        let env = TestEnv::new(deployment).await?;
+        let server = TestServer::start(&env).await?;
+        let admin = server.admin_token().await?;
+        let admin = Some(admin.as_str());
+        configure(&server, admin).await?;
+        let (_, document) = server
+            .call(Method::POST, "/data/v1/blood-pressure/documents", admin, Some(json!({"systolic": 1})))
+            .await?;
+        let path = format!("/data/v1/blood-pressure/documents/{}?eq(data.systolic,1)", document["id"].as_str().unwrap_or_default());
+        // Ten writers race to move the value on from 1; the guard lets exactly one of them.
+        let writes = (2..12).map(|value| {
+            let path = path.clone();
+            let server = &server;
+            async move { server.call(Method::PUT, &path, admin, Some(json!({"systolic": value}))).await }
+        });
+        let answers = futures::future::try_join_all(writes).await?;
+        let written: Vec<&Value> = answers.iter().map(|(_, body)| &body["affectedRecords"]).collect();
+        assert_eq!(written.iter().filter(|n| ***n == json!(1)).count(), 1, "{answers:?}");
+        assert_eq!(written.iter().filter(|n| ***n == json!(0)).count(), 9, "{answers:?}");
+        let history = server.history(&format!("document-{}", document["id"].as_str().unwrap_or_default())).await?;
+        assert_eq!(history.len(), 2, "one update: {history:?}");
         Ok(())
     }
 }

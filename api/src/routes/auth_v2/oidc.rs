@@ -22,7 +22,7 @@ use vigil_projections::oidc::{self as model, LoginAttemptRow, ProviderRow};
 
 use super::{TokenRequest, authenticate_client, credentials, parse_request};
 use crate::error::ApiError;
-use crate::extract::{Caller, RequestContext, Rql, json_body, parse_id};
+use crate::extract::{Caller, RequestContext, Rql, json_body, optional_json_body, parse_id};
 use crate::routes::{execute_on, rendered_page};
 use crate::state::AppState;
 
@@ -193,11 +193,7 @@ async fn authentication_url(
     Path(name): Path<String>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let request: UrlRequest = if body.is_empty() {
-        UrlRequest::default()
-    } else {
-        json_body(&body)?
-    };
+    let request: UrlRequest = optional_json_body(&body)?;
     let (id, provider) = named(&state, &name).await?;
     let settings = provider
         .usable()

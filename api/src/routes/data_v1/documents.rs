@@ -11,7 +11,9 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use vigil_commands::documents;
 use vigil_domain::aggregate::Aggregate;
-use vigil_domain::document::{Document, DocumentCommand, SchemaSnapshot, TransitionChoice};
+use vigil_domain::document::{
+    Document, DocumentCommand, DocumentError, SchemaSnapshot, TransitionChoice,
+};
 use vigil_domain::error::ExhCode;
 use vigil_domain::id::{Id, StreamId};
 use vigil_projections::documents::{self as model, DocumentRow, ListedSchema};
@@ -20,7 +22,7 @@ use vigil_projections::rql::Query;
 
 use super::schemas::resolve;
 use crate::error::ApiError;
-use crate::extract::{Caller, Rql, json_body, parse_id};
+use crate::extract::{Caller, Rql, json_body, optional_json_body, parse_id};
 use crate::routes::{iso_time, rendered_page};
 use crate::state::AppState;
 
@@ -96,11 +98,7 @@ async fn create(
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let schema = snapshot(&state, &schema).await?;
-    let data: Map<String, Value> = if body.iter().all(u8::is_ascii_whitespace) {
-        Map::new()
-    } else {
-        json_body(&body)?
-    };
+    let data: Map<String, Value> = optional_json_body(&body)?;
     let (id, outcome) =
         documents::create(&state.bus, &state.ids, schema, data, &caller.meta()).await?;
     state.settle(outcome.position).await?;
@@ -124,38 +122,49 @@ async fn list(
     Ok(rendered_page(page, &query, document_json))
 }
 
-/// Whether the document passes the request's RQL guard (no filter: it does).
-async fn guarded(
+/// Whether the read models show the document `id` exactly as of `position` and it passes `filter`
+/// there (`None`: they have moved past `position`, so the check must be made again).
+async fn passes(
     state: &AppState,
     caller: &Caller,
     schema: &SchemaSnapshot,
     id: Id,
-    query: &Query,
-) -> Result<bool, ApiError> {
-    let Some(filter) = &query.filter else {
-        return Ok(true);
-    };
+    position: u64,
+    filter: &vigil_projections::rql::Expr,
+) -> Result<Option<bool>, ApiError> {
+    use vigil_projections::rql::{Cmp, Expr, Scalar};
+    state.settle(position).await?;
+    let row = model::document(&state.store, &id.to_string()).await?;
+    if row.is_none_or(|row| u64::try_from(row.position).ok() != Some(position)) {
+        return Ok(None);
+    }
     let guard = Query {
-        filter: Some(vigil_projections::rql::Expr::And(vec![
-            vigil_projections::rql::Expr::Compare {
+        filter: Some(Expr::And(vec![
+            Expr::Compare {
                 path: "id".into(),
-                op: vigil_projections::rql::Cmp::Eq,
-                value: vigil_projections::rql::Scalar::String(id.to_string()),
+                op: Cmp::Eq,
+                value: Scalar::String(id.to_string()),
             },
             filter.clone(),
         ])),
         skip_count: true,
         ..Query::default()
     };
-    state.settle(state.bus.log().head().await?).await?;
-    Ok(!readable(state, caller, schema, &guard)
-        .await?
-        .data
-        .is_empty())
+    Ok(Some(
+        !readable(state, caller, schema, &guard)
+            .await?
+            .data
+            .is_empty(),
+    ))
 }
 
-/// Runs `command` on document `id` unless the RQL guard excludes it; answers how many documents
-/// changed.
+/// How often a guarded write is tried when the document keeps changing under it.
+const GUARD_ATTEMPTS: usize = 5;
+
+/// Runs `command` on document `id`; with an RQL guard, only if the document as it is when the
+/// command is decided passes it (the guard is checked against the read models at the document's
+/// current position, and the command refused if the document has changed since). Answers how
+/// many documents were written.
 async fn execute(
     state: &AppState,
     caller: &Caller,
@@ -165,16 +174,52 @@ async fn execute(
     command: DocumentCommand,
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id(id)?;
-    if !guarded(state, caller, schema, id, query).await? {
-        return Ok(Json(json!({"affectedRecords": 0})));
-    }
     let stream = StreamId::of(Document::KIND, id);
-    let outcome = state
-        .bus
-        .execute::<Document>(&stream, &command, &caller.meta())
-        .await?;
-    state.settle(outcome.position).await?;
-    Ok(Json(json!({"affectedRecords": 1})))
+    let Some(filter) = &query.filter else {
+        let outcome = state
+            .bus
+            .execute::<Document>(&stream, &command, &caller.meta())
+            .await?;
+        state.settle(outcome.position).await?;
+        return Ok(Json(json!({"affectedRecords": 1})));
+    };
+    let command = Box::new(command);
+    for _ in 0..GUARD_ATTEMPTS {
+        let (document, head) = state.bus.load::<Document>(&stream).await?;
+        let guarded = DocumentCommand::Guarded {
+            seen: document.events,
+            command: command.clone(),
+        };
+        let Some(head) = head else {
+            // No such document: the command says so.
+            state
+                .bus
+                .execute::<Document>(&stream, &guarded, &caller.meta())
+                .await?;
+            break;
+        };
+        match passes(state, caller, schema, id, head.position, filter).await? {
+            None => continue,
+            Some(false) => return Ok(Json(json!({"affectedRecords": 0}))),
+            Some(true) => {}
+        }
+        match state
+            .bus
+            .execute::<Document>(&stream, &guarded, &caller.meta())
+            .await
+        {
+            Ok(outcome) => {
+                state.settle(outcome.position).await?;
+                return Ok(Json(json!({"affectedRecords": 1})));
+            }
+            Err(vigil_commands::CommandError::Domain(DocumentError::Stale)) => continue,
+            Err(other) => return Err(other.into()),
+        }
+    }
+    Err(ApiError::new(
+        ExhCode::Conflict,
+        "The document kept changing while its guard was checked; try again",
+    ))
 }
 
 /// `PUT /data/v1/{schema}/documents/{id}?<rql>`: sets the given fields; `null` removes one.
@@ -275,8 +320,17 @@ async fn transition(
     execute(&state, &caller, &schema, &id, &query, command).await
 }
 
-/// Ids in a body: every one well formed.
+/// The most ids one link or unlink request may name.
+const MOST_IDS: usize = 1000;
+
+/// Ids in a body: every one well formed, not too many.
 fn parse_ids(ids: &[String]) -> Result<Vec<Id>, ApiError> {
+    if ids.len() > MOST_IDS {
+        return Err(ApiError::new(
+            ExhCode::FieldFormat,
+            format!("At most {MOST_IDS} ids at once"),
+        ));
+    }
     ids.iter().map(|id| parse_id(id)).collect()
 }
 
@@ -290,15 +344,6 @@ struct Groups {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct Users {
     user_ids: Option<Vec<String>>,
-}
-
-/// A body that may be empty (`{}` or nothing at all).
-fn optional_body<T: serde::de::DeserializeOwned + Default>(body: &Bytes) -> Result<T, ApiError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        Ok(T::default())
-    } else {
-        json_body(body)
-    }
 }
 
 /// `POST /data/v1/{schema}/documents/{id}/linkGroups`: `{groupIds}`.
@@ -326,7 +371,7 @@ async fn unlink_groups(
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let schema = snapshot(&state, &schema).await?;
-    let groups: Groups = optional_body(&body)?;
+    let groups: Groups = optional_json_body(&body)?;
     let group_ids = groups.group_ids.as_deref().map(parse_ids).transpose()?;
     let command = DocumentCommand::UnlinkGroups {
         schema: schema.clone(),
@@ -345,6 +390,11 @@ async fn link_users(
     let schema = snapshot(&state, &schema).await?;
     let users: Users = json_body(&body)?;
     let user_ids = parse_ids(&users.user_ids.unwrap_or_default())?;
+    // Checked before the users are looked up (the document's aggregate checks it again).
+    let permission = format!("UPDATE_ACCESS_TO_DOCUMENT:{}", schema.name);
+    if !caller.actor.allows(&permission) {
+        return Err(ApiError::no_permission(&permission));
+    }
     let lookups = documents::lookups(&state.bus, user_ids.iter().copied().collect()).await?;
     let command = DocumentCommand::LinkUsers {
         schema: schema.clone(),
@@ -362,7 +412,7 @@ async fn unlink_users(
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let schema = snapshot(&state, &schema).await?;
-    let users: Users = optional_body(&body)?;
+    let users: Users = optional_json_body(&body)?;
     let user_ids = users.user_ids.as_deref().map(parse_ids).transpose()?;
     let command = DocumentCommand::UnlinkUsers {
         schema: schema.clone(),
