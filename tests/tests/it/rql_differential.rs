@@ -1,7 +1,10 @@
-//! RQL over documents, three ways: compiled to SQL on Postgres, compiled to SQL on SQLite, and a
-//! reference evaluator written here from the documented meaning (`projections/src/json_sql.rs`).
-//! On random documents and random queries all three must return the same ids in the same order,
-//! and the same `page.total`.
+//! Document lists, checked against independent statements of what they should hold:
+//! - RQL three ways: compiled to SQL on Postgres, compiled to SQL on SQLite, and a reference
+//!   evaluator written here from the documented meaning (`projections/src/json_sql.rs`). On random
+//!   documents and random queries all three return the same ids in the same order, and the same
+//!   `page.total`.
+//! - Access: on random documents, read modes and callers, both backends list exactly the
+//!   documents the domain's own rule (`Document::readable_by`) lets the caller read.
 
 use std::cmp::Ordering;
 
@@ -371,19 +374,43 @@ fn reference(documents: &[(String, Value)], raw: &str) -> (Vec<String>, u64) {
     (ids, total)
 }
 
-async fn replace_documents(store: &ReadStore, documents: &[(String, Value)]) -> anyhow::Result<()> {
+/// A document row as the differential tests store it.
+#[derive(Debug, Clone)]
+struct Row {
+    id: String,
+    creator: Option<String>,
+    users: Vec<String>,
+    groups: Vec<String>,
+    data: Value,
+}
+
+impl Row {
+    fn with_data(index: usize, data: Value) -> Self {
+        Self {
+            id: format!("{index:024x}"),
+            creator: None,
+            users: Vec::new(),
+            groups: Vec::new(),
+            data,
+        }
+    }
+}
+
+async fn replace_documents(store: &ReadStore, rows: &[Row]) -> anyhow::Result<()> {
     vigil_projections::with_pool!(store, pool => {
         sqlx::query("DELETE FROM documents_v1").execute(pool).await?;
-        for (id, data) in documents {
+        for row in rows {
             sqlx::query(
                 "INSERT INTO documents_v1 (id, schema_id, creator_id, user_ids, group_ids, status, data, \
                  status_changed_timestamp, creation_timestamp, update_timestamp, position) \
-                 VALUES ($1, $2, NULL, $3, $3, 'new', $4, 0, 0, 0, 1)",
+                 VALUES ($1, $2, $3, $4, $5, 'new', $6, 0, 0, 0, 1)",
             )
-            .bind(id)
+            .bind(&row.id)
             .bind(SCHEMA)
-            .bind(sqlx::types::Json(json!([])))
-            .bind(sqlx::types::Json(data.clone()))
+            .bind(&row.creator)
+            .bind(sqlx::types::Json(json!(row.users)))
+            .bind(sqlx::types::Json(json!(row.groups)))
+            .bind(sqlx::types::Json(row.data.clone()))
             .execute(pool)
             .await?;
         }
@@ -391,86 +418,258 @@ async fn replace_documents(store: &ReadStore, documents: &[(String, Value)]) -> 
     Ok(())
 }
 
-async fn answer(store: &ReadStore, raw: &str) -> anyhow::Result<(Vec<String>, u64)> {
+/// The ids and total of a document list as `actor` sees it under `read_mode`.
+async fn answer(
+    store: &ReadStore,
+    raw: &str,
+    read_mode: &Access,
+    actor: &Actor,
+) -> anyhow::Result<(Vec<String>, u64)> {
     let query = vigil_projections::rql::parse(raw)?;
     let schema = ListedSchema {
         id: SCHEMA,
         name: "differential",
-        read_mode: &Access::AllUsers,
+        read_mode,
         limits: Limits {
             default: 20,
             maximum: 100,
         },
     };
-    let page = documents(store, schema, &Actor::system(Via::Cli), &query).await?;
+    let page = documents(store, schema, actor, &query).await?;
     Ok((
         page.data.into_iter().map(|row| row.id).collect(),
         page.total.unwrap_or(0),
     ))
 }
 
-#[test]
-fn postgres_sqlite_and_the_reference_evaluator_agree() -> anyhow::Result<()> {
-    // The strategies' types nest deeply; their values are built on a roomier stack.
+/// Runs `check` on `cases` values of `strategy` with the read stores of both deployments, on a
+/// roomier stack (the strategies' types nest deeply).
+fn on_both_stores<S>(
+    strategy: S,
+    cases: u32,
+    check: impl Fn(&[ReadStore; 2], S::Value) -> anyhow::Result<()> + Send + 'static,
+) -> anyhow::Result<()>
+where
+    S: Strategy + Send + 'static,
+{
     std::thread::Builder::new()
         .stack_size(64 * 1024 * 1024)
-        .spawn(differential)?
+        .spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()?;
+            let (embedded, production) = runtime.block_on(async {
+                anyhow::Ok((
+                    TestEnv::new(Deployment::Embedded).await?,
+                    TestEnv::new(Deployment::Production).await?,
+                ))
+            })?;
+            let stores = runtime.block_on(async {
+                anyhow::Ok([embedded.open().await?.store, production.open().await?.store])
+            })?;
+            let mut runner = TestRunner::new(Config {
+                cases,
+                failure_persistence: None,
+                ..Config::default()
+            });
+            let outcome = runner.run(&strategy, |value| {
+                let _guard = runtime.enter();
+                check(&stores, value).map_err(|e| TestCaseError::fail(format!("{e:#}")))
+            });
+            runtime.block_on(async {
+                for store in &stores {
+                    store.close().await;
+                }
+            });
+            outcome.map_err(|e| anyhow::anyhow!("{e}"))
+        })?
         .join()
         .map_err(|_| anyhow::anyhow!("the differential test panicked"))?
 }
 
-fn differential() -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    let (embedded, production) = runtime.block_on(async {
-        anyhow::Ok((
-            TestEnv::new(Deployment::Embedded).await?,
-            TestEnv::new(Deployment::Production).await?,
-        ))
-    })?;
-    let stores = runtime.block_on(async {
-        anyhow::Ok([embedded.open().await?.store, production.open().await?.store])
-    })?;
-    let mut runner = TestRunner::new(Config {
-        cases: 256,
-        failure_persistence: None,
-        ..Config::default()
-    });
+/// Blocks on `future` from inside [`on_both_stores`]' check.
+fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
+    tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(future))
+}
+
+#[test]
+fn postgres_sqlite_and_the_reference_evaluator_agree() -> anyhow::Result<()> {
     let case = (
         proptest::collection::vec(document(), 0..10),
         proptest::collection::vec(query(), 1..6),
     );
-    let outcome = runner.run(&case, |(datas, queries)| {
-        let documents: Vec<(String, Value)> = datas
+    on_both_stores(case, 256, |stores, (datas, queries)| {
+        let rows: Vec<Row> = datas
             .into_iter()
             .enumerate()
-            .map(|(i, data)| (format!("{i:024x}"), data))
+            .map(|(i, data)| Row::with_data(i, data))
             .collect();
-        runtime
-            .block_on(async {
-                for store in &stores {
-                    replace_documents(store, &documents).await?;
+        let documents: Vec<(String, Value)> = rows
+            .iter()
+            .map(|r| (r.id.clone(), r.data.clone()))
+            .collect();
+        block_on(async {
+            for store in stores {
+                replace_documents(store, &rows).await?;
+            }
+            for raw in &queries {
+                let expected = reference(&documents, raw);
+                for (store, name) in stores.iter().zip(["sqlite", "postgres"]) {
+                    let found =
+                        answer(store, raw, &Access::AllUsers, &Actor::system(Via::Cli)).await?;
+                    anyhow::ensure!(
+                        found == expected,
+                        "{name} answered {found:?} to `{raw}`, the reference {expected:?}, over {documents:?}"
+                    );
                 }
-                for raw in &queries {
-                    let expected = reference(&documents, raw);
-                    for (store, name) in stores.iter().zip(["sqlite", "postgres"]) {
-                        let found = answer(store, raw).await?;
-                        anyhow::ensure!(
-                            found == expected,
-                            "{name} answered {found:?} to `{raw}`, the reference {expected:?}, over {documents:?}"
-                        );
-                    }
-                }
-                anyhow::Ok(())
+            }
+            anyhow::Ok(())
+        })
+    })
+}
+
+// --- Access: the list SQL against the domain's rule ---------------------------------------------
+
+const USERS: [&str; 3] = [
+    "5e9f00000000000000000001",
+    "5e9f00000000000000000002",
+    "5e9f00000000000000000003",
+];
+const GROUPS: [&str; 3] = [
+    "5e9f0000000000000000000a",
+    "5e9f0000000000000000000b",
+    "5e9f0000000000000000000c",
+];
+
+fn some_of(names: &'static [&'static str]) -> impl Strategy<Value = Vec<String>> {
+    proptest::sample::subsequence(names, 0..=names.len())
+        .prop_map(|chosen| chosen.into_iter().map(str::to_owned).collect())
+}
+
+fn read_mode() -> impl Strategy<Value = Access> {
+    use vigil_schemas::access::Relation;
+    let relations = [
+        Relation::Creator,
+        Relation::LinkedUsers,
+        Relation::LinkedGroupStaff,
+        Relation::LinkedGroupPatients,
+    ];
+    prop_oneof![
+        Just(Access::PermissionRequired),
+        Just(Access::AllUsers),
+        proptest::sample::subsequence(relations.to_vec(), 0..=4).prop_map(Access::Relational),
+    ]
+}
+
+fn permission() -> impl Strategy<Value = Vec<String>> {
+    proptest::sample::subsequence(
+        vec![
+            "VIEW_DOCUMENTS:differential",
+            "VIEW_DOCUMENTS:other",
+            "VIEW_DOCUMENTS",
+            "UPDATE_DOCUMENTS",
+        ],
+        0..=1,
+    )
+    .prop_map(|chosen| chosen.into_iter().map(str::to_owned).collect())
+}
+
+/// A user: which one, their global permissions, the groups they are staff of (with permissions
+/// there) and patient of.
+fn actor() -> impl Strategy<Value = Actor> {
+    use vigil_domain::actor::Rights;
+    use vigil_domain::permission::Permissions;
+    (
+        0..USERS.len(),
+        permission(),
+        proptest::collection::vec((0..GROUPS.len(), permission()), 0..3),
+        some_of(&GROUPS),
+    )
+        .prop_map(|(user, global, staff, patient)| {
+            let rights = Rights {
+                global: global.into_iter().collect::<Permissions>(),
+                staff: staff
+                    .into_iter()
+                    .map(|(group, permissions)| {
+                        (id(GROUPS[group]), permissions.into_iter().collect())
+                    })
+                    .collect(),
+                patient: patient.iter().map(|g| id(g)).collect(),
+            };
+            Actor::user(id(USERS[user]), None, rights, Via::Http, None)
+        })
+}
+
+fn id(text: &str) -> vigil_domain::id::Id {
+    text.parse().expect("a test id")
+}
+
+fn row() -> impl Strategy<Value = (Option<String>, Vec<String>, Vec<String>)> {
+    (
+        proptest::option::of(proptest::sample::select(USERS.to_vec()).prop_map(str::to_owned)),
+        some_of(&USERS),
+        some_of(&GROUPS),
+    )
+}
+
+/// Whether the domain lets `actor` read the document of `row` under `read_mode`.
+fn readable_in_domain(row: &Row, read_mode: &Access, actor: &Actor) -> anyhow::Result<bool> {
+    use vigil_domain::document::{Document, SchemaSnapshot};
+    use vigil_schemas::compiled::CompiledSchema;
+    use vigil_schemas::definition::Definition;
+    let mut definition = Definition::default();
+    definition.settings.read_mode = read_mode.clone();
+    let schema = SchemaSnapshot {
+        id: id(SCHEMA),
+        name: "differential".into(),
+        disabled: false,
+        compiled: CompiledSchema::compile(definition)?,
+    };
+    let document = Document {
+        created: true,
+        schema_id: Some(id(SCHEMA)),
+        creator_id: row.creator.as_deref().map(id),
+        user_ids: row.users.iter().map(|u| id(u)).collect(),
+        group_ids: row.groups.iter().map(|g| id(g)).collect(),
+        ..Document::default()
+    };
+    Ok(document.readable_by(actor, &schema))
+}
+
+#[test]
+fn document_lists_show_exactly_what_the_domain_lets_a_caller_read() -> anyhow::Result<()> {
+    let case = (proptest::collection::vec(row(), 0..8), read_mode(), actor());
+    on_both_stores(case, 256, |stores, (rows, read_mode, actor)| {
+        let rows: Vec<Row> = rows
+            .into_iter()
+            .enumerate()
+            .map(|(i, (creator, users, groups))| Row {
+                creator,
+                users,
+                groups,
+                ..Row::with_data(i, json!({}))
             })
-            .map_err(|e| TestCaseError::fail(format!("{e:#}")))
-    });
-    runtime.block_on(async {
-        for store in &stores {
-            store.close().await;
+            .collect();
+        let mut expected = Vec::new();
+        for row in &rows {
+            if readable_in_domain(row, &read_mode, &actor)? {
+                expected.push(row.id.clone());
+            }
         }
-    });
-    outcome.map_err(|e| anyhow::anyhow!("{e}"))
+        let total = expected.len() as u64;
+        block_on(async {
+            for store in stores {
+                replace_documents(store, &rows).await?;
+            }
+            for (store, name) in stores.iter().zip(["sqlite", "postgres"]) {
+                let found = answer(store, "limit(100)", &read_mode, &actor).await?;
+                anyhow::ensure!(
+                    found == (expected.clone(), total),
+                    "{name} shows {found:?}, the domain {expected:?}, under {read_mode:?} to {actor:?} over {rows:?}"
+                );
+            }
+            anyhow::Ok(())
+        })
+    })
 }
