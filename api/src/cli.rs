@@ -295,12 +295,14 @@ async fn serve(args: ServeArgs) -> Result<(), Fatal> {
     if let Some(mailer) = &state.mailer {
         mailer.shutdown();
     }
+    state.group_sync.shutdown();
     state.store.close().await;
     tracing::info!("stopped");
     Ok(())
 }
 
-/// Starts the projections (and the mailer, given SMTP) and assembles what request handlers share.
+/// Starts the projections, the group synchroniser (and the mailer, given SMTP) and assembles what
+/// request handlers share.
 pub async fn start(
     storage: Storage,
     lifetimes: TokenLifetimes,
@@ -312,6 +314,11 @@ pub async fn start(
     register_secrets_key(&bus, &vault).await?;
     let projector = Projector::start(store.clone(), log.clone(), vigil_projections::all()).await?;
     let access = Access::follow(log.clone());
+    let group_sync = vigil_scheduler::group_sync::GroupSync::start(
+        log.clone(),
+        store.clone(),
+        projector.progresses(),
+    );
     let mailer = mail
         .map(|config| Mailer::start(log.clone(), config, vault.clone()))
         .transpose()
@@ -323,6 +330,7 @@ pub async fn start(
         access,
         user_views: UserViews::new(),
         mailer,
+        group_sync,
         ids: IdGenerator::new(),
         lifetimes,
         vault,

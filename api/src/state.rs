@@ -28,6 +28,8 @@ pub struct Shared {
     pub user_views: UserViews,
     /// Delivers activation and password-reset mails; without it, those flows are refused.
     pub mailer: Option<Mailer>,
+    /// Keeps documents' groups in line with their schemas' `groupSyncMode`.
+    pub group_sync: vigil_scheduler::group_sync::GroupSync,
     pub ids: IdGenerator,
     pub lifetimes: TokenLifetimes,
     /// The deployment key, which seals TOTP and OAuth1 secrets and keys recovery-code digests.

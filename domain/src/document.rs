@@ -182,6 +182,12 @@ pub enum DocumentCommand {
         field: String,
         id: Id,
     },
+    /// Sets `groupIds` to what the schema's `groupSyncMode` asks for now (Vigil itself, when
+    /// patient enlistments or the mode change).
+    SyncGroups {
+        schema: Arc<SchemaSnapshot>,
+        lookups: Lookups,
+    },
     /// `command`, only if the document is still as it was when it had `seen` events (the state a
     /// request's RQL guard was checked against).
     Guarded {
@@ -204,7 +210,8 @@ impl DocumentCommand {
             | Self::UnlinkUsers { schema, .. }
             | Self::AppendToArray { schema, .. }
             | Self::UpdateInArray { schema, .. }
-            | Self::RemoveFromArray { schema, .. } => schema,
+            | Self::RemoveFromArray { schema, .. }
+            | Self::SyncGroups { schema, .. } => schema,
             Self::Guarded { command, .. } => command.schema(),
         }
     }
@@ -723,6 +730,10 @@ impl Aggregate for Document {
         let actor = ctx.actor;
         match command {
             DocumentCommand::Guarded { command, .. } => self.authorize(command, ctx),
+            DocumentCommand::SyncGroups { .. } if actor.is_system() => self.exists(),
+            DocumentCommand::SyncGroups { .. } => {
+                Err(DocumentError::NoPermission("Vigil itself".into()))
+            }
             DocumentCommand::Create { .. } => {
                 let permission = format!("CREATE_DOCUMENTS:{}", schema.name);
                 if settings.create_mode == CreateMode::AllUsers || actor.allows(&permission) {
@@ -786,6 +797,25 @@ impl Aggregate for Document {
                 Err(DocumentError::Stale)
             }
             DocumentCommand::Guarded { command, .. } => self.handle(command, ctx),
+            DocumentCommand::SyncGroups { schema, lookups } => {
+                let patients_of =
+                    |user: &Id| lookups.patient_groups.get(user).into_iter().flatten();
+                let mut groups = Vec::new();
+                match schema.compiled.definition.settings.group_sync_mode {
+                    GroupSyncMode::Disabled => return Ok(vec![]),
+                    GroupSyncMode::CreatorPatientEnlistments => {
+                        for group in self.creator_id.iter().flat_map(patients_of) {
+                            add_id(&mut groups, *group);
+                        }
+                    }
+                    GroupSyncMode::LinkedUsersPatientEnlistments => {
+                        for group in self.user_ids.iter().flat_map(patients_of) {
+                            add_id(&mut groups, *group);
+                        }
+                    }
+                }
+                Ok(self.groups_now(groups))
+            }
             DocumentCommand::Create {
                 schema,
                 data,
@@ -1047,9 +1077,10 @@ fn element_mut<'a>(
 }
 
 impl Document {
-    /// A `GroupsChanged` event if `groups` differ from the document's.
+    /// A `GroupsChanged` event if `groups` are not the document's (in any order).
     fn groups_now(&self, groups: Vec<Id>) -> Vec<DocumentEvent> {
-        if groups == self.group_ids {
+        let same = groups.iter().collect::<BTreeSet<_>>() == self.group_ids.iter().collect();
+        if same && groups.len() == self.group_ids.len() {
             Vec::new()
         } else {
             vec![DocumentEvent::GroupsChanged(LinksChanged { ids: groups })]

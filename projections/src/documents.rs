@@ -313,3 +313,50 @@ pub async fn document(store: &ReadStore, id: &str) -> Result<Option<DocumentRow>
     let page = crate::fetch_page!(store, compiled, DocumentRow)?;
     Ok(page.data.into_iter().next())
 }
+
+/// Which documents of schemas with a `groupSyncMode` to bring in line.
+#[derive(Debug, Clone, Copy)]
+pub enum SyncScope<'a> {
+    /// Those a user created or is linked to (their patient enlistments changed).
+    User(&'a str),
+    /// Those of one schema (its mode changed).
+    Schema(&'a str),
+    /// All of them.
+    All,
+}
+
+/// The documents (id, schema id) in `scope` whose schema keeps their groups in sync.
+pub async fn group_synced(
+    store: &ReadStore,
+    scope: SyncScope<'_>,
+) -> Result<Vec<(String, String)>, QueryError> {
+    let mut sql = Sql::default();
+    let condition = match scope {
+        SyncScope::User(user) => {
+            let me = sql.bind(Value::Text(user.to_owned()));
+            let linked = holds_any(
+                Dialect::from(store),
+                "d.user_ids",
+                &[user.to_owned()],
+                &mut sql,
+            );
+            format!("(d.creator_id = {me} OR {linked})")
+        }
+        SyncScope::Schema(schema) => {
+            format!("d.schema_id = {}", sql.bind(Value::Text(schema.to_owned())))
+        }
+        SyncScope::All => "TRUE".to_owned(),
+    };
+    sql.text = format!(
+        "SELECT d.id, d.schema_id FROM documents_v1 d JOIN schemas_v1 s ON s.id = d.schema_id \
+         WHERE s.group_sync_mode <> 'disabled' AND {condition} ORDER BY d.id"
+    );
+    let rows = crate::with_pool!(store, pool => {
+        let mut query = sqlx::query_as::<_, (String, String)>(sqlx::AssertSqlSafe(sql.text));
+        for value in &sql.binds {
+            query = crate::bind_value!(query, value);
+        }
+        query.fetch_all(pool).await?
+    });
+    Ok(rows)
+}

@@ -125,6 +125,38 @@ struct Runner {
     progress: Arc<watch::Sender<Progress>>,
 }
 
+/// The progress of the read models, for waiting on them elsewhere (a reactor that queries them).
+#[derive(Clone)]
+pub struct Progresses(Vec<(&'static str, watch::Receiver<Progress>)>);
+
+impl Progresses {
+    /// Waits until every read model has applied `position`, or `timeout` passes.
+    pub async fn wait_for(&self, position: u64, timeout: Duration) -> Result<(), WaitError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        for (name, receiver) in &self.0 {
+            let mut receiver = receiver.clone();
+            let reached = tokio::time::timeout_at(
+                deadline,
+                receiver
+                    .wait_for(|p| p.position() >= position || matches!(p, Progress::Halted { .. })),
+            )
+            .await;
+            match reached {
+                Ok(Ok(progress)) => {
+                    if let Progress::Halted { error, .. } = &*progress {
+                        return Err(WaitError::Halted {
+                            name,
+                            error: error.clone(),
+                        });
+                    }
+                }
+                Ok(Err(_)) | Err(_) => return Err(WaitError::TimedOut(position)),
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The running projections of this process.
 pub struct Projector {
     progress: Vec<(&'static str, watch::Receiver<Progress>)>,
@@ -181,28 +213,12 @@ impl Projector {
 
     /// Waits until every read model has applied `position`, or `timeout` passes.
     pub async fn wait_for(&self, position: u64, timeout: Duration) -> Result<(), WaitError> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        for (name, receiver) in &self.progress {
-            let mut receiver = receiver.clone();
-            let reached = tokio::time::timeout_at(
-                deadline,
-                receiver
-                    .wait_for(|p| p.position() >= position || matches!(p, Progress::Halted { .. })),
-            )
-            .await;
-            match reached {
-                Ok(Ok(progress)) => {
-                    if let Progress::Halted { error, .. } = &*progress {
-                        return Err(WaitError::Halted {
-                            name,
-                            error: error.clone(),
-                        });
-                    }
-                }
-                Ok(Err(_)) | Err(_) => return Err(WaitError::TimedOut(position)),
-            }
-        }
-        Ok(())
+        self.progresses().wait_for(position, timeout).await
+    }
+
+    /// The read models' progress, to wait on from elsewhere.
+    pub fn progresses(&self) -> Progresses {
+        Progresses(self.progress.clone())
     }
 
     /// The position every read model has applied (the least of their positions): a query started

@@ -6,5 +6,7 @@
 //!
 //! Layout:
 //! - [`mail`]: delivery of the identity mails (activation, password reset) over SMTP.
+//! - [`group_sync`]: documents' groups kept in line with their schema's `groupSyncMode`.
 
+pub mod group_sync;
 pub mod mail;

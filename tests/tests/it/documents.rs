@@ -348,3 +348,70 @@ in_both_deployments! {
         Ok(())
     }
 }
+
+/// The `groupIds` of a document as `token` lists it, once they are `expected` (within 10 s).
+async fn groups_become(
+    server: &TestServer,
+    token: Option<&str>,
+    schema: &str,
+    id: &str,
+    expected: Value,
+) -> anyhow::Result<()> {
+    let path = format!("/data/v1/{schema}/documents?eq(id,{id})");
+    let mut seen = Value::Null;
+    for _ in 0..100 {
+        let (_, page) = server.call(Method::GET, &path, token, None).await?;
+        seen = page["data"][0]["groupIds"].clone();
+        if seen == expected {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    anyhow::bail!("the groups of {id} stayed {seen}, not {expected}")
+}
+
+in_both_deployments! {
+    async fn groups_follow_patient_enlistments_under_a_group_sync_mode(deployment: Deployment) {
+        let env = TestEnv::new(deployment).await?;
+        let server = TestServer::start(&env).await?;
+        let admin = server.admin_token().await?;
+        let admin = Some(admin.as_str());
+        for (name, mode) in [("synced", "creatorPatientEnlistments"), ("later", "disabled")] {
+            let (status, body) = server
+                .call(Method::POST, "/data/v1/", admin, Some(json!({"name": name, "description": "", "groupSyncMode": mode})))
+                .await?;
+            assert_eq!(status, StatusCode::OK, "{body}");
+        }
+        let patient_id = plain_user(&server, "patient@example.com").await?;
+        let enlist = |group: &'static str| {
+            let path = format!("/users/v1/{patient_id}/patient_enlistments");
+            let server = &server;
+            async move { server.call(Method::POST, &path, admin, Some(json!({"group_id": group}))).await }
+        };
+        assert_eq!(enlist(GROUP).await?.0, StatusCode::OK);
+        let patient = token(&server, "patient@example.com").await?;
+        let patient = Some(patient.as_str());
+        let (_, synced) = server.call(Method::POST, "/data/v1/synced/documents", patient, Some(json!({}))).await?;
+        let (_, later) = server.call(Method::POST, "/data/v1/later/documents", patient, Some(json!({}))).await?;
+        let (synced, later) = (synced["id"].as_str().unwrap_or_default().to_owned(), later["id"].as_str().unwrap_or_default().to_owned());
+        groups_become(&server, admin, "synced", &synced, json!([GROUP])).await?;
+        groups_become(&server, admin, "later", &later, json!([])).await?;
+
+        // A new enlistment, then a removed one: the synced document follows, the other does not.
+        const SECOND: &str = "5e9f0000000000000000d0c7";
+        assert_eq!(enlist(SECOND).await?.0, StatusCode::OK);
+        groups_become(&server, admin, "synced", &synced, json!([GROUP, SECOND])).await?;
+        let (status, _) = server.call(Method::DELETE, &format!("/users/v1/{patient_id}/patient_enlistments/{GROUP}"), admin, None).await?;
+        assert_eq!(status, StatusCode::OK);
+        groups_become(&server, admin, "synced", &synced, json!([SECOND])).await?;
+        groups_become(&server, admin, "later", &later, json!([])).await?;
+
+        // A mode set later applies to the documents already there.
+        let (status, _) = server.call(Method::PUT, "/data/v1/later", admin, Some(json!({"groupSyncMode": "creatorPatientEnlistments"}))).await?;
+        assert_eq!(status, StatusCode::OK);
+        groups_become(&server, admin, "later", &later, json!([SECOND])).await?;
+        let history = server.history(&format!("document-{later}")).await?;
+        assert_eq!(history.last().map(|(name, _)| name.as_str()), Some("document.groups_changed"));
+        Ok(())
+    }
+}
