@@ -451,6 +451,7 @@ impl Changes {
                         let binds = cells
                             .into_iter()
                             .map(|(_, value)| value)
+                            .filter(|value| *value != Value::Null)
                             .chain(key)
                             .chain([Value::Int(position)])
                             .collect();
@@ -616,15 +617,27 @@ fn to_i64(value: u64) -> i64 {
 }
 
 /// `UPDATE t SET a = $1, ... WHERE k = $n ... AND position < $m`, and the guard position.
+/// The `UPDATE` of `cells` and the position guarding it. A cell set to `NULL` says so in the
+/// statement rather than through a parameter: Postgres cannot tell an untyped `NULL` parameter
+/// from text, and would refuse it for a column of another type. The parameters are the other
+/// cells' values in order, then the key, then the position.
 fn update_sql(table: &Table, cells: &[(usize, Value)]) -> (String, i64) {
+    let mut bound = 0;
     let set = cells
         .iter()
-        .enumerate()
-        .map(|(i, (index, _))| format!("{} = ${}", table.columns[*index].0, i + 1))
+        .map(|(index, value)| {
+            let column = table.columns[*index].0;
+            if *value == Value::Null {
+                format!("{column} = NULL")
+            } else {
+                bound += 1;
+                format!("{column} = ${bound}")
+            }
+        })
         .collect::<Vec<_>>()
         .join(", ");
     let keys = (0..table.key_len)
-        .map(|k| format!("{} = ${}", table.columns[k].0, cells.len() + k + 1))
+        .map(|k| format!("{} = ${}", table.columns[k].0, bound + k + 1))
         .collect::<Vec<_>>()
         .join(" AND ");
     let position = cells
@@ -638,7 +651,7 @@ fn update_sql(table: &Table, cells: &[(usize, Value)]) -> (String, i64) {
     let sql = format!(
         "UPDATE {} SET {set} WHERE {keys} AND position < ${}",
         table.name,
-        cells.len() + table.key_len + 1
+        bound + table.key_len + 1
     );
     (sql, position)
 }
@@ -704,6 +717,35 @@ mod tests {
         let table = &changes.tables[0].1;
         let at = table.index.get(&vec![KeyPart::Text(id.into())])?;
         Some(&table.entries[*at].pending)
+    }
+
+    #[test]
+    fn an_update_to_null_is_written_without_a_parameter() {
+        let mut changes = Changes::default();
+        changes
+            .update(
+                &ROWS,
+                7,
+                [("id", "a".into()), ("n", Value::Null), ("name", "x".into())],
+            )
+            .unwrap();
+        let steps = changes.plan();
+        let [Step::Sql(sql, binds)] = steps.as_slice() else {
+            panic!()
+        };
+        assert_eq!(
+            sql,
+            "UPDATE rows_v1 SET name = $1, n = NULL, position = $2 WHERE id = $3 AND position < $4"
+        );
+        assert_eq!(
+            *binds,
+            [
+                Value::Text("x".into()),
+                Value::Int(7),
+                Value::Text("a".into()),
+                Value::Int(7)
+            ]
+        );
     }
 
     #[test]
