@@ -21,7 +21,19 @@ use vigil_domain::log::{EventLog, LogError};
 use crate::ids;
 
 /// Decisions retried after a conflict before giving up with [`CommandError::Conflict`].
-const ATTEMPTS: usize = 8;
+const ATTEMPTS: u32 = 12;
+/// The longest pause before a decision is retried after a conflict, in milliseconds.
+const LONGEST_BACKOFF_MS: u64 = 64;
+
+/// A random pause before retry `attempt` (1, 2, ...) after a conflict: up to 2, 4, 8, ... ms,
+/// capped, so writers racing on one stream spread out instead of colliding again at once.
+fn backoff(attempt: u32) -> std::time::Duration {
+    let ceiling = 1u64
+        .checked_shl(attempt)
+        .unwrap_or(LONGEST_BACKOFF_MS)
+        .min(LONGEST_BACKOFF_MS);
+    std::time::Duration::from_millis(rand::random_range(0..=ceiling))
+}
 /// Commits per stream whose command ids are remembered, so a retried command is recognised.
 const RECENT: usize = 16;
 /// Streams whose folded state is kept in memory.
@@ -168,7 +180,7 @@ impl CommandBus {
             Some(loaded) => (loaded, false),
             None => (self.catch_up(stream, Loaded::new()).await?, true),
         };
-        for _ in 0..ATTEMPTS {
+        for attempt in 0..ATTEMPTS {
             if let Some(original) = loaded.done(stream, &meta.command_id) {
                 // A retry of a command that already took effect.
                 return Ok(original);
@@ -268,6 +280,7 @@ impl CommandBus {
                 }
                 Err(LogError::Conflict { .. }) => {
                     tracing::debug!("stream moved on; deciding again");
+                    tokio::time::sleep(backoff(attempt + 1)).await;
                     loaded = self.catch_up(stream, loaded).await?;
                     fresh = true;
                 }
