@@ -296,13 +296,14 @@ async fn serve(args: ServeArgs) -> Result<(), Fatal> {
         mailer.shutdown();
     }
     state.group_sync.shutdown();
+    state.delays.shutdown();
     state.store.close().await;
     tracing::info!("stopped");
     Ok(())
 }
 
-/// Starts the projections, the group synchroniser (and the mailer, given SMTP) and assembles what
-/// request handlers share.
+/// Starts the projections, the group synchroniser, the delay resumer (and the mailer, given SMTP)
+/// and assembles what request handlers share.
 pub async fn start(
     storage: Storage,
     lifetimes: TokenLifetimes,
@@ -319,6 +320,8 @@ pub async fn start(
         store.clone(),
         projector.progresses(),
     );
+    let delays =
+        vigil_scheduler::delays::Delays::start(log.clone(), store.clone(), projector.progresses());
     let mailer = mail
         .map(|config| Mailer::start(log.clone(), config, vault.clone()))
         .transpose()
@@ -331,6 +334,7 @@ pub async fn start(
         user_views: UserViews::new(),
         mailer,
         group_sync,
+        delays,
         ids: IdGenerator::new(),
         lifetimes,
         vault,

@@ -30,6 +30,7 @@ pub struct Shared {
     pub mailer: Option<Mailer>,
     /// Keeps documents' groups in line with their schemas' `groupSyncMode`.
     pub group_sync: vigil_scheduler::group_sync::GroupSync,
+    pub delays: vigil_scheduler::delays::Delays,
     pub ids: IdGenerator,
     pub lifetimes: TokenLifetimes,
     /// The deployment key, which seals TOTP and OAuth1 secrets and keys recovery-code digests.

@@ -170,3 +170,52 @@ pub async fn transition_lookups(
     data.extend(input.iter().map(|(k, v)| (k.clone(), v.clone())));
     lookups(bus, named_users(schema, &data, &document.user_ids)).await
 }
+
+/// Goes on with the step a `delay` paused in document `id`, as Vigil itself (the scheduler, once
+/// the lock is due). `None` when there is nothing to resume: the document is gone or no longer
+/// held by that lock.
+pub async fn resume(
+    bus: &CommandBus,
+    snapshots: &Snapshots,
+    id: Id,
+    meta: impl FnOnce(u64) -> vigil_domain::commit::CommandMeta,
+) -> Result<Option<Outcome>, ResumeError> {
+    let stream = StreamId::of(Document::KIND, id);
+    let (document, _) = bus.load::<Document>(&stream).await?;
+    let (Some(lock), Some(schema_id)) = (&document.lock, document.schema_id) else {
+        return Ok(None);
+    };
+    if document.deleted {
+        return Ok(None);
+    }
+    let Some(schema) = snapshots.get(bus, schema_id).await? else {
+        return Ok(None);
+    };
+    let mut users = named_users(&schema, &document.data, &document.user_ids);
+    users.extend(document.creator_id);
+    let lookups = lookups(bus, users).await?;
+    let command = DocumentCommand::Resume {
+        schema,
+        lookups,
+        lock: lock.event,
+    };
+    Ok(Some(
+        bus.execute::<Document>(&stream, &command, &meta(lock.event))
+            .await?,
+    ))
+}
+
+/// Why a paused step could not go on.
+#[derive(Debug, thiserror::Error)]
+pub enum ResumeError {
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
+    #[error(transparent)]
+    Command(#[from] CommandError<DocumentError>),
+}
+
+impl From<LogError> for ResumeError {
+    fn from(error: LogError) -> Self {
+        Self::Snapshot(SnapshotError::Log(error))
+    }
+}

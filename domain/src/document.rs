@@ -24,6 +24,7 @@ use crate::error::{DomainError, ExhCode};
 use crate::event::events;
 use crate::id::Id;
 use crate::json::Json;
+use crate::value::{Personal, Timestamp};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(test, derive(proptest_derive::Arbitrary))]
@@ -80,6 +81,60 @@ pub struct LinksChanged {
     pub ids: Vec<Id>,
 }
 
+/// A `delay` action paused a workflow step: the document is locked (its `transitionLock`) until
+/// the step goes on at `resume_at` with the actions after the delay.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+pub struct DocumentLocked {
+    /// When the step began: the lock's `timestamp`.
+    pub since: Timestamp,
+    pub resume_at: Timestamp,
+    /// The transition whose actions were paused (none: the creation transition).
+    pub transition_id: Option<Id>,
+    /// The first of its actions still to run.
+    pub next_action: u32,
+    /// The task after-actions to run once the step is done, as JSON.
+    pub after_actions: Json,
+}
+
+/// A paused step went on: the document after the rest of the paused transition's actions. The
+/// lock is gone, unless a `document.locked` follows in the same commit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+pub struct DocumentResumed {
+    pub data: Json,
+    pub user_ids: Vec<Id>,
+    pub group_ids: Vec<Id>,
+}
+
+/// A comment on a document (a deprecated part of the data service, kept for its clients).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+pub struct CommentAdded {
+    pub comment_id: Id,
+    pub schema_id: Id,
+    /// Who wrote it (none when Vigil itself did).
+    pub creator_id: Option<Id>,
+    pub text: Personal<String>,
+    /// How many comments the document has now.
+    pub comment_count: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+pub struct CommentUpdated {
+    pub comment_id: Id,
+    pub text: Personal<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+pub struct CommentRemoved {
+    pub comment_id: Id,
+    /// How many comments the document has now.
+    pub comment_count: u32,
+}
+
 events! {
     pub enum DocumentEvent {
         Created(DocumentCreated) = "document.created",
@@ -89,6 +144,11 @@ events! {
         TaskRequested(TaskRequested) = "document.task_requested",
         UsersChanged(LinksChanged) = "document.users_changed",
         GroupsChanged(LinksChanged) = "document.groups_changed",
+        Locked(DocumentLocked) = "document.locked",
+        Resumed(DocumentResumed) = "document.resumed",
+        CommentAdded(CommentAdded) = "document.comment_added",
+        CommentUpdated(CommentUpdated) = "document.comment_updated",
+        CommentRemoved(CommentRemoved) = "document.comment_removed",
     }
 }
 
@@ -188,6 +248,27 @@ pub enum DocumentCommand {
         schema: Arc<SchemaSnapshot>,
         lookups: Lookups,
     },
+    /// Goes on with the step a `delay` paused, once it is due (Vigil itself). `lock` names the
+    /// lock (its event number), so a lock already resumed is left alone.
+    Resume {
+        schema: Arc<SchemaSnapshot>,
+        lookups: Lookups,
+        lock: u64,
+    },
+    AddComment {
+        schema: Arc<SchemaSnapshot>,
+        id: Id,
+        text: String,
+    },
+    UpdateComment {
+        schema: Arc<SchemaSnapshot>,
+        id: Id,
+        text: String,
+    },
+    RemoveComment {
+        schema: Arc<SchemaSnapshot>,
+        id: Id,
+    },
     /// `command`, only if the document is still as it was when it had `seen` events (the state a
     /// request's RQL guard was checked against).
     Guarded {
@@ -211,8 +292,37 @@ impl DocumentCommand {
             | Self::AppendToArray { schema, .. }
             | Self::UpdateInArray { schema, .. }
             | Self::RemoveFromArray { schema, .. }
-            | Self::SyncGroups { schema, .. } => schema,
+            | Self::SyncGroups { schema, .. }
+            | Self::Resume { schema, .. }
+            | Self::AddComment { schema, .. }
+            | Self::UpdateComment { schema, .. }
+            | Self::RemoveComment { schema, .. } => schema,
             Self::Guarded { command, .. } => command.schema(),
+        }
+    }
+
+    /// Whether the command changes the document, and so must wait while a step is paused (reads,
+    /// deletion and Vigil's own group synchronisation go on).
+    fn waits_for_lock(&self) -> bool {
+        match self {
+            Self::Update { .. }
+            | Self::DeleteFields { .. }
+            | Self::Transition { .. }
+            | Self::LinkGroups { .. }
+            | Self::UnlinkGroups { .. }
+            | Self::LinkUsers { .. }
+            | Self::UnlinkUsers { .. }
+            | Self::AppendToArray { .. }
+            | Self::UpdateInArray { .. }
+            | Self::RemoveFromArray { .. }
+            | Self::AddComment { .. } => true,
+            Self::Create { .. }
+            | Self::Delete { .. }
+            | Self::SyncGroups { .. }
+            | Self::Resume { .. }
+            | Self::UpdateComment { .. }
+            | Self::RemoveComment { .. } => false,
+            Self::Guarded { command, .. } => command.waits_for_lock(),
         }
     }
 }
@@ -235,6 +345,12 @@ pub enum DocumentError {
     UnknownElement(String),
     #[error("the document changed since its guard was checked")]
     Stale,
+    #[error("the document is in a transition that has not finished yet")]
+    Locked,
+    #[error("the paused step is not due yet")]
+    NotDue,
+    #[error("no comment {0}")]
+    UnknownComment(Id),
     #[error("permission {0} is required")]
     NoPermission(String),
 }
@@ -242,9 +358,12 @@ pub enum DocumentError {
 impl DomainError for DocumentError {
     fn exh(&self) -> ExhCode {
         match self {
-            Self::NotFound | Self::UnknownTransition(_) | Self::UnknownElement(_) => {
-                ExhCode::ResourceUnknown
-            }
+            Self::NotFound
+            | Self::UnknownTransition(_)
+            | Self::UnknownElement(_)
+            | Self::UnknownComment(_) => ExhCode::ResourceUnknown,
+            Self::Locked => ExhCode::LockedDocument,
+            Self::NotDue => ExhCode::IllegalState,
             Self::AlreadyExists => ExhCode::ResourceAlreadyExists,
             Self::Stale => ExhCode::Conflict,
             Self::SchemaDisabled => ExhCode::IllegalState,
@@ -267,6 +386,22 @@ pub struct Document {
     pub data: Map<String, Value>,
     pub user_ids: Vec<Id>,
     pub group_ids: Vec<Id>,
+    /// The paused step, while a `delay` holds the document.
+    pub lock: Option<Lock>,
+    /// The comments, each with its writer.
+    pub comments: BTreeMap<Id, Option<Id>>,
+}
+
+/// A workflow step a `delay` paused.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Lock {
+    /// The document's event that locked it: which lock a resumption is for.
+    pub event: u64,
+    pub since: Timestamp,
+    pub resume_at: Timestamp,
+    pub transition_id: Option<Id>,
+    pub next_action: usize,
+    pub after_actions: Vec<TaskAction>,
 }
 
 /// How the actor relates to a document, for the relational access modes.
@@ -320,6 +455,22 @@ impl Document {
             &settings.read_mode,
             &format!("VIEW_DOCUMENTS:{}", schema.name),
         )
+    }
+
+    /// Whether the actor may read the document's comments: their own document's, or with
+    /// `VIEW_DOCUMENT_COMMENTS` (globally or through a group role of one of its groups).
+    pub fn comments_readable_by(
+        &self,
+        actor: &Actor,
+        schema: &SchemaSnapshot,
+    ) -> Result<(), DocumentError> {
+        let permission = format!("VIEW_DOCUMENT_COMMENTS:{}", schema.name);
+        self.reachable(actor, schema, &[&permission])?;
+        if self.owned_by(actor) || permitted(actor, self, &permission) {
+            Ok(())
+        } else {
+            Err(DocumentError::NoPermission(permission))
+        }
     }
 
     fn updatable_by(&self, actor: &Actor, schema: &SchemaSnapshot) -> bool {
@@ -456,6 +607,20 @@ struct Working<'a> {
     user_ids: Vec<Id>,
     group_ids: Vec<Id>,
     tasks: Vec<TaskRequested>,
+    /// When the step began, and when a `delay` would end.
+    since: Timestamp,
+    now: Timestamp,
+    /// The after-actions to run once the step is done.
+    deferred: Vec<TaskAction>,
+    /// Where a `delay` stopped the step.
+    paused: Option<Pause>,
+}
+
+/// Where a `delay` stopped a step, and until when.
+struct Pause {
+    transition_id: Option<Id>,
+    next_action: usize,
+    resume_at: Timestamp,
 }
 
 /// How many automatic transitions one step may chain (a loop in the configuration ends here).
@@ -539,8 +704,9 @@ impl Working<'_> {
             .unwrap_or_default()
     }
 
-    fn run(&mut self, actions: &[Action]) {
-        for action in actions {
+    /// Runs `actions` from the one at `from`, until a `delay` pauses the step.
+    fn run(&mut self, actions: &[Action], from: usize, transition_id: Option<Id>) {
+        for (at, action) in actions.iter().enumerate().skip(from) {
             match action {
                 Action::Set { field, value } => set_path(&mut self.data, field, value.clone()),
                 Action::Unset { fields } => {
@@ -593,28 +759,38 @@ impl Working<'_> {
                     }
                 }
                 Action::Task(task) => self.request_task(task),
-                // A delay only spaces the actions out in time; they run in one step here.
-                Action::Delay { .. } | Action::MeasurementReviewedNotification {} => {}
+                Action::Delay { time } => {
+                    // A configured delay is finite and not negative; `as` saturates.
+                    let millis = (time * 1000.0).round() as i64;
+                    self.paused = Some(Pause {
+                        transition_id,
+                        next_action: at + 1,
+                        resume_at: Timestamp(self.now.millis().saturating_add(millis)),
+                    });
+                    return;
+                }
+                Action::MeasurementReviewedNotification {} => {}
             }
         }
     }
 
-    fn after(&mut self, after_actions: &[AfterAction], deferred: &mut Vec<TaskAction>) {
+    fn after(&mut self, after_actions: &[AfterAction]) {
         for after_action in after_actions {
             if let AfterAction::Task(task) = after_action {
-                deferred.push(task.clone());
+                self.deferred.push(task.clone());
             }
         }
     }
 
-    /// Runs the automatic transitions that apply, in configuration order, until none does.
-    fn automatic(
-        &mut self,
-        deferred: &mut Vec<TaskAction>,
-    ) -> Result<Vec<DocumentTransitioned>, DocumentError> {
+    /// Runs the automatic transitions that apply, in configuration order, until none does or a
+    /// `delay` pauses the step.
+    fn automatic(&mut self) -> Result<Vec<DocumentTransitioned>, DocumentError> {
         let transitions = &self.schema.compiled.definition.transitions;
         let mut ran = Vec::new();
         for _ in 0..MOST_AUTOMATIC_TRANSITIONS {
+            if self.paused.is_some() {
+                break;
+            }
             let next = transitions.iter().enumerate().find(|(i, t)| {
                 t.kind == TransitionType::Automatic
                     && t.from_statuses.contains(&self.status)
@@ -622,7 +798,7 @@ impl Working<'_> {
             });
             let Some((_, transition)) = next else { break };
             ran.push(self.transition(transition)?);
-            self.after(&transition.after_actions, deferred);
+            self.after(&transition.after_actions);
         }
         Ok(ran)
     }
@@ -635,7 +811,7 @@ impl Working<'_> {
             DocumentError::IllegalArgument(format!("`{}` is not a transition id", transition.id))
         })?;
         let from_status = std::mem::replace(&mut self.status, transition.to_status.clone());
-        self.run(&transition.actions);
+        self.run(&transition.actions, 0, Some(transition_id));
         Ok(DocumentTransitioned {
             transition_id,
             transition_name: transition.name.clone(),
@@ -647,23 +823,48 @@ impl Working<'_> {
         })
     }
 
-    /// The events of the automatic transitions and the tasks of a step, once its final data is
-    /// checked (fields the document already had outside the schema are left alone).
+    /// The events of the automatic transitions and the tasks of a step — or of the lock, if a
+    /// `delay` paused it — once its data is checked (fields the document already had outside
+    /// the schema are left alone).
     fn finish(
         mut self,
         mut events: Vec<DocumentEvent>,
-        mut deferred: Vec<TaskAction>,
         before: Option<&Map<String, Value>>,
     ) -> Result<Vec<DocumentEvent>, DocumentError> {
-        let automatic = self.automatic(&mut deferred)?;
+        let automatic = self.automatic()?;
         check_data(self.schema, before, &self.data)?;
         events.extend(automatic.into_iter().map(DocumentEvent::Transitioned));
-        for task in &deferred {
-            self.request_task(task);
+        match self.paused.take() {
+            Some(pause) => events.push(DocumentEvent::Locked(DocumentLocked {
+                since: self.since,
+                resume_at: pause.resume_at,
+                transition_id: pause.transition_id,
+                next_action: u32::try_from(pause.next_action).unwrap_or(u32::MAX),
+                after_actions: Json(serde_json::to_value(&self.deferred).unwrap_or_default()),
+            })),
+            None => {
+                for task in std::mem::take(&mut self.deferred) {
+                    self.request_task(&task);
+                }
+            }
         }
         events.extend(self.tasks.into_iter().map(DocumentEvent::TaskRequested));
         Ok(events)
     }
+}
+
+/// The longest comment, in characters.
+pub const LONGEST_COMMENT: usize = 10_000;
+
+/// A comment's text: not empty, not too long.
+fn comment_text(text: &str) -> Result<String, DocumentError> {
+    let length = text.chars().count();
+    if text.trim().is_empty() || length > LONGEST_COMMENT {
+        return Err(DocumentError::InvalidData(format!(
+            "text: a comment is 1 to {LONGEST_COMMENT} characters"
+        )));
+    }
+    Ok(text.to_owned())
 }
 
 /// How deep a document's data may nest.
@@ -730,9 +931,43 @@ impl Aggregate for Document {
         let actor = ctx.actor;
         match command {
             DocumentCommand::Guarded { command, .. } => self.authorize(command, ctx),
-            DocumentCommand::SyncGroups { .. } if actor.is_system() => self.exists(),
-            DocumentCommand::SyncGroups { .. } => {
+            DocumentCommand::SyncGroups { .. } | DocumentCommand::Resume { .. }
+                if actor.is_system() =>
+            {
+                self.exists()
+            }
+            DocumentCommand::SyncGroups { .. } | DocumentCommand::Resume { .. } => {
                 Err(DocumentError::NoPermission("Vigil itself".into()))
+            }
+            DocumentCommand::AddComment { .. } => {
+                let permission = format!("CREATE_DOCUMENT_COMMENTS:{}", schema.name);
+                self.reachable(actor, schema, &[&permission])?;
+                if self.owned_by(actor) || permitted(actor, self, &permission) {
+                    Ok(())
+                } else {
+                    Err(DocumentError::NoPermission(permission))
+                }
+            }
+            DocumentCommand::UpdateComment { id, .. }
+            | DocumentCommand::RemoveComment { id, .. } => {
+                let permission = format!("UPDATE_DOCUMENT_COMMENTS:{}", schema.name);
+                self.reachable(actor, schema, &[&permission])?;
+                let writer = self
+                    .comments
+                    .get(id)
+                    .ok_or(DocumentError::UnknownComment(*id))?;
+                // Anyone may change their own comment; others need the permission, which only
+                // removal takes through a group role too.
+                let own = writer.is_some_and(|w| actor.is_user(w));
+                let allowed = match command {
+                    DocumentCommand::RemoveComment { .. } => permitted(actor, self, &permission),
+                    _ => actor.allows(&permission),
+                };
+                if own || allowed {
+                    Ok(())
+                } else {
+                    Err(DocumentError::NoPermission(permission))
+                }
             }
             DocumentCommand::Create { .. } => {
                 let permission = format!("CREATE_DOCUMENTS:{}", schema.name);
@@ -792,9 +1027,47 @@ impl Aggregate for Document {
         command: &Self::Command,
         ctx: &Ctx<'_>,
     ) -> Result<Vec<Self::Event>, Self::Error> {
+        if self.lock.is_some() && command.waits_for_lock() {
+            return Err(DocumentError::Locked);
+        }
         match command {
             DocumentCommand::Guarded { seen, .. } if *seen != self.events => {
                 Err(DocumentError::Stale)
+            }
+            DocumentCommand::Resume {
+                schema,
+                lookups,
+                lock,
+            } => match &self.lock {
+                Some(held) if held.event == *lock && !self.deleted => {
+                    if ctx.now < held.resume_at {
+                        return Err(DocumentError::NotDue);
+                    }
+                    self.resumed(held, schema, lookups, ctx)
+                }
+                // Resumed already, or gone.
+                _ => Ok(vec![]),
+            },
+            DocumentCommand::AddComment { schema, id, text } => {
+                Ok(vec![DocumentEvent::CommentAdded(CommentAdded {
+                    comment_id: *id,
+                    schema_id: schema.id,
+                    creator_id: ctx.actor.record().user_id,
+                    text: Personal(comment_text(text)?),
+                    comment_count: self.comment_count().saturating_add(1),
+                })])
+            }
+            DocumentCommand::UpdateComment { id, text, .. } => {
+                Ok(vec![DocumentEvent::CommentUpdated(CommentUpdated {
+                    comment_id: *id,
+                    text: Personal(comment_text(text)?),
+                })])
+            }
+            DocumentCommand::RemoveComment { id, .. } => {
+                Ok(vec![DocumentEvent::CommentRemoved(CommentRemoved {
+                    comment_id: *id,
+                    comment_count: self.comment_count().saturating_sub(1),
+                })])
             }
             DocumentCommand::Guarded { command, .. } => self.handle(command, ctx),
             DocumentCommand::SyncGroups { schema, lookups } => {
@@ -843,13 +1116,17 @@ impl Aggregate for Document {
                     user_ids: Vec::new(),
                     group_ids: Vec::new(),
                     tasks: Vec::new(),
+                    since: ctx.now,
+                    now: ctx.now,
+                    deferred: Vec::new(),
+                    paused: None,
                 };
                 if !working.conditions_hold(None, &creation.conditions, Some(data)) {
                     return Err(DocumentError::IllegalArgument(
                         "The conditions of the creation transition are not met".into(),
                     ));
                 }
-                working.run(&creation.actions);
+                working.run(&creation.actions, 0, None);
                 match definition.settings.group_sync_mode {
                     GroupSyncMode::Disabled => {}
                     GroupSyncMode::CreatorPatientEnlistments => {
@@ -867,8 +1144,7 @@ impl Aggregate for Document {
                         }
                     }
                 }
-                let mut deferred = Vec::new();
-                working.after(&creation.after_actions, &mut deferred);
+                working.after(&creation.after_actions);
                 let created = DocumentEvent::Created(DocumentCreated {
                     schema_id: schema.id,
                     creator_id,
@@ -877,7 +1153,7 @@ impl Aggregate for Document {
                     user_ids: working.user_ids.clone(),
                     group_ids: working.group_ids.clone(),
                 });
-                working.finish(vec![created], deferred, None)
+                working.finish(vec![created], None)
             }
             DocumentCommand::Update { schema, changes } => {
                 let mut data = self.data.clone();
@@ -1054,6 +1330,30 @@ impl Aggregate for Document {
             DocumentEvent::TaskRequested(_) => {}
             DocumentEvent::UsersChanged(e) => self.user_ids = e.ids.clone(),
             DocumentEvent::GroupsChanged(e) => self.group_ids = e.ids.clone(),
+            DocumentEvent::Locked(e) => {
+                self.lock = Some(Lock {
+                    event: self.events,
+                    since: e.since,
+                    resume_at: e.resume_at,
+                    transition_id: e.transition_id,
+                    next_action: usize::try_from(e.next_action).unwrap_or(usize::MAX),
+                    after_actions: serde_json::from_value(e.after_actions.get().clone())
+                        .unwrap_or_default(),
+                });
+            }
+            DocumentEvent::Resumed(e) => {
+                self.lock = None;
+                self.data = data_of(&e.data);
+                self.user_ids = e.user_ids.clone();
+                self.group_ids = e.group_ids.clone();
+            }
+            DocumentEvent::CommentAdded(e) => {
+                self.comments.insert(e.comment_id, e.creator_id);
+            }
+            DocumentEvent::CommentUpdated(_) => {}
+            DocumentEvent::CommentRemoved(e) => {
+                self.comments.remove(&e.comment_id);
+            }
         }
     }
 }
@@ -1137,18 +1437,8 @@ impl Document {
                 data.insert(field.clone(), value.clone());
             }
         }
-        let mut working = Working {
-            document_id: ctx.stream.id().unwrap_or(schema.id),
-            schema,
-            actor: ctx.actor,
-            lookups,
-            creator_id: self.creator_id,
-            status: self.status.clone(),
-            data,
-            user_ids: self.user_ids.clone(),
-            group_ids: self.group_ids.clone(),
-            tasks: Vec::new(),
-        };
+        let mut working = self.working(schema, lookups, ctx);
+        working.data = data;
         let chosen = candidates.into_iter().find(|(i, t)| {
             t.kind == TransitionType::Manual
                 && t.from_statuses.contains(&self.status)
@@ -1160,14 +1450,73 @@ impl Document {
                 self.status
             )));
         };
-        let mut deferred = Vec::new();
         let manual = working.transition(transition)?;
-        working.after(&transition.after_actions, &mut deferred);
-        working.finish(
-            vec![DocumentEvent::Transitioned(manual)],
-            deferred,
-            Some(&self.data),
-        )
+        working.after(&transition.after_actions);
+        working.finish(vec![DocumentEvent::Transitioned(manual)], Some(&self.data))
+    }
+
+    /// A step over the document as it is now.
+    fn working<'a>(
+        &self,
+        schema: &'a SchemaSnapshot,
+        lookups: &'a Lookups,
+        ctx: &Ctx<'a>,
+    ) -> Working<'a> {
+        Working {
+            document_id: ctx.stream.id().unwrap_or(schema.id),
+            schema,
+            actor: ctx.actor,
+            lookups,
+            creator_id: self.creator_id,
+            status: self.status.clone(),
+            data: self.data.clone(),
+            user_ids: self.user_ids.clone(),
+            group_ids: self.group_ids.clone(),
+            tasks: Vec::new(),
+            since: ctx.now,
+            now: ctx.now,
+            deferred: Vec::new(),
+            paused: None,
+        }
+    }
+
+    /// Goes on with the step the lock paused: the rest of the paused transition's actions (as
+    /// the schema configures them now), then the automatic transitions and after-actions.
+    fn resumed(
+        &self,
+        lock: &Lock,
+        schema: &SchemaSnapshot,
+        lookups: &Lookups,
+        ctx: &Ctx<'_>,
+    ) -> Result<Vec<DocumentEvent>, DocumentError> {
+        let definition = &schema.compiled.definition;
+        let actions: &[Action] = match lock.transition_id {
+            None => &definition.creation_transition.actions,
+            Some(id) => definition
+                .transitions
+                .iter()
+                .find(|t| t.id == id.to_string())
+                .map_or(&[], |t| &t.actions),
+        };
+        let mut working = self.working(schema, lookups, ctx);
+        working.since = lock.since;
+        working.deferred = lock.after_actions.clone();
+        working.run(actions, lock.next_action, lock.transition_id);
+        let resumed = DocumentEvent::Resumed(DocumentResumed {
+            data: Json(Value::Object(working.data.clone())),
+            user_ids: working.user_ids.clone(),
+            group_ids: working.group_ids.clone(),
+        });
+        working.finish(vec![resumed], Some(&self.data))
+    }
+
+    fn comment_count(&self) -> u32 {
+        u32::try_from(self.comments.len()).unwrap_or(u32::MAX)
+    }
+
+    /// Whether the document is the actor's own: they created it or are linked to it.
+    fn owned_by(&self, actor: &Actor) -> bool {
+        relates(actor, self, Relation::Creator) || relates(actor, self, Relation::LinkedUsers)
     }
 }
 
@@ -1175,7 +1524,7 @@ impl Document {
 mod tests {
     use super::*;
     use crate::actor::{Rights, Via};
-    use crate::aggregate::testing::{given, id};
+    use crate::aggregate::testing::{NOW, given, id};
     use crate::permission::Permissions;
     use vigil_schemas::definition::{Definition, Write};
 
@@ -1733,6 +2082,240 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The blood-pressure schema whose automatic `alarm` transition waits 30 seconds between
+    /// flagging the document and tagging it.
+    fn delayed_alarm() -> Arc<SchemaSnapshot> {
+        blood_pressure(|d| {
+            d.write_transition(&id(1).to_string(), &json!({
+                "name": "alarm", "type": "automatic", "fromStatuses": ["new"], "toStatus": "alarm",
+                "conditions": [{"type": "document", "configuration": {"type": "object", "properties": {"data": {"type": "object", "properties": {"systolic": {"type": "number", "minimum": 140}}, "required": ["systolic"]}}}}],
+                "actions": [
+                    {"type": "set", "field": "flag.high", "value": true},
+                    {"type": "delay", "time": 30},
+                    {"type": "addItems", "field": "tags", "values": ["alarmed"]},
+                ],
+                "afterActions": [{"type": "task", "functionName": "page-a-doctor"}],
+            }), Write::Replace)
+            .unwrap();
+        })
+    }
+
+    fn resume(schema: &Arc<SchemaSnapshot>, history: &[DocumentEvent]) -> DocumentCommand {
+        DocumentCommand::Resume {
+            schema: schema.clone(),
+            lookups: Lookups::default(),
+            lock: Document::fold(history).lock.map_or(0, |l| l.event),
+        }
+    }
+
+    #[test]
+    fn a_delay_locks_the_document_until_the_step_resumes() {
+        let schema = delayed_alarm();
+        let history = created_by(patient(7), &schema, json!({"systolic": 150}));
+        // Created, the alarm transition up to the delay, the lock; no task yet.
+        let names: Vec<&str> = history.iter().map(DocumentEvent::wire_name).collect();
+        assert_eq!(
+            names,
+            [
+                "document.created",
+                "document.transitioned",
+                "document.locked"
+            ]
+        );
+        let DocumentEvent::Locked(locked) = &history[2] else {
+            panic!("{history:?}")
+        };
+        assert_eq!(locked.since, NOW);
+        assert_eq!(locked.resume_at, Timestamp(NOW.millis() + 30_000));
+        assert_eq!(locked.transition_id, Some(id(1)));
+        assert_eq!(locked.next_action, 2);
+        let document = Document::fold(&history);
+        assert_eq!(document.status, "alarm");
+        assert_eq!(document.data["flag"], json!({"high": true}));
+        assert!(document.lock.is_some());
+
+        // Changes wait; reading and deleting do not.
+        let update = DocumentCommand::Update {
+            schema: schema.clone(),
+            changes: json!({"note": "x"})
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+        };
+        given::<Document>(&history)
+            .by(patient(7))
+            .when(update.clone())
+            .then_err(DocumentError::Locked);
+        given::<Document>(&history)
+            .by(patient(7))
+            .when(DocumentCommand::AddComment {
+                schema: schema.clone(),
+                id: id(61),
+                text: "hello".into(),
+            })
+            .then_err(DocumentError::Locked);
+        assert!(document.readable_by(&patient(7), &schema));
+        given::<Document>(&history)
+            .by(user(9, &["DELETE_DOCUMENTS"]))
+            .when(DocumentCommand::Delete {
+                schema: schema.clone(),
+            })
+            .then(&[DocumentEvent::Deleted(DocumentDeleted {})]);
+
+        // Only Vigil resumes, and only once the delay is over.
+        given::<Document>(&history)
+            .by(patient(7))
+            .when(resume(&schema, &history))
+            .then_err(DocumentError::NoPermission("Vigil itself".into()));
+        given::<Document>(&history)
+            .at(Timestamp(NOW.millis() + 29_999))
+            .when(resume(&schema, &history))
+            .then_err(DocumentError::NotDue);
+        let resumed = given::<Document>(&history)
+            .at(Timestamp(NOW.millis() + 30_000))
+            .when(resume(&schema, &history))
+            .events();
+        let names: Vec<&str> = resumed.iter().map(DocumentEvent::wire_name).collect();
+        // The after-actions of the whole step: the creation transition's, then the alarm's.
+        let tasks: Vec<&str> = resumed
+            .iter()
+            .filter_map(|e| match e {
+                DocumentEvent::TaskRequested(t) => Some(t.function_name.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(names[0], "document.resumed");
+        assert_eq!(tasks, ["analyze", "page-a-doctor"]);
+        let mut after = history.clone();
+        after.extend(resumed);
+        let document = Document::fold(&after);
+        assert!(document.lock.is_none());
+        assert_eq!(document.data["tags"], json!(["measured", "alarmed"]));
+        given::<Document>(&after)
+            .by(patient(7))
+            .when(update)
+            .then(&[DocumentEvent::Updated(DocumentUpdated {
+                data: Json(json!({"systolic": 150, "tags": ["measured", "alarmed"], "flag": {"high": true}, "note": "x"})),
+            })]);
+        // A lock resumed already is left alone (a second node, a retry).
+        given::<Document>(&after)
+            .at(Timestamp(NOW.millis() + 60_000))
+            .when(resume(&schema, &history))
+            .then(&[]);
+    }
+
+    #[test]
+    fn a_step_paused_twice_keeps_its_first_timestamp() {
+        let schema = blood_pressure(|d| {
+            d.set_creation_transition(&json!({
+                "type": "manual", "toStatus": "new",
+                "actions": [{"type": "delay", "time": 1}, {"type": "delay", "time": 0.5}, {"type": "linkCreator"}],
+            }))
+            .unwrap();
+        });
+        let history = created_by(patient(7), &schema, json!({"systolic": 100}));
+        let second = given::<Document>(&history)
+            .at(Timestamp(NOW.millis() + 1_000))
+            .when(resume(&schema, &history))
+            .events();
+        let [DocumentEvent::Resumed(_), DocumentEvent::Locked(locked)] = second.as_slice() else {
+            panic!("{second:?}")
+        };
+        assert_eq!(locked.since, NOW);
+        assert_eq!(locked.resume_at, Timestamp(NOW.millis() + 1_500));
+        assert_eq!(locked.transition_id, None);
+        let mut history = history;
+        history.extend(second);
+        let third = given::<Document>(&history)
+            .at(Timestamp(NOW.millis() + 1_500))
+            .when(resume(&schema, &history))
+            .events();
+        history.extend(third);
+        let document = Document::fold(&history);
+        assert!(document.lock.is_none());
+        assert_eq!(document.user_ids, [id(7)]);
+    }
+
+    #[test]
+    fn comments_belong_to_their_writers() {
+        let schema = blood_pressure(|_| {});
+        let mut history = created_by(patient(7), &schema, json!({"systolic": 120}));
+        let add = |text: &str| DocumentCommand::AddComment {
+            schema: schema.clone(),
+            id: id(61),
+            text: text.into(),
+        };
+        // Someone who cannot see the document does not find it; the owner may comment.
+        given::<Document>(&history)
+            .by(user(8, &[]))
+            .when(add("hi"))
+            .then_err(DocumentError::NotFound);
+        given::<Document>(&history)
+            .by(patient(7))
+            .when(add("  "))
+            .then_err(DocumentError::InvalidData(format!(
+                "text: a comment is 1 to {LONGEST_COMMENT} characters"
+            )));
+        let added = given::<Document>(&history)
+            .by(patient(7))
+            .when(add("feeling dizzy"))
+            .events();
+        assert_eq!(
+            added,
+            [DocumentEvent::CommentAdded(CommentAdded {
+                comment_id: id(61),
+                schema_id: id(30),
+                creator_id: Some(id(7)),
+                text: Personal("feeling dizzy".into()),
+                comment_count: 1,
+            })]
+        );
+        history.extend(added);
+        // A reader with the permission may comment too, but not change another's comment.
+        let reader = user(8, &["VIEW_DOCUMENTS", "CREATE_DOCUMENT_COMMENTS"]);
+        given::<Document>(&history)
+            .by(reader.clone())
+            .when(add("noted"))
+            .events();
+        let update = DocumentCommand::UpdateComment {
+            schema: schema.clone(),
+            id: id(61),
+            text: "edited".into(),
+        };
+        given::<Document>(&history)
+            .by(reader)
+            .when(update.clone())
+            .then_err(DocumentError::NoPermission(
+                "UPDATE_DOCUMENT_COMMENTS:bp".into(),
+            ));
+        given::<Document>(&history)
+            .by(patient(7))
+            .when(update)
+            .then(&[DocumentEvent::CommentUpdated(CommentUpdated {
+                comment_id: id(61),
+                text: Personal("edited".into()),
+            })]);
+        let remove = |comment: u8| DocumentCommand::RemoveComment {
+            schema: schema.clone(),
+            id: id(comment),
+        };
+        given::<Document>(&history)
+            .by(user(8, &["VIEW_DOCUMENTS", "UPDATE_DOCUMENT_COMMENTS"]))
+            .when(remove(61))
+            .events();
+        given::<Document>(&history)
+            .by(patient(7))
+            .when(remove(62))
+            .then_err(DocumentError::UnknownComment(id(62)));
+        history.extend(
+            given::<Document>(&history)
+                .by(patient(7))
+                .when(remove(61))
+                .events(),
+        );
+        assert!(Document::fold(&history).comments.is_empty());
     }
 
     #[test]

@@ -120,6 +120,8 @@ catalogue! {
     IncorrectPinCode = (224, "INCORRECT_PIN_CODE_EXCEPTION", 400),
     /// A status a transition still uses cannot be removed.
     StatusInUse = (414, "STATUS_IN_USE_EXCEPTION", 400),
+    /// A workflow step paused by a `delay` holds the document; changes wait until it is done.
+    LockedDocument = (415, "LOCKED_DOCUMENT_EXCEPTION", 400),
     /// The schema in a path is neither an id nor a schema name.
     InvalidSchemaPathParameter = (416, "INVALID_SCHEMA_PATH_PARAMETER", 400),
 }

@@ -1068,6 +1068,58 @@ mod tests {
                 "document.groups_changed",
                 "120600",
             ),
+            (
+                DocumentEvent::Locked(crate::document::DocumentLocked {
+                    since: Timestamp(1),
+                    resume_at: Timestamp(2),
+                    transition_id: Some(id(3)),
+                    next_action: 4,
+                    after_actions: Json(serde_json::json!([])),
+                })
+                .into(),
+                "document.locked",
+                "120702040103030303030303030303030304025b5d",
+            ),
+            (
+                DocumentEvent::Resumed(crate::document::DocumentResumed {
+                    data: Json(serde_json::json!({})),
+                    user_ids: vec![id(5)],
+                    group_ids: vec![],
+                })
+                .into(),
+                "document.resumed",
+                "1208027b7d0105050505050505050505050500",
+            ),
+            (
+                DocumentEvent::CommentAdded(crate::document::CommentAdded {
+                    comment_id: id(6),
+                    schema_id: id(7),
+                    creator_id: None,
+                    text: Personal("t".into()),
+                    comment_count: 1,
+                })
+                .into(),
+                "document.comment_added",
+                "120906060606060606060606060607070707070707070707070700017401",
+            ),
+            (
+                DocumentEvent::CommentUpdated(crate::document::CommentUpdated {
+                    comment_id: id(6),
+                    text: Personal("u".into()),
+                })
+                .into(),
+                "document.comment_updated",
+                "120a0606060606060606060606060175",
+            ),
+            (
+                DocumentEvent::CommentRemoved(crate::document::CommentRemoved {
+                    comment_id: id(6),
+                    comment_count: 0,
+                })
+                .into(),
+                "document.comment_removed",
+                "120b06060606060606060606060600",
+            ),
         ]
     }
 

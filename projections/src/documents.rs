@@ -31,12 +31,31 @@ pub static DOCUMENTS: Table = Table::new(
         ("status_changed_timestamp", BigInt),
         ("creation_timestamp", BigInt),
         ("update_timestamp", BigInt),
+        ("transition_lock_timestamp", BigInt),
+        ("lock_resumes_at", BigInt),
+        ("comment_count", BigInt),
         ("position", BigInt),
     ],
     1,
 );
 
-static TABLES: [&Table; 1] = [&DOCUMENTS];
+pub static COMMENTS: Table = Table::new(
+    "document_comments_v1",
+    &[
+        ("id", Text),
+        ("schema_id", Text),
+        ("document_id", Text),
+        ("creator_id", Text),
+        ("text", Text),
+        ("commented_timestamp", BigInt),
+        ("creation_timestamp", BigInt),
+        ("update_timestamp", BigInt),
+        ("position", BigInt),
+    ],
+    1,
+);
+
+static TABLES: [&Table; 2] = [&DOCUMENTS, &COMMENTS];
 
 pub struct Documents;
 
@@ -67,6 +86,7 @@ impl Projection for Documents {
                 // A deleted schema's documents go with it (their streams stay in the log).
                 Event::Schema(SchemaEvent::Deleted(_)) => {
                     changes.delete_where(&DOCUMENTS, position, [("schema_id", id.into())])?;
+                    changes.delete_where(&COMMENTS, position, [("schema_id", id.into())])?;
                     continue;
                 }
                 _ => continue,
@@ -87,6 +107,7 @@ impl Projection for Documents {
                         ("status_changed_timestamp", at.into()),
                         ("creation_timestamp", at.into()),
                         ("update_timestamp", at.into()),
+                        ("comment_count", 0.into()),
                     ],
                 )?,
                 DocumentEvent::Updated(e) => changes.update(
@@ -129,8 +150,75 @@ impl Projection for Documents {
                         ("update_timestamp", at.into()),
                     ],
                 )?,
-                DocumentEvent::Deleted(_) => changes.delete(&DOCUMENTS, position, [key])?,
+                DocumentEvent::Deleted(_) => {
+                    changes.delete(&DOCUMENTS, position, [key])?;
+                    changes.delete_where(&COMMENTS, position, [("document_id", id.into())])?;
+                }
                 DocumentEvent::TaskRequested(_) => {}
+                DocumentEvent::Locked(e) => changes.update(
+                    &DOCUMENTS,
+                    position,
+                    [
+                        key,
+                        ("transition_lock_timestamp", e.since.millis().into()),
+                        ("lock_resumes_at", e.resume_at.millis().into()),
+                    ],
+                )?,
+                DocumentEvent::Resumed(e) => changes.update(
+                    &DOCUMENTS,
+                    position,
+                    [
+                        key,
+                        ("data", Value::Json(e.data.get().clone())),
+                        ("user_ids", ids(&e.user_ids)),
+                        ("group_ids", ids(&e.group_ids)),
+                        ("transition_lock_timestamp", Value::Null),
+                        ("lock_resumes_at", Value::Null),
+                        ("update_timestamp", at.into()),
+                    ],
+                )?,
+                DocumentEvent::CommentAdded(e) => {
+                    changes.upsert(
+                        &COMMENTS,
+                        position,
+                        [
+                            ("id", e.comment_id.to_string().into()),
+                            ("schema_id", e.schema_id.to_string().into()),
+                            ("document_id", id.into()),
+                            ("creator_id", e.creator_id.map(|c| c.to_string()).into()),
+                            ("text", e.text.get().clone().into()),
+                            ("commented_timestamp", at.into()),
+                            ("creation_timestamp", at.into()),
+                            ("update_timestamp", at.into()),
+                        ],
+                    )?;
+                    changes.update(
+                        &DOCUMENTS,
+                        position,
+                        [key, ("comment_count", i64::from(e.comment_count).into())],
+                    )?;
+                }
+                DocumentEvent::CommentUpdated(e) => changes.update(
+                    &COMMENTS,
+                    position,
+                    [
+                        ("id", e.comment_id.to_string().into()),
+                        ("text", e.text.get().clone().into()),
+                        ("update_timestamp", at.into()),
+                    ],
+                )?,
+                DocumentEvent::CommentRemoved(e) => {
+                    changes.delete(
+                        &COMMENTS,
+                        position,
+                        [("id", e.comment_id.to_string().into())],
+                    )?;
+                    changes.update(
+                        &DOCUMENTS,
+                        position,
+                        [key, ("comment_count", i64::from(e.comment_count).into())],
+                    )?;
+                }
             }
         }
         Ok(())
@@ -151,6 +239,9 @@ pub struct DocumentRow {
     pub status_changed_timestamp: i64,
     pub creation_timestamp: i64,
     pub update_timestamp: i64,
+    /// When the step that holds the document locked began (a `delay` paused it).
+    pub transition_lock_timestamp: Option<i64>,
+    pub comment_count: i64,
     /// The log position that last changed the document.
     pub position: i64,
 }
@@ -174,6 +265,7 @@ const DOCUMENT_FIELDS: &[Field] = &[
         "d.update_timestamp",
         FieldType::Timestamp,
     ),
+    Field::new("commentCount", "d.comment_count", FieldType::Integer),
 ];
 
 const DOCUMENT_JSON: &[JsonField] = &[
@@ -281,7 +373,8 @@ pub struct ListedSchema<'a> {
 fn list(visible: Option<Sql>, limits: Limits) -> List<'static> {
     List {
         select: "SELECT d.id, d.creator_id, d.user_ids, d.group_ids, d.status, d.data, \
-                 d.status_changed_timestamp, d.creation_timestamp, d.update_timestamp, d.position \
+                 d.status_changed_timestamp, d.creation_timestamp, d.update_timestamp, \
+                 d.transition_lock_timestamp, d.comment_count, d.position \
                  FROM documents_v1 d",
         from: "FROM documents_v1 d",
         fields: DOCUMENT_FIELDS,
@@ -357,6 +450,100 @@ pub async fn group_synced(
             query = crate::bind_value!(query, value);
         }
         query.fetch_all(pool).await?
+    });
+    Ok(rows)
+}
+
+/// A comment on a document.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct CommentRow {
+    pub id: String,
+    pub schema_id: String,
+    pub document_id: String,
+    pub creator_id: Option<String>,
+    pub text: String,
+    pub commented_timestamp: i64,
+    pub creation_timestamp: i64,
+    pub update_timestamp: i64,
+}
+
+const COMMENT_FIELDS: &[Field] = &[
+    Field::new("id", "c.id", FieldType::Text),
+    Field::new("schemaId", "c.schema_id", FieldType::Text),
+    Field::new("documentId", "c.document_id", FieldType::Text),
+    Field::new("creatorId", "c.creator_id", FieldType::Text),
+    Field::new("text", "c.text", FieldType::Text),
+    Field::new(
+        "commentedTimestamp",
+        "c.commented_timestamp",
+        FieldType::Timestamp,
+    ),
+    Field::new(
+        "creationTimestamp",
+        "c.creation_timestamp",
+        FieldType::Timestamp,
+    ),
+    Field::new(
+        "updateTimestamp",
+        "c.update_timestamp",
+        FieldType::Timestamp,
+    ),
+];
+
+/// A page of the comments on document `document_id`.
+pub async fn comments(
+    store: &ReadStore,
+    document_id: &str,
+    query: &Query,
+) -> Result<Page<CommentRow>, QueryError> {
+    let mut visible = Sql::default();
+    visible.text = format!(
+        "c.document_id = {}",
+        visible.bind(Value::Text(document_id.to_owned()))
+    );
+    let list = List {
+        select: "SELECT c.id, c.schema_id, c.document_id, c.creator_id, c.text, \
+                 c.commented_timestamp, c.creation_timestamp, c.update_timestamp \
+                 FROM document_comments_v1 c",
+        from: "FROM document_comments_v1 c",
+        fields: COMMENT_FIELDS,
+        relations: &[],
+        json: &[],
+        tiebreak: "c.id",
+        visible: Some(visible),
+        limits: Limits::STANDARD,
+    };
+    let compiled = list.compile(store, query)?;
+    crate::fetch_page!(store, compiled, CommentRow)
+}
+
+/// The comment `id`, if there is one.
+pub async fn comment(store: &ReadStore, id: &str) -> Result<Option<CommentRow>, QueryError> {
+    let mut sql = Sql::default();
+    sql.text = format!(
+        "SELECT c.id, c.schema_id, c.document_id, c.creator_id, c.text, c.commented_timestamp, \
+         c.creation_timestamp, c.update_timestamp FROM document_comments_v1 c WHERE c.id = {}",
+        sql.bind(Value::Text(id.to_owned()))
+    );
+    let row = crate::with_pool!(store, pool => {
+        let mut query = sqlx::query_as::<_, CommentRow>(sqlx::AssertSqlSafe(sql.text));
+        for value in &sql.binds {
+            query = crate::bind_value!(query, value);
+        }
+        query.fetch_optional(pool).await?
+    });
+    Ok(row)
+}
+
+/// Every locked document: its id and when its paused step is due, earliest first.
+pub async fn locked(store: &ReadStore) -> Result<Vec<(String, i64)>, QueryError> {
+    let rows = crate::with_pool!(store, pool => {
+        sqlx::query_as::<_, (String, i64)>(
+            "SELECT id, lock_resumes_at FROM documents_v1 WHERE lock_resumes_at IS NOT NULL \
+             ORDER BY lock_resumes_at, id",
+        )
+        .fetch_all(pool)
+        .await?
     });
     Ok(rows)
 }

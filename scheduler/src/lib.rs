@@ -7,6 +7,8 @@
 //! Layout:
 //! - [`mail`]: delivery of the identity mails (activation, password reset) over SMTP.
 //! - [`group_sync`]: documents' groups kept in line with their schema's `groupSyncMode`.
+//! - [`delays`]: workflow steps paused by `delay` actions, resumed when they are due.
 
+pub mod delays;
 pub mod group_sync;
 pub mod mail;

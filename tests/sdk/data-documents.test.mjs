@@ -2,11 +2,12 @@
 // reviewed), an automatic transition with a document condition, a manual one restricted by a
 // transition permission, a patient and a physician (staff in the patient's group) under the default
 // modes, array fields, deleteFields and RQL (paging with page.total, select, multi-field sort, in,
-// like, contains with a condition).
+// like, contains with a condition); a delay that locks a document until its step resumes; comments.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   IllegalArgumentError,
+  LockedDocumentError,
   NoPermissionError,
   ResourceUnknownError,
   rqlBuilder,
@@ -161,4 +162,46 @@ test('blood pressure documents through their workflow, seen by whom they should 
   assert.deepEqual(await data.documents.remove(schemaName, second.id), { affectedRecords: 1 });
   await assert.rejects(data.documents.remove(schemaName, second.id), ResourceUnknownError);
   assert.equal((await patient.exh.data.documents.find(schemaName)).page.total, 2);
+});
+
+test('a delay locks a document until its step resumes; comments on documents', async () => {
+  const admin = await loggedIn(adminEmail, adminPassword);
+  const { data } = admin;
+  const name = 'sdk-delayed-notes';
+  await data.schemas.create({ name, description: 'Notes checked a moment later' });
+  await data.properties.create(name, { name: 'text', configuration: { type: 'string' } });
+  await data.properties.create(name, { name: 'checked', configuration: { type: 'boolean' } });
+  await data.transitions.updateCreation(name, {
+    type: 'manual',
+    toStatus: 'new',
+    actions: [{ type: 'linkCreator' }, { type: 'delay', time: 1 }, { type: 'set', field: 'checked', value: true }],
+  });
+  const patient = await account('sdk-delay-patient@example.com');
+  const note = await patient.exh.data.documents.create(name, { text: 'Slept badly' });
+  assert.ok(note.transitionLock, 'locked while the step is paused');
+  assert.equal(note.data.checked, undefined);
+  await assert.rejects(patient.exh.data.documents.update(name, note.id, { text: 'x' }), LockedDocumentError);
+  await assert.rejects(patient.exh.data.comments.create(name, note.id, { text: 'x' }), LockedDocumentError);
+  assert.equal(await patient.exh.data.documents.assertNonLockedState(name, note.id, 20, 250), true);
+  const done = await patient.exh.data.documents.findById(name, note.id);
+  assert.equal(done.transitionLock, undefined);
+  assert.equal(done.data.checked, true);
+
+  // Comments: the owner's, listed with RQL, changed and removed by their writer.
+  const comment = await patient.exh.data.comments.create(name, note.id, { text: 'Better today' });
+  assert.equal(comment.text, 'Better today');
+  assert.equal(comment.creatorId, patient.user.id);
+  assert.equal(comment.documentId, note.id);
+  assert.ok(comment.creationTimestamp instanceof Date);
+  await data.comments.create(name, note.id, { text: 'Noted' });
+  const page = await patient.exh.data.comments.find(name, note.id, { rql: rqlBuilder().eq('creatorId', patient.user.id).build() });
+  assert.equal(page.page.total, 1);
+  assert.equal((await patient.exh.data.documents.findById(name, note.id)).commentCount, 2);
+  const stranger = await account('sdk-delay-stranger@example.com');
+  await assert.rejects(stranger.exh.data.comments.find(name, note.id), ResourceUnknownError);
+  assert.deepEqual(await patient.exh.data.comments.update(comment.id, name, note.id, { text: 'Much better' }), { affectedRecords: 1 });
+  assert.equal((await patient.exh.data.comments.findById(comment.id, name, note.id)).text, 'Much better');
+  assert.deepEqual(await patient.exh.data.comments.remove(comment.id, name, note.id), { affectedRecords: 1 });
+  await assert.rejects(patient.exh.data.comments.remove(comment.id, name, note.id), ResourceUnknownError);
+  assert.equal((await data.comments.find(name, note.id)).page.total, 1);
 });

@@ -415,3 +415,191 @@ in_both_deployments! {
         Ok(())
     }
 }
+
+/// The document `id` of `schema` as `token` lists it, once `ready` holds for it (within 15 s).
+async fn document_once(
+    server: &TestServer,
+    token: Option<&str>,
+    schema: &str,
+    id: &str,
+    ready: impl Fn(&Value) -> bool,
+) -> anyhow::Result<Value> {
+    let path = format!("/data/v1/{schema}/documents?eq(id,{id})");
+    let mut seen = Value::Null;
+    for _ in 0..150 {
+        let (_, page) = server.call(Method::GET, &path, token, None).await?;
+        seen = page["data"][0].clone();
+        if ready(&seen) {
+            return Ok(seen);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    anyhow::bail!("document {id} stayed {seen}")
+}
+
+in_both_deployments! {
+    async fn a_delay_locks_the_document_until_its_step_resumes_on_any_node(deployment: Deployment) {
+        let env = TestEnv::new(deployment).await?;
+        let first = TestServer::start(&env).await?;
+        let second = TestServer::another_node(&env, &first).await?;
+        // Each node is asked with a token it issued (another node's follows within a second).
+        let (admin, first_admin) = (second.admin_token().await?, first.admin_token().await?);
+        let (admin, first_admin) = (Some(admin.as_str()), Some(first_admin.as_str()));
+        configure(&first, first_admin).await?;
+        let (status, body) = first
+            .call(Method::PUT, "/data/v1/blood-pressure/creationTransition", first_admin, Some(json!({
+                "type": "manual", "toStatus": "new",
+                "actions": [
+                    {"type": "addItems", "field": "tags", "values": ["measured"]},
+                    {"type": "delay", "time": 1.5},
+                    {"type": "addItems", "field": "tags", "values": ["checked"]},
+                ],
+            })))
+            .await?;
+        assert_eq!(status, StatusCode::OK, "{body}");
+
+        let (status, document) = first.call(Method::POST, "/data/v1/blood-pressure/documents", first_admin, Some(json!({"systolic": 120}))).await?;
+        assert_eq!(status, StatusCode::OK, "{document}");
+        let id = document["id"].as_str().unwrap_or_default().to_owned();
+        assert_eq!(document["data"]["tags"], json!(["measured"]));
+        assert_eq!(document["transitionLock"]["timestamp"], document["creationTimestamp"], "{document}");
+
+        // While the step is paused, changes are refused; reads go on.
+        let path = format!("/data/v1/blood-pressure/documents/{id}");
+        let refused = [
+            (Method::PUT, path.clone(), json!({"note": "x"})),
+            (Method::POST, format!("{path}/deleteFields"), json!({"fields": ["systolic"]})),
+            (Method::POST, format!("{path}/readings"), json!({"value": 1})),
+            (Method::POST, format!("{path}/comments"), json!({"text": "x"})),
+        ];
+        for (method, path, body) in refused {
+            let (status, answer) = second.call(method, &path, admin, Some(body)).await?;
+            assert_eq!((status, code(&answer)), (StatusCode::BAD_REQUEST, Some(415)), "{path}: {answer}");
+            assert_eq!(answer["name"], "LOCKED_DOCUMENT_EXCEPTION");
+        }
+
+        // The node that locked it stops; the other resumes the step when it is due.
+        first.stop().await?;
+        let resumed = document_once(&second, admin, "blood-pressure", &id, |d| d.get("transitionLock").is_none()).await?;
+        assert_eq!(resumed["data"]["tags"], json!(["measured", "checked"]));
+        let (status, body) = second.call(Method::PUT, &path, admin, Some(json!({"note": "after"}))).await?;
+        assert_eq!((status, body), (StatusCode::OK, json!({"affectedRecords": 1})));
+        let history: Vec<String> = second.history(&format!("document-{id}")).await?.into_iter().map(|(name, _)| name).collect();
+        assert_eq!(history, ["document.created", "document.locked", "document.resumed", "document.updated"]);
+
+        // Deletion is not held up by a lock.
+        let (_, locked) = second.call(Method::POST, "/data/v1/blood-pressure/documents", admin, Some(json!({}))).await?;
+        let locked_path = format!("/data/v1/blood-pressure/documents/{}", locked["id"].as_str().unwrap_or_default());
+        assert!(locked.get("transitionLock").is_some(), "{locked}");
+        let (status, body) = second.call(Method::DELETE, &locked_path, admin, None).await?;
+        assert_eq!((status, body), (StatusCode::OK, json!({"affectedRecords": 1})));
+        Ok(())
+    }
+}
+
+in_both_deployments! {
+    async fn concurrent_writers_never_lose_an_update(deployment: Deployment) {
+        let env = TestEnv::new(deployment).await?;
+        let server = TestServer::start(&env).await?;
+        let admin = server.admin_token().await?;
+        let admin = Some(admin.as_str());
+        configure(&server, admin).await?;
+        let (_, document) = server.call(Method::POST, "/data/v1/blood-pressure/documents", admin, Some(json!({"readings": []}))).await?;
+        let id = document["id"].as_str().unwrap_or_default().to_owned();
+        // Sixteen writers append at once and two more change other fields: every write lands.
+        let path = format!("/data/v1/blood-pressure/documents/{id}");
+        let appends = (0..16).map(|value| {
+            let path = format!("{path}/readings");
+            let server = &server;
+            async move { server.call(Method::POST, &path, admin, Some(json!({"value": value}))).await }
+        });
+        let updates = [json!({"note": "n"}), json!({"systolic": 99})].map(|body| {
+            let path = path.clone();
+            let server = &server;
+            async move { server.call(Method::PUT, &path, admin, Some(body)).await }
+        });
+        let (appended, updated) = futures::future::join(
+            futures::future::try_join_all(appends),
+            futures::future::try_join_all(updates),
+        )
+        .await;
+        for (status, body) in appended?.into_iter().chain(updated?) {
+            assert_eq!(status, StatusCode::OK, "{body}");
+        }
+        let document = document_once(&server, admin, "blood-pressure", &id, |_| true).await?;
+        let mut values: Vec<i64> = document["data"]["readings"].as_array().into_iter().flatten().filter_map(|r| r["value"].as_i64()).collect();
+        values.sort_unstable();
+        assert_eq!(values, (0..16).collect::<Vec<_>>(), "{document}");
+        assert_eq!((document["data"]["note"].clone(), document["data"]["systolic"].clone()), (json!("n"), json!(99)));
+        assert_eq!(server.history(&format!("document-{id}")).await?.len(), 19);
+        Ok(())
+    }
+}
+
+in_both_deployments! {
+    async fn comments_on_documents(deployment: Deployment) {
+        let env = TestEnv::new(deployment).await?;
+        let server = TestServer::start(&env).await?;
+        let admin = server.admin_token().await?;
+        let admin = Some(admin.as_str());
+        configure(&server, admin).await?;
+        let patient_id = plain_user(&server, "patient@example.com").await?;
+        let physician_id = plain_user(&server, "physician@example.com").await?;
+        server.call(Method::POST, &format!("/users/v1/{patient_id}/patient_enlistments"), admin, Some(json!({"group_id": GROUP}))).await?;
+        server.call(Method::POST, &format!("/users/v1/add_to_staff?eq(id,{physician_id})"), admin, Some(json!({"groups": [GROUP]}))).await?;
+        let patient = token(&server, "patient@example.com").await?;
+        let physician = token(&server, "physician@example.com").await?;
+        let stranger = plain_token(&server, "stranger@example.com").await?;
+        let (patient, physician, stranger) = (Some(patient.as_str()), Some(physician.as_str()), Some(stranger.as_str()));
+        let (_, document) = server.call(Method::POST, "/data/v1/blood-pressure/documents", patient, Some(json!({"systolic": 120}))).await?;
+        let id = document["id"].as_str().unwrap_or_default().to_owned();
+        assert_eq!(document["commentCount"], 0);
+        let comments = format!("/data/v1/blood-pressure/documents/{id}/comments");
+
+        let (status, comment) = server.call(Method::POST, &comments, patient, Some(json!({"text": "Felt dizzy"}))).await?;
+        assert_eq!(status, StatusCode::OK, "{comment}");
+        let comment_id = comment["id"].as_str().unwrap_or_default().to_owned();
+        assert_eq!((comment["text"].clone(), comment["creatorId"].clone(), comment["documentId"].clone()), (json!("Felt dizzy"), json!(patient_id), json!(id)));
+        let (_, schemas) = server.call(Method::GET, "/data/v1/?eq(name,blood-pressure)", admin, None).await?;
+        assert_eq!(comment["schemaId"], schemas["data"][0]["id"]);
+        let (status, body) = server.call(Method::POST, &comments, patient, Some(json!({"text": ""}))).await?;
+        assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, Some(15)), "{body}");
+
+        // The staff of the patient's group read the document, but its comments need the permission.
+        let (status, body) = server.call(Method::GET, &comments, physician, None).await?;
+        assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, Some(10)), "{body}");
+        let (status, body) = server.call(Method::GET, &comments, stranger, None).await?;
+        assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, Some(16)), "{body}");
+        let (status, body) = server.call(Method::POST, &comments, stranger, Some(json!({"text": "spam"}))).await?;
+        assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, Some(16)), "{body}");
+        let (status, page) = server.call(Method::POST, &comments, admin, Some(json!({"text": "Seen"}))).await?;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        let (status, page) = server.call(Method::GET, &format!("{comments}?eq(creatorId,{patient_id})"), admin, None).await?;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        assert_eq!((page["page"]["total"].clone(), page["data"][0]["id"].clone()), (json!(1), json!(comment_id)));
+        let listed = document_once(&server, patient, "blood-pressure", &id, |d| d["commentCount"] == 2).await?;
+        assert_eq!(listed["commentCount"], 2);
+
+        // One's own comment may be changed and removed; another's only with the permission.
+        let own = format!("{comments}/{comment_id}");
+        let (status, body) = server.call(Method::PUT, &own, physician, Some(json!({"text": "x"}))).await?;
+        assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, Some(10)), "{body}");
+        let (status, body) = server.call(Method::PUT, &own, patient, Some(json!({"text": "Felt dizzy, then fine"}))).await?;
+        assert_eq!((status, body), (StatusCode::OK, json!({"affectedRecords": 1})));
+        let (_, page) = server.call(Method::GET, &comments, patient, None).await?;
+        assert_eq!(page["data"][0]["text"], "Felt dizzy, then fine");
+        let (status, body) = server.call(Method::DELETE, &own, patient, None).await?;
+        assert_eq!((status, body), (StatusCode::OK, json!({"affectedRecords": 1})));
+        let (status, body) = server.call(Method::DELETE, &own, patient, None).await?;
+        assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, Some(16)), "{body}");
+        let (_, page) = server.call(Method::GET, &comments, admin, None).await?;
+        assert_eq!(page["page"]["total"], 1);
+        document_once(&server, patient, "blood-pressure", &id, |d| d["commentCount"] == 1).await?;
+
+        // Deleting the document takes its comments along.
+        server.call(Method::DELETE, &format!("/data/v1/blood-pressure/documents/{id}"), admin, None).await?;
+        let (status, body) = server.call(Method::GET, &comments, admin, None).await?;
+        assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, Some(16)), "{body}");
+        Ok(())
+    }
+}

@@ -184,6 +184,26 @@ const INVENTORY: &[(&str, &str, Guard)] = &[
         Guard::Authenticated,
     ),
     (
+        "GET",
+        "/data/v1/{schema}/documents/{id}/comments",
+        Guard::Authenticated,
+    ),
+    (
+        "POST",
+        "/data/v1/{schema}/documents/{id}/comments",
+        Guard::Authenticated,
+    ),
+    (
+        "PUT",
+        "/data/v1/{schema}/documents/{id}/comments/{comment}",
+        Guard::Authenticated,
+    ),
+    (
+        "DELETE",
+        "/data/v1/{schema}/documents/{id}/comments/{comment}",
+        Guard::Authenticated,
+    ),
+    (
         "POST",
         "/data/v1/{schema}/documents/{id}/{field}",
         Guard::Authenticated,

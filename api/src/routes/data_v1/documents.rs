@@ -16,7 +16,7 @@ use vigil_domain::document::{
 };
 use vigil_domain::error::ExhCode;
 use vigil_domain::id::{Id, StreamId};
-use vigil_projections::documents::{self as model, DocumentRow, ListedSchema};
+use vigil_projections::documents::{self as model, CommentRow, DocumentRow, ListedSchema};
 use vigil_projections::page::Limits;
 use vigil_projections::rql::Query;
 
@@ -36,6 +36,14 @@ pub fn router() -> Router<AppState> {
         .route("/{schema}/documents/{id}/unlinkGroups", post(unlink_groups))
         .route("/{schema}/documents/{id}/linkUsers", post(link_users))
         .route("/{schema}/documents/{id}/unlinkUsers", post(unlink_users))
+        .route(
+            "/{schema}/documents/{id}/comments",
+            get(list_comments).post(add_comment),
+        )
+        .route(
+            "/{schema}/documents/{id}/comments/{comment}",
+            put(update_comment).delete(remove_comment),
+        )
         .route("/{schema}/documents/{id}/{field}", post(append_to_array))
         .route(
             "/{schema}/documents/{id}/{field}/{element}",
@@ -45,7 +53,7 @@ pub fn router() -> Router<AppState> {
 
 /// A document as the data service returns it.
 fn document_json(row: &DocumentRow) -> Value {
-    json!({
+    let mut document = json!({
         "id": row.id,
         "creatorId": row.creator_id,
         "userIds": row.user_ids.0,
@@ -55,7 +63,12 @@ fn document_json(row: &DocumentRow) -> Value {
         "statusChangedTimestamp": iso_time(row.status_changed_timestamp),
         "creationTimestamp": iso_time(row.creation_timestamp),
         "updateTimestamp": iso_time(row.update_timestamp),
-    })
+        "commentCount": row.comment_count,
+    });
+    if let Some(since) = row.transition_lock_timestamp {
+        document["transitionLock"] = json!({"timestamp": iso_time(since)});
+    }
+    document
 }
 
 /// The schema a path names, compiled for document commands.
@@ -478,4 +491,102 @@ async fn remove_from_array(
         id: parse_id(&element)?,
     };
     execute(&state, &caller, &schema, &id, &query, command).await
+}
+
+/// A comment as the data service returns it.
+fn comment_json(row: &CommentRow) -> Value {
+    json!({
+        "id": row.id,
+        "schemaId": row.schema_id,
+        "documentId": row.document_id,
+        "creatorId": row.creator_id,
+        "text": row.text,
+        "commentedTimestamp": iso_time(row.commented_timestamp),
+        "creationTimestamp": iso_time(row.creation_timestamp),
+        "updateTimestamp": iso_time(row.update_timestamp),
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CommentText {
+    text: String,
+}
+
+/// `GET /data/v1/{schema}/documents/{id}/comments?<rql>`: one's own document's, or with
+/// `VIEW_DOCUMENT_COMMENTS`.
+async fn list_comments(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((schema, id)): Path<(String, String)>,
+    Rql(query): Rql,
+) -> Result<Json<Value>, ApiError> {
+    let schema = snapshot(&state, &schema).await?;
+    let document_id = parse_id(&id)?;
+    let (document, _) = state
+        .bus
+        .load::<Document>(&StreamId::of(Document::KIND, document_id))
+        .await?;
+    document
+        .comments_readable_by(&caller.actor, &schema)
+        .map_err(vigil_commands::CommandError::Domain)?;
+    let page = model::comments(&state.store, &document_id.to_string(), &query).await?;
+    Ok(rendered_page(page, &query, comment_json))
+}
+
+/// `POST /data/v1/{schema}/documents/{id}/comments`: `{text}`; answers the comment.
+async fn add_comment(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((schema, id)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let schema = snapshot(&state, &schema).await?;
+    let CommentText { text } = json_body(&body)?;
+    let comment_id = state.ids.next();
+    let command = DocumentCommand::AddComment {
+        schema: schema.clone(),
+        id: comment_id,
+        text,
+    };
+    let Json(_) = execute(&state, &caller, &schema, &id, &Query::default(), command).await?;
+    let row = model::comment(&state.store, &comment_id.to_string())
+        .await?
+        .ok_or_else(|| {
+            ApiError::internal(format!("comment {comment_id} was added but is not listed"))
+        })?;
+    Ok(Json(comment_json(&row)))
+}
+
+/// `PUT /data/v1/{schema}/documents/{id}/comments/{comment}`: `{text}`; one's own comment, or
+/// with `UPDATE_DOCUMENT_COMMENTS`.
+async fn update_comment(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((schema, id, comment)): Path<(String, String, String)>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let schema = snapshot(&state, &schema).await?;
+    let CommentText { text } = json_body(&body)?;
+    let command = DocumentCommand::UpdateComment {
+        schema: schema.clone(),
+        id: parse_id(&comment)?,
+        text,
+    };
+    execute(&state, &caller, &schema, &id, &Query::default(), command).await
+}
+
+/// `DELETE /data/v1/{schema}/documents/{id}/comments/{comment}`: one's own comment, or with
+/// `UPDATE_DOCUMENT_COMMENTS`.
+async fn remove_comment(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((schema, id, comment)): Path<(String, String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let schema = snapshot(&state, &schema).await?;
+    let command = DocumentCommand::RemoveComment {
+        schema: schema.clone(),
+        id: parse_id(&comment)?,
+    };
+    execute(&state, &caller, &schema, &id, &Query::default(), command).await
 }
