@@ -14,20 +14,20 @@ use vigil_domain::value::Timestamp;
 use vigil_tests::{ADMIN_EMAIL, ADMIN_PASSWORD, Deployment, TestEnv, TestServer};
 
 /// Latencies, sorted, with the percentile of each.
-struct Latencies(Vec<Duration>);
+pub(crate) struct Latencies(Vec<Duration>);
 
 impl Latencies {
-    fn new(mut samples: Vec<Duration>) -> Self {
+    pub(crate) fn new(mut samples: Vec<Duration>) -> Self {
         samples.sort_unstable();
         Self(samples)
     }
 
-    fn percentile(&self, p: f64) -> Duration {
+    pub(crate) fn percentile(&self, p: f64) -> Duration {
         let index = ((self.0.len() as f64 - 1.0) * p).round() as usize;
         self.0.get(index).copied().unwrap_or_default()
     }
 
-    fn report(&self, what: &str) {
+    pub(crate) fn report(&self, what: &str) {
         println!(
             "  {what:<36}: p50 {:>9.1?}  p99 {:>9.1?}  max {:>9.1?}  ({} samples)",
             self.percentile(0.50),
@@ -101,13 +101,16 @@ pub async fn authenticate(sessions: usize, requests: usize) -> anyhow::Result<()
     Ok(())
 }
 
-/// Runs `connections` loops of `GET /users/v1/me` for `duration` on a runtime of its own (the
-/// load generator), returning every latency.
-fn load_me(
-    url: String,
-    token: String,
+/// A request a load loop sends: built afresh from the client and the loop's request number.
+pub(crate) type Request =
+    Arc<dyn Fn(&reqwest::Client, usize) -> reqwest::RequestBuilder + Send + Sync>;
+
+/// Runs `connections` loops of `request` for `duration` on a runtime of its own (the load
+/// generator), returning every latency. Every answer must be a success.
+pub(crate) fn load(
     connections: usize,
     duration: Duration,
+    request: Request,
 ) -> anyhow::Result<Vec<Duration>> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -115,8 +118,8 @@ fn load_me(
         .build()?;
     runtime.block_on(async move {
         let mut tasks = Vec::new();
-        for _ in 0..connections {
-            let (url, token) = (url.clone(), token.clone());
+        for connection in 0..connections {
+            let request = request.clone();
             tasks.push(tokio::spawn(async move {
                 // One client per connection: each keeps its own keep-alive connection.
                 let client = reqwest::Client::builder()
@@ -124,12 +127,19 @@ fn load_me(
                     .build()?;
                 let mut samples = Vec::new();
                 let end = Instant::now() + duration;
+                let mut n = connection;
                 while Instant::now() < end {
                     let start = Instant::now();
-                    let response = client.get(&url).bearer_auth(&token).send().await?;
-                    anyhow::ensure!(response.status().is_success(), "{}", response.status());
-                    response.bytes().await?;
+                    let response = request(&client, n).send().await?;
+                    let status = response.status();
+                    let body = response.bytes().await?;
+                    anyhow::ensure!(
+                        status.is_success(),
+                        "{status}: {}",
+                        String::from_utf8_lossy(&body)
+                    );
                     samples.push(start.elapsed());
+                    n += connections;
                 }
                 anyhow::Ok(samples)
             }));
@@ -142,7 +152,12 @@ fn load_me(
     })
 }
 
-async fn serving(deployment: Deployment) -> anyhow::Result<(TestEnv, TestServer)> {
+/// `GET url` with a bearer token.
+fn get(url: String, token: String) -> Request {
+    Arc::new(move |client, _| client.get(&url).bearer_auth(&token))
+}
+
+pub(crate) async fn serving(deployment: Deployment) -> anyhow::Result<(TestEnv, TestServer)> {
     let env = TestEnv::new(deployment).await?;
     let server = TestServer::start(&env).await?;
     Ok((env, server))
@@ -160,7 +175,7 @@ pub async fn http_me(
     let url = server.url(path);
     let duration = Duration::from_secs(seconds);
     let samples =
-        tokio::task::spawn_blocking(move || load_me(url, token, connections, duration)).await??;
+        tokio::task::spawn_blocking(move || load(connections, duration, get(url, token))).await??;
     println!(
         "http-me: GET {path}, {deployment:?} deployment, {connections} connections, {seconds}s, load generator in the same process on its own 2-thread runtime"
     );
@@ -180,7 +195,7 @@ pub async fn logins(deployment: Deployment, concurrent: usize, seconds: u64) -> 
     let token = server.admin_token().await?;
     let duration = Duration::from_secs(seconds);
     let url = server.url("/users/v1/me");
-    let readers = tokio::task::spawn_blocking(move || load_me(url, token, 8, duration));
+    let readers = tokio::task::spawn_blocking(move || load(8, duration, get(url, token)));
     let end = Instant::now() + duration;
     let mut tasks = Vec::new();
     for _ in 0..concurrent {

@@ -8,10 +8,13 @@
 //!   a raw `INSERT ... SELECT FROM UNNEST` of the same rows.
 //! - `authenticate`, `http-me`, `logins`: request authentication with a warm access cache, `GET
 //!   /users/v1/me` over HTTP, and password logins alongside other requests (see [`auth`]).
+//! - `documents-create`, `documents-at-scale`: creating documents over HTTP, and a million
+//!   documents listed with and without a schema index and rebuilt (see [`documents`]).
 //!
 //! Run in release: `cargo run --release -p vigil-bench -- <benchmark> [options]`.
 
 mod auth;
+mod documents;
 
 use std::future::IntoFuture;
 use std::sync::Arc;
@@ -96,6 +99,24 @@ enum Benchmark {
         #[arg(long, default_value_t = 100)]
         concurrent: usize,
         #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
+    /// `POST /data/v1/{schema}/documents` over loopback HTTP.
+    DocumentsCreate {
+        #[arg(long, value_enum, default_value = "production")]
+        deployment: DeploymentArg,
+        #[arg(long, default_value_t = 64)]
+        connections: usize,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
+    /// A schema's documents at scale: live projection, unindexed and indexed lists, rebuild.
+    DocumentsAtScale {
+        #[arg(long, default_value_t = 1_000_000)]
+        documents: usize,
+        #[arg(long, default_value_t = 64)]
+        connections: usize,
+        #[arg(long, default_value_t = 20)]
         seconds: u64,
     },
 }
@@ -304,23 +325,14 @@ impl ReadModel {
     }
 }
 
-async fn postgres_rebuild(commits: usize, model: ReadModel) -> anyhow::Result<()> {
-    let stream = TestStream::new();
-    let database = TestDatabase::create().await?;
-    let log: Arc<dyn EventLog> = Arc::new(
-        vigil_commands::jetstream::JetStreamLog::connect(&vigil_tests::nats_url(), &stream.prefix)
-            .await?,
-    );
-
-    // Fill the log: pipelined raw publishes of encoded commits (each on a stream of its own).
+/// Appends `commits` to the JetStream log of `prefix` as raw publishes, 1,024 in flight: the
+/// fastest way to fill a log with what the API would write.
+async fn publish(prefix: &str, commits: impl Iterator<Item = Commit>) -> anyhow::Result<()> {
     let client = async_nats::connect(vigil_tests::nats_url()).await?;
     let context = jetstream::new(client);
-    let ids = IdGenerator::new();
-    let filling = Instant::now();
     let mut pending = FuturesUnordered::new();
-    for n in 0..commits {
-        let commit = model.commit(ids.next(), n);
-        let subject = format!("{}.ev.{}", stream.prefix, commit.stream.subject_suffix());
+    for commit in commits {
+        let subject = format!("{prefix}.ev.{}", commit.stream.subject_suffix());
         let (bytes, _) = commit.encode()?;
         pending.push(context.publish(subject, bytes.into()).await?.into_future());
         if pending.len() >= 1024 {
@@ -332,6 +344,25 @@ async fn postgres_rebuild(commits: usize, model: ReadModel) -> anyhow::Result<()
     while let Some(ack) = pending.next().await {
         ack?;
     }
+    Ok(())
+}
+
+async fn postgres_rebuild(commits: usize, model: ReadModel) -> anyhow::Result<()> {
+    let stream = TestStream::new();
+    let database = TestDatabase::create().await?;
+    let log: Arc<dyn EventLog> = Arc::new(
+        vigil_commands::jetstream::JetStreamLog::connect(&vigil_tests::nats_url(), &stream.prefix)
+            .await?,
+    );
+
+    // Fill the log: pipelined raw publishes of encoded commits (each on a stream of its own).
+    let ids = IdGenerator::new();
+    let filling = Instant::now();
+    publish(
+        &stream.prefix,
+        (0..commits).map(|n| model.commit(ids.next(), n)),
+    )
+    .await?;
     let table = model.table();
     println!(
         "postgres-rebuild of {}: filled the log with {commits} commits in {:.1?}",
@@ -522,5 +553,15 @@ async fn main() -> anyhow::Result<()> {
             concurrent,
             seconds,
         } => auth::logins(deployment.into(), concurrent, seconds).await,
+        Benchmark::DocumentsCreate {
+            deployment,
+            connections,
+            seconds,
+        } => documents::create(deployment.into(), connections, seconds).await,
+        Benchmark::DocumentsAtScale {
+            documents,
+            connections,
+            seconds,
+        } => documents::at_scale(documents, connections, seconds).await,
     }
 }

@@ -5,6 +5,7 @@ use vigil_domain::application::ApplicationKind;
 use vigil_domain::commit::Recorded;
 use vigil_domain::event::{ApplicationEvent, Event};
 
+use crate::json_sql::Indexes;
 use crate::page::{Limits, List, Page, QueryError};
 use crate::rql::Query;
 use crate::runner::{Projection, ProjectionError};
@@ -221,6 +222,7 @@ pub async fn list(store: &ReadStore, query: &Query) -> Result<Page<ApplicationRo
         fields: FIELDS,
         relations: &[],
         json: &[],
+        indexed: Indexes::NONE,
         tiebreak: "id",
         visible: None,
         limits: Limits::STANDARD,

@@ -5,6 +5,7 @@ use vigil_domain::authorization::CodeChallenge;
 use vigil_domain::commit::Recorded;
 use vigil_domain::event::{AuthorizationEvent, Event};
 
+use crate::json_sql::Indexes;
 use crate::page::{Limits, List, Page, QueryError};
 use crate::rql::Query;
 use crate::runner::{Projection, ProjectionError};
@@ -155,6 +156,7 @@ pub async fn list(
         fields: FIELDS,
         relations: &[],
         json: &[],
+        indexed: Indexes::NONE,
         tiebreak: "id",
         visible: crate::sql::of_user(of_user),
         limits: Limits::STANDARD,

@@ -9,11 +9,12 @@ use vigil_domain::document::DocumentEvent;
 use vigil_domain::event::{Event, SchemaEvent};
 use vigil_domain::id::Id;
 use vigil_schemas::access::{Access, Relation};
+use vigil_schemas::index::{Index, IndexField, IndexType};
 
-use crate::json_sql::JsonField;
-use crate::page::{Limits, List, Page, QueryError};
-use crate::rql::Query;
-use crate::runner::{Projection, ProjectionError};
+use crate::json_sql::{Indexes, JsonField, Location, Terms};
+use crate::page::{Compiled, Limits, List, Page, QueryError};
+use crate::rql::{Query, RqlError};
+use crate::runner::{DerivedIndexes, Projection, ProjectionError};
 use crate::sql::{Dialect, Field, FieldType, Sql};
 use crate::store::ReadStore;
 use crate::table::{Changes, ColumnType::*, Table, Value};
@@ -55,7 +56,20 @@ pub static COMMENTS: Table = Table::new(
     1,
 );
 
-static TABLES: [&Table; 2] = [&DOCUMENTS, &COMMENTS];
+/// The indexes of the schemas, each made a database index of their documents (see
+/// [`DerivedIndexes`]).
+pub static INDEXES: Table = Table::new(
+    "document_indexes_v1",
+    &[
+        ("id", Text),
+        ("schema_id", Text),
+        ("fields", Json),
+        ("position", BigInt),
+    ],
+    1,
+);
+
+static TABLES: [&Table; 3] = [&DOCUMENTS, &COMMENTS, &INDEXES];
 
 pub struct Documents;
 
@@ -76,6 +90,10 @@ impl Projection for Documents {
         &TABLES
     }
 
+    fn derived_indexes(&self) -> Option<&'static DerivedIndexes> {
+        Some(&SCHEMA_INDEXES)
+    }
+
     fn apply(&self, recorded: &Recorded, changes: &mut Changes) -> Result<(), ProjectionError> {
         let id = recorded.commit.stream.key();
         let at = recorded.commit.recorded_at.millis();
@@ -87,6 +105,34 @@ impl Projection for Documents {
                 Event::Schema(SchemaEvent::Deleted(_)) => {
                     changes.delete_where(&DOCUMENTS, position, [("schema_id", id.into())])?;
                     changes.delete_where(&COMMENTS, position, [("schema_id", id.into())])?;
+                    changes.delete_where(&INDEXES, position, [("schema_id", id.into())])?;
+                    continue;
+                }
+                Event::Schema(SchemaEvent::IndexAdded(e)) => {
+                    let indexes: Vec<Index> = serde_json::from_value(e.indexes.get().clone())
+                        .map_err(|error| {
+                            ProjectionError::Refused(format!("unreadable schema indexes: {error}"))
+                        })?;
+                    let index_id = e.id.to_string();
+                    let added = indexes.iter().find(|i| i.id == index_id).ok_or_else(|| {
+                        ProjectionError::Refused(format!("index {index_id} is not in its schema"))
+                    })?;
+                    let fields = serde_json::to_value(&added.fields).map_err(|error| {
+                        ProjectionError::Refused(format!("unwritable index fields: {error}"))
+                    })?;
+                    changes.upsert(
+                        &INDEXES,
+                        position,
+                        [
+                            ("id", index_id.into()),
+                            ("schema_id", id.into()),
+                            ("fields", Value::Json(fields)),
+                        ],
+                    )?;
+                    continue;
+                }
+                Event::Schema(SchemaEvent::IndexRemoved(e)) => {
+                    changes.delete(&INDEXES, position, [("id", e.id.to_string().into())])?;
                     continue;
                 }
                 _ => continue,
@@ -225,6 +271,119 @@ impl Projection for Documents {
     }
 }
 
+/// The database indexes of the schemas' indexes, named `d1_<schema id>_<index id>`.
+static SCHEMA_INDEXES: DerivedIndexes = DerivedIndexes {
+    source: &INDEXES,
+    prefix: "d1_",
+    wanted: |store| Box::pin(wanted_indexes(store)),
+};
+
+/// The database index each row of `document_indexes_v1` asks for.
+async fn wanted_indexes(store: &ReadStore) -> Result<Vec<(String, String)>, sqlx::Error> {
+    let rows: Vec<(String, String, Json)> = crate::with_pool!(store, pool => {
+        sqlx::query_as("SELECT schema_id, id, fields FROM document_indexes_v1 ORDER BY id")
+            .fetch_all(pool)
+            .await?
+    });
+    let dialect = Dialect::from(store);
+    Ok(rows
+        .into_iter()
+        .flat_map(|(schema, index, fields)| {
+            serde_json::from_value::<Vec<IndexField>>(fields.0)
+                .map(|fields| index_statements(dialect, &schema, &index, &fields))
+                .unwrap_or_default()
+        })
+        .collect())
+}
+
+/// The names of the database indexes of a schema's index and the statements that create them:
+/// one B-tree over the schema's documents whose columns are, per field, the typed terms of a `data.`
+/// path (the ones lists filter and sort by, see [`Terms`]) or a document column, then the id
+/// (lists order by it last). On Postgres the index is partial on the schema and built without
+/// blocking writes; on SQLite the schema is its first column. `text` fields and the id lists
+/// (`userIds`, `groupIds`) add no column; an index left without one is not made. Names and paths
+/// are written into the statement only after validation: ids are hexadecimal, and paths letters,
+/// digits, `_` and `-`.
+///
+/// On SQLite, whose statistics cannot tell that a path rarely holds an array, a second index
+/// holds just the documents with an array (or object) at the leading path: so it sees that the
+/// half of a comparison that looks into arrays is cheap (see `json_sql`).
+fn index_statements(
+    dialect: Dialect,
+    schema_id: &str,
+    index_id: &str,
+    fields: &[IndexField],
+) -> Vec<(String, String)> {
+    let (Ok(schema), Ok(index)) = (schema_id.parse::<Id>(), index_id.parse::<Id>()) else {
+        return Vec::new();
+    };
+    let name = format!("d1_{schema}_{index}");
+    let table = DOCUMENTS.name;
+    let Some((columns, arrays)) = index_columns(dialect, fields) else {
+        return Vec::new();
+    };
+    match dialect {
+        Dialect::Postgres => vec![(
+            name.clone(),
+            format!(
+                "CREATE INDEX CONCURRENTLY IF NOT EXISTS \"{name}\" ON {table} ({columns}, id) \
+                 WHERE schema_id = '{schema}'"
+            ),
+        )],
+        Dialect::Sqlite => {
+            let mut statements = vec![(
+                name.clone(),
+                format!(
+                    "CREATE INDEX IF NOT EXISTS \"{name}\" ON {table} (schema_id, {columns}, id)"
+                ),
+            )];
+            if let Some(rank) = arrays {
+                let name = format!("{name}_a");
+                statements.push((
+                    name.clone(),
+                    format!(
+                        "CREATE INDEX IF NOT EXISTS \"{name}\" ON {table} (schema_id, id) WHERE {rank} = 4"
+                    ),
+                ));
+            }
+            statements
+        }
+    }
+}
+
+/// The columns of the index of `fields`, and the rank term of its leading field if that is a
+/// `data.` path; `None` if no field makes a column.
+fn index_columns(dialect: Dialect, fields: &[IndexField]) -> Option<(String, Option<String>)> {
+    let mut columns = Vec::new();
+    let mut arrays = None;
+    for field in fields {
+        let order = match field.kind {
+            IndexType::Asc => "ASC",
+            IndexType::Desc => "DESC",
+            IndexType::Text => continue,
+        };
+        if let Some(names) = field.data_path() {
+            let location = Location::new("data".to_owned(), names).ok()?;
+            let mut sql = Sql::default();
+            let Terms { rank, number, text } = Terms::of(dialect, &location, &mut sql);
+            if !sql.binds.is_empty() {
+                return None;
+            }
+            if columns.is_empty() {
+                arrays = Some(rank.clone());
+            }
+            columns.extend([rank, number, text].map(|term| format!("{term} {order}")));
+        } else if let Some(column) = DOCUMENT_FIELDS
+            .iter()
+            .find(|f| f.path == field.name)
+            .and_then(|f| f.column.strip_prefix("d."))
+        {
+            columns.push(format!("{column} {order}"));
+        }
+    }
+    (!columns.is_empty()).then(|| (columns.join(", "), arrays))
+}
+
 type Json = sqlx::types::Json<JsonValue>;
 
 /// A document as the data service lists it.
@@ -273,16 +432,19 @@ const DOCUMENT_JSON: &[JsonField] = &[
         path: "data",
         column: "d.data",
         nested: true,
+        contained: true,
     },
     JsonField {
         path: "userIds",
         column: "d.user_ids",
         nested: false,
+        contained: false,
     },
     JsonField {
         path: "groupIds",
         column: "d.group_ids",
         nested: false,
+        contained: false,
     },
 ];
 
@@ -312,7 +474,12 @@ fn readable(
     actor: &Actor,
 ) -> Sql {
     let mut sql = Sql::default();
-    let schema = sql.bind(Value::Text(schema_id.to_owned()));
+    // The schema's id is written into the statement (it is hexadecimal once parsed), so that the
+    // planner sees which schema's partial indexes apply.
+    let schema = match schema_id.parse::<Id>() {
+        Ok(id) => format!("'{id}'"),
+        Err(_) => sql.bind(Value::Text(schema_id.to_owned())),
+    };
     let permission = format!("VIEW_DOCUMENTS:{schema_name}");
     if actor.allows(&permission) || *read_mode == Access::AllUsers {
         sql.text = format!("d.schema_id = {schema}");
@@ -364,13 +531,15 @@ fn readable(
 #[derive(Debug, Clone, Copy)]
 pub struct ListedSchema<'a> {
     pub id: &'a str,
+    /// The `data.` paths that lead an index of the schema.
+    pub indexed: &'a [String],
     pub name: &'a str,
     pub read_mode: &'a Access,
     pub limits: Limits,
 }
 
 /// The list of documents, restricted to `visible`.
-fn list(visible: Option<Sql>, limits: Limits) -> List<'static> {
+fn list<'a>(visible: Option<Sql>, indexed: Indexes<'a>, limits: Limits) -> List<'a> {
     List {
         select: "SELECT d.id, d.creator_id, d.user_ids, d.group_ids, d.status, d.data, \
                  d.status_changed_timestamp, d.creation_timestamp, d.update_timestamp, \
@@ -380,10 +549,37 @@ fn list(visible: Option<Sql>, limits: Limits) -> List<'static> {
         fields: DOCUMENT_FIELDS,
         relations: &[],
         json: DOCUMENT_JSON,
+        indexed,
         tiebreak: "d.id",
         visible,
         limits,
     }
+}
+
+/// The statements of a page of the documents of a schema that `actor` may read (for `EXPLAIN`).
+pub fn compile(
+    store: &ReadStore,
+    schema: ListedSchema<'_>,
+    actor: &Actor,
+    query: &Query,
+) -> Result<Compiled, RqlError> {
+    let dialect = Dialect::from(store);
+    let visible = readable(dialect, schema.id, schema.name, schema.read_mode, actor);
+    let rows = schema
+        .id
+        .parse::<Id>()
+        .map(|id| format!("schema_id = '{id}'"));
+    let indexed = match &rows {
+        Ok(rows) => Indexes {
+            paths: schema.indexed,
+            table: DOCUMENTS.name,
+            alias: "d",
+            key: "id",
+            rows,
+        },
+        Err(_) => Indexes::NONE,
+    };
+    list(Some(visible), indexed, schema.limits).compile(store, query)
 }
 
 /// A page of the documents of a schema that `actor` may read.
@@ -393,16 +589,14 @@ pub async fn documents(
     actor: &Actor,
     query: &Query,
 ) -> Result<Page<DocumentRow>, QueryError> {
-    let dialect = Dialect::from(store);
-    let visible = readable(dialect, schema.id, schema.name, schema.read_mode, actor);
-    let compiled = list(Some(visible), schema.limits).compile(store, query)?;
+    let compiled = compile(store, schema, actor, query)?;
     crate::fetch_page!(store, compiled, DocumentRow)
 }
 
 /// The document `id`, whoever may read it (for answering the write that made it).
 pub async fn document(store: &ReadStore, id: &str) -> Result<Option<DocumentRow>, QueryError> {
     let query = crate::rql::parse(&format!("eq(id,{id})"))?;
-    let compiled = list(None, Limits::STANDARD).compile(store, &query)?;
+    let compiled = list(None, Indexes::NONE, Limits::STANDARD).compile(store, &query)?;
     let page = crate::fetch_page!(store, compiled, DocumentRow)?;
     Ok(page.data.into_iter().next())
 }
@@ -509,6 +703,7 @@ pub async fn comments(
         fields: COMMENT_FIELDS,
         relations: &[],
         json: &[],
+        indexed: Indexes::NONE,
         tiebreak: "c.id",
         visible: Some(visible),
         limits: Limits::STANDARD,

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use vigil_domain::commit::Recorded;
 use vigil_domain::event::{Event, GroupEvent, UserEvent};
 
+use crate::json_sql::Indexes;
 use crate::page::{Limits, List, Page, QueryError};
 use crate::roles::{self, RoleRow, RoleTables};
 use crate::rql::Query;
@@ -321,6 +322,7 @@ fn roles_list(group_id: &str) -> List<'static> {
         fields: roles::FIELDS,
         relations: &[],
         json: &[],
+        indexed: Indexes::NONE,
         tiebreak: "id",
         visible: Some(visible),
         limits: Limits::STANDARD,

@@ -23,6 +23,33 @@ pub struct JsonField {
     pub path: &'static str,
     pub column: &'static str,
     pub nested: bool,
+    /// Postgres has a GIN index (`jsonb_path_ops`) on the column, so equality compiles to
+    /// containment, which the index answers.
+    pub contained: bool,
+}
+
+/// The indexes of a list's rows on paths into their JSON: which paths lead one, and which rows
+/// they cover.
+#[derive(Debug, Clone, Copy)]
+pub struct Indexes<'a> {
+    pub paths: &'a [String],
+    /// The list's table, its alias in the list's statement and its key column.
+    pub table: &'static str,
+    pub alias: &'static str,
+    pub key: &'static str,
+    /// The condition on the table's columns (unqualified, without parameters) selecting the rows
+    /// the indexes cover.
+    pub rows: &'a str,
+}
+
+impl Indexes<'_> {
+    pub const NONE: Indexes<'static> = Indexes {
+        paths: &[],
+        table: "",
+        alias: "",
+        key: "",
+        rows: "TRUE",
+    };
 }
 
 /// A place in a JSON value: the SQL expression of the root and the object keys below it.
@@ -30,11 +57,30 @@ pub struct JsonField {
 pub struct Location<'a> {
     pub root: String,
     pub keys: Vec<&'a str>,
+    /// The root has a containment index (see [`JsonField::contained`]).
+    pub contained: bool,
+    /// The indexes of the list, if one leads with this path: comparisons then compile to the
+    /// typed terms it is built on.
+    pub indexed: Option<Indexes<'a>>,
+}
+
+/// Whether a key can be written into SQL as a literal (letters, digits, `_` and `-`): then an
+/// expression over the path is the same text in a query and in an index, as matching needs.
+fn plain(key: &str) -> bool {
+    !key.is_empty()
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 impl<'a> Location<'a> {
-    /// The location `path` names under `fields`, if it is one.
-    pub fn of(fields: &[JsonField], path: &'a str) -> Option<Result<Self, RqlError>> {
+    /// The location `path` names under `fields`, if it is one; `indexed` lists the paths a
+    /// schema index covers.
+    pub fn of(
+        fields: &[JsonField],
+        path: &'a str,
+        indexes: Indexes<'a>,
+    ) -> Option<Result<Self, RqlError>> {
         fields.iter().find_map(|field| {
             let keys = if path == field.path {
                 Vec::new()
@@ -46,11 +92,20 @@ impl<'a> Location<'a> {
             } else {
                 return None;
             };
-            Some(Self::new(field.column.to_owned(), keys))
+            Some(Self::new(field.column.to_owned(), keys).map(|location| {
+                Self {
+                    contained: field.contained,
+                    indexed: (indexes.paths.iter().any(|p| p == path)
+                        && location.keys.iter().all(|k| plain(k)))
+                    .then_some(indexes),
+                    ..location
+                }
+            }))
         })
     }
 
-    fn new(root: String, keys: Vec<&'a str>) -> Result<Self, RqlError> {
+    /// The location `keys` below `root` (no index of either kind).
+    pub fn new(root: String, keys: Vec<&'a str>) -> Result<Self, RqlError> {
         if let Some(bad) = keys
             .iter()
             .find(|k| k.is_empty() || k.contains(['"', '\\']))
@@ -59,39 +114,191 @@ impl<'a> Location<'a> {
                 "`{bad}` cannot be part of a queried path"
             )));
         }
-        Ok(Self { root, keys })
+        Ok(Self {
+            root,
+            keys,
+            contained: false,
+            indexed: None,
+        })
     }
 
     /// Postgres: the `jsonb` at the location (SQL NULL when missing).
     fn postgres(&self, sql: &mut Sql) -> String {
         let mut expression = self.root.clone();
         for key in &self.keys {
-            expression = format!(
-                "({expression} -> {})",
+            let key = if plain(key) {
+                format!("'{key}'")
+            } else {
                 sql.bind(Value::Text((*key).to_owned()))
-            );
+            };
+            expression = format!("({expression} -> {key})");
         }
         expression
     }
 
-    /// SQLite: the JSON path of the location, bound.
+    /// SQLite: the JSON path of the location.
     fn sqlite_path(&self, sql: &mut Sql) -> String {
         let path: String = std::iter::once("$".to_owned())
             .chain(self.keys.iter().map(|k| format!(".\"{k}\"")))
             .collect();
-        sql.bind(Value::Text(path))
+        if self.keys.iter().all(|k| plain(k)) {
+            format!("'{path}'")
+        } else {
+            sql.bind(Value::Text(path))
+        }
+    }
+
+    /// The value at the location as a JSON document holding it at the same place: `{"a": {"b":
+    /// v}}` for `a.b`.
+    fn nest(&self, value: serde_json::Value) -> serde_json::Value {
+        self.keys.iter().rev().fold(value, |inner, key| {
+            serde_json::Value::Object(serde_json::Map::from_iter([((*key).to_owned(), inner)]))
+        })
     }
 }
 
-/// A typed condition on one value: `(type test) AND (value test)` per dialect.
-fn element_test(dialect: Dialect, alias: &str, op: Cmp, value: &Scalar, sql: &mut Sql) -> String {
-    let operator = match op {
+/// The typed views of the value at a location, on which lists sort and schema indexes are built:
+/// its rank (0 missing or `null`, 1 number, 2 string, 3 boolean, 4 object or array), its number
+/// (booleans as 0 and 1) and its string (by code point).
+#[derive(Debug, Clone)]
+pub struct Terms {
+    pub rank: String,
+    pub number: String,
+    pub text: String,
+}
+
+impl Terms {
+    pub fn of(dialect: Dialect, location: &Location<'_>, sql: &mut Sql) -> Self {
+        match dialect {
+            Dialect::Postgres => {
+                let value = location.postgres(sql);
+                Self {
+                    rank: format!(
+                        "(CASE jsonb_typeof({value}) WHEN 'number' THEN 1 WHEN 'string' THEN 2 \
+                         WHEN 'boolean' THEN 3 WHEN 'object' THEN 4 WHEN 'array' THEN 4 ELSE 0 END)"
+                    ),
+                    number: format!(
+                        "(CASE WHEN jsonb_typeof({value}) = 'number' THEN ({value} #>> '{{}}')::float8 \
+                         WHEN jsonb_typeof({value}) = 'boolean' THEN (CASE WHEN {value} = 'true'::jsonb THEN 1 ELSE 0 END) END)"
+                    ),
+                    text: format!(
+                        "((CASE WHEN jsonb_typeof({value}) = 'string' THEN {value} #>> '{{}}' END) COLLATE \"C\")"
+                    ),
+                }
+            }
+            Dialect::Sqlite => {
+                let root = &location.root;
+                let path = location.sqlite_path(sql);
+                let kind = format!("json_type({root}, {path})");
+                Self {
+                    rank: format!(
+                        "(CASE {kind} WHEN 'integer' THEN 1 WHEN 'real' THEN 1 WHEN 'text' THEN 2 \
+                         WHEN 'true' THEN 3 WHEN 'false' THEN 3 WHEN 'object' THEN 4 WHEN 'array' THEN 4 ELSE 0 END)"
+                    ),
+                    number: format!(
+                        "(CASE WHEN {kind} IN ('integer', 'real') THEN CAST(json_extract({root}, {path}) AS REAL) \
+                         WHEN {kind} = 'true' THEN 1 WHEN {kind} = 'false' THEN 0 END)"
+                    ),
+                    text: format!(
+                        "(CASE WHEN {kind} = 'text' THEN json_extract({root}, {path}) END)"
+                    ),
+                }
+            }
+        }
+    }
+
+    /// Whether a scalar value passes `op value`, in the terms (`None` for `null`, which also
+    /// matches a missing value and is left to the general form).
+    fn scalar_test(&self, op: Cmp, value: &Scalar, sql: &mut Sql) -> Option<String> {
+        let Self { rank, number, text } = self;
+        let operator = operator(op);
+        Some(match value {
+            Scalar::Null => return None,
+            Scalar::Number(n) => format!(
+                "({rank} = 1 AND {number} {operator} {})",
+                sql.bind(Value::Float(*n))
+            ),
+            Scalar::String(s) => format!(
+                "({rank} = 2 AND {number} IS NULL AND {text} {operator} {})",
+                sql.bind(Value::Text(s.clone()))
+            ),
+            Scalar::Date(millis) => format!(
+                "({rank} = 2 AND {number} IS NULL AND {text} {operator} {})",
+                sql.bind(Value::Text(iso_date(*millis)))
+            ),
+            Scalar::Bool(_) if op != Cmp::Eq => "FALSE".to_owned(),
+            Scalar::Bool(b) => format!("({rank} = 3 AND {number} = {})", u8::from(*b)),
+        })
+    }
+
+    /// Whether the scalar value is one of `values` (`None` when one is `null`).
+    fn scalar_in(&self, values: &[Scalar], sql: &mut Sql) -> Option<String> {
+        if values.contains(&Scalar::Null) {
+            return None;
+        }
+        let Self { rank, number, text } = self;
+        let numbers: Vec<Value> = values
+            .iter()
+            .filter_map(|v| match v {
+                Scalar::Number(n) => Some(Value::Float(*n)),
+                _ => None,
+            })
+            .collect();
+        let strings: Vec<Value> = values
+            .iter()
+            .filter_map(|v| match v {
+                Scalar::String(s) => Some(Value::Text(s.clone())),
+                Scalar::Date(millis) => Some(Value::Text(iso_date(*millis))),
+                _ => None,
+            })
+            .collect();
+        let booleans: Vec<String> = values
+            .iter()
+            .filter_map(|v| match v {
+                Scalar::Bool(b) => Some(u8::from(*b).to_string()),
+                _ => None,
+            })
+            .collect();
+        let mut tests = Vec::new();
+        if !numbers.is_empty() {
+            tests.push(format!(
+                "({rank} = 1 AND {number} IN ({}))",
+                sql.bind_all(numbers)
+            ));
+        }
+        if !strings.is_empty() {
+            tests.push(format!(
+                "({rank} = 2 AND {number} IS NULL AND {text} IN ({}))",
+                sql.bind_all(strings)
+            ));
+        }
+        if !booleans.is_empty() {
+            tests.push(format!(
+                "({rank} = 3 AND {number} IN ({}))",
+                booleans.join(", ")
+            ));
+        }
+        Some(if tests.is_empty() {
+            "FALSE".to_owned()
+        } else {
+            format!("({})", tests.join(" OR "))
+        })
+    }
+}
+
+fn operator(op: Cmp) -> &'static str {
+    match op {
         Cmp::Eq | Cmp::Ne => "=",
         Cmp::Gt => ">",
         Cmp::Ge => ">=",
         Cmp::Lt => "<",
         Cmp::Le => "<=",
-    };
+    }
+}
+
+/// A typed condition on one value: `(type test) AND (value test)` per dialect.
+fn element_test(dialect: Dialect, alias: &str, op: Cmp, value: &Scalar, sql: &mut Sql) -> String {
+    let operator = operator(op);
     let ordering = !matches!(op, Cmp::Eq | Cmp::Ne);
     match (dialect, value) {
         (_, Scalar::Date(millis)) => {
@@ -103,7 +310,7 @@ fn element_test(dialect: Dialect, alias: &str, op: Cmp, value: &Scalar, sql: &mu
             sql.bind(Value::Float(*n))
         ),
         (Dialect::Sqlite, Scalar::Number(n)) => format!(
-            "({alias}.type IN ('integer', 'real') AND {alias}.value {operator} {})",
+            "({alias}.type IN ('integer', 'real') AND CAST({alias}.value AS REAL) {operator} {})",
             sql.bind(Value::Float(*n))
         ),
         (Dialect::Postgres, Scalar::String(s)) => format!(
@@ -146,7 +353,7 @@ fn any_value(
     match dialect {
         Dialect::Postgres => {
             let value = location.postgres(sql);
-            let alias = format!("v{}", sql.binds.len());
+            let alias = sql.alias("v");
             let condition = test(&alias, sql);
             format!(
                 "EXISTS (SELECT 1 FROM jsonb_array_elements(CASE WHEN jsonb_typeof({value}) = 'array' \
@@ -156,7 +363,7 @@ fn any_value(
         Dialect::Sqlite => {
             let root = &location.root;
             let path = location.sqlite_path(sql);
-            let alias = format!("v{}", sql.binds.len());
+            let alias = sql.alias("v");
             let condition = test(&alias, sql);
             let missing = if missing_passes {
                 format!(" OR json_type({root}, {path}) IS NULL")
@@ -171,7 +378,125 @@ fn any_value(
     }
 }
 
+/// The largest magnitude below which every integer is a double.
+const EXACT_INTEGERS: f64 = 9_007_199_254_740_992.0;
+
+/// `value` as the JSON a document holds when it equals it, if containment can say so. Numbers are
+/// compared as doubles and containment compares decimals; a document holds each number as the
+/// shortest decimal of its double (or an exact integer), so the two agree except for integers
+/// beyond 2^53, which are left to the general form.
+fn json_literal(value: &Scalar) -> Option<serde_json::Value> {
+    match value {
+        Scalar::String(s) => Some(serde_json::Value::String(s.clone())),
+        Scalar::Date(millis) => Some(serde_json::Value::String(iso_date(*millis))),
+        Scalar::Bool(b) => Some(serde_json::Value::Bool(*b)),
+        Scalar::Number(n) if n.abs() < EXACT_INTEGERS || n.fract() != 0.0 => {
+            serde_json::Number::from_f64(*n).map(serde_json::Value::Number)
+        }
+        Scalar::Number(_) | Scalar::Null => None,
+    }
+}
+
+/// On a root with a containment index, whether the value at `location` is one of `values` or an
+/// array holding one: `root @> {"a": v}` or `root @> {"a": [v]}` says exactly that (an array
+/// whose element is an array or object holding `v` does not contain `{"a": [v]}`), and the GIN
+/// index answers it. `None` where containment cannot say it.
+fn containment(location: &Location<'_>, values: &[Scalar], sql: &mut Sql) -> Option<String> {
+    if !location.contained {
+        return None;
+    }
+    let literals = values
+        .iter()
+        .map(json_literal)
+        .collect::<Option<Vec<_>>>()?;
+    if literals.is_empty() {
+        return Some("FALSE".to_owned());
+    }
+    let root = location.root.clone();
+    let tests: Vec<String> = literals
+        .into_iter()
+        .flat_map(|literal| {
+            [
+                location.nest(literal.clone()),
+                location.nest(serde_json::Value::Array(vec![literal])),
+            ]
+        })
+        .map(|document| {
+            format!(
+                "{root} @> {}::jsonb",
+                sql.bind(Value::Text(document.to_string()))
+            )
+        })
+        .collect();
+    Some(format!("({})", tests.join(" OR ")))
+}
+
+/// On a path a schema index covers, `scalar` (a test of a scalar value in the typed terms the
+/// index is built on) or, for an array, the general test of its elements: the index answers both
+/// halves (the second through its rank), with exactly the general form's meaning.
+///
+/// SQLite would rather walk the list's order than read an `OR` through an index: there the keys
+/// each half matches are selected by a query of their own, which it answers through the index.
+fn indexed<'a>(
+    dialect: Dialect,
+    location: &Location<'a>,
+    sql: &mut Sql,
+    scalar: impl FnOnce(&Terms, &mut Sql) -> Option<String>,
+    general: impl FnOnce(&Location<'a>, &mut Sql) -> String,
+) -> Option<String> {
+    let indexes = location.indexed?;
+    match dialect {
+        Dialect::Postgres => {
+            let terms = Terms::of(dialect, location, sql);
+            let scalar = scalar(&terms, sql)?;
+            let general = general(location, sql);
+            Some(format!("({scalar} OR ({} = 4 AND {general}))", terms.rank))
+        }
+        Dialect::Sqlite => {
+            let Indexes {
+                table,
+                alias: outer,
+                key,
+                rows,
+                ..
+            } = indexes;
+            let alias = sql.alias("i");
+            let inner = Location {
+                root: format!(
+                    "{alias}.{}",
+                    location.root.rsplit('.').next().unwrap_or_default()
+                ),
+                keys: location.keys.clone(),
+                contained: false,
+                indexed: None,
+            };
+            let terms = Terms::of(dialect, &inner, sql);
+            let scalar = scalar(&terms, sql)?;
+            let general = general(&inner, sql);
+            let rank = &terms.rank;
+            let rows = format!("{alias}.{rows}");
+            Some(format!(
+                "({outer}.{key} IN (SELECT {alias}.{key} FROM {table} {alias} WHERE {rows} AND {scalar} \
+                 UNION ALL SELECT {alias}.{key} FROM {table} {alias} WHERE {rows} AND {rank} = 4 AND {general}))"
+            ))
+        }
+    }
+}
+
+/// `NOT condition` when `negated`.
+fn negate(negated: bool, condition: String) -> String {
+    if negated {
+        format!("(NOT {condition})")
+    } else {
+        condition
+    }
+}
+
 /// `filter` (a comparison, `in`, `like` or `contains` on `location`) as SQL.
+///
+/// A comparison on a path a schema index covers compiles to the typed terms the index is built
+/// on; an equality elsewhere, on Postgres, to containment, which the GIN index of `data` answers;
+/// anything else to the general form, which looks at each value at the path.
 pub fn condition(
     dialect: Dialect,
     location: &Location<'_>,
@@ -180,48 +505,68 @@ pub fn condition(
 ) -> Result<String, RqlError> {
     Ok(match filter {
         Expr::Compare { op, value, .. } => {
-            let op = *op;
-            let matches = any_value(
+            let negated = *op == Cmp::Ne;
+            let op = if negated { Cmp::Eq } else { *op };
+            let general = |location: &Location<'_>, sql: &mut Sql| {
+                any_value(
+                    dialect,
+                    location,
+                    sql,
+                    *value == Scalar::Null && op == Cmp::Eq,
+                    |alias, sql| element_test(dialect, alias, op, value, sql),
+                )
+            };
+            let matches = indexed(
                 dialect,
                 location,
                 sql,
-                *value == Scalar::Null && matches!(op, Cmp::Eq | Cmp::Ne),
-                |alias, sql| {
-                    element_test(
-                        dialect,
-                        alias,
-                        if op == Cmp::Ne { Cmp::Eq } else { op },
-                        value,
-                        sql,
-                    )
-                },
-            );
-            if op == Cmp::Ne {
-                format!("(NOT {matches})")
-            } else {
-                matches
-            }
+                |terms, sql| terms.scalar_test(op, value, sql),
+                general,
+            )
+            .or_else(|| {
+                (op == Cmp::Eq && dialect == Dialect::Postgres)
+                    .then(|| containment(location, std::slice::from_ref(value), sql))
+                    .flatten()
+            })
+            .unwrap_or_else(|| general(location, sql));
+            negate(negated, matches)
         }
         Expr::In {
             values, negated, ..
         } => {
-            let missing = values.contains(&Scalar::Null);
-            let matches = any_value(dialect, location, sql, missing, |alias, sql| {
-                let tests: Vec<String> = values
-                    .iter()
-                    .map(|value| element_test(dialect, alias, Cmp::Eq, value, sql))
-                    .collect();
-                if tests.is_empty() {
-                    "FALSE".to_owned()
-                } else {
-                    format!("({})", tests.join(" OR "))
-                }
-            });
-            if *negated {
-                format!("(NOT {matches})")
-            } else {
-                matches
-            }
+            let general = |location: &Location<'_>, sql: &mut Sql| {
+                any_value(
+                    dialect,
+                    location,
+                    sql,
+                    values.contains(&Scalar::Null),
+                    |alias, sql| {
+                        let tests: Vec<String> = values
+                            .iter()
+                            .map(|value| element_test(dialect, alias, Cmp::Eq, value, sql))
+                            .collect();
+                        if tests.is_empty() {
+                            "FALSE".to_owned()
+                        } else {
+                            format!("({})", tests.join(" OR "))
+                        }
+                    },
+                )
+            };
+            let matches = indexed(
+                dialect,
+                location,
+                sql,
+                |terms, sql| terms.scalar_in(values, sql),
+                general,
+            )
+            .or_else(|| {
+                (dialect == Dialect::Postgres)
+                    .then(|| containment(location, values, sql))
+                    .flatten()
+            })
+            .unwrap_or_else(|| general(location, sql));
+            negate(*negated, matches)
         }
         Expr::Like { pattern, .. } => any_value(dialect, location, sql, false, |alias, sql| {
             like_test(dialect, alias, pattern, sql)
@@ -239,11 +584,7 @@ pub fn condition(
                     location.sqlite_path(sql)
                 ),
             };
-            if *negated {
-                format!("(NOT {present})")
-            } else {
-                present
-            }
+            negate(*negated, present)
         }
         Expr::Contains {
             element: Some(element),
@@ -253,7 +594,7 @@ pub fn condition(
             let exists = match dialect {
                 Dialect::Postgres => {
                     let value = location.postgres(sql);
-                    let alias = format!("e{}", sql.binds.len());
+                    let alias = sql.alias("e");
                     let inner = relative(dialect, &format!("{alias}.j"), element, sql)?;
                     format!(
                         "EXISTS (SELECT 1 FROM jsonb_array_elements(CASE jsonb_typeof({value}) \
@@ -264,7 +605,7 @@ pub fn condition(
                 Dialect::Sqlite => {
                     let root = &location.root;
                     let path = location.sqlite_path(sql);
-                    let alias = format!("e{}", sql.binds.len());
+                    let alias = sql.alias("e");
                     let element_root = format!(
                         "(CASE WHEN {alias}.type IN ('object', 'array') THEN {alias}.value ELSE json_quote({alias}.value) END)"
                     );
@@ -277,11 +618,7 @@ pub fn condition(
                     )
                 }
             };
-            if *negated {
-                format!("(NOT {exists})")
-            } else {
-                format!("({exists})")
-            }
+            negate(*negated, format!("({exists})"))
         }
         Expr::And(_) | Expr::Or(_) => {
             return Err(RqlError("a JSON condition is a comparison".into()));
@@ -319,47 +656,15 @@ fn relative(
     condition(dialect, &location, filter, sql)
 }
 
-/// `ORDER BY` terms for a JSON location: by type, then by value.
+/// `ORDER BY` terms for a JSON location: by type, then by value (an index of the path, if a
+/// schema has one, is built on the same terms, so a sorted page is read from it in order).
 pub fn order_terms(
     dialect: Dialect,
     location: &Location<'_>,
     direction: Direction,
     sql: &mut Sql,
 ) -> Vec<String> {
-    let (rank, number, text) = match dialect {
-        Dialect::Postgres => {
-            let value = location.postgres(sql);
-            (
-                format!(
-                    "(CASE jsonb_typeof({value}) WHEN 'number' THEN 1 WHEN 'string' THEN 2 \
-                     WHEN 'boolean' THEN 3 WHEN 'object' THEN 4 WHEN 'array' THEN 4 ELSE 0 END)"
-                ),
-                format!(
-                    "(CASE WHEN jsonb_typeof({value}) = 'number' THEN ({value} #>> '{{}}')::float8 \
-                     WHEN jsonb_typeof({value}) = 'boolean' THEN (CASE WHEN {value} = 'true'::jsonb THEN 1 ELSE 0 END) END)"
-                ),
-                format!(
-                    "(CASE WHEN jsonb_typeof({value}) = 'string' THEN {value} #>> '{{}}' END) COLLATE \"C\""
-                ),
-            )
-        }
-        Dialect::Sqlite => {
-            let root = &location.root;
-            let path = location.sqlite_path(sql);
-            let kind = format!("json_type({root}, {path})");
-            (
-                format!(
-                    "(CASE {kind} WHEN 'integer' THEN 1 WHEN 'real' THEN 1 WHEN 'text' THEN 2 \
-                     WHEN 'true' THEN 3 WHEN 'false' THEN 3 WHEN 'object' THEN 4 WHEN 'array' THEN 4 ELSE 0 END)"
-                ),
-                format!(
-                    "(CASE WHEN {kind} IN ('integer', 'real') THEN json_extract({root}, {path}) \
-                     WHEN {kind} = 'true' THEN 1 WHEN {kind} = 'false' THEN 0 END)"
-                ),
-                format!("(CASE WHEN {kind} = 'text' THEN json_extract({root}, {path}) END)"),
-            )
-        }
-    };
+    let Terms { rank, number, text } = Terms::of(dialect, location, sql);
     let order = match direction {
         Direction::Ascending => "ASC",
         Direction::Descending => "DESC",

@@ -4,6 +4,7 @@
 use vigil_domain::commit::Recorded;
 use vigil_domain::event::{ApplicationEvent, Event, OAuth1TokenEvent, UserEvent};
 
+use crate::json_sql::Indexes;
 use crate::page::{Limits, List, Page, QueryError};
 use crate::rql::Query;
 use crate::runner::{Projection, ProjectionError};
@@ -102,6 +103,7 @@ pub async fn list(
         fields: crate::tokens::FIELDS,
         relations: &[],
         json: &[],
+        indexed: Indexes::NONE,
         tiebreak: "id",
         visible: crate::sql::of_user(of_user),
         limits: Limits::STANDARD,

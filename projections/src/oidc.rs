@@ -6,6 +6,7 @@ use vigil_domain::commit::Recorded;
 use vigil_domain::event::{Event, OidcLoginEvent, OidcProviderEvent, UserEvent};
 use vigil_domain::oidc::ProviderSettings;
 
+use crate::json_sql::Indexes;
 use crate::page::{Limits, List, Page, QueryError};
 use crate::rql::Query;
 use crate::runner::{Projection, ProjectionError};
@@ -251,6 +252,7 @@ pub async fn providers(store: &ReadStore, query: &Query) -> Result<Page<Provider
         fields: PROVIDER_FIELDS,
         relations: &[],
         json: &[],
+        indexed: Indexes::NONE,
         tiebreak: "id",
         visible: None,
         limits: Limits::STANDARD,
@@ -334,6 +336,7 @@ pub async fn login_attempts(
         fields: ATTEMPT_FIELDS,
         relations: &[],
         json: &[],
+        indexed: Indexes::NONE,
         tiebreak: "id",
         visible: None,
         limits: Limits::STANDARD,

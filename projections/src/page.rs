@@ -1,7 +1,7 @@
 //! Paged list queries, shared by every read model: RQL filter, visibility, sort and paging
 //! compiled into one `SELECT` and (unless `skipCount()`) one `COUNT(*)`.
 
-use crate::json_sql::JsonField;
+use crate::json_sql::{Indexes, JsonField};
 use crate::rql::{Query, RqlError};
 use crate::sql::{Compiler, Dialect, Field, Relation, Sql};
 use crate::store::ReadStore;
@@ -49,6 +49,8 @@ pub struct List<'a> {
     pub relations: &'a [Relation],
     /// JSON columns, queried by paths into them.
     pub json: &'a [JsonField],
+    /// The indexes of JSON paths.
+    pub indexed: Indexes<'a>,
     /// The column that makes the order total (the primary key).
     pub tiebreak: &'static str,
     /// What the caller may see, as a boolean SQL expression with its parameters, if restricted.
@@ -93,6 +95,7 @@ impl List<'_> {
             fields: self.fields,
             relations: self.relations,
             json: self.json,
+            indexed: self.indexed,
             dialect: Dialect::from(store),
         };
         let mut sql = Sql::default();
@@ -100,6 +103,7 @@ impl List<'_> {
         let count = (!query.skip_count).then(|| Sql {
             text: format!("SELECT COUNT(*) {}{where_clause}", self.from),
             binds: sql.binds.clone(),
+            ..Sql::default()
         });
         let order = compiler.order_by(query, self.tiebreak, &mut sql)?;
         let limit = query
@@ -131,6 +135,7 @@ impl List<'_> {
             fields: self.fields,
             relations: self.relations,
             json: self.json,
+            indexed: self.indexed,
             dialect: Dialect::from(store),
         };
         let mut sql = Sql::default();

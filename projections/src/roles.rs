@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use vigil_domain::commit::Recorded;
 use vigil_domain::event::{Event, RoleEvent};
 
+use crate::json_sql::Indexes;
 use crate::page::{Limits, List, Page, QueryError};
 use crate::rql::Query;
 use crate::runner::{Projection, ProjectionError};
@@ -266,6 +267,7 @@ fn roles_list() -> List<'static> {
         fields: FIELDS,
         relations: &[],
         json: &[],
+        indexed: Indexes::NONE,
         tiebreak: "id",
         visible: None,
         limits: Limits::STANDARD,

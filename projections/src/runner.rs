@@ -16,9 +16,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
+use futures::future::BoxFuture;
 use sqlx::Connection as _;
 use sqlx::postgres::PgListener;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinHandle;
 use vigil_domain::commit::Recorded;
 use vigil_domain::log::{EventLog, LogError};
@@ -43,6 +44,106 @@ pub trait Projection: Send + Sync + 'static {
     fn tables(&self) -> &'static [&'static Table];
     /// Records the row changes `recorded` makes (most commits make none).
     fn apply(&self, recorded: &Recorded, changes: &mut Changes) -> Result<(), ProjectionError>;
+    /// Indexes the read model derives from rows of its own, if any.
+    fn derived_indexes(&self) -> Option<&'static DerivedIndexes> {
+        None
+    }
+}
+
+/// Indexes a read model derives from rows of its own (the data service's schema indexes become
+/// indexes of their documents). They are kept in line with those rows by the node that runs the
+/// projection, *outside* the batch transactions: at start, and after each batch that changes the
+/// rows. Building an index then never holds up the projection (on Postgres it is built
+/// `CONCURRENTLY`, without blocking writers), and the reconciliation is idempotent: whatever a crash
+/// interrupted — an index half built (Postgres marks it invalid), a batch committed but its index
+/// not yet made — is found and finished by the next one.
+pub struct DerivedIndexes {
+    /// The table whose rows say which indexes there should be.
+    pub source: &'static Table,
+    /// The start of the name of every derived index: one so named that is not wanted is dropped.
+    pub prefix: &'static str,
+    /// The indexes wanted, as (name, statement creating it if it does not exist).
+    pub wanted: for<'a> fn(&'a ReadStore) -> BoxFuture<'a, Wanted>,
+}
+
+/// The derived indexes wanted: (name, statement creating it if it does not exist).
+pub type Wanted = Result<Vec<(String, String)>, sqlx::Error>;
+
+/// Brings the derived indexes in line with the rows that ask for them: drops those not wanted
+/// (and any a crash left invalid), then creates those missing.
+pub async fn reconcile(store: &ReadStore, derived: &DerivedIndexes) -> Result<(), sqlx::Error> {
+    let wanted = (derived.wanted)(store).await?;
+    let existing: Vec<(String, bool)> = match store {
+        ReadStore::Postgres(pool) => {
+            sqlx::query_as(
+                "SELECT c.relname::text, x.indisvalid FROM pg_index x \
+                 JOIN pg_class c ON c.oid = x.indexrelid \
+                 WHERE c.relnamespace = current_schema()::regnamespace AND starts_with(c.relname, $1)",
+            )
+            .bind(derived.prefix)
+            .fetch_all(pool)
+            .await?
+        }
+        ReadStore::Sqlite(pool) => {
+            sqlx::query_as(
+                "SELECT name, TRUE FROM sqlite_master WHERE type = 'index' \
+                 AND substr(name, 1, length($1)) = $1",
+            )
+            .bind(derived.prefix)
+            .fetch_all(pool)
+            .await?
+        }
+    };
+    let quoted = |name: &str| format!("\"{}\"", name.replace('"', "\"\""));
+    let mut ready = Vec::new();
+    for (name, valid) in existing {
+        if valid && wanted.iter().any(|(wanted, _)| *wanted == name) {
+            ready.push(name);
+            continue;
+        }
+        tracing::info!(index = %name, valid, "dropping a derived index");
+        let drop = match store {
+            ReadStore::Postgres(_) => {
+                format!("DROP INDEX CONCURRENTLY IF EXISTS {}", quoted(&name))
+            }
+            ReadStore::Sqlite(_) => format!("DROP INDEX IF EXISTS {}", quoted(&name)),
+        };
+        crate::with_pool!(store, pool => {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(drop)).execute(pool).await.map(|_| ())?
+        });
+    }
+    for (name, create) in wanted {
+        if ready.contains(&name) {
+            continue;
+        }
+        tracing::info!(index = %name, "building a derived index");
+        crate::with_pool!(store, pool => {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(create)).execute(pool).await.map(|_| ())?
+        });
+    }
+    Ok(())
+}
+
+/// Reconciles the derived indexes at start and whenever `changed` is notified, retrying after a
+/// pause when the database refuses (until the next notification or pause).
+async fn keep_indexes(store: ReadStore, derived: &'static DerivedIndexes, changed: Arc<Notify>) {
+    let mut pause = Duration::from_millis(100);
+    loop {
+        match reconcile(&store, derived).await {
+            Ok(()) => {
+                pause = Duration::from_millis(100);
+                changed.notified().await;
+            }
+            Err(error) => {
+                tracing::warn!(table = derived.source.name, %error, "cannot bring derived indexes in line; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(pause) => {}
+                    _ = changed.notified() => {}
+                }
+                pause = (pause * 2).min(Duration::from_secs(30));
+            }
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -282,6 +383,11 @@ pub async fn rebuild(
         restore_indexes(store)
             .await
             .map_err(|e| RebuildError(format!("cannot recreate an index: {e}")))?;
+        if let (Ok(()), Some(derived)) = (&applied, projection.derived_indexes()) {
+            reconcile(store, derived)
+                .await
+                .map_err(|e| RebuildError(format!("cannot build a derived index: {e}")))?;
+        }
         match applied {
             Ok(_) => {}
             Err(Failure::Transient(error)) => return Err(RebuildError(error)),
@@ -554,12 +660,22 @@ impl Runner {
             }
         });
         let _pump = AbortOnDrop(pump);
+        let derived = self.projection.derived_indexes();
+        let changed = Arc::new(Notify::new());
+        let _keeper = derived.map(|derived| {
+            AbortOnDrop(tokio::spawn(keep_indexes(
+                self.store.clone(),
+                derived,
+                changed.clone(),
+            )))
+        });
         let (to_writer, batches) = mpsc::channel(WRITES_AHEAD);
         let writer = tokio::spawn(write_batches(
             self.store.clone(),
             self.projection.name(),
             self.progress.clone(),
             batches,
+            derived.map(|derived| (derived.source, changed.clone())),
         ));
         let applied = self
             .apply_batches(from, until, &mut receiver, &to_writer, &mut stopped)
@@ -703,8 +819,13 @@ async fn write_batches(
     name: &'static str,
     progress: Arc<watch::Sender<Progress>>,
     mut batches: mpsc::Receiver<Batch>,
+    derived: Option<(&'static Table, Arc<Notify>)>,
 ) -> Result<(), Failure> {
     while let Some(Batch { changes, from, to }) = batches.recv().await {
+        let changed = derived
+            .as_ref()
+            .filter(|(source, _)| changes.touches(source))
+            .map(|(_, changed)| changed.clone());
         write(&store, name, changes, from, to)
             .await
             .map_err(|failure| match failure {
@@ -715,6 +836,9 @@ async fn write_batches(
                 transient => transient,
             })?;
         progress.send_replace(Progress::Running(to));
+        if let Some(changed) = changed {
+            changed.notify_one();
+        }
     }
     Ok(())
 }

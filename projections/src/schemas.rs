@@ -4,6 +4,7 @@ use serde_json::Value as JsonValue;
 use vigil_domain::commit::Recorded;
 use vigil_domain::event::{Event, SchemaEvent};
 
+use crate::json_sql::Indexes;
 use crate::page::{Limits, List, Page, QueryError};
 use crate::rql::Query;
 use crate::runner::{Projection, ProjectionError};
@@ -208,10 +209,12 @@ pub async fn schemas(
         fields: SCHEMA_FIELDS,
         relations: &[],
         json: &[],
+        indexed: Indexes::NONE,
         tiebreak: "id",
         visible: (!with_disabled).then(|| Sql {
             text: "disabled = FALSE".into(),
             binds: Vec::new(),
+            ..Sql::default()
         }),
         limits: Limits::STANDARD,
     }

@@ -2,7 +2,7 @@
 //! `ORDER BY`, over the columns a read model exposes. A property the read model does not expose is
 //! an RQL error, never a query on an arbitrary name.
 
-use crate::json_sql::{self, JsonField, Location};
+use crate::json_sql::{self, Indexes, JsonField, Location};
 use crate::rql::{Cmp, Direction, Expr, Query, RqlError, Scalar};
 use crate::store::ReadStore;
 use crate::table::Value;
@@ -70,6 +70,8 @@ impl From<&ReadStore> for Dialect {
 pub struct Sql {
     pub text: String,
     pub binds: Vec<Value>,
+    /// How many subquery aliases were handed out, so nested ones never shadow each other.
+    pub aliases: usize,
 }
 
 impl Sql {
@@ -77,6 +79,12 @@ impl Sql {
     pub fn bind(&mut self, value: Value) -> String {
         self.binds.push(value);
         format!("${}", self.binds.len())
+    }
+
+    /// A fresh alias for a subquery: `prefix` and a number unique in this statement.
+    pub fn alias(&mut self, prefix: &str) -> String {
+        self.aliases += 1;
+        format!("{prefix}{}", self.aliases)
     }
 
     /// Adds parameters and returns their placeholders as a list (`$1, $2`), for `IN (...)`.
@@ -104,6 +112,8 @@ pub struct Compiler<'a> {
     pub relations: &'a [Relation],
     /// JSON columns, queried by the paths into them.
     pub json: &'a [JsonField],
+    /// The indexes of JSON paths.
+    pub indexed: Indexes<'a>,
     pub dialect: Dialect,
 }
 
@@ -139,6 +149,7 @@ impl Compiler<'_> {
             fields: relation.fields,
             relations: &[],
             json: &[],
+            indexed: Indexes::NONE,
             dialect: self.dialect,
         };
         let condition = match element {
@@ -219,7 +230,7 @@ impl Compiler<'_> {
             | Expr::Contains { path, .. } => Some(path.as_str()),
             Expr::And(_) | Expr::Or(_) => None,
         };
-        if let Some(location) = path.and_then(|path| Location::of(self.json, path)) {
+        if let Some(location) = path.and_then(|path| Location::of(self.json, path, self.indexed)) {
             return json_sql::condition(self.dialect, &location?, filter, sql);
         }
         Ok(match filter {
@@ -340,7 +351,7 @@ impl Compiler<'_> {
     ) -> Result<String, RqlError> {
         let mut terms = Vec::new();
         for (path, direction) in &query.sort {
-            if let Some(location) = Location::of(self.json, path) {
+            if let Some(location) = Location::of(self.json, path, self.indexed) {
                 terms.extend(json_sql::order_terms(
                     self.dialect,
                     &location?,
@@ -441,6 +452,7 @@ mod tests {
             fields: FIELDS,
             relations: RELATIONS,
             json: &[],
+            indexed: Indexes::NONE,
             dialect: Dialect::Sqlite,
         };
         let query = parse(raw)?;

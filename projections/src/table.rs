@@ -409,6 +409,11 @@ impl Changes {
         Ok(())
     }
 
+    /// Whether the batch changes rows of `table`.
+    pub fn touches(&self, table: &Table) -> bool {
+        self.tables.iter().any(|(t, _)| std::ptr::eq(*t, table))
+    }
+
     pub fn is_empty(&self) -> bool {
         self.tables.is_empty()
     }

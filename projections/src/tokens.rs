@@ -5,6 +5,7 @@ use vigil_domain::commit::Recorded;
 use vigil_domain::event::{Event, SessionEvent, UserEvent};
 use vigil_domain::session::IssuedToken;
 
+use crate::json_sql::Indexes;
 use crate::page::{Limits, List, Page, QueryError};
 use crate::rql::Query;
 use crate::runner::{Projection, ProjectionError};
@@ -231,6 +232,7 @@ pub async fn list(
         fields: FIELDS,
         relations: &[],
         json: &[],
+        indexed: Indexes::NONE,
         tiebreak: "session_id",
         visible: crate::sql::of_user(of_user),
         limits: Limits::STANDARD,

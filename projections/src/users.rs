@@ -4,6 +4,7 @@ use vigil_domain::commit::Recorded;
 use vigil_domain::event::{Event, LoginEvent, RoleEvent, UserEvent};
 use vigil_domain::user::Optional;
 
+use crate::json_sql::Indexes;
 use crate::page::{Limits, List, Page, QueryError};
 use crate::rql::Query;
 use crate::runner::{Projection, ProjectionError};
@@ -430,6 +431,7 @@ fn list_of(scope: Scope) -> List<'static> {
         Scope::Only(ids) if ids.is_empty() => Some(Sql {
             text: "FALSE".into(),
             binds: vec![],
+            ..Sql::default()
         }),
         Scope::Only(ids) => {
             let mut sql = Sql::default();
@@ -459,6 +461,7 @@ fn list_of(scope: Scope) -> List<'static> {
         fields: FIELDS,
         relations: RELATIONS,
         json: &[],
+        indexed: Indexes::NONE,
         tiebreak: "id",
         visible,
         limits: Limits::STANDARD,

@@ -13,6 +13,7 @@ use vigil_domain::event::{Event, UserEvent};
 use vigil_domain::id::Id;
 use vigil_domain::verification::{Mode, Purpose};
 
+use crate::json_sql::Indexes;
 use crate::page::{Limits, List, Page, QueryError};
 use crate::rql::Query;
 use crate::runner::{Projection, ProjectionError};
@@ -304,6 +305,7 @@ pub async fn list(
         fields: FIELDS,
         relations: &[],
         json: &[],
+        indexed: Indexes::NONE,
         tiebreak: "r.id",
         visible: Some(of_purpose(purpose)),
         limits: Limits::STANDARD,

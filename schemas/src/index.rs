@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::ConfigurationError;
+use crate::workflow::LONGEST_PATH;
 
 /// The root fields of a document an index may name besides `data.*` paths.
 const ROOT_FIELDS: &[&str] = &[
@@ -65,6 +66,22 @@ struct IndexInput {
     options: IndexOptions,
 }
 
+impl IndexField {
+    /// The names of the path into `data` the field indexes, if it is a `data.` path whose names
+    /// are made of letters, digits, `_` and `-` (so they can be spelled in an index definition).
+    pub fn data_path(&self) -> Option<Vec<&str>> {
+        let path = self.name.strip_prefix("data.")?;
+        let names: Vec<&str> = path.split('.').collect();
+        let plain = |name: &&str| {
+            !name.is_empty()
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        };
+        (names.len() <= LONGEST_PATH && names.iter().all(plain)).then_some(names)
+    }
+}
+
 impl Index {
     /// The index a request asks for (`{fields, options}`), given its id.
     pub fn parse(id: &str, value: &Value) -> Result<Self, ConfigurationError> {
@@ -74,16 +91,13 @@ impl Index {
             return Err(ConfigurationError::invalid("fields", "an index has fields"));
         }
         for field in &input.fields {
-            let known = ROOT_FIELDS.contains(&field.name.as_str())
-                || field
-                    .name
-                    .strip_prefix("data.")
-                    .is_some_and(|path| path.split('.').all(|part| !part.is_empty()));
+            let known = ROOT_FIELDS.contains(&field.name.as_str()) || field.data_path().is_some();
             if !known {
                 return Err(ConfigurationError::invalid(
                     "fields",
                     format!(
-                        "`{}` is neither a document field nor a `data.` path",
+                        "`{}` is neither a document field nor a `data.` path of at most \
+                         {LONGEST_PATH} names made of letters, digits, `_` and `-`",
                         field.name
                     ),
                 ));
@@ -139,6 +153,9 @@ mod tests {
             json!([{"name": "password", "type": "asc"}]),
             json!([{"name": "data.", "type": "asc"}]),
             json!([{"name": "data.a", "type": "up"}]),
+            json!([{"name": "data.a'b", "type": "asc"}]),
+            json!([{"name": "data.a..b", "type": "asc"}]),
+            json!([{"name": format!("data.{}", vec!["a"; 17].join(".")), "type": "asc"}]),
         ] {
             assert!(
                 Index::parse("5e9f00000000000000000001", &json!({"fields": fields})).is_err(),

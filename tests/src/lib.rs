@@ -262,6 +262,12 @@ impl TestServer {
 
     /// Another node of the deployment `first` serves: same log and read store, its own caches.
     pub async fn another_node(env: &TestEnv, first: &TestServer) -> anyhow::Result<Self> {
+        Self::restart(env, first.admin.clone()).await
+    }
+
+    /// A node of the bootstrapped deployment `env`, whose administrator is `admin` (after the
+    /// others stopped, it is a restart).
+    pub async fn restart(env: &TestEnv, admin: AdminCredentials) -> anyhow::Result<Self> {
         let state = vigil_api::cli::start(
             env.open().await?,
             TokenLifetimes::default(),
@@ -271,7 +277,7 @@ impl TestServer {
         .await
         .map_err(|e| anyhow::anyhow!(e.0))?;
         state.settle(state.bus.log().head().await?).await?;
-        Self::serve(state, first.admin.clone()).await
+        Self::serve(state, admin).await
     }
 
     async fn serve(state: AppState, admin: AdminCredentials) -> anyhow::Result<Self> {

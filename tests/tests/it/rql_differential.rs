@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use vigil_domain::actor::{Actor, Via};
 use vigil_projections::documents::{ListedSchema, documents};
 use vigil_projections::page::Limits;
+use vigil_projections::runner::Projection as _;
 use vigil_projections::store::ReadStore;
 use vigil_schemas::access::Access;
 use vigil_tests::{Deployment, TestEnv};
@@ -26,7 +27,11 @@ fn number() -> impl Strategy<Value = Value> {
         Just(json!(0)),
         Just(json!(1)),
         Just(json!(2.5)),
-        Just(json!(10))
+        Just(json!(10)),
+        Just(json!(0.1)),
+        // Beyond 2^53: equal as doubles to 2^53, which containment would not say.
+        Just(json!(9_007_199_254_740_993_u64)),
+        Just(json!(9_007_199_254_740_992_u64))
     ]
 }
 
@@ -418,16 +423,44 @@ async fn replace_documents(store: &ReadStore, rows: &[Row]) -> anyhow::Result<()
     Ok(())
 }
 
-/// The ids and total of a document list as `actor` sees it under `read_mode`.
+/// The paths the generated queries use, which the schema indexes (when the lists are told so)
+/// and whose indexes are built on both stores.
+const INDEXED: [&str; 4] = ["data.a", "data.b", "data.n.x", "data.n"];
+
+/// Builds an index of [`SCHEMA`] on each of [`INDEXED`], as the documents projection does.
+async fn build_indexes(store: &ReadStore) -> anyhow::Result<()> {
+    for (n, path) in INDEXED.iter().enumerate() {
+        vigil_projections::with_pool!(store, pool => {
+            sqlx::query(
+                "INSERT INTO document_indexes_v1 (id, schema_id, fields, position) VALUES ($1, $2, $3, 1)",
+            )
+            .bind(format!("{n:024x}"))
+            .bind(SCHEMA)
+            .bind(sqlx::types::Json(json!([{"name": path, "type": "asc"}])))
+            .execute(pool)
+            .await?;
+        });
+    }
+    let derived = vigil_projections::documents::Documents
+        .derived_indexes()
+        .ok_or_else(|| anyhow::anyhow!("documents derive indexes"))?;
+    vigil_projections::runner::reconcile(store, derived).await?;
+    Ok(())
+}
+
+/// The ids and total of a document list as `actor` sees it under `read_mode`, compiled for the
+/// `indexed` paths.
 async fn answer(
     store: &ReadStore,
     raw: &str,
     read_mode: &Access,
     actor: &Actor,
+    indexed: &[String],
 ) -> anyhow::Result<(Vec<String>, u64)> {
     let query = vigil_projections::rql::parse(raw)?;
     let schema = ListedSchema {
         id: SCHEMA,
+        indexed,
         name: "differential",
         read_mode,
         limits: Limits {
@@ -466,7 +499,11 @@ where
                 ))
             })?;
             let stores = runtime.block_on(async {
-                anyhow::Ok([embedded.open().await?.store, production.open().await?.store])
+                let stores = [embedded.open().await?.store, production.open().await?.store];
+                for store in &stores {
+                    build_indexes(store).await?;
+                }
+                anyhow::Ok(stores)
             })?;
             let mut runner = TestRunner::new(Config {
                 cases,
@@ -513,15 +550,24 @@ fn postgres_sqlite_and_the_reference_evaluator_agree() -> anyhow::Result<()> {
             for store in stores {
                 replace_documents(store, &rows).await?;
             }
+            let indexed: Vec<String> = INDEXED.iter().map(|p| (*p).to_owned()).collect();
             for raw in &queries {
                 let expected = reference(&documents, raw);
                 for (store, name) in stores.iter().zip(["sqlite", "postgres"]) {
-                    let found =
-                        answer(store, raw, &Access::AllUsers, &Actor::system(Via::Cli)).await?;
-                    anyhow::ensure!(
-                        found == expected,
-                        "{name} answered {found:?} to `{raw}`, the reference {expected:?}, over {documents:?}"
-                    );
+                    for (indexed, form) in [(&[][..], "general"), (&indexed[..], "indexed")] {
+                        let found = answer(
+                            store,
+                            raw,
+                            &Access::AllUsers,
+                            &Actor::system(Via::Cli),
+                            indexed,
+                        )
+                        .await?;
+                        anyhow::ensure!(
+                            found == expected,
+                            "{name} ({form} form) answered {found:?} to `{raw}`, the reference {expected:?}, over {documents:?}"
+                        );
+                    }
                 }
             }
             anyhow::Ok(())
@@ -663,7 +709,7 @@ fn document_lists_show_exactly_what_the_domain_lets_a_caller_read() -> anyhow::R
                 replace_documents(store, &rows).await?;
             }
             for (store, name) in stores.iter().zip(["sqlite", "postgres"]) {
-                let found = answer(store, "limit(100)", &read_mode, &actor).await?;
+                let found = answer(store, "limit(100)", &read_mode, &actor, &[]).await?;
                 anyhow::ensure!(
                     found == (expected.clone(), total),
                     "{name} shows {found:?}, the domain {expected:?}, under {read_mode:?} to {actor:?} over {rows:?}"

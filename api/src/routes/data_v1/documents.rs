@@ -91,8 +91,18 @@ async fn readable(
 ) -> Result<vigil_projections::page::Page<DocumentRow>, ApiError> {
     let settings = &schema.compiled.definition.settings;
     let schema_id = schema.id.to_string();
+    let indexed: Vec<String> = schema
+        .compiled
+        .definition
+        .indexes
+        .iter()
+        .filter_map(|index| index.fields.first())
+        .filter(|field| field.data_path().is_some())
+        .map(|field| field.name.clone())
+        .collect();
     let listed = ListedSchema {
         id: &schema_id,
+        indexed: &indexed,
         name: &schema.name,
         read_mode: &settings.read_mode,
         limits: Limits {
