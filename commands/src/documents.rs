@@ -20,9 +20,12 @@ use vigil_schemas::workflow::{Action, Condition};
 use crate::flow::{CommandBus, CommandError, Outcome};
 use crate::ids::{self, IdGenerator};
 
-/// Compiled schemas by id and stream version: a new version compiles anew.
+/// Compiled schemas by id and stream version: a new version compiles anew. Queries find them
+/// by id and the read-model position of the schema's last change instead, so that a list does not
+/// read the log.
 pub struct Snapshots {
     cache: Mutex<LruCache<(Id, u64), Arc<SchemaSnapshot>>>,
+    listed: Mutex<LruCache<(Id, i64), Arc<SchemaSnapshot>>>,
 }
 
 impl std::fmt::Debug for Snapshots {
@@ -35,6 +38,7 @@ impl Default for Snapshots {
     fn default() -> Self {
         Self {
             cache: Mutex::new(LruCache::new(NonZeroUsize::MIN.saturating_add(255))),
+            listed: Mutex::new(LruCache::new(NonZeroUsize::MIN.saturating_add(255))),
         }
     }
 }
@@ -49,6 +53,31 @@ pub enum SnapshotError {
 }
 
 impl Snapshots {
+    /// The schema `id` as the read models show it, `position` being the log position of its
+    /// last change there: from memory once it was loaded for that position (from the log then, so
+    /// it may be a little newer than the read models, never older).
+    pub async fn listed(
+        &self,
+        bus: &CommandBus,
+        id: Id,
+        position: i64,
+    ) -> Result<Option<Arc<SchemaSnapshot>>, SnapshotError> {
+        let key = (id, position);
+        if let Some(found) = self
+            .listed
+            .lock()
+            .ok()
+            .and_then(|mut c| c.get(&key).cloned())
+        {
+            return Ok(Some(found));
+        }
+        let snapshot = self.get(bus, id).await?;
+        if let (Some(snapshot), Ok(mut listed)) = (&snapshot, self.listed.lock()) {
+            listed.put(key, snapshot.clone());
+        }
+        Ok(snapshot)
+    }
+
     /// The schema `id` as it is now, if it exists.
     pub async fn get(
         &self,

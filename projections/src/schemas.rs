@@ -194,6 +194,26 @@ const SCHEMA_FIELDS: &[Field] = &[
     Field::new("updateTimestamp", "update_timestamp", FieldType::Timestamp),
 ];
 
+/// The id of the schema `id_or_name` names (an id if it is one, else a name) and the log
+/// position of its last change, if the read model has it.
+pub async fn locate(
+    store: &ReadStore,
+    id_or_name: &str,
+) -> Result<Option<(String, i64)>, QueryError> {
+    let statement = if id_or_name.parse::<vigil_domain::id::Id>().is_ok() {
+        "SELECT id, position FROM schemas_v1 WHERE id = $1"
+    } else {
+        "SELECT id, position FROM schemas_v1 WHERE name = $1"
+    };
+    let row = crate::with_pool!(store, pool => {
+        sqlx::query_as::<_, (String, i64)>(statement)
+            .bind(id_or_name)
+            .fetch_optional(pool)
+            .await?
+    });
+    Ok(row)
+}
+
 /// A page of the schemas; disabled ones only when `with_disabled`.
 pub async fn schemas(
     store: &ReadStore,

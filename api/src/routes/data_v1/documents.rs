@@ -20,7 +20,7 @@ use vigil_projections::documents::{self as model, CommentRow, DocumentRow, Liste
 use vigil_projections::page::Limits;
 use vigil_projections::rql::Query;
 
-use super::schemas::resolve;
+use super::schemas::{check_schema_parameter, resolve};
 use crate::error::ApiError;
 use crate::extract::{Caller, Rql, json_body, optional_json_body, parse_id};
 use crate::routes::{iso_time, rendered_page};
@@ -82,6 +82,23 @@ async fn snapshot(state: &AppState, schema: &str) -> Result<Arc<SchemaSnapshot>,
         .ok_or_else(|| ApiError::new(ExhCode::ResourceUnknown, "No schema with this id or name"))
 }
 
+/// The schema a path names, as the read models show it (for queries: no read of the log once it
+/// is in memory).
+async fn listed_snapshot(state: &AppState, schema: &str) -> Result<Arc<SchemaSnapshot>, ApiError> {
+    check_schema_parameter(schema)?;
+    let unknown = || ApiError::new(ExhCode::ResourceUnknown, "No schema with this id or name");
+    let (id, position) = vigil_projections::schemas::locate(&state.store, schema)
+        .await?
+        .ok_or_else(unknown)?;
+    let id = parse_id(&id)?;
+    state
+        .snapshots
+        .listed(&state.bus, id, position)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(unknown)
+}
+
 /// The documents of `schema` the caller may read that `query` selects.
 async fn readable(
     state: &AppState,
@@ -140,7 +157,7 @@ async fn list(
     Path(schema): Path<String>,
     Rql(query): Rql,
 ) -> Result<Json<Value>, ApiError> {
-    let schema = snapshot(&state, &schema).await?;
+    let schema = listed_snapshot(&state, &schema).await?;
     let page = readable(&state, &caller, &schema, &query).await?;
     Ok(rendered_page(page, &query, document_json))
 }

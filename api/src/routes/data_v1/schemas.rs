@@ -70,15 +70,21 @@ pub fn schema_json(row: &SchemaRow) -> Value {
     })
 }
 
-/// The schema a path names, by id or by name: `INVALID_SCHEMA_PATH_PARAMETER` when it can be
-/// neither, `RESOURCE_UNKNOWN_EXCEPTION` when there is no such schema.
-pub async fn resolve(state: &AppState, schema: &str) -> Result<(Id, Schema), ApiError> {
+/// `INVALID_SCHEMA_PATH_PARAMETER` unless `schema` is a schema id or a schema name.
+pub fn check_schema_parameter(schema: &str) -> Result<(), ApiError> {
     if schema.parse::<Id>().is_err() && !vigil_schemas::is_schema_name(schema) {
         return Err(ApiError::new(
             ExhCode::InvalidSchemaPathParameter,
             format!("`{schema}` is neither a schema id nor a schema name"),
         ));
     }
+    Ok(())
+}
+
+/// The schema a path names, by id or by name: `INVALID_SCHEMA_PATH_PARAMETER` when it can be
+/// neither, `RESOURCE_UNKNOWN_EXCEPTION` when there is no such schema.
+pub async fn resolve(state: &AppState, schema: &str) -> Result<(Id, Schema), ApiError> {
+    check_schema_parameter(schema)?;
     schemas::find(&state.bus, schema)
         .await?
         .ok_or_else(|| ApiError::new(ExhCode::ResourceUnknown, "No schema with this id or name"))
