@@ -556,10 +556,12 @@ fn list<'a>(visible: Option<Sql>, indexed: Indexes<'a>, limits: Limits) -> List<
     }
 }
 
-/// The statements of a page of the documents of a schema that `actor` may read (for `EXPLAIN`).
+/// The statements of a page of the documents of a schema that `actor` may read (for `EXPLAIN`),
+/// given the indexed paths at which some document of the schema holds an array or an object.
 pub fn compile(
     store: &ReadStore,
     schema: ListedSchema<'_>,
+    arrays: &[String],
     actor: &Actor,
     query: &Query,
 ) -> Result<Compiled, RqlError> {
@@ -572,6 +574,7 @@ pub fn compile(
     let indexed = match &rows {
         Ok(rows) => Indexes {
             paths: schema.indexed,
+            arrays,
             table: DOCUMENTS.name,
             alias: "d",
             key: "id",
@@ -582,6 +585,48 @@ pub fn compile(
     list(Some(visible), indexed, schema.limits).compile(store, query)
 }
 
+/// The indexed paths of `schema` that `query` filters on at which some document of the schema
+/// holds an array or an object: one probe of the index's leading term each. A document written
+/// after the probe is as if written after the list (the caller's own writes are in the read model
+/// before the probe).
+pub async fn arrays_at(
+    store: &ReadStore,
+    schema: ListedSchema<'_>,
+    query: &Query,
+) -> Result<Vec<String>, QueryError> {
+    let Some(filter) = &query.filter else {
+        return Ok(Vec::new());
+    };
+    let Ok(schema_id) = schema.id.parse::<Id>() else {
+        return Ok(Vec::new());
+    };
+    let mut found = Vec::new();
+    for path in schema.indexed {
+        if !filter.names(path) {
+            continue;
+        }
+        let Some(Ok(location)) = Location::of(DOCUMENT_JSON, path, Indexes::NONE) else {
+            continue;
+        };
+        let mut sql = Sql::default();
+        let rank = Terms::of(Dialect::from(store), &location, &mut sql).rank;
+        let probe = format!(
+            "SELECT EXISTS (SELECT 1 FROM documents_v1 d WHERE d.schema_id = '{schema_id}' AND {rank} = 4)"
+        );
+        let held: bool = crate::with_pool!(store, pool => {
+            let mut query = sqlx::query_scalar::<_, bool>(sqlx::AssertSqlSafe(probe));
+            for value in &sql.binds {
+                query = crate::bind_value!(query, value);
+            }
+            query.fetch_one(pool).await?
+        });
+        if held {
+            found.push(path.clone());
+        }
+    }
+    Ok(found)
+}
+
 /// A page of the documents of a schema that `actor` may read.
 pub async fn documents(
     store: &ReadStore,
@@ -589,7 +634,8 @@ pub async fn documents(
     actor: &Actor,
     query: &Query,
 ) -> Result<Page<DocumentRow>, QueryError> {
-    let compiled = compile(store, schema, actor, query)?;
+    let arrays = arrays_at(store, schema, query).await?;
+    let compiled = compile(store, schema, &arrays, actor, query)?;
     crate::fetch_page!(store, compiled, DocumentRow)
 }
 

@@ -33,6 +33,10 @@ pub struct JsonField {
 #[derive(Debug, Clone, Copy)]
 pub struct Indexes<'a> {
     pub paths: &'a [String],
+    /// Those of `paths` at which some row holds an array or an object: comparisons there keep
+    /// the half that looks into arrays. At the others, the scalar half alone says the same, and
+    /// the planner can read the index in order.
+    pub arrays: &'a [String],
     /// The list's table, its alias in the list's statement and its key column.
     pub table: &'static str,
     pub alias: &'static str,
@@ -45,6 +49,7 @@ pub struct Indexes<'a> {
 impl Indexes<'_> {
     pub const NONE: Indexes<'static> = Indexes {
         paths: &[],
+        arrays: &[],
         table: "",
         alias: "",
         key: "",
@@ -62,6 +67,8 @@ pub struct Location<'a> {
     /// The indexes of the list, if one leads with this path: comparisons then compile to the
     /// typed terms it is built on.
     pub indexed: Option<Indexes<'a>>,
+    /// Some row holds an array or an object at the path (when it is indexed).
+    pub arrays: bool,
 }
 
 /// Whether a key can be written into SQL as a literal (letters, digits, `_` and `-`): then an
@@ -98,6 +105,7 @@ impl<'a> Location<'a> {
                     indexed: (indexes.paths.iter().any(|p| p == path)
                         && location.keys.iter().all(|k| plain(k)))
                     .then_some(indexes),
+                    arrays: indexes.arrays.iter().any(|p| p == path),
                     ..location
                 }
             }))
@@ -119,6 +127,7 @@ impl<'a> Location<'a> {
             keys,
             contained: false,
             indexed: None,
+            arrays: false,
         })
     }
 
@@ -360,6 +369,8 @@ fn any_value(
                  THEN {value} ELSE jsonb_build_array({value}) END) AS {alias}(j) WHERE {condition})"
             )
         }
+        // `LIMIT 1`: the SQLite Vigil links turns this `EXISTS` into a join, which repeats the
+        // row once per matching element (a page with an offset then showed a row twice).
         Dialect::Sqlite => {
             let root = &location.root;
             let path = location.sqlite_path(sql);
@@ -372,7 +383,7 @@ fn any_value(
             };
             format!(
                 "(EXISTS (SELECT 1 FROM json_each({root}, {path}) AS {alias} WHERE \
-                 json_type({root}, {path}) <> 'object' AND {condition}){missing})"
+                 json_type({root}, {path}) <> 'object' AND {condition} LIMIT 1){missing})"
             )
         }
     }
@@ -433,7 +444,8 @@ fn containment(location: &Location<'_>, values: &[Scalar], sql: &mut Sql) -> Opt
 
 /// On a path a schema index covers, `scalar` (a test of a scalar value in the typed terms the
 /// index is built on) or, for an array, the general test of its elements: the index answers both
-/// halves (the second through its rank), with exactly the general form's meaning.
+/// halves (the second through its rank), with exactly the general form's meaning. Where no row
+/// holds an array or object at the path, the scalar half alone.
 ///
 /// SQLite would rather walk the list's order than read an `OR` through an index: there the keys
 /// each half matches are selected by a query of their own, which it answers through the index.
@@ -449,6 +461,9 @@ fn indexed<'a>(
         Dialect::Postgres => {
             let terms = Terms::of(dialect, location, sql);
             let scalar = scalar(&terms, sql)?;
+            if !location.arrays {
+                return Some(scalar);
+            }
             let general = general(location, sql);
             Some(format!("({scalar} OR ({} = 4 AND {general}))", terms.rank))
         }
@@ -469,15 +484,22 @@ fn indexed<'a>(
                 keys: location.keys.clone(),
                 contained: false,
                 indexed: None,
+                arrays: false,
             };
             let terms = Terms::of(dialect, &inner, sql);
             let scalar = scalar(&terms, sql)?;
-            let general = general(&inner, sql);
-            let rank = &terms.rank;
             let rows = format!("{alias}.{rows}");
+            let arrays = if location.arrays {
+                format!(
+                    " UNION ALL SELECT {alias}.{key} FROM {table} {alias} WHERE {rows} AND {} = 4 AND {}",
+                    terms.rank,
+                    general(&inner, sql)
+                )
+            } else {
+                String::new()
+            };
             Some(format!(
-                "({outer}.{key} IN (SELECT {alias}.{key} FROM {table} {alias} WHERE {rows} AND {scalar} \
-                 UNION ALL SELECT {alias}.{key} FROM {table} {alias} WHERE {rows} AND {rank} = 4 AND {general}))"
+                "({outer}.{key} IN (SELECT {alias}.{key} FROM {table} {alias} WHERE {rows} AND {scalar}{arrays}))"
             ))
         }
     }

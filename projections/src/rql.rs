@@ -71,6 +71,19 @@ pub enum Direction {
     Descending,
 }
 
+impl Expr {
+    /// Whether a condition in the expression (not inside `contains`) is on `path`.
+    pub fn names(&self, path: &str) -> bool {
+        match self {
+            Self::And(parts) | Self::Or(parts) => parts.iter().any(|part| part.names(path)),
+            Self::Compare { path: p, .. }
+            | Self::In { path: p, .. }
+            | Self::Like { path: p, .. }
+            | Self::Contains { path: p, .. } => p == path,
+        }
+    }
+}
+
 /// A parsed query: what to match, and how to shape and page the answer.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Query {
