@@ -78,6 +78,18 @@ impl Snapshots {
         Ok(snapshot)
     }
 
+    /// The schema with the id, or else the name, `id_or_name`, as it is now, if there is one.
+    pub async fn find(
+        &self,
+        bus: &CommandBus,
+        id_or_name: &str,
+    ) -> Result<Option<Arc<SchemaSnapshot>>, SnapshotError> {
+        match crate::schemas::find_loaded(bus, id_or_name).await? {
+            Some((id, schema, version)) => self.compiled(id, schema, version).map(Some),
+            None => Ok(None),
+        }
+    }
+
     /// The schema `id` as it is now, if it exists.
     pub async fn get(
         &self,
@@ -88,14 +100,25 @@ impl Snapshots {
         if !schema.created || schema.deleted {
             return Ok(None);
         }
-        let key = (id, head.map_or(0, |h| h.version));
+        self.compiled(id, schema, head.map_or(0, |h| h.version))
+            .map(Some)
+    }
+
+    /// `schema` (`id` at stream `version`) compiled, from memory if it was before.
+    fn compiled(
+        &self,
+        id: Id,
+        schema: Schema,
+        version: u64,
+    ) -> Result<Arc<SchemaSnapshot>, SnapshotError> {
+        let key = (id, version);
         if let Some(found) = self
             .cache
             .lock()
             .ok()
             .and_then(|mut c| c.get(&key).cloned())
         {
-            return Ok(Some(found));
+            return Ok(found);
         }
         let compiled = CompiledSchema::compile(schema.definition)
             .map_err(|e| SnapshotError::Compile(id, e.to_string()))?;
@@ -108,7 +131,7 @@ impl Snapshots {
         if let Ok(mut cache) = self.cache.lock() {
             cache.put(key, snapshot.clone());
         }
-        Ok(Some(snapshot))
+        Ok(snapshot)
     }
 }
 
@@ -183,7 +206,7 @@ pub async fn create(
         lookups,
     };
     let outcome = bus
-        .execute::<Document>(&StreamId::of(Document::KIND, id), &command, meta)
+        .execute_new::<Document>(&StreamId::of(Document::KIND, id), &command, meta)
         .await?;
     Ok((id, outcome))
 }

@@ -176,10 +176,37 @@ impl CommandBus {
         command: &A::Command,
         meta: &CommandMeta,
     ) -> Result<Outcome, CommandError<A::Error>> {
-        let (mut loaded, mut fresh) = match self.cached::<A>(stream) {
+        let start = match self.cached::<A>(stream) {
             Some(loaded) => (loaded, false),
             None => (self.catch_up(stream, Loaded::new()).await?, true),
         };
+        self.execute_from(stream, command, meta, start).await
+    }
+
+    /// Runs `command` on a stream whose id was just made for it (a new document's): nothing can
+    /// be in the log under it, so it is decided without reading the log first. Were something
+    /// there, the append would conflict and the command be decided again against it, and a
+    /// refusal is confirmed against the log before it is answered, as for a cached state.
+    pub async fn execute_new<A: Aggregate>(
+        &self,
+        stream: &StreamId,
+        command: &A::Command,
+        meta: &CommandMeta,
+    ) -> Result<Outcome, CommandError<A::Error>> {
+        self.execute_from(stream, command, meta, (Loaded::<A>::new(), false))
+            .await
+    }
+
+    /// Decides and appends `command` from `start` (a state and whether it was just read from
+    /// the log), deciding again after a conflict.
+    async fn execute_from<A: Aggregate>(
+        &self,
+        stream: &StreamId,
+        command: &A::Command,
+        meta: &CommandMeta,
+        start: (Loaded<A>, bool),
+    ) -> Result<Outcome, CommandError<A::Error>> {
+        let (mut loaded, mut fresh) = start;
         for attempt in 0..ATTEMPTS {
             if let Some(original) = loaded.done(stream, &meta.command_id) {
                 // A retry of a command that already took effect.

@@ -106,6 +106,16 @@ pub async fn delete(
 
 /// The schema with this id, or else with this name, if there is one.
 pub async fn find(bus: &CommandBus, id_or_name: &str) -> Result<Option<(Id, Schema)>, LogError> {
+    Ok(find_loaded(bus, id_or_name)
+        .await?
+        .map(|(id, schema, _)| (id, schema)))
+}
+
+/// [`find`], with the version of the schema's stream it found.
+pub async fn find_loaded(
+    bus: &CommandBus,
+    id_or_name: &str,
+) -> Result<Option<(Id, Schema, u64)>, LogError> {
     let by_id = id_or_name.parse::<Id>().ok();
     let stream = match by_id {
         Some(id) => StreamId::of(Schema::KIND, id),
@@ -122,8 +132,8 @@ pub async fn find(bus: &CommandBus, id_or_name: &str) -> Result<Option<(Id, Sche
     let Some(id) = stream.id() else {
         return Ok(None);
     };
-    let (schema, _) = bus.load::<Schema>(&stream).await?;
+    let (schema, head) = bus.load::<Schema>(&stream).await?;
     // A claim whose command never committed names a schema without that name.
     let found = schema.created && !schema.deleted && (by_id.is_some() || schema.name == id_or_name);
-    Ok(found.then_some((id, schema)))
+    Ok(found.then(|| (id, schema, head.map_or(0, |h| h.version))))
 }

@@ -20,7 +20,7 @@ use vigil_projections::documents::{self as model, CommentRow, DocumentRow, Liste
 use vigil_projections::page::Limits;
 use vigil_projections::rql::Query;
 
-use super::schemas::{check_schema_parameter, resolve};
+use super::schemas::check_schema_parameter;
 use crate::error::ApiError;
 use crate::extract::{Caller, Rql, json_body, optional_json_body, parse_id};
 use crate::routes::{iso_time, rendered_page};
@@ -73,10 +73,10 @@ fn document_json(row: &DocumentRow) -> Value {
 
 /// The schema a path names, compiled for document commands.
 async fn snapshot(state: &AppState, schema: &str) -> Result<Arc<SchemaSnapshot>, ApiError> {
-    let (id, _) = resolve(state, schema).await?;
+    check_schema_parameter(schema)?;
     state
         .snapshots
-        .get(&state.bus, id)
+        .find(&state.bus, schema)
         .await
         .map_err(ApiError::internal)?
         .ok_or_else(|| ApiError::new(ExhCode::ResourceUnknown, "No schema with this id or name"))
