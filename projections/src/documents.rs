@@ -365,13 +365,20 @@ fn index_columns(dialect: Dialect, fields: &[IndexField]) -> Option<(String, Opt
         if let Some(names) = field.data_path() {
             let location = Location::new("data".to_owned(), names).ok()?;
             let mut sql = Sql::default();
-            let Terms { rank, number, text } = Terms::of(dialect, &location, &mut sql);
+            let Terms {
+                rank,
+                number,
+                text,
+                prefix,
+            } = Terms::of(dialect, &location, &mut sql);
             if !sql.binds.is_empty() {
                 return None;
             }
             if columns.is_empty() {
                 arrays = Some(rank.clone());
             }
+            // The string's prefix where Postgres indexes hold one (see `Terms::prefix`).
+            let text = prefix.unwrap_or(text);
             columns.extend([rank, number, text].map(|term| format!("{term} {order}")));
         } else if let Some(column) = DOCUMENT_FIELDS
             .iter()

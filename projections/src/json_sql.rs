@@ -174,7 +174,15 @@ pub struct Terms {
     pub rank: String,
     pub number: String,
     pub text: String,
+    /// Postgres: the string's first [`PREFIX`] characters, which its indexes hold instead of the
+    /// string (an entry of a B-tree holds at most about 2.7 kB: a longer string would stop the
+    /// read model). Tests on strings compare the prefixes, which the index answers, and then the
+    /// strings.
+    pub prefix: Option<String>,
 }
+
+/// The characters of a string a Postgres index holds (at most 4 bytes each).
+const PREFIX: usize = 200;
 
 impl Terms {
     pub fn of(dialect: Dialect, location: &Location<'_>, sql: &mut Sql) -> Self {
@@ -193,6 +201,9 @@ impl Terms {
                     text: format!(
                         "((CASE WHEN jsonb_typeof({value}) = 'string' THEN {value} #>> '{{}}' END) COLLATE \"C\")"
                     ),
+                    prefix: Some(format!(
+                        "(left((CASE WHEN jsonb_typeof({value}) = 'string' THEN {value} #>> '{{}}' END), {PREFIX}) COLLATE \"C\")"
+                    )),
                 }
             }
             Dialect::Sqlite => {
@@ -211,6 +222,7 @@ impl Terms {
                     text: format!(
                         "(CASE WHEN {kind} = 'text' THEN json_extract({root}, {path}) END)"
                     ),
+                    prefix: None,
                 }
             }
         }
@@ -219,7 +231,7 @@ impl Terms {
     /// Whether a scalar value passes `op value`, in the terms (`None` for `null`, which also
     /// matches a missing value and is left to the general form).
     fn scalar_test(&self, op: Cmp, value: &Scalar, sql: &mut Sql) -> Option<String> {
-        let Self { rank, number, text } = self;
+        let Self { rank, number, .. } = self;
         let operator = operator(op);
         Some(match value {
             Scalar::Null => return None,
@@ -227,17 +239,33 @@ impl Terms {
                 "({rank} = 1 AND {number} {operator} {})",
                 sql.bind(Value::Float(*n))
             ),
-            Scalar::String(s) => format!(
-                "({rank} = 2 AND {number} IS NULL AND {text} {operator} {})",
-                sql.bind(Value::Text(s.clone()))
-            ),
-            Scalar::Date(millis) => format!(
-                "({rank} = 2 AND {number} IS NULL AND {text} {operator} {})",
-                sql.bind(Value::Text(iso_date(*millis)))
-            ),
+            Scalar::String(s) => self.string_test(op, s.clone(), sql),
+            Scalar::Date(millis) => self.string_test(op, iso_date(*millis), sql),
             Scalar::Bool(_) if op != Cmp::Eq => "FALSE".to_owned(),
             Scalar::Bool(b) => format!("({rank} = 3 AND {number} = {})", u8::from(*b)),
         })
+    }
+
+    /// Whether the value is a string that passes `op text`: through the prefixes first where
+    /// there are (the string is greater only if its prefix is not smaller, and so on).
+    fn string_test(&self, op: Cmp, text: String, sql: &mut Sql) -> String {
+        let Self { rank, number, .. } = self;
+        let value = sql.bind(Value::Text(text));
+        let operator = operator(op);
+        let prefixes = match (&self.prefix, op) {
+            (None, _) => String::new(),
+            (Some(prefix), Cmp::Eq | Cmp::Ne) => format!(" AND {prefix} = left({value}, {PREFIX})"),
+            (Some(prefix), Cmp::Gt | Cmp::Ge) => {
+                format!(" AND {prefix} >= left({value}, {PREFIX})")
+            }
+            (Some(prefix), Cmp::Lt | Cmp::Le) => {
+                format!(" AND {prefix} <= left({value}, {PREFIX})")
+            }
+        };
+        format!(
+            "({rank} = 2 AND {number} IS NULL{prefixes} AND {} {operator} {value})",
+            self.text
+        )
     }
 
     /// Whether the scalar value is one of `values` (`None` when one is `null`).
@@ -245,7 +273,9 @@ impl Terms {
         if values.contains(&Scalar::Null) {
             return None;
         }
-        let Self { rank, number, text } = self;
+        let Self {
+            rank, number, text, ..
+        } = self;
         let numbers: Vec<Value> = values
             .iter()
             .filter_map(|v| match v {
@@ -276,9 +306,20 @@ impl Terms {
             ));
         }
         if !strings.is_empty() {
+            let placeholders: Vec<String> = strings.into_iter().map(|s| sql.bind(s)).collect();
+            let prefixes = match &self.prefix {
+                Some(prefix) => {
+                    let lefts: Vec<String> = placeholders
+                        .iter()
+                        .map(|p| format!("left({p}, {PREFIX})"))
+                        .collect();
+                    format!(" AND {prefix} IN ({})", lefts.join(", "))
+                }
+                None => String::new(),
+            };
             tests.push(format!(
-                "({rank} = 2 AND {number} IS NULL AND {text} IN ({}))",
-                sql.bind_all(strings)
+                "({rank} = 2 AND {number} IS NULL{prefixes} AND {text} IN ({}))",
+                placeholders.join(", ")
             ));
         }
         if !booleans.is_empty() {
@@ -686,13 +727,19 @@ pub fn order_terms(
     direction: Direction,
     sql: &mut Sql,
 ) -> Vec<String> {
-    let Terms { rank, number, text } = Terms::of(dialect, location, sql);
+    let Terms {
+        rank,
+        number,
+        text,
+        prefix,
+    } = Terms::of(dialect, location, sql);
     let order = match direction {
         Direction::Ascending => "ASC",
         Direction::Descending => "DESC",
     };
-    [rank, number, text]
+    [Some(rank), Some(number), prefix, Some(text)]
         .into_iter()
+        .flatten()
         .map(|term| format!("{term} {order}"))
         .collect()
 }

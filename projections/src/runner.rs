@@ -112,16 +112,23 @@ pub async fn reconcile(store: &ReadStore, derived: &DerivedIndexes) -> Result<()
             sqlx::raw_sql(sqlx::AssertSqlSafe(drop)).execute(pool).await.map(|_| ())?
         });
     }
+    // One index that cannot be built does not hold up the others; the first refusal is reported
+    // (and the reconciliation tried again) once all were tried.
+    let mut refused = None;
     for (name, create) in wanted {
         if ready.contains(&name) {
             continue;
         }
         tracing::info!(index = %name, "building a derived index");
-        crate::with_pool!(store, pool => {
-            sqlx::raw_sql(sqlx::AssertSqlSafe(create)).execute(pool).await.map(|_| ())?
+        let built = crate::with_pool!(store, pool => {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(create)).execute(pool).await.map(|_| ())
         });
+        if let Err(error) = built {
+            tracing::warn!(index = %name, %error, "a derived index cannot be built");
+            refused.get_or_insert(error);
+        }
     }
-    Ok(())
+    refused.map_or(Ok(()), Err)
 }
 
 /// Reconciles the derived indexes at start and whenever `changed` is notified, retrying after a
@@ -446,6 +453,14 @@ async fn reset(store: &ReadStore, projection: &dyn Projection) -> Result<(), sql
             let indexes: Vec<(String, String)> =
                 sqlx::query_as(secondary_indexes).bind(table.name).fetch_all(&mut *tx).await?;
             for (name, definition) in indexes {
+                // Derived indexes are not recorded: the rebuild reconciles them at its end.
+                let derived = projection
+                    .derived_indexes()
+                    .is_some_and(|derived| name.starts_with(derived.prefix));
+                if derived {
+                    sqlx::query(sqlx::AssertSqlSafe(format!("DROP INDEX \"{name}\""))).execute(&mut *tx).await?;
+                    continue;
+                }
                 sqlx::query(
                     "INSERT INTO projection_deferred_indexes (index_name, table_name, definition) \
                      VALUES ($1, $2, $3) ON CONFLICT (index_name) DO NOTHING",
@@ -660,7 +675,11 @@ impl Runner {
             }
         });
         let _pump = AbortOnDrop(pump);
-        let derived = self.projection.derived_indexes();
+        // A rebuild (`until`) reconciles the derived indexes once, at its end.
+        let derived = self
+            .projection
+            .derived_indexes()
+            .filter(|_| until.is_none());
         let changed = Arc::new(Notify::new());
         let _keeper = derived.map(|derived| {
             AbortOnDrop(tokio::spawn(keep_indexes(

@@ -6,6 +6,10 @@ use serde_json::Value;
 use crate::ConfigurationError;
 use crate::workflow::LONGEST_PATH;
 
+/// The most fields an index may have: a database index has at most 32 columns, and a `data.` path
+/// takes three (see the documents read model).
+const MOST_FIELDS: usize = 10;
+
 /// The root fields of a document an index may name besides `data.*` paths.
 const ROOT_FIELDS: &[&str] = &[
     "id",
@@ -90,6 +94,12 @@ impl Index {
         if input.fields.is_empty() {
             return Err(ConfigurationError::invalid("fields", "an index has fields"));
         }
+        if input.fields.len() > MOST_FIELDS {
+            return Err(ConfigurationError::invalid(
+                "fields",
+                format!("an index has at most {MOST_FIELDS} fields"),
+            ));
+        }
         for field in &input.fields {
             let known = ROOT_FIELDS.contains(&field.name.as_str()) || field.data_path().is_some();
             if !known {
@@ -155,6 +165,11 @@ mod tests {
             json!([{"name": "data.a", "type": "up"}]),
             json!([{"name": "data.a'b", "type": "asc"}]),
             json!([{"name": "data.a..b", "type": "asc"}]),
+            json!(
+                (0..11)
+                    .map(|n| json!({"name": format!("data.f{n}"), "type": "asc"}))
+                    .collect::<Vec<_>>()
+            ),
             json!([{"name": format!("data.{}", vec!["a"; 17].join(".")), "type": "asc"}]),
         ] {
             assert!(

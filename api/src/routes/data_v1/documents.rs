@@ -19,6 +19,7 @@ use vigil_domain::id::{Id, StreamId};
 use vigil_projections::documents::{self as model, CommentRow, DocumentRow, ListedSchema};
 use vigil_projections::page::Limits;
 use vigil_projections::rql::Query;
+use vigil_schemas::index::IndexType;
 
 use super::schemas::check_schema_parameter;
 use crate::error::ApiError;
@@ -114,7 +115,7 @@ async fn readable(
         .indexes
         .iter()
         .filter_map(|index| index.fields.first())
-        .filter(|field| field.data_path().is_some())
+        .filter(|field| field.kind != IndexType::Text && field.data_path().is_some())
         .map(|field| field.name.clone())
         .collect();
     let listed = ListedSchema {
