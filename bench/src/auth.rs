@@ -14,20 +14,36 @@ use vigil_domain::value::Timestamp;
 use vigil_tests::{ADMIN_EMAIL, ADMIN_PASSWORD, Deployment, TestEnv, TestServer};
 
 /// Latencies, sorted, with the percentile of each.
-pub(crate) struct Latencies(Vec<Duration>);
+struct Latencies(Vec<Duration>);
+
+/// Prints the rate of `samples` (answers within `duration`) in `unit`, as `rate`, then their
+/// latencies, as `latency`.
+pub(crate) fn report_load(
+    samples: Vec<Duration>,
+    duration: Duration,
+    unit: &str,
+    rate: &str,
+    latency: &str,
+) {
+    println!(
+        "  {rate:<36}: {:>9.0} {unit}",
+        samples.len() as f64 / duration.as_secs_f64()
+    );
+    Latencies::new(samples).report(latency);
+}
 
 impl Latencies {
-    pub(crate) fn new(mut samples: Vec<Duration>) -> Self {
+    fn new(mut samples: Vec<Duration>) -> Self {
         samples.sort_unstable();
         Self(samples)
     }
 
-    pub(crate) fn percentile(&self, p: f64) -> Duration {
+    fn percentile(&self, p: f64) -> Duration {
         let index = ((self.0.len() as f64 - 1.0) * p).round() as usize;
         self.0.get(index).copied().unwrap_or_default()
     }
 
-    pub(crate) fn report(&self, what: &str) {
+    fn report(&self, what: &str) {
         println!(
             "  {what:<36}: p50 {:>9.1?}  p99 {:>9.1?}  max {:>9.1?}  ({} samples)",
             self.percentile(0.50),
@@ -179,11 +195,7 @@ pub async fn http_me(
     println!(
         "http-me: GET {path}, {deployment:?} deployment, {connections} connections, {seconds}s, load generator in the same process on its own 2-thread runtime"
     );
-    println!(
-        "  throughput                          : {:>9.0} req/s",
-        samples.len() as f64 / duration.as_secs_f64()
-    );
-    Latencies::new(samples).report("latency");
+    report_load(samples, duration, "req/s", "throughput", "latency");
     Ok(())
 }
 
@@ -224,10 +236,12 @@ pub async fn logins(deployment: Deployment, concurrent: usize, seconds: u64) -> 
         "  logins                              : {:>9.1} logins/s",
         logins as f64 / duration.as_secs_f64()
     );
-    println!(
-        "  me meanwhile                        : {:>9.0} req/s",
-        samples.len() as f64 / duration.as_secs_f64()
+    report_load(
+        samples,
+        duration,
+        "req/s",
+        "me meanwhile",
+        "me latency during logins",
     );
-    Latencies::new(samples).report("me latency during logins");
     Ok(())
 }

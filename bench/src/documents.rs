@@ -17,7 +17,7 @@ use vigil_projections::runner::{self, Projection};
 use vigil_projections::store::ReadStore;
 use vigil_tests::{Deployment, TestDatabase, TestEnv, TestServer};
 
-use crate::auth::{Latencies, Request, load, serving};
+use crate::auth::{Request, load, report_load, serving};
 use crate::{meta, publish, rate};
 
 /// The issue's `measurement` schema: `patientId` (string), `systolic` and `diastolic` (numbers),
@@ -80,11 +80,7 @@ pub async fn create(
     println!(
         "documents-create: POST /data/v1/measurement/documents (4 properties checked, answered once the read models show it), {deployment:?} deployment, {connections} connections, {seconds}s, load generator in the same process on its own 2-thread runtime"
     );
-    println!(
-        "  throughput                          : {:>9.0} documents/s",
-        samples.len() as f64 / duration.as_secs_f64()
-    );
-    Latencies::new(samples).report("latency");
+    report_load(samples, duration, "documents/s", "throughput", "latency");
     Ok(())
 }
 
@@ -131,11 +127,7 @@ fn query(
     });
     let duration = Duration::from_secs(seconds);
     let samples = load(connections, duration, get)?;
-    println!(
-        "  {what:<36}: {:>9.0} req/s",
-        samples.len() as f64 / duration.as_secs_f64()
-    );
-    Latencies::new(samples).report(what);
+    report_load(samples, duration, "req/s", what, what);
     Ok(())
 }
 

@@ -43,6 +43,14 @@ impl Default for Snapshots {
     }
 }
 
+/// The snapshot `cache` holds under `key`, if any.
+fn remembered<K: std::hash::Hash + Eq>(
+    cache: &Mutex<LruCache<K, Arc<SchemaSnapshot>>>,
+    key: &K,
+) -> Option<Arc<SchemaSnapshot>> {
+    cache.lock().ok().and_then(|mut c| c.get(key).cloned())
+}
+
 /// Why a schema could not be used for documents.
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
@@ -63,12 +71,7 @@ impl Snapshots {
         position: i64,
     ) -> Result<Option<Arc<SchemaSnapshot>>, SnapshotError> {
         let key = (id, position);
-        if let Some(found) = self
-            .listed
-            .lock()
-            .ok()
-            .and_then(|mut c| c.get(&key).cloned())
-        {
+        if let Some(found) = remembered(&self.listed, &key) {
             return Ok(Some(found));
         }
         let snapshot = self.get(bus, id).await?;
@@ -112,12 +115,7 @@ impl Snapshots {
         version: u64,
     ) -> Result<Arc<SchemaSnapshot>, SnapshotError> {
         let key = (id, version);
-        if let Some(found) = self
-            .cache
-            .lock()
-            .ok()
-            .and_then(|mut c| c.get(&key).cloned())
-        {
+        if let Some(found) = remembered(&self.cache, &key) {
             return Ok(found);
         }
         let compiled = CompiledSchema::compile(schema.definition)

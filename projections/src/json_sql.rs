@@ -546,6 +546,26 @@ fn indexed<'a>(
     }
 }
 
+/// A comparison (or `in`) at `location` in the best form that says it: through the typed terms of
+/// a schema index (`scalar`), else, for an equality with one of `equal` on Postgres, through
+/// containment, else in the `general` form.
+fn best_form<'a>(
+    dialect: Dialect,
+    location: &Location<'a>,
+    sql: &mut Sql,
+    scalar: impl FnOnce(&Terms, &mut Sql) -> Option<String>,
+    equal: Option<&[Scalar]>,
+    general: impl Fn(&Location<'a>, &mut Sql) -> String,
+) -> String {
+    indexed(dialect, location, sql, scalar, &general)
+        .or_else(|| {
+            equal
+                .filter(|_| dialect == Dialect::Postgres)
+                .and_then(|values| containment(location, values, sql))
+        })
+        .unwrap_or_else(|| general(location, sql))
+}
+
 /// `NOT condition` when `negated`.
 fn negate(negated: bool, condition: String) -> String {
     if negated {
@@ -579,19 +599,15 @@ pub fn condition(
                     |alias, sql| element_test(dialect, alias, op, value, sql),
                 )
             };
-            let matches = indexed(
+            let equal = (op == Cmp::Eq).then_some(std::slice::from_ref(value));
+            let matches = best_form(
                 dialect,
                 location,
                 sql,
                 |terms, sql| terms.scalar_test(op, value, sql),
+                equal,
                 general,
-            )
-            .or_else(|| {
-                (op == Cmp::Eq && dialect == Dialect::Postgres)
-                    .then(|| containment(location, std::slice::from_ref(value), sql))
-                    .flatten()
-            })
-            .unwrap_or_else(|| general(location, sql));
+            );
             negate(negated, matches)
         }
         Expr::In {
@@ -616,19 +632,14 @@ pub fn condition(
                     },
                 )
             };
-            let matches = indexed(
+            let matches = best_form(
                 dialect,
                 location,
                 sql,
                 |terms, sql| terms.scalar_in(values, sql),
+                Some(values),
                 general,
-            )
-            .or_else(|| {
-                (dialect == Dialect::Postgres)
-                    .then(|| containment(location, values, sql))
-                    .flatten()
-            })
-            .unwrap_or_else(|| general(location, sql));
+            );
             negate(*negated, matches)
         }
         Expr::Like { pattern, .. } => any_value(dialect, location, sql, false, |alias, sql| {

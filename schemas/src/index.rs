@@ -87,6 +87,15 @@ impl IndexField {
 }
 
 impl Index {
+    /// The `data.` path the index leads with, unless it is a `text` field: the path whose
+    /// comparisons and sorts the index can answer.
+    pub fn leading_data_path(&self) -> Option<&str> {
+        self.fields
+            .first()
+            .filter(|field| field.kind != IndexType::Text && field.data_path().is_some())
+            .map(|field| field.name.as_str())
+    }
+
     /// The index a request asks for (`{fields, options}`), given its id.
     pub fn parse(id: &str, value: &Value) -> Result<Self, ConfigurationError> {
         let input: IndexInput = serde_json::from_value(value.clone())

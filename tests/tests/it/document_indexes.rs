@@ -12,7 +12,7 @@ use vigil_projections::page::Limits;
 use vigil_projections::runner::{self, Projection};
 use vigil_projections::store::ReadStore;
 use vigil_schemas::access::Access;
-use vigil_tests::{TestEnv, TestServer};
+use vigil_tests::{Deployment, TestEnv, TestServer};
 
 use crate::in_both_deployments;
 
@@ -82,6 +82,18 @@ async fn call(
     Ok(answer)
 }
 
+/// A server of a new `deployment` with a `measurement` schema: the environment, the server, an
+/// administrator's token and the schema's id.
+async fn serving_measurement(
+    deployment: Deployment,
+) -> anyhow::Result<(TestEnv, TestServer, String, String)> {
+    let env = TestEnv::new(deployment).await?;
+    let server = TestServer::start(&env).await?;
+    let admin = server.admin_token().await?;
+    let schema = measurement(&server, &admin).await?;
+    Ok((env, server, admin, schema))
+}
+
 /// A `measurement` schema anyone may write and read; its id.
 async fn measurement(server: &TestServer, admin: &str) -> anyhow::Result<String> {
     let schema = call(
@@ -125,10 +137,7 @@ in_both_deployments! {
     /// An index added while documents are being written becomes a database index once, and the
     /// lists answer the same with it as without; removing it, or the schema, drops it.
     async fn schema_indexes_become_database_indexes(deployment: Deployment) {
-        let env = TestEnv::new(deployment).await?;
-        let server = TestServer::start(&env).await?;
-        let admin = server.admin_token().await?;
-        let schema = measurement(&server, &admin).await?;
+        let (_env, server, admin, schema) = serving_measurement(deployment).await?;
         let writer = {
             let (http, admin) = (server.url("/data/v1/measurement/documents"), admin.clone());
             tokio::spawn(async move {
@@ -198,10 +207,7 @@ in_both_deployments! {
     /// A crash after the batch that records an index but before the index is built (or, on
     /// Postgres, while it is built, which leaves it invalid) is made good by the next start.
     async fn an_index_interrupted_by_a_crash_is_built_at_the_next_start(deployment: Deployment) {
-        let env = TestEnv::new(deployment).await?;
-        let server = TestServer::start(&env).await?;
-        let admin = server.admin_token().await?;
-        let schema = measurement(&server, &admin).await?;
+        let (env, server, admin, schema) = serving_measurement(deployment).await?;
         for n in 0..20 {
             call(&server, Method::POST, "/data/v1/measurement/documents", &admin,
                 Some(json!({"patientId": format!("p{}", n % 4), "systolic": n}))).await?;

@@ -390,6 +390,15 @@ struct Row {
 }
 
 impl Row {
+    /// A row for each of `datas`, their ids numbered in order.
+    fn numbered(datas: Vec<Value>) -> Vec<Self> {
+        datas
+            .into_iter()
+            .enumerate()
+            .map(|(i, data)| Self::with_data(i, data))
+            .collect()
+    }
+
     fn with_data(index: usize, data: Value) -> Self {
         Self {
             id: format!("{index:024x}"),
@@ -544,11 +553,7 @@ fn postgres_sqlite_and_the_reference_evaluator_agree() -> anyhow::Result<()> {
         proptest::collection::vec(query(), 1..6),
     );
     on_both_stores(case, 256, |stores, (datas, queries)| {
-        let rows: Vec<Row> = datas
-            .into_iter()
-            .enumerate()
-            .map(|(i, data)| Row::with_data(i, data))
-            .collect();
+        let rows = Row::numbered(datas);
         let documents: Vec<(String, Value)> = rows
             .iter()
             .map(|r| (r.id.clone(), r.data.clone()))
@@ -602,11 +607,7 @@ fn a_document_with_two_matching_elements_is_listed_once() -> anyhow::Result<()> 
         ]),
     );
     on_both_stores(case, 1, |stores, (datas, queries)| {
-        let rows: Vec<Row> = datas
-            .into_iter()
-            .enumerate()
-            .map(|(i, data)| Row::with_data(i, data))
-            .collect();
+        let rows = Row::numbered(datas);
         block_on(async {
             for store in stores {
                 replace_documents(store, &rows).await?;

@@ -19,9 +19,8 @@ use vigil_domain::id::{Id, StreamId};
 use vigil_projections::documents::{self as model, CommentRow, DocumentRow, ListedSchema};
 use vigil_projections::page::Limits;
 use vigil_projections::rql::Query;
-use vigil_schemas::index::IndexType;
 
-use super::schemas::check_schema_parameter;
+use super::schemas::{check_schema_parameter, unknown_schema};
 use crate::error::ApiError;
 use crate::extract::{Caller, Rql, json_body, optional_json_body, parse_id};
 use crate::routes::{iso_time, rendered_page};
@@ -80,24 +79,23 @@ async fn snapshot(state: &AppState, schema: &str) -> Result<Arc<SchemaSnapshot>,
         .find(&state.bus, schema)
         .await
         .map_err(ApiError::internal)?
-        .ok_or_else(|| ApiError::new(ExhCode::ResourceUnknown, "No schema with this id or name"))
+        .ok_or_else(unknown_schema)
 }
 
 /// The schema a path names, as the read models show it (for queries: no read of the log once it
 /// is in memory).
 async fn listed_snapshot(state: &AppState, schema: &str) -> Result<Arc<SchemaSnapshot>, ApiError> {
     check_schema_parameter(schema)?;
-    let unknown = || ApiError::new(ExhCode::ResourceUnknown, "No schema with this id or name");
     let (id, position) = vigil_projections::schemas::locate(&state.store, schema)
         .await?
-        .ok_or_else(unknown)?;
+        .ok_or_else(unknown_schema)?;
     let id = parse_id(&id)?;
     state
         .snapshots
         .listed(&state.bus, id, position)
         .await
         .map_err(ApiError::internal)?
-        .ok_or_else(unknown)
+        .ok_or_else(unknown_schema)
 }
 
 /// The documents of `schema` the caller may read that `query` selects.
@@ -114,9 +112,7 @@ async fn readable(
         .definition
         .indexes
         .iter()
-        .filter_map(|index| index.fields.first())
-        .filter(|field| field.kind != IndexType::Text && field.data_path().is_some())
-        .map(|field| field.name.clone())
+        .filter_map(|index| index.leading_data_path().map(str::to_owned))
         .collect();
     let listed = ListedSchema {
         id: &schema_id,

@@ -70,6 +70,11 @@ pub fn schema_json(row: &SchemaRow) -> Value {
     })
 }
 
+/// `RESOURCE_UNKNOWN_EXCEPTION`: no schema has the id or name a path gives.
+pub fn unknown_schema() -> ApiError {
+    ApiError::new(ExhCode::ResourceUnknown, "No schema with this id or name")
+}
+
 /// `INVALID_SCHEMA_PATH_PARAMETER` unless `schema` is a schema id or a schema name.
 pub fn check_schema_parameter(schema: &str) -> Result<(), ApiError> {
     if schema.parse::<Id>().is_err() && !vigil_schemas::is_schema_name(schema) {
@@ -87,7 +92,7 @@ pub async fn resolve(state: &AppState, schema: &str) -> Result<(Id, Schema), Api
     check_schema_parameter(schema)?;
     schemas::find(&state.bus, schema)
         .await?
-        .ok_or_else(|| ApiError::new(ExhCode::ResourceUnknown, "No schema with this id or name"))
+        .ok_or_else(unknown_schema)
 }
 
 /// Runs `command` on the schema a path names, and answers once the read models show it.
