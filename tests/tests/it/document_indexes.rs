@@ -368,18 +368,25 @@ async fn plans(
                 query.fetch_all(&mut *conn).await?
             }
             ReadStore::Sqlite(pool) => {
+                // A connection of its own: SQLite loads the statistics `ANALYZE` gathered when a
+                // connection reads the schema, and a pooled one may have read it before.
+                use sqlx::Connection as _;
+                let mut conn =
+                    sqlx::SqliteConnection::connect_with(&pool.connect_options()).await?;
                 let mut query = sqlx::query_as::<_, (i64, i64, i64, String)>(sqlx::AssertSqlSafe(
                     format!("EXPLAIN QUERY PLAN {}", statement.text),
                 ));
                 for value in &statement.binds {
                     query = vigil_projections::bind_value!(query, value);
                 }
-                query
-                    .fetch_all(pool)
+                let plan = query
+                    .fetch_all(&mut conn)
                     .await?
                     .into_iter()
                     .map(|(_, _, _, detail)| detail)
-                    .collect()
+                    .collect();
+                conn.close().await?;
+                plan
             }
         };
         explained.push(format!("{}\n{}", plan.join("\n"), statement.text));
