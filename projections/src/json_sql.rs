@@ -246,26 +246,31 @@ impl Terms {
         })
     }
 
-    /// Whether the value is a string that passes `op text`: through the prefixes first where
-    /// there are (the string is greater only if its prefix is not smaller, and so on).
+    /// Whether the value is a string that passes `op text`: through the prefixes where there are
+    /// (the string is greater only if its prefix is not smaller, and so on), and then the strings
+    /// unless `text` is shorter than a prefix, which its prefix then answers alone.
     fn string_test(&self, op: Cmp, text: String, sql: &mut Sql) -> String {
         let Self { rank, number, .. } = self;
+        let short = text.chars().count() < PREFIX;
         let value = sql.bind(Value::Text(text));
         let operator = operator(op);
-        let prefixes = match (&self.prefix, op) {
-            (None, _) => String::new(),
-            (Some(prefix), Cmp::Eq | Cmp::Ne) => format!(" AND {prefix} = left({value}, {PREFIX})"),
-            (Some(prefix), Cmp::Gt | Cmp::Ge) => {
-                format!(" AND {prefix} >= left({value}, {PREFIX})")
-            }
-            (Some(prefix), Cmp::Lt | Cmp::Le) => {
-                format!(" AND {prefix} <= left({value}, {PREFIX})")
-            }
+        let test = match (&self.prefix, op) {
+            (None, _) => format!("{} {operator} {value}", self.text),
+            (Some(prefix), _) if short => format!("{prefix} {operator} {value}"),
+            (Some(prefix), Cmp::Eq | Cmp::Ne) => format!(
+                "{prefix} = left({value}, {PREFIX}) AND {} {operator} {value}",
+                self.text
+            ),
+            (Some(prefix), Cmp::Gt | Cmp::Ge) => format!(
+                "{prefix} >= left({value}, {PREFIX}) AND {} {operator} {value}",
+                self.text
+            ),
+            (Some(prefix), Cmp::Lt | Cmp::Le) => format!(
+                "{prefix} <= left({value}, {PREFIX}) AND {} {operator} {value}",
+                self.text
+            ),
         };
-        format!(
-            "({rank} = 2 AND {number} IS NULL{prefixes} AND {} {operator} {value})",
-            self.text
-        )
+        format!("({rank} = 2 AND {number} IS NULL AND {test})")
     }
 
     /// Whether the scalar value is one of `values` (`None` when one is `null`).
@@ -306,21 +311,26 @@ impl Terms {
             ));
         }
         if !strings.is_empty() {
+            let short = strings
+                .iter()
+                .all(|s| matches!(s, Value::Text(s) if s.chars().count() < PREFIX));
             let placeholders: Vec<String> = strings.into_iter().map(|s| sql.bind(s)).collect();
-            let prefixes = match &self.prefix {
+            let placeholders = placeholders.join(", ");
+            let test = match &self.prefix {
+                Some(prefix) if short => format!("{prefix} IN ({placeholders})"),
                 Some(prefix) => {
                     let lefts: Vec<String> = placeholders
-                        .iter()
+                        .split(", ")
                         .map(|p| format!("left({p}, {PREFIX})"))
                         .collect();
-                    format!(" AND {prefix} IN ({})", lefts.join(", "))
+                    format!(
+                        "{prefix} IN ({}) AND {text} IN ({placeholders})",
+                        lefts.join(", ")
+                    )
                 }
-                None => String::new(),
+                None => format!("{text} IN ({placeholders})"),
             };
-            tests.push(format!(
-                "({rank} = 2 AND {number} IS NULL{prefixes} AND {text} IN ({}))",
-                placeholders.join(", ")
-            ));
+            tests.push(format!("({rank} = 2 AND {number} IS NULL AND {test})"));
         }
         if !booleans.is_empty() {
             tests.push(format!(

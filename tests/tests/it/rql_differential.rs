@@ -41,7 +41,14 @@ fn text() -> impl Strategy<Value = Value> {
         Just(json!("b")),
         Just(json!("ab")),
         Just(json!("B")),
-        Just(json!("é"))
+        Just(json!("é")),
+        // Around the characters of a string a Postgres index holds (200): a test of a shorter
+        // string is answered by the prefix alone.
+        Just(json!("x".repeat(199))),
+        Just(json!(format!("{}é", "x".repeat(198)))),
+        Just(json!("x".repeat(200))),
+        Just(json!(format!("{}a", "x".repeat(200)))),
+        Just(json!(format!("{}é", "x".repeat(199))))
     ]
 }
 
