@@ -116,6 +116,10 @@ impl<E: DomainError> From<CommandError<E>> for ApiError {
             CommandError::Taken("email") => {
                 Self::new(ExhCode::EmailUsed, "This email address is already used")
             }
+            CommandError::Taken(vigil_domain::unique_index::NAMESPACE) => Self::new(
+                ExhCode::ResourceAlreadyExists,
+                "Another document of this schema holds the same values of the fields of a unique index",
+            ),
             CommandError::Taken(namespace) => Self::new(
                 ExhCode::ResourceAlreadyExists,
                 format!("This {namespace} is already used"),

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 
+use futures::future::BoxFuture;
 use lru::LruCache;
 use serde_json::{Map, Value};
 use vigil_domain::aggregate::Aggregate;
@@ -12,6 +13,7 @@ use vigil_domain::document::{Document, DocumentCommand, DocumentError, Lookups, 
 use vigil_domain::id::{Id, StreamId};
 use vigil_domain::log::LogError;
 use vigil_domain::schema::Schema;
+use vigil_domain::unique_index::{self, UniqueLookup, unique_keys};
 use vigil_domain::user::User;
 use vigil_domain::value::Timestamp;
 use vigil_schemas::compiled::CompiledSchema;
@@ -19,6 +21,7 @@ use vigil_schemas::workflow::{Action, Condition};
 
 use crate::flow::{CommandBus, CommandError, Outcome};
 use crate::ids::{self, IdGenerator};
+use crate::unique::{Exclusive, Unique};
 
 /// Compiled schemas by id and stream version: a new version compiles anew. Queries find them
 /// by id and the read-model position of the schema's last change instead, so that a list does not
@@ -188,23 +191,92 @@ pub async fn lookups(bus: &CommandBus, users: BTreeSet<Id>) -> Result<Lookups, L
     Ok(Lookups { patient_groups })
 }
 
+/// The values document `document` holds under the unique indexes of `schema`, which no other
+/// document of the schema may hold: reserved in the log, and looked up in the read models for
+/// documents written before an index was unique.
+pub struct UniqueIndexes<'a> {
+    schema: &'a SchemaSnapshot,
+    document: Id,
+    lookup: &'a dyn UniqueLookup,
+}
+
+impl<'a> UniqueIndexes<'a> {
+    /// `None` when `schema` has no unique index.
+    pub fn of(
+        schema: &'a SchemaSnapshot,
+        document: Id,
+        lookup: &'a dyn UniqueLookup,
+    ) -> Option<Self> {
+        let unique = schema
+            .compiled
+            .definition
+            .indexes
+            .iter()
+            .any(|index| index.unique_fields().is_some());
+        unique.then_some(Self {
+            schema,
+            document,
+            lookup,
+        })
+    }
+}
+
+impl Exclusive<Document> for UniqueIndexes<'_> {
+    fn values(&self, state: &Document) -> Vec<Unique> {
+        unique_keys(self.schema, state)
+            .iter()
+            .map(|key| Unique {
+                namespace: unique_index::NAMESPACE,
+                value: key.reserved(self.schema.id),
+            })
+            .collect()
+    }
+
+    fn held_elsewhere<'a>(
+        &'a self,
+        state: &'a Document,
+        value: &'a Unique,
+    ) -> BoxFuture<'a, Result<bool, LogError>> {
+        Box::pin(async move {
+            let keys = unique_keys(self.schema, state);
+            let Some(key) = keys
+                .iter()
+                .find(|key| key.reserved(self.schema.id) == value.value)
+            else {
+                return Ok(false);
+            };
+            self.lookup
+                .held_elsewhere(self.schema.id, self.document, key)
+                .await
+                .map_err(LogError::Unavailable)
+        })
+    }
+}
+
 /// Creates a document in `schema` from `data`.
 pub async fn create(
     bus: &CommandBus,
     ids: &IdGenerator,
     schema: Arc<SchemaSnapshot>,
     data: Map<String, Value>,
+    lookup: &dyn UniqueLookup,
     meta: &vigil_domain::commit::CommandMeta,
 ) -> Result<(Id, Outcome), CommandError<DocumentError>> {
     let id = ids.next();
     let lookups = lookups(bus, named_users(&schema, &data, &[])).await?;
+    let unique = UniqueIndexes::of(&schema, id, lookup);
     let command = DocumentCommand::Create {
-        schema,
+        schema: schema.clone(),
         data,
         lookups,
     };
     let outcome = bus
-        .execute_new::<Document>(&StreamId::of(Document::KIND, id), &command, meta)
+        .execute_new::<Document>(
+            &StreamId::of(Document::KIND, id),
+            &command,
+            meta,
+            unique.as_ref().map(|u| u as &dyn Exclusive<Document>),
+        )
         .await?;
     Ok((id, outcome))
 }
@@ -228,6 +300,7 @@ pub async fn resume(
     bus: &CommandBus,
     snapshots: &Snapshots,
     id: Id,
+    lookup: &dyn UniqueLookup,
     meta: impl FnOnce(u64) -> vigil_domain::commit::CommandMeta,
 ) -> Result<Option<Outcome>, ResumeError> {
     let stream = StreamId::of(Document::KIND, id);
@@ -244,14 +317,20 @@ pub async fn resume(
     let mut users = named_users(&schema, &document.data, &document.user_ids);
     users.extend(document.creator_id);
     let lookups = lookups(bus, users).await?;
+    let unique = UniqueIndexes::of(&schema, id, lookup);
     let command = DocumentCommand::Resume {
-        schema,
+        schema: schema.clone(),
         lookups,
         lock: lock.event,
     };
     Ok(Some(
-        bus.execute::<Document>(&stream, &command, &meta(lock.event))
-            .await?,
+        bus.execute_holding::<Document>(
+            &stream,
+            &command,
+            &meta(lock.event),
+            unique.as_ref().map(|u| u as &dyn Exclusive<Document>),
+        )
+        .await?,
     ))
 }
 

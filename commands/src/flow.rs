@@ -19,6 +19,7 @@ use vigil_domain::id::StreamId;
 use vigil_domain::log::{EventLog, LogError};
 
 use crate::ids;
+use crate::unique::{Exclusive, Unique};
 
 /// Decisions retried after a conflict before giving up with [`CommandError::Conflict`].
 const ATTEMPTS: u32 = 12;
@@ -176,11 +177,25 @@ impl CommandBus {
         command: &A::Command,
         meta: &CommandMeta,
     ) -> Result<Outcome, CommandError<A::Error>> {
+        self.execute_holding::<A>(stream, command, meta, None).await
+    }
+
+    /// [`Self::execute`], with the values the aggregate holds kept to it alone: those the command
+    /// makes it hold are claimed before the commit (and the command refused with
+    /// [`CommandError::Taken`] if another stream holds one), those it stops holding released after.
+    pub async fn execute_holding<A: Aggregate>(
+        &self,
+        stream: &StreamId,
+        command: &A::Command,
+        meta: &CommandMeta,
+        exclusive: Option<&dyn Exclusive<A>>,
+    ) -> Result<Outcome, CommandError<A::Error>> {
         let start = match self.cached::<A>(stream) {
             Some(loaded) => (loaded, false),
             None => (self.catch_up(stream, Loaded::new()).await?, true),
         };
-        self.execute_from(stream, command, meta, start).await
+        self.execute_from(stream, command, meta, start, exclusive)
+            .await
     }
 
     /// Runs `command` on a stream whose id was just made for it (a new document's): nothing can
@@ -192,19 +207,48 @@ impl CommandBus {
         stream: &StreamId,
         command: &A::Command,
         meta: &CommandMeta,
+        exclusive: Option<&dyn Exclusive<A>>,
     ) -> Result<Outcome, CommandError<A::Error>> {
-        self.execute_from(stream, command, meta, (Loaded::<A>::new(), false))
-            .await
+        self.execute_from(
+            stream,
+            command,
+            meta,
+            (Loaded::<A>::new(), false),
+            exclusive,
+        )
+        .await
     }
 
     /// Decides and appends `command` from `start` (a state and whether it was just read from
-    /// the log), deciding again after a conflict.
+    /// the log), deciding again after a conflict; releases what it claimed for `exclusive` values
+    /// if it fails.
     async fn execute_from<A: Aggregate>(
         &self,
         stream: &StreamId,
         command: &A::Command,
         meta: &CommandMeta,
         start: (Loaded<A>, bool),
+        exclusive: Option<&dyn Exclusive<A>>,
+    ) -> Result<Outcome, CommandError<A::Error>> {
+        let mut claimed = Vec::new();
+        let result = self
+            .decide_and_append(stream, command, meta, start, exclusive, &mut claimed)
+            .await;
+        if result.is_err() && !claimed.is_empty() {
+            let claimed: Vec<&Unique> = claimed.iter().collect();
+            Box::pin(self.release_all(stream, &claimed, meta)).await;
+        }
+        result
+    }
+
+    async fn decide_and_append<A: Aggregate>(
+        &self,
+        stream: &StreamId,
+        command: &A::Command,
+        meta: &CommandMeta,
+        start: (Loaded<A>, bool),
+        exclusive: Option<&dyn Exclusive<A>>,
+        claimed: &mut Vec<Unique>,
     ) -> Result<Outcome, CommandError<A::Error>> {
         let (mut loaded, mut fresh) = start;
         for attempt in 0..ATTEMPTS {
@@ -242,6 +286,21 @@ impl CommandBus {
                     };
                 }
             };
+            let released = match exclusive {
+                // Boxed: claiming runs commands of its own (on reservation streams).
+                Some(exclusive) => {
+                    Box::pin(self.claim_held(
+                        stream,
+                        exclusive,
+                        &loaded.state,
+                        &events,
+                        meta,
+                        claimed,
+                    ))
+                    .await?
+                }
+                None => Vec::new(),
+            };
             let head = loaded.head;
             // A recorded refusal is its own commit: a retry of the command is decided afresh
             // (and refused again) instead of being taken for a success.
@@ -269,6 +328,8 @@ impl CommandBus {
                     // A retry of a command already in the log: report the original commit, and
                     // let the next command read the stream afresh.
                     self.forget(stream);
+                    Box::pin(self.release_all(stream, &released.iter().collect::<Vec<_>>(), meta))
+                        .await;
                     if let Some(error) = refusal {
                         return Err(CommandError::Domain(error));
                     }
@@ -295,6 +356,8 @@ impl CommandBus {
                         appended.position,
                     );
                     self.remember(stream, &loaded);
+                    Box::pin(self.release_all(stream, &released.iter().collect::<Vec<_>>(), meta))
+                        .await;
                     if let Some(error) = refusal {
                         return Err(CommandError::Domain(error));
                     }

@@ -7,9 +7,11 @@
 //! once, anyone else after [`ABANDONED_AFTER_MILLIS`], with the reservation stream's head as the
 //! expected position so two take-overs cannot both win.
 
+use futures::future::BoxFuture;
 use vigil_domain::aggregate::Aggregate;
 use vigil_domain::commit::CommandMeta;
 use vigil_domain::id::StreamId;
+use vigil_domain::log::LogError;
 use vigil_domain::reservation::{self, Holder, Reservation, ReservationCommand, ReservationError};
 
 use crate::flow::{CommandBus, CommandError, Outcome};
@@ -71,7 +73,12 @@ impl CommandBus {
             .map_err(|e| taken_in(e, value.namespace))
     }
 
-    async fn release_all(&self, owner: &StreamId, values: &[&Unique], meta: &CommandMeta) {
+    pub(crate) async fn release_all(
+        &self,
+        owner: &StreamId,
+        values: &[&Unique],
+        meta: &CommandMeta,
+    ) {
         // A command of its own: under the claim's command id it would count as a retry of the claim.
         let meta = meta.step("release");
         for value in values {
@@ -124,6 +131,60 @@ impl CommandBus {
         Ok(commits
             .iter()
             .any(|c| c.commit.command_id == holder.command_id))
+    }
+}
+
+/// Values the aggregate of a stream must hold alone (the values of a document under the unique
+/// indexes of its schema), kept so by [`CommandBus::execute_holding`].
+pub trait Exclusive<A>: Send + Sync {
+    /// The values `state` holds.
+    fn values(&self, state: &A) -> Vec<Unique>;
+
+    /// Whether another stream holds `value` without having claimed it (it held it before the
+    /// value had to be unique), `state` being the one about to hold it.
+    fn held_elsewhere<'a>(
+        &'a self,
+        state: &'a A,
+        value: &'a Unique,
+    ) -> BoxFuture<'a, Result<bool, LogError>>;
+}
+
+impl CommandBus {
+    /// Claims for `owner` the values `events` make `state` hold that it did not, adding them to
+    /// `claimed`; answers the values it stops holding, to release once the events are committed.
+    pub(crate) async fn claim_held<A: Aggregate>(
+        &self,
+        owner: &StreamId,
+        exclusive: &dyn Exclusive<A>,
+        state: &A,
+        events: &[A::Event],
+        meta: &CommandMeta,
+        claimed: &mut Vec<Unique>,
+    ) -> Result<Vec<Unique>, CommandError<A::Error>> {
+        let mut after = state.clone();
+        for event in events {
+            after.apply(event);
+        }
+        let before = exclusive.values(state);
+        let now = exclusive.values(&after);
+        let held = |values: &[Unique], value: &Unique| {
+            values
+                .iter()
+                .any(|v| v.namespace == value.namespace && v.value == value.value)
+        };
+        for value in now.iter().filter(|value| !held(&before, value)) {
+            let made = matches!(self.claim(owner, value, meta).await?, Claim::Made);
+            if made && !held(claimed, value) {
+                claimed.push(value.clone());
+            }
+            if exclusive.held_elsewhere(&after, value).await? {
+                return Err(CommandError::Taken(value.namespace));
+            }
+        }
+        Ok(before
+            .into_iter()
+            .filter(|value| !held(&now, value))
+            .collect())
     }
 }
 

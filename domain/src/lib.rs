@@ -45,6 +45,7 @@ pub mod schema;
 pub mod session;
 pub mod settings;
 pub mod sso;
+pub mod unique_index;
 pub mod user;
 pub mod value;
 pub mod verification;

@@ -9,7 +9,7 @@ use vigil_domain::document::DocumentEvent;
 use vigil_domain::event::{Event, SchemaEvent};
 use vigil_domain::id::Id;
 use vigil_schemas::access::{Access, Relation};
-use vigil_schemas::index::{Index, IndexField, IndexType};
+use vigil_schemas::index::{Index, IndexField, IndexOptions, IndexType};
 
 use crate::json_sql::{Indexes, JsonField, Location, Terms};
 use crate::page::{Compiled, Limits, List, Page, QueryError};
@@ -64,6 +64,7 @@ pub static INDEXES: Table = Table::new(
         ("id", Text),
         ("schema_id", Text),
         ("fields", Json),
+        ("options", Json),
         ("position", BigInt),
     ],
     1,
@@ -120,6 +121,9 @@ impl Projection for Documents {
                     let fields = serde_json::to_value(&added.fields).map_err(|error| {
                         ProjectionError::Refused(format!("unwritable index fields: {error}"))
                     })?;
+                    let options = serde_json::to_value(&added.options).map_err(|error| {
+                        ProjectionError::Refused(format!("unwritable index options: {error}"))
+                    })?;
                     changes.upsert(
                         &INDEXES,
                         position,
@@ -127,6 +131,7 @@ impl Projection for Documents {
                             ("id", index_id.into()),
                             ("schema_id", id.into()),
                             ("fields", Value::Json(fields)),
+                            ("options", Value::Json(options)),
                         ],
                     )?;
                     continue;
@@ -278,22 +283,38 @@ static SCHEMA_INDEXES: DerivedIndexes = DerivedIndexes {
     wanted: |store| Box::pin(wanted_indexes(store)),
 };
 
-/// The database index each row of `document_indexes_v1` asks for.
+/// The database indexes each row of `document_indexes_v1` asks for: the B-tree lists use, and
+/// for a unique index a unique one (see [`crate::document_unique`]).
 async fn wanted_indexes(store: &ReadStore) -> Result<Vec<(String, String)>, sqlx::Error> {
-    let rows: Vec<(String, String, Json)> = crate::with_pool!(store, pool => {
-        sqlx::query_as("SELECT schema_id, id, fields FROM document_indexes_v1 ORDER BY id")
+    let rows: Vec<(String, String, Json, Json)> = crate::with_pool!(store, pool => {
+        sqlx::query_as("SELECT schema_id, id, fields, options FROM document_indexes_v1 ORDER BY id")
             .fetch_all(pool)
             .await?
     });
     let dialect = Dialect::from(store);
-    Ok(rows
-        .into_iter()
-        .flat_map(|(schema, index, fields)| {
-            serde_json::from_value::<Vec<IndexField>>(fields.0)
-                .map(|fields| index_statements(dialect, &schema, &index, &fields))
-                .unwrap_or_default()
-        })
-        .collect())
+    let mut wanted = Vec::new();
+    for (schema, id, fields, options) in rows {
+        let (Ok(fields), Ok(options)) = (
+            serde_json::from_value::<Vec<IndexField>>(fields.0),
+            serde_json::from_value::<IndexOptions>(options.0),
+        ) else {
+            continue;
+        };
+        wanted.extend(index_statements(dialect, &schema, &id, &fields));
+        let index = Index {
+            id,
+            name: String::new(),
+            fields,
+            options,
+            system: false,
+        };
+        if let Ok(schema) = schema.parse::<Id>() {
+            wanted.extend(crate::document_unique::unique_statement(
+                dialect, schema, &index,
+            ));
+        }
+    }
+    Ok(wanted)
 }
 
 /// The names of the database indexes of a schema's index and the statements that create them:

@@ -18,6 +18,7 @@
 pub mod access;
 pub mod applications;
 pub mod authorizations;
+pub mod document_unique;
 pub mod documents;
 pub mod groups;
 pub mod json_sql;

@@ -161,7 +161,7 @@ impl Reactor {
                 .millis()
                 .saturating_add(i64::try_from(after.as_millis()).unwrap_or(i64::MAX))
         };
-        match documents::resume(&self.bus, &self.snapshots, id, meta).await {
+        match documents::resume(&self.bus, &self.snapshots, id, &self.store, meta).await {
             Ok(_) => None,
             // This node's clock is behind the one that locked it: the log knows when.
             Err(ResumeError::Command(vigil_commands::CommandError::Domain(

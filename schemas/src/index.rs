@@ -22,6 +22,9 @@ const ROOT_FIELDS: &[&str] = &[
     "updateTimestamp",
 ];
 
+/// The root fields a unique index may name besides `data.*` paths.
+const UNIQUE_ROOT_FIELDS: &[&str] = &["id", "creatorId", "status"];
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum IndexType {
@@ -122,6 +125,20 @@ impl Index {
                 ));
             }
         }
+        let not_comparable = input.fields.iter().find(|f| {
+            f.kind == IndexType::Text
+                || !(UNIQUE_ROOT_FIELDS.contains(&f.name.as_str()) || f.data_path().is_some())
+        });
+        if let (Some(true), Some(field)) = (input.options.unique, not_comparable) {
+            return Err(ConfigurationError::invalid(
+                "options.unique",
+                format!(
+                    "a unique index names `data.` paths, `id`, `creatorId` or `status` in \
+                     ascending or descending order, not `{}`",
+                    field.name
+                ),
+            ));
+        }
         let name = input
             .fields
             .iter()
@@ -144,6 +161,18 @@ impl Index {
         })
     }
 
+    /// The fields whose values no two documents of the schema may share, for a `unique` index
+    /// (`None` for any other, and for one naming `id`, which is unique anyway).
+    pub fn unique_fields(&self) -> Option<&[IndexField]> {
+        let trivially = self.fields.iter().any(|f| f.name == "id");
+        (self.options.unique == Some(true) && !trivially).then_some(self.fields.as_slice())
+    }
+
+    /// Whether a document holding none of the fields is left out of a unique index's check.
+    pub fn is_sparse(&self) -> bool {
+        self.options.sparse == Some(true)
+    }
+
     pub fn is_text(&self) -> bool {
         self.fields.iter().any(|f| f.kind == IndexType::Text)
     }
@@ -155,14 +184,41 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    fn a_unique_index_names_fields_whose_values_can_be_compared() {
+        for fields in [
+            json!([{"name": "data.note", "type": "text"}]),
+            json!([{"name": "data.a", "type": "asc"}, {"name": "userIds", "type": "asc"}]),
+        ] {
+            let error = Index::parse(
+                "5e9f00000000000000000001",
+                &json!({"fields": fields, "options": {"unique": true}}),
+            );
+            assert!(error.is_err(), "{fields} accepted");
+        }
+        let index = Index::parse(
+            "5e9f00000000000000000001",
+            &json!({"fields": [{"name": "data.a", "type": "asc"}, {"name": "creatorId", "type": "desc"}], "options": {"unique": true, "sparse": true}}),
+        )
+        .unwrap();
+        assert_eq!(index.unique_fields().map(<[IndexField]>::len), Some(2));
+        assert!(index.is_sparse());
+        let by_id = Index::parse(
+            "5e9f00000000000000000001",
+            &json!({"fields": [{"name": "id", "type": "asc"}], "options": {"unique": true}}),
+        )
+        .unwrap();
+        assert_eq!(by_id.unique_fields(), None);
+    }
+
+    #[test]
     fn an_index_is_named_after_its_fields() {
         let index = Index::parse(
             "5e9f00000000000000000001",
-            &json!({"fields": [{"name": "data.patientId", "type": "asc"}, {"name": "creationTimestamp", "type": "desc"}], "options": {"unique": true}}),
+            &json!({"fields": [{"name": "data.patientId", "type": "asc"}, {"name": "creationTimestamp", "type": "desc"}], "options": {"sparse": true}}),
         )
         .unwrap();
         assert_eq!(index.name, "data.patientId_1_creationTimestamp_-1");
-        assert_eq!(index.options.unique, Some(true));
+        assert_eq!(index.options.sparse, Some(true));
     }
 
     #[test]

@@ -459,3 +459,127 @@ in_both_deployments! {
         Ok(())
     }
 }
+
+/// A request's status and answer, whatever the status.
+async fn answer(
+    server: &TestServer,
+    method: Method,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+) -> anyhow::Result<(StatusCode, Value)> {
+    server.call(method, path, Some(token), body).await
+}
+
+/// Asserts that `answer` is the refusal of a duplicate value of a unique index.
+fn refused_as_duplicate((status, body): (StatusCode, Value), what: &str) {
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{what}: {body}");
+    assert_eq!(body["code"], 17, "{what}: {body}");
+    assert_eq!(
+        body["name"], "RESOURCE_ALREADY_EXISTS_EXCEPTION",
+        "{what}: {body}"
+    );
+}
+
+in_both_deployments! {
+    /// A unique index keeps two documents of its schema from holding the same values, on create,
+    /// update and after a deletion frees them, also against documents written before the index
+    /// (whose duplicates keep it from being added); a unique database index stands behind it.
+    async fn a_unique_index_refuses_duplicate_values(deployment: Deployment) {
+        let (_env, server, admin, schema) = serving_measurement(deployment).await?;
+        let documents = "/data/v1/measurement/documents";
+        let create = |patient: Value| json!({"patientId": patient, "systolic": 120});
+        // Written before the index: two documents of p5, then one of them gone.
+        let early = call(&server, Method::POST, documents, &admin, Some(create(json!("p5")))).await?;
+        call(&server, Method::POST, documents, &admin, Some(create(json!("p5")))).await?;
+        let unique = json!({"fields": [{"name": "data.patientId", "type": "asc"}], "options": {"unique": true}});
+        let refused = answer(&server, Method::POST, "/data/v1/measurement/indexes", &admin, Some(unique.clone())).await?;
+        refused_as_duplicate(refused, "a unique index over duplicates");
+        let early_id = early["id"].as_str().unwrap_or_default().to_owned();
+        call(&server, Method::DELETE, &format!("{documents}/{early_id}"), &admin, None).await?;
+        let index = call(&server, Method::POST, "/data/v1/measurement/indexes", &admin, Some(unique)).await?;
+        assert_eq!(index["options"]["unique"], true, "{index}");
+        let name = format!("d1_{schema}_{}", index["id"].as_str().unwrap_or_default());
+        let mut names = indexes_of(&server.state.store, &name);
+        names.push(format!("{name}_u"));
+        names.sort();
+        wait_for_indexes(&server.state.store, &names).await?;
+
+        // The document written before the index holds p5 without a reservation.
+        refused_as_duplicate(answer(&server, Method::POST, documents, &admin, Some(create(json!("p5")))).await?, "p5 again");
+        let first = call(&server, Method::POST, documents, &admin, Some(create(json!("p1")))).await?;
+        refused_as_duplicate(answer(&server, Method::POST, documents, &admin, Some(create(json!("p1")))).await?, "p1 again");
+        let second = call(&server, Method::POST, documents, &admin, Some(create(json!("p2")))).await?;
+        let second_id = second["id"].as_str().unwrap_or_default().to_owned();
+        refused_as_duplicate(
+            answer(&server, Method::PUT, &format!("{documents}/{second_id}"), &admin, Some(json!({"patientId": "p1"}))).await?,
+            "an update to p1",
+        );
+        // Updating a document without changing its value, and to a value of its own, goes.
+        call(&server, Method::PUT, &format!("{documents}/{second_id}"), &admin, Some(json!({"systolic": 130}))).await?;
+        call(&server, Method::PUT, &format!("{documents}/{second_id}"), &admin, Some(json!({"patientId": "p3"}))).await?;
+        // p2 was freed by the update, p1 by the deletion.
+        call(&server, Method::POST, documents, &admin, Some(create(json!("p2")))).await?;
+        let first_id = first["id"].as_str().unwrap_or_default().to_owned();
+        call(&server, Method::DELETE, &format!("{documents}/{first_id}"), &admin, None).await?;
+        call(&server, Method::POST, documents, &admin, Some(create(json!("p1")))).await?;
+        // A missing value is a value (the index is not sparse): one document may lack it.
+        call(&server, Method::POST, documents, &admin, Some(json!({"systolic": 1}))).await?;
+        refused_as_duplicate(answer(&server, Method::POST, documents, &admin, Some(json!({"systolic": 2}))).await?, "a second document without a patient");
+        // Of concurrent writers of one value, one wins.
+        let racing = (0..8).map(|_| answer(&server, Method::POST, documents, &admin, Some(create(json!("p9")))));
+        let statuses: Vec<StatusCode> = futures::future::try_join_all(racing).await?.into_iter().map(|(status, _)| status).collect();
+        assert_eq!(statuses.iter().filter(|s| **s == StatusCode::OK).count(), 1, "{statuses:?}");
+        for patient in ["p1", "p2", "p3", "p5", "p9"] {
+            assert_eq!(total(&server, &admin, &format!("eq(data.patientId,{patient})")).await?, 1, "{patient}");
+        }
+
+        // Sparse, on two fields: documents with neither are left alone (all of the above); numbers
+        // are equal whatever their spelling.
+        let code = json!({"name": "code", "configuration": {"type": "number"}});
+        call(&server, Method::POST, "/data/v1/measurement/properties", &admin, Some(code)).await?;
+        let index = call(
+            &server,
+            Method::POST,
+            "/data/v1/measurement/indexes",
+            &admin,
+            Some(json!({"fields": [{"name": "data.code", "type": "asc"}, {"name": "data.takenAt", "type": "asc"}], "options": {"unique": true, "sparse": true}})),
+        )
+        .await?;
+        let sparse = format!("d1_{schema}_{}", index["id"].as_str().unwrap_or_default());
+        let taken = json!({"patientId": "p7", "code": 99, "takenAt": "2026-01-01"});
+        call(&server, Method::POST, documents, &admin, Some(taken)).await?;
+        refused_as_duplicate(
+            answer(&server, Method::POST, documents, &admin, Some(json!({"patientId": "p8", "code": 99.0, "takenAt": "2026-01-01"}))).await?,
+            "99.0 for 99",
+        );
+        call(&server, Method::POST, documents, &admin, Some(json!({"patientId": "p8", "code": 99, "takenAt": "2026-01-02"}))).await?;
+        names.extend(indexes_of(&server.state.store, &sparse));
+        names.push(format!("{sparse}_u"));
+        names.sort();
+        wait_for_indexes(&server.state.store, &names).await?;
+
+        // The database index refuses what the reservations would (a second guard).
+        let duplicate = match &server.state.store {
+            ReadStore::Postgres(pool) => sqlx::query(
+                "UPDATE documents_v1 SET data = jsonb_set(data, '{patientId}', '\"p2\"') \
+                 WHERE schema_id = $1 AND data ->> 'patientId' = 'p3'",
+            )
+            .bind(&schema)
+            .execute(pool)
+            .await
+            .map(|_| ()),
+            ReadStore::Sqlite(pool) => sqlx::query(
+                "UPDATE documents_v1 SET data = json_set(data, '$.patientId', 'p2') \
+                 WHERE schema_id = $1 AND json_extract(data, '$.patientId') = 'p3'",
+            )
+            .bind(&schema)
+            .execute(pool)
+            .await
+            .map(|_| ()),
+        };
+        let error = duplicate.expect_err("the database index lets a duplicate in");
+        assert!(error.to_string().to_lowercase().contains("unique"), "{error}");
+        Ok(())
+    }
+}

@@ -9,7 +9,8 @@ use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
-use vigil_commands::documents;
+use vigil_commands::documents::{self, UniqueIndexes};
+use vigil_commands::unique::Exclusive;
 use vigil_domain::aggregate::Aggregate;
 use vigil_domain::document::{
     Document, DocumentCommand, DocumentError, SchemaSnapshot, TransitionChoice,
@@ -136,8 +137,15 @@ async fn create(
 ) -> Result<Json<Value>, ApiError> {
     let schema = snapshot(&state, &schema).await?;
     let data: Map<String, Value> = optional_json_body(&body)?;
-    let (id, outcome) =
-        documents::create(&state.bus, &state.ids, schema, data, &caller.meta()).await?;
+    let (id, outcome) = documents::create(
+        &state.bus,
+        &state.ids,
+        schema,
+        data,
+        &state.store,
+        &caller.meta(),
+    )
+    .await?;
     state.settle(outcome.position).await?;
     let row = model::document(&state.store, &id.to_string())
         .await?
@@ -212,10 +220,12 @@ async fn execute(
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id(id)?;
     let stream = StreamId::of(Document::KIND, id);
+    let unique = UniqueIndexes::of(schema, id, &state.store);
+    let unique = unique.as_ref().map(|u| u as &dyn Exclusive<Document>);
     let Some(filter) = &query.filter else {
         let outcome = state
             .bus
-            .execute::<Document>(&stream, &command, &caller.meta())
+            .execute_holding::<Document>(&stream, &command, &caller.meta(), unique)
             .await?;
         state.settle(outcome.position).await?;
         return Ok(Json(json!({"affectedRecords": 1})));
@@ -242,7 +252,7 @@ async fn execute(
         }
         match state
             .bus
-            .execute::<Document>(&stream, &guarded, &caller.meta())
+            .execute_holding::<Document>(&stream, &guarded, &caller.meta(), unique)
             .await
         {
             Ok(outcome) => {

@@ -12,8 +12,10 @@ use vigil_domain::aggregate::Aggregate;
 use vigil_domain::error::ExhCode;
 use vigil_domain::id::{Id, StreamId};
 use vigil_domain::schema::{Schema, SchemaCommand};
+use vigil_projections::document_unique;
 use vigil_projections::schemas::{self as model, SchemaRow};
 use vigil_schemas::definition::{SETTINGS, Write};
+use vigil_schemas::index::Index;
 
 use crate::error::ApiError;
 use crate::extract::{Caller, Rql, json_body, parse_id};
@@ -436,6 +438,18 @@ async fn add_index(
     caller.require("UPDATE_SCHEMAS")?;
     let index: Value = json_body(&body)?;
     let id = state.ids.next();
+    // Documents holding the same values cannot be made unique. (A document written in between is
+    // refused by the index's reservations if it duplicates a later one; one written before the
+    // index is known to its writer keeps the database index from being built, and is logged.)
+    if let Ok(parsed) = Index::parse(&id.to_string(), &index) {
+        let (schema_id, _) = resolve(&state, &schema).await?;
+        if document_unique::duplicated(&state.store, schema_id, &parsed).await? {
+            return Err(ApiError::new(
+                ExhCode::ResourceAlreadyExists,
+                "Documents of this schema already hold the same values of these fields; the index cannot be unique",
+            ));
+        }
+    }
     let command = SchemaCommand::AddIndex { id, index };
     let row = execute_listed(&state, &caller, &schema, command).await?;
     entry_with_id(&row.indexes.0, id)
