@@ -15,7 +15,7 @@
 //! - One module per aggregate: [`deployment`], [`reservation`], [`user`], [`role`],
 //!   [`application`], [`session`], [`login`], [`settings`], [`group`],
 //!   [`authorization`], [`mfa`], [`presence`], [`oauth1`], [`sso`], [`address`], [`oidc`],
-//!   [`schema`], [`document`].
+//!   [`schema`], [`document`] (and [`unique_index`]: what a document holds under unique indexes).
 //! - [`json`]: JSON values (configurations, document data) inside events.
 
 pub mod actor;

@@ -669,7 +669,7 @@ pub async fn documents(
 
 /// The document `id`, whoever may read it (for answering the write that made it).
 pub async fn document(store: &ReadStore, id: &str) -> Result<Option<DocumentRow>, QueryError> {
-    let query = crate::rql::parse(&format!("eq(id,{id})"))?;
+    let query = crate::rql::parse(&format!("eq(id,{id})&skipCount()"))?;
     let compiled = list(None, Indexes::NONE, Limits::STANDARD).compile(store, &query)?;
     let page = crate::fetch_page!(store, compiled, DocumentRow)?;
     Ok(page.data.into_iter().next())

@@ -541,28 +541,6 @@ fn now_millis() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(0))
 }
 
-/// Moves the checkpoint from `from` to `to` inside the batch's transaction; `false` when another
-/// projector moved it first.
-macro_rules! advance_checkpoint {
-    ($tx:expr, $name:expr, $from:expr, $to:expr) => {{
-        let affected = sqlx::query(
-            "INSERT INTO projection_checkpoints (name, position, status, last_error, updated_at) \
-             VALUES ($1, $2, 'running', NULL, $4) \
-             ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position, status = 'running', \
-             last_error = NULL, updated_at = EXCLUDED.updated_at \
-             WHERE projection_checkpoints.position = $3",
-        )
-        .bind($name)
-        .bind(to_i64($to))
-        .bind(to_i64($from))
-        .bind(now_millis())
-        .execute(&mut *$tx)
-        .await?
-        .rows_affected();
-        affected == 1
-    }};
-}
-
 fn to_i64(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
@@ -864,9 +842,10 @@ async fn write_batches(
 
 /// Writes one batch and moves the checkpoint from `from` to `to`, atomically.
 ///
-/// The transaction does not wait for its commit record to reach disk (`synchronous_commit = off`):
-/// a crash can lose the last batches, but only together with their checkpoint, so they are applied
-/// again from the log. Nothing is lost or applied twice.
+/// The transaction does not wait for its commit record to reach disk (`synchronous_commit = off`,
+/// set on every connection of the read store's pool): a crash can lose the last batches, but only
+/// together with their checkpoint, so they are applied again from the log. Nothing is lost or
+/// applied twice.
 async fn write(
     store: &ReadStore,
     name: &str,
@@ -875,18 +854,15 @@ async fn write(
     to: u64,
 ) -> Result<(), Failure> {
     let moved = match store {
+        // A batch without row changes (the commits were of no concern to the read model) is one
+        // statement, its own transaction: the checkpoint and the notification.
+        ReadStore::Postgres(pool) if changes.is_empty() => {
+            move_checkpoint_postgres(pool, name, from, to).await?
+        }
         ReadStore::Postgres(pool) => {
             let mut tx = pool.begin().await?;
-            sqlx::query("SET LOCAL synchronous_commit = off")
-                .execute(&mut *tx)
-                .await?;
             changes.flush_postgres(&mut tx).await?;
-            let moved = advance_checkpoint!(tx, name, from, to);
-            sqlx::query("SELECT pg_notify($1, $2)")
-                .bind(CHANNEL)
-                .bind(format!("{name}:{to}"))
-                .execute(&mut *tx)
-                .await?;
+            let moved = move_checkpoint_postgres(&mut *tx, name, from, to).await?;
             if moved {
                 tx.commit().await?;
             }
@@ -895,7 +871,7 @@ async fn write(
         ReadStore::Sqlite(pool) => {
             let mut tx = pool.begin().await?;
             changes.flush_sqlite(&mut tx).await?;
-            let moved = advance_checkpoint!(tx, name, from, to);
+            let moved = move_checkpoint_sqlite(&mut tx, name, from, to).await?;
             if moved {
                 tx.commit().await?;
             }
@@ -909,6 +885,54 @@ async fn write(
             "checkpoint of {name} moved away from {from}: another projector is writing"
         )))
     }
+}
+
+const MOVE_CHECKPOINT: &str = "INSERT INTO projection_checkpoints (name, position, status, last_error, updated_at) \
+     VALUES ($1, $2, 'running', NULL, $4) \
+     ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position, status = 'running', \
+     last_error = NULL, updated_at = EXCLUDED.updated_at \
+     WHERE projection_checkpoints.position = $3";
+
+/// Moves the checkpoint from `from` to `to` inside the batch's transaction; `false` when another
+/// projector moved it first.
+async fn move_checkpoint_sqlite(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    name: &str,
+    from: u64,
+    to: u64,
+) -> Result<bool, sqlx::Error> {
+    let affected = sqlx::query(MOVE_CHECKPOINT)
+        .bind(name)
+        .bind(to_i64(to))
+        .bind(to_i64(from))
+        .bind(now_millis())
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+    Ok(affected == 1)
+}
+
+/// Moves the checkpoint from `from` to `to` and tells the other nodes (`NOTIFY`, delivered when
+/// the transaction commits), in one statement; `false` when another projector moved it first.
+async fn move_checkpoint_postgres<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
+    name: &str,
+    from: u64,
+    to: u64,
+) -> Result<bool, sqlx::Error> {
+    static STATEMENT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!("WITH moved AS ({MOVE_CHECKPOINT} RETURNING 1) SELECT pg_notify($5, $6) FROM moved")
+    });
+    let notified = sqlx::query(sqlx::AssertSqlSafe(STATEMENT.as_str()))
+        .bind(name)
+        .bind(to_i64(to))
+        .bind(to_i64(from))
+        .bind(now_millis())
+        .bind(CHANNEL)
+        .bind(format!("{name}:{to}"))
+        .fetch_optional(executor)
+        .await?;
+    Ok(notified.is_some())
 }
 
 fn advance(progress: &mut Progress, position: u64) -> bool {

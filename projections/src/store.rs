@@ -50,6 +50,16 @@ impl ReadStore {
             source,
         })?;
         let pool = PgPoolOptions::new()
+            // Read models can be rebuilt from the log, so a commit need not wait for its record
+            // to reach disk (a crash loses the last batches with their checkpoints, see runner).
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    sqlx::raw_sql("SET synchronous_commit = off")
+                        .execute(conn)
+                        .await
+                        .map(|_| ())
+                })
+            })
             .max_connections(connections)
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
