@@ -14,6 +14,7 @@ use vigil_commands::bootstrap::{self, AdminCredentials, BootstrapError};
 use vigil_commands::ids::IdGenerator;
 use vigil_commands::jetstream::JetStreamLog;
 use vigil_commands::secrets::Vault;
+use vigil_commands::shared_tail::SharedTail;
 use vigil_commands::sqlite_log::SqliteLog;
 use vigil_domain::actor::{Actor, Via};
 use vigil_domain::commit::CommandMeta;
@@ -232,6 +233,8 @@ impl StorageArgs {
                     })?,
             ),
         };
+        // One live subscription of the log for all who follow it in this process.
+        let log: Arc<dyn EventLog> = Arc::new(SharedTail::new(log));
         let store = match &self.database_url {
             Some(url) => ReadStore::postgres(url, self.database_pool_size).await?,
             None => ReadStore::sqlite(&self.data_dir.join("read.sqlite")).await?,

@@ -24,6 +24,7 @@ pub mod oauth1;
 pub mod oidc;
 pub mod schemas;
 pub mod secrets;
+pub mod shared_tail;
 pub mod sqlite_log;
 pub mod unique;
 pub mod users;

@@ -232,3 +232,67 @@ in_both_deployments! {
         Ok(())
     }
 }
+
+in_both_deployments! {
+    /// Subscribers sharing one live subscription (a tiny ring and broadcast, so they keep falling
+    /// behind it and reading on their own again) each see every commit after their start once,
+    /// in order, while writers append.
+    async fn subscribers_sharing_the_tail_see_every_commit_once(deployment: Deployment) {
+        const BEFORE: u32 = 40;
+        const DURING: u32 = 160;
+        let env = TestEnv::new(deployment).await?;
+        let log: Arc<dyn EventLog> = Arc::new(vigil_commands::shared_tail::SharedTail::with_sizes(log_of(&env).await?, 4, 8));
+        let mut positions = Vec::new();
+        for n in 0..BEFORE {
+            positions.push(append(log.as_ref(), &stream(n), None, &format!("before-{n}")).await?.position);
+        }
+        let mut readers = Vec::new();
+        for (reader, after) in [0, positions[9], positions[24], positions[39], 0, positions[39]].into_iter().enumerate() {
+            let log = log.clone();
+            readers.push(tokio::spawn(async move {
+                let mut seen = Vec::new();
+                let mut subscription = log.subscribe(after);
+                while seen.len() < (BEFORE + DURING) as usize - positions_after(after) {
+                    let next = tokio::time::timeout(Duration::from_secs(30), subscription.next()).await?;
+                    seen.push(next.ok_or_else(|| anyhow::anyhow!("subscription ended"))??.position);
+                    if reader % 2 == 0 && seen.len() % 10 == 0 {
+                        // Slow: it falls behind the broadcast.
+                        tokio::time::sleep(Duration::from_millis(15)).await;
+                    }
+                }
+                anyhow::Ok((after, seen))
+            }));
+        }
+        let mut writers = Vec::new();
+        for writer in 0..8 {
+            let log = log.clone();
+            writers.push(tokio::spawn(async move {
+                let mut written = Vec::new();
+                for n in 0..DURING / 8 {
+                    let target = stream(1000 + writer * 100 + n);
+                    written.push(append(log.as_ref(), &target, None, &format!("w{writer}-{n}")).await?.position);
+                }
+                anyhow::Ok(written)
+            }));
+        }
+        for writer in writers {
+            positions.extend(writer.await??);
+        }
+        for reader in readers {
+            let (after, seen) = reader.await??;
+            let expected: Vec<u64> = {
+                let mut all: Vec<u64> = positions.iter().copied().filter(|p| *p > after).collect();
+                all.sort_unstable();
+                all
+            };
+            assert_eq!(seen, expected, "the reader from {after}");
+        }
+        Ok(())
+    }
+}
+
+/// How many of the commits appended before the readers start are at or before `after` (positions
+/// start at 1 and are consecutive in a new log).
+fn positions_after(after: u64) -> usize {
+    usize::try_from(after).unwrap_or(usize::MAX)
+}
