@@ -1,5 +1,6 @@
 //! Paged list queries, shared by every read model: RQL filter, visibility, sort and paging
-//! compiled into one `SELECT` and (unless `skipCount()`) one `COUNT(*)`.
+//! compiled into one `SELECT` and (unless `skipCount()`) one `COUNT(*)`, which Postgres answers in
+//! one statement.
 
 use crate::json_sql::{Indexes, JsonField};
 use crate::rql::{Query, RqlError};
@@ -156,34 +157,69 @@ impl List<'_> {
     }
 }
 
-/// Runs a compiled list, decoding rows as `T`.
+/// Runs a compiled list, decoding rows as `T`. On Postgres a page and its count are one statement
+/// (one round trip): the count rides on each row of the page, and an empty first page counts none;
+/// only an empty later page is counted apart.
 #[macro_export]
 macro_rules! fetch_page {
     ($store:expr, $compiled:expr, $row:ty) => {{
         let compiled: $crate::page::Compiled = $compiled;
-        $crate::with_pool!($store, pool => {
-            let mut page = sqlx::query_as::<_, $row>(sqlx::AssertSqlSafe(compiled.page.text));
-            for value in &compiled.page.binds {
-                page = $crate::bind_value!(page, value);
-            }
-            let data = page.fetch_all(pool).await?;
-            let total = match compiled.count {
-                Some(count) => {
-                    let mut query = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(count.text));
-                    for value in &count.binds {
-                        query = $crate::bind_value!(query, value);
-                    }
-                    Some(u64::try_from(query.fetch_one(pool).await?).unwrap_or(0))
+        match ($store, compiled.count) {
+            ($crate::store::ReadStore::Postgres(pool), Some(count)) => {
+                let text = format!(
+                    "SELECT p.*, ({}) AS vigil_total FROM ({}) p",
+                    count.text, compiled.page.text
+                );
+                // The count's parameters are the first of the page's (the filter's).
+                let mut page = sqlx::query(sqlx::AssertSqlSafe(text));
+                for value in &compiled.page.binds {
+                    page = $crate::bind_value!(page, value);
                 }
-                None => None,
-            };
-            Ok::<_, $crate::page::QueryError>($crate::page::Page {
-                data,
-                total,
-                offset: compiled.offset,
-                limit: compiled.limit,
-            })
-        })
+                let rows = page.fetch_all(pool).await?;
+                let mut total = None;
+                let mut data = Vec::with_capacity(rows.len());
+                for row in &rows {
+                    total = Some(sqlx::Row::try_get::<i64, _>(row, "vigil_total")?);
+                    data.push(<$row as sqlx::FromRow<'_, _>>::from_row(row)?);
+                }
+                let total = match total {
+                    Some(total) => total,
+                    None if compiled.offset == 0 => 0,
+                    None => $crate::fetch_page!(@count pool, count),
+                };
+                Ok::<_, $crate::page::QueryError>($crate::page::Page {
+                    data,
+                    total: Some(u64::try_from(total).unwrap_or(0)),
+                    offset: compiled.offset,
+                    limit: compiled.limit,
+                })
+            }
+            (store, count) => $crate::with_pool!(store, pool => {
+                let mut page = sqlx::query_as::<_, $row>(sqlx::AssertSqlSafe(compiled.page.text));
+                for value in &compiled.page.binds {
+                    page = $crate::bind_value!(page, value);
+                }
+                let data = page.fetch_all(pool).await?;
+                let total = match count {
+                    Some(count) => Some(u64::try_from($crate::fetch_page!(@count pool, count)).unwrap_or(0)),
+                    None => None,
+                };
+                Ok::<_, $crate::page::QueryError>($crate::page::Page {
+                    data,
+                    total,
+                    offset: compiled.offset,
+                    limit: compiled.limit,
+                })
+            }),
+        }
+    }};
+    (@count $pool:expr, $count:expr) => {{
+        let count: $crate::sql::Sql = $count;
+        let mut query = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(count.text));
+        for value in &count.binds {
+            query = $crate::bind_value!(query, value);
+        }
+        query.fetch_one($pool).await?
     }};
 }
 
