@@ -1,5 +1,5 @@
 //! Data-service benchmarks: creating documents over HTTP (schema validation, the creation
-//! transition, read-your-writes), and a schema's documents at scale on NATS + Postgres — live
+//! transition, read-your-writes), and a schema's documents at scale in either deployment — live
 //! projection, RQL lists with and without a schema index, and rebuilding the read model.
 
 use std::sync::Arc;
@@ -131,33 +131,40 @@ fn query(
     Ok(())
 }
 
-/// `documents-at-scale`: `documents` documents of the `measurement` schema, 100 per patient, on
-/// NATS + Postgres. Fills the log with the commits the API would make, lets the server project
+/// `documents-at-scale`: `documents` documents of the `measurement` schema, 100 per patient, in
+/// `deployment`. Fills the log with the commits the API would make, lets the server project
 /// them, lists `eq(data.patientId,p<n>)&limit(20)` (with `page.total`) with no schema index, adds
 /// the index on `data.patientId` through the API and lists again once it is built, then rebuilds
-/// the documents read model from the log into a fresh database.
-pub async fn at_scale(documents: usize, connections: usize, seconds: u64) -> anyhow::Result<()> {
-    let env = TestEnv::new(Deployment::Production).await?;
+/// the documents read model from the log into a fresh read store.
+pub async fn at_scale(
+    deployment: Deployment,
+    documents: usize,
+    connections: usize,
+    seconds: u64,
+) -> anyhow::Result<()> {
+    let env = TestEnv::new(deployment).await?;
     let server = TestServer::start(&env).await?;
     let token = server.admin_token().await?;
     let schema_id = schema(&server, &token).await?;
     let creator = server.admin.user_id;
-    let prefix = env
-        .stream
-        .as_ref()
-        .map(|s| s.prefix.clone())
-        .context("no stream")?;
-
-    // Fill the log: pipelined raw publishes of the commits the API would make.
-    let ids = IdGenerator::new();
-    let filling = Instant::now();
-    publish(
-        &prefix,
-        (0..documents).map(|n| document(schema_id, creator, ids.next(), n, documents)),
-    )
-    .await?;
-    let filled = filling.elapsed();
     let log = server.state.bus.log().clone();
+
+    // Fill the log with the commits the API would make: pipelined raw publishes to JetStream, or
+    // concurrent appends to the embedded log.
+    let ids = IdGenerator::new();
+    let commits = (0..documents).map(|n| document(schema_id, creator, ids.next(), n, documents));
+    let filling = Instant::now();
+    let how = match &env.stream {
+        Some(stream) => {
+            publish(&stream.prefix, commits).await?;
+            "raw publishes"
+        }
+        None => {
+            append_all(log.as_ref(), commits).await?;
+            "appends"
+        }
+    };
+    let filled = filling.elapsed();
     let head = log.head().await?;
     server
         .state
@@ -165,27 +172,29 @@ pub async fn at_scale(documents: usize, connections: usize, seconds: u64) -> any
         .wait_for(head, Duration::from_secs(3600))
         .await?;
     let projected = filling.elapsed();
+    let stores = match deployment {
+        Deployment::Production => "NATS JetStream + Postgres",
+        Deployment::Embedded => "embedded SQLite log and read store",
+    };
     println!(
-        "documents-at-scale: {documents} documents of `measurement`, 100 per patient, NATS JetStream + Postgres, {connections} connections, {seconds}s per list workload"
+        "documents-at-scale: {documents} documents of `measurement`, 100 per patient, {stores}, {connections} connections, {seconds}s per list workload"
     );
-    println!("  log filled (raw publishes)          : {filled:>9.1?}");
+    let label = format!("log filled ({how})");
+    println!("  {label:<36}: {filled:>9.1?}");
     println!(
-        "  projected live by the server        : {:>9.0} commits/s ({projected:.1?} from the first publish)",
+        "  projected live by the server        : {:>9.0} commits/s ({projected:.1?} from the first commit)",
         rate(documents, projected)
     );
-    // What autovacuum does in time after so many inserts (statistics, hint bits, the visibility
-    // map), now.
-    let ReadStore::Postgres(pool) = &server.state.store else {
-        anyhow::bail!("not Postgres");
-    };
-    sqlx::query("VACUUM ANALYZE documents_v1")
-        .execute(pool)
-        .await?;
+    let store = &server.state.store;
+    refresh_statistics(store).await?;
     let run = |what: &'static str| {
         let (server, token) = (&server, token.as_str());
         tokio::task::block_in_place(|| query(server, token, documents, connections, seconds, what))
     };
-    run("no schema index (GIN on data)")?;
+    run(match deployment {
+        Deployment::Production => "no schema index (GIN on data)",
+        Deployment::Embedded => "no schema index (a scan)",
+    })?;
 
     let started = Instant::now();
     let (status, index) = server
@@ -201,48 +210,92 @@ pub async fn at_scale(documents: usize, connections: usize, seconds: u64) -> any
         "d1_{schema_id}_{}",
         index["id"].as_str().unwrap_or_default()
     );
-    loop {
-        let valid: Option<bool> = sqlx::query_scalar(
-            "SELECT x.indisvalid FROM pg_index x JOIN pg_class c ON c.oid = x.indexrelid WHERE c.relname = $1",
-        )
-        .bind(&name)
-        .fetch_optional(pool)
-        .await?;
-        if valid == Some(true) {
-            break;
-        }
+    while !built(store, &name).await? {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     println!(
-        "  index on data.patientId built       : {:>9.1?} (CREATE INDEX CONCURRENTLY)",
+        "  index on data.patientId built       : {:>9.1?} (CREATE INDEX CONCURRENTLY on Postgres)",
         started.elapsed()
     );
-    sqlx::query("VACUUM ANALYZE documents_v1")
-        .execute(pool)
-        .await?;
+    refresh_statistics(store).await?;
     run("index on data.patientId")?;
 
-    // Rebuild into a fresh database from the same log.
-    let database = TestDatabase::create().await?;
-    let store = ReadStore::postgres(&database.url, 8).await?;
+    // Rebuild into a fresh read store from the same log.
+    let database = match deployment {
+        Deployment::Production => Some(TestDatabase::create().await?),
+        Deployment::Embedded => None,
+    };
+    let fresh = match &database {
+        Some(database) => ReadStore::postgres(&database.url, 8).await?,
+        None => ReadStore::sqlite(&env.dir.path().join("rebuilt.sqlite")).await?,
+    };
     let projections: Vec<Arc<dyn Projection>> =
         vec![Arc::new(vigil_projections::documents::Documents)];
     let started = Instant::now();
-    let rebuilt = runner::rebuild(&store, log.clone(), projections).await?;
+    let rebuilt = runner::rebuild(&fresh, log.clone(), projections).await?;
     let rebuild = started.elapsed();
     let head = log.head().await?;
     anyhow::ensure!(rebuilt == head, "rebuilt to {rebuilt}, expected {head}");
-    let ReadStore::Postgres(fresh) = &store else {
-        anyhow::bail!("not Postgres");
-    };
-    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM documents_v1")
-        .fetch_one(fresh)
-        .await?;
+    let rows: i64 = vigil_projections::with_pool!(&fresh, pool => {
+        sqlx::query_scalar("SELECT count(*) FROM documents_v1")
+            .fetch_one(pool)
+            .await?
+    });
     anyhow::ensure!(rows == documents as i64, "{rows} rows rebuilt");
     println!(
-        "  rebuild of documents_v1 (GIN on data and the schema index rebuilt): {:>9.0} commits/s ({rebuild:.1?}, {head} commits)",
+        "  rebuild of documents_v1 (its indexes and the schema index rebuilt): {:>9.0} commits/s ({rebuild:.1?}, {head} commits)",
         rate(usize::try_from(head)?, rebuild)
     );
-    store.close().await;
+    fresh.close().await;
     Ok(())
+}
+
+/// Appends `commits` (each the first of its stream) to `log`, 64 at a time.
+async fn append_all(
+    log: &dyn vigil_domain::log::EventLog,
+    commits: impl Iterator<Item = Commit>,
+) -> anyhow::Result<()> {
+    use futures::stream::{self, TryStreamExt as _};
+    stream::iter(commits.map(Ok::<_, anyhow::Error>))
+        .try_for_each_concurrent(64, |commit| async move {
+            log.append(&commit, 0).await?;
+            Ok(())
+        })
+        .await
+}
+
+/// What autovacuum (or SQLite's `ANALYZE`) does in time after so many inserts — statistics, and on
+/// Postgres hint bits and the visibility map — now.
+async fn refresh_statistics(store: &ReadStore) -> anyhow::Result<()> {
+    let statement = match store {
+        ReadStore::Postgres(_) => "VACUUM ANALYZE documents_v1",
+        ReadStore::Sqlite(_) => "ANALYZE",
+    };
+    vigil_projections::with_pool!(store, pool => {
+        sqlx::raw_sql(statement).execute(pool).await?;
+    });
+    Ok(())
+}
+
+/// Whether the database index `name` is built (and, on Postgres, valid).
+async fn built(store: &ReadStore, name: &str) -> anyhow::Result<bool> {
+    Ok(match store {
+        ReadStore::Postgres(pool) => sqlx::query_scalar::<_, bool>(
+            "SELECT x.indisvalid FROM pg_index x JOIN pg_class c ON c.oid = x.indexrelid \
+             WHERE c.relname = $1",
+        )
+        .bind(name)
+        .fetch_optional(pool)
+        .await?
+        .unwrap_or(false),
+        ReadStore::Sqlite(pool) => {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = $1",
+            )
+            .bind(name)
+            .fetch_one(pool)
+            .await?
+                == 1
+        }
+    })
 }

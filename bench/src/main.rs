@@ -112,6 +112,8 @@ enum Benchmark {
     },
     /// A schema's documents at scale: live projection, unindexed and indexed lists, rebuild.
     DocumentsAtScale {
+        #[arg(long, value_enum, default_value = "production")]
+        deployment: DeploymentArg,
         #[arg(long, default_value_t = 1_000_000)]
         documents: usize,
         #[arg(long, default_value_t = 64)]
@@ -559,9 +561,10 @@ async fn main() -> anyhow::Result<()> {
             seconds,
         } => documents::create(deployment.into(), connections, seconds).await,
         Benchmark::DocumentsAtScale {
+            deployment,
             documents,
             connections,
             seconds,
-        } => documents::at_scale(documents, connections, seconds).await,
+        } => documents::at_scale(deployment.into(), documents, connections, seconds).await,
     }
 }
