@@ -106,17 +106,12 @@ pub async fn duplicated(store: &ReadStore, schema: Id, index: &Index) -> Result<
     let mut keys = Vec::new();
     let mut present = Vec::new();
     for field in fields {
-        let Some((columns, held)) = column(dialect, field) else {
+        let (Some(compared), Some((_, held))) = (compared(dialect, field), column(dialect, field))
+        else {
             return Ok(false);
         };
-        // Grouped by value as the lookup compares them: JSON equality on Postgres (`1` = `1.0`).
-        keys.extend(match (dialect, field.data_path()) {
-            (Dialect::Postgres, Some(names)) => vec![format!(
-                "coalesce(data #> '{{{}}}', 'null'::jsonb)",
-                names.join(",")
-            )],
-            _ => columns,
-        });
+        // Grouped by value as the lookup compares them.
+        keys.extend(compared);
         present.push(held);
     }
     let sparse = if index.is_sparse() {
@@ -125,7 +120,7 @@ pub async fn duplicated(store: &ReadStore, schema: Id, index: &Index) -> Result<
         String::new()
     };
     let statement = format!(
-        "SELECT EXISTS (SELECT 1 FROM documents_v1 WHERE schema_id = '{schema}'{sparse} \
+        "SELECT EXISTS (SELECT 1 FROM documents_v1 d WHERE schema_id = '{schema}'{sparse} \
          GROUP BY {} HAVING COUNT(*) > 1)",
         keys.join(", ")
     );
@@ -175,40 +170,59 @@ pub async fn holding(
     Ok(held)
 }
 
+/// The SQL expressions of a document `d` that the values of a unique index's `field` are compared
+/// by, a missing value being `null`: on Postgres JSON equality (`1` = `1.0`), on SQLite the JSON
+/// type (any number a number) and the value.
+fn compared(dialect: Dialect, field: &IndexField) -> Option<Vec<String>> {
+    Some(match (field.name.as_str(), field.data_path()) {
+        ("creatorId", _) => vec!["d.creator_id".to_owned()],
+        ("status", _) => vec!["d.status".to_owned()],
+        (_, Some(names)) => match dialect {
+            Dialect::Postgres => vec![format!(
+                "coalesce(d.data #> '{{{}}}', 'null'::jsonb)",
+                names.join(",")
+            )],
+            Dialect::Sqlite => {
+                let path = sqlite_path(&names);
+                vec![
+                    format!(
+                        "(CASE coalesce(json_type(d.data, {path}), 'null') WHEN 'integer' THEN 'number' \
+                         WHEN 'real' THEN 'number' ELSE coalesce(json_type(d.data, {path}), 'null') END)"
+                    ),
+                    format!("json_extract(d.data, {path})"),
+                ]
+            }
+        },
+        _ => return None,
+    })
+}
+
 /// Whether a document's `field` holds `value` (a missing value holding `null`), as SQL.
 fn equal(dialect: Dialect, field: &IndexField, value: &JsonValue, sql: &mut Sql) -> Option<String> {
     let text = |value: &JsonValue| value.as_str().map(|s| Value::Text(s.to_owned()));
-    Some(match (field.name.as_str(), field.data_path()) {
-        ("creatorId", _) => match text(value) {
-            Some(id) => format!("d.creator_id = {}", sql.bind(id)),
-            None => "d.creator_id IS NULL".to_owned(),
+    let compared = compared(dialect, field)?;
+    Some(match (field.name.as_str(), compared.as_slice()) {
+        ("creatorId", [column]) => match text(value) {
+            Some(id) => format!("{column} = {}", sql.bind(id)),
+            None => format!("{column} IS NULL"),
         },
-        ("status", _) => format!("d.status = {}", sql.bind(text(value)?)),
-        (_, Some(names)) => match dialect {
-            Dialect::Postgres => format!(
-                "coalesce(d.data #> '{{{}}}', 'null'::jsonb) = {}",
-                names.join(","),
-                sql.bind(Value::Json(value.clone()))
-            ),
-            Dialect::Sqlite => {
-                let path = sqlite_path(&names);
-                let kind = match value {
-                    JsonValue::Null => "null",
-                    JsonValue::Bool(true) => "true",
-                    JsonValue::Bool(false) => "false",
-                    JsonValue::Number(_) => "number",
-                    JsonValue::String(_) => "text",
-                    JsonValue::Array(_) => "array",
-                    JsonValue::Object(_) => "object",
-                };
-                format!(
-                    "(CASE coalesce(json_type(d.data, {path}), 'null') WHEN 'integer' THEN 'number' \
-                     WHEN 'real' THEN 'number' ELSE coalesce(json_type(d.data, {path}), 'null') END) = '{kind}' \
-                     AND json_extract(d.data, {path}) IS json_extract({}, '$')",
-                    sql.bind(Value::Text(value.to_string()))
-                )
-            }
-        },
+        ("status", [column]) => format!("{column} = {}", sql.bind(text(value)?)),
+        (_, [json]) => format!("{json} = {}", sql.bind(Value::Json(value.clone()))),
+        (_, [kind, extracted]) => {
+            let expected = match value {
+                JsonValue::Null => "null",
+                JsonValue::Bool(true) => "true",
+                JsonValue::Bool(false) => "false",
+                JsonValue::Number(_) => "number",
+                JsonValue::String(_) => "text",
+                JsonValue::Array(_) => "array",
+                JsonValue::Object(_) => "object",
+            };
+            format!(
+                "{kind} = '{expected}' AND {extracted} IS json_extract({}, '$')",
+                sql.bind(Value::Text(value.to_string()))
+            )
+        }
         _ => return None,
     })
 }
