@@ -29,6 +29,10 @@ use crate::unique::{Exclusive, Unique};
 pub struct Snapshots {
     cache: Mutex<LruCache<(Id, u64), Arc<SchemaSnapshot>>>,
     listed: Mutex<LruCache<(Id, i64), Arc<SchemaSnapshot>>>,
+    /// The schema a name was last found to name. Only a hint: the schema's stream, read anew,
+    /// must still give it that name (a schema holds its name's reservation from before it takes
+    /// the name until after it gives it up, so then no other schema can hold it).
+    names: Mutex<LruCache<String, Id>>,
 }
 
 impl std::fmt::Debug for Snapshots {
@@ -42,6 +46,7 @@ impl Default for Snapshots {
         Self {
             cache: Mutex::new(LruCache::new(NonZeroUsize::MIN.saturating_add(255))),
             listed: Mutex::new(LruCache::new(NonZeroUsize::MIN.saturating_add(255))),
+            names: Mutex::new(LruCache::new(NonZeroUsize::MIN.saturating_add(255))),
         }
     }
 }
@@ -85,15 +90,35 @@ impl Snapshots {
     }
 
     /// The schema with the id, or else the name, `id_or_name`, as it is now, if there is one.
+    /// A name found before costs one read of the log (its schema's stream), not two.
     pub async fn find(
         &self,
         bus: &CommandBus,
         id_or_name: &str,
     ) -> Result<Option<Arc<SchemaSnapshot>>, SnapshotError> {
-        match crate::schemas::find_loaded(bus, id_or_name).await? {
-            Some((id, schema, version)) => self.compiled(id, schema, version).map(Some),
-            None => Ok(None),
+        let hint = self
+            .names
+            .lock()
+            .ok()
+            .and_then(|mut names| names.get(id_or_name).copied());
+        if let Some(id) = hint {
+            let (schema, head) = bus.load::<Schema>(&StreamId::of(Schema::KIND, id)).await?;
+            if schema.created && !schema.deleted && schema.name == id_or_name {
+                return self
+                    .compiled(id, schema, head.map_or(0, |h| h.version))
+                    .map(Some);
+            }
         }
+        let Some((id, schema, version)) = crate::schemas::find_loaded(bus, id_or_name).await?
+        else {
+            return Ok(None);
+        };
+        if id_or_name.parse::<Id>().is_err()
+            && let Ok(mut names) = self.names.lock()
+        {
+            names.put(id_or_name.to_owned(), id);
+        }
+        self.compiled(id, schema, version).map(Some)
     }
 
     /// The schema `id` as it is now, if it exists.

@@ -17,6 +17,7 @@ use vigil_domain::commit::{CodecError, CommandMeta, Commit, Head, Recorded};
 use vigil_domain::event::AreaEvent;
 use vigil_domain::id::StreamId;
 use vigil_domain::log::{EventLog, LogError};
+use vigil_domain::value::Timestamp;
 
 use crate::ids;
 use crate::unique::{Exclusive, Unique};
@@ -51,6 +52,9 @@ pub struct Outcome {
     pub position: u64,
     /// Whether this command appended a commit (a retried command reports its original commit).
     pub appended: bool,
+    /// When the commit this call appended was recorded (`None` when it appended none, or found
+    /// the command already in the log).
+    pub recorded_at: Option<Timestamp>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -136,6 +140,7 @@ impl<A> Loaded<A> {
                 version: *version,
                 position: *position,
                 appended: true,
+                recorded_at: None,
             })
     }
 }
@@ -281,6 +286,7 @@ impl CommandBus {
                             version: loaded.head.map_or(0, |h| h.version),
                             position: loaded.head.map_or(0, |h| h.position),
                             appended: false,
+                            recorded_at: None,
                         }),
                         Err(error) => Err(CommandError::Domain(error)),
                     };
@@ -338,6 +344,7 @@ impl CommandBus {
                         version: appended.version,
                         position: appended.position,
                         appended: true,
+                        recorded_at: Some(now),
                     });
                 }
                 Ok(appended) => {
@@ -366,6 +373,7 @@ impl CommandBus {
                         version: appended.version,
                         position: appended.position,
                         appended: true,
+                        recorded_at: Some(now),
                     });
                 }
                 Err(LogError::Conflict { .. }) => {
@@ -445,6 +453,13 @@ impl CommandBus {
                 },
             );
         }
+    }
+
+    /// The state of the stream an outcome's commit left, while it is the stream's latest state in
+    /// memory (no log read: `None` once another commit followed or it was evicted).
+    pub fn state_after<A: Aggregate>(&self, outcome: &Outcome) -> Option<A> {
+        let loaded = self.cached::<A>(&outcome.stream)?;
+        (loaded.head?.position == outcome.position).then_some(loaded.state)
     }
 
     fn forget(&self, stream: &StreamId) {

@@ -5,9 +5,10 @@
 use serde_json::Value as JsonValue;
 use vigil_domain::actor::Actor;
 use vigil_domain::commit::Recorded;
-use vigil_domain::document::DocumentEvent;
+use vigil_domain::document::{Document, DocumentEvent};
 use vigil_domain::event::{Event, SchemaEvent};
 use vigil_domain::id::Id;
+use vigil_domain::value::Timestamp;
 use vigil_schemas::access::{Access, Relation};
 use vigil_schemas::index::{Index, IndexField, IndexOptions, IndexType};
 
@@ -75,11 +76,15 @@ static TABLES: [&Table; 3] = [&DOCUMENTS, &COMMENTS, &INDEXES];
 pub struct Documents;
 
 fn ids(ids: &[Id]) -> Value {
-    Value::Json(JsonValue::Array(
+    Value::Json(id_array(ids))
+}
+
+fn id_array(ids: &[Id]) -> JsonValue {
+    JsonValue::Array(
         ids.iter()
             .map(|id| JsonValue::String(id.to_string()))
             .collect(),
-    ))
+    )
 }
 
 impl Projection for Documents {
@@ -431,6 +436,27 @@ pub struct DocumentRow {
     pub comment_count: i64,
     /// The log position that last changed the document.
     pub position: i64,
+}
+
+impl DocumentRow {
+    /// The row the documents projection makes of the commit at `position`, recorded `at`, that
+    /// created `document` (all of whose events then carry that commit's time).
+    pub fn created(id: Id, document: &Document, at: Timestamp, position: u64) -> Self {
+        Self {
+            id: id.to_string(),
+            creator_id: document.creator_id.map(|c| c.to_string()),
+            user_ids: sqlx::types::Json(id_array(&document.user_ids)),
+            group_ids: sqlx::types::Json(id_array(&document.group_ids)),
+            status: document.status.clone(),
+            data: sqlx::types::Json(JsonValue::Object(document.data.clone())),
+            status_changed_timestamp: at.millis(),
+            creation_timestamp: at.millis(),
+            update_timestamp: at.millis(),
+            transition_lock_timestamp: document.lock.as_ref().map(|lock| lock.since.millis()),
+            comment_count: 0,
+            position: i64::try_from(position).unwrap_or(i64::MAX),
+        }
+    }
 }
 
 const DOCUMENT_FIELDS: &[Field] = &[

@@ -168,6 +168,11 @@ in_both_deployments! {
         let none = get(stranger, "").await?;
         assert_eq!((none["page"]["total"].clone(), none["data"].clone()), (json!(0), json!([])));
         assert_eq!(get(admin, "").await?["page"]["total"], 3);
+        // A create answers the document exactly as the read models then list it.
+        for document in &created {
+            let page = get(admin, &format!("?eq(id,{})", document["id"].as_str().unwrap_or_default())).await?;
+            assert_eq!(page["data"][0], *document);
+        }
 
         // RQL on data paths.
         let cases: Vec<(String, Vec<&String>)> = vec![
@@ -463,6 +468,8 @@ in_both_deployments! {
         let id = document["id"].as_str().unwrap_or_default().to_owned();
         assert_eq!(document["data"]["tags"], json!(["measured"]));
         assert_eq!(document["transitionLock"]["timestamp"], document["creationTimestamp"], "{document}");
+        let (_, listed) = first.call(Method::GET, &format!("/data/v1/blood-pressure/documents?eq(id,{id})"), first_admin, None).await?;
+        assert_eq!(listed["data"][0], document, "a create answers the document as it is listed");
 
         // While the step is paused, changes are refused; reads go on.
         let path = format!("/data/v1/blood-pressure/documents/{id}");
@@ -600,6 +607,45 @@ in_both_deployments! {
         server.call(Method::DELETE, &format!("/data/v1/blood-pressure/documents/{id}"), admin, None).await?;
         let (status, body) = server.call(Method::GET, &comments, admin, None).await?;
         assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, Some(16)), "{body}");
+        Ok(())
+    }
+}
+
+in_both_deployments! {
+    /// Documents written by schema name go to the schema holding the name when they are written:
+    /// after a rename, the old name is unknown until another schema takes it.
+    async fn a_schema_name_names_the_schema_holding_it_now(deployment: Deployment) {
+        let env = TestEnv::new(deployment).await?;
+        let server = TestServer::start(&env).await?;
+        let admin = server.admin_token().await?;
+        let schema = |name: &str| json!({"name": name, "createMode": "allUsers", "readMode": "allUsers"});
+        let call = |method: Method, path: String, body: Option<Value>| {
+            let (server, admin) = (&server, admin.as_str());
+            async move { server.call(method, &path, Some(admin), body).await }
+        };
+        let (status, first) = call(Method::POST, "/data/v1/".into(), Some(schema("alpha"))).await?;
+        assert_eq!(status, StatusCode::OK, "{first}");
+        let first_id = first["id"].as_str().unwrap_or_default().to_owned();
+        let (status, body) = call(Method::POST, "/data/v1/alpha/documents".into(), Some(json!({}))).await?;
+        assert_eq!(status, StatusCode::OK, "{body}");
+
+        let (status, body) = call(Method::PUT, format!("/data/v1/{first_id}"), Some(json!({"name": "beta"}))).await?;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let (status, body) = call(Method::POST, "/data/v1/alpha/documents".into(), Some(json!({}))).await?;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+        assert_eq!(body["name"], "RESOURCE_UNKNOWN_EXCEPTION", "{body}");
+        let (status, body) = call(Method::POST, "/data/v1/beta/documents".into(), Some(json!({}))).await?;
+        assert_eq!(status, StatusCode::OK, "{body}");
+
+        let (status, second) = call(Method::POST, "/data/v1/".into(), Some(schema("alpha"))).await?;
+        assert_eq!(status, StatusCode::OK, "{second}");
+        let (status, body) = call(Method::POST, "/data/v1/alpha/documents".into(), Some(json!({}))).await?;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        for (name, expected) in [("alpha", 1), ("beta", 2)] {
+            let (status, page) = call(Method::GET, format!("/data/v1/{name}/documents"), None).await?;
+            assert_eq!(status, StatusCode::OK, "{page}");
+            assert_eq!(page["page"]["total"], expected, "{name}: {page}");
+        }
         Ok(())
     }
 }

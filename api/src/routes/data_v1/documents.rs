@@ -147,11 +147,19 @@ async fn create(
     )
     .await?;
     state.settle(outcome.position).await?;
-    let row = model::document(&state.store, &id.to_string())
-        .await?
-        .ok_or_else(|| {
-            ApiError::internal(format!("document {id} was created but is not listed"))
-        })?;
+    // The new document as the read models now show it: made from its state after the commit
+    // (as the projection makes its row) while that is in memory, else read back.
+    let made = outcome
+        .recorded_at
+        .zip(state.bus.state_after::<Document>(&outcome));
+    let row = match made {
+        Some((at, document)) => DocumentRow::created(id, &document, at, outcome.position),
+        None => model::document(&state.store, &id.to_string())
+            .await?
+            .ok_or_else(|| {
+                ApiError::internal(format!("document {id} was created but is not listed"))
+            })?,
+    };
     Ok(Json(document_json(&row)))
 }
 
