@@ -344,6 +344,7 @@ pub async fn start(
         oidc: vigil_commands::oidc::OidcClient::default(),
         nonces: crate::oauth1::Nonces::default(),
         snapshots: vigil_commands::documents::Snapshots::default(),
+        array_probes: Default::default(),
         read_your_writes: Duration::from_secs(5),
     }))
 }

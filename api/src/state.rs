@@ -41,6 +41,8 @@ pub struct Shared {
     pub nonces: crate::oauth1::Nonces,
     /// Schemas compiled for document commands, per schema version.
     pub snapshots: vigil_commands::documents::Snapshots,
+    /// Where schemas' documents hold arrays at indexed paths, as lists last found.
+    pub array_probes: vigil_projections::documents::ArrayProbes,
     /// How long a write waits for the read models to show it before answering anyway.
     pub read_your_writes: Duration,
 }

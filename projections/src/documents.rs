@@ -639,14 +639,44 @@ pub fn compile(
     list(Some(visible), indexed, schema.limits).compile(store, query)
 }
 
+/// What probes found about where the documents of a schema hold arrays or objects at an indexed
+/// path, so a list probes once rather than on every request.
+#[derive(Default)]
+pub struct ArrayProbes(std::sync::Mutex<std::collections::HashMap<(String, String), Probed>>);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Probed {
+    /// Some document held one. A list that allows for arrays is correct whatever the documents
+    /// hold, so this is never probed again.
+    Held,
+    /// None did when the documents read model had applied the log up to this position.
+    Absent(u64),
+}
+
+impl ArrayProbes {
+    fn get(&self, schema: &str, path: &str) -> Option<Probed> {
+        let probes = self.0.lock().ok()?;
+        probes.get(&(schema.to_owned(), path.to_owned())).copied()
+    }
+
+    fn put(&self, schema: &str, path: &str, probed: Probed) {
+        if let Ok(mut probes) = self.0.lock() {
+            probes.insert((schema.to_owned(), path.to_owned()), probed);
+        }
+    }
+}
+
 /// The indexed paths of `schema` that `query` filters on at which some document of the schema
-/// holds an array or an object: one probe of the index's leading term each. A document written
-/// after the probe is as if written after the list (the caller's own writes are in the read model
-/// before the probe).
+/// holds an array or an object: one probe of the index's leading term each, unless `probes`
+/// knows the answer. `position` is how far the documents read model has applied the log: an
+/// absence found at another position is probed again. A document written after the probe is as
+/// if written after the list (the caller's own writes are in the read model before the probe).
 pub async fn arrays_at(
     store: &ReadStore,
     schema: ListedSchema<'_>,
     query: &Query,
+    probes: &ArrayProbes,
+    position: u64,
 ) -> Result<Vec<String>, QueryError> {
     let Some(filter) = &query.filter else {
         return Ok(Vec::new());
@@ -658,6 +688,14 @@ pub async fn arrays_at(
     for path in schema.indexed {
         if !filter.names(path) {
             continue;
+        }
+        match probes.get(schema.id, path) {
+            Some(Probed::Held) => {
+                found.push(path.clone());
+                continue;
+            }
+            Some(Probed::Absent(at)) if at == position => continue,
+            _ => {}
         }
         let Some(Ok(location)) = Location::of(DOCUMENT_JSON, path, Indexes::NONE) else {
             continue;
@@ -675,7 +713,10 @@ pub async fn arrays_at(
             query.fetch_one(pool).await?
         });
         if held {
+            probes.put(schema.id, path, Probed::Held);
             found.push(path.clone());
+        } else {
+            probes.put(schema.id, path, Probed::Absent(position));
         }
     }
     Ok(found)
@@ -687,8 +728,10 @@ pub async fn documents(
     schema: ListedSchema<'_>,
     actor: &Actor,
     query: &Query,
+    probes: &ArrayProbes,
+    position: u64,
 ) -> Result<Page<DocumentRow>, QueryError> {
-    let arrays = arrays_at(store, schema, query).await?;
+    let arrays = arrays_at(store, schema, query, probes, position).await?;
     let compiled = compile(store, schema, &arrays, actor, query)?;
     crate::fetch_page!(store, compiled, DocumentRow)
 }

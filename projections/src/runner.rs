@@ -342,6 +342,14 @@ impl Projector {
             .unwrap_or(0)
     }
 
+    /// How far the read model `name` has applied the log (0 for one this process does not run).
+    pub fn applied(&self, name: &str) -> u64 {
+        self.progress
+            .iter()
+            .find(|(own, _)| *own == name)
+            .map_or(0, |(_, receiver)| receiver.borrow().position())
+    }
+
     /// Every projection's progress.
     pub fn status(&self) -> Vec<(&'static str, Progress)> {
         self.progress

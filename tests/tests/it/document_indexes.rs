@@ -583,3 +583,41 @@ in_both_deployments! {
         Ok(())
     }
 }
+
+in_both_deployments! {
+    /// A list on an indexed path learns that documents hold arrays there once one is written,
+    /// also after an earlier list found none (which it remembers only while no document is
+    /// written), and from then on finds the documents whose array holds the value.
+    async fn a_list_finds_arrays_written_after_it_found_none(deployment: Deployment) {
+        let (_env, server, admin, schema) = serving_measurement(deployment).await?;
+        call(
+            &server,
+            Method::POST,
+            "/data/v1/measurement/properties",
+            &admin,
+            Some(json!({"name": "tags", "configuration": {"type": "array", "items": {"type": "string"}}})),
+        )
+        .await?;
+        let index = call(
+            &server,
+            Method::POST,
+            "/data/v1/measurement/indexes",
+            &admin,
+            Some(json!({"fields": [{"name": "data.tags", "type": "asc"}]})),
+        )
+        .await?;
+        let name = format!("d1_{schema}_{}", index["id"].as_str().unwrap_or_default());
+        wait_for_indexes(&server.state.store, &indexes_of(&server.state.store, &name)).await?;
+        let documents = "/data/v1/measurement/documents";
+        call(&server, Method::POST, documents, &admin, Some(json!({"patientId": "p1"}))).await?;
+        for _ in 0..2 {
+            assert_eq!(total(&server, &admin, "eq(data.tags,a)").await?, 0);
+        }
+        call(&server, Method::POST, documents, &admin, Some(json!({"tags": ["b", "a"]}))).await?;
+        for _ in 0..2 {
+            assert_eq!(total(&server, &admin, "eq(data.tags,a)").await?, 1);
+            assert_eq!(total(&server, &admin, "in(data.tags,c,b)").await?, 1);
+        }
+        Ok(())
+    }
+}

@@ -12,7 +12,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use serde_json::{Value, json};
 use vigil_domain::actor::{Actor, Via};
-use vigil_projections::documents::{DocumentRow, ListedSchema, compile, documents};
+use vigil_projections::documents::{ArrayProbes, DocumentRow, ListedSchema, compile, documents};
 use vigil_projections::page::Limits;
 use vigil_projections::runner::Projection as _;
 use vigil_projections::store::ReadStore;
@@ -490,7 +490,7 @@ async fn answer(
         let compiled = compile(store, schema, indexed, actor, &query)?;
         vigil_projections::fetch_page!(store, compiled, DocumentRow)?
     } else {
-        documents(store, schema, actor, &query).await?
+        documents(store, schema, actor, &query, &ArrayProbes::default(), 0).await?
     };
     Ok((
         page.data.into_iter().map(|row| row.id).collect(),

@@ -20,6 +20,7 @@ use vigil_domain::id::{Id, StreamId};
 use vigil_projections::documents::{self as model, CommentRow, DocumentRow, ListedSchema};
 use vigil_projections::page::Limits;
 use vigil_projections::rql::Query;
+use vigil_projections::runner::Projection as _;
 
 use super::schemas::{check_schema_parameter, unknown_schema};
 use crate::error::ApiError;
@@ -125,7 +126,16 @@ async fn readable(
             maximum: settings.maximum_limit,
         },
     };
-    Ok(model::documents(&state.store, listed, &caller.actor, query).await?)
+    let applied = state.projector.applied(model::Documents.name());
+    Ok(model::documents(
+        &state.store,
+        listed,
+        &caller.actor,
+        query,
+        &state.array_probes,
+        applied,
+    )
+    .await?)
 }
 
 /// `POST /data/v1/{schema}/documents`: the body is the new document's data (gzip or not).
