@@ -59,6 +59,9 @@ enum Command {
     Rebuild(StorageArgs),
 }
 
+/// Pooled connections to Postgres per node unless configured.
+pub const DATABASE_POOL_SIZE: u32 = 16;
+
 /// Where the log and the read models live. Without NATS or Postgres URLs, both are SQLite
 /// files in the data directory.
 #[derive(Debug, Clone, Args)]
@@ -73,7 +76,7 @@ pub struct StorageArgs {
     #[arg(long, env = "VIGIL_DATABASE_URL")]
     pub database_url: Option<String>,
     /// Pooled connections to Postgres.
-    #[arg(long, env = "VIGIL_DATABASE_POOL_SIZE", default_value_t = 16)]
+    #[arg(long, env = "VIGIL_DATABASE_POOL_SIZE", default_value_t = DATABASE_POOL_SIZE)]
     pub database_pool_size: u32,
     /// Name of the JetStream stream and first token of its subjects.
     #[arg(long, env = "VIGIL_PREFIX", default_value = "vigil")]

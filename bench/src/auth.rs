@@ -174,9 +174,17 @@ fn get(url: String, token: String) -> Request {
 }
 
 pub(crate) async fn serving(deployment: Deployment) -> anyhow::Result<(TestEnv, TestServer)> {
-    let env = TestEnv::new(deployment).await?;
+    let env = served(deployment).await?;
     let server = TestServer::start(&env).await?;
     Ok((env, server))
+}
+
+/// A deployment configured as a server is by default (the tests' deployments hold fewer
+/// connections to Postgres, since many run at once).
+pub(crate) async fn served(deployment: Deployment) -> anyhow::Result<TestEnv> {
+    let mut env = TestEnv::new(deployment).await?;
+    env.pool_size = vigil_api::cli::DATABASE_POOL_SIZE;
+    Ok(env)
 }
 
 /// `http-me`: `GET /users/v1/me` over loopback HTTP with `connections` keep-alive connections.

@@ -15,7 +15,7 @@ use vigil_domain::id::{Id, StreamId};
 use vigil_domain::json::Json;
 use vigil_projections::runner::{self, Projection};
 use vigil_projections::store::ReadStore;
-use vigil_tests::{Deployment, TestDatabase, TestEnv, TestServer};
+use vigil_tests::{Deployment, TestDatabase, TestServer};
 
 use crate::auth::{Request, load, report_load, serving};
 use crate::{meta, publish, rate};
@@ -142,7 +142,7 @@ pub async fn at_scale(
     connections: usize,
     seconds: u64,
 ) -> anyhow::Result<()> {
-    let env = TestEnv::new(deployment).await?;
+    let env = crate::auth::served(deployment).await?;
     let server = TestServer::start(&env).await?;
     let token = server.admin_token().await?;
     let schema_id = schema(&server, &token).await?;

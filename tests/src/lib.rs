@@ -149,6 +149,9 @@ pub struct TestEnv {
     pub database: Option<TestDatabase>,
     /// The deployment key every node of this deployment shares.
     pub secrets_key: String,
+    /// Pooled connections to Postgres per node: few for tests, which run many deployments at
+    /// once; a benchmark sets the server's default.
+    pub pool_size: u32,
 }
 
 impl TestEnv {
@@ -165,6 +168,7 @@ impl TestEnv {
             stream,
             database,
             secrets_key: hex::encode(rand::random::<[u8; 32]>()),
+            pool_size: 4,
         })
     }
 
@@ -173,7 +177,7 @@ impl TestEnv {
             data_dir: self.dir.path().join("data"),
             nats_url: self.stream.as_ref().map(|_| nats_url()),
             database_url: self.database.as_ref().map(|d| d.url.clone()),
-            database_pool_size: 4,
+            database_pool_size: self.pool_size,
             prefix: self
                 .stream
                 .as_ref()
@@ -199,7 +203,7 @@ impl TestEnv {
                 "--database-url".into(),
                 url,
                 "--database-pool-size".into(),
-                "4".into(),
+                self.pool_size.to_string(),
             ]);
         }
         flags
