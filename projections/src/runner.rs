@@ -493,47 +493,69 @@ async fn reset(store: &ReadStore, projection: &dyn Projection) -> Result<(), sql
     })
 }
 
-/// Recreates the indexes a rebuild dropped, each in the transaction that forgets it.
+/// Recreates the indexes a rebuild dropped, each in the transaction that forgets it. On Postgres
+/// they are built at once, each on a connection of its own (builds of one table share its lock).
 pub async fn restore_indexes(store: &ReadStore) -> Result<(), sqlx::Error> {
     match store {
-        ReadStore::Postgres(pool) => restore_on(&mut *pool.acquire().await?).await,
+        ReadStore::Postgres(pool) => {
+            let deferred = deferred_indexes(&mut *pool.acquire().await?).await?;
+            futures::future::try_join_all(deferred.into_iter().map(
+                |(name, definition)| async move {
+                    restore_one(&mut *pool.acquire().await?, name, definition).await
+                },
+            ))
+            .await?;
+            Ok(())
+        }
         // A connection of its own: a pooled one may hold a schema from before the indexes were
         // dropped, and SQLite would refuse to create an index it still believes exists.
         ReadStore::Sqlite(pool) => {
             let mut fresh = sqlx::SqliteConnection::connect_with(&pool.connect_options()).await?;
-            let restored = restore_on(&mut fresh).await;
+            let mut restored = Ok(());
+            for (name, definition) in deferred_indexes(&mut fresh).await? {
+                restored = restore_one(&mut fresh, name, definition).await;
+                if restored.is_err() {
+                    break;
+                }
+            }
             fresh.close().await?;
             restored
         }
     }
 }
 
-async fn restore_on<C>(conn: &mut C) -> Result<(), sqlx::Error>
+/// The indexes a rebuild dropped and has yet to recreate: name and definition.
+async fn deferred_indexes<C>(conn: &mut C) -> Result<Vec<(String, String)>, sqlx::Error>
 where
     C: sqlx::Connection,
     for<'c> &'c mut C: sqlx::Executor<'c, Database = C::Database>,
     for<'q> <C::Database as sqlx::Database>::Arguments: sqlx::IntoArguments<C::Database>,
     for<'r> (String, String): sqlx::FromRow<'r, <C::Database as sqlx::Database>::Row>,
-    for<'q> String: sqlx::Encode<'q, C::Database> + sqlx::Type<C::Database>,
 {
-    let deferred: Vec<(String, String)> = sqlx::query_as(
+    sqlx::query_as(
         "SELECT index_name, definition FROM projection_deferred_indexes ORDER BY index_name",
     )
     .fetch_all(&mut *conn)
-    .await?;
-    for (name, definition) in deferred {
-        tracing::info!(index = %name, "recreating an index dropped for a rebuild");
-        let mut tx = conn.begin().await?;
-        sqlx::query(sqlx::AssertSqlSafe(definition))
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM projection_deferred_indexes WHERE index_name = $1")
-            .bind(name)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-    }
-    Ok(())
+    .await
+}
+
+async fn restore_one<C>(conn: &mut C, name: String, definition: String) -> Result<(), sqlx::Error>
+where
+    C: sqlx::Connection,
+    for<'c> &'c mut C: sqlx::Executor<'c, Database = C::Database>,
+    for<'q> <C::Database as sqlx::Database>::Arguments: sqlx::IntoArguments<C::Database>,
+    for<'q> String: sqlx::Encode<'q, C::Database> + sqlx::Type<C::Database>,
+{
+    tracing::info!(index = %name, "recreating an index dropped for a rebuild");
+    let mut tx = conn.begin().await?;
+    sqlx::query(sqlx::AssertSqlSafe(definition))
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM projection_deferred_indexes WHERE index_name = $1")
+        .bind(name)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await
 }
 
 async fn read_checkpoint(store: &ReadStore, name: &str) -> Result<u64, sqlx::Error> {
