@@ -52,8 +52,8 @@ pub struct Outcome {
     pub position: u64,
     /// Whether this command appended a commit (a retried command reports its original commit).
     pub appended: bool,
-    /// When the commit this call appended was recorded (`None` when it appended none, or found
-    /// the command already in the log).
+    /// When the command's commit was recorded (`None` when it appended none, or when the log
+    /// answered that it holds the command already without saying when).
     pub recorded_at: Option<Timestamp>,
 }
 
@@ -109,8 +109,8 @@ struct Cached {
     recent: Recent,
 }
 
-/// The latest commits of a stream, by command id: `(command id, version, position)`.
-type Recent = Arc<Vec<(String, u64, u64)>>;
+/// The latest commits of a stream, by command id: `(command id, version, position, recorded at)`.
+type Recent = Arc<Vec<(String, u64, u64, Timestamp)>>;
 
 /// A stream folded up to `head`.
 struct Loaded<A> {
@@ -132,26 +132,31 @@ impl<A: Default> Loaded<A> {
 impl<A> Loaded<A> {
     /// The outcome of `command_id` if it is one of the stream's latest commits.
     fn done(&self, stream: &StreamId, command_id: &str) -> Option<Outcome> {
-        self.recent
-            .iter()
-            .find(|(id, _, _)| id == command_id)
-            .map(|(_, version, position)| Outcome {
+        self.recent.iter().find(|(id, ..)| id == command_id).map(
+            |(_, version, position, recorded_at)| Outcome {
                 stream: stream.clone(),
                 version: *version,
                 position: *position,
                 appended: true,
-                recorded_at: None,
-            })
+                recorded_at: Some(*recorded_at),
+            },
+        )
     }
 }
 
-fn remember_command(recent: &Recent, command_id: &str, version: u64, position: u64) -> Recent {
+fn remember_command(
+    recent: &Recent,
+    command_id: &str,
+    version: u64,
+    position: u64,
+    recorded_at: Timestamp,
+) -> Recent {
     let mut latest: Vec<_> = recent
         .iter()
         .skip((recent.len() + 1).saturating_sub(RECENT))
         .cloned()
         .collect();
-    latest.push((command_id.to_owned(), version, position));
+    latest.push((command_id.to_owned(), version, position, recorded_at));
     Arc::new(latest)
 }
 
@@ -344,7 +349,8 @@ impl CommandBus {
                         version: appended.version,
                         position: appended.position,
                         appended: true,
-                        recorded_at: Some(now),
+                        // The original may have been decided at another time.
+                        recorded_at: None,
                     });
                 }
                 Ok(appended) => {
@@ -361,6 +367,7 @@ impl CommandBus {
                         &commit_meta.command_id,
                         appended.version,
                         appended.position,
+                        now,
                     );
                     self.remember(stream, &loaded);
                     Box::pin(self.release_all(stream, &released.iter().collect::<Vec<_>>(), meta))
@@ -422,6 +429,7 @@ impl CommandBus {
                 &recorded.commit.command_id,
                 recorded.commit.version,
                 recorded.position,
+                recorded.commit.recorded_at,
             );
         }
         self.remember(stream, &loaded);
