@@ -5,9 +5,11 @@
 //! its own Postgres database, all removed when it is dropped. The services are the machine's
 //! NATS (`VIGIL_TEST_NATS_URL`, default `nats://127.0.0.1:4222`) and Postgres
 //! (`VIGIL_TEST_POSTGRES_URL`, default `postgres://postgres@127.0.0.1:5432/postgres`); an
-//! unreachable service fails the test, it is never skipped.
+//! unreachable service fails the test, it is never skipped. On a fresh machine the first test
+//! installs and starts what is missing (see [`services`]).
 
 pub mod oidc;
+pub mod services;
 pub mod smtp;
 
 use std::net::SocketAddr;
@@ -36,10 +38,12 @@ pub enum Deployment {
 }
 
 pub fn nats_url() -> String {
+    services::ensure();
     std::env::var("VIGIL_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
 }
 
 pub fn postgres_url() -> String {
+    services::ensure();
     std::env::var("VIGIL_TEST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
@@ -156,6 +160,7 @@ pub struct TestEnv {
 
 impl TestEnv {
     pub async fn new(deployment: Deployment) -> anyhow::Result<Self> {
+        services::ensure();
         let (stream, database) = match deployment {
             Deployment::Embedded => (None, None),
             Deployment::Production => {
