@@ -353,6 +353,10 @@ pub enum DocumentError {
     UnknownComment(Id),
     #[error("permission {0} is required")]
     NoPermission(String),
+    /// A document command was run on a stream whose key is not a document id (a defect of the
+    /// caller, never of the request).
+    #[error("stream {0} is not a document's")]
+    NotADocumentStream(crate::id::StreamId),
 }
 
 impl DomainError for DocumentError {
@@ -370,6 +374,7 @@ impl DomainError for DocumentError {
             Self::InvalidData(_) => ExhCode::FieldFormat,
             Self::IllegalArgument(_) => ExhCode::IllegalArgument,
             Self::NoPermission(_) => ExhCode::NoPermission,
+            Self::NotADocumentStream(_) => ExhCode::Server,
         }
     }
 }
@@ -402,6 +407,13 @@ pub struct Lock {
     pub transition_id: Option<Id>,
     pub next_action: usize,
     pub after_actions: Vec<TaskAction>,
+}
+
+/// The id of the document a command is run on: its stream's key.
+fn document_id(ctx: &Ctx<'_>) -> Result<Id, DocumentError> {
+    ctx.stream
+        .id()
+        .ok_or_else(|| DocumentError::NotADocumentStream(ctx.stream.clone()))
 }
 
 /// How the actor relates to a document, for the relational access modes.
@@ -1103,7 +1115,7 @@ impl Aggregate for Document {
                 check_data(schema, None, data)?;
                 let definition = &schema.compiled.definition;
                 let creation = &definition.creation_transition;
-                let document_id = ctx.stream.id().unwrap_or(schema.id);
+                let document_id = document_id(ctx)?;
                 let creator_id = ctx.actor.record().user_id;
                 let mut working = Working {
                     document_id,
@@ -1437,7 +1449,7 @@ impl Document {
                 data.insert(field.clone(), value.clone());
             }
         }
-        let mut working = self.working(schema, lookups, ctx);
+        let mut working = self.working(schema, lookups, ctx)?;
         working.data = data;
         let chosen = candidates.into_iter().find(|(i, t)| {
             t.kind == TransitionType::Manual
@@ -1461,9 +1473,9 @@ impl Document {
         schema: &'a SchemaSnapshot,
         lookups: &'a Lookups,
         ctx: &Ctx<'a>,
-    ) -> Working<'a> {
-        Working {
-            document_id: ctx.stream.id().unwrap_or(schema.id),
+    ) -> Result<Working<'a>, DocumentError> {
+        Ok(Working {
+            document_id: document_id(ctx)?,
             schema,
             actor: ctx.actor,
             lookups,
@@ -1477,7 +1489,7 @@ impl Document {
             now: ctx.now,
             deferred: Vec::new(),
             paused: None,
-        }
+        })
     }
 
     /// Goes on with the step the lock paused: the rest of the paused transition's actions (as
@@ -1498,7 +1510,7 @@ impl Document {
                 .find(|t| t.id == id.to_string())
                 .map_or(&[], |t| &t.actions),
         };
-        let mut working = self.working(schema, lookups, ctx);
+        let mut working = self.working(schema, lookups, ctx)?;
         working.since = lock.since;
         working.deferred = lock.after_actions.clone();
         working.run(actions, lock.next_action, lock.transition_id);
@@ -2436,6 +2448,29 @@ mod tests {
         assert!(
             matches!(&refused, Err(DocumentError::InvalidData(m)) if m.contains("deeper")),
             "{refused:?}"
+        );
+    }
+
+    #[test]
+    fn a_command_on_a_stream_that_names_no_document_is_refused() {
+        let stream = crate::id::StreamId::new(Document::KIND, "not-an-id").unwrap();
+        let actor = Actor::system(Via::Cli);
+        let ctx = Ctx {
+            now: NOW,
+            actor: &actor,
+            stream: &stream,
+        };
+        let created = Document::default().handle(
+            &DocumentCommand::Create {
+                schema: blood_pressure(|_| {}),
+                data: Map::new(),
+                lookups: Lookups::default(),
+            },
+            &ctx,
+        );
+        assert!(
+            matches!(&created, Err(DocumentError::NotADocumentStream(s)) if *s == stream),
+            "{created:?}"
         );
     }
 }
