@@ -12,7 +12,7 @@ use vigil_domain::value::Timestamp;
 use vigil_schemas::access::{Access, Relation};
 use vigil_schemas::index::{Index, IndexField, IndexOptions, IndexType};
 
-use crate::json_sql::{Indexes, JsonField, Location, Terms};
+use crate::json_sql::{Indexes, JsonField, Location, Terms, searched_term};
 use crate::page::{Compiled, Limits, List, Page, QueryError};
 use crate::rql::{Query, RqlError};
 use crate::runner::{DerivedIndexes, Projection, ProjectionError};
@@ -327,7 +327,9 @@ async fn wanted_indexes(store: &ReadStore) -> Result<Vec<(String, String)>, sqlx
 /// path (the ones lists filter and sort by, see [`Terms`]) or a document column, then the id
 /// (lists order by it last). On Postgres the index is partial on the schema and built without
 /// blocking writes; on SQLite the schema is its first column. `text` fields and the id lists
-/// (`userIds`, `groupIds`) add no column; an index left without one is not made. Names and paths
+/// (`userIds`, `groupIds`) add no column; an index left without one makes no B-tree. On
+/// Postgres the `text` fields on `data.<key>` make a second index, `…_t`: a GIN trigram index
+/// of the lowered strings there, which answers `like` on them. Names and paths
 /// are written into the statement only after validation: ids are hexadecimal, and paths letters,
 /// digits, `_` and `-`.
 ///
@@ -345,36 +347,54 @@ fn index_statements(
     };
     let name = format!("d1_{schema}_{index}");
     let table = DOCUMENTS.name;
-    let Some((columns, arrays)) = index_columns(dialect, fields) else {
-        return Vec::new();
-    };
-    match dialect {
-        Dialect::Postgres => vec![(
-            name.clone(),
-            format!(
-                "CREATE INDEX CONCURRENTLY IF NOT EXISTS \"{name}\" ON {table} ({columns}, id) \
-                 WHERE schema_id = '{schema}'"
-            ),
-        )],
-        Dialect::Sqlite => {
-            let mut statements = vec![(
+    let mut statements = Vec::new();
+    if let Some((columns, arrays)) = index_columns(dialect, fields) {
+        match dialect {
+            Dialect::Postgres => statements.push((
                 name.clone(),
                 format!(
-                    "CREATE INDEX IF NOT EXISTS \"{name}\" ON {table} (schema_id, {columns}, id)"
+                    "CREATE INDEX CONCURRENTLY IF NOT EXISTS \"{name}\" ON {table} ({columns}, id) \
+                     WHERE schema_id = '{schema}'"
                 ),
-            )];
-            if let Some(rank) = arrays {
-                let name = format!("{name}_a");
+            )),
+            Dialect::Sqlite => {
                 statements.push((
                     name.clone(),
                     format!(
-                        "CREATE INDEX IF NOT EXISTS \"{name}\" ON {table} (schema_id, id) WHERE {rank} = 4"
+                        "CREATE INDEX IF NOT EXISTS \"{name}\" ON {table} (schema_id, {columns}, id)"
                     ),
                 ));
+                if let Some(rank) = arrays {
+                    let name = format!("{name}_a");
+                    statements.push((
+                        name.clone(),
+                        format!(
+                            "CREATE INDEX IF NOT EXISTS \"{name}\" ON {table} (schema_id, id) WHERE {rank} = 4"
+                        ),
+                    ));
+                }
             }
-            statements
         }
     }
+    // `text` fields: on Postgres a trigram index of the strings at each `data.<key>`, which
+    // answers `like` there; SQLite has no index that can.
+    let searched: Vec<String> = Index::searched(fields)
+        .filter_map(|field| field.data_path())
+        .filter_map(|path| path.first().map(|key| searched_term("data", key)))
+        .map(|term| format!("({term}) gin_trgm_ops"))
+        .collect();
+    if dialect == Dialect::Postgres && !searched.is_empty() {
+        let name = format!("{name}_t");
+        statements.push((
+            name.clone(),
+            format!(
+                "CREATE INDEX CONCURRENTLY IF NOT EXISTS \"{name}\" ON {table} USING gin ({}) \
+                 WHERE schema_id = '{schema}'",
+                searched.join(", ")
+            ),
+        ));
+    }
+    statements
 }
 
 /// The columns of the index of `fields`, and the rank term of its leading field if that is a
@@ -587,6 +607,8 @@ pub struct ListedSchema<'a> {
     pub id: &'a str,
     /// The `data.` paths that lead an index of the schema.
     pub indexed: &'a [String],
+    /// The `data.<key>` paths of the schema's `text` index fields.
+    pub searched: &'a [String],
     pub name: &'a str,
     pub read_mode: &'a Access,
     pub limits: Limits,
@@ -629,6 +651,7 @@ pub fn compile(
         Ok(rows) => Indexes {
             paths: schema.indexed,
             arrays,
+            searched: schema.searched,
             table: DOCUMENTS.name,
             alias: "d",
             key: "id",

@@ -37,6 +37,9 @@ pub struct Indexes<'a> {
     /// the half that looks into arrays. At the others, the scalar half alone says the same, and
     /// the planner can read the index in order.
     pub arrays: &'a [String],
+    /// The `data.<key>` paths a trigram index of the string there covers (Postgres): `like`
+    /// on one of them is answered through it.
+    pub searched: &'a [String],
     /// The list's table, its alias in the list's statement and its key column.
     pub table: &'static str,
     pub alias: &'static str,
@@ -50,6 +53,7 @@ impl Indexes<'_> {
     pub const NONE: Indexes<'static> = Indexes {
         paths: &[],
         arrays: &[],
+        searched: &[],
         table: "",
         alias: "",
         key: "",
@@ -69,6 +73,8 @@ pub struct Location<'a> {
     pub indexed: Option<Indexes<'a>>,
     /// Some row holds an array or an object at the path (when it is indexed).
     pub arrays: bool,
+    /// A trigram index covers the string at this one-key path (see [`Indexes::searched`]).
+    pub searched: bool,
 }
 
 /// Whether a key can be written into SQL as a literal (letters, digits, `_` and `-`): then an
@@ -106,6 +112,8 @@ impl<'a> Location<'a> {
                         && location.keys.iter().all(|k| plain(k)))
                     .then_some(indexes),
                     arrays: indexes.arrays.iter().any(|p| p == path),
+                    searched: indexes.searched.iter().any(|p| p == path)
+                        && matches!(location.keys.as_slice(), [key] if plain(key)),
                     ..location
                 }
             }))
@@ -128,6 +136,7 @@ impl<'a> Location<'a> {
             contained: false,
             indexed: None,
             arrays: false,
+            searched: false,
         })
     }
 
@@ -389,6 +398,28 @@ fn element_test(dialect: Dialect, alias: &str, op: Cmp, value: &Scalar, sql: &mu
     }
 }
 
+/// The expression a trigram index of the strings at `location` is built on (`data.<key>` on
+/// Postgres): the lowered text of the value there.
+pub fn searched_term(root: &str, key: &str) -> String {
+    format!("lower(({root} ->> '{key}') COLLATE \"C\")")
+}
+
+/// The indexed text that must hold `pattern` for some value at `location` to be `like` it, when
+/// a trigram index covers the location and that follows: the pattern is a substring search (no
+/// `*`) of characters JSON writes as themselves. The text of an array is its JSON, in which each
+/// of its strings then appears.
+fn searched_text(dialect: Dialect, location: &Location<'_>, pattern: &str) -> Option<String> {
+    let literal = !pattern
+        .chars()
+        .any(|c| c == '*' || c == '"' || c == '\\' || c.is_control());
+    match (dialect, location.keys.as_slice()) {
+        (Dialect::Postgres, [key]) if location.searched && literal => {
+            Some(searched_term(&location.root, key))
+        }
+        _ => None,
+    }
+}
+
 fn like_test(dialect: Dialect, alias: &str, pattern: &str, sql: &mut Sql) -> String {
     let pattern = sql.bind(Value::Text(like_pattern(pattern)));
     match dialect {
@@ -536,6 +567,7 @@ fn indexed<'a>(
                 contained: false,
                 indexed: None,
                 arrays: false,
+                searched: false,
             };
             let terms = Terms::of(dialect, &inner, sql);
             let scalar = scalar(&terms, sql)?;
@@ -652,9 +684,20 @@ pub fn condition(
             );
             negate(*negated, matches)
         }
-        Expr::Like { pattern, .. } => any_value(dialect, location, sql, false, |alias, sql| {
-            like_test(dialect, alias, pattern, sql)
-        }),
+        Expr::Like { pattern, .. } => {
+            let matches = any_value(dialect, location, sql, false, |alias, sql| {
+                like_test(dialect, alias, pattern, sql)
+            });
+            match searched_text(dialect, location, pattern) {
+                Some(text) => {
+                    let pattern = sql.bind(Value::Text(like_pattern(pattern)));
+                    format!(
+                        "({text} LIKE lower({pattern} COLLATE \"C\") ESCAPE '\\' AND {matches})"
+                    )
+                }
+                None => matches,
+            }
+        }
         Expr::Contains {
             element: None,
             negated,

@@ -176,6 +176,15 @@ impl Index {
     pub fn is_text(&self) -> bool {
         self.fields.iter().any(|f| f.kind == IndexType::Text)
     }
+
+    /// The `text` fields among `fields` that name one key of `data` (`data.<key>`): those whose
+    /// strings a trigram index can search (deeper paths may cross arrays of objects, which the
+    /// text of the path's value does not show).
+    pub fn searched(fields: &[IndexField]) -> impl Iterator<Item = &IndexField> {
+        fields.iter().filter(|field| {
+            field.kind == IndexType::Text && field.data_path().is_some_and(|path| path.len() == 1)
+        })
+    }
 }
 
 #[cfg(test)]

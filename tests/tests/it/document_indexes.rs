@@ -315,6 +315,14 @@ async fn indexed_documents(store: &ReadStore) -> anyhow::Result<()> {
             .execute(pool)
             .await?;
         }
+        sqlx::query(
+            "INSERT INTO document_indexes_v1 (id, schema_id, fields, position) VALUES ($1, $2, $3, 1)",
+        )
+        .bind(format!("{:024x}", 4))
+        .bind(SCHEMA)
+        .bind(sqlx::types::Json(json!([{"name": "data.patientId", "type": "text"}])))
+        .execute(pool)
+        .await?;
     });
     let derived = Documents
         .derived_indexes()
@@ -340,9 +348,16 @@ async fn plans(
 ) -> anyhow::Result<(String, String)> {
     let indexed: Vec<String> = indexed.iter().map(|p| (*p).to_owned()).collect();
     let arrays = if arrays { indexed.clone() } else { Vec::new() };
+    // The schema has a `text` index of `data.patientId` whenever the lists are told of indexes.
+    let searched: Vec<String> = indexed
+        .iter()
+        .filter(|path| *path == "data.patientId")
+        .cloned()
+        .collect();
     let listed = ListedSchema {
         id: SCHEMA,
         indexed: &indexed,
+        searched: &searched,
         name: "measurement",
         read_mode: &Access::AllUsers,
         limits: Limits::STANDARD,
@@ -399,7 +414,8 @@ async fn plans(
 in_both_deployments! {
     /// Each compiled form is answered by the index made for it: equality on an unindexed path by
     /// containment on the GIN index of `data` (Postgres), comparisons, `in` and sorts on an
-    /// indexed path by its B-tree, for the page and for its count.
+    /// indexed path by its B-tree, `like` on a `text` index field by its trigram index
+    /// (Postgres), for the page and for its count.
     async fn each_compiled_form_is_served_by_an_index(deployment: Deployment) {
         let env = TestEnv::new(deployment).await?;
         let storage = env.open().await?;
@@ -418,15 +434,17 @@ in_both_deployments! {
         if postgres {
             cases.push(("eq(data.patientId,p42)", "documents_v1_data".to_owned()));
             cases.push(("in(data.other,1,x)", "documents_v1_data".to_owned()));
+            // `like` on a path of a `text` index field: its trigram index.
+            cases.push(("like(data.patientId,p399)", format!("{}_t", index(4))));
         }
         // Whatever the statistics of a small table say, a plan that can use an index must: a
         // sequential scan (or, for a sorted list, a sort) is then one that has no index to use.
         for (n, (rql, index)) in cases.iter().enumerate() {
-            // The last two Postgres cases ask about paths the lists are not told are indexed. The
+            // Postgres cases 6 and 7 ask about paths the lists are not told are indexed. The
             // planner may rightly prefer to walk the schema's documents in the page's order when
             // a filter is not selective; the test is whether an index can answer the filter, so
             // that walk is ruled out (bitmap scans stay).
-            let indexed: &[&str] = if postgres && n >= 5 { &[] } else { &indexed };
+            let indexed: &[&str] = if postgres && (5..7).contains(&n) { &[] } else { &indexed };
             let settings = "RESET ALL; SET enable_seqscan = off; SET enable_indexscan = off";
             // Also as if some document held an array at the path (the comparison then keeps its
             // half that looks into arrays).
@@ -617,6 +635,65 @@ in_both_deployments! {
         for _ in 0..2 {
             assert_eq!(total(&server, &admin, "eq(data.tags,a)").await?, 1);
             assert_eq!(total(&server, &admin, "in(data.tags,c,b)").await?, 1);
+        }
+        Ok(())
+    }
+}
+
+in_both_deployments! {
+    /// A `text` index field makes, on Postgres, a trigram index of the strings there, through
+    /// which `like` finds them, in arrays too; SQLite has no such index and finds the same.
+    async fn a_text_index_serves_like(deployment: Deployment) {
+        let (_env, server, admin, schema) = serving_measurement(deployment).await?;
+        call(
+            &server,
+            Method::POST,
+            "/data/v1/measurement/properties",
+            &admin,
+            Some(json!({"name": "note", "configuration": {"type": "array", "items": {"type": "string"}}})),
+        )
+        .await?;
+        call(
+            &server,
+            Method::POST,
+            "/data/v1/measurement/properties",
+            &admin,
+            Some(json!({"name": "remark", "configuration": {"type": "string"}})),
+        )
+        .await?;
+        let index = call(
+            &server,
+            Method::POST,
+            "/data/v1/measurement/indexes",
+            &admin,
+            Some(json!({"fields": [{"name": "data.note", "type": "text"}, {"name": "data.remark", "type": "text"}]})),
+        )
+        .await?;
+        let name = format!("d1_{schema}_{}_t", index["id"].as_str().unwrap_or_default());
+        let expected = match &server.state.store {
+            ReadStore::Postgres(_) => vec![name],
+            ReadStore::Sqlite(_) => Vec::new(),
+        };
+        wait_for_indexes(&server.state.store, &expected).await?;
+        let documents = "/data/v1/measurement/documents";
+        for data in [
+            json!({"note": ["Morning rest", "after \"coffee\""], "remark": "calm"}),
+            json!({"note": ["evening"], "remark": "MORNING walk"}),
+            json!({"note": ["x"], "remark": "évening"}),
+        ] {
+            call(&server, Method::POST, documents, &admin, Some(data)).await?;
+        }
+        for (rql, matches) in [
+            ("like(data.note,morn)", 1),
+            ("like(data.note,ENING)", 1),
+            ("like(data.remark,morning)", 1),
+            ("like(data.remark,%C3%A9ven)", 1),
+            ("like(data.note,%22coffee)", 1),
+            ("like(data.note,m*)", 1),
+            ("or(like(data.note,rest),like(data.remark,walk))", 2),
+            ("like(data.remark,zzz)", 0),
+        ] {
+            assert_eq!(total(&server, &admin, rql).await?, matches, "{rql}");
         }
         Ok(())
     }

@@ -443,7 +443,8 @@ async fn replace_documents(store: &ReadStore, rows: &[Row]) -> anyhow::Result<()
 /// and whose indexes are built on both stores.
 const INDEXED: [&str; 4] = ["data.a", "data.b", "data.n.x", "data.n"];
 
-/// Builds an index of [`SCHEMA`] on each of [`INDEXED`], as the documents projection does.
+/// Builds an index of [`SCHEMA`] on each of [`INDEXED`], and a `text` index of its one-key
+/// paths, as the documents projection does.
 async fn build_indexes(store: &ReadStore) -> anyhow::Result<()> {
     for (n, path) in INDEXED.iter().enumerate() {
         vigil_projections::with_pool!(store, pool => {
@@ -457,6 +458,20 @@ async fn build_indexes(store: &ReadStore) -> anyhow::Result<()> {
             .await?;
         });
     }
+    vigil_projections::with_pool!(store, pool => {
+        sqlx::query(
+            "INSERT INTO document_indexes_v1 (id, schema_id, fields, position) VALUES ($1, $2, $3, 1)",
+        )
+        .bind(format!("{:024x}", INDEXED.len()))
+        .bind(SCHEMA)
+        .bind(sqlx::types::Json(json!([
+            {"name": "data.a", "type": "text"},
+            {"name": "data.b", "type": "text"},
+            {"name": "data.n", "type": "text"},
+        ])))
+        .execute(pool)
+        .await?;
+    });
     let derived = vigil_projections::documents::Documents
         .derived_indexes()
         .ok_or_else(|| anyhow::anyhow!("documents derive indexes"))?;
@@ -476,9 +491,16 @@ async fn answer(
     arrays: bool,
 ) -> anyhow::Result<(Vec<String>, u64)> {
     let query = vigil_projections::rql::parse(raw)?;
+    // A `text` index covers the one-key paths whenever the others are indexed.
+    let searched: Vec<String> = indexed
+        .iter()
+        .filter(|path| path.matches('.').count() == 1)
+        .cloned()
+        .collect();
     let schema = ListedSchema {
         id: SCHEMA,
         indexed,
+        searched: &searched,
         name: "differential",
         read_mode,
         limits: Limits {

@@ -21,6 +21,7 @@ use vigil_projections::documents::{self as model, CommentRow, DocumentRow, Liste
 use vigil_projections::page::Limits;
 use vigil_projections::rql::Query;
 use vigil_projections::runner::Projection as _;
+use vigil_schemas::index::Index;
 
 use super::schemas::{check_schema_parameter, unknown_schema};
 use crate::error::ApiError;
@@ -116,9 +117,17 @@ async fn readable(
         .iter()
         .filter_map(|index| index.leading_data_path().map(str::to_owned))
         .collect();
+    let searched: Vec<String> = schema
+        .compiled
+        .definition
+        .indexes
+        .iter()
+        .flat_map(|index| Index::searched(&index.fields).map(|field| field.name.clone()))
+        .collect();
     let listed = ListedSchema {
         id: &schema_id,
         indexed: &indexed,
+        searched: &searched,
         name: &schema.name,
         read_mode: &settings.read_mode,
         limits: Limits {
