@@ -56,8 +56,15 @@ impl MethodType {
 pub enum MethodSecret {
     /// The TOTP shared secret, sealed.
     Totp(Sealed),
-    /// Keyed digests of the recovery codes, in the order they were shown.
-    RecoveryCodes(Vec<Digest>),
+    /// Keyed digests of the recovery codes, in the order they were shown (rendered as
+    /// [`crate::value::REDACTED`]).
+    RecoveryCodes(
+        #[serde(
+            serialize_with = "crate::value::serialize_secret",
+            deserialize_with = "crate::value::deserialize_secret"
+        )]
+        Vec<Digest>,
+    ),
 }
 
 impl MethodSecret {

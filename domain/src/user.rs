@@ -14,11 +14,23 @@ use crate::verification::{
     VerificationError, VerificationMailSent, VerificationPinFailed, VerificationRequested,
 };
 
-/// An Argon2id hash in PHC string form. Passwords never enter the log, only this.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// An Argon2id hash in PHC string form. Passwords never enter the log, only this; renderings of
+/// the log show it as [`crate::value::REDACTED`] (a hash can be attacked offline).
+#[derive(Clone, PartialEq, Eq)]
 #[cfg_attr(test, derive(proptest_derive::Arbitrary))]
-#[serde(transparent)]
 pub struct PasswordHash(pub String);
+
+impl Serialize for PasswordHash {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        crate::value::serialize_secret(&self.0, serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for PasswordHash {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        crate::value::deserialize_secret(deserializer).map(Self)
+    }
+}
 
 impl std::fmt::Debug for PasswordHash {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

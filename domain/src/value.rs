@@ -2,7 +2,8 @@
 
 use std::fmt;
 
-use serde::{Deserialize, Serialize};
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Server time in milliseconds since the Unix epoch (UTC). The domain never reads a clock: `now`
 /// arrives in the command context.
@@ -96,11 +97,51 @@ impl fmt::Debug for Email {
     }
 }
 
-/// A secret sealed under the deployment key (nonce, ciphertext and tag): opaque to the domain.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// What renderings of the log (JSON: for auditors, over gRPC) show in place of a secret.
+pub const REDACTED: &str = "[redacted]";
+
+/// Serializes a secret (a hash, a sealed value, keyed digests): itself in the log, which is
+/// binary, and [`REDACTED`] in any human-readable rendering, so the type of a field decides that
+/// its value never leaves the log, whatever the field is called.
+pub(crate) fn serialize_secret<T: Serialize, S: Serializer>(
+    secret: &T,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    if serializer.is_human_readable() {
+        serializer.serialize_str(REDACTED)
+    } else {
+        secret.serialize(serializer)
+    }
+}
+
+/// Reads a secret from the log; a rendering, which holds none, is refused.
+pub(crate) fn deserialize_secret<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<T, D::Error> {
+    if deserializer.is_human_readable() {
+        Err(D::Error::custom("a rendering of the log holds no secrets"))
+    } else {
+        T::deserialize(deserializer)
+    }
+}
+
+/// A secret sealed under the deployment key (nonce, ciphertext and tag): opaque to the domain,
+/// and rendered as [`REDACTED`].
+#[derive(Clone, PartialEq, Eq)]
 #[cfg_attr(test, derive(proptest_derive::Arbitrary))]
-#[serde(transparent)]
 pub struct Sealed(pub Vec<u8>);
+
+impl Serialize for Sealed {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serialize_secret(&self.0, serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Sealed {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserialize_secret(deserializer).map(Self)
+    }
+}
 
 impl std::fmt::Debug for Sealed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

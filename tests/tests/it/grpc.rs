@@ -88,3 +88,30 @@ in_both_deployments! {
         Ok(())
     }
 }
+
+in_both_deployments! {
+    /// A secret's type keeps it in the log: an OIDC provider's client secret reaches auditors as
+    /// `[redacted]`, beside its hint.
+    async fn renderings_of_the_log_carry_no_secrets(deployment: Deployment) {
+        let env = TestEnv::new(deployment).await?;
+        let server = TestServer::start(&env).await?;
+        let token = server.admin_token().await?;
+        let idp = vigil_tests::oidc::TestOidcProvider::start("vigil-client", "the provider's secret YF3X").await?;
+        let settings = idp.settings("test-idp", "https://app.example.com/callback");
+        let (status, body) = server.call(reqwest::Method::POST, "/auth/v2/oidc/providers", Some(&token), Some(settings)).await?;
+        assert_eq!(status, reqwest::StatusCode::OK, "{body}");
+
+        let mut client = EventLogClient::connect(format!("http://{}", server.grpc)).await?;
+        let providers = SubscribeRequest {
+            from_position: 0,
+            event_types: vec!["oidc_provider.created".into()],
+            ..Default::default()
+        };
+        let mut stream = client.subscribe(request(Some(&token), providers)?).await?.into_inner();
+        let created = tokio::time::timeout(Duration::from_secs(10), stream.next()).await?.ok_or_else(|| anyhow::anyhow!("no commit"))??;
+        let data: serde_json::Value = serde_json::from_str(&created.events[0].data_json)?;
+        assert_eq!(data["client_secret"], "[redacted]", "{data}");
+        assert_eq!(data["client_secret_hint"], "YF3X", "{data}");
+        Ok(())
+    }
+}
