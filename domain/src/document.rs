@@ -23,7 +23,7 @@ use crate::aggregate::{Aggregate, Ctx};
 use crate::error::{DomainError, ExhCode};
 use crate::event::events;
 use crate::id::Id;
-use crate::json::Json;
+use crate::json::{Json, JsonOf};
 use crate::value::{Personal, Timestamp};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -93,8 +93,9 @@ pub struct DocumentLocked {
     pub transition_id: Option<Id>,
     /// The first of its actions still to run.
     pub next_action: u32,
-    /// The task after-actions to run once the step is done, as JSON.
-    pub after_actions: Json,
+    /// The task after-actions to run once the step is done.
+    #[cfg_attr(test, proptest(strategy = "tests::task_actions()"))]
+    pub after_actions: JsonOf<Vec<TaskAction>>,
 }
 
 /// A paused step went on: the document after the rest of the paused transition's actions. The
@@ -852,7 +853,7 @@ impl Working<'_> {
                 resume_at: pause.resume_at,
                 transition_id: pause.transition_id,
                 next_action: u32::try_from(pause.next_action).unwrap_or(u32::MAX),
-                after_actions: Json(serde_json::to_value(&self.deferred).unwrap_or_default()),
+                after_actions: JsonOf(self.deferred.clone()),
             })),
             None => {
                 for task in std::mem::take(&mut self.deferred) {
@@ -1349,8 +1350,7 @@ impl Aggregate for Document {
                     resume_at: e.resume_at,
                     transition_id: e.transition_id,
                     next_action: usize::try_from(e.next_action).unwrap_or(usize::MAX),
-                    after_actions: serde_json::from_value(e.after_actions.get().clone())
-                        .unwrap_or_default(),
+                    after_actions: e.after_actions.0.clone(),
                 });
             }
             DocumentEvent::Resumed(e) => {
@@ -1533,7 +1533,7 @@ impl Document {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::actor::{Rights, Via};
     use crate::aggregate::testing::{NOW, given, id};
@@ -1541,6 +1541,23 @@ mod tests {
     use vigil_schemas::definition::{Definition, Write};
 
     const GROUP: u8 = 40;
+
+    /// Task after-actions for generated `document.locked` events.
+    pub(crate) fn task_actions()
+    -> impl proptest::strategy::Strategy<Value = JsonOf<Vec<TaskAction>>> {
+        use proptest::prelude::*;
+        let action = (
+            "[a-z]{1,8}",
+            proptest::option::of(0i64..10),
+            proptest::option::of(Just(Map::new())),
+        )
+            .prop_map(|(function_name, priority, data)| TaskAction {
+                function_name,
+                priority,
+                data,
+            });
+        proptest::collection::vec(action, 0..3).prop_map(JsonOf)
+    }
 
     fn user(n: u8, permissions: &[&str]) -> Actor {
         let global: Permissions = permissions.iter().map(|p| (*p).to_owned()).collect();

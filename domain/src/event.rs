@@ -1059,7 +1059,7 @@ mod tests {
                     resume_at: Timestamp(2),
                     transition_id: Some(id(3)),
                     next_action: 4,
-                    after_actions: Json(serde_json::json!([])),
+                    after_actions: crate::json::JsonOf(Vec::new()),
                 })
                 .into(),
                 "document.locked",
@@ -1202,6 +1202,24 @@ mod tests {
             event.data_json(),
             serde_json::json!({"password_hash": "[redacted]"})
         );
+    }
+
+    #[test]
+    fn a_stored_payload_that_is_not_its_type_fails_decoding() {
+        let locked: Event = DocumentEvent::Locked(crate::document::DocumentLocked {
+            since: Timestamp(1),
+            resume_at: Timestamp(2),
+            transition_id: None,
+            next_action: 0,
+            after_actions: crate::json::JsonOf(Vec::new()),
+        })
+        .into();
+        let mut bytes = postcard::to_stdvec(&locked).unwrap();
+        assert_eq!(bytes[bytes.len() - 2..], *b"[]");
+        // Valid JSON, but not a list of task actions: a fold would have taken it for none.
+        let end = bytes.len();
+        bytes[end - 2..].copy_from_slice(b"{}");
+        assert!(postcard::from_bytes::<Event>(&bytes).is_err());
     }
 
     #[test]

@@ -2,7 +2,8 @@
 
 use std::fmt;
 
-use serde::de::Error as _;
+use serde::de::{DeserializeOwned, Error as _};
+use serde::ser::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
@@ -43,6 +44,42 @@ impl<'de> Deserialize<'de> for Json {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         if deserializer.is_human_readable() {
             Value::deserialize(deserializer).map(Self)
+        } else {
+            let text = String::deserialize(deserializer)?;
+            serde_json::from_str(&text)
+                .map(Self)
+                .map_err(D::Error::custom)
+        }
+    }
+}
+
+/// A typed value in an event, kept in the log as its JSON text like [`Json`]. A stored text that
+/// does not read as a `T` fails the decoding of its commit (the log is corrupt at that position,
+/// which stops whatever reads it), so a fold never makes do with a default in its place.
+#[derive(Clone, PartialEq, Default)]
+pub struct JsonOf<T>(pub T);
+
+impl<T: fmt::Debug> fmt::Debug for JsonOf<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl<T: Serialize> Serialize for JsonOf<T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if serializer.is_human_readable() {
+            self.0.serialize(serializer)
+        } else {
+            let text = serde_json::to_string(&self.0).map_err(S::Error::custom)?;
+            serializer.serialize_str(&text)
+        }
+    }
+}
+
+impl<'de, T: DeserializeOwned> Deserialize<'de> for JsonOf<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        if deserializer.is_human_readable() {
+            T::deserialize(deserializer).map(Self)
         } else {
             let text = String::deserialize(deserializer)?;
             serde_json::from_str(&text)
