@@ -898,17 +898,17 @@ mod tests {
                 SchemaEvent::Created(crate::schema::SchemaCreated {
                     name: "n".into(),
                     description: "d".into(),
-                    definition: Json(serde_json::json!({"a": [1, 0.5]})),
+                    definition: crate::json::JsonOf(Box::default()),
                 })
                 .into(),
                 "schema.created",
-                "1100016e01640d7b2261223a5b312c302e355d7d",
+                "1100016e0164d5027b2270726f70657274696573223a7b7d2c227374617475736573223a7b226e6577223a7b7d7d2c226372656174696f6e5472616e736974696f6e223a7b2274797065223a226d616e75616c222c22746f537461747573223a226e6577227d2c227472616e736974696f6e73223a5b5d2c22696e6465786573223a5b5d2c226372656174654d6f6465223a22616c6c5573657273222c22726561644d6f6465223a5b226c696e6b65645573657273222c226c696e6b656447726f75705374616666225d2c227570646174654d6f6465223a5b226c696e6b65645573657273222c226c696e6b656447726f75705374616666225d2c2264656c6574654d6f6465223a227065726d697373696f6e5265717569726564222c2267726f757053796e634d6f6465223a2264697361626c6564222c2264656661756c744c696d6974223a32302c226d6178696d756d4c696d6974223a3130307d",
             ),
             (
                 SchemaEvent::Updated(crate::schema::SchemaUpdated {
                     name: None,
                     description: Some("d".into()),
-                    settings: Json(serde_json::json!({})),
+                    settings: crate::json::JsonOf(serde_json::Map::new()),
                 })
                 .into(),
                 "schema.updated",
@@ -961,11 +961,13 @@ mod tests {
             ),
             (
                 SchemaEvent::CreationTransitionSet(crate::schema::CreationTransitionSet {
-                    creation_transition: Json(serde_json::json!(null)),
+                    creation_transition: crate::json::JsonOf(
+                        vigil_schemas::workflow::CreationTransition::initial(),
+                    ),
                 })
                 .into(),
                 "schema.creation_transition_set",
-                "110b046e756c6c",
+                "110b227b2274797065223a226d616e75616c222c22746f537461747573223a226e6577227d",
             ),
             (
                 SchemaEvent::TransitionAdded(transition_changed()).into(),
@@ -1111,28 +1113,31 @@ mod tests {
     fn property_changed() -> crate::schema::PropertyChanged {
         crate::schema::PropertyChanged {
             path: "a.b".into(),
-            properties: Json(serde_json::json!({"b": true})),
+            properties: crate::json::JsonOf(serde_json::Map::from_iter([(
+                "b".to_owned(),
+                serde_json::Value::Bool(true),
+            )])),
         }
     }
 
     fn status_changed() -> crate::schema::StatusChanged {
         crate::schema::StatusChanged {
             name: "s".into(),
-            statuses: Json(serde_json::json!({"s": {}})),
+            statuses: crate::json::JsonOf([("s".to_owned(), Default::default())].into()),
         }
     }
 
     fn transition_changed() -> crate::schema::TransitionChanged {
         crate::schema::TransitionChanged {
             id: id(5),
-            transitions: Json(serde_json::json!([])),
+            transitions: crate::json::JsonOf(Vec::new()),
         }
     }
 
     fn index_changed() -> crate::schema::IndexChanged {
         crate::schema::IndexChanged {
             id: id(6),
-            indexes: Json(serde_json::json!([])),
+            indexes: crate::json::JsonOf(Vec::new()),
         }
     }
 
@@ -1206,6 +1211,7 @@ mod tests {
 
     #[test]
     fn a_stored_payload_that_is_not_its_type_fails_decoding() {
+        // Each would have folded into a default or been skipped before its payload was typed.
         let locked: Event = DocumentEvent::Locked(crate::document::DocumentLocked {
             since: Timestamp(1),
             resume_at: Timestamp(2),
@@ -1219,6 +1225,14 @@ mod tests {
         // Valid JSON, but not a list of task actions: a fold would have taken it for none.
         let end = bytes.len();
         bytes[end - 2..].copy_from_slice(b"{}");
+        assert!(postcard::from_bytes::<Event>(&bytes).is_err());
+
+        // A schema's statuses that are not statuses: the fold kept the previous ones.
+        let statuses: Event = SchemaEvent::StatusRemoved(status_changed()).into();
+        let mut bytes = postcard::to_stdvec(&statuses).unwrap();
+        let end = bytes.len();
+        assert_eq!(bytes[end - 8..], *br#"{"s":{}}"#);
+        bytes[end - 8..].copy_from_slice(br#"{"s":[]}"#);
         assert!(postcard::from_bytes::<Event>(&bytes).is_err());
     }
 

@@ -59,6 +59,13 @@ impl<'de> Deserialize<'de> for Json {
 #[derive(Clone, PartialEq, Default)]
 pub struct JsonOf<T>(pub T);
 
+impl<T: Serialize> JsonOf<T> {
+    /// The value as JSON, as renderings show it.
+    pub fn json(&self) -> Result<Value, serde_json::Error> {
+        serde_json::to_value(&self.0)
+    }
+}
+
 impl<T: fmt::Debug> fmt::Debug for JsonOf<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.0.fmt(f)

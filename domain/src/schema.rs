@@ -8,20 +8,23 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use vigil_schemas::ConfigurationError;
 use vigil_schemas::definition::{Definition, Settings, Write};
+use vigil_schemas::index::Index;
+use vigil_schemas::workflow::{CreationTransition, Statuses, Transition};
 
 use crate::aggregate::{Aggregate, Ctx};
 use crate::error::{DomainError, ExhCode};
 use crate::event::events;
 use crate::id::Id;
-use crate::json::Json;
+use crate::json::JsonOf;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(test, derive(proptest_derive::Arbitrary))]
 pub struct SchemaCreated {
     pub name: String,
     pub description: String,
-    /// The whole configuration ([`Definition`] in its wire form).
-    pub definition: Json,
+    /// The whole configuration (boxed: it is by far the largest event payload).
+    #[cfg_attr(test, proptest(value = "JsonOf(Box::default())"))]
+    pub definition: JsonOf<Box<Definition>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -30,7 +33,8 @@ pub struct SchemaUpdated {
     pub name: Option<String>,
     pub description: Option<String>,
     /// The settings that changed, by wire name, with their new values.
-    pub settings: Json,
+    #[cfg_attr(test, proptest(value = "JsonOf(Map::new())"))]
+    pub settings: JsonOf<Map<String, Value>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,7 +50,8 @@ pub struct SchemaDeleted {}
 #[cfg_attr(test, derive(proptest_derive::Arbitrary))]
 pub struct PropertyChanged {
     pub path: String,
-    pub properties: Json,
+    #[cfg_attr(test, proptest(value = "JsonOf(Map::new())"))]
+    pub properties: JsonOf<Map<String, Value>>,
 }
 
 /// The status `name` was added, changed or removed; `statuses` are all of them now.
@@ -54,13 +59,18 @@ pub struct PropertyChanged {
 #[cfg_attr(test, derive(proptest_derive::Arbitrary))]
 pub struct StatusChanged {
     pub name: String,
-    pub statuses: Json,
+    #[cfg_attr(test, proptest(value = "JsonOf(Definition::default().statuses)"))]
+    pub statuses: JsonOf<Statuses>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(test, derive(proptest_derive::Arbitrary))]
 pub struct CreationTransitionSet {
-    pub creation_transition: Json,
+    #[cfg_attr(
+        test,
+        proptest(value = "JsonOf(Definition::default().creation_transition)")
+    )]
+    pub creation_transition: JsonOf<CreationTransition>,
 }
 
 /// The transition `id` was added, replaced or removed; `transitions` are all of them now.
@@ -68,7 +78,8 @@ pub struct CreationTransitionSet {
 #[cfg_attr(test, derive(proptest_derive::Arbitrary))]
 pub struct TransitionChanged {
     pub id: Id,
-    pub transitions: Json,
+    #[cfg_attr(test, proptest(value = "JsonOf(Vec::new())"))]
+    pub transitions: JsonOf<Vec<Transition>>,
 }
 
 /// The index `id` was added or removed; `indexes` are all of them now.
@@ -76,7 +87,8 @@ pub struct TransitionChanged {
 #[cfg_attr(test, derive(proptest_derive::Arbitrary))]
 pub struct IndexChanged {
     pub id: Id,
-    pub indexes: Json,
+    #[cfg_attr(test, proptest(value = "JsonOf(Vec::new())"))]
+    pub indexes: JsonOf<Vec<Index>>,
 }
 
 events! {
@@ -214,15 +226,6 @@ pub struct Schema {
     pub definition: Definition,
 }
 
-fn json_of<T: Serialize>(value: &T) -> Json {
-    Json(serde_json::to_value(value).unwrap_or_default())
-}
-
-/// `value` as a `T`, if it is one (events carry what `handle` serialised).
-fn parsed<T: serde::de::DeserializeOwned>(value: &Json) -> Option<T> {
-    serde_json::from_value(value.get().clone()).ok()
-}
-
 /// Documents are checked against a definition's compiled validators: one that does not compile
 /// (`{"type": "string", "minLength": "x"}`) is refused when configured.
 fn compiles(definition: &Definition) -> Result<(), ConfigurationError> {
@@ -286,7 +289,7 @@ impl Aggregate for Schema {
             return Ok(vec![SchemaEvent::Created(SchemaCreated {
                 name: name.clone(),
                 description: description.clone(),
-                definition: json_of(&definition),
+                definition: JsonOf(Box::new(definition)),
             })]);
         }
         self.exists()?;
@@ -312,7 +315,7 @@ impl Aggregate for Schema {
                 SchemaEvent::Updated(SchemaUpdated {
                     name,
                     description,
-                    settings: Json(Value::Object(settings)),
+                    settings: JsonOf(settings),
                 })
             }
             SchemaCommand::Disable if self.disabled => return Ok(vec![]),
@@ -332,7 +335,7 @@ impl Aggregate for Schema {
                 };
                 let change = PropertyChanged {
                     path: path.clone(),
-                    properties: Json(Value::Object(next.properties)),
+                    properties: JsonOf(next.properties),
                 };
                 match write {
                     Write::Add => SchemaEvent::PropertyAdded(change),
@@ -345,7 +348,7 @@ impl Aggregate for Schema {
                 };
                 SchemaEvent::PropertyRemoved(PropertyChanged {
                     path: path.clone(),
-                    properties: Json(Value::Object(next.properties)),
+                    properties: JsonOf(next.properties),
                 })
             }
             SchemaCommand::WriteStatus { name, data, write } => {
@@ -355,7 +358,7 @@ impl Aggregate for Schema {
                 };
                 let change = StatusChanged {
                     name: name.clone(),
-                    statuses: json_of(&next.statuses),
+                    statuses: JsonOf(next.statuses),
                 };
                 match write {
                     Write::Add => SchemaEvent::StatusAdded(change),
@@ -368,7 +371,7 @@ impl Aggregate for Schema {
                 };
                 SchemaEvent::StatusRemoved(StatusChanged {
                     name: name.clone(),
-                    statuses: json_of(&next.statuses),
+                    statuses: JsonOf(next.statuses),
                 })
             }
             SchemaCommand::SetCreationTransition(value) => {
@@ -376,7 +379,7 @@ impl Aggregate for Schema {
                     return Ok(vec![]);
                 };
                 SchemaEvent::CreationTransitionSet(CreationTransitionSet {
-                    creation_transition: json_of(&next.creation_transition),
+                    creation_transition: JsonOf(next.creation_transition),
                 })
             }
             SchemaCommand::WriteTransition {
@@ -391,7 +394,7 @@ impl Aggregate for Schema {
                 };
                 let change = TransitionChanged {
                     id: *id,
-                    transitions: json_of(&next.transitions),
+                    transitions: JsonOf(next.transitions),
                 };
                 match write {
                     Write::Add => SchemaEvent::TransitionAdded(change),
@@ -404,7 +407,7 @@ impl Aggregate for Schema {
                 };
                 SchemaEvent::TransitionRemoved(TransitionChanged {
                     id: *id,
-                    transitions: json_of(&next.transitions),
+                    transitions: JsonOf(next.transitions),
                 })
             }
             SchemaCommand::AddIndex { id, index } => {
@@ -413,7 +416,7 @@ impl Aggregate for Schema {
                 };
                 SchemaEvent::IndexAdded(IndexChanged {
                     id: *id,
-                    indexes: json_of(&next.indexes),
+                    indexes: JsonOf(next.indexes),
                 })
             }
             SchemaCommand::RemoveIndex { id } => {
@@ -422,7 +425,7 @@ impl Aggregate for Schema {
                 };
                 SchemaEvent::IndexRemoved(IndexChanged {
                     id: *id,
-                    indexes: json_of(&next.indexes),
+                    indexes: JsonOf(next.indexes),
                 })
             }
         };
@@ -436,7 +439,7 @@ impl Aggregate for Schema {
                 self.created = true;
                 self.name = e.name.clone();
                 self.description = e.description.clone();
-                self.definition = parsed(&e.definition).unwrap_or_default();
+                self.definition = (*e.definition.0).clone();
             }
             SchemaEvent::Updated(e) => {
                 if let Some(name) = &e.name {
@@ -445,43 +448,25 @@ impl Aggregate for Schema {
                 if let Some(description) = &e.description {
                     self.description = description.clone();
                 }
-                if let Some(changes) = e.settings.get().as_object() {
-                    definition.settings.apply(changes);
-                }
+                definition.settings.apply(&e.settings.0);
             }
             SchemaEvent::Disabled(_) => self.disabled = true,
             SchemaEvent::Enabled(_) => self.disabled = false,
             SchemaEvent::Deleted(_) => self.deleted = true,
             SchemaEvent::PropertyAdded(e)
             | SchemaEvent::PropertyUpdated(e)
-            | SchemaEvent::PropertyRemoved(e) => {
-                if let Some(properties) = parsed(&e.properties) {
-                    definition.properties = properties;
-                }
-            }
+            | SchemaEvent::PropertyRemoved(e) => definition.properties = e.properties.0.clone(),
             SchemaEvent::StatusAdded(e)
             | SchemaEvent::StatusUpdated(e)
-            | SchemaEvent::StatusRemoved(e) => {
-                if let Some(statuses) = parsed(&e.statuses) {
-                    definition.statuses = statuses;
-                }
-            }
+            | SchemaEvent::StatusRemoved(e) => definition.statuses = e.statuses.0.clone(),
             SchemaEvent::CreationTransitionSet(e) => {
-                if let Some(transition) = parsed(&e.creation_transition) {
-                    definition.creation_transition = transition;
-                }
+                definition.creation_transition = e.creation_transition.0.clone();
             }
             SchemaEvent::TransitionAdded(e)
             | SchemaEvent::TransitionUpdated(e)
-            | SchemaEvent::TransitionRemoved(e) => {
-                if let Some(transitions) = parsed(&e.transitions) {
-                    definition.transitions = transitions;
-                }
-            }
+            | SchemaEvent::TransitionRemoved(e) => definition.transitions = e.transitions.0.clone(),
             SchemaEvent::IndexAdded(e) | SchemaEvent::IndexRemoved(e) => {
-                if let Some(indexes) = parsed(&e.indexes) {
-                    definition.indexes = indexes;
-                }
+                definition.indexes = e.indexes.0.clone();
             }
         }
     }
@@ -545,12 +530,15 @@ mod tests {
         let SchemaEvent::Created(created) = &events[0] else {
             panic!("{events:?}")
         };
-        assert_eq!(created.definition.get()["statuses"], json!({"new": {}}));
         assert_eq!(
-            created.definition.get()["readMode"],
+            created.definition.json().unwrap()["statuses"],
+            json!({"new": {}})
+        );
+        assert_eq!(
+            created.definition.json().unwrap()["readMode"],
             json!(["linkedGroupPatients", "linkedGroupStaff"])
         );
-        assert_eq!(created.definition.get()["defaultLimit"], json!(5));
+        assert_eq!(created.definition.json().unwrap()["defaultLimit"], json!(5));
         let schema = Schema::fold(&events);
         assert_eq!(schema.settings().default_limit, 5);
     }

@@ -115,14 +115,17 @@ impl Projection for Documents {
                     continue;
                 }
                 Event::Schema(SchemaEvent::IndexAdded(e)) => {
-                    let indexes: Vec<Index> = serde_json::from_value(e.indexes.get().clone())
-                        .map_err(|error| {
-                            ProjectionError::Refused(format!("unreadable schema indexes: {error}"))
-                        })?;
                     let index_id = e.id.to_string();
-                    let added = indexes.iter().find(|i| i.id == index_id).ok_or_else(|| {
-                        ProjectionError::Refused(format!("index {index_id} is not in its schema"))
-                    })?;
+                    let added = e
+                        .indexes
+                        .0
+                        .iter()
+                        .find(|i| i.id == index_id)
+                        .ok_or_else(|| {
+                            ProjectionError::Refused(format!(
+                                "index {index_id} is not in its schema"
+                            ))
+                        })?;
                     let fields = serde_json::to_value(&added.fields).map_err(|error| {
                         ProjectionError::Refused(format!("unwritable index fields: {error}"))
                     })?;

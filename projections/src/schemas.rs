@@ -91,6 +91,11 @@ impl Projection for Schemas {
         let id = recorded.commit.stream.key();
         let at = recorded.commit.recorded_at.millis();
         let position = recorded.position;
+        let json = |rendered: Result<JsonValue, serde_json::Error>| {
+            rendered.map_err(|error| {
+                ProjectionError::Refused(format!("unwritable schema configuration: {error}"))
+            })
+        };
         for event in &recorded.commit.events {
             let Event::Schema(event) = event else {
                 continue;
@@ -105,7 +110,7 @@ impl Projection for Schemas {
                         ("disabled", false.into()),
                         ("creation_timestamp", at.into()),
                     ]);
-                    cells.extend(configuration_cells(e.definition.get()));
+                    cells.extend(configuration_cells(&json(e.definition.json())?));
                     changes.upsert(&SCHEMAS, position, cells)?;
                     continue;
                 }
@@ -120,31 +125,31 @@ impl Projection for Schemas {
                     if let Some(description) = &e.description {
                         cells.push(("description", description.clone().into()));
                     }
-                    cells.extend(configuration_cells(e.settings.get()));
+                    cells.extend(configuration_cells(&json(e.settings.json())?));
                 }
                 SchemaEvent::Disabled(_) => cells.push(("disabled", true.into())),
                 SchemaEvent::Enabled(_) => cells.push(("disabled", false.into())),
                 SchemaEvent::PropertyAdded(e)
                 | SchemaEvent::PropertyUpdated(e)
                 | SchemaEvent::PropertyRemoved(e) => {
-                    cells.push(("properties", Value::Json(e.properties.get().clone())));
+                    cells.push(("properties", Value::Json(json(e.properties.json())?)));
                 }
                 SchemaEvent::StatusAdded(e)
                 | SchemaEvent::StatusUpdated(e)
                 | SchemaEvent::StatusRemoved(e) => {
-                    cells.push(("statuses", Value::Json(e.statuses.get().clone())));
+                    cells.push(("statuses", Value::Json(json(e.statuses.json())?)));
                 }
                 SchemaEvent::CreationTransitionSet(e) => cells.push((
                     "creation_transition",
-                    Value::Json(e.creation_transition.get().clone()),
+                    Value::Json(json(e.creation_transition.json())?),
                 )),
                 SchemaEvent::TransitionAdded(e)
                 | SchemaEvent::TransitionUpdated(e)
                 | SchemaEvent::TransitionRemoved(e) => {
-                    cells.push(("transitions", Value::Json(e.transitions.get().clone())));
+                    cells.push(("transitions", Value::Json(json(e.transitions.json())?)));
                 }
                 SchemaEvent::IndexAdded(e) | SchemaEvent::IndexRemoved(e) => {
-                    cells.push(("indexes", Value::Json(e.indexes.get().clone())));
+                    cells.push(("indexes", Value::Json(json(e.indexes.json())?)));
                 }
             }
             changes.update(&SCHEMAS, position, cells)?;

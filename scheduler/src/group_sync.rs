@@ -81,7 +81,7 @@ impl Changed {
                 Some(Self::Enlistments(id.clone()))
             }
             Event::Schema(SchemaEvent::Updated(e))
-                if e.settings.get().get("groupSyncMode").is_some() =>
+                if e.settings.0.contains_key("groupSyncMode") =>
             {
                 Some(Self::Mode(id.clone()))
             }
