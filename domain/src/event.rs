@@ -63,10 +63,57 @@ macro_rules! events {
 }
 pub(crate) use events;
 
-/// Any event, as stored in a commit.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
-pub enum Event {
+/// The areas, in their stored order: the one list from which [`Event`], its renderings and the
+/// conversions of each area's events are made. Append a new area at the end.
+macro_rules! areas {
+    ($($variant:ident($area:ty)),+ $(,)?) => {
+        /// Any event, as stored in a commit.
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+        #[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+        pub enum Event {
+            $($variant($area),)+
+        }
+
+        impl Event {
+            pub fn wire_name(&self) -> &'static str {
+                match self {
+                    $(Self::$variant(e) => e.wire_name(),)+
+                }
+            }
+
+            /// The version of the event's shape; a new variant, not a new version, carries a
+            /// changed shape, so every stored variant is version 1.
+            pub fn schema_version(&self) -> u32 {
+                1
+            }
+
+            pub fn data_json(&self) -> serde_json::Value {
+                match self {
+                    $(Self::$variant(e) => e.data_json(),)+
+                }
+            }
+        }
+
+        $(
+            impl From<$area> for Event {
+                fn from(event: $area) -> Self {
+                    Self::$variant(event)
+                }
+            }
+
+            impl AreaEvent for $area {
+                fn within(event: &Event) -> Option<&Self> {
+                    match event {
+                        Event::$variant(inner) => Some(inner),
+                        _ => None,
+                    }
+                }
+            }
+        )+
+    };
+}
+
+areas!(
     Deployment(DeploymentEvent),
     Reservation(ReservationEvent),
     User(UserEvent),
@@ -86,109 +133,13 @@ pub enum Event {
     OidcLogin(OidcLoginEvent),
     Schema(SchemaEvent),
     Document(DocumentEvent),
-}
-
-impl Event {
-    pub fn wire_name(&self) -> &'static str {
-        match self {
-            Self::Deployment(e) => e.wire_name(),
-            Self::Reservation(e) => e.wire_name(),
-            Self::User(e) => e.wire_name(),
-            Self::Role(e) => e.wire_name(),
-            Self::Application(e) => e.wire_name(),
-            Self::Session(e) => e.wire_name(),
-            Self::Login(e) => e.wire_name(),
-            Self::Settings(e) => e.wire_name(),
-            Self::Group(e) => e.wire_name(),
-            Self::Authorization(e) => e.wire_name(),
-            Self::Mfa(e) => e.wire_name(),
-            Self::Presence(e) => e.wire_name(),
-            Self::OAuth1Token(e) => e.wire_name(),
-            Self::SsoToken(e) => e.wire_name(),
-            Self::ResetRequest(e) => e.wire_name(),
-            Self::OidcProvider(e) => e.wire_name(),
-            Self::OidcLogin(e) => e.wire_name(),
-            Self::Schema(e) => e.wire_name(),
-            Self::Document(e) => e.wire_name(),
-        }
-    }
-
-    /// The version of the event's shape; a new variant, not a new version, carries a changed shape,
-    /// so every stored variant is version 1.
-    pub fn schema_version(&self) -> u32 {
-        1
-    }
-
-    pub fn data_json(&self) -> serde_json::Value {
-        match self {
-            Self::Deployment(e) => e.data_json(),
-            Self::Reservation(e) => e.data_json(),
-            Self::User(e) => e.data_json(),
-            Self::Role(e) => e.data_json(),
-            Self::Application(e) => e.data_json(),
-            Self::Session(e) => e.data_json(),
-            Self::Login(e) => e.data_json(),
-            Self::Settings(e) => e.data_json(),
-            Self::Group(e) => e.data_json(),
-            Self::Authorization(e) => e.data_json(),
-            Self::Mfa(e) => e.data_json(),
-            Self::Presence(e) => e.data_json(),
-            Self::OAuth1Token(e) => e.data_json(),
-            Self::SsoToken(e) => e.data_json(),
-            Self::ResetRequest(e) => e.data_json(),
-            Self::OidcProvider(e) => e.data_json(),
-            Self::OidcLogin(e) => e.data_json(),
-            Self::Schema(e) => e.data_json(),
-            Self::Document(e) => e.data_json(),
-        }
-    }
-}
+);
 
 /// The events of one area, which a commit's [`Event`] wraps.
 pub trait AreaEvent: Clone + Into<Event> + Send + Sync + 'static {
     /// This area's event inside `event`, if it is one.
     fn within(event: &Event) -> Option<&Self>;
 }
-
-macro_rules! wrap {
-    ($($variant:ident($area:ty)),+) => {$(
-        impl From<$area> for Event {
-            fn from(event: $area) -> Self {
-                Self::$variant(event)
-            }
-        }
-
-        impl AreaEvent for $area {
-            fn within(event: &Event) -> Option<&Self> {
-                match event {
-                    Event::$variant(inner) => Some(inner),
-                    _ => None,
-                }
-            }
-        }
-    )+};
-}
-wrap!(
-    Deployment(DeploymentEvent),
-    Reservation(ReservationEvent),
-    User(UserEvent),
-    Role(RoleEvent),
-    Application(ApplicationEvent),
-    Session(SessionEvent),
-    Login(LoginEvent),
-    Settings(SettingsEvent),
-    Group(GroupEvent),
-    Authorization(AuthorizationEvent),
-    Mfa(MfaEvent),
-    Presence(PresenceEvent),
-    OAuth1Token(OAuth1TokenEvent),
-    SsoToken(SsoTokenEvent),
-    ResetRequest(ResetRequestEvent),
-    OidcProvider(OidcProviderEvent),
-    OidcLogin(OidcLoginEvent),
-    Schema(SchemaEvent),
-    Document(DocumentEvent)
-);
 
 #[cfg(test)]
 mod tests {
