@@ -20,7 +20,7 @@ use vigil_domain::actor::{Actor, Via};
 use vigil_domain::commit::CommandMeta;
 use vigil_domain::deployment::{self, Deployment, DeploymentCommand};
 use vigil_domain::log::EventLog;
-use vigil_projections::access::Access;
+use vigil_projections::access::AccessCache;
 use vigil_projections::runner::{self, Projector};
 use vigil_projections::store::ReadStore;
 use vigil_scheduler::mail::{MailConfig, Mailer};
@@ -320,7 +320,7 @@ pub async fn start(
     let bus = CommandBus::new(log.clone());
     register_secrets_key(&bus, &vault).await?;
     let projector = Projector::start(store.clone(), log.clone(), vigil_projections::all()).await?;
-    let access = Access::follow(log.clone());
+    let access = AccessCache::follow(log.clone());
     let group_sync = vigil_scheduler::group_sync::GroupSync::start(
         log.clone(),
         store.clone(),

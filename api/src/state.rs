@@ -7,7 +7,7 @@ use vigil_commands::CommandBus;
 use vigil_commands::auth::TokenLifetimes;
 use vigil_commands::ids::IdGenerator;
 use vigil_commands::secrets::Vault;
-use vigil_projections::access::Access;
+use vigil_projections::access::AccessCache;
 use vigil_projections::runner::{Projector, WaitError};
 use vigil_projections::store::ReadStore;
 use vigil_scheduler::mail::Mailer;
@@ -23,7 +23,7 @@ pub struct Shared {
     pub store: ReadStore,
     pub projector: Projector,
     /// Who holds which token and what they may do, followed from the log.
-    pub access: Arc<Access>,
+    pub access: Arc<AccessCache>,
     /// Rendered users, served while current.
     pub user_views: UserViews,
     /// Delivers activation and password-reset mails; without it, those flows are refused.
@@ -69,7 +69,7 @@ impl AppState {
     /// again.
     pub async fn lookup<T>(
         &self,
-        find: impl Fn(&Access) -> Option<T>,
+        find: impl Fn(&AccessCache) -> Option<T>,
     ) -> Result<Option<T>, ApiError> {
         if let Some(found) = find(&self.access) {
             return Ok(Some(found));

@@ -61,9 +61,9 @@ pub enum LoginError {
     Command(#[from] CommandError<SessionError>),
     /// Too many failed attempts on this address: wait, or have an administrator reset it.
     #[error(transparent)]
-    Throttled(login::LoginError),
+    Throttled(login::LoginAttemptError),
     #[error(transparent)]
-    Guard(CommandError<login::LoginError>),
+    Guard(CommandError<login::LoginAttemptError>),
     #[error(transparent)]
     Authorization(#[from] CommandError<AuthorizationError>),
     /// The password was right and MFA is enabled: the challenge must be answered.
@@ -81,10 +81,12 @@ pub enum LoginError {
     Sso(#[from] CommandError<vigil_domain::sso::SsoTokenError>),
 }
 
-impl From<CommandError<login::LoginError>> for LoginError {
-    fn from(error: CommandError<login::LoginError>) -> Self {
+impl From<CommandError<login::LoginAttemptError>> for LoginError {
+    fn from(error: CommandError<login::LoginAttemptError>) -> Self {
         match error {
-            CommandError::Domain(login::LoginError::WrongCredentials) => Self::InvalidCredentials,
+            CommandError::Domain(login::LoginAttemptError::WrongCredentials) => {
+                Self::InvalidCredentials
+            }
             CommandError::Domain(throttled) => Self::Throttled(throttled),
             other => Self::Guard(other),
         }

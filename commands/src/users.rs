@@ -7,7 +7,7 @@ use vigil_domain::aggregate::Aggregate;
 use vigil_domain::commit::CommandMeta;
 use vigil_domain::id::{Id, StreamId};
 use vigil_domain::log::LogError;
-use vigil_domain::login::{self, Login, LoginCommand, LoginError};
+use vigil_domain::login::{self, Login, LoginAttemptError, LoginCommand};
 use vigil_domain::password::PasswordPolicy;
 use vigil_domain::settings::{self, Settings, TemplateRef, TemplateSlot};
 use vigil_domain::user::{
@@ -28,7 +28,7 @@ pub enum AccountError {
     #[error(transparent)]
     Secret(#[from] SecretError),
     #[error(transparent)]
-    Login(#[from] CommandError<LoginError>),
+    Login(#[from] CommandError<LoginAttemptError>),
     #[error(transparent)]
     ResetRequest(#[from] CommandError<ResetRequestError>),
 }

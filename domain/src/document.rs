@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
-use vigil_schemas::access::{Access, CreateMode, GroupSyncMode, Relation};
+use vigil_schemas::access::{AccessMode, CreateMode, GroupSyncMode, Relation};
 use vigil_schemas::compiled::CompiledSchema;
 use vigil_schemas::workflow::{
     Action, AfterAction, Condition, GroupRelation, LONGEST_PATH, TaskAction, TransitionType,
@@ -441,12 +441,14 @@ fn permitted(actor: &Actor, document: &Document, permission: &str) -> bool {
 }
 
 /// Whether `mode` lets the actor at the document (permission holders always may).
-fn access(actor: &Actor, document: &Document, mode: &Access, permission: &str) -> bool {
+fn access(actor: &Actor, document: &Document, mode: &AccessMode, permission: &str) -> bool {
     permitted(actor, document, permission)
         || match mode {
-            Access::PermissionRequired => false,
-            Access::AllUsers => true,
-            Access::Relational(relations) => relations.iter().any(|r| relates(actor, document, *r)),
+            AccessMode::PermissionRequired => false,
+            AccessMode::AllUsers => true,
+            AccessMode::Relational(relations) => {
+                relations.iter().any(|r| relates(actor, document, *r))
+            }
         }
 }
 

@@ -80,7 +80,7 @@ pub enum LoginCommand {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum LoginError {
+pub enum LoginAttemptError {
     #[error("the email or password is incorrect")]
     WrongCredentials,
     #[error("only one login attempt per second is allowed; wait a moment")]
@@ -93,7 +93,7 @@ pub enum LoginError {
     NoPermission(&'static str),
 }
 
-impl DomainError for LoginError {
+impl DomainError for LoginAttemptError {
     fn exh(&self) -> ExhCode {
         match self {
             Self::WrongCredentials => ExhCode::Authentication,
@@ -113,17 +113,17 @@ pub struct Login {
 
 impl Login {
     /// Whether a login attempt may be made at `now`.
-    pub fn admits(&self, now: Timestamp) -> Result<(), LoginError> {
+    pub fn admits(&self, now: Timestamp) -> Result<(), LoginAttemptError> {
         let Some(last) = self.last_failed_at else {
             return Ok(());
         };
         let since = now.millis().saturating_sub(last.millis());
         if self.failed_count >= LOCK_AFTER {
-            Err(LoginError::Locked)
+            Err(LoginAttemptError::Locked)
         } else if self.failed_count.is_multiple_of(FREEZE_EVERY) && since < FREEZE_MILLIS {
-            Err(LoginError::Frozen)
+            Err(LoginAttemptError::Frozen)
         } else if since < PAUSE_MILLIS {
-            Err(LoginError::Timeout)
+            Err(LoginAttemptError::Timeout)
         } else {
             Ok(())
         }
@@ -134,16 +134,17 @@ impl Aggregate for Login {
     const KIND: &'static str = "login";
     type Command = LoginCommand;
     type Event = LoginEvent;
-    type Error = LoginError;
+    type Error = LoginAttemptError;
 
     fn authorize(&self, command: &Self::Command, ctx: &Ctx<'_>) -> Result<(), Self::Error> {
         match command {
             LoginCommand::Clear {
                 by_administrator: true,
                 ..
-            } => ctx
-                .actor
-                .require("RESET_FAILED_LOGIN_ATTEMPTS", LoginError::NoPermission),
+            } => ctx.actor.require(
+                "RESET_FAILED_LOGIN_ATTEMPTS",
+                LoginAttemptError::NoPermission,
+            ),
             // Attempts are recorded, and cleared after a success, by the login procedure itself.
             _ => Ok(()),
         }
@@ -159,7 +160,7 @@ impl Aggregate for Login {
                 verified: false, ..
             } => {
                 self.admits(ctx.now)?;
-                Err(LoginError::WrongCredentials)
+                Err(LoginAttemptError::WrongCredentials)
             }
             LoginCommand::Attempt {
                 user_id,
@@ -179,7 +180,7 @@ impl Aggregate for Login {
         ctx: &Ctx<'_>,
     ) -> Vec<Self::Event> {
         match (command, error) {
-            (LoginCommand::Attempt { user_id, .. }, LoginError::WrongCredentials) => {
+            (LoginCommand::Attempt { user_id, .. }, LoginAttemptError::WrongCredentials) => {
                 vec![LoginEvent::Failed(LoginFailed {
                     user_id: *user_id,
                     failed_count: self.failed_count.saturating_add(1),
@@ -251,7 +252,10 @@ mod tests {
         given::<Login>(&[failed(1, NOW)])
             .at(after(1_000))
             .when(failure())
-            .then_refused(LoginError::WrongCredentials, &[failed(2, after(1_000))]);
+            .then_refused(
+                LoginAttemptError::WrongCredentials,
+                &[failed(2, after(1_000))],
+            );
     }
 
     #[test]
@@ -265,12 +269,12 @@ mod tests {
         given::<Login>(&[failed(3, NOW)])
             .at(after(10))
             .when(success())
-            .then_err(LoginError::Timeout);
+            .then_err(LoginAttemptError::Timeout);
         given::<Login>(&[]).when(success()).then(&[]);
         given::<Login>(&[failed(50, NOW)])
             .at(after(86_400_000))
             .when(success())
-            .then_err(LoginError::Locked);
+            .then_err(LoginAttemptError::Locked);
     }
 
     #[test]
@@ -278,7 +282,7 @@ mod tests {
         given::<Login>(&[failed(1, NOW)])
             .at(after(999))
             .when(failure())
-            .then_err(LoginError::Timeout);
+            .then_err(LoginAttemptError::Timeout);
     }
 
     #[test]
@@ -286,17 +290,23 @@ mod tests {
         given::<Login>(&[failed(10, NOW)])
             .at(after(59_999))
             .when(failure())
-            .then_err(LoginError::Frozen);
+            .then_err(LoginAttemptError::Frozen);
         given::<Login>(&[failed(10, NOW)])
             .at(after(60_000))
             .when(failure())
-            .then_refused(LoginError::WrongCredentials, &[failed(11, after(60_000))]);
+            .then_refused(
+                LoginAttemptError::WrongCredentials,
+                &[failed(11, after(60_000))],
+            );
     }
 
     #[test]
     fn fifty_failures_lock_until_an_administrator_resets() {
         let locked = Login::fold(&[failed(50, NOW)]);
-        assert_eq!(locked.admits(after(86_400_000)), Err(LoginError::Locked));
+        assert_eq!(
+            locked.admits(after(86_400_000)),
+            Err(LoginAttemptError::Locked)
+        );
         let reset = LoginCommand::Clear {
             user_id: Some(id(1)),
             by_administrator: true,
@@ -305,7 +315,9 @@ mod tests {
         given::<Login>(&[failed(50, NOW)])
             .by(nobody)
             .when(reset.clone())
-            .then_err(LoginError::NoPermission("RESET_FAILED_LOGIN_ATTEMPTS"));
+            .then_err(LoginAttemptError::NoPermission(
+                "RESET_FAILED_LOGIN_ATTEMPTS",
+            ));
         let cleared = given::<Login>(&[failed(50, NOW)]).when(reset).events();
         let state = Login::fold(&[vec![failed(50, NOW)], cleared].concat());
         assert_eq!(state.admits(after(1)), Ok(()));

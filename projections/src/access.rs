@@ -7,7 +7,7 @@
 //! the commit reaches it (milliseconds; the log's live tail), independent of read-model lag.
 //!
 //! A token this node has not seen yet may have been issued a moment ago on another node: callers
-//! ask [`Access::catch_up`] to reach the log's head before they call a token unknown.
+//! ask [`AccessCache::catch_up`] to reach the log's head before they call a token unknown.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
@@ -588,15 +588,15 @@ struct Memo {
 }
 
 /// The access cache of this node.
-pub struct Access {
+pub struct AccessCache {
     model: RwLock<Model>,
     memo: Mutex<Memo>,
     position: watch::Sender<u64>,
     follower: Mutex<Option<JoinHandle<()>>>,
 }
 
-impl Access {
-    /// An empty cache that is not following any log (see [`Access::follow`]).
+impl AccessCache {
+    /// An empty cache that is not following any log (see [`AccessCache::follow`]).
     pub fn new() -> Self {
         Self {
             model: RwLock::default(),
@@ -782,13 +782,13 @@ impl Access {
     }
 }
 
-impl Default for Access {
+impl Default for AccessCache {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl Drop for Access {
+impl Drop for AccessCache {
     fn drop(&mut self) {
         self.shutdown();
     }
@@ -796,7 +796,7 @@ impl Drop for Access {
 
 /// Follows the log into the cache until the cache is dropped; a failed subscription is resumed
 /// from the last commit folded in, so no commit is skipped or applied twice.
-async fn run(access: std::sync::Weak<Access>, log: Arc<dyn EventLog>) {
+async fn run(access: std::sync::Weak<AccessCache>, log: Arc<dyn EventLog>) {
     let mut prune = tokio::time::interval(PRUNE_EVERY);
     loop {
         let Some(after) = access.upgrade().map(|a| a.position()) else {
@@ -849,7 +849,7 @@ mod tests {
     }
 
     /// Folds `events` of the aggregate `kind`/`key` in as the commit at `position`.
-    fn record(access: &Access, position: u64, stream: StreamId, events: Vec<Event>) {
+    fn record(access: &AccessCache, position: u64, stream: StreamId, events: Vec<Event>) {
         let meta = CommandMeta {
             command_id: format!("c{position}"),
             correlation_id: String::new(),
@@ -873,7 +873,7 @@ mod tests {
         }
     }
 
-    fn application_created(access: &Access, position: u64, application: u8) {
+    fn application_created(access: &AccessCache, position: u64, application: u8) {
         let created = ApplicationEvent::Created(ApplicationCreated {
             name: "App".into(),
             description: "An app".into(),
@@ -887,13 +887,19 @@ mod tests {
     }
 
     /// A cache that knows the application (`50`) every test session belongs to.
-    fn cache() -> Access {
-        let access = Access::new();
+    fn cache() -> AccessCache {
+        let access = AccessCache::new();
         application_created(&access, 0, 50);
         access
     }
 
-    fn session_started(access: &Access, position: u64, session: u8, user: u8, tokens: (u8, u8)) {
+    fn session_started(
+        access: &AccessCache,
+        position: u64,
+        session: u8,
+        user: u8,
+        tokens: (u8, u8),
+    ) {
         let started = SessionEvent::Started(SessionStarted {
             user_id: id(user),
             application_id: id(50),

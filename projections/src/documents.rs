@@ -9,7 +9,7 @@ use vigil_domain::document::{Document, DocumentEvent};
 use vigil_domain::event::{Event, SchemaEvent};
 use vigil_domain::id::Id;
 use vigil_domain::value::Timestamp;
-use vigil_schemas::access::{Access, Relation};
+use vigil_schemas::access::{AccessMode, Relation};
 use vigil_schemas::index::{Index, IndexField, IndexOptions, IndexType};
 
 use crate::json_sql::{Indexes, JsonField, Location, Terms, searched_term};
@@ -547,7 +547,7 @@ fn readable(
     dialect: Dialect,
     schema_id: &str,
     schema_name: &str,
-    read_mode: &Access,
+    read_mode: &AccessMode,
     actor: &Actor,
 ) -> Sql {
     let mut sql = Sql::default();
@@ -558,7 +558,7 @@ fn readable(
         Err(_) => sql.bind(Value::Text(schema_id.to_owned())),
     };
     let permission = format!("VIEW_DOCUMENTS:{schema_name}");
-    if actor.allows(&permission) || *read_mode == Access::AllUsers {
+    if actor.allows(&permission) || *read_mode == AccessMode::AllUsers {
         sql.text = format!("d.schema_id = {schema}");
         return sql;
     }
@@ -574,7 +574,7 @@ fn readable(
         &group_permission,
         &mut sql,
     ));
-    if let Access::Relational(relations) = read_mode {
+    if let AccessMode::Relational(relations) = read_mode {
         let me: Vec<String> = actor
             .record()
             .user_id
@@ -613,7 +613,7 @@ pub struct ListedSchema<'a> {
     /// The `data.<key>` paths of the schema's `text` index fields.
     pub searched: &'a [String],
     pub name: &'a str,
-    pub read_mode: &'a Access,
+    pub read_mode: &'a AccessMode,
     pub limits: Limits,
 }
 

@@ -56,7 +56,7 @@ pub enum CreateMode {
 
 /// Who may read, update or delete a document without the permission for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Access {
+pub enum AccessMode {
     PermissionRequired,
     /// Every authenticated user (reads only).
     AllUsers,
@@ -64,7 +64,7 @@ pub enum Access {
     Relational(Vec<Relation>),
 }
 
-impl Access {
+impl AccessMode {
     fn linked() -> Self {
         Self::Relational(vec![Relation::LinkedUsers, Relation::LinkedGroupStaff])
     }
@@ -126,7 +126,7 @@ impl CreateMode {
     }
 }
 
-impl Access {
+impl AccessMode {
     /// The mode of `operation` from a request, legacy names translated.
     pub fn parse(operation: Operation, value: &Value) -> Result<Self, ConfigurationError> {
         use Relation::*;
@@ -193,13 +193,13 @@ impl Access {
     }
 }
 
-impl Serialize for Access {
+impl Serialize for AccessMode {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         self.to_json().serialize(serializer)
     }
 }
 
-impl<'de> Deserialize<'de> for Access {
+impl<'de> Deserialize<'de> for AccessMode {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let value = Value::deserialize(deserializer)?;
         Self::from_json(&value).ok_or_else(|| D::Error::custom("not an access mode"))
@@ -263,14 +263,14 @@ mod tests {
         ];
         for (operation, name, relations) in cases {
             assert_eq!(
-                Access::parse(operation, &json!(name)),
-                Ok(Access::Relational(relations)),
+                AccessMode::parse(operation, &json!(name)),
+                Ok(AccessMode::Relational(relations)),
                 "{name}"
             );
         }
         assert_eq!(
-            Access::parse(Operation::Update, &json!("disabled")),
-            Ok(Access::PermissionRequired)
+            AccessMode::parse(Operation::Update, &json!("disabled")),
+            Ok(AccessMode::PermissionRequired)
         );
         assert_eq!(
             CreateMode::parse(&json!("default")),
@@ -280,22 +280,22 @@ mod tests {
 
     #[test]
     fn each_operation_takes_only_its_own_names() {
-        assert!(Access::parse(Operation::Update, &json!("allUsers")).is_err());
-        assert!(Access::parse(Operation::Delete, &json!("default")).is_err());
-        assert!(Access::parse(Operation::Read, &json!("creatorOnly")).is_err());
-        assert!(Access::parse(Operation::Read, &json!(["owner"])).is_err());
-        assert!(Access::parse(Operation::Read, &json!(3)).is_err());
+        assert!(AccessMode::parse(Operation::Update, &json!("allUsers")).is_err());
+        assert!(AccessMode::parse(Operation::Delete, &json!("default")).is_err());
+        assert!(AccessMode::parse(Operation::Read, &json!("creatorOnly")).is_err());
+        assert!(AccessMode::parse(Operation::Read, &json!(["owner"])).is_err());
+        assert!(AccessMode::parse(Operation::Read, &json!(3)).is_err());
     }
 
     #[test]
     fn stored_modes_round_trip() {
         for mode in [
-            Access::PermissionRequired,
-            Access::AllUsers,
-            Access::Relational(vec![Relation::Creator, Relation::LinkedGroupPatients]),
+            AccessMode::PermissionRequired,
+            AccessMode::AllUsers,
+            AccessMode::Relational(vec![Relation::Creator, Relation::LinkedGroupPatients]),
         ] {
             let json = serde_json::to_value(&mode).unwrap();
-            assert_eq!(serde_json::from_value::<Access>(json).unwrap(), mode);
+            assert_eq!(serde_json::from_value::<AccessMode>(json).unwrap(), mode);
         }
     }
 }

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::ConfigurationError;
-use crate::access::{Access, CreateMode, GroupSyncMode, Operation};
+use crate::access::{AccessMode, CreateMode, GroupSyncMode, Operation};
 use crate::index::Index;
 use crate::property::to_json_schema;
 use crate::workflow::{CreationTransition, Statuses, Transition};
@@ -15,9 +15,9 @@ use crate::workflow::{CreationTransition, Statuses, Transition};
 #[serde(rename_all = "camelCase")]
 pub struct Settings {
     pub create_mode: CreateMode,
-    pub read_mode: Access,
-    pub update_mode: Access,
-    pub delete_mode: Access,
+    pub read_mode: AccessMode,
+    pub update_mode: AccessMode,
+    pub delete_mode: AccessMode,
     pub group_sync_mode: GroupSyncMode,
     pub default_limit: u64,
     pub maximum_limit: u64,
@@ -27,9 +27,9 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             create_mode: CreateMode::default(),
-            read_mode: Access::default_read(),
-            update_mode: Access::default_update(),
-            delete_mode: Access::default_delete(),
+            read_mode: AccessMode::default_read(),
+            update_mode: AccessMode::default_update(),
+            delete_mode: AccessMode::default_delete(),
             group_sync_mode: GroupSyncMode::default(),
             default_limit: 20,
             maximum_limit: 100,
@@ -107,7 +107,7 @@ impl Settings {
 }
 
 fn mode(operation: Operation, value: &Value) -> Result<Value, ConfigurationError> {
-    serde_json::to_value(Access::parse(operation, value)?)
+    serde_json::to_value(AccessMode::parse(operation, value)?)
         .map_err(|e| ConfigurationError::invalid("", e.to_string()))
 }
 

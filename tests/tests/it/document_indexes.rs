@@ -11,7 +11,7 @@ use vigil_projections::documents::{self, Documents, ListedSchema};
 use vigil_projections::page::Limits;
 use vigil_projections::runner::{self, Projection};
 use vigil_projections::store::ReadStore;
-use vigil_schemas::access::Access;
+use vigil_schemas::access::AccessMode;
 use vigil_tests::{Deployment, TestEnv, TestServer};
 
 use crate::in_both_deployments;
@@ -359,7 +359,7 @@ async fn plans(
         indexed: &indexed,
         searched: &searched,
         name: "measurement",
-        read_mode: &Access::AllUsers,
+        read_mode: &AccessMode::AllUsers,
         limits: Limits::STANDARD,
     };
     let query = vigil_projections::rql::parse(rql)?;

@@ -16,7 +16,7 @@ use vigil_projections::documents::{ArrayProbes, DocumentRow, ListedSchema, compi
 use vigil_projections::page::Limits;
 use vigil_projections::runner::Projection as _;
 use vigil_projections::store::ReadStore;
-use vigil_schemas::access::Access;
+use vigil_schemas::access::AccessMode;
 use vigil_tests::{Deployment, TestEnv};
 
 const SCHEMA: &str = "5e9f0000000000000000aaaa";
@@ -485,7 +485,7 @@ async fn build_indexes(store: &ReadStore) -> anyhow::Result<()> {
 async fn answer(
     store: &ReadStore,
     raw: &str,
-    read_mode: &Access,
+    read_mode: &AccessMode,
     actor: &Actor,
     indexed: &[String],
     arrays: bool,
@@ -603,7 +603,7 @@ fn postgres_sqlite_and_the_reference_evaluator_agree() -> anyhow::Result<()> {
                         let found = answer(
                             store,
                             raw,
-                            &Access::AllUsers,
+                            &AccessMode::AllUsers,
                             &Actor::system(Via::Cli),
                             indexed,
                             arrays,
@@ -644,7 +644,7 @@ fn a_document_with_two_matching_elements_is_listed_once() -> anyhow::Result<()> 
                     let found = answer(
                         store,
                         raw,
-                        &Access::AllUsers,
+                        &AccessMode::AllUsers,
                         &Actor::system(Via::Cli),
                         &[],
                         false,
@@ -676,7 +676,7 @@ fn some_of(names: &'static [&'static str]) -> impl Strategy<Value = Vec<String>>
         .prop_map(|chosen| chosen.into_iter().map(str::to_owned).collect())
 }
 
-fn read_mode() -> impl Strategy<Value = Access> {
+fn read_mode() -> impl Strategy<Value = AccessMode> {
     use vigil_schemas::access::Relation;
     let relations = [
         Relation::Creator,
@@ -685,9 +685,9 @@ fn read_mode() -> impl Strategy<Value = Access> {
         Relation::LinkedGroupPatients,
     ];
     prop_oneof![
-        Just(Access::PermissionRequired),
-        Just(Access::AllUsers),
-        proptest::sample::subsequence(relations.to_vec(), 0..=4).prop_map(Access::Relational),
+        Just(AccessMode::PermissionRequired),
+        Just(AccessMode::AllUsers),
+        proptest::sample::subsequence(relations.to_vec(), 0..=4).prop_map(AccessMode::Relational),
     ]
 }
 
@@ -743,7 +743,7 @@ fn row() -> impl Strategy<Value = (Option<String>, Vec<String>, Vec<String>)> {
 }
 
 /// Whether the domain lets `actor` read the document of `row` under `read_mode`.
-fn readable_in_domain(row: &Row, read_mode: &Access, actor: &Actor) -> anyhow::Result<bool> {
+fn readable_in_domain(row: &Row, read_mode: &AccessMode, actor: &Actor) -> anyhow::Result<bool> {
     use vigil_domain::document::{Document, SchemaSnapshot};
     use vigil_schemas::compiled::CompiledSchema;
     use vigil_schemas::definition::Definition;
