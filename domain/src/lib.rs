@@ -47,5 +47,6 @@ pub mod settings;
 pub mod sso;
 pub mod unique_index;
 pub mod user;
+pub mod user_view;
 pub mod value;
 pub mod verification;

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use vigil_domain::error::ExhCode;
 use vigil_domain::id::Id;
 use vigil_domain::permission;
+use vigil_domain::user_view::{self, Enlisted, UserView};
 use vigil_projections::groups as group_model;
 use vigil_projections::page::Page;
 use vigil_projections::roles::{self, RoleRow};
@@ -188,7 +189,7 @@ async fn render(state: &AppState, users: &[UserRow]) -> Result<Vec<(Value, bool)
 }
 
 /// Which groups' enlistments a limited view shows (`None`: all of them).
-type Shown<'a> = Option<&'a BTreeSet<String>>;
+type Shown<'a> = Option<&'a BTreeSet<Id>>;
 
 /// Keeps the enlistments in `field` of a rendered user that are in `groups`.
 fn keep_enlistments(object: &mut serde_json::Map<String, Value>, field: &str, groups: Shown<'_>) {
@@ -197,15 +198,19 @@ fn keep_enlistments(object: &mut serde_json::Map<String, Value>, field: &str, gr
         enlistments.retain(|e| {
             e.get("group_id")
                 .and_then(Value::as_str)
-                .is_some_and(|g| groups.contains(g))
+                .and_then(|g| g.parse::<Id>().ok())
+                .is_some_and(|g| groups.contains(&g))
         });
     }
 }
 
-/// A limited view of a user, with the groups whose enlistments it shows.
-enum Limited<'a> {
-    Patient(Shown<'a>),
-    Staff(Shown<'a>),
+/// A rendered user's full view as `view` shows it.
+fn shown(full: Value, view: &UserView) -> Value {
+    match view {
+        UserView::Full => full,
+        UserView::Patient { groups } => patient_view(full, groups.as_ref()),
+        UserView::Staff { groups } => staff_view(full, groups.as_ref()),
+    }
 }
 
 /// The patient view: what staff of a patient's group (or holders of `VIEW_PATIENTS`) see.
@@ -258,21 +263,26 @@ fn limited(full: Value, fields: &[&str], enlistments: &str, groups: Shown<'_>) -
 }
 
 /// The groups a caller is staff of, and those they are staff or patient of.
-fn caller_groups(caller: &Caller) -> (BTreeSet<String>, BTreeSet<String>) {
-    let staff: BTreeSet<String> = caller.actor.staff_groups().map(|g| g.to_string()).collect();
+fn caller_groups(caller: &Caller) -> (BTreeSet<Id>, BTreeSet<Id>) {
+    let staff: BTreeSet<Id> = caller.actor.staff_groups().collect();
     let mut either = staff.clone();
-    either.extend(caller.actor.patient_groups().map(|g| g.to_string()));
+    either.extend(caller.actor.patient_groups());
     (staff, either)
 }
 
+/// The groups as the read models' lists take them.
+fn in_groups(groups: &BTreeSet<Id>) -> InGroups {
+    InGroups::Of(groups.iter().map(Id::to_string).collect())
+}
+
 /// The groups of a rendered user's enlistments of one kind.
-fn groups_in(full: &Value, field: &str) -> BTreeSet<String> {
+fn groups_in(full: &Value, field: &str) -> BTreeSet<Id> {
     full.get(field)
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
         .filter_map(|e| e.get("group_id").and_then(Value::as_str))
-        .map(str::to_owned)
+        .filter_map(|g| g.parse().ok())
         .collect()
 }
 
@@ -342,19 +352,13 @@ async fn list(
     }
     let (staff_of, either) = caller_groups(&caller);
     let scope = Scope::Enlisted {
-        patient: Some(InGroups::Of(staff_of.iter().cloned().collect())),
-        staff: Some(InGroups::Of(either.iter().cloned().collect())),
+        patient: Some(in_groups(&staff_of)),
+        staff: Some(in_groups(&either)),
     };
     page_of(&state, &query, scope, |user| {
-        if groups_in(&user, "patient_enlistments")
-            .intersection(&staff_of)
-            .next()
-            .is_some()
-        {
-            patient_view(user, Some(&staff_of))
-        } else {
-            staff_view(user, Some(&either))
-        }
+        let view =
+            user_view::listed_view_of(&caller.actor, &groups_in(&user, "patient_enlistments"));
+        shown(user, &view)
     })
     .await
 }
@@ -375,7 +379,7 @@ async fn patients(
     }
     let (staff_of, _) = caller_groups(&caller);
     let scope = Scope::Enlisted {
-        patient: Some(InGroups::Of(staff_of.iter().cloned().collect())),
+        patient: Some(in_groups(&staff_of)),
         staff: None,
     };
     page_of(&state, &query, scope, |user| {
@@ -401,7 +405,7 @@ async fn staff(
     let (staff_of, _) = caller_groups(&caller);
     let scope = Scope::Enlisted {
         patient: None,
-        staff: Some(InGroups::Of(staff_of.iter().cloned().collect())),
+        staff: Some(in_groups(&staff_of)),
     };
     page_of(&state, &query, scope, |user| {
         staff_view(user, Some(&staff_of))
@@ -419,30 +423,18 @@ async fn by_id(
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
     let id = parse_id(&id)?;
-    if id == caller.user_id || caller.actor.allows("VIEW_USER") {
-        return Ok(rendered_user(&state, id).await?.into_response());
-    }
     let target = state.access.rights(id);
-    let (staff_of, either) = caller_groups(&caller);
-    let patient_of: BTreeSet<String> = target.patient.iter().map(Id::to_string).collect();
-    let staff_in: BTreeSet<String> = target.staff.keys().map(Id::to_string).collect();
-    let patient_in_mine = patient_of.intersection(&staff_of).next().is_some();
-    let staff_in_mine = staff_in.intersection(&either).next().is_some();
-    let view = if patient_in_mine {
-        Limited::Patient(Some(&staff_of))
-    } else if !patient_of.is_empty() && caller.actor.allows("VIEW_PATIENTS") {
-        Limited::Patient(None)
-    } else if staff_in_mine {
-        Limited::Staff(Some(&either))
-    } else if !staff_in.is_empty() && caller.actor.allows("VIEW_STAFF") {
-        Limited::Staff(None)
-    } else {
-        return Err(ApiError::no_permission("VIEW_USER"));
+    let staff_in: BTreeSet<Id> = target.staff.keys().copied().collect();
+    let enlisted = Enlisted {
+        patient: &target.patient,
+        staff: &staff_in,
     };
-    let (full, _) = full_user(&state, id).await?;
-    let shown = match view {
-        Limited::Patient(groups) => patient_view(full, groups),
-        Limited::Staff(groups) => staff_view(full, groups),
-    };
-    Ok(Json(shown).into_response())
+    match user_view::view_of(&caller.actor, id, enlisted) {
+        Some(UserView::Full) => Ok(rendered_user(&state, id).await?.into_response()),
+        Some(view) => {
+            let (full, _) = full_user(&state, id).await?;
+            Ok(Json(shown(full, &view)).into_response())
+        }
+        None => Err(ApiError::no_permission("VIEW_USER")),
+    }
 }
