@@ -109,13 +109,16 @@ async fn execute(
 }
 
 /// Runs `command` on the schema a path names; the schema as listed afterwards.
+///
+/// The handlers check the command's permission before this (and before they read a body): a
+/// caller without it learns nothing else, neither whether the schema exists nor what is wrong
+/// with the body. The aggregate checks it again as it decides the command.
 async fn execute_listed(
     state: &AppState,
     caller: &Caller,
     schema: &str,
     command: SchemaCommand,
 ) -> Result<SchemaRow, ApiError> {
-    caller.require(command.permission())?;
     let (id, _) = resolve(state, schema).await?;
     let outcome = state
         .bus
@@ -225,7 +228,9 @@ async fn disable(
     caller: Caller,
     Path(schema): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    execute(&state, &caller, &schema, SchemaCommand::Disable).await
+    let command = SchemaCommand::Disable;
+    caller.require(command.permission())?;
+    execute(&state, &caller, &schema, command).await
 }
 
 async fn enable(
@@ -233,7 +238,9 @@ async fn enable(
     caller: Caller,
     Path(schema): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    execute(&state, &caller, &schema, SchemaCommand::Enable).await
+    let command = SchemaCommand::Enable;
+    caller.require(command.permission())?;
+    execute(&state, &caller, &schema, command).await
 }
 
 #[derive(Deserialize)]
@@ -282,13 +289,9 @@ async fn remove_property(
     caller: Caller,
     Path((schema, path)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    execute(
-        &state,
-        &caller,
-        &schema,
-        SchemaCommand::RemoveProperty { path },
-    )
-    .await
+    let command = SchemaCommand::RemoveProperty { path };
+    caller.require(command.permission())?;
+    execute(&state, &caller, &schema, command).await
 }
 
 #[derive(Deserialize)]
@@ -346,13 +349,9 @@ async fn remove_status(
     caller: Caller,
     Path((schema, name)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    execute(
-        &state,
-        &caller,
-        &schema,
-        SchemaCommand::RemoveStatus { name },
-    )
-    .await
+    let command = SchemaCommand::RemoveStatus { name };
+    caller.require(command.permission())?;
+    execute(&state, &caller, &schema, command).await
 }
 
 async fn set_creation_transition(
@@ -418,14 +417,9 @@ async fn remove_transition(
     caller: Caller,
     Path((schema, id)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    let id = parse_id(&id)?;
-    execute(
-        &state,
-        &caller,
-        &schema,
-        SchemaCommand::RemoveTransition { id },
-    )
-    .await
+    let command = SchemaCommand::RemoveTransition { id: parse_id(&id)? };
+    caller.require(command.permission())?;
+    execute(&state, &caller, &schema, command).await
 }
 
 /// `POST /data/v1/{schema}/indexes`: `{fields, options}`; answers the index.
@@ -460,6 +454,7 @@ async fn remove_index(
     caller: Caller,
     Path((schema, id)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    let id = parse_id(&id)?;
-    execute(&state, &caller, &schema, SchemaCommand::RemoveIndex { id }).await
+    let command = SchemaCommand::RemoveIndex { id: parse_id(&id)? };
+    caller.require(command.permission())?;
+    execute(&state, &caller, &schema, command).await
 }
