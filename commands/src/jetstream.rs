@@ -49,6 +49,9 @@ pub fn valid_prefix(prefix: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
+/// How often opening the stream is tried before NATS is called unavailable.
+const OPEN_ATTEMPTS: u32 = 5;
+
 impl JetStreamLog {
     /// Connects to NATS at `url` and opens (creating if needed) the stream named `prefix`.
     pub async fn connect(url: &str, prefix: &str) -> Result<Self, LogError> {
@@ -73,11 +76,24 @@ impl JetStreamLog {
             duplicate_window: Duration::from_secs(120),
             ..Default::default()
         };
-        let stream = context.get_or_create_stream(config).await.map_err(|e| {
-            unavailable(format!(
-                "cannot open JetStream stream `{prefix}` at {url}: {e}"
-            ))
-        })?;
+        // The server may fail to make a stream's storage for a moment (it removes its streams
+        // directory when the last stream goes, racing a create): such a failure is tried again.
+        let mut attempt = 0;
+        let stream = loop {
+            attempt += 1;
+            match context.get_or_create_stream(config.clone()).await {
+                Ok(stream) => break stream,
+                Err(error) if attempt < OPEN_ATTEMPTS => {
+                    tracing::warn!(%error, attempt, "cannot open the JetStream stream yet; trying again");
+                    tokio::time::sleep(Duration::from_millis(100) * attempt).await;
+                }
+                Err(error) => {
+                    return Err(unavailable(format!(
+                        "cannot open JetStream stream `{prefix}` at {url}: {error}"
+                    )));
+                }
+            }
+        };
         Ok(Self {
             inner: Arc::new(Inner {
                 context,
