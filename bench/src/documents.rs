@@ -7,12 +7,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use vigil_commands::ids::{self, IdGenerator};
 use vigil_domain::commit::Commit;
 use vigil_domain::document::{DocumentCreated, DocumentEvent};
 use vigil_domain::id::{Id, StreamId};
-use vigil_domain::json::Json;
+use vigil_domain::json::JsonOf;
 use vigil_projections::runner::{self, Projection};
 use vigil_projections::store::ReadStore;
 use vigil_tests::{Deployment, TestDatabase, TestServer};
@@ -54,13 +54,16 @@ fn body() -> Value {
 }
 
 /// The data of the `n`th of `documents` loaded documents: each patient has 100.
-fn data(n: usize, documents: usize) -> Value {
-    json!({
-        "patientId": format!("p{}", n % (documents / 100).max(1)),
-        "systolic": 90 + n % 90,
-        "diastolic": 60 + n % 40,
-        "takenAt": "2026-01-01T00:00:00Z",
-    })
+fn data(n: usize, documents: usize) -> Map<String, Value> {
+    Map::from_iter([
+        (
+            "patientId".to_owned(),
+            json!(format!("p{}", n % (documents / 100).max(1))),
+        ),
+        ("systolic".to_owned(), json!(90 + n % 90)),
+        ("diastolic".to_owned(), json!(60 + n % 40)),
+        ("takenAt".to_owned(), json!("2026-01-01T00:00:00Z")),
+    ])
 }
 
 /// `documents-create`: `POST /data/v1/bench/documents` by `connections` clients for `seconds`.
@@ -91,7 +94,7 @@ fn document(schema_id: Id, creator: Id, id: Id, n: usize, documents: usize) -> C
         schema_id,
         creator_id: Some(creator),
         status: "new".into(),
-        data: Json(data(n, documents)),
+        data: JsonOf(data(n, documents)),
         user_ids: vec![creator],
         group_ids: Vec::new(),
     });

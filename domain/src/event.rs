@@ -147,7 +147,6 @@ mod tests {
     use crate::application::{ApplicationCreated, ApplicationKind, ApplicationVersionCreated};
     use crate::deployment::Bootstrapped;
     use crate::id::{Digest, Id, StreamId};
-    use crate::json::Json;
     use crate::reservation::{Claimed, Released};
     use crate::role::{
         RoleCreated, RoleDeleted, RolePermissionsAdded, RolePermissionsRemoved, RoleUpdated,
@@ -950,7 +949,7 @@ mod tests {
                     schema_id: id(1),
                     creator_id: Some(id(2)),
                     status: "new".into(),
-                    data: Json(serde_json::json!({"v": 1.5})),
+                    data: object(serde_json::json!({"v": 1.5})),
                     user_ids: vec![id(2)],
                     group_ids: vec![],
                 })
@@ -960,7 +959,7 @@ mod tests {
             ),
             (
                 DocumentEvent::Updated(crate::document::DocumentUpdated {
-                    data: Json(serde_json::json!({})),
+                    data: object(serde_json::json!({})),
                 })
                 .into(),
                 "document.updated",
@@ -972,7 +971,7 @@ mod tests {
                     transition_name: Some("t".into()),
                     from_status: "a".into(),
                     to_status: "b".into(),
-                    data: Json(serde_json::json!({})),
+                    data: object(serde_json::json!({})),
                     user_ids: vec![],
                     group_ids: vec![id(4)],
                 })
@@ -989,7 +988,7 @@ mod tests {
                 DocumentEvent::TaskRequested(crate::document::TaskRequested {
                     function_name: "f".into(),
                     priority: Some(2),
-                    data: Json(serde_json::json!({"documentId": "d"})),
+                    data: object(serde_json::json!({"documentId": "d"})),
                 })
                 .into(),
                 "document.task_requested",
@@ -1020,7 +1019,7 @@ mod tests {
             ),
             (
                 DocumentEvent::Resumed(crate::document::DocumentResumed {
-                    data: Json(serde_json::json!({})),
+                    data: object(serde_json::json!({})),
                     user_ids: vec![id(5)],
                     group_ids: vec![],
                 })
@@ -1059,6 +1058,16 @@ mod tests {
                 "120b06060606060606060606060600",
             ),
         ]
+    }
+
+    /// A document's data.
+    fn object(
+        value: serde_json::Value,
+    ) -> crate::json::JsonOf<serde_json::Map<String, serde_json::Value>> {
+        match value {
+            serde_json::Value::Object(object) => crate::json::JsonOf(object),
+            other => panic!("not an object: {other}"),
+        }
     }
 
     fn property_changed() -> crate::schema::PropertyChanged {
@@ -1176,6 +1185,17 @@ mod tests {
         // Valid JSON, but not a list of task actions: a fold would have taken it for none.
         let end = bytes.len();
         bytes[end - 2..].copy_from_slice(b"{}");
+        assert!(postcard::from_bytes::<Event>(&bytes).is_err());
+
+        // A document's data that is not an object: the fold took it for an empty one.
+        let updated: Event = DocumentEvent::Updated(crate::document::DocumentUpdated {
+            data: object(serde_json::json!({})),
+        })
+        .into();
+        let mut bytes = postcard::to_stdvec(&updated).unwrap();
+        let end = bytes.len();
+        assert_eq!(bytes[end - 2..], *b"{}");
+        bytes[end - 2..].copy_from_slice(b"[]");
         assert!(postcard::from_bytes::<Event>(&bytes).is_err());
 
         // A schema's statuses that are not statuses: the fold kept the previous ones.

@@ -123,6 +123,23 @@ impl proptest::arbitrary::Arbitrary for Json {
 }
 
 #[cfg(test)]
+impl proptest::arbitrary::Arbitrary for JsonOf<serde_json::Map<String, Value>> {
+    type Parameters = ();
+    type Strategy = proptest::strategy::BoxedStrategy<Self>;
+
+    /// Objects, as a document's data always is.
+    fn arbitrary_with((): ()) -> Self::Strategy {
+        use proptest::prelude::*;
+        any::<Json>()
+            .prop_map(|json| match json.0 {
+                Value::Object(object) => JsonOf(object),
+                other => JsonOf([("value".to_owned(), other)].into_iter().collect()),
+            })
+            .boxed()
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;

@@ -162,7 +162,7 @@ impl Projection for Documents {
                         ("user_ids", ids(&e.user_ids)),
                         ("group_ids", ids(&e.group_ids)),
                         ("status", e.status.clone().into()),
-                        ("data", Value::Json(e.data.get().clone())),
+                        ("data", Value::Json(JsonValue::Object(e.data.0.clone()))),
                         ("status_changed_timestamp", at.into()),
                         ("creation_timestamp", at.into()),
                         ("update_timestamp", at.into()),
@@ -174,7 +174,7 @@ impl Projection for Documents {
                     position,
                     [
                         key,
-                        ("data", Value::Json(e.data.get().clone())),
+                        ("data", Value::Json(JsonValue::Object(e.data.0.clone()))),
                         ("update_timestamp", at.into()),
                     ],
                 )?,
@@ -184,7 +184,7 @@ impl Projection for Documents {
                     [
                         key,
                         ("status", e.to_status.clone().into()),
-                        ("data", Value::Json(e.data.get().clone())),
+                        ("data", Value::Json(JsonValue::Object(e.data.0.clone()))),
                         ("user_ids", ids(&e.user_ids)),
                         ("group_ids", ids(&e.group_ids)),
                         ("status_changed_timestamp", at.into()),
@@ -228,7 +228,7 @@ impl Projection for Documents {
                     position,
                     [
                         key,
-                        ("data", Value::Json(e.data.get().clone())),
+                        ("data", Value::Json(JsonValue::Object(e.data.0.clone()))),
                         ("user_ids", ids(&e.user_ids)),
                         ("group_ids", ids(&e.group_ids)),
                         ("transition_lock_timestamp", Value::Null),

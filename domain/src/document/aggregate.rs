@@ -232,7 +232,7 @@ impl Aggregate for Document {
                     schema_id: schema.id,
                     creator_id,
                     status: working.status.clone(),
-                    data: Json(Value::Object(working.data.clone())),
+                    data: JsonOf(working.data.clone()),
                     user_ids: working.user_ids.clone(),
                     group_ids: working.group_ids.clone(),
                 });
@@ -391,21 +391,20 @@ impl Aggregate for Document {
 
     fn apply(&mut self, event: &Self::Event) {
         self.events += 1;
-        let data_of = |json: &Json| json.get().as_object().cloned().unwrap_or_default();
         match event {
             DocumentEvent::Created(e) => {
                 self.created = true;
                 self.schema_id = Some(e.schema_id);
                 self.creator_id = e.creator_id;
                 self.status = e.status.clone();
-                self.data = data_of(&e.data);
+                self.data = e.data.0.clone();
                 self.user_ids = e.user_ids.clone();
                 self.group_ids = e.group_ids.clone();
             }
-            DocumentEvent::Updated(e) => self.data = data_of(&e.data),
+            DocumentEvent::Updated(e) => self.data = e.data.0.clone(),
             DocumentEvent::Transitioned(e) => {
                 self.status = e.to_status.clone();
-                self.data = data_of(&e.data);
+                self.data = e.data.0.clone();
                 self.user_ids = e.user_ids.clone();
                 self.group_ids = e.group_ids.clone();
             }
@@ -425,7 +424,7 @@ impl Aggregate for Document {
             }
             DocumentEvent::Resumed(e) => {
                 self.lock = None;
-                self.data = data_of(&e.data);
+                self.data = e.data.0.clone();
                 self.user_ids = e.user_ids.clone();
                 self.group_ids = e.group_ids.clone();
             }
@@ -479,7 +478,7 @@ impl Document {
         }
         check_data(schema, Some(&self.data), &data)?;
         Ok(vec![DocumentEvent::Updated(DocumentUpdated {
-            data: Json(Value::Object(data)),
+            data: JsonOf(data),
         })])
     }
 
@@ -585,7 +584,7 @@ impl Document {
         working.deferred = lock.after_actions.clone();
         working.run(actions, lock.next_action, lock.transition_id);
         let resumed = DocumentEvent::Resumed(DocumentResumed {
-            data: Json(Value::Object(working.data.clone())),
+            data: JsonOf(working.data.clone()),
             user_ids: working.user_ids.clone(),
             group_ids: working.group_ids.clone(),
         });

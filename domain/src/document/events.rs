@@ -10,7 +10,7 @@ pub struct DocumentCreated {
     pub creator_id: Option<Id>,
     /// After the creation transition and its actions.
     pub status: String,
-    pub data: Json,
+    pub data: JsonOf<Map<String, Value>>,
     pub user_ids: Vec<Id>,
     pub group_ids: Vec<Id>,
 }
@@ -19,7 +19,7 @@ pub struct DocumentCreated {
 #[cfg_attr(test, derive(proptest_derive::Arbitrary))]
 pub struct DocumentUpdated {
     /// The whole new data.
-    pub data: Json,
+    pub data: JsonOf<Map<String, Value>>,
 }
 
 /// A transition ran: the document's new status, data and links.
@@ -30,7 +30,7 @@ pub struct DocumentTransitioned {
     pub transition_name: Option<String>,
     pub from_status: String,
     pub to_status: String,
-    pub data: Json,
+    pub data: JsonOf<Map<String, Value>>,
     pub user_ids: Vec<Id>,
     pub group_ids: Vec<Id>,
 }
@@ -47,7 +47,7 @@ pub struct TaskRequested {
     pub function_name: String,
     pub priority: Option<i64>,
     /// The action's data plus `schemaId` and `documentId`.
-    pub data: Json,
+    pub data: JsonOf<Map<String, Value>>,
 }
 
 /// The users or groups a document is linked to, all of them now.
@@ -79,7 +79,7 @@ pub struct DocumentLocked {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(test, derive(proptest_derive::Arbitrary))]
 pub struct DocumentResumed {
-    pub data: Json,
+    pub data: JsonOf<Map<String, Value>>,
     pub user_ids: Vec<Id>,
     pub group_ids: Vec<Id>,
 }

@@ -23,7 +23,7 @@ use crate::aggregate::{Aggregate, Ctx};
 use crate::error::{DomainError, ExhCode};
 use crate::event::events;
 use crate::id::Id;
-use crate::json::{Json, JsonOf};
+use crate::json::JsonOf;
 use crate::value::{Personal, Timestamp};
 
 mod access;

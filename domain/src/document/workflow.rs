@@ -96,7 +96,7 @@ impl Working<'_> {
         self.tasks.push(TaskRequested {
             function_name: task.function_name.clone(),
             priority: task.priority,
-            data: Json(Value::Object(data)),
+            data: JsonOf(data),
         });
     }
 
@@ -224,7 +224,7 @@ impl Working<'_> {
             transition_name: transition.name.clone(),
             from_status,
             to_status: self.status.clone(),
-            data: Json(Value::Object(self.data.clone())),
+            data: JsonOf(self.data.clone()),
             user_ids: self.user_ids.clone(),
             group_ids: self.group_ids.clone(),
         })
