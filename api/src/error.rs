@@ -11,9 +11,9 @@ use serde_json::{Map, Value, json};
 use vigil_commands::CommandError;
 use vigil_commands::auth::LoginError;
 use vigil_commands::mfa::{Challenge, MfaFailure};
+use vigil_domain::auth::mfa::MfaError;
 use vigil_domain::error::{DomainError, ExhCode};
 use vigil_domain::log::LogError;
-use vigil_domain::mfa::MfaError;
 use vigil_projections::page::QueryError;
 use vigil_projections::rql::RqlError;
 
@@ -116,7 +116,7 @@ impl<E: DomainError> From<CommandError<E>> for ApiError {
             CommandError::Taken("email") => {
                 Self::new(ExhCode::EmailUsed, "This email address is already used")
             }
-            CommandError::Taken(vigil_domain::unique_index::NAMESPACE) => Self::new(
+            CommandError::Taken(vigil_domain::data::unique_index::NAMESPACE) => Self::new(
                 ExhCode::ResourceAlreadyExists,
                 "Another document of this schema holds the same values of the fields of a unique index",
             ),

@@ -6,10 +6,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use vigil_domain::actor::{Actor, Via};
+use vigil_domain::auth::session::{IssuedToken, SessionStarted};
 use vigil_domain::commit::{CommandMeta, Commit, Recorded};
 use vigil_domain::event::SessionEvent;
 use vigil_domain::id::{Digest, Id, StreamId};
-use vigil_domain::session::{IssuedToken, SessionStarted};
 use vigil_domain::value::Timestamp;
 use vigil_tests::{ADMIN_EMAIL, ADMIN_PASSWORD, Deployment, TestEnv, TestServer};
 

@@ -10,7 +10,7 @@ use reqwest::Method;
 use serde_json::{Map, Value, json};
 use vigil_commands::ids::{self, IdGenerator};
 use vigil_domain::commit::Commit;
-use vigil_domain::document::{DocumentCreated, DocumentEvent};
+use vigil_domain::data::document::{DocumentCreated, DocumentEvent};
 use vigil_domain::id::{Id, StreamId};
 use vigil_domain::json::JsonOf;
 use vigil_projections::runner::{self, Projection};

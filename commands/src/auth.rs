@@ -3,24 +3,26 @@
 
 use vigil_domain::actor::Actor;
 use vigil_domain::aggregate::Aggregate;
-use vigil_domain::authorization::{
+use vigil_domain::auth::authorization::{
     Authorization, AuthorizationCommand, AuthorizationError, Verifier,
+};
+use vigil_domain::auth::session::{
+    IssuedToken, Session, SessionCommand, SessionError, SessionStarted,
 };
 use vigil_domain::commit::CommandMeta;
 use vigil_domain::id::{Id, StreamId};
 use vigil_domain::log::LogError;
-use vigil_domain::login::{self, Login, LoginCommand};
 use vigil_domain::permission::Permissions;
 use vigil_domain::reservation::{self, Reservation};
-use vigil_domain::session::{IssuedToken, Session, SessionCommand, SessionError, SessionStarted};
-use vigil_domain::user::User;
+use vigil_domain::users::login::{self, Login, LoginCommand};
+use vigil_domain::users::user::User;
 use vigil_domain::value::{Email, Timestamp};
 
 use crate::flow::{CommandBus, CommandError, Outcome};
 use crate::ids::{self, IdGenerator};
 use crate::mfa::{self, Challenge};
 use crate::secrets::{self, SecretError, VaultError};
-use vigil_domain::mfa::MfaError;
+use vigil_domain::auth::mfa::MfaError;
 
 /// How long tokens live.
 #[derive(Debug, Clone, Copy)]
@@ -74,11 +76,11 @@ pub enum LoginError {
     #[error(transparent)]
     Vault(#[from] VaultError),
     #[error(transparent)]
-    Presence(#[from] CommandError<vigil_domain::presence::PresenceError>),
+    Presence(#[from] CommandError<vigil_domain::auth::presence::PresenceError>),
     #[error(transparent)]
-    OAuth1(#[from] CommandError<vigil_domain::oauth1::OAuth1TokenError>),
+    OAuth1(#[from] CommandError<vigil_domain::auth::oauth1::OAuth1TokenError>),
     #[error(transparent)]
-    Sso(#[from] CommandError<vigil_domain::sso::SsoTokenError>),
+    Sso(#[from] CommandError<vigil_domain::auth::sso::SsoTokenError>),
 }
 
 impl From<CommandError<login::LoginAttemptError>> for LoginError {

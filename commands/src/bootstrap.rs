@@ -6,7 +6,7 @@
 
 use vigil_domain::actor::{Actor, Via};
 use vigil_domain::aggregate::Aggregate;
-use vigil_domain::application::{
+use vigil_domain::auth::application::{
     Application, ApplicationCommand, ApplicationError, ApplicationKind,
 };
 use vigil_domain::commit::CommandMeta;
@@ -15,8 +15,8 @@ use vigil_domain::deployment::{
 };
 use vigil_domain::id::{Id, StreamId};
 use vigil_domain::permission::Permissions;
-use vigil_domain::role::{Role, RoleCommand, RoleError};
-use vigil_domain::user::{Registration, User, UserCommand, UserError};
+use vigil_domain::users::role::{Role, RoleCommand, RoleError};
+use vigil_domain::users::user::{Registration, User, UserCommand, UserError};
 use vigil_domain::value::Email;
 
 use crate::flow::{CommandBus, CommandError};

@@ -9,12 +9,14 @@ use futures::future::BoxFuture;
 use lru::LruCache;
 use serde_json::{Map, Value};
 use vigil_domain::aggregate::Aggregate;
-use vigil_domain::document::{Document, DocumentCommand, DocumentError, Lookups, SchemaSnapshot};
+use vigil_domain::data::document::{
+    Document, DocumentCommand, DocumentError, Lookups, SchemaSnapshot,
+};
+use vigil_domain::data::schema::Schema;
+use vigil_domain::data::unique_index::{self, UniqueLookup, unique_keys};
 use vigil_domain::id::{Id, StreamId};
 use vigil_domain::log::LogError;
-use vigil_domain::schema::Schema;
-use vigil_domain::unique_index::{self, UniqueLookup, unique_keys};
-use vigil_domain::user::User;
+use vigil_domain::users::user::User;
 use vigil_domain::value::Timestamp;
 use vigil_schemas::compiled::CompiledSchema;
 use vigil_schemas::workflow::{Action, Condition};
@@ -187,7 +189,7 @@ fn named_users(schema: &SchemaSnapshot, data: &Map<String, Value>, linked: &[Id]
         }));
     let mut users: BTreeSet<Id> = linked.iter().copied().collect();
     for field in fields {
-        let value = vigil_domain::document::value_at(data, field);
+        let value = vigil_domain::data::document::value_at(data, field);
         if let Some(id) = value.and_then(Value::as_str).and_then(|s| s.parse().ok()) {
             users.insert(id);
         }

@@ -4,14 +4,14 @@
 //! deployment key before they reach the log), and what a presented code proves.
 
 use vigil_domain::aggregate::Aggregate;
-use vigil_domain::commit::CommandMeta;
-use vigil_domain::id::{Id, StreamId};
-use vigil_domain::mfa::{
+use vigil_domain::auth::mfa::{
     self, Method, MethodSecret, MethodType, Mfa, MfaChallengeIssued, MfaChange, MfaCommand,
     MfaError, MfaMethodAdded, Presented,
 };
-use vigil_domain::presence::{self, Presence, PresenceCommand, PresenceConfirmed};
-use vigil_domain::user::User;
+use vigil_domain::auth::presence::{self, Presence, PresenceCommand, PresenceConfirmed};
+use vigil_domain::commit::CommandMeta;
+use vigil_domain::id::{Id, StreamId};
+use vigil_domain::users::user::User;
 
 use crate::auth::{self, LoginError, TokenLifetimes, Tokens};
 use crate::flow::{CommandBus, CommandError, Outcome};

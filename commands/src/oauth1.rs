@@ -3,11 +3,13 @@
 //! secret, which signs requests, sealed under the deployment key.
 
 use vigil_domain::aggregate::Aggregate;
+use vigil_domain::auth::oauth1::{
+    OAuth1Token, OAuth1TokenCommand, OAuth1TokenCreated, OAuth1TokenError,
+};
+use vigil_domain::auth::sso::{self, SsoToken, SsoTokenCommand, SsoTokenCreated, SsoTokenError};
 use vigil_domain::commit::CommandMeta;
 use vigil_domain::id::{Id, StreamId};
-use vigil_domain::oauth1::{OAuth1Token, OAuth1TokenCommand, OAuth1TokenCreated, OAuth1TokenError};
-use vigil_domain::sso::{self, SsoToken, SsoTokenCommand, SsoTokenCreated, SsoTokenError};
-use vigil_domain::user::User;
+use vigil_domain::users::user::User;
 use vigil_domain::value::Timestamp;
 
 use crate::auth::{self, LoginError};

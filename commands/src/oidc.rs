@@ -11,12 +11,16 @@ use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 use vigil_domain::aggregate::Aggregate;
+use vigil_domain::auth::oidc::{
+    OidcProvider, OidcProviderCommand, OidcProviderError, ProviderSettings,
+};
 use vigil_domain::commit::CommandMeta;
 use vigil_domain::id::{Id, StreamId};
 use vigil_domain::log::LogError;
-use vigil_domain::oidc::{OidcProvider, OidcProviderCommand, OidcProviderError, ProviderSettings};
 use vigil_domain::reservation::{self, Reservation};
-use vigil_domain::user::{OidcLinked, PasswordHash, Registration, User, UserCommand, UserError};
+use vigil_domain::users::user::{
+    OidcLinked, PasswordHash, Registration, User, UserCommand, UserError,
+};
 use vigil_domain::value::{Email, Personal, Timestamp};
 
 use crate::auth::{self, LoginError, TokenLifetimes, Tokens};
@@ -731,10 +735,13 @@ pub async fn unlink(
     meta: &CommandMeta,
 ) -> Result<Outcome, CommandError<UserError>> {
     let (settings, _) = bus
-        .load::<vigil_domain::settings::Settings>(&vigil_domain::settings::stream())
+        .load::<vigil_domain::users::settings::Settings>(&vigil_domain::users::settings::stream())
         .await?;
-    crate::users::without_template(&settings, vigil_domain::settings::TemplateSlot::OidcUnlink)
-        .map_err(CommandError::Domain)?;
+    crate::users::without_template(
+        &settings,
+        vigil_domain::users::settings::TemplateSlot::OidcUnlink,
+    )
+    .map_err(CommandError::Domain)?;
     let stream = StreamId::of(User::KIND, user_id);
     let (user, _) = bus.load::<User>(&stream).await?;
     let command = UserCommand::UnlinkOidc {

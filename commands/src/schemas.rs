@@ -4,10 +4,10 @@
 use serde_json::{Map, Value};
 use vigil_domain::aggregate::Aggregate;
 use vigil_domain::commit::CommandMeta;
+use vigil_domain::data::schema::{Schema, SchemaCommand, SchemaError};
 use vigil_domain::id::{Id, StreamId};
 use vigil_domain::log::LogError;
 use vigil_domain::reservation::{self, Reservation};
-use vigil_domain::schema::{Schema, SchemaCommand, SchemaError};
 
 use crate::flow::{CommandBus, CommandError, Outcome};
 use crate::ids::IdGenerator;

@@ -26,7 +26,7 @@ use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash as Phc;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use vigil_domain::id::{Digest, Id};
-use vigil_domain::user::PasswordHash;
+use vigil_domain::users::user::PasswordHash;
 use vigil_domain::value::Sealed;
 
 #[derive(Debug, thiserror::Error)]

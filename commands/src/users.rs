@@ -2,19 +2,21 @@
 //! (password hashing, the unique email), password changes and checks, and deletion (which frees
 //! the email address again).
 
-use vigil_domain::address::{self, ResetRequestCommand, ResetRequestError, ResetRequests};
 use vigil_domain::aggregate::Aggregate;
 use vigil_domain::commit::CommandMeta;
 use vigil_domain::id::{Id, StreamId};
 use vigil_domain::log::LogError;
-use vigil_domain::login::{self, Login, LoginAttemptError, LoginCommand};
 use vigil_domain::password::PasswordPolicy;
-use vigil_domain::settings::{self, Settings, TemplateRef, TemplateSlot};
-use vigil_domain::user::{
+use vigil_domain::users::address::{self, ResetRequestCommand, ResetRequestError, ResetRequests};
+use vigil_domain::users::login::{self, Login, LoginAttemptError, LoginCommand};
+use vigil_domain::users::settings::{self, Settings, TemplateRef, TemplateSlot};
+use vigil_domain::users::user::{
     self, CodeRequest, PasswordHash, Registration, User, UserCommand, UserError,
 };
+use vigil_domain::users::verification::{
+    Mode, Proof, Purpose, VerificationError, VerificationRequested,
+};
 use vigil_domain::value::Email;
-use vigil_domain::verification::{Mode, Proof, Purpose, VerificationError, VerificationRequested};
 
 use crate::flow::{CommandBus, CommandError, Outcome};
 use crate::ids::{self, IdGenerator};

@@ -11,24 +11,24 @@
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::address::ResetRequestEvent;
-pub use crate::application::ApplicationEvent;
-pub use crate::authorization::AuthorizationEvent;
+pub use crate::auth::application::ApplicationEvent;
+pub use crate::auth::authorization::AuthorizationEvent;
+pub use crate::auth::mfa::MfaEvent;
+pub use crate::auth::oauth1::OAuth1TokenEvent;
+pub use crate::auth::oidc::{OidcLoginEvent, OidcProviderEvent};
+pub use crate::auth::presence::PresenceEvent;
+pub use crate::auth::session::SessionEvent;
+pub use crate::auth::sso::SsoTokenEvent;
+pub use crate::data::document::DocumentEvent;
+pub use crate::data::schema::SchemaEvent;
 pub use crate::deployment::DeploymentEvent;
-pub use crate::document::DocumentEvent;
-pub use crate::group::GroupEvent;
-pub use crate::login::LoginEvent;
-pub use crate::mfa::MfaEvent;
-pub use crate::oauth1::OAuth1TokenEvent;
-pub use crate::oidc::{OidcLoginEvent, OidcProviderEvent};
-pub use crate::presence::PresenceEvent;
 pub use crate::reservation::ReservationEvent;
-pub use crate::role::RoleEvent;
-pub use crate::schema::SchemaEvent;
-pub use crate::session::SessionEvent;
-pub use crate::settings::SettingsEvent;
-pub use crate::sso::SsoTokenEvent;
-pub use crate::user::UserEvent;
+pub use crate::users::address::ResetRequestEvent;
+pub use crate::users::group::GroupEvent;
+pub use crate::users::login::LoginEvent;
+pub use crate::users::role::RoleEvent;
+pub use crate::users::settings::SettingsEvent;
+pub use crate::users::user::UserEvent;
 
 /// Declares an area's event enum with the stable wire name of each variant.
 macro_rules! events {
@@ -144,15 +144,17 @@ pub trait AreaEvent: Clone + Into<Event> + Send + Sync + 'static {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::application::{ApplicationCreated, ApplicationKind, ApplicationVersionCreated};
+    use crate::auth::application::{
+        ApplicationCreated, ApplicationKind, ApplicationVersionCreated,
+    };
+    use crate::auth::session::{IssuedToken, SessionRefreshed, SessionStarted};
     use crate::deployment::Bootstrapped;
     use crate::id::{Digest, Id, StreamId};
     use crate::reservation::{Claimed, Released};
-    use crate::role::{
+    use crate::users::role::{
         RoleCreated, RoleDeleted, RolePermissionsAdded, RolePermissionsRemoved, RoleUpdated,
     };
-    use crate::session::{IssuedToken, SessionRefreshed, SessionStarted};
-    use crate::user::{
+    use crate::users::user::{
         Optional, PasswordChanged, PasswordHash, UserDeleted, UserRegistered, UserRolesAdded,
         UserRolesRemoved, UserUpdated,
     };
@@ -330,7 +332,7 @@ mod tests {
                 "0401040404040404040404040404017601630909090909090909090909090909090909090909090909090909090909090909",
             ),
             (
-                ApplicationEvent::Updated(crate::application::ApplicationUpdated {
+                ApplicationEvent::Updated(crate::auth::application::ApplicationUpdated {
                     name: Some("n".into()),
                     description: None,
                     logo: None,
@@ -341,14 +343,14 @@ mod tests {
                 "040201016e000001010172",
             ),
             (
-                ApplicationEvent::Deleted(crate::application::ApplicationDeleted {}).into(),
+                ApplicationEvent::Deleted(crate::auth::application::ApplicationDeleted {}).into(),
                 "application.deleted",
                 "0403",
             ),
             (
-                ApplicationEvent::VersionDeleted(crate::application::ApplicationVersionDeleted {
-                    version_id: id(4),
-                })
+                ApplicationEvent::VersionDeleted(
+                    crate::auth::application::ApplicationVersionDeleted { version_id: id(4) },
+                )
                 .into(),
                 "application.version_deleted",
                 "0404040404040404040404040404",
@@ -374,7 +376,7 @@ mod tests {
                 "0501070707070707070707070707070707070707070707070707070707070707070707070707070707070707070780a0abfef962080808080808080808080808080808080808080808080808080808080808080808080808080808080808080880a0abfef962",
             ),
             (
-                LoginEvent::Failed(crate::login::LoginFailed {
+                LoginEvent::Failed(crate::users::login::LoginFailed {
                     user_id: Some(id(1)),
                     failed_count: 3,
                     at: Timestamp(5),
@@ -384,38 +386,42 @@ mod tests {
                 "060001010101010101010101010101030a",
             ),
             (
-                LoginEvent::Cleared(crate::login::FailuresCleared { user_id: None }).into(),
+                LoginEvent::Cleared(crate::users::login::FailuresCleared { user_id: None }).into(),
                 "login.cleared",
                 "060100",
             ),
             (
-                SessionEvent::Ended(crate::session::SessionEnded {}).into(),
+                SessionEvent::Ended(crate::auth::session::SessionEnded {}).into(),
                 "session.ended",
                 "0502",
             ),
             (
-                UserEvent::VerificationRequested(crate::verification::VerificationRequested {
-                    request_id: id(5),
-                    purpose: crate::verification::Purpose::PasswordReset,
-                    at: Timestamp(5),
-                })
+                UserEvent::VerificationRequested(
+                    crate::users::verification::VerificationRequested {
+                        request_id: id(5),
+                        purpose: crate::users::verification::Purpose::PasswordReset,
+                        at: Timestamp(5),
+                    },
+                )
                 .into(),
                 "user.verification_requested",
                 "0206050505050505050505050505010a",
             ),
             (
-                UserEvent::VerificationCodeIssued(crate::verification::VerificationCodeIssued {
-                    request_id: id(5),
-                    digest: Digest::from_bytes([7; 32]),
-                    expires_at: Timestamp(9),
-                    at: Timestamp(5),
-                })
+                UserEvent::VerificationCodeIssued(
+                    crate::users::verification::VerificationCodeIssued {
+                        request_id: id(5),
+                        digest: Digest::from_bytes([7; 32]),
+                        expires_at: Timestamp(9),
+                        at: Timestamp(5),
+                    },
+                )
                 .into(),
                 "user.verification_code_issued",
                 "02070505050505050505050505050707070707070707070707070707070707070707070707070707070707070707120a",
             ),
             (
-                UserEvent::VerificationMailSent(crate::verification::VerificationMailSent {
+                UserEvent::VerificationMailSent(crate::users::verification::VerificationMailSent {
                     request_id: id(5),
                 })
                 .into(),
@@ -423,7 +429,7 @@ mod tests {
                 "0208050505050505050505050505",
             ),
             (
-                UserEvent::Activated(crate::user::UserActivated {
+                UserEvent::Activated(crate::users::user::UserActivated {
                     request_id: Some(id(5)),
                 })
                 .into(),
@@ -431,7 +437,7 @@ mod tests {
                 "020901050505050505050505050505",
             ),
             (
-                UserEvent::PasswordReset(crate::user::PasswordReset {
+                UserEvent::PasswordReset(crate::users::user::PasswordReset {
                     request_id: id(5),
                     password_hash: PasswordHash("h".into()),
                 })
@@ -440,7 +446,7 @@ mod tests {
                 "020a0505050505050505050505050168",
             ),
             (
-                SettingsEvent::PasswordPolicySet(crate::settings::PasswordPolicySet {
+                SettingsEvent::PasswordPolicySet(crate::users::settings::PasswordPolicySet {
                     policy: crate::password::PasswordPolicy::default(),
                 })
                 .into(),
@@ -448,18 +454,20 @@ mod tests {
                 "070008800100000000",
             ),
             (
-                SettingsEvent::VerificationSettingsSet(crate::settings::VerificationSettingsSet {
-                    settings: crate::settings::VerificationSettings::default(),
-                })
+                SettingsEvent::VerificationSettingsSet(
+                    crate::users::settings::VerificationSettingsSet {
+                        settings: crate::users::settings::VerificationSettings::default(),
+                    },
+                )
                 .into(),
                 "settings.verification_set",
                 "070100000101",
             ),
             (
-                SettingsEvent::EmailTemplatesSet(crate::settings::EmailTemplatesSet {
+                SettingsEvent::EmailTemplatesSet(crate::users::settings::EmailTemplatesSet {
                     templates: vec![(
-                        crate::settings::TemplateSlot::PasswordResetPin,
-                        crate::settings::TemplateRef::Name("t".into()),
+                        crate::users::settings::TemplateSlot::PasswordResetPin,
+                        crate::users::settings::TemplateRef::Name("t".into()),
                     )],
                 })
                 .into(),
@@ -467,7 +475,7 @@ mod tests {
                 "07020106010174",
             ),
             (
-                UserEvent::EmailChanged(crate::user::EmailChanged {
+                UserEvent::EmailChanged(crate::users::user::EmailChanged {
                     email: Personal("a@b.c".into()),
                 })
                 .into(),
@@ -475,7 +483,7 @@ mod tests {
                 "020b056140622e63",
             ),
             (
-                UserEvent::ProfileImageSet(crate::user::ProfileImageSet {
+                UserEvent::ProfileImageSet(crate::users::user::ProfileImageSet {
                     hash: Some("h".into()),
                 })
                 .into(),
@@ -483,17 +491,19 @@ mod tests {
                 "020c010168",
             ),
             (
-                UserEvent::StaffEnlisted(crate::user::StaffEnlisted { group_id: id(6) }).into(),
+                UserEvent::StaffEnlisted(crate::users::user::StaffEnlisted { group_id: id(6) })
+                    .into(),
                 "user.staff_enlisted",
                 "020d060606060606060606060606",
             ),
             (
-                UserEvent::StaffRemoved(crate::user::StaffRemoved { group_id: id(6) }).into(),
+                UserEvent::StaffRemoved(crate::users::user::StaffRemoved { group_id: id(6) })
+                    .into(),
                 "user.staff_removed",
                 "020e060606060606060606060606",
             ),
             (
-                UserEvent::StaffRolesAdded(crate::user::StaffRolesAdded {
+                UserEvent::StaffRolesAdded(crate::users::user::StaffRolesAdded {
                     group_id: id(6),
                     role_ids: vec![id(7)],
                 })
@@ -502,7 +512,7 @@ mod tests {
                 "020f06060606060606060606060601070707070707070707070707",
             ),
             (
-                UserEvent::StaffRolesRemoved(crate::user::StaffRolesRemoved {
+                UserEvent::StaffRolesRemoved(crate::users::user::StaffRolesRemoved {
                     group_id: id(6),
                     role_ids: vec![id(7)],
                 })
@@ -511,7 +521,7 @@ mod tests {
                 "021006060606060606060606060601070707070707070707070707",
             ),
             (
-                UserEvent::PatientEnlisted(crate::user::PatientEnlisted {
+                UserEvent::PatientEnlisted(crate::users::user::PatientEnlisted {
                     group_id: id(6),
                     expires_at: Some(Timestamp(9)),
                 })
@@ -520,15 +530,16 @@ mod tests {
                 "02110606060606060606060606060112",
             ),
             (
-                UserEvent::PatientRemoved(crate::user::PatientRemoved { group_id: id(6) }).into(),
+                UserEvent::PatientRemoved(crate::users::user::PatientRemoved { group_id: id(6) })
+                    .into(),
                 "user.patient_enlistment_removed",
                 "0212060606060606060606060606",
             ),
             (
-                UserEvent::CodeRequested(crate::verification::CodeRequested {
+                UserEvent::CodeRequested(crate::users::verification::CodeRequested {
                     request_id: id(4),
-                    purpose: crate::verification::Purpose::Activation,
-                    mode: crate::verification::Mode::PinCode,
+                    purpose: crate::users::verification::Purpose::Activation,
+                    mode: crate::users::verification::Mode::PinCode,
                     at: Timestamp(9),
                     initiations: 2,
                     first_request_id: id(3),
@@ -539,9 +550,9 @@ mod tests {
                 "02130404040404040404040404040001120203030303030303030303030310",
             ),
             (
-                UserEvent::PinFailed(crate::verification::VerificationPinFailed {
+                UserEvent::PinFailed(crate::users::verification::VerificationPinFailed {
                     request_id: id(4),
-                    purpose: crate::verification::Purpose::PasswordReset,
+                    purpose: crate::users::verification::Purpose::PasswordReset,
                     at: Timestamp(9),
                     failed_attempts: 2,
                 })
@@ -550,16 +561,16 @@ mod tests {
                 "0214040404040404040404040404011202",
             ),
             (
-                UserEvent::VerificationCleared(crate::verification::VerificationCleared {
+                UserEvent::VerificationCleared(crate::users::verification::VerificationCleared {
                     request_id: id(4),
-                    purpose: crate::verification::Purpose::PasswordReset,
+                    purpose: crate::users::verification::Purpose::PasswordReset,
                 })
                 .into(),
                 "user.verification_cleared",
                 "021504040404040404040404040401",
             ),
             (
-                UserEvent::OidcLinked(crate::user::OidcLinked {
+                UserEvent::OidcLinked(crate::users::user::OidcLinked {
                     provider_id: id(4),
                     subject_id: crate::value::Personal("s".into()),
                 })
@@ -568,7 +579,7 @@ mod tests {
                 "02160404040404040404040404040173",
             ),
             (
-                UserEvent::OidcUnlinked(crate::user::OidcUnlinked {
+                UserEvent::OidcUnlinked(crate::users::user::OidcUnlinked {
                     provider_id: id(4),
                     reset_request: Some(id(5)),
                 })
@@ -577,7 +588,7 @@ mod tests {
                 "021704040404040404040404040401050505050505050505050505",
             ),
             (
-                GroupEvent::RoleCreated(crate::group::GroupRoleCreated {
+                GroupEvent::RoleCreated(crate::users::group::GroupRoleCreated {
                     role_id: id(7),
                     name: "n".into(),
                     description: "d".into(),
@@ -587,7 +598,7 @@ mod tests {
                 "0800070707070707070707070707016e0164",
             ),
             (
-                GroupEvent::RoleUpdated(crate::group::GroupRoleUpdated {
+                GroupEvent::RoleUpdated(crate::users::group::GroupRoleUpdated {
                     role_id: id(7),
                     name: None,
                     description: Some("d".into()),
@@ -597,7 +608,7 @@ mod tests {
                 "080107070707070707070707070700010164",
             ),
             (
-                GroupEvent::RolePermissionsAdded(crate::group::GroupRolePermissionsAdded {
+                GroupEvent::RolePermissionsAdded(crate::users::group::GroupRolePermissionsAdded {
                     role_id: id(7),
                     permissions: vec!["VIEW_PATIENTS".into()],
                 })
@@ -606,27 +617,30 @@ mod tests {
                 "0802070707070707070707070707010d564945575f50415449454e5453",
             ),
             (
-                GroupEvent::RolePermissionsRemoved(crate::group::GroupRolePermissionsRemoved {
-                    role_id: id(7),
-                    permissions: vec!["VIEW_PATIENTS".into()],
-                })
+                GroupEvent::RolePermissionsRemoved(
+                    crate::users::group::GroupRolePermissionsRemoved {
+                        role_id: id(7),
+                        permissions: vec!["VIEW_PATIENTS".into()],
+                    },
+                )
                 .into(),
                 "group.role_permissions_removed",
                 "0803070707070707070707070707010d564945575f50415449454e5453",
             ),
             (
-                GroupEvent::RoleDeleted(crate::group::GroupRoleDeleted { role_id: id(7) }).into(),
+                GroupEvent::RoleDeleted(crate::users::group::GroupRoleDeleted { role_id: id(7) })
+                    .into(),
                 "group.role_deleted",
                 "0804070707070707070707070707",
             ),
             (
-                AuthorizationEvent::Created(crate::authorization::AuthorizationCreated {
+                AuthorizationEvent::Created(crate::auth::authorization::AuthorizationCreated {
                     user_id: id(1),
                     application_id: id(3),
                     client_id: "c".into(),
                     redirect_uri: "r".into(),
                     state: Some("s".into()),
-                    challenge: Some(crate::authorization::CodeChallenge::S256("h".into())),
+                    challenge: Some(crate::auth::authorization::CodeChallenge::S256("h".into())),
                     code_digest: Digest::from_bytes([8; 32]),
                     expires_at: Timestamp(9),
                 })
@@ -635,7 +649,7 @@ mod tests {
                 "09000101010101010101010101010303030303030303030303030163017201017301010168080808080808080808080808080808080808080808080808080808080808080812",
             ),
             (
-                AuthorizationEvent::Redeemed(crate::authorization::AuthorizationRedeemed {
+                AuthorizationEvent::Redeemed(crate::auth::authorization::AuthorizationRedeemed {
                     session_id: id(4),
                 })
                 .into(),
@@ -643,25 +657,28 @@ mod tests {
                 "0901040404040404040404040404",
             ),
             (
-                AuthorizationEvent::Revoked(crate::authorization::AuthorizationRevoked {}).into(),
+                AuthorizationEvent::Revoked(crate::auth::authorization::AuthorizationRevoked {})
+                    .into(),
                 "authorization.revoked",
                 "0902",
             ),
             (
-                ApplicationEvent::ConsumerSecretSealed(crate::application::ConsumerSecretSealed {
-                    version_id: id(5),
-                    secret: crate::value::Sealed(vec![1, 2]),
-                })
+                ApplicationEvent::ConsumerSecretSealed(
+                    crate::auth::application::ConsumerSecretSealed {
+                        version_id: id(5),
+                        secret: crate::value::Sealed(vec![1, 2]),
+                    },
+                )
                 .into(),
                 "application.consumer_secret_sealed",
                 "0405050505050505050505050505020102",
             ),
             (
-                MfaEvent::MethodAdded(crate::mfa::MfaMethodAdded {
+                MfaEvent::MethodAdded(crate::auth::mfa::MfaMethodAdded {
                     method_id: id(2),
                     name: "n".into(),
                     tags: vec!["t".into()],
-                    secret: crate::mfa::MethodSecret::Totp(crate::value::Sealed(vec![1, 2])),
+                    secret: crate::auth::mfa::MethodSecret::Totp(crate::value::Sealed(vec![1, 2])),
                     at: Timestamp(9),
                 })
                 .into(),
@@ -669,13 +686,13 @@ mod tests {
                 "0a00020202020202020202020202016e0101740002010212",
             ),
             (
-                MfaEvent::MethodAdded(crate::mfa::MfaMethodAdded {
+                MfaEvent::MethodAdded(crate::auth::mfa::MfaMethodAdded {
                     method_id: id(3),
                     name: "r".into(),
                     tags: vec![],
-                    secret: crate::mfa::MethodSecret::RecoveryCodes(vec![Digest::from_bytes(
-                        [4; 32],
-                    )]),
+                    secret: crate::auth::mfa::MethodSecret::RecoveryCodes(vec![
+                        Digest::from_bytes([4; 32]),
+                    ]),
                     at: Timestamp(9),
                 })
                 .into(),
@@ -683,7 +700,7 @@ mod tests {
                 "0a000303030303030303030303030172000101040404040404040404040404040404040404040404040404040404040404040412",
             ),
             (
-                MfaEvent::MethodVerified(crate::mfa::MfaMethodVerified {
+                MfaEvent::MethodVerified(crate::auth::mfa::MfaMethodVerified {
                     method_id: id(2),
                     step: 5,
                     at: Timestamp(9),
@@ -693,7 +710,7 @@ mod tests {
                 "0a010202020202020202020202020512",
             ),
             (
-                MfaEvent::MethodRemoved(crate::mfa::MfaMethodRemoved {
+                MfaEvent::MethodRemoved(crate::auth::mfa::MfaMethodRemoved {
                     method_id: id(2),
                     at: Timestamp(9),
                 })
@@ -702,17 +719,17 @@ mod tests {
                 "0a0202020202020202020202020212",
             ),
             (
-                MfaEvent::Enabled(crate::mfa::MfaSwitched { at: Timestamp(9) }).into(),
+                MfaEvent::Enabled(crate::auth::mfa::MfaSwitched { at: Timestamp(9) }).into(),
                 "mfa.enabled",
                 "0a0312",
             ),
             (
-                MfaEvent::Disabled(crate::mfa::MfaSwitched { at: Timestamp(9) }).into(),
+                MfaEvent::Disabled(crate::auth::mfa::MfaSwitched { at: Timestamp(9) }).into(),
                 "mfa.disabled",
                 "0a0412",
             ),
             (
-                MfaEvent::ChallengeIssued(crate::mfa::MfaChallengeIssued {
+                MfaEvent::ChallengeIssued(crate::auth::mfa::MfaChallengeIssued {
                     challenge_id: id(5),
                     digest: Digest::from_bytes([6; 32]),
                     application_id: id(3),
@@ -723,10 +740,10 @@ mod tests {
                 "0a05050505050505050505050505060606060606060606060606060606060606060606060606060606060606060603030303030303030303030312",
             ),
             (
-                MfaEvent::ChallengePassed(crate::mfa::MfaChallengePassed {
+                MfaEvent::ChallengePassed(crate::auth::mfa::MfaChallengePassed {
                     challenge_id: id(5),
                     method_id: id(2),
-                    proof: crate::mfa::Proof::Totp { step: 5 },
+                    proof: crate::auth::mfa::Proof::Totp { step: 5 },
                     session_id: id(4),
                     at: Timestamp(9),
                 })
@@ -735,10 +752,10 @@ mod tests {
                 "0a06050505050505050505050505020202020202020202020202000504040404040404040404040412",
             ),
             (
-                MfaEvent::ChallengePassed(crate::mfa::MfaChallengePassed {
+                MfaEvent::ChallengePassed(crate::auth::mfa::MfaChallengePassed {
                     challenge_id: id(5),
                     method_id: id(3),
-                    proof: crate::mfa::Proof::RecoveryCode { index: 1 },
+                    proof: crate::auth::mfa::Proof::RecoveryCode { index: 1 },
                     session_id: id(4),
                     at: Timestamp(9),
                 })
@@ -747,7 +764,7 @@ mod tests {
                 "0a06050505050505050505050505030303030303030303030303010104040404040404040404040412",
             ),
             (
-                MfaEvent::AttemptFailed(crate::mfa::MfaAttemptFailed {
+                MfaEvent::AttemptFailed(crate::auth::mfa::MfaAttemptFailed {
                     method_id: Some(id(2)),
                     failed_attempts: 3,
                     at: Timestamp(9),
@@ -757,7 +774,7 @@ mod tests {
                 "0a07010202020202020202020202020312",
             ),
             (
-                PresenceEvent::Confirmed(crate::presence::PresenceConfirmed {
+                PresenceEvent::Confirmed(crate::auth::presence::PresenceConfirmed {
                     token_id: id(5),
                     digest: Digest::from_bytes([6; 32]),
                     at: Timestamp(9),
@@ -768,7 +785,7 @@ mod tests {
                 "0b0005050505050505050505050506060606060606060606060606060606060606060606060606060606060606061214",
             ),
             (
-                OAuth1TokenEvent::Created(crate::oauth1::OAuth1TokenCreated {
+                OAuth1TokenEvent::Created(crate::auth::oauth1::OAuth1TokenCreated {
                     user_id: id(1),
                     application_id: id(3),
                     token_digest: Digest::from_bytes([6; 32]),
@@ -779,12 +796,12 @@ mod tests {
                 "0c000101010101010101010101010303030303030303030303030606060606060606060606060606060606060606060606060606060606060606020102",
             ),
             (
-                OAuth1TokenEvent::Revoked(crate::oauth1::OAuth1TokenRevoked {}).into(),
+                OAuth1TokenEvent::Revoked(crate::auth::oauth1::OAuth1TokenRevoked {}).into(),
                 "oauth1_token.revoked",
                 "0c01",
             ),
             (
-                SsoTokenEvent::Created(crate::sso::SsoTokenCreated {
+                SsoTokenEvent::Created(crate::auth::sso::SsoTokenCreated {
                     user_id: id(1),
                     application_id: id(3),
                     digest: Digest::from_bytes([6; 32]),
@@ -795,7 +812,7 @@ mod tests {
                 "0d00010101010101010101010101030303030303030303030303060606060606060606060606060606060606060606060606060606060606060612",
             ),
             (
-                SsoTokenEvent::Consumed(crate::sso::SsoTokenConsumed {
+                SsoTokenEvent::Consumed(crate::auth::sso::SsoTokenConsumed {
                     application_id: id(3),
                     oauth1_token_id: id(4),
                 })
@@ -804,9 +821,9 @@ mod tests {
                 "0d01030303030303030303030303040404040404040404040404",
             ),
             (
-                ResetRequestEvent::Requested(crate::verification::VerificationRequested {
+                ResetRequestEvent::Requested(crate::users::verification::VerificationRequested {
                     request_id: id(4),
-                    purpose: crate::verification::Purpose::PasswordReset,
+                    purpose: crate::users::verification::Purpose::PasswordReset,
                     at: Timestamp(9),
                 })
                 .into(),
@@ -814,27 +831,29 @@ mod tests {
                 "0e000404040404040404040404040112",
             ),
             (
-                ResetRequestEvent::PinRequested(crate::verification::VerificationRequested {
-                    request_id: id(4),
-                    purpose: crate::verification::Purpose::PasswordReset,
-                    at: Timestamp(9),
-                })
+                ResetRequestEvent::PinRequested(
+                    crate::users::verification::VerificationRequested {
+                        request_id: id(4),
+                        purpose: crate::users::verification::Purpose::PasswordReset,
+                        at: Timestamp(9),
+                    },
+                )
                 .into(),
                 "reset_request.pin_requested",
                 "0e010404040404040404040404040112",
             ),
             (
-                OidcProviderEvent::Disabled(crate::oidc::ProviderToggled {}).into(),
+                OidcProviderEvent::Disabled(crate::auth::oidc::ProviderToggled {}).into(),
                 "oidc_provider.disabled",
                 "0f03",
             ),
             (
-                OidcLoginEvent::Attempted(crate::oidc::LoginAttempted {
+                OidcLoginEvent::Attempted(crate::auth::oidc::LoginAttempted {
                     provider_id: id(4),
                     provider_name: "p".into(),
                     subject_id: Some("s".into()),
                     user_id: None,
-                    error: Some(crate::oidc::AttemptError {
+                    error: Some(crate::auth::oidc::AttemptError {
                         code: 203,
                         name: "E".into(),
                         message: "m".into(),
@@ -845,7 +864,7 @@ mod tests {
                 "100004040404040404040404040401700101730001cb010145016d",
             ),
             (
-                SchemaEvent::Created(crate::schema::SchemaCreated {
+                SchemaEvent::Created(crate::data::schema::SchemaCreated {
                     name: "n".into(),
                     description: "d".into(),
                     definition: crate::json::JsonOf(Box::default()),
@@ -855,7 +874,7 @@ mod tests {
                 "1100016e0164d5027b2270726f70657274696573223a7b7d2c227374617475736573223a7b226e6577223a7b7d7d2c226372656174696f6e5472616e736974696f6e223a7b2274797065223a226d616e75616c222c22746f537461747573223a226e6577227d2c227472616e736974696f6e73223a5b5d2c22696e6465786573223a5b5d2c226372656174654d6f6465223a22616c6c5573657273222c22726561644d6f6465223a5b226c696e6b65645573657273222c226c696e6b656447726f75705374616666225d2c227570646174654d6f6465223a5b226c696e6b65645573657273222c226c696e6b656447726f75705374616666225d2c2264656c6574654d6f6465223a227065726d697373696f6e5265717569726564222c2267726f757053796e634d6f6465223a2264697361626c6564222c2264656661756c744c696d6974223a32302c226d6178696d756d4c696d6974223a3130307d",
             ),
             (
-                SchemaEvent::Updated(crate::schema::SchemaUpdated {
+                SchemaEvent::Updated(crate::data::schema::SchemaUpdated {
                     name: None,
                     description: Some("d".into()),
                     settings: crate::json::JsonOf(serde_json::Map::new()),
@@ -865,17 +884,17 @@ mod tests {
                 "110100010164027b7d",
             ),
             (
-                SchemaEvent::Disabled(crate::schema::SchemaToggled {}).into(),
+                SchemaEvent::Disabled(crate::data::schema::SchemaToggled {}).into(),
                 "schema.disabled",
                 "1102",
             ),
             (
-                SchemaEvent::Enabled(crate::schema::SchemaToggled {}).into(),
+                SchemaEvent::Enabled(crate::data::schema::SchemaToggled {}).into(),
                 "schema.enabled",
                 "1103",
             ),
             (
-                SchemaEvent::Deleted(crate::schema::SchemaDeleted {}).into(),
+                SchemaEvent::Deleted(crate::data::schema::SchemaDeleted {}).into(),
                 "schema.deleted",
                 "1104",
             ),
@@ -910,7 +929,7 @@ mod tests {
                 "110a0173087b2273223a7b7d7d",
             ),
             (
-                SchemaEvent::CreationTransitionSet(crate::schema::CreationTransitionSet {
+                SchemaEvent::CreationTransitionSet(crate::data::schema::CreationTransitionSet {
                     creation_transition: crate::json::JsonOf(
                         vigil_schemas::workflow::CreationTransition::initial(),
                     ),
@@ -945,7 +964,7 @@ mod tests {
                 "1110060606060606060606060606025b5d",
             ),
             (
-                DocumentEvent::Created(crate::document::DocumentCreated {
+                DocumentEvent::Created(crate::data::document::DocumentCreated {
                     schema_id: id(1),
                     creator_id: Some(id(2)),
                     status: "new".into(),
@@ -958,7 +977,7 @@ mod tests {
                 "120001010101010101010101010101020202020202020202020202036e6577097b2276223a312e357d0102020202020202020202020200",
             ),
             (
-                DocumentEvent::Updated(crate::document::DocumentUpdated {
+                DocumentEvent::Updated(crate::data::document::DocumentUpdated {
                     data: object(serde_json::json!({})),
                 })
                 .into(),
@@ -966,7 +985,7 @@ mod tests {
                 "1201027b7d",
             ),
             (
-                DocumentEvent::Transitioned(crate::document::DocumentTransitioned {
+                DocumentEvent::Transitioned(crate::data::document::DocumentTransitioned {
                     transition_id: id(3),
                     transition_name: Some("t".into()),
                     from_status: "a".into(),
@@ -980,12 +999,12 @@ mod tests {
                 "120203030303030303030303030301017401610162027b7d0001040404040404040404040404",
             ),
             (
-                DocumentEvent::Deleted(crate::document::DocumentDeleted {}).into(),
+                DocumentEvent::Deleted(crate::data::document::DocumentDeleted {}).into(),
                 "document.deleted",
                 "1203",
             ),
             (
-                DocumentEvent::TaskRequested(crate::document::TaskRequested {
+                DocumentEvent::TaskRequested(crate::data::document::TaskRequested {
                     function_name: "f".into(),
                     priority: Some(2),
                     data: object(serde_json::json!({"documentId": "d"})),
@@ -995,18 +1014,21 @@ mod tests {
                 "120401660104127b22646f63756d656e744964223a2264227d",
             ),
             (
-                DocumentEvent::UsersChanged(crate::document::LinksChanged { ids: vec![id(5)] })
-                    .into(),
+                DocumentEvent::UsersChanged(crate::data::document::LinksChanged {
+                    ids: vec![id(5)],
+                })
+                .into(),
                 "document.users_changed",
                 "120501050505050505050505050505",
             ),
             (
-                DocumentEvent::GroupsChanged(crate::document::LinksChanged { ids: vec![] }).into(),
+                DocumentEvent::GroupsChanged(crate::data::document::LinksChanged { ids: vec![] })
+                    .into(),
                 "document.groups_changed",
                 "120600",
             ),
             (
-                DocumentEvent::Locked(crate::document::DocumentLocked {
+                DocumentEvent::Locked(crate::data::document::DocumentLocked {
                     since: Timestamp(1),
                     resume_at: Timestamp(2),
                     transition_id: Some(id(3)),
@@ -1018,7 +1040,7 @@ mod tests {
                 "120702040103030303030303030303030304025b5d",
             ),
             (
-                DocumentEvent::Resumed(crate::document::DocumentResumed {
+                DocumentEvent::Resumed(crate::data::document::DocumentResumed {
                     data: object(serde_json::json!({})),
                     user_ids: vec![id(5)],
                     group_ids: vec![],
@@ -1028,7 +1050,7 @@ mod tests {
                 "1208027b7d0105050505050505050505050500",
             ),
             (
-                DocumentEvent::CommentAdded(crate::document::CommentAdded {
+                DocumentEvent::CommentAdded(crate::data::document::CommentAdded {
                     comment_id: id(6),
                     schema_id: id(7),
                     creator_id: None,
@@ -1040,7 +1062,7 @@ mod tests {
                 "120906060606060606060606060607070707070707070707070700017401",
             ),
             (
-                DocumentEvent::CommentUpdated(crate::document::CommentUpdated {
+                DocumentEvent::CommentUpdated(crate::data::document::CommentUpdated {
                     comment_id: id(6),
                     text: Personal("u".into()),
                 })
@@ -1049,7 +1071,7 @@ mod tests {
                 "120a0606060606060606060606060175",
             ),
             (
-                DocumentEvent::CommentRemoved(crate::document::CommentRemoved {
+                DocumentEvent::CommentRemoved(crate::data::document::CommentRemoved {
                     comment_id: id(6),
                     comment_count: 0,
                 })
@@ -1070,8 +1092,8 @@ mod tests {
         }
     }
 
-    fn property_changed() -> crate::schema::PropertyChanged {
-        crate::schema::PropertyChanged {
+    fn property_changed() -> crate::data::schema::PropertyChanged {
+        crate::data::schema::PropertyChanged {
             path: "a.b".into(),
             properties: crate::json::JsonOf(serde_json::Map::from_iter([(
                 "b".to_owned(),
@@ -1080,22 +1102,22 @@ mod tests {
         }
     }
 
-    fn status_changed() -> crate::schema::StatusChanged {
-        crate::schema::StatusChanged {
+    fn status_changed() -> crate::data::schema::StatusChanged {
+        crate::data::schema::StatusChanged {
             name: "s".into(),
             statuses: crate::json::JsonOf([("s".to_owned(), Default::default())].into()),
         }
     }
 
-    fn transition_changed() -> crate::schema::TransitionChanged {
-        crate::schema::TransitionChanged {
+    fn transition_changed() -> crate::data::schema::TransitionChanged {
+        crate::data::schema::TransitionChanged {
             id: id(5),
             transitions: crate::json::JsonOf(Vec::new()),
         }
     }
 
-    fn index_changed() -> crate::schema::IndexChanged {
-        crate::schema::IndexChanged {
+    fn index_changed() -> crate::data::schema::IndexChanged {
+        crate::data::schema::IndexChanged {
             id: id(6),
             indexes: crate::json::JsonOf(Vec::new()),
         }
@@ -1107,23 +1129,23 @@ mod tests {
         let kinds = [
             crate::deployment::Deployment::KIND,
             crate::reservation::Reservation::KIND,
-            crate::user::User::KIND,
-            crate::role::Role::KIND,
-            crate::application::Application::KIND,
-            crate::session::Session::KIND,
-            crate::login::Login::KIND,
-            crate::settings::Settings::KIND,
-            crate::group::Group::KIND,
-            crate::authorization::Authorization::KIND,
-            crate::mfa::Mfa::KIND,
-            crate::presence::Presence::KIND,
-            crate::oauth1::OAuth1Token::KIND,
-            crate::sso::SsoToken::KIND,
-            crate::address::ResetRequests::KIND,
-            crate::oidc::OidcProvider::KIND,
-            crate::oidc::OidcLogin::KIND,
-            crate::schema::Schema::KIND,
-            crate::document::Document::KIND,
+            crate::users::user::User::KIND,
+            crate::users::role::Role::KIND,
+            crate::auth::application::Application::KIND,
+            crate::auth::session::Session::KIND,
+            crate::users::login::Login::KIND,
+            crate::users::settings::Settings::KIND,
+            crate::users::group::Group::KIND,
+            crate::auth::authorization::Authorization::KIND,
+            crate::auth::mfa::Mfa::KIND,
+            crate::auth::presence::Presence::KIND,
+            crate::auth::oauth1::OAuth1Token::KIND,
+            crate::auth::sso::SsoToken::KIND,
+            crate::users::address::ResetRequests::KIND,
+            crate::auth::oidc::OidcProvider::KIND,
+            crate::auth::oidc::OidcLogin::KIND,
+            crate::data::schema::Schema::KIND,
+            crate::data::document::Document::KIND,
         ];
         for kind in kinds {
             assert!(StreamId::new(kind, "key").is_ok(), "{kind}");
@@ -1172,7 +1194,7 @@ mod tests {
     #[test]
     fn a_stored_payload_that_is_not_its_type_fails_decoding() {
         // Each would have folded into a default or been skipped before its payload was typed.
-        let locked: Event = DocumentEvent::Locked(crate::document::DocumentLocked {
+        let locked: Event = DocumentEvent::Locked(crate::data::document::DocumentLocked {
             since: Timestamp(1),
             resume_at: Timestamp(2),
             transition_id: None,
@@ -1188,7 +1210,7 @@ mod tests {
         assert!(postcard::from_bytes::<Event>(&bytes).is_err());
 
         // A document's data that is not an object: the fold took it for an empty one.
-        let updated: Event = DocumentEvent::Updated(crate::document::DocumentUpdated {
+        let updated: Event = DocumentEvent::Updated(crate::data::document::DocumentUpdated {
             data: object(serde_json::json!({})),
         })
         .into();
@@ -1209,7 +1231,7 @@ mod tests {
 
     #[test]
     fn renderings_never_show_a_sealed_secret_or_keyed_digests() {
-        let settings = crate::oidc::ProviderSettings {
+        let settings = crate::auth::oidc::ProviderSettings {
             name: "idp".into(),
             description: String::new(),
             client_id: "client".into(),
@@ -1221,15 +1243,16 @@ mod tests {
             userinfo_endpoint: "https://idp.example.com/userinfo".into(),
             redirect_uri: "https://app.example.com/callback".into(),
         };
-        let rendered = Event::from(crate::oidc::OidcProviderEvent::Created(settings)).data_json();
+        let rendered =
+            Event::from(crate::auth::oidc::OidcProviderEvent::Created(settings)).data_json();
         assert_eq!(rendered["client_secret"], "[redacted]", "{rendered}");
         assert_eq!(rendered["client_secret_hint"], "cret", "{rendered}");
-        let codes = crate::mfa::MethodSecret::RecoveryCodes(vec![Digest::of(b"code")]);
+        let codes = crate::auth::mfa::MethodSecret::RecoveryCodes(vec![Digest::of(b"code")]);
         assert_eq!(
             serde_json::to_value(codes).unwrap(),
             serde_json::json!({"RecoveryCodes": "[redacted]"})
         );
-        let totp = crate::mfa::MethodSecret::Totp(crate::value::Sealed(vec![1, 2]));
+        let totp = crate::auth::mfa::MethodSecret::Totp(crate::value::Sealed(vec![1, 2]));
         assert_eq!(
             serde_json::to_value(totp).unwrap(),
             serde_json::json!({"Totp": "[redacted]"})

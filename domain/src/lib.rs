@@ -7,46 +7,27 @@
 //! catalogue, the permission catalogue and the [`log::EventLog`] contract.
 //!
 //! Layout:
-//! - [`id`], [`value`], [`actor`], [`permission`], [`password`], [`verification`]: value objects
-//!   and rules.
+//! - [`id`], [`value`], [`actor`], [`permission`], [`password`]: value objects and rules.
 //! - [`aggregate`]: the aggregate contract (and the given/when/then test helper).
 //! - [`event`], [`commit`], [`log`]: what the log stores and how it is read.
 //! - [`error`]: the Extra Horizon error catalogue.
-//! - One module per aggregate: [`deployment`], [`reservation`], [`user`], [`role`],
-//!   [`application`], [`session`], [`login`], [`settings`], [`group`],
-//!   [`authorization`], [`mfa`], [`presence`], [`oauth1`], [`sso`], [`address`], [`oidc`],
-//!   [`schema`], [`document`] (and [`unique_index`]: what a document holds under unique indexes).
 //! - [`json`]: JSON values (configurations, document data) inside events.
+//! - One folder per Extra Horizon service, one module per aggregate in it: [`users`], [`auth`],
+//!   [`data`]; and the aggregates every service uses: [`deployment`], [`reservation`].
 
 pub mod actor;
-pub mod address;
 pub mod aggregate;
-pub mod application;
-pub mod authorization;
+pub mod auth;
 pub mod commit;
+pub mod data;
 pub mod deployment;
-pub mod document;
 pub mod error;
 pub mod event;
-pub mod group;
 pub mod id;
 pub mod json;
 pub mod log;
-pub mod login;
-pub mod mfa;
-pub mod oauth1;
-pub mod oidc;
 pub mod password;
 pub mod permission;
-pub mod presence;
 pub mod reservation;
-pub mod role;
-pub mod schema;
-pub mod session;
-pub mod settings;
-pub mod sso;
-pub mod unique_index;
-pub mod user;
-pub mod user_view;
+pub mod users;
 pub mod value;
-pub mod verification;

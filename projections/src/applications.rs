@@ -1,7 +1,7 @@
 //! `applications_v1` and `application_versions_v1`: OAuth client programs and their credentials
 //! (client ids in clear, secrets only as SHA-256 digests).
 
-use vigil_domain::application::ApplicationKind;
+use vigil_domain::auth::application::ApplicationKind;
 use vigil_domain::commit::Recorded;
 use vigil_domain::event::{ApplicationEvent, Event};
 

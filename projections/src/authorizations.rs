@@ -1,7 +1,7 @@
 //! `oauth2_authorizations_v1`: the OAuth2 authorization codes that may still be redeemed (a
 //! redeemed or revoked one is removed; the log keeps it). Codes are never stored, not even here.
 
-use vigil_domain::authorization::CodeChallenge;
+use vigil_domain::auth::authorization::CodeChallenge;
 use vigil_domain::commit::Recorded;
 use vigil_domain::event::{AuthorizationEvent, Event};
 

@@ -9,8 +9,8 @@
 
 use futures::future::BoxFuture;
 use serde_json::Value as JsonValue;
+use vigil_domain::data::unique_index::{UniqueKey, UniqueLookup};
 use vigil_domain::id::Id;
-use vigil_domain::unique_index::{UniqueKey, UniqueLookup};
 use vigil_schemas::index::{Index, IndexField};
 
 use crate::sql::{Dialect, Sql};

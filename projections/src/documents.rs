@@ -5,7 +5,7 @@
 use serde_json::Value as JsonValue;
 use vigil_domain::actor::Actor;
 use vigil_domain::commit::Recorded;
-use vigil_domain::document::{Document, DocumentEvent};
+use vigil_domain::data::document::{Document, DocumentEvent};
 use vigil_domain::event::{Event, SchemaEvent};
 use vigil_domain::id::Id;
 use vigil_domain::value::Timestamp;

@@ -2,9 +2,9 @@
 //! providers (without their secrets), which user logs in as which subject through which provider,
 //! and every login through one.
 
+use vigil_domain::auth::oidc::ProviderSettings;
 use vigil_domain::commit::Recorded;
 use vigil_domain::event::{Event, OidcLoginEvent, OidcProviderEvent, UserEvent};
-use vigil_domain::oidc::ProviderSettings;
 
 use crate::json_sql::Indexes;
 use crate::page::{Limits, List, Page, QueryError};

@@ -1,9 +1,9 @@
 //! `oauth2_access_tokens_v1` and `oauth2_refresh_tokens_v1`: the current tokens of each login
 //! session, found by the SHA-256 digest of the presented token.
 
+use vigil_domain::auth::session::IssuedToken;
 use vigil_domain::commit::Recorded;
 use vigil_domain::event::{Event, SessionEvent, UserEvent};
-use vigil_domain::session::IssuedToken;
 
 use crate::json_sql::Indexes;
 use crate::page::{Limits, List, Page, QueryError};

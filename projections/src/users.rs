@@ -2,7 +2,7 @@
 
 use vigil_domain::commit::Recorded;
 use vigil_domain::event::{Event, LoginEvent, RoleEvent, UserEvent};
-use vigil_domain::user::Optional;
+use vigil_domain::users::user::Optional;
 
 use crate::json_sql::Indexes;
 use crate::page::{Limits, List, Page, QueryError};

@@ -11,7 +11,7 @@
 use vigil_domain::commit::Recorded;
 use vigil_domain::event::{Event, UserEvent};
 use vigil_domain::id::Id;
-use vigil_domain::verification::{Mode, Purpose};
+use vigil_domain::users::verification::{Mode, Purpose};
 
 use crate::json_sql::Indexes;
 use crate::page::{Limits, List, Page, QueryError};

@@ -16,7 +16,7 @@ use vigil_commands::CommandBus;
 use vigil_commands::documents::{self, ResumeError, Snapshots};
 use vigil_domain::actor::{Actor, Via};
 use vigil_domain::commit::{CommandMeta, Recorded};
-use vigil_domain::document::{DocumentError, DocumentEvent};
+use vigil_domain::data::document::{DocumentError, DocumentEvent};
 use vigil_domain::event::Event;
 use vigil_domain::id::Id;
 use vigil_domain::log::EventLog;

@@ -18,7 +18,7 @@ use vigil_commands::{CommandBus, ids};
 use vigil_domain::actor::{Actor, Via};
 use vigil_domain::aggregate::Aggregate;
 use vigil_domain::commit::{CommandMeta, Recorded};
-use vigil_domain::document::{Document, DocumentCommand};
+use vigil_domain::data::document::{Document, DocumentCommand};
 use vigil_domain::event::{Event, SchemaEvent, UserEvent};
 use vigil_domain::id::{Id, StreamId};
 use vigil_domain::log::EventLog;

@@ -25,8 +25,8 @@ use vigil_domain::commit::{CommandMeta, Recorded};
 use vigil_domain::event::{Event, UserEvent};
 use vigil_domain::id::{Id, StreamId};
 use vigil_domain::log::EventLog;
-use vigil_domain::user::{User, UserCommand, UserError};
-use vigil_domain::verification::{Mode, Purpose, VerificationError};
+use vigil_domain::users::user::{User, UserCommand, UserError};
+use vigil_domain::users::verification::{Mode, Purpose, VerificationError};
 
 /// How often pending mails whose delivery failed are tried again.
 const RETRY_EVERY: Duration = Duration::from_secs(15);

@@ -17,7 +17,8 @@ use futures::StreamExt;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use vigil_domain::actor::Rights;
-use vigil_domain::application::ApplicationKind;
+use vigil_domain::auth::application::ApplicationKind;
+use vigil_domain::auth::session::IssuedToken;
 use vigil_domain::commit::Recorded;
 use vigil_domain::event::{
     ApplicationEvent, AuthorizationEvent, Event, GroupEvent, MfaEvent, OAuth1TokenEvent, RoleEvent,
@@ -26,9 +27,8 @@ use vigil_domain::event::{
 use vigil_domain::id::{Digest, Id};
 use vigil_domain::log::{EventLog, LogError};
 use vigil_domain::permission::Permissions;
-use vigil_domain::session::IssuedToken;
+use vigil_domain::users::verification::Purpose;
 use vigil_domain::value::{Sealed, Timestamp};
-use vigil_domain::verification::Purpose;
 
 mod model;
 #[cfg(test)]

@@ -1,14 +1,14 @@
 use super::*;
 use vigil_domain::actor::{Actor, Via};
 use vigil_domain::aggregate::Aggregate;
-use vigil_domain::application::{Application, ApplicationCreated, ApplicationVersionCreated};
+use vigil_domain::auth::application::{Application, ApplicationCreated, ApplicationVersionCreated};
+use vigil_domain::auth::session::{Session, SessionRefreshed, SessionStarted};
 use vigil_domain::commit::{CommandMeta, Commit};
 use vigil_domain::id::StreamId;
-use vigil_domain::role::{
+use vigil_domain::users::role::{
     Role, RoleCreated, RoleDeleted, RolePermissionsAdded, RolePermissionsRemoved,
 };
-use vigil_domain::session::{Session, SessionRefreshed, SessionStarted};
-use vigil_domain::user::{User, UserRolesAdded, UserRolesRemoved};
+use vigil_domain::users::user::{User, UserRolesAdded, UserRolesRemoved};
 
 const NOW: Timestamp = Timestamp(1_700_000_000_000);
 
@@ -174,10 +174,12 @@ fn permissions_follow_roles_and_their_permissions() {
 
 #[test]
 fn group_roles_grant_staff_permissions_inside_their_group_only() {
-    use vigil_domain::group::{
+    use vigil_domain::users::group::{
         Group, GroupRoleCreated, GroupRoleDeleted, GroupRolePermissionsAdded,
     };
-    use vigil_domain::user::{PatientEnlisted, StaffEnlisted, StaffRemoved, StaffRolesAdded};
+    use vigil_domain::users::user::{
+        PatientEnlisted, StaffEnlisted, StaffRemoved, StaffRolesAdded,
+    };
     let access = cache();
     let group = StreamId::of(Group::KIND, id(30));
     let user = StreamId::of(User::KIND, id(2));
@@ -233,7 +235,7 @@ fn a_deleted_user_is_logged_out_everywhere() {
     session_started(&access, 1, 1, 2, (10, 11));
     session_started(&access, 2, 3, 2, (12, 13));
     session_started(&access, 3, 4, 5, (14, 15));
-    let deleted = UserEvent::Deleted(vigil_domain::user::UserDeleted {});
+    let deleted = UserEvent::Deleted(vigil_domain::users::user::UserDeleted {});
     record(
         &access,
         4,
@@ -263,7 +265,7 @@ fn tokens_and_clients_die_with_their_application() {
     let application = StreamId::of(Application::KIND, id(50));
     record(&access, 2, application.clone(), vec![version.into()]);
     assert!(access.client("client").is_some());
-    let deleted = ApplicationEvent::Deleted(vigil_domain::application::ApplicationDeleted {});
+    let deleted = ApplicationEvent::Deleted(vigil_domain::auth::application::ApplicationDeleted {});
     record(&access, 3, application, vec![deleted.into()]);
     assert_eq!(access.client("client"), None);
     assert_eq!(access.bearer(&Digest::of(&[10])), None);

@@ -396,8 +396,8 @@ in_both_deployments! {
         // Attempts decided within the same second as a failure are refused, not evaluated: only
         // those a second apart count, whatever the concurrency.
         assert!((1..GUESSES).contains(&counted), "{codes:?}");
-        let stream = vigil_domain::login::stream(&vigil_domain::value::Email::parse("jane@example.com")?);
-        let (login, _) = server.state.bus.load::<vigil_domain::login::Login>(&stream).await?;
+        let stream = vigil_domain::users::login::stream(&vigil_domain::value::Email::parse("jane@example.com")?);
+        let (login, _) = server.state.bus.load::<vigil_domain::users::login::Login>(&stream).await?;
         assert_eq!(usize::try_from(login.failed_count)?, counted);
         Ok(())
     }

@@ -12,8 +12,8 @@ use vigil_domain::commit::{CommandMeta, Commit};
 use vigil_domain::event::ReservationEvent;
 use vigil_domain::id::StreamId;
 use vigil_domain::reservation::{self, Claimed};
-use vigil_domain::role::{Role, RoleCommand, RoleError};
-use vigil_domain::user::{PasswordHash, Registration, User, UserCommand, UserError};
+use vigil_domain::users::role::{Role, RoleCommand, RoleError};
+use vigil_domain::users::user::{PasswordHash, Registration, User, UserCommand, UserError};
 use vigil_domain::value::{Email, Timestamp};
 use vigil_tests::{TestEnv, log_of};
 

@@ -6,7 +6,7 @@ use vigil_commands::ids::IdGenerator;
 use vigil_commands::secrets;
 use vigil_domain::aggregate::Aggregate;
 use vigil_domain::id::StreamId;
-use vigil_domain::user::{Registration, User, UserCommand};
+use vigil_domain::users::user::{Registration, User, UserCommand};
 use vigil_domain::value::Email;
 use vigil_tests::{ADMIN_EMAIL, ADMIN_PASSWORD, TestEnv, TestServer, system_meta};
 

@@ -10,7 +10,7 @@ use vigil_domain::commit::{CommandMeta, Commit, Head};
 use vigil_domain::event::{Event, RoleEvent};
 use vigil_domain::id::{Id, StreamId};
 use vigil_domain::log::{EventLog, LogError};
-use vigil_domain::role::{RoleCreated, RolePermissionsAdded};
+use vigil_domain::users::role::{RoleCreated, RolePermissionsAdded};
 use vigil_domain::value::Timestamp;
 use vigil_tests::{TestEnv, log_of};
 

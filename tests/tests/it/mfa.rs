@@ -8,8 +8,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use vigil_domain::aggregate::Aggregate as _;
+use vigil_domain::auth::mfa::Mfa;
 use vigil_domain::id::StreamId;
-use vigil_domain::mfa::Mfa;
 use vigil_tests::{TestEnv, TestServer};
 
 use crate::http::{code, grant, plain_user};

@@ -11,7 +11,7 @@ use vigil_domain::aggregate::Aggregate;
 use vigil_domain::commit::Recorded;
 use vigil_domain::event::Event;
 use vigil_domain::id::StreamId;
-use vigil_domain::role::{Role, RoleCommand};
+use vigil_domain::users::role::{Role, RoleCommand};
 use vigil_projections::runner::{
     self, Progress, Projection, ProjectionError, Projector, WaitError,
 };

@@ -744,7 +744,7 @@ fn row() -> impl Strategy<Value = (Option<String>, Vec<String>, Vec<String>)> {
 
 /// Whether the domain lets `actor` read the document of `row` under `read_mode`.
 fn readable_in_domain(row: &Row, read_mode: &AccessMode, actor: &Actor) -> anyhow::Result<bool> {
-    use vigil_domain::document::{Document, SchemaSnapshot};
+    use vigil_domain::data::document::{Document, SchemaSnapshot};
     use vigil_schemas::compiled::CompiledSchema;
     use vigil_schemas::definition::Definition;
     let mut definition = Definition::default();

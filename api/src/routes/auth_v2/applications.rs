@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use vigil_commands::oauth1::consumer_context;
 use vigil_commands::secrets;
 use vigil_domain::aggregate::Aggregate;
-use vigil_domain::application::{
+use vigil_domain::auth::application::{
     Application, ApplicationChanges, ApplicationCommand, ApplicationKind,
 };
 use vigil_domain::error::ExhCode;

@@ -10,8 +10,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use vigil_commands::secrets;
 use vigil_domain::aggregate::Aggregate;
-use vigil_domain::application::Application;
-use vigil_domain::authorization::{
+use vigil_domain::auth::application::Application;
+use vigil_domain::auth::authorization::{
     Authorization, AuthorizationCommand, AuthorizationCreated, CODE_VALID_SECONDS, CodeChallenge,
 };
 use vigil_domain::error::ExhCode;

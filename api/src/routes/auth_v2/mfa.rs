@@ -10,10 +10,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use vigil_commands::mfa::{self, Change, Shown};
 use vigil_domain::aggregate::Aggregate;
+use vigil_domain::auth::mfa::{Method, MethodType, Mfa, MfaChange};
 use vigil_domain::error::ExhCode;
 use vigil_domain::id::{Id, StreamId};
-use vigil_domain::mfa::{Method, MethodType, Mfa, MfaChange};
-use vigil_domain::user::User;
+use vigil_domain::users::user::User;
 
 use crate::error::ApiError;
 use crate::extract::{Caller, json_body, parse_id};
@@ -112,7 +112,7 @@ async fn settings(
     let user_id = target(&state, &caller, &user, "VIEW_USER_MFA_SETTINGS").await?;
     let (settings, _) = state
         .bus
-        .load::<Mfa>(&vigil_domain::mfa::stream(user_id))
+        .load::<Mfa>(&vigil_domain::auth::mfa::stream(user_id))
         .await?;
     // Settings never changed date from the user's creation.
     let updated = settings.updated_at.unwrap_or_else(|| user_id.created_at());

@@ -14,9 +14,9 @@ use serde_json::json;
 use vigil_commands::auth::{self, LoginError, Tokens};
 use vigil_commands::{CommandError, secrets};
 use vigil_domain::actor::{Actor, Via};
+use vigil_domain::auth::session::SessionError;
 use vigil_domain::error::ExhCode;
 use vigil_domain::id::Id;
-use vigil_domain::session::SessionError;
 
 use crate::error::{ApiError, OAuthError};
 use crate::extract::{RequestContext, json_body};

@@ -15,10 +15,10 @@ use vigil_commands::mfa::Answer;
 use vigil_commands::oauth1::{self, Issued};
 use vigil_commands::secrets;
 use vigil_domain::actor::{Actor, Via};
+use vigil_domain::auth::oauth1::{OAuth1Token, OAuth1TokenCommand};
 use vigil_domain::commit::CommandMeta;
 use vigil_domain::error::ExhCode;
 use vigil_domain::id::Id;
-use vigil_domain::oauth1::{OAuth1Token, OAuth1TokenCommand};
 use vigil_projections::oauth1::OAuth1TokenRow;
 
 use crate::error::ApiError;

@@ -13,11 +13,11 @@ use vigil_commands::flow::CommandError;
 use vigil_commands::oidc::{self, OidcError, OidcLogin, ProviderForm};
 use vigil_domain::actor::{Actor, Via};
 use vigil_domain::aggregate::Aggregate;
-use vigil_domain::error::{DomainError, ExhCode};
-use vigil_domain::id::{Id, StreamId};
-use vigil_domain::oidc::{
+use vigil_domain::auth::oidc::{
     AttemptError, LoginAttempted, OidcLogin as LoginRecord, OidcProvider, OidcProviderCommand,
 };
+use vigil_domain::error::{DomainError, ExhCode};
+use vigil_domain::id::{Id, StreamId};
 use vigil_projections::oidc::{self as model, LoginAttemptRow, ProviderRow};
 
 use super::{TokenRequest, authenticate_client, credentials, parse_request};

@@ -7,8 +7,8 @@ use axum::routing::{delete, get};
 use axum::{Json, Router};
 use serde_json::{Value, json};
 use vigil_domain::aggregate::Aggregate;
+use vigil_domain::auth::session::{Session, SessionCommand};
 use vigil_domain::error::ExhCode;
-use vigil_domain::session::{Session, SessionCommand};
 use vigil_projections::tokens::{self, TokenKind, TokenRow};
 
 use crate::error::ApiError;

@@ -12,7 +12,7 @@ use serde_json::{Map, Value, json};
 use vigil_commands::documents::{self, UniqueIndexes};
 use vigil_commands::unique::Exclusive;
 use vigil_domain::aggregate::Aggregate;
-use vigil_domain::document::{
+use vigil_domain::data::document::{
     Document, DocumentCommand, DocumentError, SchemaSnapshot, TransitionChoice,
 };
 use vigil_domain::error::ExhCode;

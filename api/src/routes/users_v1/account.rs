@@ -16,10 +16,10 @@ use vigil_domain::aggregate::Aggregate;
 use vigil_domain::error::ExhCode;
 use vigil_domain::id::{Id, StreamId};
 use vigil_domain::password::PasswordPolicy;
-use vigil_domain::settings::{self, Settings, SettingsCommand};
-use vigil_domain::user::{ProfileChanges, User, UserCommand};
+use vigil_domain::users::settings::{self, Settings, SettingsCommand};
+use vigil_domain::users::user::{ProfileChanges, User, UserCommand};
+use vigil_domain::users::verification::{Mode, Proof, Purpose};
 use vigil_domain::value::Email;
-use vigil_domain::verification::{Mode, Proof, Purpose};
 
 use super::rendered_user;
 use crate::error::ApiError;

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use vigil_domain::error::ExhCode;
 use vigil_domain::id::Id;
 use vigil_domain::permission;
-use vigil_domain::user_view::{self, Enlisted, UserView};
+use vigil_domain::users::user_view::{self, Enlisted, UserView};
 use vigil_projections::groups as group_model;
 use vigil_projections::page::Page;
 use vigil_projections::roles::{self, RoleRow};

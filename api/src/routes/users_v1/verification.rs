@@ -10,11 +10,11 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use vigil_domain::error::ExhCode;
-use vigil_domain::settings::{
+use vigil_domain::users::settings::{
     self, Settings, SettingsCommand, TemplateRef, TemplateSlot, VerificationChanges,
 };
-use vigil_domain::user::{User, UserCommand};
-use vigil_domain::verification::Purpose;
+use vigil_domain::users::user::{User, UserCommand};
+use vigil_domain::users::verification::Purpose;
 use vigil_projections::verification::{self, VerificationRequestRow};
 
 use crate::error::ApiError;

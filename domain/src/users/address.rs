@@ -7,8 +7,10 @@ use crate::aggregate::{Aggregate, Ctx};
 use crate::error::{DomainError, ExhCode};
 use crate::event::events;
 use crate::id::{Digest, StreamId};
+use crate::users::verification::{
+    Mode, Purpose, Verification, VerificationError, VerificationRequested,
+};
 use crate::value::Email;
-use crate::verification::{Mode, Purpose, Verification, VerificationError, VerificationRequested};
 
 /// The request stream of an address.
 pub fn stream(email: &Email) -> StreamId {

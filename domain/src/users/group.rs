@@ -11,7 +11,7 @@ use crate::aggregate::{Aggregate, Ctx};
 use crate::error::{DomainError, ExhCode};
 use crate::event::events;
 use crate::id::Id;
-use crate::role::permission_names;
+use crate::users::role::permission_names;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(test, derive(proptest_derive::Arbitrary))]
@@ -125,7 +125,7 @@ pub struct Group {
 }
 
 fn role_name(name: &str) -> Result<String, GroupError> {
-    crate::role::valid_name(name).ok_or(GroupError::InvalidName)
+    crate::users::role::valid_name(name).ok_or(GroupError::InvalidName)
 }
 
 impl Group {

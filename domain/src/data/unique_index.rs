@@ -6,7 +6,7 @@ use futures_core::future::BoxFuture;
 use serde_json::{Map, Value};
 use vigil_schemas::index::Index;
 
-use crate::document::{Document, SchemaSnapshot, value_at};
+use crate::data::document::{Document, SchemaSnapshot, value_at};
 use crate::id::Id;
 
 /// The reservation namespace of unique index values.

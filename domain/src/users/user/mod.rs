@@ -8,11 +8,11 @@ use crate::aggregate::{Aggregate, Ctx};
 use crate::error::{DomainError, ExhCode};
 use crate::event::events;
 use crate::id::{Digest, Id};
-use crate::value::{Email, Personal, Timestamp};
-use crate::verification::{
+use crate::users::verification::{
     CodeRequested, Mode, Proof, Purpose, Verification, VerificationCleared, VerificationCodeIssued,
     VerificationError, VerificationMailSent, VerificationPinFailed, VerificationRequested,
 };
+use crate::value::{Email, Personal, Timestamp};
 
 mod aggregate;
 mod commands;

@@ -11,7 +11,7 @@ use crate::error::{DomainError, ExhCode};
 use crate::event::events;
 use crate::id::StreamId;
 use crate::password::PasswordPolicy;
-use crate::verification::Purpose;
+use crate::users::verification::Purpose;
 
 /// The longest password a policy may ask for.
 pub const LONGEST_PASSWORD: usize = 256;
