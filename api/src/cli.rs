@@ -25,7 +25,7 @@ use vigil_projections::runner::{self, Projector};
 use vigil_projections::store::ReadStore;
 use vigil_scheduler::mail::{MailConfig, Mailer};
 
-use crate::state::{AppState, Shared};
+use crate::state::{AppState, AuthState, DataState, Reactors, Shared, UsersState};
 use crate::telemetry::{self, LogFormat};
 use crate::views::UserViews;
 
@@ -298,11 +298,11 @@ async fn serve(args: ServeArgs) -> Result<(), Fatal> {
     crate::server::run(state.clone(), http, grpc, shutdown_signal()).await?;
     state.projector.shutdown().await;
     state.access.shutdown();
-    if let Some(mailer) = &state.mailer {
+    if let Some(mailer) = &state.users.mailer {
         mailer.shutdown();
     }
-    state.group_sync.shutdown();
-    state.delays.shutdown();
+    state.reactors.group_sync.shutdown();
+    state.reactors.delays.shutdown();
     state.store.close().await;
     tracing::info!("stopped");
     Ok(())
@@ -337,17 +337,19 @@ pub async fn start(
         store,
         projector,
         access,
-        user_views: UserViews::new(),
-        mailer,
-        group_sync,
-        delays,
         ids: IdGenerator::new(),
-        lifetimes,
-        vault,
-        oidc: vigil_commands::oidc::OidcClient::default(),
-        nonces: crate::oauth1::Nonces::default(),
-        snapshots: vigil_commands::documents::Snapshots::default(),
-        array_probes: Default::default(),
+        users: UsersState {
+            views: UserViews::new(),
+            mailer,
+        },
+        auth: AuthState {
+            lifetimes,
+            vault,
+            oidc: vigil_commands::oidc::OidcClient::default(),
+            nonces: crate::oauth1::Nonces::default(),
+        },
+        data: DataState::default(),
+        reactors: Reactors { group_sync, delays },
         read_your_writes: Duration::from_secs(5),
     }))
 }

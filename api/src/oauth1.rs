@@ -179,6 +179,7 @@ pub async fn verify(
         .await?
         .ok_or_else(|| refused(ExhCode::OAuthKey, "The consumer key is unknown"))?;
     let consumer_secret = state
+        .auth
         .vault
         .open(
             &consumer.secret,
@@ -199,6 +200,7 @@ pub async fn verify(
     };
     let token_secret = match &token {
         Some(holder) => state
+            .auth
             .vault
             .open(&holder.secret, &oauth1::token_context(holder.token_id))
             .map_err(ApiError::internal)?,
@@ -245,7 +247,7 @@ pub async fn verify(
             "The OAuth signature does not match",
         ));
     }
-    if !state.nonces.fresh(consumer_key, nonce, timestamp, now) {
+    if !state.auth.nonces.fresh(consumer_key, nonce, timestamp, now) {
         return Err(refused(
             ExhCode::DuplicateRequest,
             "This request was already made (nonce and timestamp reused)",

@@ -24,14 +24,29 @@ pub struct Shared {
     pub projector: Projector,
     /// Who holds which token and what they may do, followed from the log.
     pub access: Arc<AccessCache>,
+    pub ids: IdGenerator,
+    /// How long a write waits for the read models to show it before answering anyway.
+    pub read_your_writes: Duration,
+    /// What only the user service's handlers use.
+    pub users: UsersState,
+    /// What only the auth service's handlers use.
+    pub auth: AuthState,
+    /// What only the data service's handlers use.
+    pub data: DataState,
+    /// The reactors this node runs, stopped with it.
+    pub reactors: Reactors,
+}
+
+/// The user service's own state.
+pub struct UsersState {
     /// Rendered users, served while current.
-    pub user_views: UserViews,
+    pub views: UserViews,
     /// Delivers activation and password-reset mails; without it, those flows are refused.
     pub mailer: Option<Mailer>,
-    /// Keeps documents' groups in line with their schemas' `groupSyncMode`.
-    pub group_sync: vigil_scheduler::group_sync::GroupSync,
-    pub delays: vigil_scheduler::delays::Delays,
-    pub ids: IdGenerator,
+}
+
+/// The auth service's own state.
+pub struct AuthState {
     pub lifetimes: TokenLifetimes,
     /// The deployment key, which seals TOTP and OAuth1 secrets and keys recovery-code digests.
     pub vault: Vault,
@@ -39,12 +54,23 @@ pub struct Shared {
     pub oidc: vigil_commands::oidc::OidcClient,
     /// OAuth1 nonces seen recently on this node.
     pub nonces: crate::oauth1::Nonces,
+}
+
+/// The data service's own state.
+#[derive(Default)]
+pub struct DataState {
     /// Schemas compiled for document commands, per schema version.
     pub snapshots: vigil_commands::documents::Snapshots,
     /// Where schemas' documents hold arrays at indexed paths, as lists last found.
     pub array_probes: vigil_projections::documents::ArrayProbes,
-    /// How long a write waits for the read models to show it before answering anyway.
-    pub read_your_writes: Duration,
+}
+
+/// The reactors of this node.
+pub struct Reactors {
+    /// Keeps documents' groups in line with their schemas' `groupSyncMode`.
+    pub group_sync: vigil_scheduler::group_sync::GroupSync,
+    /// Resumes the workflow steps `delay` actions paused.
+    pub delays: vigil_scheduler::delays::Delays,
 }
 
 impl std::ops::Deref for AppState {

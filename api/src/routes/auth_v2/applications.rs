@@ -277,6 +277,7 @@ async fn create_version(
     let sealed_secret = (!application.oauth2)
         .then(|| {
             state
+                .auth
                 .vault
                 .seal(secret.as_bytes(), &consumer_context(version_id))
         })

@@ -220,7 +220,7 @@ async fn add_method(
     }
     let (added, shown) = mfa::add_method(
         &state.bus,
-        &state.vault,
+        &state.auth.vault,
         &state.ids,
         &who,
         (method_type, request.name, tags),
@@ -268,7 +268,7 @@ async fn confirm_verification(
         .ok_or_else(|| ApiError::new(ExhCode::MissingRequiredFields, "code is required"))?;
     let outcome = mfa::verify_method(
         &state.bus,
-        &state.vault,
+        &state.auth.vault,
         &who,
         method_id,
         &code,

@@ -246,7 +246,7 @@ async fn grant(
             auth::password_login(
                 &state.bus,
                 &state.ids,
-                state.lifetimes,
+                state.auth.lifetimes,
                 application_id,
                 &username,
                 password,
@@ -277,7 +277,7 @@ async fn grant(
             auth::code_login(
                 &state.bus,
                 &state.ids,
-                state.lifetimes,
+                state.auth.lifetimes,
                 application_id,
                 redemption,
                 meta,
@@ -303,7 +303,7 @@ async fn grant(
             };
             vigil_commands::mfa::login(
                 &state.bus,
-                (&state.vault, &state.ids, state.lifetimes),
+                (&state.auth.vault, &state.ids, state.auth.lifetimes),
                 (user_id, application_id),
                 answer,
                 meta,
@@ -323,7 +323,7 @@ async fn grant(
             auth::refresh(
                 &state.bus,
                 &state.ids,
-                state.lifetimes,
+                state.auth.lifetimes,
                 session,
                 application_id,
                 &presented,

@@ -116,7 +116,7 @@ async fn login(
     let password = required(credentials.password, "password")?;
     let issued = oauth1::password_login(
         &state.bus,
-        (&state.vault, &state.ids),
+        (&state.auth.vault, &state.ids),
         application_id,
         (&email, password),
         meta,
@@ -154,7 +154,7 @@ async fn mfa_login(
     };
     let issued = oauth1::mfa_login(
         &state.bus,
-        (&state.vault, &state.ids),
+        (&state.auth.vault, &state.ids),
         (user_id, application_id),
         answer,
         meta,
@@ -255,7 +255,7 @@ async fn consume_sso(
         .ok_or_else(unknown)?;
     let issued = oauth1::consume_sso(
         &state.bus,
-        (&state.vault, &state.ids),
+        (&state.auth.vault, &state.ids),
         (sso_id, &token),
         application_id,
         meta,

@@ -102,7 +102,7 @@ async fn create(
     let (id, outcome) = oidc::create(
         &state.bus,
         &state.ids,
-        &state.vault,
+        &state.auth.vault,
         form.into(),
         &caller.meta(),
     )
@@ -138,7 +138,14 @@ async fn update(
     caller.require("UPDATE_OIDC_PROVIDER")?;
     let id = parse_id(&id)?;
     let form: Form = json_body(&body)?;
-    let outcome = oidc::update(&state.bus, &state.vault, id, form.into(), &caller.meta()).await?;
+    let outcome = oidc::update(
+        &state.bus,
+        &state.auth.vault,
+        id,
+        form.into(),
+        &caller.meta(),
+    )
+    .await?;
     state.settle(outcome.position).await?;
     Ok(Json(json!({"affectedRecords": 1})))
 }
@@ -198,7 +205,7 @@ async fn authentication_url(
     let settings = provider
         .usable()
         .map_err(|e| ApiError::new(e.exh(), e.to_string()))?;
-    let nonce = oidc::nonce(&state.vault, id, vigil_commands::ids::now());
+    let nonce = oidc::nonce(&state.auth.vault, id, vigil_commands::ids::now());
     let url = oidc::authentication_url(settings, &nonce, request.state.as_deref());
     Ok(Json(json!({"authenticationUrl": url})))
 }
@@ -270,8 +277,8 @@ async fn login(
     };
     let result = oidc::login(
         &state.bus,
-        (&state.ids, &state.vault, state.lifetimes),
-        &state.oidc,
+        (&state.ids, &state.auth.vault, state.auth.lifetimes),
+        &state.auth.oidc,
         login,
         &mut subject,
         meta.clone(),
@@ -345,7 +352,7 @@ async fn link(
     let (provider_id, provider) = named(&state, &name).await?;
     let outcome = oidc::link(
         &state.bus,
-        (&state.vault, &state.oidc),
+        (&state.auth.vault, &state.auth.oidc),
         caller.user_id,
         (provider_id, &provider, &code),
         &presence_token,
@@ -372,7 +379,7 @@ async fn unlink(
 ) -> Result<Json<Value>, ApiError> {
     caller.require("UNLINK_USER_FROM_OIDC")?;
     let user_id = parse_id(&id)?;
-    if state.mailer.is_none() {
+    if state.users.mailer.is_none() {
         return Err(ApiError::new(
             ExhCode::IllegalState,
             "This deployment sends no mail (no SMTP server is configured); the unlinked user could not choose a password",

@@ -78,6 +78,7 @@ fn document_json(row: &DocumentRow) -> Value {
 async fn snapshot(state: &AppState, schema: &str) -> Result<Arc<SchemaSnapshot>, ApiError> {
     check_schema_parameter(schema)?;
     state
+        .data
         .snapshots
         .find(&state.bus, schema)
         .await
@@ -94,6 +95,7 @@ async fn listed_snapshot(state: &AppState, schema: &str) -> Result<Arc<SchemaSna
         .ok_or_else(unknown_schema)?;
     let id = parse_id(&id)?;
     state
+        .data
         .snapshots
         .listed(&state.bus, id, position)
         .await
@@ -141,7 +143,7 @@ async fn readable(
         listed,
         &caller.actor,
         query,
-        &state.array_probes,
+        &state.data.array_probes,
         applied,
     )
     .await?)

@@ -93,7 +93,7 @@ fn mailed(state: &AppState, mode: Option<&str>) -> Result<Option<Mode>, ApiError
             ));
         }
     };
-    if state.mailer.is_none() {
+    if state.users.mailer.is_none() {
         return Err(ApiError::new(
             ExhCode::IllegalState,
             "This deployment sends no mail (no SMTP server is configured); use activation_mode manual",
@@ -437,7 +437,7 @@ async fn code_owner(
                 .ok_or_else(unknown)?;
             let proof = Proof {
                 mode: Mode::PinCode,
-                digest: state.vault.pin_digest(owner, &pin),
+                digest: state.auth.vault.pin_digest(owner, &pin),
             };
             Ok((owner, proof))
         }

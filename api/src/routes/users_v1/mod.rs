@@ -304,7 +304,7 @@ async fn full_user(state: &AppState, id: Id) -> Result<(Value, bool), ApiError> 
 
 /// The full view of one user: kept in memory while current, else rendered from the read models.
 async fn rendered_user(state: &AppState, id: Id) -> Result<RawJson, ApiError> {
-    if let Some(view) = state.user_views.get(id, state.access.view_changed_at(id)) {
+    if let Some(view) = state.users.views.get(id, state.access.view_changed_at(id)) {
         return Ok(view);
     }
     // Taken before reading, so the kept view is never credited with changes it may have missed.
@@ -317,7 +317,7 @@ async fn rendered_user(state: &AppState, id: Id) -> Result<RawJson, ApiError> {
     );
     // A view that changes with the clock (an expiring enlistment) is rendered each time.
     if !expires {
-        state.user_views.put(id, read_at, view.clone());
+        state.users.views.put(id, read_at, view.clone());
     }
     Ok(view)
 }
