@@ -245,7 +245,6 @@ impl CommandBus {
             .decide_and_append(stream, command, meta, start, exclusive, &mut claimed)
             .await;
         if result.is_err() && !claimed.is_empty() {
-            let claimed: Vec<&Unique> = claimed.iter().collect();
             Box::pin(self.release_all(stream, &claimed, meta)).await;
         }
         result
@@ -339,8 +338,7 @@ impl CommandBus {
                     // A retry of a command already in the log: report the original commit, and
                     // let the next command read the stream afresh.
                     self.forget(stream);
-                    Box::pin(self.release_all(stream, &released.iter().collect::<Vec<_>>(), meta))
-                        .await;
+                    Box::pin(self.release_all(stream, &released, meta)).await;
                     if let Some(error) = refusal {
                         return Err(CommandError::Domain(error));
                     }
@@ -370,8 +368,7 @@ impl CommandBus {
                         now,
                     );
                     self.remember(stream, &loaded);
-                    Box::pin(self.release_all(stream, &released.iter().collect::<Vec<_>>(), meta))
-                        .await;
+                    Box::pin(self.release_all(stream, &released, meta)).await;
                     if let Some(error) = refusal {
                         return Err(CommandError::Domain(error));
                     }

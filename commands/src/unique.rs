@@ -40,7 +40,7 @@ impl CommandBus {
         let mut claimed = Vec::with_capacity(unique.len());
         for value in unique {
             match self.claim(stream, value, meta).await {
-                Ok(Claim::Made) => claimed.push(value),
+                Ok(Claim::Made) => claimed.push(value.clone()),
                 // Held by a committed command of the same owner: not this command's to release.
                 Ok(Claim::AlreadyHeld) => {}
                 Err(error) => {
@@ -76,7 +76,7 @@ impl CommandBus {
     pub(crate) async fn release_all(
         &self,
         owner: &StreamId,
-        values: &[&Unique],
+        values: &[Unique],
         meta: &CommandMeta,
     ) {
         // A command of its own: under the claim's command id it would count as a retry of the claim.
