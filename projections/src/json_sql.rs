@@ -401,7 +401,12 @@ fn element_test(dialect: Dialect, alias: &str, op: Cmp, value: &Scalar, sql: &mu
 /// The expression a trigram index of the strings at `location` is built on (`data.<key>` on
 /// Postgres): the lowered text of the value there.
 pub fn searched_term(root: &str, key: &str) -> String {
-    format!("lower(({root} ->> '{key}') COLLATE \"C\")")
+    lowered(&format!("{root} ->> '{key}'"))
+}
+
+/// The text `expression` lowered for `like`: ASCII letters only, whatever the database's locale.
+fn lowered(expression: &str) -> String {
+    format!("lower(({expression}) COLLATE \"C\")")
 }
 
 /// The indexed text that must hold `pattern` for some value at `location` to be `like` it, when
@@ -420,11 +425,17 @@ fn searched_text(dialect: Dialect, location: &Location<'_>, pattern: &str) -> Op
     }
 }
 
+/// `text` (already [`lowered`]) `LIKE` the bound `pattern`, lowered the same way.
+fn lowered_like(text: &str, pattern: &str) -> String {
+    format!("{text} LIKE {} ESCAPE '\\'", lowered(pattern))
+}
+
 fn like_test(dialect: Dialect, alias: &str, pattern: &str, sql: &mut Sql) -> String {
     let pattern = sql.bind(Value::Text(like_pattern(pattern)));
     match dialect {
         Dialect::Postgres => format!(
-            "(jsonb_typeof({alias}.j) = 'string' AND lower(({alias}.j #>> '{{}}') COLLATE \"C\") LIKE lower({pattern} COLLATE \"C\") ESCAPE '\\')"
+            "(jsonb_typeof({alias}.j) = 'string' AND {})",
+            lowered_like(&lowered(&format!("{alias}.j #>> '{{}}'")), &pattern)
         ),
         Dialect::Sqlite => {
             format!("({alias}.type = 'text' AND {alias}.value LIKE {pattern} ESCAPE '\\')")
@@ -691,9 +702,7 @@ pub fn condition(
             match searched_text(dialect, location, pattern) {
                 Some(text) => {
                     let pattern = sql.bind(Value::Text(like_pattern(pattern)));
-                    format!(
-                        "({text} LIKE lower({pattern} COLLATE \"C\") ESCAPE '\\' AND {matches})"
-                    )
+                    format!("({} AND {matches})", lowered_like(&text, &pattern))
                 }
                 None => matches,
             }
