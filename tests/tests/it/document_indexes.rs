@@ -109,16 +109,48 @@ async fn measurement(server: &TestServer, admin: &str) -> anyhow::Result<String>
         ("systolic", json!({"type": "number"})),
         ("takenAt", json!({"type": "string"})),
     ] {
-        call(
-            server,
-            Method::POST,
-            "/data/v1/measurement/properties",
-            admin,
-            Some(json!({"name": name, "configuration": configuration})),
-        )
-        .await?;
+        add_property(server, admin, name, configuration).await?;
     }
     Ok(schema["id"].as_str().unwrap_or_default().to_owned())
+}
+
+/// Adds the property `name` to the `measurement` schema.
+async fn add_property(
+    server: &TestServer,
+    admin: &str,
+    name: &str,
+    configuration: Value,
+) -> anyhow::Result<()> {
+    let property = json!({"name": name, "configuration": configuration});
+    call(
+        server,
+        Method::POST,
+        "/data/v1/measurement/properties",
+        admin,
+        Some(property),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Adds `index` to the `measurement` schema (id `schema`): the index as answered, and the name of
+/// the database index made of it.
+async fn add_index(
+    server: &TestServer,
+    admin: &str,
+    schema: &str,
+    index: Value,
+) -> anyhow::Result<(Value, String)> {
+    let added = call(
+        server,
+        Method::POST,
+        "/data/v1/measurement/indexes",
+        admin,
+        Some(index),
+    )
+    .await?;
+    let name = format!("d1_{schema}_{}", added["id"].as_str().unwrap_or_default());
+    Ok((added, name))
 }
 
 async fn total(server: &TestServer, admin: &str, rql: &str) -> anyhow::Result<Value> {
@@ -156,16 +188,9 @@ in_both_deployments! {
             })
         };
         tokio::time::sleep(Duration::from_millis(100)).await;
-        let index = call(
-            &server,
-            Method::POST,
-            "/data/v1/measurement/indexes",
-            &admin,
-            Some(json!({"fields": [{"name": "data.patientId", "type": "asc"}]})),
-        )
-        .await?;
+        let patient = json!({"fields": [{"name": "data.patientId", "type": "asc"}]});
+        let (index, name) = add_index(&server, &admin, &schema, patient).await?;
         let index_id = index["id"].as_str().unwrap_or_default().to_owned();
-        let name = format!("d1_{schema}_{index_id}");
         wait_for_indexes(&server.state.store, &indexes_of(&server.state.store, &name)).await?;
         writer.await??;
         assert_eq!(total(&server, &admin, "eq(data.patientId,p3)").await?, 12);
@@ -186,15 +211,8 @@ in_both_deployments! {
         wait_for_indexes(&server.state.store, &[]).await?;
         assert_eq!(total(&server, &admin, "eq(data.patientId,p3)").await?, 12);
 
-        let index = call(
-            &server,
-            Method::POST,
-            "/data/v1/measurement/indexes",
-            &admin,
-            Some(json!({"fields": [{"name": "data.systolic", "type": "desc"}, {"name": "status", "type": "asc"}]})),
-        )
-        .await?;
-        let name = format!("d1_{schema}_{}", index["id"].as_str().unwrap_or_default());
+        let systolic = json!({"fields": [{"name": "data.systolic", "type": "desc"}, {"name": "status", "type": "asc"}]});
+        let (_, name) = add_index(&server, &admin, &schema, systolic).await?;
         wait_for_indexes(&server.state.store, &indexes_of(&server.state.store, &name)).await?;
         call(&server, Method::POST, "/data/v1/measurement/disable", &admin, None).await?;
         call(&server, Method::DELETE, "/data/v1/measurement", &admin, None).await?;
@@ -212,15 +230,8 @@ in_both_deployments! {
             call(&server, Method::POST, "/data/v1/measurement/documents", &admin,
                 Some(json!({"patientId": format!("p{}", n % 4), "systolic": n}))).await?;
         }
-        let index = call(
-            &server,
-            Method::POST,
-            "/data/v1/measurement/indexes",
-            &admin,
-            Some(json!({"fields": [{"name": "data.patientId", "type": "asc"}]})),
-        )
-        .await?;
-        let name = format!("d1_{schema}_{}", index["id"].as_str().unwrap_or_default());
+        let patient = json!({"fields": [{"name": "data.patientId", "type": "asc"}]});
+        let (_, name) = add_index(&server, &admin, &schema, patient).await?;
         let names = indexes_of(&server.state.store, &name);
         wait_for_indexes(&server.state.store, &names).await?;
         let credentials = server.admin.clone();
@@ -515,9 +526,8 @@ in_both_deployments! {
         refused_as_duplicate(refused, "a unique index over duplicates");
         let early_id = early["id"].as_str().unwrap_or_default().to_owned();
         call(&server, Method::DELETE, &format!("{documents}/{early_id}"), &admin, None).await?;
-        let index = call(&server, Method::POST, "/data/v1/measurement/indexes", &admin, Some(unique)).await?;
+        let (index, name) = add_index(&server, &admin, &schema, unique).await?;
         assert_eq!(index["options"]["unique"], true, "{index}");
-        let name = format!("d1_{schema}_{}", index["id"].as_str().unwrap_or_default());
         let mut names = indexes_of(&server.state.store, &name);
         names.push(format!("{name}_u"));
         names.sort();
@@ -554,17 +564,9 @@ in_both_deployments! {
 
         // Sparse, on two fields: documents with neither are left alone (all of the above); numbers
         // are equal whatever their spelling.
-        let code = json!({"name": "code", "configuration": {"type": "number"}});
-        call(&server, Method::POST, "/data/v1/measurement/properties", &admin, Some(code)).await?;
-        let index = call(
-            &server,
-            Method::POST,
-            "/data/v1/measurement/indexes",
-            &admin,
-            Some(json!({"fields": [{"name": "data.code", "type": "asc"}, {"name": "data.takenAt", "type": "asc"}], "options": {"unique": true, "sparse": true}})),
-        )
-        .await?;
-        let sparse = format!("d1_{schema}_{}", index["id"].as_str().unwrap_or_default());
+        add_property(&server, &admin, "code", json!({"type": "number"})).await?;
+        let code = json!({"fields": [{"name": "data.code", "type": "asc"}, {"name": "data.takenAt", "type": "asc"}], "options": {"unique": true, "sparse": true}});
+        let (_, sparse) = add_index(&server, &admin, &schema, code).await?;
         let taken = json!({"patientId": "p7", "code": 99, "takenAt": "2026-01-01"});
         call(&server, Method::POST, documents, &admin, Some(taken)).await?;
         refused_as_duplicate(
@@ -608,23 +610,9 @@ in_both_deployments! {
     /// written), and from then on finds the documents whose array holds the value.
     async fn a_list_finds_arrays_written_after_it_found_none(deployment: Deployment) {
         let (_env, server, admin, schema) = serving_measurement(deployment).await?;
-        call(
-            &server,
-            Method::POST,
-            "/data/v1/measurement/properties",
-            &admin,
-            Some(json!({"name": "tags", "configuration": {"type": "array", "items": {"type": "string"}}})),
-        )
-        .await?;
-        let index = call(
-            &server,
-            Method::POST,
-            "/data/v1/measurement/indexes",
-            &admin,
-            Some(json!({"fields": [{"name": "data.tags", "type": "asc"}]})),
-        )
-        .await?;
-        let name = format!("d1_{schema}_{}", index["id"].as_str().unwrap_or_default());
+        add_property(&server, &admin, "tags", json!({"type": "array", "items": {"type": "string"}})).await?;
+        let tags = json!({"fields": [{"name": "data.tags", "type": "asc"}]});
+        let (_, name) = add_index(&server, &admin, &schema, tags).await?;
         wait_for_indexes(&server.state.store, &indexes_of(&server.state.store, &name)).await?;
         let documents = "/data/v1/measurement/documents";
         call(&server, Method::POST, documents, &admin, Some(json!({"patientId": "p1"}))).await?;
@@ -645,31 +633,11 @@ in_both_deployments! {
     /// which `like` finds them, in arrays too; SQLite has no such index and finds the same.
     async fn a_text_index_serves_like(deployment: Deployment) {
         let (_env, server, admin, schema) = serving_measurement(deployment).await?;
-        call(
-            &server,
-            Method::POST,
-            "/data/v1/measurement/properties",
-            &admin,
-            Some(json!({"name": "note", "configuration": {"type": "array", "items": {"type": "string"}}})),
-        )
-        .await?;
-        call(
-            &server,
-            Method::POST,
-            "/data/v1/measurement/properties",
-            &admin,
-            Some(json!({"name": "remark", "configuration": {"type": "string"}})),
-        )
-        .await?;
-        let index = call(
-            &server,
-            Method::POST,
-            "/data/v1/measurement/indexes",
-            &admin,
-            Some(json!({"fields": [{"name": "data.note", "type": "text"}, {"name": "data.remark", "type": "text"}]})),
-        )
-        .await?;
-        let name = format!("d1_{schema}_{}_t", index["id"].as_str().unwrap_or_default());
+        add_property(&server, &admin, "note", json!({"type": "array", "items": {"type": "string"}})).await?;
+        add_property(&server, &admin, "remark", json!({"type": "string"})).await?;
+        let text = json!({"fields": [{"name": "data.note", "type": "text"}, {"name": "data.remark", "type": "text"}]});
+        let (_, name) = add_index(&server, &admin, &schema, text).await?;
+        let name = format!("{name}_t");
         let expected = match &server.state.store {
             ReadStore::Postgres(_) => vec![name],
             ReadStore::Sqlite(_) => Vec::new(),
