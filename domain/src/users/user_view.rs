@@ -26,12 +26,12 @@ pub struct Enlisted<'a> {
 }
 
 /// The groups `actor` is staff of.
-fn staff_of(actor: &Actor) -> BTreeSet<Id> {
+pub fn staff_of(actor: &Actor) -> BTreeSet<Id> {
     actor.staff_groups().collect()
 }
 
 /// The groups `actor` is staff or a patient of.
-fn member_of(actor: &Actor) -> BTreeSet<Id> {
+pub fn member_of(actor: &Actor) -> BTreeSet<Id> {
     actor.staff_groups().chain(actor.patient_groups()).collect()
 }
 

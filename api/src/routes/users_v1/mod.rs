@@ -262,14 +262,6 @@ fn limited(full: Value, fields: &[&str], enlistments: &str, groups: Shown<'_>) -
     Value::Object(object)
 }
 
-/// The groups a caller is staff of, and those they are staff or patient of.
-fn caller_groups(caller: &Caller) -> (BTreeSet<Id>, BTreeSet<Id>) {
-    let staff: BTreeSet<Id> = caller.actor.staff_groups().collect();
-    let mut either = staff.clone();
-    either.extend(caller.actor.patient_groups());
-    (staff, either)
-}
-
 /// The groups as the read models' lists take them.
 fn in_groups(groups: &BTreeSet<Id>) -> InGroups {
     InGroups::Of(groups.iter().map(Id::to_string).collect())
@@ -350,7 +342,10 @@ async fn list(
     if caller.actor.allows("VIEW_USER") {
         return page_of(&state, &query, Scope::All, |user| user).await;
     }
-    let (staff_of, either) = caller_groups(&caller);
+    let (staff_of, either) = (
+        user_view::staff_of(&caller.actor),
+        user_view::member_of(&caller.actor),
+    );
     let scope = Scope::Enlisted {
         patient: Some(in_groups(&staff_of)),
         staff: Some(in_groups(&either)),
@@ -377,7 +372,7 @@ async fn patients(
         };
         return page_of(&state, &query, scope, |user| patient_view(user, None)).await;
     }
-    let (staff_of, _) = caller_groups(&caller);
+    let staff_of = user_view::staff_of(&caller.actor);
     let scope = Scope::Enlisted {
         patient: Some(in_groups(&staff_of)),
         staff: None,
@@ -402,7 +397,7 @@ async fn staff(
         };
         return page_of(&state, &query, scope, |user| staff_view(user, None)).await;
     }
-    let (staff_of, _) = caller_groups(&caller);
+    let staff_of = user_view::staff_of(&caller.actor);
     let scope = Scope::Enlisted {
         patient: None,
         staff: Some(in_groups(&staff_of)),
