@@ -7,53 +7,8 @@ use serde::ser::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
-/// A JSON value in an event. Postcard cannot encode a self-describing value, so in the log it is
-/// its JSON text; in renderings of the log (JSON) it is the value itself.
-#[derive(Clone, PartialEq, Default)]
-pub struct Json(pub Value);
-
-impl Json {
-    pub fn get(&self) -> &Value {
-        &self.0
-    }
-}
-
-impl From<Value> for Json {
-    fn from(value: Value) -> Self {
-        Self(value)
-    }
-}
-
-impl fmt::Debug for Json {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)
-    }
-}
-
-impl Serialize for Json {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        if serializer.is_human_readable() {
-            self.0.serialize(serializer)
-        } else {
-            serializer.serialize_str(&self.0.to_string())
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for Json {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        if deserializer.is_human_readable() {
-            Value::deserialize(deserializer).map(Self)
-        } else {
-            let text = String::deserialize(deserializer)?;
-            serde_json::from_str(&text)
-                .map(Self)
-                .map_err(D::Error::custom)
-        }
-    }
-}
-
-/// A typed value in an event, kept in the log as its JSON text like [`Json`]. A stored text that
+/// A value in an event kept as JSON. Postcard cannot encode a self-describing value, so in the log
+/// it is its JSON text; in renderings of the log (JSON) it is the value itself. A stored text that
 /// does not read as a `T` fails the decoding of its commit (the log is corrupt at that position,
 /// which stops whatever reads it), so a fold never makes do with a default in its place.
 #[derive(Clone, PartialEq, Default)]
@@ -97,10 +52,11 @@ impl<'de, T: DeserializeOwned> Deserialize<'de> for JsonOf<T> {
 }
 
 #[cfg(test)]
-impl proptest::arbitrary::Arbitrary for Json {
+impl proptest::arbitrary::Arbitrary for JsonOf<serde_json::Map<String, Value>> {
     type Parameters = ();
     type Strategy = proptest::strategy::BoxedStrategy<Self>;
 
+    /// Objects, as a document's data always is, of any JSON values.
     fn arbitrary_with((): ()) -> Self::Strategy {
         use proptest::prelude::*;
         let leaf = prop_oneof![
@@ -110,31 +66,15 @@ impl proptest::arbitrary::Arbitrary for Json {
             (-1e6f64..1e6).prop_map(Value::from),
             ".{0,8}".prop_map(Value::String),
         ];
-        leaf.prop_recursive(3, 24, 4, |inner| {
+        let value = leaf.prop_recursive(3, 24, 4, |inner| {
             prop_oneof![
                 proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
                 proptest::collection::btree_map(".{0,6}", inner, 0..4)
                     .prop_map(|map| Value::Object(map.into_iter().collect())),
             ]
-        })
-        .prop_map(Json)
-        .boxed()
-    }
-}
-
-#[cfg(test)]
-impl proptest::arbitrary::Arbitrary for JsonOf<serde_json::Map<String, Value>> {
-    type Parameters = ();
-    type Strategy = proptest::strategy::BoxedStrategy<Self>;
-
-    /// Objects, as a document's data always is.
-    fn arbitrary_with((): ()) -> Self::Strategy {
-        use proptest::prelude::*;
-        any::<Json>()
-            .prop_map(|json| match json.0 {
-                Value::Object(object) => JsonOf(object),
-                other => JsonOf([("value".to_owned(), other)].into_iter().collect()),
-            })
+        });
+        proptest::collection::btree_map(".{0,6}", value, 0..4)
+            .prop_map(|map| JsonOf(map.into_iter().collect()))
             .boxed()
     }
 }
@@ -146,11 +86,11 @@ mod tests {
 
     proptest! {
         #[test]
-        fn postcard_and_json_round_trip(json: Json) {
+        fn postcard_and_json_round_trip(json: JsonOf<serde_json::Map<String, Value>>) {
             let bytes = postcard::to_stdvec(&json).unwrap();
-            prop_assert_eq!(postcard::from_bytes::<Json>(&bytes).unwrap(), json.clone());
+            prop_assert_eq!(postcard::from_bytes::<JsonOf<serde_json::Map<String, Value>>>(&bytes).unwrap(), json.clone());
             let text = serde_json::to_string(&json).unwrap();
-            prop_assert_eq!(serde_json::from_str::<Json>(&text).unwrap(), json);
+            prop_assert_eq!(serde_json::from_str::<JsonOf<serde_json::Map<String, Value>>>(&text).unwrap(), json);
         }
     }
 }
