@@ -23,9 +23,12 @@ use vigil_domain::log::EventLog;
 use vigil_projections::access::AccessCache;
 use vigil_projections::runner::{self, Projector};
 use vigil_projections::store::ReadStore;
+use vigil_scheduler::delays::Delays;
+use vigil_scheduler::group_sync::GroupSync;
 use vigil_scheduler::mail::{MailConfig, Mailer};
+use vigil_scheduler::runner::{Reactor, Reactors};
 
-use crate::state::{AppState, AuthState, DataState, Reactors, Shared, UsersState};
+use crate::state::{AppState, AuthState, DataState, Shared, UsersState};
 use crate::telemetry::{self, LogFormat};
 use crate::views::UserViews;
 
@@ -296,20 +299,16 @@ async fn serve(args: ServeArgs) -> Result<(), Fatal> {
         }
     }
     crate::server::run(state.clone(), http, grpc, shutdown_signal()).await?;
+    state.reactors.shutdown().await;
     state.projector.shutdown().await;
     state.access.shutdown();
-    if let Some(mailer) = &state.users.mailer {
-        mailer.shutdown();
-    }
-    state.reactors.group_sync.shutdown();
-    state.reactors.delays.shutdown();
     state.store.close().await;
     tracing::info!("stopped");
     Ok(())
 }
 
-/// Starts the projections, the group synchroniser, the delay resumer (and the mailer, given SMTP)
-/// and assembles what request handlers share.
+/// Starts the projections and the reactors (the group synchronisers, the delay resumer, and the
+/// mailer given SMTP) and assembles what request handlers share.
 pub async fn start(
     storage: Storage,
     lifetimes: TokenLifetimes,
@@ -317,21 +316,30 @@ pub async fn start(
     vault: Vault,
 ) -> Result<AppState, Fatal> {
     let Storage { log, store } = storage;
-    let bus = CommandBus::new(log.clone());
+    let bus = Arc::new(CommandBus::new(log.clone()));
     register_secrets_key(&bus, &vault).await?;
     let projector = Projector::start(store.clone(), log.clone(), vigil_projections::all()).await?;
     let access = AccessCache::follow(log.clone());
-    let group_sync = vigil_scheduler::group_sync::GroupSync::start(
-        log.clone(),
-        store.clone(),
-        projector.progresses(),
-    );
-    let delays =
-        vigil_scheduler::delays::Delays::start(log.clone(), store.clone(), projector.progresses());
-    let mailer = mail
-        .map(|config| Mailer::start(log.clone(), config, vault.clone()))
-        .transpose()
-        .map_err(|e| Fatal(e.to_string()))?;
+    let progresses = projector.progresses();
+    let mut reactors: Vec<Box<dyn Reactor>> = vec![
+        Box::new(GroupSync::enlistments(
+            bus.clone(),
+            store.clone(),
+            progresses.clone(),
+        )),
+        Box::new(GroupSync::modes(
+            bus.clone(),
+            store.clone(),
+            progresses.clone(),
+        )),
+        Box::new(Delays::new(bus.clone(), store.clone(), progresses)),
+    ];
+    if let Some(config) = mail {
+        let mailer =
+            Mailer::new(bus.clone(), config, vault.clone()).map_err(|e| Fatal(e.to_string()))?;
+        reactors.push(Box::new(mailer));
+    }
+    let reactors = Reactors::start(log.clone(), store.clone(), reactors);
     Ok(AppState::new(Shared {
         bus,
         store,
@@ -340,7 +348,7 @@ pub async fn start(
         ids: IdGenerator::new(),
         users: UsersState {
             views: UserViews::new(),
-            mailer,
+            sends_mail: mail.is_some(),
         },
         auth: AuthState {
             lifetimes,
@@ -349,7 +357,7 @@ pub async fn start(
             nonces: crate::oauth1::Nonces::default(),
         },
         data: DataState::default(),
-        reactors: Reactors { group_sync, delays },
+        reactors,
         read_your_writes: Duration::from_secs(5),
     }))
 }

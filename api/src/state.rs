@@ -10,7 +10,6 @@ use vigil_commands::secrets::Vault;
 use vigil_projections::access::AccessCache;
 use vigil_projections::runner::{Projector, WaitError};
 use vigil_projections::store::ReadStore;
-use vigil_scheduler::mail::Mailer;
 
 use crate::error::ApiError;
 use crate::views::UserViews;
@@ -19,7 +18,8 @@ use crate::views::UserViews;
 pub struct AppState(Arc<Shared>);
 
 pub struct Shared {
-    pub bus: CommandBus,
+    /// Decides and records commands; shared with the reactors.
+    pub bus: Arc<CommandBus>,
     pub store: ReadStore,
     pub projector: Projector,
     /// Who holds which token and what they may do, followed from the log.
@@ -34,15 +34,16 @@ pub struct Shared {
     /// What only the data service's handlers use.
     pub data: DataState,
     /// The reactors this node runs, stopped with it.
-    pub reactors: Reactors,
+    pub reactors: vigil_scheduler::runner::Reactors,
 }
 
 /// The user service's own state.
 pub struct UsersState {
     /// Rendered users, served while current.
     pub views: UserViews,
-    /// Delivers activation and password-reset mails; without it, those flows are refused.
-    pub mailer: Option<Mailer>,
+    /// Whether this deployment delivers activation and password-reset mails (an SMTP server is
+    /// configured); without, those flows are refused.
+    pub sends_mail: bool,
 }
 
 /// The auth service's own state.
@@ -63,14 +64,6 @@ pub struct DataState {
     pub snapshots: vigil_commands::documents::Snapshots,
     /// Where schemas' documents hold arrays at indexed paths, as lists last found.
     pub array_probes: vigil_projections::documents::ArrayProbes,
-}
-
-/// The reactors of this node.
-pub struct Reactors {
-    /// Keeps documents' groups in line with their schemas' `groupSyncMode`.
-    pub group_sync: vigil_scheduler::group_sync::GroupSync,
-    /// Resumes the workflow steps `delay` actions paused.
-    pub delays: vigil_scheduler::delays::Delays,
 }
 
 impl std::ops::Deref for AppState {

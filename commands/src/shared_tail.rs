@@ -7,6 +7,9 @@
 //! ring of the latest ones and a broadcast. A subscriber that falls behind the broadcast, or whose
 //! tail failed, goes back to a subscription of its own from its last commit: so it sees every
 //! commit once, in order, and an error of the log (a corrupt commit) on its own subscription.
+//!
+//! A subscription to a few kinds of streams is not shared: the log filters it where it is stored,
+//! which is cheaper than handing it the whole tail.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -16,7 +19,7 @@ use futures::StreamExt;
 use tokio::sync::broadcast;
 use vigil_domain::commit::{Commit, Recorded};
 use vigil_domain::id::StreamId;
-use vigil_domain::log::{Appended, BoxFuture, BoxStream, EventLog, LogError};
+use vigil_domain::log::{Appended, BoxFuture, BoxStream, EventLog, Filter, LogError};
 
 /// The latest commits kept for subscribers that are about to catch up.
 const RING: usize = 1024;
@@ -105,7 +108,7 @@ async fn follow(inner: Arc<dyn EventLog>, tail: Arc<Mutex<Tail>>) {
             tail.last = head;
             tail.ring.clear();
         }
-        let mut commits = inner.subscribe(head);
+        let mut commits = inner.subscribe(head, Filter::All);
         while let Some(item) = commits.next().await {
             match item {
                 Ok(recorded) => {
@@ -197,7 +200,8 @@ impl Subscriber {
                         Ok(recorded) => recorded,
                         Err(_) => {
                             // Fell behind, or the tail failed: on its own again.
-                            self.source = Source::Own(self.inner.subscribe(self.after));
+                            self.source =
+                                Source::Own(self.inner.subscribe(self.after, Filter::All));
                             continue;
                         }
                     },
@@ -233,13 +237,20 @@ impl EventLog for SharedTail {
         self.inner.read_all(after, limit)
     }
 
-    fn subscribe(&self, after: u64) -> BoxStream<'static, Result<Recorded, LogError>> {
+    fn subscribe(
+        &self,
+        after: u64,
+        filter: Filter,
+    ) -> BoxStream<'static, Result<Recorded, LogError>> {
+        if filter != Filter::All {
+            return self.inner.subscribe(after, filter);
+        }
         self.start();
         let mut subscriber = Subscriber {
             inner: self.inner.clone(),
             tail: self.tail.clone(),
             after,
-            source: Source::Own(self.inner.subscribe(after)),
+            source: Source::Own(self.inner.subscribe(after, Filter::All)),
         };
         subscriber.join();
         Box::pin(futures::stream::unfold(

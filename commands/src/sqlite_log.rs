@@ -18,7 +18,7 @@ use sqlx::{Connection, Row, SqliteConnection, SqlitePool};
 use tokio::sync::{mpsc, oneshot, watch};
 use vigil_domain::commit::{Commit, Recorded};
 use vigil_domain::id::{Digest, StreamId};
-use vigil_domain::log::{Appended, BoxFuture, BoxStream, EventLog, LogError};
+use vigil_domain::log::{Appended, BoxFuture, BoxStream, EventLog, Filter, LogError};
 
 /// How many queued appends one transaction takes at most.
 const GROUP_LIMIT: usize = 512;
@@ -92,6 +92,33 @@ impl SqliteLog {
                 head: head_rx,
             }),
         })
+    }
+
+    /// Up to `limit` commits above `after` that `filter` admits, in order.
+    async fn read_admitted(
+        &self,
+        after: u64,
+        limit: usize,
+        filter: Filter,
+    ) -> Result<Vec<Recorded>, LogError> {
+        let Filter::Kinds(kinds) = filter else {
+            return self.read_all(after, limit).await;
+        };
+        let placeholders = (0..kinds.len())
+            .map(|i| format!("${}", i + 3))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT position, body FROM commits WHERE kind IN ({placeholders}) AND position > $1 \
+             ORDER BY position LIMIT $2"
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(to_i64(after))
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX));
+        for kind in kinds {
+            query = query.bind(*kind);
+        }
+        self.fetch(query).await
     }
 
     async fn fetch(
@@ -272,13 +299,17 @@ impl EventLog for SqliteLog {
         })
     }
 
-    fn subscribe(&self, after: u64) -> BoxStream<'static, Result<Recorded, LogError>> {
+    fn subscribe(
+        &self,
+        after: u64,
+        filter: Filter,
+    ) -> BoxStream<'static, Result<Recorded, LogError>> {
         let log = self.clone();
         let head = self.inner.head.clone();
         let state = (log, head, after, VecDeque::new(), false);
         Box::pin(stream::unfold(
             state,
-            |(log, mut head, mut after, mut buffer, failed)| async move {
+            move |(log, mut head, mut after, mut buffer, failed)| async move {
                 if failed {
                     return None;
                 }
@@ -288,11 +319,15 @@ impl EventLog for SqliteLog {
                         after = recorded.position;
                         return Some((Ok(recorded), (log, head, after, buffer, false)));
                     }
-                    match log.read_all(after, READ_BATCH).await {
+                    // Every commit up to the head this process's writer reported is visible.
+                    let reported = *head.borrow();
+                    match log.read_admitted(after, READ_BATCH, filter).await {
                         Ok(batch) if !batch.is_empty() => buffer.extend(batch),
                         Ok(_) => {
-                            // Caught up: wait until this process's writer reports a commit
-                            // beyond `after`, or a while, in case another process wrote.
+                            // Caught up: none after `after` is admitted up to `reported`. Wait
+                            // until the writer reports a commit beyond it, or a while, in case
+                            // another process wrote.
+                            after = after.max(reported);
                             let reported = head.wait_for(|&position| position > after);
                             if let Ok(Err(_)) = tokio::time::timeout(POLL, reported).await {
                                 return None;

@@ -9,6 +9,25 @@ use futures_core::Stream;
 use crate::commit::{CodecError, Commit, Recorded};
 use crate::id::StreamId;
 
+/// Which commits a subscription wants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Filter {
+    /// Every commit.
+    All,
+    /// The commits of the streams of these kinds (`user`, `document`, …: `Aggregate::KIND`).
+    Kinds(&'static [&'static str]),
+}
+
+impl Filter {
+    /// Whether a commit of `stream` is wanted.
+    pub fn admits(&self, stream: &StreamId) -> bool {
+        match self {
+            Self::All => true,
+            Self::Kinds(kinds) => kinds.contains(&stream.kind()),
+        }
+    }
+}
+
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub type BoxStream<'a, T> = Pin<Box<dyn Stream<Item = T> + Send + 'a>>;
 
@@ -58,8 +77,14 @@ pub trait EventLog: Send + Sync + 'static {
     /// Up to `limit` commits with a position above `after`, in order.
     fn read_all(&self, after: u64, limit: usize) -> BoxFuture<'_, Result<Vec<Recorded>, LogError>>;
 
-    /// Every commit above `after`, then each new one as it is appended; never ends by itself.
-    fn subscribe(&self, after: u64) -> BoxStream<'static, Result<Recorded, LogError>>;
+    /// Every commit above `after` that `filter` admits, then each new one as it is appended; never
+    /// ends by itself. The log applies the filter where it is stored, so a subscriber to a few
+    /// kinds is not handed the whole log.
+    fn subscribe(
+        &self,
+        after: u64,
+        filter: Filter,
+    ) -> BoxStream<'static, Result<Recorded, LogError>>;
 
     /// The position of the last commit (0 for an empty log).
     fn head(&self) -> BoxFuture<'_, Result<u64, LogError>>;

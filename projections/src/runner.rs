@@ -22,7 +22,7 @@ use sqlx::postgres::PgListener;
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinHandle;
 use vigil_domain::commit::Recorded;
-use vigil_domain::log::{EventLog, LogError};
+use vigil_domain::log::{EventLog, Filter, LogError};
 
 use crate::store::ReadStore;
 use crate::table::{ChangeError, Changes, Table};
@@ -639,7 +639,7 @@ impl Runner {
         let ReadStore::Postgres(pool) = &self.store else {
             return Ok(Some(None));
         };
-        let key = lock_key(self.projection.name());
+        let key = crate::store::lock_key(self.projection.name());
         loop {
             let mut conn = pool.acquire().await?;
             let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
@@ -676,7 +676,7 @@ impl Runner {
             return Ok(());
         }
         let (sender, mut receiver) = mpsc::channel(READ_AHEAD);
-        let mut commits = self.log.subscribe(from);
+        let mut commits = self.log.subscribe(from, Filter::All);
         let pump = tokio::spawn(async move {
             while let Some(item) = commits.next().await {
                 let failed = item.is_err();
@@ -1011,14 +1011,6 @@ fn advance(progress: &mut Progress, position: u64) -> bool {
         }
         _ => false,
     }
-}
-
-/// A stable 64-bit advisory-lock key for a projection name (FNV-1a).
-fn lock_key(name: &str) -> i64 {
-    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    });
-    i64::from_ne_bytes(hash.to_ne_bytes())
 }
 
 struct AbortOnDrop(JoinHandle<()>);

@@ -106,6 +106,15 @@ fn redact(url: &str) -> String {
     }
 }
 
+/// A stable 64-bit Postgres advisory-lock key for `name` (FNV-1a): the lock that elects the one
+/// node running a projection or a reactor.
+pub fn lock_key(name: &str) -> i64 {
+    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    i64::from_ne_bytes(hash.to_ne_bytes())
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

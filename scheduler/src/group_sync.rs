@@ -1,68 +1,103 @@
 //! Keeps the `groupIds` of documents in line with their schema's `groupSyncMode` when patient
 //! enlistments change in the user service, or a schema's mode changes (applied retroactively).
 //!
-//! It follows the log; once caught up with where the log was when it started, it brings every
-//! document of a synchronising schema in line (whatever changed while it was not running), then
-//! reacts to each enlistment or mode change. The documents concerned are found in the read
-//! models (after they have applied the change); each is changed by a `SyncGroups` command as
-//! Vigil itself, with a command id derived from the causing commit, so several nodes reacting to
-//! the same change make one commit between them.
+//! Two reactors: one follows the users' commits for enlistments, the other the schemas' commits
+//! for mode changes. On each change, the documents concerned are found in the read models (once
+//! they have applied the change); each is changed by a `SyncGroups` command as Vigil itself, with
+//! a command id derived from the causing commit, so a change reacted to twice (after a takeover,
+//! or by a repeated reaction) makes one commit.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
-use tokio::task::JoinHandle;
+use futures::future::BoxFuture;
+use vigil_commands::CommandBus;
 use vigil_commands::documents::{self, Snapshots};
-use vigil_commands::{CommandBus, ids};
 use vigil_domain::actor::{Actor, Via};
 use vigil_domain::aggregate::Aggregate;
 use vigil_domain::commit::{CommandMeta, Recorded};
 use vigil_domain::data::document::{Document, DocumentCommand};
+use vigil_domain::data::schema::Schema;
 use vigil_domain::event::{Event, SchemaEvent, UserEvent};
 use vigil_domain::id::{Id, StreamId};
-use vigil_domain::log::EventLog;
+use vigil_domain::log::Filter;
+use vigil_domain::users::user::User;
 use vigil_projections::documents::{SyncScope, group_synced};
 use vigil_projections::runner::Progresses;
 use vigil_projections::store::ReadStore;
 
-/// How long to wait for the log or the read models before trying again.
+use crate::runner::{Reactor, Retry};
+
+/// How long to wait for the read models before trying again.
 const RETRY_EVERY: Duration = Duration::from_secs(5);
 
-/// A running group synchroniser.
+/// A group synchroniser, a [`Reactor`]: of one of the two kinds of change.
 pub struct GroupSync {
-    task: JoinHandle<()>,
-}
-
-impl GroupSync {
-    pub fn start(log: Arc<dyn EventLog>, store: ReadStore, progresses: Progresses) -> Self {
-        let reactor = Reactor {
-            bus: CommandBus::new(log.clone()),
-            snapshots: Snapshots::default(),
-            store,
-            progresses,
-        };
-        Self {
-            task: tokio::spawn(reactor.run(log)),
-        }
-    }
-
-    pub fn shutdown(&self) {
-        self.task.abort();
-    }
-}
-
-impl Drop for GroupSync {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-struct Reactor {
-    bus: CommandBus,
+    follows: Follows,
+    bus: Arc<CommandBus>,
     snapshots: Snapshots,
     store: ReadStore,
     progresses: Progresses,
+}
+
+/// Which changes a synchroniser follows.
+#[derive(Clone, Copy)]
+enum Follows {
+    Enlistments,
+    Modes,
+}
+
+impl GroupSync {
+    /// The synchroniser of patient enlistments (the users' commits).
+    pub fn enlistments(bus: Arc<CommandBus>, store: ReadStore, progresses: Progresses) -> Self {
+        Self::new(Follows::Enlistments, bus, store, progresses)
+    }
+
+    /// The synchroniser of schemas' `groupSyncMode` changes (the schemas' commits).
+    pub fn modes(bus: Arc<CommandBus>, store: ReadStore, progresses: Progresses) -> Self {
+        Self::new(Follows::Modes, bus, store, progresses)
+    }
+
+    fn new(
+        follows: Follows,
+        bus: Arc<CommandBus>,
+        store: ReadStore,
+        progresses: Progresses,
+    ) -> Self {
+        Self {
+            follows,
+            bus,
+            snapshots: Snapshots::default(),
+            store,
+            progresses,
+        }
+    }
+}
+
+impl Reactor for GroupSync {
+    fn name(&self) -> &'static str {
+        match self.follows {
+            Follows::Enlistments => "group_sync_enlistments",
+            Follows::Modes => "group_sync_modes",
+        }
+    }
+
+    fn filter(&self) -> Filter {
+        match self.follows {
+            Follows::Enlistments => Filter::Kinds(&[User::KIND]),
+            Follows::Modes => Filter::Kinds(&[Schema::KIND]),
+        }
+    }
+
+    fn react<'a>(&'a mut self, recorded: &'a Recorded) -> BoxFuture<'a, Result<(), Retry>> {
+        Box::pin(async move {
+            let Some(changed) = Changed::of(recorded) else {
+                return Ok(());
+            };
+            let cause = format!("{}@{}", recorded.commit.stream, recorded.commit.version);
+            self.sync(changed.scope(), recorded.position, &cause).await
+        })
+    }
 }
 
 /// Whose documents a commit asks to bring in line.
@@ -97,81 +132,36 @@ impl Changed {
     }
 }
 
-impl Reactor {
-    async fn run(self, log: Arc<dyn EventLog>) {
-        let mut position = 0;
-        let mut reconciled = false;
-        loop {
-            let start = match log.head().await {
-                Ok(head) => head,
-                Err(error) => {
-                    tracing::warn!(%error, "group sync cannot reach the log; retrying");
-                    tokio::time::sleep(RETRY_EVERY).await;
-                    continue;
-                }
-            };
-            if !reconciled && start <= position {
-                reconciled = self.sync(SyncScope::All, position, None).await;
-            }
-            let mut commits = log.subscribe(position);
-            while let Some(next) = commits.next().await {
-                let recorded = match next {
-                    Ok(recorded) => recorded,
-                    Err(error) => {
-                        tracing::warn!(%error, "group sync lost the log; resuming");
-                        break;
-                    }
-                };
-                position = recorded.position;
-                if !reconciled {
-                    if position >= start {
-                        reconciled = self.sync(SyncScope::All, position, None).await;
-                    }
-                    continue;
-                }
-                let Some(changed) = Changed::of(&recorded) else {
-                    continue;
-                };
-                let cause = format!("{}@{}", recorded.commit.stream, recorded.commit.version);
-                if !self.sync(changed.scope(), position, Some(cause)).await {
-                    // Start over from here; every document is brought in line again.
-                    reconciled = false;
-                    break;
-                }
-            }
-            tokio::time::sleep(RETRY_EVERY).await;
-        }
-    }
-
-    /// Brings the documents in `scope` in line, once the read models show `position`. Whether it
-    /// got through (else it is tried again later).
-    async fn sync(&self, scope: SyncScope<'_>, position: u64, cause: Option<String>) -> bool {
-        if let Err(error) = self.progresses.wait_for(position, RETRY_EVERY).await {
-            tracing::warn!(%error, "group sync waits for the read models");
-            return false;
-        }
-        let documents = match group_synced(&self.store, scope).await {
-            Ok(documents) => documents,
-            Err(error) => {
-                tracing::warn!(%error, "group sync cannot read the documents");
-                return false;
-            }
-        };
-        let mut done = true;
-        for (document, schema) in documents {
-            if let Err(error) = self.sync_one(&document, &schema, cause.as_deref()).await {
+impl GroupSync {
+    /// Brings the documents in `scope` in line, once the read models show `position`. The
+    /// documents it could not bring in line are tried again by the next attempt.
+    async fn sync(&self, scope: SyncScope<'_>, position: u64, cause: &str) -> Result<(), Retry> {
+        self.progresses
+            .wait_for(position, RETRY_EVERY)
+            .await
+            .map_err(Retry::new)?;
+        let documents = group_synced(&self.store, scope).await.map_err(Retry::new)?;
+        let mut failed = 0;
+        for (document, schema) in &documents {
+            if let Err(error) = self.sync_one(document, schema, cause).await {
                 tracing::warn!(%error, %document, "a document's groups could not be synchronised");
-                done = false;
+                failed += 1;
             }
         }
-        done
+        match failed {
+            0 => Ok(()),
+            _ => Err(Retry(format!(
+                "{failed} of {} documents could not be synchronised",
+                documents.len()
+            ))),
+        }
     }
 
     async fn sync_one(
         &self,
         document: &str,
         schema: &str,
-        cause: Option<&str>,
+        cause: &str,
     ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         let (document_id, schema_id): (Id, Id) = (document.parse()?, schema.parse()?);
         let Some(schema) = self.snapshots.get(&self.bus, schema_id).await? else {
@@ -183,12 +173,9 @@ impl Reactor {
         users.extend(state.creator_id);
         let lookups = documents::lookups(&self.bus, users).await?;
         let meta = CommandMeta {
-            command_id: match cause {
-                Some(cause) => format!("group-sync/{cause}/{document}"),
-                None => ids::command_id(),
-            },
+            command_id: format!("group-sync/{cause}/{document}"),
             correlation_id: "group-sync".into(),
-            causation_id: cause.map(str::to_owned),
+            causation_id: Some(cause.to_owned()),
             reason: Some("groupSyncMode".into()),
             actor: Actor::system(Via::Scheduler),
         };

@@ -5,6 +5,8 @@
 //! state only by issuing commands, so every effect is in the audit trail (DESIGN.md §8).
 //!
 //! Layout:
+//! - [`runner`]: the [`runner::Reactor`] trait and the runner that elects the node running each
+//!   reactor, keeps its checkpoint, resumes from it and retries its reactions.
 //! - [`mail`]: delivery of the identity mails (activation, password reset) over SMTP.
 //! - [`group_sync`]: documents' groups kept in line with their schema's `groupSyncMode`.
 //! - [`delays`]: workflow steps paused by `delay` actions, resumed when they are due.
@@ -12,3 +14,4 @@
 pub mod delays;
 pub mod group_sync;
 pub mod mail;
+pub mod runner;

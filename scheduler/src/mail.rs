@@ -1,9 +1,9 @@
 //! Delivery of the identity mails (account activation, password reset) over SMTP.
 //!
 //! The outbox is the log: a `user.code_requested` (formerly `user.verification_requested`) event
-//! is a mail to send. The mailer
-//! follows the log; once it has caught up with the head it was started at, it delivers every
-//! request still pending and then each new one as it arrives. Delivering means: draw a random code
+//! is a mail to send. The mailer is a reactor on the users' commits: it delivers each request as
+//! it sees it, and keeps the ones whose delivery failed (its checkpoint stays before the earliest,
+//! so a node that takes over sees them again). Delivering means: draw a random code
 //! (a 40-hex hash, or an 8-digit pin whose digest is keyed with the deployment's secrets key),
 //! record its digest (`IssueCode`, which also claims the request for a minute against other nodes'
 //! mailers), send the mail, record that it was sent. The code itself is only ever in the mail.
@@ -13,10 +13,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
+use futures::future::BoxFuture;
 use lettre::message::Mailbox;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
-use tokio::task::JoinHandle;
+use tokio::time::Instant;
 use vigil_commands::secrets::{self, Vault};
 use vigil_commands::{CommandBus, CommandError, ids};
 use vigil_domain::actor::{Actor, Via};
@@ -24,9 +24,11 @@ use vigil_domain::aggregate::Aggregate;
 use vigil_domain::commit::{CommandMeta, Recorded};
 use vigil_domain::event::{Event, UserEvent};
 use vigil_domain::id::{Id, StreamId};
-use vigil_domain::log::EventLog;
+use vigil_domain::log::Filter;
 use vigil_domain::users::user::{User, UserCommand, UserError};
 use vigil_domain::users::verification::{Mode, Purpose, VerificationError};
+
+use crate::runner::{Reactor, Retry};
 
 /// How often pending mails whose delivery failed are tried again.
 const RETRY_EVERY: Duration = Duration::from_secs(15);
@@ -49,18 +51,17 @@ pub enum MailError {
     From(String),
 }
 
-/// A running mailer.
+/// The mailer, a [`Reactor`].
 pub struct Mailer {
-    task: JoinHandle<()>,
+    delivery: Delivery,
+    pending: Pending,
+    /// When the requests whose delivery failed are tried again.
+    retry_at: Option<Instant>,
 }
 
 impl Mailer {
-    /// Starts delivering the mails recorded in `log`.
-    pub fn start(
-        log: Arc<dyn EventLog>,
-        config: &MailConfig,
-        vault: Vault,
-    ) -> Result<Self, MailError> {
+    /// A mailer sending through `config`, issuing its commands through `bus`.
+    pub fn new(bus: Arc<CommandBus>, config: &MailConfig, vault: Vault) -> Result<Self, MailError> {
         let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(&config.smtp_url)
             .map_err(|e| MailError::Url(e.to_string()))?
             .build();
@@ -68,42 +69,96 @@ impl Mailer {
             .from
             .parse()
             .map_err(|_| MailError::From(config.from.clone()))?;
-        let delivery = Delivery {
-            bus: CommandBus::new(log.clone()),
-            transport,
-            from,
-            vault,
-        };
         Ok(Self {
-            task: tokio::spawn(delivery.run(log)),
+            delivery: Delivery {
+                bus,
+                transport,
+                from,
+                vault,
+            },
+            pending: Pending::new(),
+            retry_at: None,
         })
     }
 
-    pub fn shutdown(&self) {
-        self.task.abort();
+    /// Delivers the requests in `requests`; those that may be retried stay pending.
+    async fn deliver(&mut self, requests: Vec<Id>) {
+        for request in requests {
+            self.delivery.deliver(&mut self.pending, request).await;
+        }
+        self.retry_at = (!self.pending.is_empty()).then(|| Instant::now() + RETRY_EVERY);
     }
 }
 
-impl Drop for Mailer {
-    fn drop(&mut self) {
-        self.task.abort();
+impl Reactor for Mailer {
+    fn name(&self) -> &'static str {
+        "mail"
+    }
+
+    fn filter(&self) -> Filter {
+        Filter::Kinds(&[User::KIND])
+    }
+
+    fn react<'a>(&'a mut self, recorded: &'a Recorded) -> BoxFuture<'a, Result<(), Retry>> {
+        Box::pin(async move {
+            let before: Vec<Id> = self.pending.keys().copied().collect();
+            track(&mut self.pending, recorded);
+            let new = self
+                .pending
+                .keys()
+                .filter(|id| !before.contains(id))
+                .copied()
+                .collect();
+            self.deliver(new).await;
+            Ok(())
+        })
+    }
+
+    fn due(&self) -> Option<Instant> {
+        self.retry_at
+    }
+
+    fn work(&mut self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            let requests = self.pending.keys().copied().collect();
+            self.deliver(requests).await;
+        })
+    }
+
+    fn holds(&self) -> Option<u64> {
+        self.pending.values().map(|request| request.position).min()
     }
 }
 
 struct Delivery {
-    bus: CommandBus,
+    bus: Arc<CommandBus>,
     transport: AsyncSmtpTransport<Tokio1Executor>,
     from: Mailbox,
     vault: Vault,
 }
 
-/// Requests not yet mailed: request id → (user, purpose).
-type Pending = HashMap<Id, (Id, Purpose)>;
+/// A request not yet mailed.
+struct Request {
+    user: Id,
+    purpose: Purpose,
+    /// The commit that made it.
+    position: u64,
+}
+
+/// Requests not yet mailed, by request id.
+type Pending = HashMap<Id, Request>;
 
 /// A new request supersedes the user's pending one for the same purpose.
-fn request(pending: &mut Pending, user: Id, request_id: Id, purpose: Purpose) {
-    pending.retain(|_, (owner, pending_for)| *owner != user || *pending_for != purpose);
-    pending.insert(request_id, (user, purpose));
+fn request(pending: &mut Pending, user: Id, request_id: Id, purpose: Purpose, position: u64) {
+    pending.retain(|_, r| r.user != user || r.purpose != purpose);
+    pending.insert(
+        request_id,
+        Request {
+            user,
+            purpose,
+            position,
+        },
+    );
 }
 
 fn track(pending: &mut Pending, recorded: &Recorded) {
@@ -113,15 +168,19 @@ fn track(pending: &mut Pending, recorded: &Recorded) {
     for event in &recorded.commit.events {
         let Event::User(event) = event else { continue };
         match event {
-            UserEvent::VerificationRequested(e) => request(pending, user, e.request_id, e.purpose),
-            UserEvent::CodeRequested(e) => request(pending, user, e.request_id, e.purpose),
+            UserEvent::VerificationRequested(e) => {
+                request(pending, user, e.request_id, e.purpose, recorded.position);
+            }
+            UserEvent::CodeRequested(e) => {
+                request(pending, user, e.request_id, e.purpose, recorded.position);
+            }
             UserEvent::VerificationCleared(e) => {
-                pending.retain(|_, (owner, purpose)| *owner != user || *purpose != e.purpose);
+                pending.retain(|_, r| r.user != user || r.purpose != e.purpose);
             }
             UserEvent::VerificationMailSent(e) => {
                 pending.remove(&e.request_id);
             }
-            UserEvent::Deleted(_) => pending.retain(|_, (owner, _)| *owner != user),
+            UserEvent::Deleted(_) => pending.retain(|_, r| r.user != user),
             _ => {}
         }
     }
@@ -138,69 +197,9 @@ fn meta(command: &str) -> CommandMeta {
 }
 
 impl Delivery {
-    async fn run(self, log: Arc<dyn EventLog>) {
-        let mut pending = Pending::new();
-        let mut position = 0;
-        let mut caught_up = false;
-        let mut retry = tokio::time::interval(RETRY_EVERY);
-        loop {
-            let start = match log.head().await {
-                Ok(head) => head,
-                Err(error) => {
-                    tracing::warn!(%error, "the mailer cannot reach the log; retrying");
-                    tokio::time::sleep(RETRY_EVERY).await;
-                    continue;
-                }
-            };
-            if start <= position && !caught_up {
-                caught_up = true;
-                self.deliver_all(&mut pending).await;
-            }
-            let mut commits = log.subscribe(position);
-            loop {
-                tokio::select! {
-                    next = commits.next() => match next {
-                        Some(Ok(recorded)) => {
-                            position = recorded.position;
-                            let before: Vec<Id> = pending.keys().copied().collect();
-                            track(&mut pending, &recorded);
-                            if !caught_up && position >= start {
-                                caught_up = true;
-                                self.deliver_all(&mut pending).await;
-                            } else if caught_up {
-                                let new: Vec<Id> = pending
-                                    .keys()
-                                    .filter(|id| !before.contains(id))
-                                    .copied()
-                                    .collect();
-                                for request in new {
-                                    self.deliver(&mut pending, request).await;
-                                }
-                            }
-                        }
-                        Some(Err(error)) => {
-                            tracing::warn!(%error, "the mailer lost the log; resuming");
-                            break;
-                        }
-                        None => break,
-                    },
-                    _ = retry.tick(), if caught_up => self.deliver_all(&mut pending).await,
-                }
-            }
-            tokio::time::sleep(RETRY_EVERY).await;
-        }
-    }
-
-    async fn deliver_all(&self, pending: &mut Pending) {
-        let requests: Vec<Id> = pending.keys().copied().collect();
-        for request in requests {
-            self.deliver(pending, request).await;
-        }
-    }
-
     /// Delivers one request; it stays pending if it may be retried.
     async fn deliver(&self, pending: &mut Pending, request_id: Id) {
-        let Some(&(user_id, purpose)) = pending.get(&request_id) else {
+        let Some((user_id, purpose)) = pending.get(&request_id).map(|r| (r.user, r.purpose)) else {
             return;
         };
         match self.send(user_id, request_id, purpose).await {

@@ -17,6 +17,7 @@ mod mfa;
 mod oauth1;
 mod oidc;
 mod projections;
+mod reactors;
 mod roles;
 mod route_inventory;
 mod rql_differential;

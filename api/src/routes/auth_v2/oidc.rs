@@ -379,7 +379,7 @@ async fn unlink(
 ) -> Result<Json<Value>, ApiError> {
     caller.require("UNLINK_USER_FROM_OIDC")?;
     let user_id = parse_id(&id)?;
-    if state.users.mailer.is_none() {
+    if !state.users.sends_mail {
         return Err(ApiError::new(
             ExhCode::IllegalState,
             "This deployment sends no mail (no SMTP server is configured); the unlinked user could not choose a password",

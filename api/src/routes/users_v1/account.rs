@@ -93,7 +93,7 @@ fn mailed(state: &AppState, mode: Option<&str>) -> Result<Option<Mode>, ApiError
             ));
         }
     };
-    if state.users.mailer.is_none() {
+    if !state.users.sends_mail {
         return Err(ApiError::new(
             ExhCode::IllegalState,
             "This deployment sends no mail (no SMTP server is configured); use activation_mode manual",
