@@ -1,9 +1,10 @@
-//! Extractors: the authenticated caller, JSON bodies and raw RQL, each failing with an Extra
-//! Horizon error instead of axum's plain-text rejections.
+//! Extractors: the authenticated caller, JSON bodies (`JsonBody`, `OptionalJsonBody`) and raw
+//! RQL, each failing with an Extra Horizon error instead of axum's plain-text rejections.
 
 use std::net::SocketAddr;
 
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use vigil_commands::{ids, secrets};
@@ -43,6 +44,66 @@ pub fn optional_json_body<T: serde::de::DeserializeOwned + Default>(
         Ok(T::default())
     } else {
         json_body(bytes)
+    }
+}
+
+/// A JSON request body of type `T`, read by [`json_body`], so a handler's signature says what it
+/// takes. A body that does not read (malformed, of the wrong shape, over the size limit, not
+/// decompressible) is an Extra Horizon error given by [`JsonBody::read`]: a handler checks the
+/// caller's permission first, so a caller without it learns nothing of what the body should be.
+pub struct JsonBody<T>(Result<T, ApiError>);
+
+/// A JSON request body that may be left out (then `T::default()`), read by
+/// [`optional_json_body`].
+pub struct OptionalJsonBody<T>(Result<T, ApiError>);
+
+impl<T> JsonBody<T> {
+    /// The body, or why it does not read.
+    pub fn read(self) -> Result<T, ApiError> {
+        self.0
+    }
+}
+
+impl<T> OptionalJsonBody<T> {
+    /// The body (the default when there is none), or why it does not read.
+    pub fn read(self) -> Result<T, ApiError> {
+        self.0
+    }
+}
+
+/// The request body's bytes, or the Extra Horizon error for a body that cannot be read.
+async fn body_bytes<S: Send + Sync>(request: Request, state: &S) -> Result<Bytes, ApiError> {
+    Bytes::from_request(request, state)
+        .await
+        .map_err(|rejection| ApiError {
+            status: Some(rejection.status()),
+            ..ApiError::new(
+                ExhCode::BodyFormat,
+                format!(
+                    "The request body could not be read: {}",
+                    rejection.body_text()
+                ),
+            )
+        })
+}
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = body_bytes(request, state).await;
+        Ok(Self(bytes.and_then(|bytes| json_body(&bytes))))
+    }
+}
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned + Default> FromRequest<S>
+    for OptionalJsonBody<T>
+{
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = body_bytes(request, state).await;
+        Ok(Self(bytes.and_then(|bytes| optional_json_body(&bytes))))
     }
 }
 

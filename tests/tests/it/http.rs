@@ -110,6 +110,20 @@ pub(crate) async fn plain_user(server: &TestServer, email: &str) -> anyhow::Resu
 }
 
 in_both_deployments! {
+    async fn a_body_over_the_limit_is_refused_in_the_extra_horizon_shape(deployment: Deployment) {
+        let env = TestEnv::new(deployment).await?;
+        let server = TestServer::start(&env).await?;
+        let huge = json!({"email": "a".repeat(11 * 1024 * 1024), "password": "x"});
+        let (status, body) = server
+            .call(reqwest::Method::POST, "/users/v1/register", None, Some(huge))
+            .await?;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+        assert_eq!(body["name"], "BODY_FORMAT_EXCEPTION", "{body}");
+        Ok(())
+    }
+}
+
+in_both_deployments! {
     async fn an_administrator_logs_in_and_reads_users(deployment: Deployment) {
         let env = TestEnv::new(deployment).await?;
         let server = TestServer::start(&env).await?;

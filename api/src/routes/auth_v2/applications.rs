@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::routing::{delete, post, put};
 use axum::{Json, Router};
@@ -20,7 +19,7 @@ use vigil_domain::id::{Id, StreamId};
 use vigil_projections::applications::{self, ApplicationRow, VersionRow};
 
 use crate::error::ApiError;
-use crate::extract::{Caller, Rql, json_body, parse_id};
+use crate::extract::{Caller, JsonBody, Rql, parse_id};
 use crate::routes::rendered_page;
 use crate::state::AppState;
 
@@ -160,10 +159,10 @@ async fn rendered(state: &AppState, id: Id, position: u64) -> Result<Json<Value>
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
-    body: Bytes,
+    body: JsonBody<NewApplication>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require("CREATE_APPLICATIONS")?;
-    let new: NewApplication = json_body(&body)?;
+    let new = body.read()?;
     let kind = if oauth2(&new.kind)? {
         ApplicationKind::OAuth2 {
             confidential: new.confidential,
@@ -215,11 +214,11 @@ async fn update(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    body: Bytes,
+    body: JsonBody<ApplicationUpdate>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require("UPDATE_APPLICATIONS")?;
     let id = parse_id(&id)?;
-    let update: ApplicationUpdate = json_body(&body)?;
+    let update = body.read()?;
     let changes = ApplicationChanges {
         oauth2: oauth2(&update.kind)?,
         name: update.name,
@@ -264,11 +263,11 @@ async fn create_version(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    body: Bytes,
+    body: JsonBody<NewVersion>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require("CREATE_APPLICATIONS")?;
     let id = parse_id(&id)?;
-    let NewVersion { name } = json_body(&body)?;
+    let NewVersion { name } = body.read()?;
     let (application, _) = state.bus.load::<Application>(&stream(id)).await?;
     let version_id = state.ids.next();
     let (client_id, _) = secrets::new_token();

@@ -2,7 +2,6 @@
 //! them with an authorization code (optionally bound to a PKCE challenge); the code is shown once,
 //! in the answer to its creation, and redeemed at the token endpoint.
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::routing::{delete, get};
 use axum::{Json, Router};
@@ -19,7 +18,7 @@ use vigil_domain::id::StreamId;
 use vigil_projections::authorizations::{self, AuthorizationRow};
 
 use crate::error::ApiError;
-use crate::extract::{Caller, Rql, json_body};
+use crate::extract::{Caller, JsonBody, Rql};
 use crate::routes::{execute_on, rendered_page};
 use crate::state::AppState;
 
@@ -104,9 +103,9 @@ fn challenge(
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
-    body: Bytes,
+    body: JsonBody<NewAuthorization>,
 ) -> Result<Json<Value>, ApiError> {
-    let request: NewAuthorization = json_body(&body)?;
+    let request = body.read()?;
     if request.response_type != "code" {
         return Err(ApiError::new(
             ExhCode::UnsupportedResponseType,

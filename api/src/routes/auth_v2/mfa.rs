@@ -2,7 +2,6 @@
 //! settings of a user (TOTP methods, recovery codes, enable and disable). Every change asks for a
 //! presence token of the caller; secrets and recovery codes are shown once, when they are made.
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -16,7 +15,7 @@ use vigil_domain::id::{Id, StreamId};
 use vigil_domain::users::user::User;
 
 use crate::error::ApiError;
-use crate::extract::{Caller, json_body, parse_id};
+use crate::extract::{Caller, JsonBody, parse_id};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -46,9 +45,9 @@ struct PresenceRequest {
 async fn confirm_presence(
     State(state): State<AppState>,
     caller: Caller,
-    body: Bytes,
+    body: JsonBody<PresenceRequest>,
 ) -> Result<Json<Value>, ApiError> {
-    let request: PresenceRequest = json_body(&body)?;
+    let request = body.read()?;
     let password = request
         .password
         .filter(|p| !p.is_empty())
@@ -158,9 +157,9 @@ async fn switch<const ON: bool>(
     State(state): State<AppState>,
     caller: Caller,
     Path(user): Path<String>,
-    body: Bytes,
+    body: JsonBody<Presence>,
 ) -> Result<Json<Value>, ApiError> {
-    let presence = json_body::<Presence>(&body)?.presence_token;
+    let presence = body.read()?.presence_token;
     let who = change_by(&state, &caller, &user, presence).await?;
     let change = if ON {
         MfaChange::Enable
@@ -190,9 +189,9 @@ async fn add_method(
     State(state): State<AppState>,
     caller: Caller,
     Path(user): Path<String>,
-    body: Bytes,
+    body: JsonBody<NewMethod>,
 ) -> Result<Json<Value>, ApiError> {
-    let request: NewMethod = json_body(&body)?;
+    let request = body.read()?;
     let who = change_by(&state, &caller, &user, request.presence_token).await?;
     let method_type = match request.method_type.as_deref() {
         Some("totp") => MethodType::Totp,
@@ -258,9 +257,9 @@ async fn confirm_verification(
     State(state): State<AppState>,
     caller: Caller,
     Path((user, method)): Path<(String, String)>,
-    body: Bytes,
+    body: JsonBody<Verification>,
 ) -> Result<Json<Value>, ApiError> {
-    let request: Verification = json_body(&body)?;
+    let request = body.read()?;
     let who = change_by(&state, &caller, &user, request.presence_token).await?;
     let method_id = parse_id(&method)?;
     let code = request
@@ -284,9 +283,9 @@ async fn remove_method(
     State(state): State<AppState>,
     caller: Caller,
     Path((user, method)): Path<(String, String)>,
-    body: Bytes,
+    body: JsonBody<Presence>,
 ) -> Result<Json<Value>, ApiError> {
-    let presence = json_body::<Presence>(&body)?.presence_token;
+    let presence = body.read()?.presence_token;
     let who = change_by(&state, &caller, &user, presence).await?;
     let method_id = parse_id(&method)?;
     let change = MfaChange::RemoveMethod { method_id };

@@ -2,7 +2,6 @@
 //! carrying an email and password; with MFA enabled, finished at `…/tokens/mfa`), SSO tokens
 //! that hand a logged-in user to another OAuth1 application, and listing and revoking tokens.
 
-use axum::body::Bytes;
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
@@ -22,7 +21,7 @@ use vigil_domain::id::Id;
 use vigil_projections::oauth1::OAuth1TokenRow;
 
 use crate::error::ApiError;
-use crate::extract::{Caller, RequestContext, Rql, json_body, original_uri, parse_id};
+use crate::extract::{Caller, JsonBody, RequestContext, Rql, original_uri, parse_id};
 use crate::routes::{execute_on, rendered_page};
 use crate::state::AppState;
 
@@ -109,9 +108,9 @@ async fn login(
         application_id,
         meta,
     }: ConsumerRequest,
-    body: Bytes,
+    body: JsonBody<Credentials>,
 ) -> Result<Response, ApiError> {
-    let credentials: Credentials = json_body(&body)?;
+    let credentials = body.read()?;
     let email = required(credentials.email, "email")?;
     let password = required(credentials.password, "password")?;
     let issued = oauth1::password_login(
@@ -140,9 +139,9 @@ async fn mfa_login(
         application_id,
         meta,
     }: ConsumerRequest,
-    body: Bytes,
+    body: JsonBody<MfaAnswer>,
 ) -> Result<Response, ApiError> {
-    let request: MfaAnswer = json_body(&body)?;
+    let request = body.read()?;
     let token = required(request.token, "token")?;
     let method_id = parse_id(&required(request.method_id, "methodId")?)?;
     let code = required(request.code, "code")?;
@@ -239,9 +238,9 @@ async fn consume_sso(
         application_id,
         meta,
     }: ConsumerRequest,
-    body: Bytes,
+    body: JsonBody<Consume>,
 ) -> Result<Response, ApiError> {
-    let request: Consume = json_body(&body)?;
+    let request = body.read()?;
     let token = required(request.sso_token, "ssoToken")?;
     let unknown = || {
         ApiError::new(

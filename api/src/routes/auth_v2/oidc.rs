@@ -22,7 +22,9 @@ use vigil_projections::oidc::{self as model, LoginAttemptRow, ProviderRow};
 
 use super::{TokenRequest, authenticate_client, credentials, parse_request};
 use crate::error::ApiError;
-use crate::extract::{Caller, RequestContext, Rql, json_body, optional_json_body, parse_id};
+use crate::extract::{
+    Caller, JsonBody, OptionalJsonBody, RequestContext, Rql, json_body, parse_id,
+};
 use crate::routes::{execute_on, rendered_page};
 use crate::state::AppState;
 
@@ -95,10 +97,10 @@ impl From<Form> for ProviderForm {
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
-    body: Bytes,
+    body: JsonBody<Form>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require("CREATE_OIDC_PROVIDER")?;
-    let form: Form = json_body(&body)?;
+    let form = body.read()?;
     let (id, outcome) = oidc::create(
         &state.bus,
         &state.ids,
@@ -133,11 +135,11 @@ async fn update(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    body: Bytes,
+    body: JsonBody<Form>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require("UPDATE_OIDC_PROVIDER")?;
     let id = parse_id(&id)?;
-    let form: Form = json_body(&body)?;
+    let form = body.read()?;
     let outcome = oidc::update(
         &state.bus,
         &state.auth.vault,
@@ -198,9 +200,9 @@ struct UrlRequest {
 async fn authentication_url(
     State(state): State<AppState>,
     Path(name): Path<String>,
-    body: Bytes,
+    body: OptionalJsonBody<UrlRequest>,
 ) -> Result<Json<Value>, ApiError> {
-    let request: UrlRequest = optional_json_body(&body)?;
+    let request = body.read()?;
     let (id, provider) = named(&state, &name).await?;
     let settings = provider
         .usable()
@@ -337,12 +339,12 @@ async fn link(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
-    body: Bytes,
+    body: JsonBody<LinkRequest>,
 ) -> Result<Json<Value>, ApiError> {
     let LinkRequest {
         presence_token,
         authorization_code,
-    } = json_body(&body)?;
+    } = body.read()?;
     let (Some(presence_token), Some(code)) = (presence_token, authorization_code) else {
         return Err(ApiError::new(
             ExhCode::MissingRequiredFields,

@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
@@ -25,7 +24,7 @@ use vigil_schemas::index::Index;
 
 use super::schemas::{check_schema_parameter, unknown_schema};
 use crate::error::ApiError;
-use crate::extract::{Caller, Rql, json_body, optional_json_body, parse_id};
+use crate::extract::{Caller, JsonBody, OptionalJsonBody, Rql, parse_id};
 use crate::routes::{iso_time, rendered_page};
 use crate::state::AppState;
 
@@ -154,10 +153,10 @@ async fn create(
     State(state): State<AppState>,
     caller: Caller,
     Path(schema): Path<String>,
-    body: Bytes,
+    body: OptionalJsonBody<Map<String, Value>>,
 ) -> Result<Json<Value>, ApiError> {
     let schema = snapshot(&state, &schema).await?;
-    let data: Map<String, Value> = optional_json_body(&body)?;
+    let data = body.read()?;
     let (id, outcome) = documents::create(
         &state.bus,
         &state.ids,
@@ -304,10 +303,10 @@ async fn update(
     caller: Caller,
     Path((schema, id)): Path<(String, String)>,
     Rql(query): Rql,
-    body: Bytes,
+    body: JsonBody<Map<String, Value>>,
 ) -> Result<Json<Value>, ApiError> {
     let schema = snapshot(&state, &schema).await?;
-    let changes: Map<String, Value> = json_body(&body)?;
+    let changes = body.read()?;
     let command = DocumentCommand::Update {
         schema: schema.clone(),
         changes,
@@ -340,10 +339,10 @@ async fn delete_fields(
     caller: Caller,
     Path((schema, id)): Path<(String, String)>,
     Rql(query): Rql,
-    body: Bytes,
+    body: JsonBody<FieldsToDelete>,
 ) -> Result<Json<Value>, ApiError> {
     let schema = snapshot(&state, &schema).await?;
-    let request: FieldsToDelete = json_body(&body)?;
+    let request = body.read()?;
     let command = DocumentCommand::DeleteFields {
         schema: schema.clone(),
         fields: request.fields,
@@ -366,10 +365,10 @@ async fn transition(
     caller: Caller,
     Path((schema, id)): Path<(String, String)>,
     Rql(query): Rql,
-    body: Bytes,
+    body: JsonBody<TransitionRequest>,
 ) -> Result<Json<Value>, ApiError> {
     let schema = snapshot(&state, &schema).await?;
-    let request: TransitionRequest = json_body(&body)?;
+    let request = body.read()?;
     let choice = match (request.id, request.name) {
         (Some(id), _) => TransitionChoice::Id(parse_id(&id)?),
         (None, Some(name)) => TransitionChoice::Name(name),
@@ -427,10 +426,10 @@ async fn link_groups(
     State(state): State<AppState>,
     caller: Caller,
     Path((schema, id)): Path<(String, String)>,
-    body: Bytes,
+    body: JsonBody<Groups>,
 ) -> Result<Json<Value>, ApiError> {
     let schema = snapshot(&state, &schema).await?;
-    let groups: Groups = json_body(&body)?;
+    let groups = body.read()?;
     let group_ids = parse_ids(&groups.group_ids.unwrap_or_default())?;
     let command = DocumentCommand::LinkGroups {
         schema: schema.clone(),
@@ -444,10 +443,10 @@ async fn unlink_groups(
     State(state): State<AppState>,
     caller: Caller,
     Path((schema, id)): Path<(String, String)>,
-    body: Bytes,
+    body: OptionalJsonBody<Groups>,
 ) -> Result<Json<Value>, ApiError> {
     let schema = snapshot(&state, &schema).await?;
-    let groups: Groups = optional_json_body(&body)?;
+    let groups = body.read()?;
     let group_ids = groups.group_ids.as_deref().map(parse_ids).transpose()?;
     let command = DocumentCommand::UnlinkGroups {
         schema: schema.clone(),
@@ -461,10 +460,10 @@ async fn link_users(
     State(state): State<AppState>,
     caller: Caller,
     Path((schema, id)): Path<(String, String)>,
-    body: Bytes,
+    body: JsonBody<Users>,
 ) -> Result<Json<Value>, ApiError> {
     let schema = snapshot(&state, &schema).await?;
-    let users: Users = json_body(&body)?;
+    let users = body.read()?;
     let user_ids = parse_ids(&users.user_ids.unwrap_or_default())?;
     // Checked before the users are looked up (the document's aggregate checks it again).
     let permission = format!("UPDATE_ACCESS_TO_DOCUMENT:{}", schema.name);
@@ -485,10 +484,10 @@ async fn unlink_users(
     State(state): State<AppState>,
     caller: Caller,
     Path((schema, id)): Path<(String, String)>,
-    body: Bytes,
+    body: OptionalJsonBody<Users>,
 ) -> Result<Json<Value>, ApiError> {
     let schema = snapshot(&state, &schema).await?;
-    let users: Users = optional_json_body(&body)?;
+    let users = body.read()?;
     let user_ids = users.user_ids.as_deref().map(parse_ids).transpose()?;
     let command = DocumentCommand::UnlinkUsers {
         schema: schema.clone(),
@@ -503,10 +502,10 @@ async fn append_to_array(
     State(state): State<AppState>,
     caller: Caller,
     Path((schema, id, field)): Path<(String, String, String)>,
-    body: Bytes,
+    body: JsonBody<Map<String, Value>>,
 ) -> Result<Json<Value>, ApiError> {
     let schema = snapshot(&state, &schema).await?;
-    let object: Map<String, Value> = json_body(&body)?;
+    let object = body.read()?;
     let element_id = state.ids.next();
     let mut answer = object.clone();
     let command = DocumentCommand::AppendToArray {
@@ -527,10 +526,10 @@ async fn update_in_array(
     caller: Caller,
     Path((schema, id, field, element)): Path<(String, String, String, String)>,
     Rql(query): Rql,
-    body: Bytes,
+    body: JsonBody<Map<String, Value>>,
 ) -> Result<Json<Value>, ApiError> {
     let schema = snapshot(&state, &schema).await?;
-    let changes: Map<String, Value> = json_body(&body)?;
+    let changes = body.read()?;
     let command = DocumentCommand::UpdateInArray {
         schema: schema.clone(),
         field,
@@ -602,10 +601,10 @@ async fn add_comment(
     State(state): State<AppState>,
     caller: Caller,
     Path((schema, id)): Path<(String, String)>,
-    body: Bytes,
+    body: JsonBody<CommentText>,
 ) -> Result<Json<Value>, ApiError> {
     let schema = snapshot(&state, &schema).await?;
-    let CommentText { text } = json_body(&body)?;
+    let CommentText { text } = body.read()?;
     let comment_id = state.ids.next();
     let command = DocumentCommand::AddComment {
         schema: schema.clone(),
@@ -627,10 +626,10 @@ async fn update_comment(
     State(state): State<AppState>,
     caller: Caller,
     Path((schema, id, comment)): Path<(String, String, String)>,
-    body: Bytes,
+    body: JsonBody<CommentText>,
 ) -> Result<Json<Value>, ApiError> {
     let schema = snapshot(&state, &schema).await?;
-    let CommentText { text } = json_body(&body)?;
+    let CommentText { text } = body.read()?;
     let command = DocumentCommand::UpdateComment {
         schema: schema.clone(),
         id: parse_id(&comment)?,

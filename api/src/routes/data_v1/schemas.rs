@@ -1,7 +1,6 @@
 //! Schemas: `/data/v1/` and `/data/v1/{schema}/…` (properties, statuses, transitions, indexes).
 //! A `{schema}` is an id or a name.
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
@@ -18,7 +17,7 @@ use vigil_schemas::definition::{SETTINGS, Write};
 use vigil_schemas::index::Index;
 
 use crate::error::ApiError;
-use crate::extract::{Caller, Rql, json_body, parse_id};
+use crate::extract::{Caller, JsonBody, Rql, parse_id};
 use crate::routes::{iso_time, rendered_page};
 use crate::state::AppState;
 
@@ -140,8 +139,8 @@ async fn listed(state: &AppState, id: Id, position: u64) -> Result<SchemaRow, Ap
 }
 
 /// A schema's root attributes as a request gives them.
-fn form(body: &Bytes) -> Result<SchemaForm, ApiError> {
-    let mut fields: Map<String, Value> = json_body(body)?;
+fn form(body: JsonBody<Map<String, Value>>) -> Result<SchemaForm, ApiError> {
+    let mut fields = body.read()?;
     let text = |fields: &mut Map<String, Value>, key: &str| match fields.remove(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(text)) => Ok(Some(text)),
@@ -169,10 +168,10 @@ fn form(body: &Bytes) -> Result<SchemaForm, ApiError> {
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
-    body: Bytes,
+    body: JsonBody<Map<String, Value>>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require("CREATE_SCHEMAS")?;
-    let form = form(&body)?;
+    let form = form(body)?;
     if form.name.is_none() {
         return Err(ApiError::new(
             ExhCode::MissingRequiredFields,
@@ -200,10 +199,10 @@ async fn update(
     State(state): State<AppState>,
     caller: Caller,
     Path(schema): Path<String>,
-    body: Bytes,
+    body: JsonBody<Map<String, Value>>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require("UPDATE_SCHEMAS")?;
-    let form = form(&body)?;
+    let form = form(body)?;
     let (id, _) = resolve(&state, &schema).await?;
     let outcome = schemas::update(&state.bus, id, form, &caller.meta()).await?;
     state.settle(outcome.position).await?;
@@ -255,10 +254,10 @@ async fn add_property(
     State(state): State<AppState>,
     caller: Caller,
     Path(schema): Path<String>,
-    body: Bytes,
+    body: JsonBody<NewProperty>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require("UPDATE_SCHEMAS")?;
-    let property: NewProperty = json_body(&body)?;
+    let property = body.read()?;
     let command = SchemaCommand::WriteProperty {
         path: property.name,
         configuration: property.configuration,
@@ -272,10 +271,10 @@ async fn update_property(
     State(state): State<AppState>,
     caller: Caller,
     Path((schema, path)): Path<(String, String)>,
-    body: Bytes,
+    body: JsonBody<Value>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require("UPDATE_SCHEMAS")?;
-    let configuration: Value = json_body(&body)?;
+    let configuration = body.read()?;
     let command = SchemaCommand::WriteProperty {
         path,
         configuration,
@@ -307,10 +306,10 @@ async fn add_status(
     State(state): State<AppState>,
     caller: Caller,
     Path(schema): Path<String>,
-    body: Bytes,
+    body: JsonBody<NewStatus>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require("UPDATE_SCHEMAS")?;
-    let status: NewStatus = json_body(&body)?;
+    let status = body.read()?;
     let command = SchemaCommand::WriteStatus {
         name: status.name,
         data: status.data,
@@ -331,10 +330,10 @@ async fn update_status(
     State(state): State<AppState>,
     caller: Caller,
     Path((schema, name)): Path<(String, String)>,
-    body: Bytes,
+    body: JsonBody<StatusData>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require("UPDATE_SCHEMAS")?;
-    let status: StatusData = json_body(&body)?;
+    let status = body.read()?;
     let command = SchemaCommand::WriteStatus {
         name,
         data: status.data,
@@ -358,10 +357,10 @@ async fn set_creation_transition(
     State(state): State<AppState>,
     caller: Caller,
     Path(schema): Path<String>,
-    body: Bytes,
+    body: JsonBody<Value>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require("UPDATE_SCHEMAS")?;
-    let transition: Value = json_body(&body)?;
+    let transition = body.read()?;
     let command = SchemaCommand::SetCreationTransition(transition);
     execute(&state, &caller, &schema, command).await
 }
@@ -371,10 +370,10 @@ async fn add_transition(
     State(state): State<AppState>,
     caller: Caller,
     Path(schema): Path<String>,
-    body: Bytes,
+    body: JsonBody<Value>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require("UPDATE_SCHEMAS")?;
-    let transition: Value = json_body(&body)?;
+    let transition = body.read()?;
     let id = state.ids.next();
     let command = SchemaCommand::WriteTransition {
         id,
@@ -399,11 +398,11 @@ async fn update_transition(
     State(state): State<AppState>,
     caller: Caller,
     Path((schema, id)): Path<(String, String)>,
-    body: Bytes,
+    body: JsonBody<Value>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require("UPDATE_SCHEMAS")?;
     let id = parse_id(&id)?;
-    let transition: Value = json_body(&body)?;
+    let transition = body.read()?;
     let command = SchemaCommand::WriteTransition {
         id,
         transition,
@@ -427,10 +426,10 @@ async fn add_index(
     State(state): State<AppState>,
     caller: Caller,
     Path(schema): Path<String>,
-    body: Bytes,
+    body: JsonBody<Value>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require("UPDATE_SCHEMAS")?;
-    let index: Value = json_body(&body)?;
+    let index = body.read()?;
     let id = state.ids.next();
     // Documents holding the same values cannot be made unique. (A document written in between is
     // refused by the index's reservations if it duplicates a later one; one written before the

@@ -2,7 +2,6 @@
 //! `/users/v1/{id}`, `/users/v1/password`, `/users/v1/confirm_password`,
 //! `/users/v1/email_available`, `/users/v1/password_policy`).
 
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post, put};
@@ -23,7 +22,7 @@ use vigil_domain::value::Email;
 
 use super::rendered_user;
 use crate::error::ApiError;
-use crate::extract::{Caller, RequestContext, Rql, json_body, parse_id};
+use crate::extract::{Caller, JsonBody, RequestContext, Rql, parse_id};
 use crate::routes::required_filter;
 use crate::state::AppState;
 use crate::views::RawJson;
@@ -107,9 +106,9 @@ fn mailed(state: &AppState, mode: Option<&str>) -> Result<Option<Mode>, ApiError
 async fn register(
     State(state): State<AppState>,
     context: RequestContext,
-    body: Bytes,
+    body: JsonBody<Registration>,
 ) -> Result<RawJson, ApiError> {
-    let form: Registration = json_body(&body)?;
+    let form = body.read()?;
     let activation = mailed(&state, form.activation_mode.as_deref())?;
     let account = NewAccount {
         email: form.email,
@@ -168,10 +167,10 @@ struct PolicyChanges {
 async fn set_password_policy(
     State(state): State<AppState>,
     caller: Caller,
-    body: Bytes,
+    body: JsonBody<PolicyChanges>,
 ) -> Result<Json<PasswordPolicy>, ApiError> {
     caller.require("UPDATE_PASSWORD_POLICY")?;
-    let changes: PolicyChanges = json_body(&body)?;
+    let changes = body.read()?;
     let current = users::password_policy(&state.bus).await?;
     let policy = PasswordPolicy {
         minimum_length: changes.minimum_length.unwrap_or(current.minimum_length),
@@ -206,12 +205,12 @@ struct PasswordChange {
 async fn change_password(
     State(state): State<AppState>,
     caller: Caller,
-    body: Bytes,
+    body: JsonBody<PasswordChange>,
 ) -> Result<RawJson, ApiError> {
     let PasswordChange {
         old_password,
         new_password,
-    } = json_body(&body)?;
+    } = body.read()?;
     let outcome = users::change_password(
         &state.bus,
         caller.user_id,
@@ -233,9 +232,9 @@ struct PasswordConfirmation {
 async fn confirm_password(
     State(state): State<AppState>,
     caller: Caller,
-    body: Bytes,
+    body: JsonBody<PasswordConfirmation>,
 ) -> Result<StatusCode, ApiError> {
-    let PasswordConfirmation { password } = json_body(&body)?;
+    let PasswordConfirmation { password } = body.read()?;
     if users::confirm_password(&state.bus, caller.user_id, password).await? {
         Ok(StatusCode::OK)
     } else {
@@ -272,10 +271,10 @@ async fn update(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    body: Bytes,
+    body: JsonBody<ProfileUpdate>,
 ) -> Result<RawJson, ApiError> {
     let id = own_or(&caller, &id, "UPDATE_USER")?;
-    let update: ProfileUpdate = json_body(&body)?;
+    let update = body.read()?;
     let changes = ProfileChanges {
         first_name: update.first_name,
         last_name: update.last_name,
@@ -453,9 +452,9 @@ async fn code_owner(
 async fn activate(
     State(state): State<AppState>,
     context: RequestContext,
-    body: Bytes,
+    body: JsonBody<MailedCode>,
 ) -> Result<StatusCode, ApiError> {
-    let code: MailedCode = json_body(&body)?;
+    let code = body.read()?;
     let (user_id, proof) = code_owner(&state, code, Purpose::Activation).await?;
     let meta = context.meta(anonymous(&context));
     let outcome = users::activate(&state.bus, user_id, proof, &meta).await;
@@ -495,9 +494,9 @@ struct PasswordResetForm {
 async fn reset_password(
     State(state): State<AppState>,
     context: RequestContext,
-    body: Bytes,
+    body: JsonBody<PasswordResetForm>,
 ) -> Result<StatusCode, ApiError> {
-    let PasswordResetForm { code, new_password } = json_body(&body)?;
+    let PasswordResetForm { code, new_password } = body.read()?;
     let (user_id, proof) = code_owner(&state, code, Purpose::PasswordReset).await?;
     let meta = context.meta(anonymous(&context));
     let outcome = users::reset_password(&state.bus, user_id, proof, new_password, &meta).await;
@@ -515,9 +514,9 @@ struct Credentials {
 async fn authenticate(
     State(state): State<AppState>,
     context: RequestContext,
-    body: Bytes,
+    body: JsonBody<Credentials>,
 ) -> Result<RawJson, ApiError> {
-    let Credentials { email, password } = json_body(&body)?;
+    let Credentials { email, password } = body.read()?;
     let meta = context.meta(anonymous(&context));
     let user_id =
         vigil_commands::auth::verify_credentials(&state.bus, &email, password, &meta).await?;
@@ -537,13 +536,13 @@ async fn change_email(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    body: Bytes,
+    body: JsonBody<EmailChange>,
 ) -> Result<RawJson, ApiError> {
     let id = own_or(&caller, &id, "UPDATE_USER_EMAIL")?;
     let EmailChange {
         email,
         activation_mode,
-    } = json_body(&body)?;
+    } = body.read()?;
     let activation = mailed(&state, activation_mode.as_deref())?;
     let outcome = users::change_email(
         &state.bus,
@@ -596,10 +595,10 @@ async fn set_profile_image(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    body: Bytes,
+    body: JsonBody<ProfileImage>,
 ) -> Result<RawJson, ApiError> {
     let id = own_or(&caller, &id, "UPDATE_PROFILE_IMAGE")?;
-    let ProfileImage { hash } = json_body(&body)?;
+    let ProfileImage { hash } = body.read()?;
     profile_image(&state, &caller, id, Some(hash)).await
 }
 

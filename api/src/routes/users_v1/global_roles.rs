@@ -2,7 +2,6 @@
 //! users (`/users/v1/add_roles`, `/users/v1/remove_roles`). Bulk operations select their records
 //! with RQL, which they require.
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
@@ -20,7 +19,7 @@ use vigil_projections::{roles, users};
 
 use super::role_json;
 use crate::error::ApiError;
-use crate::extract::{Caller, Rql, json_body, parse_id};
+use crate::extract::{Caller, JsonBody, Rql, parse_id};
 use crate::routes::{page_json, rendered_page, required_filter};
 use crate::state::AppState;
 
@@ -103,10 +102,10 @@ async fn rendered_role(state: &AppState, id: Id, position: u64) -> Result<Json<V
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
-    body: Bytes,
+    body: JsonBody<NewRole>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require("CREATE_ROLE")?;
-    let NewRole { name, description } = json_body(&body)?;
+    let NewRole { name, description } = body.read()?;
     let id = state.ids.next();
     let outcome = state
         .bus
@@ -123,11 +122,11 @@ async fn update(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    body: Bytes,
+    body: JsonBody<RoleChanges>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require("UPDATE_ROLE")?;
     let id = parse_id(&id)?;
-    let RoleChanges { name, description } = json_body(&body)?;
+    let RoleChanges { name, description } = body.read()?;
     let outcome = state
         .bus
         .execute::<Role>(
@@ -179,12 +178,12 @@ async fn change_permissions(
     state: &AppState,
     caller: &Caller,
     query: &Query,
-    body: &Bytes,
+    body: JsonBody<PermissionNames>,
     permission: &'static str,
     change: fn(Vec<String>) -> RoleCommand,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(permission)?;
-    let PermissionNames { permissions } = json_body(body)?;
+    let PermissionNames { permissions } = body.read()?;
     required_filter(query)?;
     let ids = roles::matching(&state.store, query).await?;
     each::<Role>(state, caller, ids, change(permissions)).await
@@ -194,24 +193,24 @@ async fn add_permissions(
     State(state): State<AppState>,
     caller: Caller,
     Rql(query): Rql,
-    body: Bytes,
+    body: JsonBody<PermissionNames>,
 ) -> Result<Json<Value>, ApiError> {
     let add = |permissions| RoleCommand::AddPermissions { permissions };
-    change_permissions(&state, &caller, &query, &body, "ADD_ROLE_PERMISSION", add).await
+    change_permissions(&state, &caller, &query, body, "ADD_ROLE_PERMISSION", add).await
 }
 
 async fn remove_permissions(
     State(state): State<AppState>,
     caller: Caller,
     Rql(query): Rql,
-    body: Bytes,
+    body: JsonBody<PermissionNames>,
 ) -> Result<Json<Value>, ApiError> {
     let remove = |permissions| RoleCommand::RemovePermissions { permissions };
     change_permissions(
         &state,
         &caller,
         &query,
-        &body,
+        body,
         "REMOVE_ROLE_PERMISSION",
         remove,
     )
@@ -234,10 +233,10 @@ async fn add_roles(
     State(state): State<AppState>,
     caller: Caller,
     Rql(query): Rql,
-    body: Bytes,
+    body: JsonBody<RoleIds>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require("ADD_ROLE_TO_USER")?;
-    let RoleIds { roles } = json_body(&body)?;
+    let RoleIds { roles } = body.read()?;
     let role_ids = existing_roles(&state, &roles)?;
     required_filter(&query)?;
     let ids = users::matching(&state.store, &query, users::Scope::All).await?;
@@ -248,10 +247,10 @@ async fn remove_roles(
     State(state): State<AppState>,
     caller: Caller,
     Rql(query): Rql,
-    body: Bytes,
+    body: JsonBody<RoleIds>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require("REMOVE_ROLE_FROM_USER")?;
-    let RoleIds { roles } = json_body(&body)?;
+    let RoleIds { roles } = body.read()?;
     let role_ids = roles
         .iter()
         .map(|id| parse_id(id))

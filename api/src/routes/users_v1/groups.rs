@@ -5,7 +5,6 @@
 //! Group permissions are held globally or, by staff, through the group roles of their enlistment
 //! in that group: every route checks them for the group it names before reading the body.
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
@@ -22,7 +21,7 @@ use vigil_projections::users::{self, InGroups, Scope};
 use super::global_roles::{NewRole, PermissionNames, RoleChanges, RoleIds, catalogue, each};
 use super::group_role_json;
 use crate::error::ApiError;
-use crate::extract::{Caller, Rql, json_body, parse_id};
+use crate::extract::{Caller, JsonBody, Rql, parse_id};
 use crate::routes::{rendered_page, required_filter};
 use crate::state::AppState;
 
@@ -117,10 +116,10 @@ async fn create_role(
     State(state): State<AppState>,
     caller: Caller,
     Path(group): Path<String>,
-    body: Bytes,
+    body: JsonBody<NewRole>,
 ) -> Result<Json<Value>, ApiError> {
     let group = group_with(&caller, &group, "CREATE_GROUP_ROLE")?;
-    let NewRole { name, description } = json_body(&body)?;
+    let NewRole { name, description } = body.read()?;
     let role_id = state.ids.next();
     let command = GroupCommand::CreateRole {
         role_id,
@@ -138,11 +137,11 @@ async fn update_role(
     State(state): State<AppState>,
     caller: Caller,
     Path((group, role)): Path<(String, String)>,
-    body: Bytes,
+    body: JsonBody<RoleChanges>,
 ) -> Result<Json<Value>, ApiError> {
     let group = group_with(&caller, &group, "UPDATE_GROUP_ROLE")?;
     let role_id = parse_id(&role)?;
-    let RoleChanges { name, description } = json_body(&body)?;
+    let RoleChanges { name, description } = body.read()?;
     let command = GroupCommand::UpdateRole {
         role_id,
         name,
@@ -199,7 +198,7 @@ async fn role_permissions<const ADD: bool>(
     caller: Caller,
     Path(group): Path<String>,
     Rql(query): Rql,
-    body: Bytes,
+    body: JsonBody<PermissionNames>,
 ) -> Result<Json<Value>, ApiError> {
     let permission = if ADD {
         "ADD_GROUP_ROLE_PERMISSION"
@@ -207,7 +206,7 @@ async fn role_permissions<const ADD: bool>(
         "REMOVE_GROUP_ROLE_PERMISSION"
     };
     let group = group_with(&caller, &group, permission)?;
-    let PermissionNames { permissions } = json_body(&body)?;
+    let PermissionNames { permissions } = body.read()?;
     on_roles(&state, &caller, group, &query, |role_ids| {
         if ADD {
             GroupCommand::AddPermissions {
@@ -256,7 +255,7 @@ async fn staff_roles<const ADD: bool>(
     caller: Caller,
     Path(group): Path<String>,
     Rql(query): Rql,
-    body: Bytes,
+    body: JsonBody<RoleIds>,
 ) -> Result<Json<Value>, ApiError> {
     let permission = if ADD {
         "ADD_GROUP_ROLE_TO_STAFF"
@@ -264,7 +263,7 @@ async fn staff_roles<const ADD: bool>(
         "REMOVE_GROUP_ROLE_FROM_STAFF"
     };
     let group = group_with(&caller, &group, permission)?;
-    let RoleIds { roles } = json_body(&body)?;
+    let RoleIds { roles } = body.read()?;
     let ids = staff_of(&state, group, &query).await?;
     let command = if ADD {
         UserCommand::AddStaffRoles {
@@ -287,10 +286,10 @@ async fn staff_roles<const ADD: bool>(
 /// The groups of a staff request, if the caller holds `permission` for every one of them.
 fn staff_groups(
     caller: &Caller,
-    body: &Bytes,
+    body: JsonBody<GroupIds>,
     permission: &'static str,
 ) -> Result<Vec<Id>, ApiError> {
-    let GroupIds { groups } = json_body(body)?;
+    let GroupIds { groups } = body.read()?;
     let groups = groups
         .iter()
         .map(|group| parse_id(group))
@@ -323,11 +322,11 @@ async fn staff_enlistments<const ADD: bool>(
     State(state): State<AppState>,
     caller: Caller,
     Rql(query): Rql,
-    body: Bytes,
+    body: JsonBody<GroupIds>,
 ) -> Result<Json<Value>, ApiError> {
     let permission = if ADD { "ADD_STAFF" } else { "REMOVE_STAFF" };
     may_ever(&caller, permission)?;
-    let groups = staff_groups(&caller, &body, permission)?;
+    let groups = staff_groups(&caller, body, permission)?;
     required_filter(&query)?;
     let ids = users::matching(&state.store, &query, Scope::All).await?;
     let command = if ADD {
@@ -343,14 +342,14 @@ async fn add_patient(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    body: Bytes,
+    body: JsonBody<NewPatientEnlistment>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require("ADD_PATIENT")?;
     let id = parse_id(&id)?;
     let NewPatientEnlistment {
         group_id,
         expiry_timestamp,
-    } = json_body(&body)?;
+    } = body.read()?;
     let command = UserCommand::EnlistPatient {
         group_id: parse_id(&group_id)?,
         expires_at: expiry_timestamp.map(Timestamp),

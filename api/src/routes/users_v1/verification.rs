@@ -3,7 +3,6 @@
 //! password-reset requests (`/users/v1/activation_requests`, `/users/v1/forgot_password_requests`),
 //! which an administrator may clear to unblock a user.
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::routing::{delete, get};
 use axum::{Json, Router};
@@ -18,7 +17,7 @@ use vigil_domain::users::verification::Purpose;
 use vigil_projections::verification::{self, VerificationRequestRow};
 
 use crate::error::ApiError;
-use crate::extract::{Caller, Rql, json_body, parse_id};
+use crate::extract::{Caller, JsonBody, Rql, parse_id};
 use crate::routes::{execute_on, rendered_page};
 use crate::state::AppState;
 
@@ -70,10 +69,10 @@ struct Changes {
 async fn change_verification_settings(
     State(state): State<AppState>,
     caller: Caller,
-    body: Bytes,
+    body: JsonBody<Changes>,
 ) -> Result<Json<settings::VerificationSettings>, ApiError> {
     caller.require("UPDATE_USER_VERIFICATION_SETTINGS")?;
-    let changes: Changes = json_body(&body)?;
+    let changes = body.read()?;
     let command = SettingsCommand::ChangeVerification(VerificationChanges {
         enable_pin_code_activation_requests: changes.enable_pin_code_activation_requests,
         enable_pin_code_forgot_password_requests: changes.enable_pin_code_forgot_password_requests,
@@ -123,10 +122,10 @@ async fn email_templates(
 async fn change_email_templates(
     State(state): State<AppState>,
     caller: Caller,
-    body: Bytes,
+    body: JsonBody<serde_json::Map<String, Value>>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require("UPDATE_USER_SERVICE_EMAIL_TEMPLATES")?;
-    let fields: serde_json::Map<String, Value> = json_body(&body)?;
+    let fields = body.read()?;
     let mut changes = Vec::new();
     for (field, value) in fields {
         let parsed = TemplateSlot::ALL.iter().find_map(|slot| {
