@@ -10,11 +10,13 @@
 //!   /users/v1/me` over HTTP, and password logins alongside other requests (see [`auth`]).
 //! - `documents-create`, `documents-at-scale`: creating documents over HTTP, and a million
 //!   documents listed with and without a schema index and rebuilt (see [`documents`]).
+//! - `startup`: a node starting and restarting on a log of a million commits (see [`startup`]).
 //!
 //! Run in release: `cargo run --release -p vigil-bench -- <benchmark> [options]`.
 
 mod auth;
 mod documents;
+mod startup;
 
 use std::future::IntoFuture;
 use std::sync::Arc;
@@ -120,6 +122,14 @@ enum Benchmark {
         connections: usize,
         #[arg(long, default_value_t = 20)]
         seconds: u64,
+    },
+    /// A node (the `vigil` binary) starting, then restarting, on a JetStream log of N commits.
+    Startup {
+        #[arg(long, default_value_t = 1_000_000)]
+        commits: usize,
+        /// The `vigil` binary to start (default: the one built beside this benchmark).
+        #[arg(long)]
+        binary: Option<std::path::PathBuf>,
     },
 }
 
@@ -560,6 +570,7 @@ async fn main() -> anyhow::Result<()> {
             connections,
             seconds,
         } => documents::create(deployment.into(), connections, seconds).await,
+        Benchmark::Startup { commits, binary } => startup::startup(commits, binary).await,
         Benchmark::DocumentsAtScale {
             deployment,
             documents,

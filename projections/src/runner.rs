@@ -241,6 +241,15 @@ struct Runner {
 pub struct Progresses(Vec<(&'static str, watch::Receiver<Progress>)>);
 
 impl Progresses {
+    /// The position every read model has applied (the least of their positions).
+    pub fn position(&self) -> u64 {
+        self.0
+            .iter()
+            .map(|(_, receiver)| receiver.borrow().position())
+            .min()
+            .unwrap_or(0)
+    }
+
     /// Waits until every read model has applied `position`, or `timeout` passes.
     pub async fn wait_for(&self, position: u64, timeout: Duration) -> Result<(), WaitError> {
         let deadline = tokio::time::Instant::now() + timeout;
@@ -335,11 +344,7 @@ impl Projector {
     /// The position every read model has applied (the least of their positions): a query started
     /// now sees at least every commit up to it.
     pub fn position(&self) -> u64 {
-        self.progress
-            .iter()
-            .map(|(_, receiver)| receiver.borrow().position())
-            .min()
-            .unwrap_or(0)
+        self.progresses().position()
     }
 
     /// How far the read model `name` has applied the log (0 for one this process does not run).

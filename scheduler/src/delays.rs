@@ -88,19 +88,21 @@ impl Reactor for Delays {
         Filter::Kinds(&[Document::KIND])
     }
 
-    /// Gathers the locked documents the read models show as of the checkpoint (or later).
-    fn resume(&mut self, checkpoint: u64) -> BoxFuture<'_, Result<(), Retry>> {
+    /// Gathers the locked documents the read models show (once they show the checkpoint), and
+    /// follows the log from where they were: the locks before are among those gathered.
+    fn resume(&mut self, checkpoint: u64) -> BoxFuture<'_, Result<u64, Retry>> {
         Box::pin(async move {
             self.progresses
                 .wait_for(checkpoint, RETRY_EVERY)
                 .await
                 .map_err(Retry::new)?;
+            let shown = self.progresses.position();
             let rows = locked(&self.store).await.map_err(Retry::new)?;
             self.paused = rows
                 .into_iter()
                 .filter_map(|(id, at)| Some((at, id.parse().ok()?)))
                 .collect();
-            Ok(())
+            Ok(shown)
         })
     }
 

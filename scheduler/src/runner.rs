@@ -61,9 +61,10 @@ pub trait Reactor: Send + 'static {
 
     /// Called when this node starts running the reactor, before the first commit after
     /// `checkpoint`: the place to gather work pending from before it (from the read models).
-    fn resume(&mut self, checkpoint: u64) -> BoxFuture<'_, Result<(), Retry>> {
-        let _ = checkpoint;
-        Box::pin(async { Ok(()) })
+    /// Answers the position to follow the log from: the checkpoint, or a later one when what the
+    /// reactor gathered covers the commits up to there.
+    fn resume(&mut self, checkpoint: u64) -> BoxFuture<'_, Result<u64, Retry>> {
+        Box::pin(async move { Ok(checkpoint) })
     }
 
     /// Reacts to one commit the filter admits.
@@ -292,16 +293,21 @@ impl Runner {
             Err(error) => return Stop::Interrupted(format!("cannot read the checkpoint: {error}")),
         };
         let mut pause = FIRST_PAUSE;
-        while let Err(retry) = reactor.resume(stored).await {
-            tracing::warn!(reactor = name, error = %retry, "a reactor cannot resume yet; retrying");
-            if !pause_unless_stopped(pause, stopped).await {
-                return Stop::Stopped;
+        let from = loop {
+            match reactor.resume(stored).await {
+                Ok(from) => break from.max(stored),
+                Err(retry) => {
+                    tracing::warn!(reactor = name, error = %retry, "a reactor cannot resume yet; retrying");
+                    if !pause_unless_stopped(pause, stopped).await {
+                        return Stop::Stopped;
+                    }
+                    pause = (pause * 2).min(LONGEST_PAUSE);
+                }
             }
-            pause = (pause * 2).min(LONGEST_PAUSE);
-        }
-        tracing::info!(reactor = name, checkpoint = stored, "reactor running");
-        let mut commits = self.log.subscribe(stored, reactor.filter());
-        let mut reacted = stored;
+        };
+        tracing::info!(reactor = name, checkpoint = stored, from, "reactor running");
+        let mut commits = self.log.subscribe(from, reactor.filter());
+        let mut reacted = from;
         let mut save = tokio::time::interval_at(
             Instant::now() + self.checkpoint_every,
             self.checkpoint_every,
