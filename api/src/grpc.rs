@@ -8,7 +8,6 @@ use tokio::sync::watch;
 use tonic::{Request, Response, Status};
 use vigil_domain::actor::Via;
 use vigil_domain::commit::Recorded;
-use vigil_domain::log;
 use vigil_domain::permission::VIEW_EVENT_LOG;
 
 use crate::error::ApiError;
@@ -121,7 +120,7 @@ impl EventLog for EventLogService {
             .state
             .bus
             .log()
-            .subscribe(request.from_position, log::Filter::All)
+            .subscribe(request.from_position)
             .take_until({
                 let mut stopping = self.stopping.clone();
                 async move {

@@ -33,7 +33,7 @@ use vigil_domain::actor::{Actor, Via};
 use vigil_domain::commit::{CommandMeta, Commit, Head};
 use vigil_domain::event::{RoleEvent, UserEvent};
 use vigil_domain::id::{Id, StreamId};
-use vigil_domain::log::{EventLog, Filter};
+use vigil_domain::log::EventLog;
 use vigil_domain::users::role::RoleCreated;
 use vigil_domain::users::user::{PasswordHash, UserRegistered};
 use vigil_domain::value::Personal;
@@ -384,7 +384,7 @@ async fn postgres_rebuild(commits: usize, model: ReadModel) -> anyhow::Result<()
 
     // The log side alone: replaying and decoding every commit.
     let started = Instant::now();
-    let mut replay = log.subscribe(0, Filter::All).take(commits);
+    let mut replay = log.subscribe(0).take(commits);
     while let Some(commit) = replay.next().await {
         commit?;
     }

@@ -10,8 +10,6 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use async_nats::jetstream;
-use futures::TryStreamExt;
 use vigil_commands::ids::IdGenerator;
 use vigil_domain::id::StreamId;
 use vigil_tests::{Deployment, TestEnv};
@@ -52,9 +50,10 @@ pub async fn startup(commits: usize, binary: Option<PathBuf>) -> anyhow::Result<
         filling.elapsed()
     );
     let client = async_nats::connect(vigil_tests::nats_url()).await?;
-    let stream = jetstream::new(client).get_stream(&prefix).await?;
     for round in ["first start (projects the log)", "restart"] {
         let http = free_port()?;
+        // The consumers a previous node left behind until they expire are not this node's.
+        let before = consumers(&client, &prefix).await?;
         let started = Instant::now();
         let mut child = Command::new(&binary)
             .arg("serve")
@@ -66,7 +65,7 @@ pub async fn startup(commits: usize, binary: Option<PathBuf>) -> anyhow::Result<
             .stderr(Stdio::null())
             .spawn()?;
         let healthy = healthy(http, &mut child).await?;
-        let (caught_up, handed) = caught_up(&stream, started).await?;
+        let (caught_up, handed) = caught_up(&client, &prefix, started, &before).await?;
         println!(
             "startup {round}: healthy after {healthy:.2?}, every subscription caught up after \
              {caught_up:.2?}, {handed} commits handed to its subscriptions"
@@ -106,25 +105,35 @@ async fn healthy(http: u16, child: &mut std::process::Child) -> anyhow::Result<D
     }
 }
 
-/// When (since `started`) every consumer of `stream` had no commit pending, for good; and how
-/// many commits the consumers were handed in all.
+/// When (since `started`) every consumer of stream `prefix` but those `before` had no commit pending, for good; and
+/// how many commits the consumers were handed in all. (The JetStream API is asked directly: the
+/// client's typed consumer listing does not read NATS 2.9's answers.)
 async fn caught_up(
-    stream: &jetstream::stream::Stream,
+    client: &async_nats::Client,
+    prefix: &str,
     started: Instant,
+    before: &[String],
 ) -> anyhow::Result<(Duration, u64)> {
     let mut handed: HashMap<String, u64> = HashMap::new();
     let mut since: Option<Duration> = None;
     loop {
-        let consumers: Vec<jetstream::consumer::Info> = stream.consumers().try_collect().await?;
-        let pending = consumers.iter().any(|info| info.num_pending > 0);
-        for info in &consumers {
-            let count = handed.entry(info.name.clone()).or_default();
-            *count = (*count).max(info.delivered.consumer_sequence);
+        let mut names = consumers(client, prefix).await?;
+        names.retain(|name| !before.contains(name));
+        let mut pending = false;
+        for name in &names {
+            let info = api(client, &format!("$JS.API.CONSUMER.INFO.{prefix}.{name}")).await?;
+            if info.get("error").is_some() {
+                continue;
+            }
+            pending |= info["num_pending"].as_u64().unwrap_or(0) > 0;
+            let delivered = info["delivered"]["consumer_seq"].as_u64().unwrap_or(0);
+            let count = handed.entry(name.clone()).or_default();
+            *count = (*count).max(delivered);
         }
         let now = started.elapsed();
         match (pending, since) {
             (true, _) => since = None,
-            (false, None) if !consumers.is_empty() => since = Some(now),
+            (false, None) if !names.is_empty() => since = Some(now),
             (false, Some(at)) if now - at >= SETTLED => {
                 return Ok((at, handed.values().sum()));
             }
@@ -136,4 +145,26 @@ async fn caught_up(
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// The names of the consumers of stream `prefix`.
+async fn consumers(client: &async_nats::Client, prefix: &str) -> anyhow::Result<Vec<String>> {
+    let names = api(client, &format!("$JS.API.CONSUMER.NAMES.{prefix}")).await?;
+    Ok(names["consumers"]
+        .as_array()
+        .map(|names| {
+            names
+                .iter()
+                .filter_map(|name| name.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+/// A JetStream API request's JSON answer.
+async fn api(client: &async_nats::Client, subject: &str) -> anyhow::Result<serde_json::Value> {
+    let answer = client
+        .request(subject.to_owned(), bytes::Bytes::new())
+        .await?;
+    Ok(serde_json::from_slice(&answer.payload)?)
 }

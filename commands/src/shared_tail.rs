@@ -8,8 +8,8 @@
 //! tail failed, goes back to a subscription of its own from its last commit: so it sees every
 //! commit once, in order, and an error of the log (a corrupt commit) on its own subscription.
 //!
-//! A subscription to a few kinds of streams is not shared: the log filters it where it is stored,
-//! which is cheaper than handing it the whole tail.
+//! A follower of a few kinds of streams (a reactor) shares the tail too: it is handed the commits
+//! of its kinds, and word of how far it has looked when there are none.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -19,7 +19,7 @@ use futures::StreamExt;
 use tokio::sync::broadcast;
 use vigil_domain::commit::{Commit, Recorded};
 use vigil_domain::id::StreamId;
-use vigil_domain::log::{Appended, BoxFuture, BoxStream, EventLog, Filter, LogError};
+use vigil_domain::log::{Appended, BoxFuture, BoxStream, Delivery, EventLog, Filter, LogError};
 
 /// The latest commits kept for subscribers that are about to catch up.
 const RING: usize = 1024;
@@ -108,7 +108,7 @@ async fn follow(inner: Arc<dyn EventLog>, tail: Arc<Mutex<Tail>>) {
             tail.last = head;
             tail.ring.clear();
         }
-        let mut commits = inner.subscribe(head, Filter::All);
+        let mut commits = inner.subscribe(head);
         while let Some(item) = commits.next().await {
             match item {
                 Ok(recorded) => {
@@ -148,7 +148,7 @@ async fn follow(inner: Arc<dyn EventLog>, tail: Arc<Mutex<Tail>>) {
 
 /// Where a subscriber reads from.
 enum Source {
-    Own(BoxStream<'static, Result<Recorded, LogError>>),
+    Own(BoxStream<'static, Result<Delivery, LogError>>),
     Shared {
         replay: VecDeque<Arc<Recorded>>,
         receiver: broadcast::Receiver<Arc<Recorded>>,
@@ -158,7 +158,8 @@ enum Source {
 struct Subscriber {
     inner: Arc<dyn EventLog>,
     tail: Arc<Mutex<Tail>>,
-    /// The last commit handed out.
+    filter: Filter,
+    /// The last position handed out or passed.
     after: u64,
     source: Source,
 }
@@ -184,24 +185,31 @@ impl Subscriber {
         };
     }
 
-    async fn next(&mut self) -> Option<Result<Recorded, LogError>> {
+    async fn next(&mut self) -> Option<Result<Delivery, LogError>> {
         loop {
             if matches!(self.source, Source::Own(_)) {
                 self.join();
             }
-            let recorded = match &mut self.source {
-                Source::Own(commits) => match commits.next().await? {
-                    Ok(recorded) => Arc::new(recorded),
+            let (recorded, more) = match &mut self.source {
+                Source::Own(deliveries) => match deliveries.next().await? {
+                    Ok(Delivery::Commit(recorded)) if recorded.position > self.after => {
+                        self.after = recorded.position;
+                        return Some(Ok(Delivery::Commit(recorded)));
+                    }
+                    Ok(Delivery::Passed(position)) if position > self.after => {
+                        self.after = position;
+                        return Some(Ok(Delivery::Passed(position)));
+                    }
+                    Ok(_) => continue,
                     Err(error) => return Some(Err(error)),
                 },
                 Source::Shared { replay, receiver } => match replay.pop_front() {
-                    Some(recorded) => recorded,
+                    Some(recorded) => (recorded, !replay.is_empty() || !receiver.is_empty()),
                     None => match receiver.recv().await {
-                        Ok(recorded) => recorded,
+                        Ok(recorded) => (recorded, !receiver.is_empty()),
                         Err(_) => {
                             // Fell behind, or the tail failed: on its own again.
-                            self.source =
-                                Source::Own(self.inner.subscribe(self.after, Filter::All));
+                            self.source = Source::Own(self.inner.follow(self.after, self.filter));
                             continue;
                         }
                     },
@@ -211,7 +219,12 @@ impl Subscriber {
                 continue;
             }
             self.after = recorded.position;
-            return Some(Ok(Arc::unwrap_or_clone(recorded)));
+            if self.filter.admits(&recorded.commit.stream) {
+                return Some(Ok(Delivery::Commit(Arc::unwrap_or_clone(recorded))));
+            }
+            if !more {
+                return Some(Ok(Delivery::Passed(self.after)));
+            }
         }
     }
 }
@@ -237,20 +250,24 @@ impl EventLog for SharedTail {
         self.inner.read_all(after, limit)
     }
 
-    fn subscribe(
-        &self,
-        after: u64,
-        filter: Filter,
-    ) -> BoxStream<'static, Result<Recorded, LogError>> {
-        if filter != Filter::All {
-            return self.inner.subscribe(after, filter);
-        }
+    fn subscribe(&self, after: u64) -> BoxStream<'static, Result<Recorded, LogError>> {
+        Box::pin(self.follow(after, Filter::All).filter_map(|delivery| {
+            futures::future::ready(match delivery {
+                Ok(Delivery::Commit(recorded)) => Some(Ok(recorded)),
+                Ok(Delivery::Passed(_)) => None,
+                Err(error) => Some(Err(error)),
+            })
+        }))
+    }
+
+    fn follow(&self, after: u64, filter: Filter) -> BoxStream<'static, Result<Delivery, LogError>> {
         self.start();
         let mut subscriber = Subscriber {
             inner: self.inner.clone(),
             tail: self.tail.clone(),
+            filter,
             after,
-            source: Source::Own(self.inner.subscribe(after, Filter::All)),
+            source: Source::Own(self.inner.follow(after, filter)),
         };
         subscriber.join();
         Box::pin(futures::stream::unfold(

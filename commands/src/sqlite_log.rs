@@ -12,13 +12,13 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::stream;
+use futures::{StreamExt, stream};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Connection, Row, SqliteConnection, SqlitePool};
 use tokio::sync::{mpsc, oneshot, watch};
 use vigil_domain::commit::{Commit, Recorded};
 use vigil_domain::id::{Digest, StreamId};
-use vigil_domain::log::{Appended, BoxFuture, BoxStream, EventLog, Filter, LogError};
+use vigil_domain::log::{Appended, BoxFuture, BoxStream, Delivery, EventLog, Filter, LogError};
 
 /// How many queued appends one transaction takes at most.
 const GROUP_LIMIT: usize = 512;
@@ -299,11 +299,17 @@ impl EventLog for SqliteLog {
         })
     }
 
-    fn subscribe(
-        &self,
-        after: u64,
-        filter: Filter,
-    ) -> BoxStream<'static, Result<Recorded, LogError>> {
+    fn subscribe(&self, after: u64) -> BoxStream<'static, Result<Recorded, LogError>> {
+        Box::pin(self.follow(after, Filter::All).filter_map(|delivery| {
+            futures::future::ready(match delivery {
+                Ok(Delivery::Commit(recorded)) => Some(Ok(recorded)),
+                Ok(Delivery::Passed(_)) => None,
+                Err(error) => Some(Err(error)),
+            })
+        }))
+    }
+
+    fn follow(&self, after: u64, filter: Filter) -> BoxStream<'static, Result<Delivery, LogError>> {
         let log = self.clone();
         let head = self.inner.head.clone();
         let state = (log, head, after, VecDeque::new(), false);
@@ -314,20 +320,24 @@ impl EventLog for SqliteLog {
                     return None;
                 }
                 loop {
-                    if let Some(recorded) = buffer.pop_front() {
-                        let recorded: Recorded = recorded;
-                        after = recorded.position;
-                        return Some((Ok(recorded), (log, head, after, buffer, false)));
+                    if let Some(delivery) = buffer.pop_front() {
+                        return Some((Ok(delivery), (log, head, after, buffer, false)));
                     }
                     // Every commit up to the head this process's writer reported is visible.
                     let reported = *head.borrow();
                     match log.read_admitted(after, READ_BATCH, filter).await {
-                        Ok(batch) if !batch.is_empty() => buffer.extend(batch),
+                        Ok(batch) if !batch.is_empty() => {
+                            after = batch.last().map_or(after, |last| last.position);
+                            buffer.extend(batch.into_iter().map(Delivery::Commit));
+                        }
+                        Ok(_) if reported > after => {
+                            // None after `after` is admitted up to `reported`.
+                            after = reported;
+                            buffer.push_back(Delivery::Passed(after));
+                        }
                         Ok(_) => {
-                            // Caught up: none after `after` is admitted up to `reported`. Wait
-                            // until the writer reports a commit beyond it, or a while, in case
-                            // another process wrote.
-                            after = after.max(reported);
+                            // Caught up: wait until the writer reports a commit beyond `after`,
+                            // or a while, in case another process wrote.
                             let reported = head.wait_for(|&position| position > after);
                             if let Ok(Err(_)) = tokio::time::timeout(POLL, reported).await {
                                 return None;

@@ -18,6 +18,19 @@ pub enum Filter {
     Kinds(&'static [&'static str]),
 }
 
+/// What [`EventLog::follow`] hands out.
+#[derive(Debug)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "nearly every delivery is a commit: boxing it would add an allocation to each"
+)]
+pub enum Delivery {
+    /// A commit the filter admits.
+    Commit(Recorded),
+    /// Every commit up to this position that the filter admits has been handed out.
+    Passed(u64),
+}
+
 impl Filter {
     /// Whether a commit of `stream` is wanted.
     pub fn admits(&self, stream: &StreamId) -> bool {
@@ -77,14 +90,14 @@ pub trait EventLog: Send + Sync + 'static {
     /// Up to `limit` commits with a position above `after`, in order.
     fn read_all(&self, after: u64, limit: usize) -> BoxFuture<'_, Result<Vec<Recorded>, LogError>>;
 
-    /// Every commit above `after` that `filter` admits, then each new one as it is appended; never
-    /// ends by itself. The log applies the filter where it is stored, so a subscriber to a few
-    /// kinds is not handed the whole log.
-    fn subscribe(
-        &self,
-        after: u64,
-        filter: Filter,
-    ) -> BoxStream<'static, Result<Recorded, LogError>>;
+    /// Every commit above `after`, then each new one as it is appended; never ends by itself.
+    fn subscribe(&self, after: u64) -> BoxStream<'static, Result<Recorded, LogError>>;
+
+    /// Like [`EventLog::subscribe`], for the commits `filter` admits only, with word from time to
+    /// time of how far the log has been looked through ([`Delivery::Passed`]), so a follower of
+    /// kinds that are seldom written can still keep a checkpoint close to the head. The commits it
+    /// does not admit are not decoded.
+    fn follow(&self, after: u64, filter: Filter) -> BoxStream<'static, Result<Delivery, LogError>>;
 
     /// The position of the last commit (0 for an empty log).
     fn head(&self) -> BoxFuture<'_, Result<u64, LogError>>;

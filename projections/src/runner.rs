@@ -22,7 +22,7 @@ use sqlx::postgres::PgListener;
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinHandle;
 use vigil_domain::commit::Recorded;
-use vigil_domain::log::{EventLog, Filter, LogError};
+use vigil_domain::log::{EventLog, LogError};
 
 use crate::store::ReadStore;
 use crate::table::{ChangeError, Changes, Table};
@@ -681,7 +681,7 @@ impl Runner {
             return Ok(());
         }
         let (sender, mut receiver) = mpsc::channel(READ_AHEAD);
-        let mut commits = self.log.subscribe(from, Filter::All);
+        let mut commits = self.log.subscribe(from);
         let pump = tokio::spawn(async move {
             while let Some(item) = commits.next().await {
                 let failed = item.is_err();

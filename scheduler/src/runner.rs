@@ -6,9 +6,10 @@
 //!
 //! - **elects one node** to run it: on Postgres, the node holding the session advisory lock named
 //!   after the reactor (the others try again every second, so one takes over when the holder
-//!   stops or its connection drops); the embedded deployment is one node;
+//!   stops or its connection drops). The embedded deployment is one node; should several share
+//!   its files, each runs every reactor (reactions are idempotent);
 //! - **keeps its checkpoint** in the read store (`reactor_checkpoints`): the position up to which
-//!   every reaction is done. It is written every moment rather than every commit, by a
+//!   every reaction is done. It is written every moment rather than every commit, on Postgres by a
 //!   compare-and-set on the position read at takeover, so a node that lost the election cannot
 //!   move it; a reaction a reactor still holds (a mail not yet delivered) keeps it back;
 //! - **resumes** after the checkpoint, so no node re-reads the log from its start, and hands the
@@ -28,7 +29,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use vigil_domain::commit::Recorded;
-use vigil_domain::log::{EventLog, Filter};
+use vigil_domain::log::{Delivery, EventLog, Filter};
 use vigil_projections::store::{ReadStore, lock_key};
 
 /// The first pause after a failure; it doubles with each failure in a row.
@@ -187,8 +188,8 @@ async fn store_checkpoint(
         i64::try_from(from).unwrap_or(i64::MAX),
         i64::try_from(to).unwrap_or(i64::MAX),
     );
-    let moved = vigil_projections::with_pool!(store, pool => {
-        sqlx::query(
+    let moved = match store {
+        ReadStore::Postgres(pool) => sqlx::query(
             "INSERT INTO reactor_checkpoints (name, position, updated_at) VALUES ($1, $3, $4) \
              ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position, \
              updated_at = EXCLUDED.updated_at WHERE reactor_checkpoints.position = $2",
@@ -199,8 +200,21 @@ async fn store_checkpoint(
         .bind(now)
         .execute(pool)
         .await?
-        .rows_affected()
-    });
+        .rows_affected(),
+        // No election: every node sharing the files runs the reactor, and the checkpoint keeps
+        // the furthest any got to.
+        ReadStore::Sqlite(pool) => sqlx::query(
+            "INSERT INTO reactor_checkpoints (name, position, updated_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (name) DO UPDATE SET position = max(position, EXCLUDED.position), \
+             updated_at = EXCLUDED.updated_at",
+        )
+        .bind(name)
+        .bind(to)
+        .bind(now)
+        .execute(pool)
+        .await?
+        .rows_affected(),
+    };
     Ok(moved == 1)
 }
 
@@ -243,11 +257,16 @@ impl Runner {
                     continue;
                 }
             };
+            let following = Instant::now();
             let followed = self.follow(reactor.as_mut(), &mut stopped).await;
             drop(leader);
             match followed {
                 Stop::Stopped => return,
                 Stop::Interrupted(error) => {
+                    if following.elapsed() > LONGEST_PAUSE {
+                        // It ran well for a while: this is a new run of failures.
+                        pause = FIRST_PAUSE;
+                    }
                     tracing::warn!(reactor = name, %error, "reactor interrupted; resuming");
                     if !pause_unless_stopped(pause, &mut stopped).await {
                         return;
@@ -306,7 +325,7 @@ impl Runner {
             }
         };
         tracing::info!(reactor = name, checkpoint = stored, from, "reactor running");
-        let mut commits = self.log.subscribe(from, reactor.filter());
+        let mut commits = self.log.follow(from, reactor.filter());
         let mut reacted = from;
         let mut save = tokio::time::interval_at(
             Instant::now() + self.checkpoint_every,
@@ -317,8 +336,14 @@ impl Runner {
             let due = reactor.due();
             let (stop, time_to_save) = tokio::select! {
                 next = commits.next() => match next {
-                    Some(Ok(recorded)) if recorded.position <= reacted => (None, false),
-                    Some(Ok(recorded)) => {
+                    Some(Ok(Delivery::Passed(position))) => {
+                        reacted = reacted.max(position);
+                        (None, false)
+                    }
+                    Some(Ok(Delivery::Commit(recorded))) if recorded.position <= reacted => {
+                        (None, false)
+                    }
+                    Some(Ok(Delivery::Commit(recorded))) => {
                         if self.react(reactor, &recorded, stopped).await {
                             reacted = recorded.position;
                             (None, false)

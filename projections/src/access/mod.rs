@@ -25,7 +25,7 @@ use vigil_domain::event::{
     SessionEvent, SsoTokenEvent, UserEvent,
 };
 use vigil_domain::id::{Digest, Id};
-use vigil_domain::log::{EventLog, Filter, LogError};
+use vigil_domain::log::{EventLog, LogError};
 use vigil_domain::permission::Permissions;
 use vigil_domain::users::verification::Purpose;
 use vigil_domain::value::{Sealed, Timestamp};
@@ -297,7 +297,7 @@ async fn run(access: std::sync::Weak<AccessCache>, log: Arc<dyn EventLog>) {
         let Some(after) = access.upgrade().map(|a| a.position()) else {
             return;
         };
-        let mut commits = log.subscribe(after, Filter::All);
+        let mut commits = log.subscribe(after);
         loop {
             tokio::select! {
                 next = commits.next() => match next {

@@ -274,3 +274,44 @@ async fn a_second_node_takes_over_when_the_first_stops() -> anyhow::Result<()> {
     follower.shutdown().await;
     Ok(())
 }
+
+/// Follows a kind nothing is written to.
+struct Idle;
+
+impl Reactor for Idle {
+    fn name(&self) -> &'static str {
+        "idle"
+    }
+
+    fn filter(&self) -> Filter {
+        Filter::Kinds(&["group"])
+    }
+
+    fn react<'a>(&'a mut self, recorded: &'a Recorded) -> BoxFuture<'a, Result<(), Retry>> {
+        Box::pin(async move {
+            Err(Retry(format!(
+                "handed a commit of {}",
+                recorded.commit.stream
+            )))
+        })
+    }
+}
+
+in_both_deployments! {
+    async fn a_reactor_of_a_kind_never_written_keeps_its_checkpoint_at_the_head(deployment: Deployment) {
+        let env = TestEnv::new(deployment).await?;
+        let setup = Setup::new(&env).await?;
+        let reactors = Reactors::start(setup.log.clone(), setup.store.clone(), vec![Box::new(Idle)]);
+        let mut last = 0;
+        for _ in 0..3 {
+            last = setup.source().await?;
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while runner::checkpoint(&setup.store, "idle").await? < last {
+            anyhow::ensure!(tokio::time::Instant::now() < deadline, "the checkpoint did not reach {last}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        reactors.shutdown().await;
+        Ok(())
+    }
+}
