@@ -277,10 +277,19 @@ impl TestServer {
     /// A node of the bootstrapped deployment `env`, whose administrator is `admin` (after the
     /// others stopped, it is a restart).
     pub async fn restart(env: &TestEnv, admin: AdminCredentials) -> anyhow::Result<Self> {
+        Self::restart_with(env, admin, None).await
+    }
+
+    /// Like [`TestServer::restart`], delivering mails through `mail`.
+    pub async fn restart_with(
+        env: &TestEnv,
+        admin: AdminCredentials,
+        mail: Option<&MailConfig>,
+    ) -> anyhow::Result<Self> {
         let state = vigil_api::cli::start(
             env.open().await?,
             TokenLifetimes::default(),
-            None,
+            mail,
             env.vault()?,
         )
         .await

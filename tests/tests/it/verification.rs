@@ -195,3 +195,45 @@ in_both_deployments! {
         Ok(())
     }
 }
+
+in_both_deployments! {
+    /// The mailer keeps its checkpoint before a mail it could not deliver, so a node started after
+    /// it stopped delivers that mail (once the first attempt's one-minute claim has lapsed).
+    async fn a_mail_not_delivered_before_a_restart_is_delivered_after(deployment: Deployment) {
+        let env = vigil_tests::TestEnv::new(deployment).await?;
+        let dead = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+        let unreachable = vigil_scheduler::mail::MailConfig {
+            smtp_url: format!("smtp://{dead}"),
+            from: "Vigil <no-reply@example.com>".into(),
+        };
+        let server = TestServer::start_with(&env, Some(&unreachable)).await?;
+        let (status, body) = server.call(Method::POST, "/users/v1/register", None, Some(registration("held@example.com", "hash"))).await?;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let requested = server.state.bus.log().head().await?;
+        // Later commits the mailer follows (it passes over them, holding the request).
+        crate::http::plain_user(&server, "later@example.com").await?;
+        let later = server.state.bus.log().head().await?;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+        let mut stored = 0;
+        while tokio::time::Instant::now() < deadline {
+            stored = vigil_scheduler::runner::checkpoint(&server.state.store, "mail").await?;
+            anyhow::ensure!(stored < requested, "the checkpoint {stored} moved past the undelivered request at {requested}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(stored < later);
+        let admin = server.admin.clone();
+        server.stop().await?;
+
+        let mut smtp = vigil_tests::smtp::TestSmtp::start().await?;
+        let reachable = vigil_scheduler::mail::MailConfig {
+            smtp_url: smtp.url.clone(),
+            from: "Vigil <no-reply@example.com>".into(),
+        };
+        let _restarted = TestServer::restart_with(&env, admin, Some(&reachable)).await?;
+        // The first node's attempt claimed the request for a minute (against other mailers).
+        let mail = smtp.next_mail(Duration::from_secs(90)).await?;
+        assert_eq!(mail.to, ["held@example.com"]);
+        assert!(mail.text().contains("Activate your account"), "{}", mail.text());
+        Ok(())
+    }
+}
