@@ -30,6 +30,7 @@ mod access;
 mod aggregate;
 mod commands;
 mod data;
+mod decide;
 mod error;
 mod events;
 #[cfg(test)]
