@@ -1,4 +1,5 @@
-//! The user aggregate: how each command is decided and each event applied.
+//! The user aggregate: which command needs which permission, which command is decided how (the
+//! longer decisions are methods in `decide.rs`), and how each event is applied.
 
 use super::*;
 
@@ -106,92 +107,10 @@ impl Aggregate for User {
             return Err(UserError::NotFound);
         }
         match command {
-            UserCommand::Register(r) => {
-                if self.registered {
-                    return Err(UserError::AlreadyRegistered);
-                }
-                let registered = UserEvent::Registered(UserRegistered {
-                    email: Personal(r.email.as_str().to_owned()),
-                    first_name: Personal(r.first_name.clone()),
-                    last_name: Personal(r.last_name.clone()),
-                    phone_number: r.phone_number.clone().map(Personal),
-                    language: r.language.clone(),
-                    time_zone: r.time_zone.clone(),
-                    password_hash: r.password_hash.clone(),
-                    activated: r.activated,
-                });
-                let request = r
-                    .activation_request
-                    .filter(|_| !r.activated)
-                    .map(|request| {
-                        request.event(&Verification::default(), Purpose::Activation, ctx.now)
-                    });
-                let link = r.oidc.clone().map(UserEvent::OidcLinked);
-                Ok([registered]
-                    .into_iter()
-                    .chain(request)
-                    .chain(link)
-                    .collect())
-            }
-            UserCommand::AddRoles { role_ids } => {
-                let new: Vec<Id> = role_ids
-                    .iter()
-                    .filter(|id| !self.role_ids.contains(id))
-                    .copied()
-                    .collect::<BTreeSet<_>>()
-                    .into_iter()
-                    .collect();
-                if new.is_empty() {
-                    return Ok(vec![]);
-                }
-                Ok(vec![UserEvent::RolesAdded(UserRolesAdded {
-                    role_ids: new,
-                })])
-            }
-            UserCommand::RemoveRoles { role_ids } => {
-                let held: BTreeSet<Id> = role_ids
-                    .iter()
-                    .filter(|id| self.role_ids.contains(id))
-                    .copied()
-                    .collect();
-                if held.is_empty() {
-                    return Ok(vec![]);
-                }
-                Ok(vec![UserEvent::RolesRemoved(UserRolesRemoved {
-                    role_ids: held.into_iter().collect(),
-                })])
-            }
-            UserCommand::Update(changes) => {
-                let update = UserUpdated {
-                    first_name: changes
-                        .first_name
-                        .as_deref()
-                        .map(|v| name("first_name", v))
-                        .transpose()?,
-                    last_name: changes
-                        .last_name
-                        .as_deref()
-                        .map(|v| name("last_name", v))
-                        .transpose()?,
-                    phone_number: changes.phone_number.clone().map(|phone| {
-                        match phone.map(|p| p.trim().to_owned()).filter(|p| !p.is_empty()) {
-                            Some(phone) => Optional::Set(Personal(phone)),
-                            None => Optional::Cleared,
-                        }
-                    }),
-                    language: changes.language.as_deref().map(language).transpose()?,
-                    time_zone: changes.time_zone.as_deref().map(time_zone).transpose()?,
-                };
-                let nothing = update.first_name.is_none()
-                    && update.last_name.is_none()
-                    && update.phone_number.is_none()
-                    && update.language.is_none()
-                    && update.time_zone.is_none();
-                if nothing {
-                    return Ok(vec![]);
-                }
-                Ok(vec![UserEvent::Updated(update)])
-            }
+            UserCommand::Register(r) => self.registered(r, ctx),
+            UserCommand::AddRoles { role_ids } => self.roles_added(role_ids),
+            UserCommand::RemoveRoles { role_ids } => self.roles_removed(role_ids),
+            UserCommand::Update(changes) => self.updated(changes),
             UserCommand::ChangePassword { .. } | UserCommand::ResetPassword { .. }
                 if !self.oidc_links.is_empty() =>
             {
@@ -208,24 +127,7 @@ impl Aggregate for User {
             }
             UserCommand::Delete => Ok(vec![UserEvent::Deleted(UserDeleted {})]),
             UserCommand::RequestVerification { purpose, request } => {
-                match purpose {
-                    Purpose::Activation if self.activated => {
-                        return Err(UserError::AlreadyActivated);
-                    }
-                    Purpose::PasswordReset if !self.activated => {
-                        return Err(UserError::NotActivated);
-                    }
-                    _ => {}
-                }
-                if request.limited || request.mode == Mode::PinCode {
-                    self.verification(*purpose)
-                        .admits(*purpose, request.mode, ctx.now)?;
-                }
-                Ok(vec![request.event(
-                    self.verification(*purpose),
-                    *purpose,
-                    ctx.now,
-                )])
+                self.verification_requested(*purpose, request, ctx)
             }
             UserCommand::IssueCode {
                 purpose,
@@ -265,36 +167,11 @@ impl Aggregate for User {
                     request_id: Some(request_id),
                 })])
             }
-            UserCommand::SetProfileImage { hash } => {
-                let hash = hash.as_deref().map(str::trim);
-                if hash.is_some_and(|h| h.is_empty() || h.len() > 200) {
-                    return Err(UserError::InvalidField(
-                        "hash must be 1 to 200 characters".into(),
-                    ));
-                }
-                if hash == self.profile_image.as_deref() {
-                    return Ok(vec![]);
-                }
-                Ok(vec![UserEvent::ProfileImageSet(ProfileImageSet {
-                    hash: hash.map(str::to_owned),
-                })])
-            }
+            UserCommand::SetProfileImage { hash } => self.profile_image_set(hash.as_deref()),
             UserCommand::ChangeEmail {
                 email,
                 activation_request,
-            } => {
-                if self.email.as_ref() == Some(email) {
-                    return Ok(vec![]);
-                }
-                let changed = UserEvent::EmailChanged(EmailChanged {
-                    email: Personal(email.as_str().to_owned()),
-                });
-                // The new address starts a new run of requests.
-                let request = activation_request.map(|request| {
-                    request.event(&Verification::default(), Purpose::Activation, ctx.now)
-                });
-                Ok([changed].into_iter().chain(request).collect())
-            }
+            } => self.email_changed(email, activation_request.as_ref(), ctx),
             UserCommand::ResetPassword {
                 proof,
                 password_hash,
@@ -326,42 +203,10 @@ impl Aggregate for User {
                 .map(|group_id| UserEvent::StaffRemoved(StaffRemoved { group_id }))
                 .collect()),
             UserCommand::AddStaffRoles { group_id, role_ids } => {
-                let Some(held) = self.staff.get(group_id) else {
-                    return Ok(vec![]);
-                };
-                let new: Vec<Id> = role_ids
-                    .iter()
-                    .copied()
-                    .collect::<BTreeSet<_>>()
-                    .difference(held)
-                    .copied()
-                    .collect();
-                if new.is_empty() {
-                    return Ok(vec![]);
-                }
-                Ok(vec![UserEvent::StaffRolesAdded(StaffRolesAdded {
-                    group_id: *group_id,
-                    role_ids: new,
-                })])
+                self.staff_roles_added(*group_id, role_ids)
             }
             UserCommand::RemoveStaffRoles { group_id, role_ids } => {
-                let Some(held) = self.staff.get(group_id) else {
-                    return Ok(vec![]);
-                };
-                let gone: Vec<Id> = role_ids
-                    .iter()
-                    .copied()
-                    .collect::<BTreeSet<_>>()
-                    .intersection(held)
-                    .copied()
-                    .collect();
-                if gone.is_empty() {
-                    return Ok(vec![]);
-                }
-                Ok(vec![UserEvent::StaffRolesRemoved(StaffRolesRemoved {
-                    group_id: *group_id,
-                    role_ids: gone,
-                })])
+                self.staff_roles_removed(*group_id, role_ids)
             }
             UserCommand::EnlistPatient {
                 group_id,
@@ -395,30 +240,7 @@ impl Aggregate for User {
                 }
                 Ok(vec![UserEvent::OidcLinked(link.clone())])
             }
-            UserCommand::UnlinkOidc { reset_request } => {
-                if self.oidc_links.is_empty() {
-                    return Err(UserError::NotLinked);
-                }
-                let last = self.oidc_links.len() - 1;
-                let unlinked = self.oidc_links.keys().enumerate().map(|(n, provider_id)| {
-                    UserEvent::OidcUnlinked(OidcUnlinked {
-                        provider_id: *provider_id,
-                        reset_request: (n == last).then_some(*reset_request),
-                    })
-                });
-                // An administrator's doing: the limits on reset requests do not apply.
-                let reset = CodeRequest {
-                    request_id: *reset_request,
-                    mode: Mode::Hash,
-                    limited: false,
-                }
-                .event(
-                    self.verification(Purpose::PasswordReset),
-                    Purpose::PasswordReset,
-                    ctx.now,
-                );
-                Ok(unlinked.chain([reset]).collect())
-            }
+            UserCommand::UnlinkOidc { reset_request } => self.oidc_unlinked(*reset_request, ctx),
             UserCommand::ClearVerification {
                 purpose,
                 request_id,

@@ -16,6 +16,7 @@ use crate::value::{Email, Personal, Timestamp};
 
 mod aggregate;
 mod commands;
+mod decide;
 mod error;
 mod events;
 mod fields;
