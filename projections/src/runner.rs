@@ -644,19 +644,10 @@ impl Runner {
         let ReadStore::Postgres(pool) = &self.store else {
             return Ok(Some(None));
         };
-        let key = crate::store::lock_key(self.projection.name());
         loop {
-            let mut conn = pool.acquire().await?;
-            let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-                .bind(key)
-                .fetch_one(&mut *conn)
-                .await?;
-            if locked {
-                // Detached, so the lock lives exactly as long as this connection: dropping it
-                // closes the session, which releases the lock.
-                return Ok(Some(Some(conn.detach())));
+            if let Some(conn) = crate::store::try_lock(pool, self.projection.name()).await? {
+                return Ok(Some(Some(conn)));
             }
-            drop(conn);
             let checkpoint = read_checkpoint(&self.store, self.projection.name()).await?;
             self.progress.send_if_modified(|p| advance(p, checkpoint));
             tokio::select! {

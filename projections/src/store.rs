@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{PgPool, SqlitePool};
+use sqlx::{PgConnection, PgPool, SqlitePool};
 
 static POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 static SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -106,13 +106,25 @@ fn redact(url: &str) -> String {
     }
 }
 
-/// A stable 64-bit Postgres advisory-lock key for `name` (FNV-1a): the lock that elects the one
-/// node running a projection or a reactor.
-pub fn lock_key(name: &str) -> i64 {
+/// A stable 64-bit Postgres advisory-lock key for `name` (FNV-1a).
+fn lock_key(name: &str) -> i64 {
     let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
     });
     i64::from_ne_bytes(hash.to_ne_bytes())
+}
+
+/// Tries to take the session advisory lock named `name`, which elects the one node running a
+/// projection or a reactor: the connection holding it, or `None` when another session holds it.
+/// The connection is detached from the pool, so the lock lives exactly as long as it: dropping it
+/// closes the session, which releases the lock.
+pub async fn try_lock(pool: &PgPool, name: &str) -> Result<Option<PgConnection>, sqlx::Error> {
+    let mut conn = pool.acquire().await?;
+    let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+        .bind(lock_key(name))
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(locked.then(|| conn.detach()))
 }
 
 #[cfg(test)]

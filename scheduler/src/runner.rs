@@ -30,7 +30,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use vigil_domain::commit::Recorded;
 use vigil_domain::log::{Delivery, EventLog, Filter};
-use vigil_projections::store::{ReadStore, lock_key};
+use vigil_projections::store::{ReadStore, try_lock};
 
 /// The first pause after a failure; it doubles with each failure in a row.
 const FIRST_PAUSE: Duration = Duration::from_millis(100);
@@ -232,6 +232,22 @@ enum Stop {
     Interrupted(String),
 }
 
+/// The pause before the next attempt after failures in a row: 100 ms, doubling up to 30 s.
+struct Backoff(Duration);
+
+impl Backoff {
+    fn new() -> Self {
+        Self(FIRST_PAUSE)
+    }
+
+    /// Waits the pause (less if asked to stop), and doubles the next one; whether to go on.
+    async fn wait(&mut self, stopped: &mut watch::Receiver<bool>) -> bool {
+        let go_on = pause_unless_stopped(self.0, stopped).await;
+        self.0 = (self.0 * 2).min(LONGEST_PAUSE);
+        go_on
+    }
+}
+
 /// Waits `pause`, or less if asked to stop; whether to go on.
 async fn pause_unless_stopped(pause: Duration, stopped: &mut watch::Receiver<bool>) -> bool {
     tokio::select! {
@@ -243,17 +259,16 @@ async fn pause_unless_stopped(pause: Duration, stopped: &mut watch::Receiver<boo
 impl Runner {
     async fn run(self, mut reactor: Box<dyn Reactor>, mut stopped: watch::Receiver<bool>) {
         let name = reactor.name();
-        let mut pause = FIRST_PAUSE;
+        let mut backoff = Backoff::new();
         while !*stopped.borrow() {
             let leader = match self.lead(name, &mut stopped).await {
                 Ok(Some(leader)) => leader,
                 Ok(None) => return,
                 Err(error) => {
                     tracing::warn!(reactor = name, %error, "cannot elect a node to run a reactor; retrying");
-                    if !pause_unless_stopped(pause, &mut stopped).await {
+                    if !backoff.wait(&mut stopped).await {
                         return;
                     }
-                    pause = (pause * 2).min(LONGEST_PAUSE);
                     continue;
                 }
             };
@@ -265,13 +280,12 @@ impl Runner {
                 Stop::Interrupted(error) => {
                     if following.elapsed() > LONGEST_PAUSE {
                         // It ran well for a while: this is a new run of failures.
-                        pause = FIRST_PAUSE;
+                        backoff = Backoff::new();
                     }
                     tracing::warn!(reactor = name, %error, "reactor interrupted; resuming");
-                    if !pause_unless_stopped(pause, &mut stopped).await {
+                    if !backoff.wait(&mut stopped).await {
                         return;
                     }
-                    pause = (pause * 2).min(LONGEST_PAUSE);
                 }
             }
         }
@@ -287,17 +301,11 @@ impl Runner {
         let ReadStore::Postgres(pool) = &self.store else {
             return Ok(Some(None));
         };
-        let key = lock_key(&format!("reactor:{name}"));
+        let lock = format!("reactor:{name}");
         loop {
-            let mut conn = pool.acquire().await?;
-            let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-                .bind(key)
-                .fetch_one(&mut *conn)
-                .await?;
-            if locked {
-                return Ok(Some(Some(conn.detach())));
+            if let Some(conn) = try_lock(pool, &lock).await? {
+                return Ok(Some(Some(conn)));
             }
-            drop(conn);
             if !pause_unless_stopped(FOLLOW_INTERVAL, stopped).await {
                 return Ok(None);
             }
@@ -311,16 +319,15 @@ impl Runner {
             Ok(position) => position,
             Err(error) => return Stop::Interrupted(format!("cannot read the checkpoint: {error}")),
         };
-        let mut pause = FIRST_PAUSE;
+        let mut backoff = Backoff::new();
         let from = loop {
             match reactor.resume(stored).await {
                 Ok(from) => break from.max(stored),
                 Err(retry) => {
                     tracing::warn!(reactor = name, error = %retry, "a reactor cannot resume yet; retrying");
-                    if !pause_unless_stopped(pause, stopped).await {
+                    if !backoff.wait(stopped).await {
                         return Stop::Stopped;
                     }
-                    pause = (pause * 2).min(LONGEST_PAUSE);
                 }
             }
         };
@@ -390,7 +397,7 @@ impl Runner {
         recorded: &Recorded,
         stopped: &mut watch::Receiver<bool>,
     ) -> bool {
-        let mut pause = FIRST_PAUSE;
+        let mut backoff = Backoff::new();
         loop {
             match reactor.react(recorded).await {
                 Ok(()) => return true,
@@ -402,10 +409,9 @@ impl Runner {
                         error = %retry,
                         "a reaction did not go through; trying it again"
                     );
-                    if !pause_unless_stopped(pause, stopped).await {
+                    if !backoff.wait(stopped).await {
                         return false;
                     }
-                    pause = (pause * 2).min(LONGEST_PAUSE);
                 }
             }
         }
