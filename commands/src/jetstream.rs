@@ -194,10 +194,9 @@ fn subject_kind(subject: &str) -> Option<&str> {
     subject.split('.').nth(2)
 }
 
-fn message_position(message: &jetstream::Message) -> Result<u64, LogError> {
+fn message_info(message: &jetstream::Message) -> Result<jetstream::message::Info<'_>, LogError> {
     message
         .info()
-        .map(|info| info.stream_sequence)
         .map_err(|e| unavailable(format!("message without JetStream metadata: {e}")))
 }
 
@@ -271,19 +270,11 @@ impl EventLog for JetStreamLog {
             }
             messages
                 .iter()
-                .map(|message| Recorded::decode(message_position(message)?, &message.payload))
+                .map(|message| {
+                    Recorded::decode(message_info(message)?.stream_sequence, &message.payload)
+                })
                 .collect()
         })
-    }
-
-    fn subscribe(&self, after: u64) -> BoxStream<'static, Result<Recorded, LogError>> {
-        Box::pin(self.follow(after, Filter::All).filter_map(|delivery| {
-            futures::future::ready(match delivery {
-                Ok(Delivery::Commit(recorded)) => Some(Ok(recorded)),
-                Ok(Delivery::Passed(_)) => None,
-                Err(error) => Some(Err(error)),
-            })
-        }))
     }
 
     /// The server is not asked to filter: NATS 2.9 rescans the stream for a consumer filtered by
@@ -301,21 +292,12 @@ impl EventLog for JetStreamLog {
             consumer.messages().await.map_err(unavailable)
         };
         let delivery = move |message: jetstream::Message| -> Option<Result<Delivery, LogError>> {
-            let info = match message.info() {
-                Ok(info) => info,
-                Err(error) => {
-                    return Some(Err(unavailable(format!(
-                        "message without JetStream metadata: {error}"
-                    ))));
-                }
+            let (position, pending) = match message_info(&message) {
+                Ok(info) => (info.stream_sequence, info.pending),
+                Err(error) => return Some(Err(error)),
             };
-            let (position, pending) = (info.stream_sequence, info.pending);
-            let admitted = match filter {
-                Filter::All => true,
-                Filter::Kinds(kinds) => {
-                    subject_kind(&message.subject).is_some_and(|kind| kinds.contains(&kind))
-                }
-            };
+            let admitted = filter == Filter::All
+                || subject_kind(&message.subject).is_some_and(|kind| filter.admits_kind(kind));
             if admitted {
                 Some(Recorded::decode(position, &message.payload).map(Delivery::Commit))
             } else if pending == 0 || position % PASSED_EVERY == 0 {

@@ -250,16 +250,6 @@ impl EventLog for SharedTail {
         self.inner.read_all(after, limit)
     }
 
-    fn subscribe(&self, after: u64) -> BoxStream<'static, Result<Recorded, LogError>> {
-        Box::pin(self.follow(after, Filter::All).filter_map(|delivery| {
-            futures::future::ready(match delivery {
-                Ok(Delivery::Commit(recorded)) => Some(Ok(recorded)),
-                Ok(Delivery::Passed(_)) => None,
-                Err(error) => Some(Err(error)),
-            })
-        }))
-    }
-
     fn follow(&self, after: u64, filter: Filter) -> BoxStream<'static, Result<Delivery, LogError>> {
         self.start();
         let mut subscriber = Subscriber {

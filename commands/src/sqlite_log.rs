@@ -12,7 +12,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::{StreamExt, stream};
+use futures::stream;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Connection, Row, SqliteConnection, SqlitePool};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -297,16 +297,6 @@ impl EventLog for SqliteLog {
             .bind(i64::try_from(limit).unwrap_or(i64::MAX));
             self.fetch(query).await
         })
-    }
-
-    fn subscribe(&self, after: u64) -> BoxStream<'static, Result<Recorded, LogError>> {
-        Box::pin(self.follow(after, Filter::All).filter_map(|delivery| {
-            futures::future::ready(match delivery {
-                Ok(Delivery::Commit(recorded)) => Some(Ok(recorded)),
-                Ok(Delivery::Passed(_)) => None,
-                Err(error) => Some(Err(error)),
-            })
-        }))
     }
 
     fn follow(&self, after: u64, filter: Filter) -> BoxStream<'static, Result<Delivery, LogError>> {

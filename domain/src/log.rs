@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use futures_core::Stream;
 
@@ -34,9 +35,14 @@ pub enum Delivery {
 impl Filter {
     /// Whether a commit of `stream` is wanted.
     pub fn admits(&self, stream: &StreamId) -> bool {
+        self.admits_kind(stream.kind())
+    }
+
+    /// Whether a commit of a stream of `kind` is wanted.
+    pub fn admits_kind(&self, kind: &str) -> bool {
         match self {
             Self::All => true,
-            Self::Kinds(kinds) => kinds.contains(&stream.kind()),
+            Self::Kinds(kinds) => kinds.contains(&kind),
         }
     }
 }
@@ -91,7 +97,9 @@ pub trait EventLog: Send + Sync + 'static {
     fn read_all(&self, after: u64, limit: usize) -> BoxFuture<'_, Result<Vec<Recorded>, LogError>>;
 
     /// Every commit above `after`, then each new one as it is appended; never ends by itself.
-    fn subscribe(&self, after: u64) -> BoxStream<'static, Result<Recorded, LogError>>;
+    fn subscribe(&self, after: u64) -> BoxStream<'static, Result<Recorded, LogError>> {
+        Box::pin(Commits(self.follow(after, Filter::All)))
+    }
 
     /// Like [`EventLog::subscribe`], for the commits `filter` admits only, with word from time to
     /// time of how far the log has been looked through ([`Delivery::Passed`]), so a follower of
@@ -101,4 +109,25 @@ pub trait EventLog: Send + Sync + 'static {
 
     /// The position of the last commit (0 for an empty log).
     fn head(&self) -> BoxFuture<'_, Result<u64, LogError>>;
+}
+
+/// The commits of a [`EventLog::follow`] stream, without its word of how far it looked.
+struct Commits(BoxStream<'static, Result<Delivery, LogError>>);
+
+impl Stream for Commits {
+    type Item = Result<Recorded, LogError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        loop {
+            match self.0.as_mut().poll_next(cx) {
+                Poll::Ready(Some(Ok(Delivery::Passed(_)))) => {}
+                Poll::Ready(Some(Ok(Delivery::Commit(recorded)))) => {
+                    return Poll::Ready(Some(Ok(recorded)));
+                }
+                Poll::Ready(Some(Err(error))) => return Poll::Ready(Some(Err(error))),
+                Poll::Ready(None) => return Poll::Ready(None),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
 }
