@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use vigil_commands::ids::IdGenerator;
 use vigil_domain::id::StreamId;
-use vigil_tests::{Deployment, TestEnv};
+use vigil_tests::{Deployment, TestEnv, free_port};
 
 use crate::{publish, registration};
 
@@ -79,12 +79,6 @@ pub async fn startup(commits: usize, binary: Option<PathBuf>) -> anyhow::Result<
         child.wait()?;
     }
     Ok(())
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
 }
 
 /// How long after the start the node answers its health check.

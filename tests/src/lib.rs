@@ -145,6 +145,13 @@ fn cleanup(work: impl std::future::Future<Output = anyhow::Result<()>> + Send + 
     }
 }
 
+/// A free loopback port (bound, then released).
+pub fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
 /// An isolated deployment: storage of its own, removed when dropped.
 pub struct TestEnv {
     pub deployment: Deployment,

@@ -4,7 +4,7 @@
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use vigil_tests::TestEnv;
+use vigil_tests::{TestEnv, free_port};
 
 use crate::in_both_deployments;
 
@@ -39,13 +39,6 @@ pub fn bootstrap(env: &TestEnv) -> anyhow::Result<serde_json::Value> {
     let stdout = String::from_utf8(output.stdout)?;
     anyhow::ensure!(stdout.lines().count() == 1, "one line expected: {stdout}");
     Ok(serde_json::from_str(stdout.trim())?)
-}
-
-/// A free loopback port (bound, then released).
-pub fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
 }
 
 /// `vigil serve` on free ports, with its output captured.

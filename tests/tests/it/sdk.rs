@@ -4,10 +4,10 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use vigil_tests::TestEnv;
 use vigil_tests::oidc::TestOidcProvider;
+use vigil_tests::{TestEnv, free_port};
 
-use crate::cli::{Serving, bootstrap, free_port};
+use crate::cli::{Serving, bootstrap};
 use crate::in_both_deployments;
 
 fn suite_dir() -> PathBuf {
