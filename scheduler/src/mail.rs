@@ -86,7 +86,12 @@ impl Mailer {
         for request in requests {
             self.delivery.deliver(&mut self.pending, request).await;
         }
-        self.retry_at = (!self.pending.is_empty()).then(|| Instant::now() + RETRY_EVERY);
+        // New requests do not put off the retry of those pending already.
+        if self.pending.is_empty() {
+            self.retry_at = None;
+        } else if self.retry_at.is_none() {
+            self.retry_at = Some(Instant::now() + RETRY_EVERY);
+        }
     }
 }
 
@@ -101,14 +106,7 @@ impl Reactor for Mailer {
 
     fn react<'a>(&'a mut self, recorded: &'a Recorded) -> BoxFuture<'a, Result<(), Retry>> {
         Box::pin(async move {
-            let before: Vec<Id> = self.pending.keys().copied().collect();
-            track(&mut self.pending, recorded);
-            let new = self
-                .pending
-                .keys()
-                .filter(|id| !before.contains(id))
-                .copied()
-                .collect();
+            let new = track(&mut self.pending, recorded);
             self.deliver(new).await;
             Ok(())
         })
@@ -120,6 +118,7 @@ impl Reactor for Mailer {
 
     fn work(&mut self) -> BoxFuture<'_, ()> {
         Box::pin(async move {
+            self.retry_at = None;
             let requests = self.pending.keys().copied().collect();
             self.deliver(requests).await;
         })
@@ -161,18 +160,22 @@ fn request(pending: &mut Pending, user: Id, request_id: Id, purpose: Purpose, po
     );
 }
 
-fn track(pending: &mut Pending, recorded: &Recorded) {
+/// Follows the requests `recorded` makes, sends or voids; the new requests still pending.
+fn track(pending: &mut Pending, recorded: &Recorded) -> Vec<Id> {
     let Some(user) = recorded.commit.stream.id() else {
-        return;
+        return Vec::new();
     };
+    let mut new = Vec::new();
     for event in &recorded.commit.events {
         let Event::User(event) = event else { continue };
         match event {
             UserEvent::VerificationRequested(e) => {
                 request(pending, user, e.request_id, e.purpose, recorded.position);
+                new.push(e.request_id);
             }
             UserEvent::CodeRequested(e) => {
                 request(pending, user, e.request_id, e.purpose, recorded.position);
+                new.push(e.request_id);
             }
             UserEvent::VerificationCleared(e) => {
                 pending.retain(|_, r| r.user != user || r.purpose != e.purpose);
@@ -184,6 +187,8 @@ fn track(pending: &mut Pending, recorded: &Recorded) {
             _ => {}
         }
     }
+    new.retain(|id| pending.contains_key(id));
+    new
 }
 
 fn meta(command: &str) -> CommandMeta {
