@@ -9,7 +9,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use tokio::net::TcpListener;
 use vigil_commands::CommandBus;
-use vigil_commands::auth::TokenLifetimes;
+use vigil_commands::auth::session::TokenLifetimes;
 use vigil_commands::bootstrap::{self, AdminCredentials, BootstrapError};
 use vigil_commands::ids::IdGenerator;
 use vigil_commands::jetstream::JetStreamLog;
@@ -353,7 +353,7 @@ pub async fn start(
         auth: AuthState {
             lifetimes,
             vault,
-            oidc: vigil_commands::oidc::OidcClient::default(),
+            oidc: vigil_commands::auth::oidc::OidcClient::default(),
             nonces: crate::oauth1::Nonces::default(),
         },
         data: DataState::default(),

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use vigil_commands::CommandBus;
-use vigil_commands::auth::TokenLifetimes;
+use vigil_commands::auth::session::TokenLifetimes;
 use vigil_commands::ids::IdGenerator;
 use vigil_commands::secrets::Vault;
 use vigil_projections::access::AccessCache;
@@ -52,7 +52,7 @@ pub struct AuthState {
     /// The deployment key, which seals TOTP and OAuth1 secrets and keys recovery-code digests.
     pub vault: Vault,
     /// Talks to OIDC providers.
-    pub oidc: vigil_commands::oidc::OidcClient,
+    pub oidc: vigil_commands::auth::oidc::OidcClient,
     /// OAuth1 nonces seen recently on this node.
     pub nonces: crate::oauth1::Nonces,
 }
@@ -61,9 +61,9 @@ pub struct AuthState {
 #[derive(Default)]
 pub struct DataState {
     /// Schemas compiled for document commands, per schema version.
-    pub snapshots: vigil_commands::documents::Snapshots,
+    pub snapshots: vigil_commands::data::document::Snapshots,
     /// Where schemas' documents hold arrays at indexed paths, as lists last found.
-    pub array_probes: vigil_projections::documents::ArrayProbes,
+    pub array_probes: vigil_projections::data::document::ArrayProbes,
 }
 
 impl std::ops::Deref for AppState {

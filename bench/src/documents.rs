@@ -233,7 +233,7 @@ pub async fn at_scale(
         None => ReadStore::sqlite(&env.dir.path().join("rebuilt.sqlite")).await?,
     };
     let projections: Vec<Arc<dyn Projection>> =
-        vec![Arc::new(vigil_projections::documents::Documents)];
+        vec![Arc::new(vigil_projections::data::document::Documents)];
     let started = Instant::now();
     let rebuilt = runner::rebuild(&fresh, log.clone(), projections).await?;
     let rebuild = started.elapsed();

@@ -304,15 +304,15 @@ enum ReadModel {
 impl ReadModel {
     fn projection(self) -> Arc<dyn Projection> {
         match self {
-            Self::Users => Arc::new(vigil_projections::users::Users),
-            Self::Roles => Arc::new(vigil_projections::roles::Roles),
+            Self::Users => Arc::new(vigil_projections::users::user::Users),
+            Self::Roles => Arc::new(vigil_projections::users::role::Roles),
         }
     }
 
     fn table(self) -> &'static Table {
         match self {
-            Self::Users => &vigil_projections::users::USERS,
-            Self::Roles => &vigil_projections::roles::ROLES,
+            Self::Users => &vigil_projections::users::user::USERS,
+            Self::Roles => &vigil_projections::users::role::ROLES,
         }
     }
 

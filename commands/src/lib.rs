@@ -7,22 +7,22 @@
 //! - [`flow`]: the command bus (load, authorize, decide, append, retry) with its aggregate cache.
 //! - [`unique`]: uniqueness reservations around a command.
 //! - [`sqlite_log`], [`jetstream`]: the embedded and the production log.
-//! - [`auth`], [`mfa`], [`oauth1`], [`oidc`], [`bootstrap`], [`users`]: procedures that resolve
-//!   secrets before deciding.
-//! - [`schemas`]: data-service schemas, unique by name; [`documents`]: compiled schema
-//!   snapshots and what document commands need to know about users.
+//! - One folder per Extra Horizon service, one module per aggregate in it (named as in
+//!   `vigil_domain`): the procedures around a command that the domain cannot do itself (resolving
+//!   secrets, reserving unique values, loading what the command is decided against).
+//!   - [`users`]: `user` (registration, passwords, deletion).
+//!   - [`auth`]: `session` (logins, token refreshes), `mfa`, `oauth1`, `oidc`.
+//!   - [`data`]: `schema` (unique names, finding a schema by id or name), `document` (compiled
+//!     schema snapshots and the document use cases).
+//! - [`bootstrap`]: the first administrator and application of an empty deployment.
 //! - [`ids`], [`secrets`]: the clock, new ids, password hashes and tokens.
 
 pub mod auth;
 pub mod bootstrap;
-pub mod documents;
+pub mod data;
 pub mod flow;
 pub mod ids;
 pub mod jetstream;
-pub mod mfa;
-pub mod oauth1;
-pub mod oidc;
-pub mod schemas;
 pub mod secrets;
 pub mod shared_tail;
 pub mod sqlite_log;

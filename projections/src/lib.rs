@@ -11,48 +11,39 @@
 //! - [`rql`], [`sql`], [`json_sql`], [`page`]: RQL parsing, compilation to SQL (JSON columns
 //!   too), paged lists.
 //! - [`access`]: the in-memory access cache (tokens, clients, permissions) every request uses.
-//! - One module per read model: [`users`], [`roles`], [`applications`], [`tokens`], [`groups`],
-//!   [`authorizations`], [`mfa`], [`oauth1`], [`verification`], [`oidc`], [`schemas`],
-//!   [`documents`].
+//! - One folder per Extra Horizon service, one module per read model in it, named after the
+//!   aggregate it shows (as in `vigil_domain`): [`users`] (`user`, `group`, `role`,
+//!   `verification`), [`auth`] (`application`, `authorization`, `token`, `mfa`, `oauth1`, `oidc`),
+//!   [`data`] (`schema`, `document`, `document_unique`).
 
 pub mod access;
-pub mod applications;
-pub mod authorizations;
-pub mod document_unique;
-pub mod documents;
-pub mod groups;
+pub mod auth;
+pub mod data;
 pub mod json_sql;
-pub mod mfa;
-pub mod oauth1;
-pub mod oidc;
 pub mod page;
-pub mod roles;
 pub mod rql;
 pub mod runner;
-pub mod schemas;
 pub mod sql;
 pub mod store;
 pub mod table;
-pub mod tokens;
 pub mod users;
-pub mod verification;
 
 use std::sync::Arc;
 
 /// Every read model, in the order they are started.
 pub fn all() -> Vec<Arc<dyn runner::Projection>> {
     vec![
-        Arc::new(users::Users),
-        Arc::new(roles::Roles),
-        Arc::new(applications::Applications),
-        Arc::new(tokens::Tokens),
-        Arc::new(groups::Groups),
-        Arc::new(authorizations::Authorizations),
-        Arc::new(mfa::MfaSettings),
-        Arc::new(oauth1::OAuth1Tokens),
-        Arc::new(verification::VerificationRequests),
-        Arc::new(oidc::Oidc),
-        Arc::new(schemas::Schemas),
-        Arc::new(documents::Documents),
+        Arc::new(users::user::Users),
+        Arc::new(users::role::Roles),
+        Arc::new(auth::application::Applications),
+        Arc::new(auth::token::Tokens),
+        Arc::new(users::group::Groups),
+        Arc::new(auth::authorization::Authorizations),
+        Arc::new(auth::mfa::MfaSettings),
+        Arc::new(auth::oauth1::OAuth1Tokens),
+        Arc::new(users::verification::VerificationRequests),
+        Arc::new(auth::oidc::Oidc),
+        Arc::new(data::schema::Schemas),
+        Arc::new(data::document::Documents),
     ]
 }

@@ -13,7 +13,7 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use tokio::time::Instant;
 use vigil_commands::CommandBus;
-use vigil_commands::documents::{self, ResumeError, Snapshots};
+use vigil_commands::data::document::{self, ResumeError, Snapshots};
 use vigil_domain::actor::{Actor, Via};
 use vigil_domain::aggregate::Aggregate;
 use vigil_domain::commit::{CommandMeta, Recorded};
@@ -22,7 +22,7 @@ use vigil_domain::event::Event;
 use vigil_domain::id::Id;
 use vigil_domain::log::Filter;
 use vigil_domain::value::Timestamp;
-use vigil_projections::documents::locked;
+use vigil_projections::data::document::locked;
 use vigil_projections::runner::Progresses;
 use vigil_projections::store::ReadStore;
 
@@ -142,7 +142,7 @@ impl Delays {
                 .millis()
                 .saturating_add(i64::try_from(after.as_millis()).unwrap_or(i64::MAX))
         };
-        match documents::resume(&self.bus, &self.snapshots, id, &self.store, meta).await {
+        match document::resume(&self.bus, &self.snapshots, id, &self.store, meta).await {
             Ok(_) => None,
             // This node's clock is behind the one that locked it: the log knows when.
             Err(ResumeError::Command(vigil_commands::CommandError::Domain(

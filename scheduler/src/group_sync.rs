@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use vigil_commands::CommandBus;
-use vigil_commands::documents::{self, Snapshots};
+use vigil_commands::data::document::{self, Snapshots};
 use vigil_domain::actor::{Actor, Via};
 use vigil_domain::aggregate::Aggregate;
 use vigil_domain::commit::{CommandMeta, Recorded};
@@ -22,7 +22,7 @@ use vigil_domain::event::{Event, SchemaEvent, UserEvent};
 use vigil_domain::id::{Id, StreamId};
 use vigil_domain::log::Filter;
 use vigil_domain::users::user::User;
-use vigil_projections::documents::{SyncScope, group_synced};
+use vigil_projections::data::document::{SyncScope, group_synced};
 use vigil_projections::runner::Progresses;
 use vigil_projections::store::ReadStore;
 
@@ -171,7 +171,7 @@ impl GroupSync {
         let (state, _) = self.bus.load::<Document>(&stream).await?;
         let mut users: std::collections::BTreeSet<Id> = state.user_ids.iter().copied().collect();
         users.extend(state.creator_id);
-        let lookups = documents::lookups(&self.bus, users).await?;
+        let lookups = document::lookups(&self.bus, users).await?;
         let meta = CommandMeta {
             command_id: format!("group-sync/{cause}/{document}"),
             correlation_id: "group-sync".into(),

@@ -22,7 +22,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use vigil_api::cli::{Storage, StorageArgs};
 use vigil_api::state::AppState;
-use vigil_commands::auth::TokenLifetimes;
+use vigil_commands::auth::session::TokenLifetimes;
 use vigil_commands::bootstrap::{self, AdminCredentials};
 use vigil_commands::secrets::Vault;
 use vigil_domain::actor::Via;

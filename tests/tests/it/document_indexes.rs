@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use vigil_domain::actor::{Actor, Via};
-use vigil_projections::documents::{self, Documents, ListedSchema};
+use vigil_projections::data::document::{self, Documents, ListedSchema};
 use vigil_projections::page::Limits;
 use vigil_projections::runner::{self, Projection};
 use vigil_projections::store::ReadStore;
@@ -374,7 +374,7 @@ async fn plans(
         limits: Limits::STANDARD,
     };
     let query = vigil_projections::rql::parse(rql)?;
-    let compiled = documents::compile(store, listed, &arrays, &Actor::system(Via::Cli), &query)?;
+    let compiled = document::compile(store, listed, &arrays, &Actor::system(Via::Cli), &query)?;
     let count = compiled.count.ok_or_else(|| anyhow::anyhow!("counted"))?;
     let mut explained = Vec::new();
     for statement in [compiled.page, count] {

@@ -233,7 +233,7 @@ in_both_deployments! {
         let other_key = vigil_commands::secrets::Vault::new([9; 32]);
         let refused = vigil_api::cli::start(
             env.open().await?,
-            vigil_commands::auth::TokenLifetimes::default(),
+            vigil_commands::auth::session::TokenLifetimes::default(),
             None,
             other_key,
         )

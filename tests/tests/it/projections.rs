@@ -4,8 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use vigil_commands::auth::session;
 use vigil_commands::ids::IdGenerator;
-use vigil_commands::{CommandBus, auth, bootstrap};
+use vigil_commands::{CommandBus, bootstrap};
 use vigil_domain::actor::Via;
 use vigil_domain::aggregate::Aggregate;
 use vigil_domain::commit::Recorded;
@@ -71,7 +72,7 @@ async fn history(env: &TestEnv) -> anyhow::Result<(CommandBus, u64)> {
     let bus = CommandBus::new(storage.log.clone());
     let ids = IdGenerator::new();
     let admin = bootstrap::bootstrap(&bus, &ids, Via::Cli, ADMIN_EMAIL, ADMIN_PASSWORD).await?;
-    let login = auth::password_login(
+    let login = session::password_login(
         &bus,
         &ids,
         Default::default(),
@@ -81,7 +82,7 @@ async fn history(env: &TestEnv) -> anyhow::Result<(CommandBus, u64)> {
         system_meta(),
     )
     .await?;
-    let refreshed = auth::refresh(
+    let refreshed = session::refresh(
         &bus,
         &ids,
         Default::default(),
@@ -252,7 +253,7 @@ async fn write_roles(
     name: &str,
     position: u64,
 ) -> anyhow::Result<()> {
-    use vigil_projections::roles::ROLES;
+    use vigil_projections::users::role::ROLES;
     let mut changes = Changes::default();
     for n in first..first + count {
         let cells = [

@@ -12,7 +12,9 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use serde_json::{Value, json};
 use vigil_domain::actor::{Actor, Via};
-use vigil_projections::documents::{ArrayProbes, DocumentRow, ListedSchema, compile, documents};
+use vigil_projections::data::document::{
+    ArrayProbes, DocumentRow, ListedSchema, compile, documents,
+};
 use vigil_projections::page::Limits;
 use vigil_projections::runner::Projection as _;
 use vigil_projections::store::ReadStore;
@@ -472,7 +474,7 @@ async fn build_indexes(store: &ReadStore) -> anyhow::Result<()> {
         .execute(pool)
         .await?;
     });
-    let derived = vigil_projections::documents::Documents
+    let derived = vigil_projections::data::document::Documents
         .derived_indexes()
         .ok_or_else(|| anyhow::anyhow!("documents derive indexes"))?;
     vigil_projections::runner::reconcile(store, derived).await?;

@@ -8,7 +8,7 @@ use axum::routing::{delete, post, put};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use vigil_commands::oauth1::consumer_context;
+use vigil_commands::auth::oauth1::consumer_context;
 use vigil_commands::secrets;
 use vigil_domain::aggregate::Aggregate;
 use vigil_domain::auth::application::{
@@ -16,7 +16,7 @@ use vigil_domain::auth::application::{
 };
 use vigil_domain::error::ExhCode;
 use vigil_domain::id::{Id, StreamId};
-use vigil_projections::applications::{self, ApplicationRow, VersionRow};
+use vigil_projections::auth::application::{self, ApplicationRow, VersionRow};
 
 use crate::error::ApiError;
 use crate::extract::{Caller, JsonBody, Rql, parse_id};
@@ -97,10 +97,10 @@ async fn list(
     Rql(query): Rql,
 ) -> Result<Json<Value>, ApiError> {
     let full = caller.actor.allows("VIEW_APPLICATIONS");
-    let page = applications::list(&state.store, &query).await?;
+    let page = application::list(&state.store, &query).await?;
     let ids: Vec<String> = page.data.iter().map(|a| a.id.clone()).collect();
     let versions = if full {
-        applications::versions(&state.store, &ids).await?
+        application::versions(&state.store, &ids).await?
     } else {
         vec![]
     };
@@ -148,7 +148,7 @@ fn oauth2(kind: &str) -> Result<bool, ApiError> {
 async fn rendered(state: &AppState, id: Id, position: u64) -> Result<Json<Value>, ApiError> {
     state.settle(position).await?;
     let query = vigil_projections::rql::parse(&format!("eq(id,{id})"))?;
-    let app = applications::list(&state.store, &query)
+    let app = application::list(&state.store, &query)
         .await?
         .data
         .pop()
@@ -295,7 +295,7 @@ async fn create_version(
         .await?;
     state.settle(outcome.position).await?;
     let version_id = version_id.to_string();
-    let created = applications::versions(&state.store, &[id.to_string()])
+    let created = application::versions(&state.store, &[id.to_string()])
         .await?
         .into_iter()
         .find(|v| v.id == version_id)

@@ -15,7 +15,7 @@ use vigil_domain::auth::authorization::{
 };
 use vigil_domain::error::ExhCode;
 use vigil_domain::id::StreamId;
-use vigil_projections::authorizations::{self, AuthorizationRow};
+use vigil_projections::auth::authorization::{self, AuthorizationRow};
 
 use crate::error::ApiError;
 use crate::extract::{Caller, JsonBody, Rql};
@@ -158,7 +158,7 @@ async fn create(
         )
         .await?;
     state.settle(outcome.position).await?;
-    let row = authorizations::find(&state.store, &id.to_string())
+    let row = authorization::find(&state.store, &id.to_string())
         .await?
         .ok_or_else(|| ApiError::new(ExhCode::ResourceUnknown, "No authorization with this id"))?;
     let mut created = authorization_json(&row);
@@ -183,7 +183,7 @@ async fn list(
 ) -> Result<Json<Value>, ApiError> {
     let user = caller.user_id.to_string();
     let of_user = (!caller.actor.allows("VIEW_AUTHORIZATIONS")).then_some(user.as_str());
-    let page = authorizations::list(&state.store, &query, of_user).await?;
+    let page = authorization::list(&state.store, &query, of_user).await?;
     Ok(rendered_page(page, &query, authorization_json))
 }
 

@@ -7,7 +7,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use vigil_commands::mfa::{self, Change, Shown};
+use vigil_commands::auth::mfa::{self, Change, Shown};
 use vigil_domain::aggregate::Aggregate;
 use vigil_domain::auth::mfa::{Method, MethodType, Mfa, MfaChange};
 use vigil_domain::error::ExhCode;

@@ -11,7 +11,7 @@ use axum::routing::post;
 use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::json;
-use vigil_commands::auth::{self, LoginError, Tokens};
+use vigil_commands::auth::session::{self, LoginError, Tokens};
 use vigil_commands::{CommandError, secrets};
 use vigil_domain::actor::{Actor, Via};
 use vigil_domain::auth::session::SessionError;
@@ -243,7 +243,7 @@ async fn grant(
         "password" => {
             let username = required(request.username, "username")?;
             let password = required(request.password, "password")?;
-            auth::password_login(
+            session::password_login(
                 &state.bus,
                 &state.ids,
                 state.auth.lifetimes,
@@ -267,14 +267,14 @@ async fn grant(
                         "The authorization code is unknown or already used",
                     )
                 })?;
-            let redemption = auth::CodeRedemption {
+            let redemption = session::CodeRedemption {
                 authorization_id: authorization,
                 client_id,
                 code,
                 redirect_uri: request.redirect_uri,
                 code_verifier: request.code_verifier,
             };
-            auth::code_login(
+            session::code_login(
                 &state.bus,
                 &state.ids,
                 state.auth.lifetimes,
@@ -296,12 +296,12 @@ async fn grant(
                 }
                 found => found?,
             };
-            let answer = vigil_commands::mfa::Answer {
+            let answer = vigil_commands::auth::mfa::Answer {
                 token,
                 method_id,
                 code,
             };
-            vigil_commands::mfa::login(
+            vigil_commands::auth::mfa::login(
                 &state.bus,
                 (&state.auth.vault, &state.ids, state.auth.lifetimes),
                 (user_id, application_id),
@@ -320,7 +320,7 @@ async fn grant(
                 .ok_or_else(|| {
                     session_error(CommandError::Domain(SessionError::RefreshTokenUnknown))
                 })?;
-            auth::refresh(
+            session::refresh(
                 &state.bus,
                 &state.ids,
                 state.auth.lifetimes,

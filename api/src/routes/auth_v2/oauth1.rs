@@ -10,15 +10,15 @@ use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use vigil_commands::mfa::Answer;
-use vigil_commands::oauth1::{self, Issued};
+use vigil_commands::auth::mfa::Answer;
+use vigil_commands::auth::oauth1::{self, Issued};
 use vigil_commands::secrets;
 use vigil_domain::actor::{Actor, Via};
 use vigil_domain::auth::oauth1::{OAuth1Token, OAuth1TokenCommand};
 use vigil_domain::commit::CommandMeta;
 use vigil_domain::error::ExhCode;
 use vigil_domain::id::Id;
-use vigil_projections::oauth1::OAuth1TokenRow;
+use vigil_projections::auth::oauth1::OAuth1TokenRow;
 
 use crate::error::ApiError;
 use crate::extract::{Caller, JsonBody, RequestContext, Rql, original_uri, parse_id};
@@ -180,7 +180,7 @@ async fn list(
 ) -> Result<Json<Value>, ApiError> {
     let user = caller.user_id.to_string();
     let of_user = (!caller.actor.allows("VIEW_AUTHORIZATIONS")).then_some(user.as_str());
-    let listed = vigil_projections::oauth1::list(&state.store, &query, of_user).await?;
+    let listed = vigil_projections::auth::oauth1::list(&state.store, &query, of_user).await?;
     Ok(rendered_page(listed, &query, token_json))
 }
 

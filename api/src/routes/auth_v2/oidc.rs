@@ -9,8 +9,8 @@ use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use vigil_commands::auth::oidc::{self, OidcError, OidcLogin, ProviderForm};
 use vigil_commands::flow::CommandError;
-use vigil_commands::oidc::{self, OidcError, OidcLogin, ProviderForm};
 use vigil_domain::actor::{Actor, Via};
 use vigil_domain::aggregate::Aggregate;
 use vigil_domain::auth::oidc::{
@@ -18,7 +18,7 @@ use vigil_domain::auth::oidc::{
 };
 use vigil_domain::error::{DomainError, ExhCode};
 use vigil_domain::id::{Id, StreamId};
-use vigil_projections::oidc::{self as model, LoginAttemptRow, ProviderRow};
+use vigil_projections::auth::oidc::{self as model, LoginAttemptRow, ProviderRow};
 
 use super::{TokenRequest, authenticate_client, credentials, parse_request};
 use crate::error::ApiError;

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use vigil_domain::aggregate::Aggregate;
 use vigil_domain::auth::session::{Session, SessionCommand};
 use vigil_domain::error::ExhCode;
-use vigil_projections::tokens::{self, TokenKind, TokenRow};
+use vigil_projections::auth::token::{self, TokenKind, TokenRow};
 
 use crate::error::ApiError;
 use crate::extract::{Caller, Rql, parse_id};
@@ -49,7 +49,7 @@ async fn list(
         || (kind == TokenKind::Refresh && caller.actor.allows("VIEW_OAUTH2_REFRESH_TOKENS"));
     let user = caller.user_id.to_string();
     let of_user = (!everyone).then_some(user.as_str());
-    let listed = tokens::list(&state.store, kind, query, of_user).await?;
+    let listed = token::list(&state.store, kind, query, of_user).await?;
     Ok(rendered_page(listed, query, token_json))
 }
 
@@ -76,7 +76,7 @@ async fn revoke(
     id: &str,
 ) -> Result<Json<Value>, ApiError> {
     parse_id(id)?;
-    let (session, _) = tokens::by_id(&state.store, kind, id)
+    let (session, _) = token::by_id(&state.store, kind, id)
         .await?
         .ok_or_else(|| ApiError::new(ExhCode::ResourceUnknown, "No current token with this id"))?;
     let session = parse_id(&session)?;

@@ -8,7 +8,7 @@ use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
-use vigil_commands::documents::{self, UniqueIndexes};
+use vigil_commands::data::document::{self, UniqueIndexes};
 use vigil_commands::unique::Exclusive;
 use vigil_domain::aggregate::Aggregate;
 use vigil_domain::data::document::{
@@ -16,7 +16,7 @@ use vigil_domain::data::document::{
 };
 use vigil_domain::error::ExhCode;
 use vigil_domain::id::{Id, StreamId};
-use vigil_projections::documents::{self as model, CommentRow, DocumentRow, ListedSchema};
+use vigil_projections::data::document::{self as model, CommentRow, DocumentRow, ListedSchema};
 use vigil_projections::page::Limits;
 use vigil_projections::rql::Query;
 use vigil_projections::runner::Projection as _;
@@ -89,7 +89,7 @@ async fn snapshot(state: &AppState, schema: &str) -> Result<Arc<SchemaSnapshot>,
 /// is in memory).
 async fn listed_snapshot(state: &AppState, schema: &str) -> Result<Arc<SchemaSnapshot>, ApiError> {
     check_schema_parameter(schema)?;
-    let (id, position) = vigil_projections::schemas::locate(&state.store, schema)
+    let (id, position) = vigil_projections::data::schema::locate(&state.store, schema)
         .await?
         .ok_or_else(unknown_schema)?;
     let id = parse_id(&id)?;
@@ -157,7 +157,7 @@ async fn create(
 ) -> Result<Json<Value>, ApiError> {
     let schema = snapshot(&state, &schema).await?;
     let data = body.read()?;
-    let (id, outcome) = documents::create(
+    let (id, outcome) = document::create(
         &state.bus,
         &state.ids,
         schema,
@@ -385,7 +385,7 @@ async fn transition(
         .load::<Document>(&StreamId::of(Document::KIND, document_id))
         .await?;
     let lookups =
-        documents::transition_lookups(&state.bus, &schema, &document, &request.data).await?;
+        document::transition_lookups(&state.bus, &schema, &document, &request.data).await?;
     let command = DocumentCommand::Transition {
         schema: schema.clone(),
         choice,
@@ -470,7 +470,7 @@ async fn link_users(
     if !caller.actor.allows(&permission) {
         return Err(ApiError::no_permission(&permission));
     }
-    let lookups = documents::lookups(&state.bus, user_ids.iter().copied().collect()).await?;
+    let lookups = document::lookups(&state.bus, user_ids.iter().copied().collect()).await?;
     let command = DocumentCommand::LinkUsers {
         schema: schema.clone(),
         user_ids,

@@ -6,13 +6,13 @@ use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
-use vigil_commands::schemas::{self, SchemaForm};
+use vigil_commands::data::schema::{self, SchemaForm};
 use vigil_domain::aggregate::Aggregate;
 use vigil_domain::data::schema::{Schema, SchemaCommand};
 use vigil_domain::error::ExhCode;
 use vigil_domain::id::{Id, StreamId};
-use vigil_projections::document_unique;
-use vigil_projections::schemas::{self as model, SchemaRow};
+use vigil_projections::data::document_unique;
+use vigil_projections::data::schema::{self as model, SchemaRow};
 use vigil_schemas::definition::{SETTINGS, Write};
 use vigil_schemas::index::Index;
 
@@ -91,7 +91,7 @@ pub fn check_schema_parameter(schema: &str) -> Result<(), ApiError> {
 /// neither, `RESOURCE_UNKNOWN_EXCEPTION` when there is no such schema.
 pub async fn resolve(state: &AppState, schema: &str) -> Result<(Id, Schema), ApiError> {
     check_schema_parameter(schema)?;
-    schemas::find(&state.bus, schema)
+    schema::find(&state.bus, schema)
         .await?
         .ok_or_else(unknown_schema)
 }
@@ -178,7 +178,7 @@ async fn create(
             "A schema needs a name",
         ));
     }
-    let (id, outcome) = schemas::create(&state.bus, &state.ids, form, &caller.meta()).await?;
+    let (id, outcome) = schema::create(&state.bus, &state.ids, form, &caller.meta()).await?;
     let row = listed(&state, id, outcome.position).await?;
     Ok(Json(schema_json(&row)))
 }
@@ -204,7 +204,7 @@ async fn update(
     caller.require("UPDATE_SCHEMAS")?;
     let form = form(body)?;
     let (id, _) = resolve(&state, &schema).await?;
-    let outcome = schemas::update(&state.bus, id, form, &caller.meta()).await?;
+    let outcome = schema::update(&state.bus, id, form, &caller.meta()).await?;
     state.settle(outcome.position).await?;
     Ok(Json(json!({"affectedRecords": 1})))
 }
@@ -217,7 +217,7 @@ async fn remove(
 ) -> Result<Json<Value>, ApiError> {
     caller.require("DELETE_SCHEMAS")?;
     let (id, _) = resolve(&state, &schema).await?;
-    let outcome = schemas::delete(&state.bus, id, &caller.meta()).await?;
+    let outcome = schema::delete(&state.bus, id, &caller.meta()).await?;
     state.settle(outcome.position).await?;
     Ok(Json(json!({"affectedRecords": 1})))
 }

@@ -9,7 +9,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use vigil_commands::secrets;
-use vigil_commands::users::{self, AccountError, NewAccount};
+use vigil_commands::users::user::{self, AccountError, NewAccount};
 use vigil_domain::actor::{Actor, Via};
 use vigil_domain::aggregate::Aggregate;
 use vigil_domain::error::ExhCode;
@@ -122,7 +122,7 @@ async fn register(
         activation,
     };
     let meta = context.meta(anonymous(&context));
-    let (id, outcome) = users::register(&state.bus, &state.ids, account, &meta).await?;
+    let (id, outcome) = user::register(&state.bus, &state.ids, account, &meta).await?;
     state.settle(outcome.position).await?;
     rendered_user(&state, id).await
 }
@@ -142,7 +142,7 @@ async fn email_available(
         .ok_or_else(|| ApiError::new(ExhCode::MissingRequiredFields, "email is required"))?;
     let email = Email::parse(&email)
         .map_err(|_| ApiError::new(ExhCode::FieldFormat, "email is not a valid email address"))?;
-    let taken = vigil_commands::auth::user_by_email(&state.bus, &email)
+    let taken = vigil_commands::auth::session::user_by_email(&state.bus, &email)
         .await?
         .is_some();
     Ok(Json(json!({"email_available": !taken})))
@@ -150,7 +150,7 @@ async fn email_available(
 
 /// `GET /users/v1/password_policy`.
 async fn password_policy(State(state): State<AppState>) -> Result<Json<PasswordPolicy>, ApiError> {
-    Ok(Json(users::password_policy(&state.bus).await?))
+    Ok(Json(user::password_policy(&state.bus).await?))
 }
 
 #[derive(Deserialize)]
@@ -171,7 +171,7 @@ async fn set_password_policy(
 ) -> Result<Json<PasswordPolicy>, ApiError> {
     caller.require("UPDATE_PASSWORD_POLICY")?;
     let changes = body.read()?;
-    let current = users::password_policy(&state.bus).await?;
+    let current = user::password_policy(&state.bus).await?;
     let policy = PasswordPolicy {
         minimum_length: changes.minimum_length.unwrap_or(current.minimum_length),
         maximum_length: changes.maximum_length.unwrap_or(current.maximum_length),
@@ -211,7 +211,7 @@ async fn change_password(
         old_password,
         new_password,
     } = body.read()?;
-    let outcome = users::change_password(
+    let outcome = user::change_password(
         &state.bus,
         caller.user_id,
         old_password,
@@ -235,7 +235,7 @@ async fn confirm_password(
     body: JsonBody<PasswordConfirmation>,
 ) -> Result<StatusCode, ApiError> {
     let PasswordConfirmation { password } = body.read()?;
-    if users::confirm_password(&state.bus, caller.user_id, password).await? {
+    if user::confirm_password(&state.bus, caller.user_id, password).await? {
         Ok(StatusCode::OK)
     } else {
         Err(ApiError::new(
@@ -301,7 +301,7 @@ async fn remove(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let id = own_or(&caller, &id, "DELETE_USER")?;
-    let outcome = users::delete(&state.bus, id, &caller.meta()).await?;
+    let outcome = user::delete(&state.bus, id, &caller.meta()).await?;
     state.settle(outcome.position).await?;
     Ok(Json(json!({"affectedRecords": 1})))
 }
@@ -314,7 +314,7 @@ async fn reset_failed_login_attempts(
 ) -> Result<Json<Value>, ApiError> {
     caller.require("RESET_FAILED_LOGIN_ATTEMPTS")?;
     let id = parse_id(&id)?;
-    let cleared = users::clear_failed_logins(&state.bus, id, true, &caller.meta()).await?;
+    let cleared = user::clear_failed_logins(&state.bus, id, true, &caller.meta()).await?;
     if let Some(outcome) = &cleared {
         state.settle(outcome.position).await?;
     }
@@ -350,7 +350,7 @@ async fn request_mail(
     let meta = context.meta(anonymous(context));
     // The answer is empty, so nothing waits for the read models: a request for an address with
     // an account costs what one without does (one commit), and its time tells nothing.
-    Ok(users::request_verification(&state.bus, &state.ids, &email, purpose, mode, &meta).await?)
+    Ok(user::request_verification(&state.bus, &state.ids, &email, purpose, mode, &meta).await?)
 }
 
 /// `GET /users/v1/activation?email=&mode=`: mail a new activation code.
@@ -431,7 +431,7 @@ async fn code_owner(
                 )
             };
             let email = Email::parse(&email).map_err(|_| unknown())?;
-            let (owner, _) = vigil_commands::auth::user_by_email(&state.bus, &email)
+            let (owner, _) = vigil_commands::auth::session::user_by_email(&state.bus, &email)
                 .await?
                 .ok_or_else(unknown)?;
             let proof = Proof {
@@ -457,7 +457,7 @@ async fn activate(
     let code = body.read()?;
     let (user_id, proof) = code_owner(&state, code, Purpose::Activation).await?;
     let meta = context.meta(anonymous(&context));
-    let outcome = users::activate(&state.bus, user_id, proof, &meta).await;
+    let outcome = user::activate(&state.bus, user_id, proof, &meta).await;
     settled(&state, outcome).await
 }
 
@@ -499,7 +499,7 @@ async fn reset_password(
     let PasswordResetForm { code, new_password } = body.read()?;
     let (user_id, proof) = code_owner(&state, code, Purpose::PasswordReset).await?;
     let meta = context.meta(anonymous(&context));
-    let outcome = users::reset_password(&state.bus, user_id, proof, new_password, &meta).await;
+    let outcome = user::reset_password(&state.bus, user_id, proof, new_password, &meta).await;
     settled(&state, outcome).await
 }
 
@@ -519,7 +519,8 @@ async fn authenticate(
     let Credentials { email, password } = body.read()?;
     let meta = context.meta(anonymous(&context));
     let user_id =
-        vigil_commands::auth::verify_credentials(&state.bus, &email, password, &meta).await?;
+        vigil_commands::auth::session::verify_credentials(&state.bus, &email, password, &meta)
+            .await?;
     state.settle(state.bus.log().head().await?).await?;
     rendered_user(&state, user_id).await
 }
@@ -544,7 +545,7 @@ async fn change_email(
         activation_mode,
     } = body.read()?;
     let activation = mailed(&state, activation_mode.as_deref())?;
-    let outcome = users::change_email(
+    let outcome = user::change_email(
         &state.bus,
         &state.ids,
         id,
@@ -620,10 +621,10 @@ pub(super) async fn remove_matching(
     Rql(query): Rql,
 ) -> Result<Json<Value>, ApiError> {
     required_filter(&query)?;
-    let mut ids = vigil_projections::users::matching(
+    let mut ids = vigil_projections::users::user::matching(
         &state.store,
         &query,
-        vigil_projections::users::Scope::All,
+        vigil_projections::users::user::Scope::All,
     )
     .await?;
     if !caller.actor.allows("DELETE_USER") {
@@ -632,7 +633,7 @@ pub(super) async fn remove_matching(
     }
     let mut last = 0;
     for id in &ids {
-        let outcome = users::delete(&state.bus, parse_id(id)?, &caller.meta()).await?;
+        let outcome = user::delete(&state.bus, parse_id(id)?, &caller.meta()).await?;
         last = last.max(outcome.position);
     }
     state.settle(last).await?;

@@ -15,7 +15,7 @@ use vigil_domain::users::role::{Role, RoleCommand};
 use vigil_domain::users::user::{User, UserCommand};
 use vigil_projections::page::Page;
 use vigil_projections::rql::Query;
-use vigil_projections::{roles, users};
+use vigil_projections::users::{role, user};
 
 use super::role_json;
 use crate::error::ApiError;
@@ -61,7 +61,7 @@ async fn list(
     Rql(query): Rql,
 ) -> Result<Json<Value>, ApiError> {
     caller.require("VIEW_ROLE")?;
-    let page = roles::list(&state.store, &query).await?;
+    let page = role::list(&state.store, &query).await?;
     Ok(rendered_page(page, &query, role_json))
 }
 
@@ -92,7 +92,7 @@ pub(super) struct RoleIds {
 async fn rendered_role(state: &AppState, id: Id, position: u64) -> Result<Json<Value>, ApiError> {
     state.settle(position).await?;
     let id = id.to_string();
-    let role = roles::by_ids(&state.store, std::slice::from_ref(&id))
+    let role = role::by_ids(&state.store, std::slice::from_ref(&id))
         .await?
         .remove(&id)
         .ok_or_else(|| ApiError::new(ExhCode::ResourceUnknown, "No role with this id"))?;
@@ -169,7 +169,7 @@ async fn remove(
 ) -> Result<Json<Value>, ApiError> {
     caller.require("DELETE_ROLE")?;
     required_filter(&query)?;
-    let ids = roles::matching(&state.store, &query).await?;
+    let ids = role::matching(&state.store, &query).await?;
     each::<Role>(&state, &caller, ids, RoleCommand::Delete).await
 }
 
@@ -185,7 +185,7 @@ async fn change_permissions(
     caller.require(permission)?;
     let PermissionNames { permissions } = body.read()?;
     required_filter(query)?;
-    let ids = roles::matching(&state.store, query).await?;
+    let ids = role::matching(&state.store, query).await?;
     each::<Role>(state, caller, ids, change(permissions)).await
 }
 
@@ -239,7 +239,7 @@ async fn add_roles(
     let RoleIds { roles } = body.read()?;
     let role_ids = existing_roles(&state, &roles)?;
     required_filter(&query)?;
-    let ids = users::matching(&state.store, &query, users::Scope::All).await?;
+    let ids = user::matching(&state.store, &query, user::Scope::All).await?;
     each::<User>(&state, &caller, ids, UserCommand::AddRoles { role_ids }).await
 }
 
@@ -256,6 +256,6 @@ async fn remove_roles(
         .map(|id| parse_id(id))
         .collect::<Result<Vec<_>, _>>()?;
     required_filter(&query)?;
-    let ids = users::matching(&state.store, &query, users::Scope::All).await?;
+    let ids = user::matching(&state.store, &query, user::Scope::All).await?;
     each::<User>(&state, &caller, ids, UserCommand::RemoveRoles { role_ids }).await
 }

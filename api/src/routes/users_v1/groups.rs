@@ -15,8 +15,8 @@ use vigil_domain::id::{Id, StreamId};
 use vigil_domain::users::group::{Group, GroupCommand};
 use vigil_domain::users::user::{User, UserCommand};
 use vigil_domain::value::Timestamp;
-use vigil_projections::groups;
-use vigil_projections::users::{self, InGroups, Scope};
+use vigil_projections::users::group;
+use vigil_projections::users::user::{self, InGroups, Scope};
 
 use super::global_roles::{NewRole, PermissionNames, RoleChanges, RoleIds, catalogue, each};
 use super::group_role_json;
@@ -81,7 +81,7 @@ async fn list_roles(
     if !caller.actor.is_staff_of(group) {
         caller.require("VIEW_GROUP")?;
     }
-    let page = groups::list_roles(&state.store, &group.to_string(), &query).await?;
+    let page = group::list_roles(&state.store, &group.to_string(), &query).await?;
     Ok(rendered_page(page, &query, group_role_json))
 }
 
@@ -100,7 +100,7 @@ struct NewPatientEnlistment {
 async fn rendered_role(state: &AppState, role: Id, position: u64) -> Result<Json<Value>, ApiError> {
     state.settle(position).await?;
     let role = role.to_string();
-    let row = groups::roles_by_ids(&state.store, std::slice::from_ref(&role))
+    let row = group::roles_by_ids(&state.store, std::slice::from_ref(&role))
         .await?
         .remove(&role)
         .ok_or_else(|| {
@@ -163,7 +163,7 @@ async fn on_roles(
     query: &vigil_projections::rql::Query,
     command: impl FnOnce(Vec<Id>) -> GroupCommand,
 ) -> Result<Json<Value>, ApiError> {
-    let ids = groups::matching_roles(&state.store, &group.to_string(), query).await?;
+    let ids = group::matching_roles(&state.store, &group.to_string(), query).await?;
     let role_ids = ids
         .iter()
         .map(|id| parse_id(id))
@@ -233,7 +233,7 @@ async fn staff_of(
         patient: None,
         staff: Some(InGroups::Of(vec![group.to_string()])),
     };
-    Ok(users::matching(&state.store, query, scope).await?)
+    Ok(user::matching(&state.store, query, scope).await?)
 }
 
 /// The ids in `roles` that are roles of `group`; others are ignored, as Extra Horizon does.
@@ -328,7 +328,7 @@ async fn staff_enlistments<const ADD: bool>(
     may_ever(&caller, permission)?;
     let groups = staff_groups(&caller, body, permission)?;
     required_filter(&query)?;
-    let ids = users::matching(&state.store, &query, Scope::All).await?;
+    let ids = user::matching(&state.store, &query, Scope::All).await?;
     let command = if ADD {
         UserCommand::AddToStaff { groups }
     } else {

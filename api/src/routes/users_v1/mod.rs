@@ -10,10 +10,10 @@ use vigil_domain::error::ExhCode;
 use vigil_domain::id::Id;
 use vigil_domain::permission;
 use vigil_domain::users::user_view::{self, Enlisted, UserView};
-use vigil_projections::groups as group_model;
 use vigil_projections::page::Page;
-use vigil_projections::roles::{self, RoleRow};
-use vigil_projections::users::{self, InGroups, Scope, UserRow};
+use vigil_projections::users::group as group_model;
+use vigil_projections::users::role::{self, RoleRow};
+use vigil_projections::users::user::{self, InGroups, Scope, UserRow};
 
 use crate::error::ApiError;
 use crate::extract::{Caller, Rql, parse_id};
@@ -126,13 +126,13 @@ fn user_json(user: &UserRow, related: Related<'_>) -> Value {
 /// page), each with whether it will change as time passes.
 async fn render(state: &AppState, users: &[UserRow]) -> Result<Vec<(Value, bool)>, ApiError> {
     let ids: Vec<String> = users.iter().map(|u| u.id.clone()).collect();
-    let links = users::role_ids(&state.store, &ids).await?;
+    let links = user::role_ids(&state.store, &ids).await?;
     let role_ids: Vec<String> = links.iter().map(|(_, role)| role.clone()).collect();
-    let roles = roles::by_ids(&state.store, &role_ids).await?;
+    let roles = role::by_ids(&state.store, &role_ids).await?;
     let (staff, patients) = group_model::enlistments(&state.store, &ids).await?;
     let group_role_ids: Vec<String> = staff.iter().flat_map(|s| s.role_ids.clone()).collect();
     let group_roles = group_model::roles_by_ids(&state.store, &group_role_ids).await?;
-    let oidc_links = vigil_projections::oidc::links_of(&state.store, &ids).await?;
+    let oidc_links = vigil_projections::auth::oidc::links_of(&state.store, &ids).await?;
     let now = vigil_commands::ids::now().millis();
     let mut related: BTreeMap<&str, Related<'_>> = BTreeMap::new();
     for link in &oidc_links {
@@ -285,7 +285,7 @@ async fn me(State(state): State<AppState>, caller: Caller) -> Result<RawJson, Ap
 
 /// The full view of one user, rendered from the read models.
 async fn full_user(state: &AppState, id: Id) -> Result<(Value, bool), ApiError> {
-    let user = users::find(&state.store, &id.to_string())
+    let user = user::find(&state.store, &id.to_string())
         .await?
         .ok_or_else(|| ApiError::new(ExhCode::ResourceUnknown, "No user with this id"))?;
     render(state, std::slice::from_ref(&user))
@@ -321,7 +321,7 @@ async fn page_of(
     scope: Scope,
     view: impl Fn(Value) -> Value,
 ) -> Result<Json<Value>, ApiError> {
-    let page = users::list(&state.store, query, scope).await?;
+    let page = user::list(&state.store, query, scope).await?;
     let rendered = render(state, &page.data).await?;
     let page = Page {
         data: rendered,

@@ -14,7 +14,7 @@ use vigil_domain::users::settings::{
 };
 use vigil_domain::users::user::{User, UserCommand};
 use vigil_domain::users::verification::Purpose;
-use vigil_projections::verification::{self, VerificationRequestRow};
+use vigil_projections::users::verification::{self, VerificationRequestRow};
 
 use crate::error::ApiError;
 use crate::extract::{Caller, JsonBody, Rql, parse_id};

@@ -292,7 +292,7 @@ static SCHEMA_INDEXES: DerivedIndexes = DerivedIndexes {
 };
 
 /// The database indexes each row of `document_indexes_v1` asks for: the B-tree lists use, and
-/// for a unique index a unique one (see [`crate::document_unique`]).
+/// for a unique index a unique one (see [`crate::data::document_unique`]).
 async fn wanted_indexes(store: &ReadStore) -> Result<Vec<(String, String)>, sqlx::Error> {
     let rows: Vec<(String, String, Json, Json)> = crate::with_pool!(store, pool => {
         sqlx::query_as("SELECT schema_id, id, fields, options FROM document_indexes_v1 ORDER BY id")
@@ -317,7 +317,7 @@ async fn wanted_indexes(store: &ReadStore) -> Result<Vec<(String, String)>, sqlx
             system: false,
         };
         if let Ok(schema) = schema.parse::<Id>() {
-            wanted.extend(crate::document_unique::unique_statement(
+            wanted.extend(crate::data::document_unique::unique_statement(
                 dialect, schema, &index,
             ));
         }

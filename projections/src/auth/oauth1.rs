@@ -100,7 +100,7 @@ pub async fn list(
         select: "SELECT id, user_id, application_id, creation_timestamp, update_timestamp \
                  FROM oauth1_tokens_v1",
         from: "FROM oauth1_tokens_v1",
-        fields: crate::tokens::FIELDS,
+        fields: crate::auth::token::FIELDS,
         relations: &[],
         json: &[],
         indexed: Indexes::NONE,

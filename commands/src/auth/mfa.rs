@@ -13,7 +13,7 @@ use vigil_domain::commit::CommandMeta;
 use vigil_domain::id::{Id, StreamId};
 use vigil_domain::users::user::User;
 
-use crate::auth::{self, LoginError, TokenLifetimes, Tokens};
+use crate::auth::session::{self, LoginError, TokenLifetimes, Tokens};
 use crate::flow::{CommandBus, CommandError, Outcome};
 use crate::ids::{self, IdGenerator};
 use crate::secrets::{self, Vault, VaultError};
@@ -66,7 +66,7 @@ pub async fn confirm_presence(
         .email
         .filter(|_| active)
         .ok_or(LoginError::InvalidCredentials)?;
-    let verified = auth::verify_credentials(bus, email.as_str(), password, meta).await?;
+    let verified = session::verify_credentials(bus, email.as_str(), password, meta).await?;
     if verified != user_id {
         return Err(LoginError::InvalidCredentials);
     }
@@ -275,7 +275,7 @@ pub(crate) async fn challenge(
     if !settings.enabled {
         return Ok(None);
     }
-    let meta = auth::as_user(meta, user_id, application_id);
+    let meta = session::as_user(meta, user_id, application_id);
     let (token, digest) = secrets::new_token();
     let issued = MfaChallengeIssued {
         challenge_id: ids.next(),
@@ -354,7 +354,7 @@ pub async fn login(
     meta: CommandMeta,
 ) -> Result<Tokens, LoginError> {
     let session_id = pass(bus, (vault, ids), (user_id, application_id), answer, &meta).await?;
-    auth::start_session(
+    session::start_session(
         bus,
         ids,
         lifetimes,

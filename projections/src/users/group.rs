@@ -9,12 +9,12 @@ use vigil_domain::event::{Event, GroupEvent, UserEvent};
 
 use crate::json_sql::Indexes;
 use crate::page::{Limits, List, Page, QueryError};
-use crate::roles::{self, RoleRow, RoleTables};
 use crate::rql::Query;
 use crate::runner::{Projection, ProjectionError};
 use crate::sql::Sql;
 use crate::store::ReadStore;
 use crate::table::{Changes, ColumnType::*, Table, Value};
+use crate::users::role::{self, RoleRow, RoleTables};
 
 pub static GROUP_ROLES: Table = Table::new(
     "group_roles_v1",
@@ -309,7 +309,7 @@ pub async fn roles_by_ids(
     store: &ReadStore,
     ids: &[String],
 ) -> Result<BTreeMap<String, RoleRow>, sqlx::Error> {
-    roles::load(store, ids, &GROUP_ROLE_TABLES).await
+    role::load(store, ids, &GROUP_ROLE_TABLES).await
 }
 
 fn roles_list(group_id: &str) -> List<'static> {
@@ -319,7 +319,7 @@ fn roles_list(group_id: &str) -> List<'static> {
         select: "SELECT id FROM group_roles_v1",
         from: "FROM group_roles_v1",
         // The group is the path's; a group role is queried like a global one.
-        fields: roles::FIELDS,
+        fields: role::FIELDS,
         relations: &[],
         json: &[],
         indexed: Indexes::NONE,
@@ -335,7 +335,7 @@ pub async fn list_roles(
     group_id: &str,
     query: &Query,
 ) -> Result<Page<RoleRow>, QueryError> {
-    roles::page(store, roles_list(group_id), query, &GROUP_ROLE_TABLES).await
+    role::page(store, roles_list(group_id), query, &GROUP_ROLE_TABLES).await
 }
 
 /// The ids of a group's roles that `query` selects (all of them without a filter).

@@ -18,9 +18,9 @@ use vigil_domain::users::login::{self, Login, LoginCommand};
 use vigil_domain::users::user::User;
 use vigil_domain::value::{Email, Timestamp};
 
+use crate::auth::mfa::{self, Challenge};
 use crate::flow::{CommandBus, CommandError, Outcome};
 use crate::ids::{self, IdGenerator};
-use crate::mfa::{self, Challenge};
 use crate::secrets::{self, SecretError, VaultError};
 use vigil_domain::auth::mfa::MfaError;
 

@@ -2,7 +2,7 @@
 //! of each (beside the B-tree lists use), and the lookup of a document holding a unique key.
 //!
 //! The command layer is what keeps two documents from holding the same key (it reserves each key
-//! in the log, see `vigil_commands::documents::UniqueIndexes`). The database index is a second
+//! in the log, see `vigil_commands::data::document::UniqueIndexes`). The database index is a second
 //! guard, built so that it never refuses what the command layer accepts: where the two could
 //! disagree (`1` and `1.0`, a missing value and `null`), the index takes the values for
 //! different.

@@ -111,7 +111,7 @@ impl Snapshots {
                     .map(Some);
             }
         }
-        let Some((id, schema, version)) = crate::schemas::find_loaded(bus, id_or_name).await?
+        let Some((id, schema, version)) = crate::data::schema::find_loaded(bus, id_or_name).await?
         else {
             return Ok(None);
         };

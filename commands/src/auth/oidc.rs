@@ -23,7 +23,7 @@ use vigil_domain::users::user::{
 };
 use vigil_domain::value::{Email, Personal, Timestamp};
 
-use crate::auth::{self, LoginError, TokenLifetimes, Tokens};
+use crate::auth::session::{self, LoginError, TokenLifetimes, Tokens};
 use crate::flow::{CommandBus, CommandError, Outcome};
 use crate::ids::{self, IdGenerator};
 use crate::secrets::{Vault, VaultError};
@@ -665,7 +665,7 @@ pub async fn login(
     *subject = Some(identity.subject.clone());
     let user_id = linked_user(bus, ids, login.provider_id, &identity, &meta).await?;
     let session_id = ids.next();
-    Ok(auth::start_session(
+    Ok(session::start_session(
         bus,
         ids,
         lifetimes,
@@ -702,7 +702,7 @@ pub async fn link(
     meta: &CommandMeta,
 ) -> Result<Outcome, OidcError> {
     let settings = provider.usable().map_err(CommandError::Domain)?;
-    if !crate::mfa::present(bus, user_id, presence_token).await? {
+    if !crate::auth::mfa::present(bus, user_id, presence_token).await? {
         return Err(CommandError::Domain(UserError::InvalidPresence).into());
     }
     let identity = client
@@ -737,7 +737,7 @@ pub async fn unlink(
     let (settings, _) = bus
         .load::<vigil_domain::users::settings::Settings>(&vigil_domain::users::settings::stream())
         .await?;
-    crate::users::without_template(
+    crate::users::user::without_template(
         &settings,
         vigil_domain::users::settings::TemplateSlot::OidcUnlink,
     )

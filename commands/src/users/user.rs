@@ -261,7 +261,7 @@ pub async fn delete(
         bus.release::<UserError>(&stream, &email_reservation(email), &meta)
             .await?;
     }
-    crate::oidc::release_subjects(bus, &stream, &user, meta).await?;
+    crate::auth::oidc::release_subjects(bus, &stream, &user, meta).await?;
     Ok(outcome)
 }
 
@@ -285,7 +285,7 @@ pub async fn request_verification(
     let Ok(email) = Email::parse(email) else {
         return Ok(false);
     };
-    let found = crate::auth::user_by_email(bus, &email).await?;
+    let found = crate::auth::session::user_by_email(bus, &email).await?;
     let Some((user_id, _)) = found else {
         if purpose == Purpose::PasswordReset {
             let command = ResetRequestCommand::Request {

@@ -12,10 +12,10 @@ use vigil_domain::id::{Id, StreamId};
 use vigil_domain::users::user::User;
 use vigil_domain::value::Timestamp;
 
-use crate::auth::{self, LoginError};
+use crate::auth::mfa::{self, Answer};
+use crate::auth::session::{self, LoginError};
 use crate::flow::{CommandBus, CommandError, Outcome};
 use crate::ids::{self, IdGenerator};
-use crate::mfa::{self, Answer};
 use crate::secrets::{self, Vault};
 
 /// The authenticated-encryption context of a token secret.
@@ -49,7 +49,7 @@ pub async fn password_login(
     (email, password): (&str, String),
     meta: CommandMeta,
 ) -> Result<Issued, LoginError> {
-    let user_id = auth::verify_credentials(bus, email, password, &meta).await?;
+    let user_id = session::verify_credentials(bus, email, password, &meta).await?;
     if let Some(challenge) = mfa::challenge(bus, ids, user_id, application_id, &meta).await? {
         return Err(LoginError::MfaRequired(challenge));
     }
@@ -152,7 +152,7 @@ async fn issue(
     if !user.active() {
         return Err(LoginError::InvalidCredentials);
     }
-    let meta = auth::as_user(&meta, user_id, application_id);
+    let meta = session::as_user(&meta, user_id, application_id);
     let (token, token_digest) = secrets::new_token();
     let (token_secret, _) = secrets::new_token();
     let secret = vault.seal(token_secret.as_bytes(), &token_context(token_id))?;

@@ -1,0 +1,4 @@
+//! The data service's procedures: schemas and documents.
+
+pub mod document;
+pub mod schema;

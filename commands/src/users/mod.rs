@@ -1,0 +1,3 @@
+//! The user service's procedures.
+
+pub mod user;
