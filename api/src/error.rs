@@ -11,6 +11,7 @@ use serde_json::{Map, Value, json};
 use vigil_commands::CommandError;
 use vigil_commands::auth::mfa::{Challenge, MfaFailure};
 use vigil_commands::auth::session::LoginError;
+use vigil_commands::data::document::{DocumentsError, SnapshotError};
 use vigil_domain::auth::mfa::MfaError;
 use vigil_domain::error::{DomainError, ExhCode};
 use vigil_domain::log::LogError;
@@ -104,6 +105,21 @@ impl From<LogError> for ApiError {
                 Self::new(ExhCode::ServiceUnavailable, "The event log is unavailable")
             }
             other => Self::internal(other),
+        }
+    }
+}
+
+impl From<DocumentsError> for ApiError {
+    fn from(error: DocumentsError) -> Self {
+        match error {
+            DocumentsError::Command(error) => error.into(),
+            DocumentsError::Snapshot(SnapshotError::Log(error)) => error.into(),
+            DocumentsError::Snapshot(error @ SnapshotError::Compile(..)) => Self::internal(error),
+            // The guard's checker is this crate's: its errors are ours.
+            DocumentsError::Guard(error) => match error.downcast::<ApiError>() {
+                Ok(error) => *error,
+                Err(error) => Self::internal(error),
+            },
         }
     }
 }

@@ -1,15 +1,16 @@
-//! Extractors: the authenticated caller, JSON bodies (`JsonBody`, `OptionalJsonBody`) and raw
-//! RQL, each failing with an Extra Horizon error instead of axum's plain-text rejections.
+//! Extractors: the authenticated caller, JSON bodies (`JsonBody`, `OptionalJsonBody`), the schema
+//! a path names (`SchemaPath`) and raw RQL, each failing with an Extra Horizon error instead of axum's plain-text rejections.
 
 use std::net::SocketAddr;
 
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, RawPathParams, Request};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use vigil_commands::{ids, secrets};
 use vigil_domain::actor::{Actor, Via};
 use vigil_domain::commit::CommandMeta;
+use vigil_domain::data::schema::SchemaRef;
 use vigil_domain::error::ExhCode;
 use vigil_domain::id::Id;
 use vigil_projections::rql::{self, Query};
@@ -104,6 +105,41 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned + Default> FromRequest<S>
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
         let bytes = body_bytes(request, state).await;
         Ok(Self(bytes.and_then(|bytes| optional_json_body(&bytes))))
+    }
+}
+
+/// The schema a path's `{schema}` names, by id or by name. A segment that can be neither is
+/// `INVALID_SCHEMA_PATH_PARAMETER`, given by [`SchemaPath::read`]: like a body's error, after the
+/// caller's permission is checked.
+pub struct SchemaPath(Result<SchemaRef, ApiError>);
+
+impl SchemaPath {
+    /// The schema reference, or why the path's segment is not one.
+    pub fn read(self) -> Result<SchemaRef, ApiError> {
+        self.0
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for SchemaPath {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let params = RawPathParams::from_request_parts(parts, state).await;
+        let segment = params
+            .ok()
+            .and_then(|params| {
+                params
+                    .iter()
+                    .find(|(name, _)| *name == "schema")
+                    .map(|(_, value)| value.to_owned())
+            })
+            .unwrap_or_default();
+        Ok(Self(SchemaRef::parse(&segment).ok_or_else(|| {
+            ApiError::new(
+                ExhCode::InvalidSchemaPathParameter,
+                format!("`{segment}` is neither a schema id nor a schema name"),
+            )
+        })))
     }
 }
 

@@ -13,7 +13,8 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use tokio::time::Instant;
 use vigil_commands::CommandBus;
-use vigil_commands::data::document::{self, ResumeError, Snapshots};
+use vigil_commands::CommandError;
+use vigil_commands::data::document::{Documents, DocumentsError, Snapshots};
 use vigil_domain::actor::{Actor, Via};
 use vigil_domain::aggregate::Aggregate;
 use vigil_domain::commit::{CommandMeta, Recorded};
@@ -142,13 +143,18 @@ impl Delays {
                 .millis()
                 .saturating_add(i64::try_from(after.as_millis()).unwrap_or(i64::MAX))
         };
-        match document::resume(&self.bus, &self.snapshots, id, &self.store, meta).await {
+        let documents = Documents {
+            bus: &self.bus,
+            snapshots: &self.snapshots,
+            unique: &self.store,
+        };
+        match documents.resume(id, meta).await {
             Ok(_) => None,
             // This node's clock is behind the one that locked it: the log knows when.
-            Err(ResumeError::Command(vigil_commands::CommandError::Domain(
-                DocumentError::NotDue,
-            ))) => Some(later(Duration::from_secs(1))),
-            Err(ResumeError::Command(vigil_commands::CommandError::Domain(error))) => {
+            Err(DocumentsError::Command(CommandError::Domain(DocumentError::NotDue))) => {
+                Some(later(Duration::from_secs(1)))
+            }
+            Err(DocumentsError::Command(CommandError::Domain(error))) => {
                 tracing::error!(%error, document = %id, "a paused workflow step cannot go on; the document stays locked");
                 Some(later(REFUSED_RETRY))
             }

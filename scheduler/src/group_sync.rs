@@ -12,14 +12,13 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use vigil_commands::CommandBus;
-use vigil_commands::data::document::{self, Snapshots};
+use vigil_commands::data::document::{Documents, Snapshots};
 use vigil_domain::actor::{Actor, Via};
 use vigil_domain::aggregate::Aggregate;
 use vigil_domain::commit::{CommandMeta, Recorded};
-use vigil_domain::data::document::{Document, DocumentCommand};
 use vigil_domain::data::schema::Schema;
 use vigil_domain::event::{Event, SchemaEvent, UserEvent};
-use vigil_domain::id::{Id, StreamId};
+use vigil_domain::id::Id;
 use vigil_domain::log::Filter;
 use vigil_domain::users::user::User;
 use vigil_projections::data::document::{SyncScope, group_synced};
@@ -167,11 +166,6 @@ impl GroupSync {
         let Some(schema) = self.snapshots.get(&self.bus, schema_id).await? else {
             return Ok(());
         };
-        let stream = StreamId::of(Document::KIND, document_id);
-        let (state, _) = self.bus.load::<Document>(&stream).await?;
-        let mut users: std::collections::BTreeSet<Id> = state.user_ids.iter().copied().collect();
-        users.extend(state.creator_id);
-        let lookups = document::lookups(&self.bus, users).await?;
         let meta = CommandMeta {
             command_id: format!("group-sync/{cause}/{document}"),
             correlation_id: "group-sync".into(),
@@ -179,13 +173,12 @@ impl GroupSync {
             reason: Some("groupSyncMode".into()),
             actor: Actor::system(Via::Scheduler),
         };
-        self.bus
-            .execute::<Document>(
-                &stream,
-                &DocumentCommand::SyncGroups { schema, lookups },
-                &meta,
-            )
-            .await?;
+        let documents = Documents {
+            bus: &self.bus,
+            snapshots: &self.snapshots,
+            unique: &self.store,
+        };
+        documents.sync_groups(schema, document_id, &meta).await?;
         Ok(())
     }
 }

@@ -1,18 +1,22 @@
 //! Documents: the schema snapshot a document command is decided against (compiled once per schema
-//! version), and what it needs to know about the users a document names.
+//! version), what it needs to know about the users a document names, and the use cases
+//! ([`Documents`]) that put them together around the document's aggregate.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 
 use futures::future::BoxFuture;
+use futures::{StreamExt, TryStreamExt, stream};
 use lru::LruCache;
 use serde_json::{Map, Value};
+use vigil_domain::actor::Actor;
 use vigil_domain::aggregate::Aggregate;
+use vigil_domain::commit::CommandMeta;
 use vigil_domain::data::document::{
-    Document, DocumentCommand, DocumentError, Lookups, SchemaSnapshot,
+    Document, DocumentChange, DocumentCommand, DocumentError, Lookups, SchemaSnapshot,
 };
-use vigil_domain::data::schema::Schema;
+use vigil_domain::data::schema::{Schema, SchemaRef};
 use vigil_domain::data::unique_index::{self, UniqueLookup, unique_keys};
 use vigil_domain::id::{Id, StreamId};
 use vigil_domain::log::LogError;
@@ -22,7 +26,7 @@ use vigil_schemas::compiled::CompiledSchema;
 use vigil_schemas::workflow::{Action, Condition};
 
 use crate::flow::{CommandBus, CommandError, Outcome};
-use crate::ids::{self, IdGenerator};
+use crate::ids;
 use crate::unique::{Exclusive, Unique};
 
 /// Compiled schemas by id and stream version: a new version compiles anew. Queries find them
@@ -91,36 +95,37 @@ impl Snapshots {
         Ok(snapshot)
     }
 
-    /// The schema with the id, or else the name, `id_or_name`, as it is now, if there is one.
-    /// A name found before costs one read of the log (its schema's stream), not two.
+    /// The schema `schema` names, as it is now, if there is one. A name found before costs one
+    /// read of the log (its schema's stream), not two.
     pub async fn find(
         &self,
         bus: &CommandBus,
-        id_or_name: &str,
+        schema: &SchemaRef,
     ) -> Result<Option<Arc<SchemaSnapshot>>, SnapshotError> {
+        let SchemaRef::Name(name) = schema else {
+            return Ok(None);
+        };
         let hint = self
             .names
             .lock()
             .ok()
-            .and_then(|mut names| names.get(id_or_name).copied());
+            .and_then(|mut names| names.get(name).copied());
         if let Some(id) = hint {
-            let (schema, head) = bus.load::<Schema>(&StreamId::of(Schema::KIND, id)).await?;
-            if schema.created && !schema.deleted && schema.name == id_or_name {
+            let (found, head) = bus.load::<Schema>(&StreamId::of(Schema::KIND, id)).await?;
+            if found.created && !found.deleted && found.name == *name {
                 return self
-                    .compiled(id, schema, head.map_or(0, |h| h.version))
+                    .compiled(id, found, head.map_or(0, |h| h.version))
                     .map(Some);
             }
         }
-        let Some((id, schema, version)) = crate::data::schema::find_loaded(bus, id_or_name).await?
+        let Some((id, found, version)) = crate::data::schema::find_loaded(bus, schema).await?
         else {
             return Ok(None);
         };
-        if id_or_name.parse::<Id>().is_err()
-            && let Ok(mut names) = self.names.lock()
-        {
-            names.put(id_or_name.to_owned(), id);
+        if let Ok(mut names) = self.names.lock() {
+            names.put(name.clone(), id);
         }
-        self.compiled(id, schema, version).map(Some)
+        self.compiled(id, found, version).map(Some)
     }
 
     /// The schema `id` as it is now, if it exists.
@@ -197,25 +202,63 @@ fn named_users(schema: &SchemaSnapshot, data: &Map<String, Value>, linked: &[Id]
     users
 }
 
-/// The groups each of `users` is a patient of now.
-pub async fn lookups(bus: &CommandBus, users: BTreeSet<Id>) -> Result<Lookups, LogError> {
+/// How many users' streams [`lookups`] reads at once.
+const LOOKUPS_AT_ONCE: usize = 16;
+
+/// The groups each of `users` is a patient of now, their streams read together.
+async fn lookups(bus: &CommandBus, users: BTreeSet<Id>) -> Result<Lookups, LogError> {
     let now = ids::now();
-    let mut patient_groups = BTreeMap::new();
-    for user_id in users {
-        let (user, _) = bus.load::<User>(&StreamId::of(User::KIND, user_id)).await?;
-        if !user.registered || user.deleted {
-            continue;
-        }
-        let active = |expiry: &Option<Timestamp>| expiry.is_none_or(|at| at > now);
-        let groups = user
-            .patient
-            .iter()
-            .filter(|(_, expiry)| active(expiry))
-            .map(|(group, _)| *group)
-            .collect();
-        patient_groups.insert(user_id, groups);
-    }
+    let active = |expiry: &Option<Timestamp>| expiry.is_none_or(|at| at > now);
+    let loaded: Vec<(Id, User)> = stream::iter(users)
+        .map(|user_id| async move {
+            let (user, _) = bus.load::<User>(&StreamId::of(User::KIND, user_id)).await?;
+            Ok::<_, LogError>((user_id, user))
+        })
+        .buffered(LOOKUPS_AT_ONCE)
+        .try_collect()
+        .await?;
+    let patient_groups = loaded
+        .into_iter()
+        .filter(|(_, user)| user.registered && !user.deleted)
+        .map(|(user_id, user)| {
+            let groups = user
+                .patient
+                .iter()
+                .filter(|(_, expiry)| active(expiry))
+                .map(|(group, _)| *group)
+                .collect();
+            (user_id, groups)
+        })
+        .collect();
     Ok(Lookups { patient_groups })
+}
+
+/// The users whose patient enlistments deciding `change` on `document` looks at.
+fn users_named(
+    schema: &SchemaSnapshot,
+    change: &DocumentChange,
+    document: &Document,
+) -> BTreeSet<Id> {
+    match change {
+        DocumentChange::Create { data } => named_users(schema, data, &[]),
+        DocumentChange::Transition { data: input, .. } => {
+            let mut data = document.data.clone();
+            data.extend(input.iter().map(|(k, v)| (k.clone(), v.clone())));
+            named_users(schema, &data, &document.user_ids)
+        }
+        DocumentChange::LinkUsers { user_ids } => user_ids.iter().copied().collect(),
+        DocumentChange::SyncGroups => {
+            let mut users: BTreeSet<Id> = document.user_ids.iter().copied().collect();
+            users.extend(document.creator_id);
+            users
+        }
+        DocumentChange::Resume { .. } => {
+            let mut users = named_users(schema, &document.data, &document.user_ids);
+            users.extend(document.creator_id);
+            users
+        }
+        _ => BTreeSet::new(),
+    }
 }
 
 /// The values document `document` holds under the unique indexes of `schema`, which no other
@@ -280,98 +323,236 @@ impl Exclusive<Document> for UniqueIndexes<'_> {
     }
 }
 
-/// Creates a document in `schema` from `data`.
-pub async fn create(
-    bus: &CommandBus,
-    ids: &IdGenerator,
-    schema: Arc<SchemaSnapshot>,
-    data: Map<String, Value>,
-    lookup: &dyn UniqueLookup,
-    meta: &vigil_domain::commit::CommandMeta,
-) -> Result<(Id, Outcome), CommandError<DocumentError>> {
-    let id = ids.next();
-    let lookups = lookups(bus, named_users(&schema, &data, &[])).await?;
-    let unique = UniqueIndexes::of(&schema, id, lookup);
-    let command = DocumentCommand::Create {
-        schema: schema.clone(),
-        data,
-        lookups,
-    };
-    let outcome = bus
-        .execute_new::<Document>(
-            &StreamId::of(Document::KIND, id),
-            &command,
-            meta,
-            unique.as_ref().map(|u| u as &dyn Exclusive<Document>),
-        )
-        .await?;
-    Ok((id, outcome))
+/// Whether a document, as the read models show it, passes a request's RQL guard. The write side
+/// does not read the read models, so what has them (the API) checks, and the use case retries.
+pub trait Guard: Send + Sync {
+    /// Whether document `id` of `schema`, as the read models show it exactly at log `position`,
+    /// passes the guard; `None` when they show it at another position (it has changed since:
+    /// check again).
+    fn passes<'a>(
+        &'a self,
+        schema: &'a SchemaSnapshot,
+        id: Id,
+        position: u64,
+    ) -> BoxFuture<'a, Result<Option<bool>, GuardFailure>>;
 }
 
-/// The lookups of a manual transition of `document` with `input`.
-pub async fn transition_lookups(
-    bus: &CommandBus,
-    schema: &SchemaSnapshot,
-    document: &Document,
-    input: &Map<String, Value>,
-) -> Result<Lookups, LogError> {
-    let mut data = document.data.clone();
-    data.extend(input.iter().map(|(k, v)| (k.clone(), v.clone())));
-    lookups(bus, named_users(schema, &data, &document.user_ids)).await
-}
+/// Why a guard could not be checked (the read models failed, or the guard is not a valid query),
+/// as the checker says it.
+pub type GuardFailure = Box<dyn std::error::Error + Send + Sync>;
 
-/// Goes on with the step a `delay` paused in document `id`, as Vigil itself (the scheduler, once
-/// the lock is due). `None` when there is nothing to resume: the document is gone or no longer
-/// held by that lock.
-pub async fn resume(
-    bus: &CommandBus,
-    snapshots: &Snapshots,
-    id: Id,
-    lookup: &dyn UniqueLookup,
-    meta: impl FnOnce(u64) -> vigil_domain::commit::CommandMeta,
-) -> Result<Option<Outcome>, ResumeError> {
-    let stream = StreamId::of(Document::KIND, id);
-    let (document, _) = bus.load::<Document>(&stream).await?;
-    let (Some(lock), Some(schema_id)) = (&document.lock, document.schema_id) else {
-        return Ok(None);
-    };
-    if document.deleted {
-        return Ok(None);
-    }
-    let Some(schema) = snapshots.get(bus, schema_id).await? else {
-        return Ok(None);
-    };
-    let mut users = named_users(&schema, &document.data, &document.user_ids);
-    users.extend(document.creator_id);
-    let lookups = lookups(bus, users).await?;
-    let unique = UniqueIndexes::of(&schema, id, lookup);
-    let command = DocumentCommand::Resume {
-        schema: schema.clone(),
-        lookups,
-        lock: lock.event,
-    };
-    Ok(Some(
-        bus.execute_holding::<Document>(
-            &stream,
-            &command,
-            &meta(lock.event),
-            unique.as_ref().map(|u| u as &dyn Exclusive<Document>),
-        )
-        .await?,
-    ))
-}
+/// How often a guarded write is tried when the document keeps changing under it.
+const GUARD_ATTEMPTS: usize = 5;
 
-/// Why a paused step could not go on.
+/// Why a document use case did not go through.
 #[derive(Debug, thiserror::Error)]
-pub enum ResumeError {
+pub enum DocumentsError {
     #[error(transparent)]
     Snapshot(#[from] SnapshotError),
     #[error(transparent)]
     Command(#[from] CommandError<DocumentError>),
+    #[error(transparent)]
+    Guard(GuardFailure),
 }
 
-impl From<LogError> for ResumeError {
+impl From<LogError> for DocumentsError {
     fn from(error: LogError) -> Self {
-        Self::Snapshot(SnapshotError::Log(error))
+        Self::Command(CommandError::Log(error))
+    }
+}
+
+impl From<DocumentError> for DocumentsError {
+    fn from(error: DocumentError) -> Self {
+        Self::Command(CommandError::Domain(error))
+    }
+}
+
+/// The data service's document use cases: the schema a request names found (one read of its
+/// stream once its name is known) and compiled (once per version), the users a change names
+/// looked up together, the values held under unique indexes kept unique, and a request's guard
+/// checked with the retries that needs.
+pub struct Documents<'a> {
+    pub bus: &'a CommandBus,
+    pub snapshots: &'a Snapshots,
+    /// Which values other documents hold under unique indexes (for documents written before an
+    /// index was unique).
+    pub unique: &'a dyn UniqueLookup,
+}
+
+impl Documents<'_> {
+    /// The schema `schema` names, ready for document commands.
+    pub async fn schema(&self, schema: &SchemaRef) -> Result<Arc<SchemaSnapshot>, DocumentsError> {
+        self.snapshots
+            .find(self.bus, schema)
+            .await?
+            .ok_or(DocumentsError::from(DocumentError::UnknownSchema))
+    }
+
+    /// Creates a document in the schema `schema` names from `data`, under the id `id`.
+    pub async fn create(
+        &self,
+        schema: &SchemaRef,
+        id: Id,
+        data: Map<String, Value>,
+        meta: &CommandMeta,
+    ) -> Result<Outcome, DocumentsError> {
+        let schema = self.schema(schema).await?;
+        let change = DocumentChange::Create { data };
+        let lookups = lookups(
+            self.bus,
+            users_named(&schema, &change, &Document::default()),
+        )
+        .await?;
+        let unique = UniqueIndexes::of(&schema, id, self.unique);
+        let command = DocumentCommand::new(schema.clone(), change).looked_up(lookups);
+        Ok(self
+            .bus
+            .execute_new::<Document>(
+                &StreamId::of(Document::KIND, id),
+                &command,
+                meta,
+                unique.as_ref().map(|u| u as &dyn Exclusive<Document>),
+            )
+            .await?)
+    }
+
+    /// Makes `change` to document `id` of the schema `schema` names. With `guard`, only if the
+    /// document passes it as it is when the change is decided: `None` when it does not (nothing
+    /// was written).
+    pub async fn change(
+        &self,
+        schema: &SchemaRef,
+        id: Id,
+        change: DocumentChange,
+        guard: Option<&dyn Guard>,
+        meta: &CommandMeta,
+    ) -> Result<Option<Outcome>, DocumentsError> {
+        let schema = self.schema(schema).await?;
+        if let DocumentChange::LinkUsers { .. } = change {
+            // Checked before the users are looked up, so a caller without it learns nothing of
+            // them (the aggregate checks it again, with the document's own rules).
+            let permission = schema.access_permission();
+            if !meta.actor.allows(&permission) {
+                return Err(DocumentError::NoPermission(permission).into());
+            }
+        }
+        let stream = StreamId::of(Document::KIND, id);
+        let unique = UniqueIndexes::of(&schema, id, self.unique);
+        let unique = unique.as_ref().map(|u| u as &dyn Exclusive<Document>);
+        let command = DocumentCommand::new(schema.clone(), change);
+        for _ in 0..GUARD_ATTEMPTS {
+            let (document, head) = if guard.is_some() || command.change.looks_up_users() {
+                self.bus.load::<Document>(&stream).await?
+            } else {
+                (Document::default(), None)
+            };
+            let users = users_named(&schema, &command.change, &document);
+            let command = command.clone().looked_up(lookups(self.bus, users).await?);
+            let Some(guard) = guard else {
+                let outcome = self
+                    .bus
+                    .execute_holding::<Document>(&stream, &command, meta, unique)
+                    .await?;
+                return Ok(Some(outcome));
+            };
+            let command = command.guarded(document.events);
+            let Some(head) = head else {
+                // No such document: the command says why.
+                self.bus
+                    .execute::<Document>(&stream, &command, meta)
+                    .await?;
+                return Err(DocumentError::NotFound.into());
+            };
+            match guard
+                .passes(&schema, id, head.position)
+                .await
+                .map_err(DocumentsError::Guard)?
+            {
+                None => continue,
+                Some(false) => return Ok(None),
+                Some(true) => {}
+            }
+            match self
+                .bus
+                .execute_holding::<Document>(&stream, &command, meta, unique)
+                .await
+            {
+                Ok(outcome) => return Ok(Some(outcome)),
+                Err(CommandError::Domain(DocumentError::Stale)) => continue,
+                Err(other) => return Err(other.into()),
+            }
+        }
+        Err(CommandError::Conflict(stream).into())
+    }
+
+    /// The schema `schema` names, once `actor` is found to be allowed to read the comments of
+    /// its document `id`.
+    pub async fn comments_readable(
+        &self,
+        schema: &SchemaRef,
+        id: Id,
+        actor: &Actor,
+    ) -> Result<Arc<SchemaSnapshot>, DocumentsError> {
+        let schema = self.schema(schema).await?;
+        let (document, _) = self
+            .bus
+            .load::<Document>(&StreamId::of(Document::KIND, id))
+            .await?;
+        document.comments_readable_by(actor, &schema)?;
+        Ok(schema)
+    }
+
+    /// Goes on with the step a `delay` paused in document `id`, as Vigil itself (the scheduler,
+    /// once the lock is due). `None` when there is nothing to resume: the document is gone or no
+    /// longer held by that lock.
+    pub async fn resume(
+        &self,
+        id: Id,
+        meta: impl FnOnce(u64) -> CommandMeta,
+    ) -> Result<Option<Outcome>, DocumentsError> {
+        let stream = StreamId::of(Document::KIND, id);
+        let (document, _) = self.bus.load::<Document>(&stream).await?;
+        let (Some(lock), Some(schema_id)) = (&document.lock, document.schema_id) else {
+            return Ok(None);
+        };
+        if document.deleted {
+            return Ok(None);
+        }
+        let Some(schema) = self.snapshots.get(self.bus, schema_id).await? else {
+            return Ok(None);
+        };
+        let change = DocumentChange::Resume { lock: lock.event };
+        let lookups = lookups(self.bus, users_named(&schema, &change, &document)).await?;
+        let unique = UniqueIndexes::of(&schema, id, self.unique);
+        let command = DocumentCommand::new(schema.clone(), change).looked_up(lookups);
+        Ok(Some(
+            self.bus
+                .execute_holding::<Document>(
+                    &stream,
+                    &command,
+                    &meta(lock.event),
+                    unique.as_ref().map(|u| u as &dyn Exclusive<Document>),
+                )
+                .await?,
+        ))
+    }
+
+    /// Sets document `id`'s groups to what its schema's `groupSyncMode` asks for now, as Vigil
+    /// itself (`meta`).
+    pub async fn sync_groups(
+        &self,
+        schema: Arc<SchemaSnapshot>,
+        id: Id,
+        meta: &CommandMeta,
+    ) -> Result<Outcome, DocumentsError> {
+        let stream = StreamId::of(Document::KIND, id);
+        let (document, _) = self.bus.load::<Document>(&stream).await?;
+        let change = DocumentChange::SyncGroups;
+        let lookups = lookups(self.bus, users_named(&schema, &change, &document)).await?;
+        let command = DocumentCommand::new(schema, change).looked_up(lookups);
+        Ok(self
+            .bus
+            .execute::<Document>(&stream, &command, meta)
+            .await?)
     }
 }

@@ -4,7 +4,7 @@
 use serde_json::{Map, Value};
 use vigil_domain::aggregate::Aggregate;
 use vigil_domain::commit::CommandMeta;
-use vigil_domain::data::schema::{Schema, SchemaCommand, SchemaError};
+use vigil_domain::data::schema::{Schema, SchemaCommand, SchemaError, SchemaRef};
 use vigil_domain::id::{Id, StreamId};
 use vigil_domain::log::LogError;
 use vigil_domain::reservation::{self, Reservation};
@@ -104,9 +104,9 @@ pub async fn delete(
     Ok(outcome)
 }
 
-/// The schema with this id, or else with this name, if there is one.
-pub async fn find(bus: &CommandBus, id_or_name: &str) -> Result<Option<(Id, Schema)>, LogError> {
-    Ok(find_loaded(bus, id_or_name)
+/// The schema `schema` names, if there is one.
+pub async fn find(bus: &CommandBus, schema: &SchemaRef) -> Result<Option<(Id, Schema)>, LogError> {
+    Ok(find_loaded(bus, schema)
         .await?
         .map(|(id, schema, _)| (id, schema)))
 }
@@ -114,14 +114,13 @@ pub async fn find(bus: &CommandBus, id_or_name: &str) -> Result<Option<(Id, Sche
 /// [`find`], with the version of the schema's stream it found.
 pub async fn find_loaded(
     bus: &CommandBus,
-    id_or_name: &str,
+    schema: &SchemaRef,
 ) -> Result<Option<(Id, Schema, u64)>, LogError> {
-    let by_id = id_or_name.parse::<Id>().ok();
-    let stream = match by_id {
-        Some(id) => StreamId::of(Schema::KIND, id),
-        None => {
+    let stream = match schema {
+        SchemaRef::Id(id) => StreamId::of(Schema::KIND, *id),
+        SchemaRef::Name(name) => {
             let (claim, _) = bus
-                .load::<Reservation>(&reservation::stream(NAMESPACE, id_or_name))
+                .load::<Reservation>(&reservation::stream(NAMESPACE, name))
                 .await?;
             match claim.holder {
                 Some(holder) => holder.owner,
@@ -132,8 +131,12 @@ pub async fn find_loaded(
     let Some(id) = stream.id() else {
         return Ok(None);
     };
-    let (schema, head) = bus.load::<Schema>(&stream).await?;
+    let (found, head) = bus.load::<Schema>(&stream).await?;
     // A claim whose command never committed names a schema without that name.
-    let found = schema.created && !schema.deleted && (by_id.is_some() || schema.name == id_or_name);
-    Ok(found.then(|| (id, schema, head.map_or(0, |h| h.version))))
+    let named = match schema {
+        SchemaRef::Id(_) => true,
+        SchemaRef::Name(name) => found.name == *name,
+    };
+    let exists = found.created && !found.deleted && named;
+    Ok(exists.then(|| (id, found, head.map_or(0, |h| h.version))))
 }

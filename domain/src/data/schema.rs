@@ -216,6 +216,34 @@ impl DomainError for SchemaError {
     }
 }
 
+/// How a request names a schema (`/data/v1/{schema}/...`): by id, or else by name (a schema's
+/// name never looks like an id).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum SchemaRef {
+    Id(Id),
+    Name(String),
+}
+
+impl SchemaRef {
+    /// `None` when `text` is neither an id nor a possible schema name.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text.parse() {
+            Ok(id) => Some(Self::Id(id)),
+            Err(_) if vigil_schemas::is_schema_name(text) => Some(Self::Name(text.to_owned())),
+            Err(_) => None,
+        }
+    }
+}
+
+impl std::fmt::Display for SchemaRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Id(id) => id.fmt(f),
+            Self::Name(name) => f.write_str(name),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Schema {
     pub created: bool,
@@ -485,6 +513,21 @@ mod tests {
     use crate::actor::{Actor, Via};
     use crate::aggregate::testing::{given, id};
     use crate::permission::Permissions;
+
+    #[test]
+    fn a_schema_is_named_by_id_or_else_by_name() {
+        let id_text = id(7).to_string();
+        assert_eq!(SchemaRef::parse(&id_text), Some(SchemaRef::Id(id(7))));
+        assert_eq!(
+            SchemaRef::parse("blood-pressure_2"),
+            Some(SchemaRef::Name("blood-pressure_2".into()))
+        );
+        for neither in ["", "ab", "a b", "x/y", &"n".repeat(51)] {
+            assert_eq!(SchemaRef::parse(neither), None, "{neither:?}");
+        }
+        assert_eq!(SchemaRef::Name("bp".into()).to_string(), "bp");
+        assert_eq!(SchemaRef::Id(id(7)).to_string(), id_text);
+    }
     use serde_json::json;
 
     fn holding(permissions: &[&str]) -> Actor {

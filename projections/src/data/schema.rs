@@ -2,6 +2,7 @@
 
 use serde_json::Value as JsonValue;
 use vigil_domain::commit::Recorded;
+use vigil_domain::data::schema::SchemaRef;
 use vigil_domain::event::{Event, SchemaEvent};
 
 use crate::json_sql::Indexes;
@@ -199,20 +200,25 @@ const SCHEMA_FIELDS: &[Field] = &[
     Field::new("updateTimestamp", "update_timestamp", FieldType::Timestamp),
 ];
 
-/// The id of the schema `id_or_name` names (an id if it is one, else a name) and the log
+/// The id of the schema `schema` names and the log
 /// position of its last change, if the read model has it.
 pub async fn locate(
     store: &ReadStore,
-    id_or_name: &str,
+    schema: &SchemaRef,
 ) -> Result<Option<(String, i64)>, QueryError> {
-    let statement = if id_or_name.parse::<vigil_domain::id::Id>().is_ok() {
-        "SELECT id, position FROM schemas_v1 WHERE id = $1"
-    } else {
-        "SELECT id, position FROM schemas_v1 WHERE name = $1"
+    let (statement, key) = match schema {
+        SchemaRef::Id(id) => (
+            "SELECT id, position FROM schemas_v1 WHERE id = $1",
+            id.to_string(),
+        ),
+        SchemaRef::Name(name) => (
+            "SELECT id, position FROM schemas_v1 WHERE name = $1",
+            name.clone(),
+        ),
     };
     let row = crate::with_pool!(store, pool => {
         sqlx::query_as::<_, (String, i64)>(statement)
-            .bind(id_or_name)
+            .bind(&key)
             .fetch_optional(pool)
             .await?
     });

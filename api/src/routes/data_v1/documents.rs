@@ -1,30 +1,29 @@
-//! Documents: `/data/v1/{schema}/documents…`. Lists only ever show what the caller may read;
-//! writes are decided by the document's aggregate against the schema as it is now.
-
-use std::sync::Arc;
+//! Documents: `/data/v1/{schema}/documents…`. Lists only ever show what the caller may read.
+//! Handlers translate: writes are the use cases of [`Documents`] (the schema found, the users a
+//! change names looked up, a request's RQL guard checked here against the read models and retried
+//! there), decided by the document's aggregate against the schema as it is now.
 
 use axum::extract::{Path, State};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
+use futures::future::BoxFuture;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
-use vigil_commands::data::document::{self, UniqueIndexes};
-use vigil_commands::unique::Exclusive;
-use vigil_domain::aggregate::Aggregate;
-use vigil_domain::data::document::{
-    Document, DocumentCommand, DocumentError, SchemaSnapshot, TransitionChoice,
-};
+use vigil_commands::Outcome;
+use vigil_commands::data::document::{Documents, Guard, GuardFailure};
+use vigil_domain::data::document::{Document, DocumentChange, SchemaSnapshot, TransitionChoice};
+use vigil_domain::data::schema::SchemaRef;
 use vigil_domain::error::ExhCode;
-use vigil_domain::id::{Id, StreamId};
+use vigil_domain::id::Id;
 use vigil_projections::data::document::{self as model, CommentRow, DocumentRow, ListedSchema};
 use vigil_projections::page::Limits;
-use vigil_projections::rql::Query;
+use vigil_projections::rql::{Cmp, Expr, Query, Scalar};
 use vigil_projections::runner::Projection as _;
 use vigil_schemas::index::Index;
 
-use super::schemas::{check_schema_parameter, unknown_schema};
+use super::schemas::unknown_schema;
 use crate::error::ApiError;
-use crate::extract::{Caller, JsonBody, OptionalJsonBody, Rql, parse_id};
+use crate::extract::{Caller, JsonBody, OptionalJsonBody, Rql, SchemaPath, parse_id};
 use crate::routes::{iso_time, rendered_page};
 use crate::state::AppState;
 
@@ -73,22 +72,21 @@ fn document_json(row: &DocumentRow) -> Value {
     document
 }
 
-/// The schema a path names, compiled for document commands.
-async fn snapshot(state: &AppState, schema: &str) -> Result<Arc<SchemaSnapshot>, ApiError> {
-    check_schema_parameter(schema)?;
-    state
-        .data
-        .snapshots
-        .find(&state.bus, schema)
-        .await
-        .map_err(ApiError::internal)?
-        .ok_or_else(unknown_schema)
+/// The document use cases, with this node's schema snapshots and the read store's unique values.
+fn documents(state: &AppState) -> Documents<'_> {
+    Documents {
+        bus: &state.bus,
+        snapshots: &state.data.snapshots,
+        unique: &state.store,
+    }
 }
 
 /// The schema a path names, as the read models show it (for queries: no read of the log once it
 /// is in memory).
-async fn listed_snapshot(state: &AppState, schema: &str) -> Result<Arc<SchemaSnapshot>, ApiError> {
-    check_schema_parameter(schema)?;
+async fn listed_snapshot(
+    state: &AppState,
+    schema: &SchemaRef,
+) -> Result<std::sync::Arc<SchemaSnapshot>, ApiError> {
     let (id, position) = vigil_projections::data::schema::locate(&state.store, schema)
         .await?
         .ok_or_else(unknown_schema)?;
@@ -152,20 +150,15 @@ async fn readable(
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
-    Path(schema): Path<String>,
+    schema: SchemaPath,
     body: OptionalJsonBody<Map<String, Value>>,
 ) -> Result<Json<Value>, ApiError> {
-    let schema = snapshot(&state, &schema).await?;
+    let schema = schema.read()?;
     let data = body.read()?;
-    let (id, outcome) = document::create(
-        &state.bus,
-        &state.ids,
-        schema,
-        data,
-        &state.store,
-        &caller.meta(),
-    )
-    .await?;
+    let id = state.ids.next();
+    let outcome = documents(&state)
+        .create(&schema, id, data, &caller.meta())
+        .await?;
     state.settle(outcome.position).await?;
     // The new document as the read models now show it: made from its state after the commit
     // (as the projection makes its row) while that is in memory, else read back.
@@ -187,144 +180,150 @@ async fn create(
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    Path(schema): Path<String>,
+    schema: SchemaPath,
     Rql(query): Rql,
 ) -> Result<Json<Value>, ApiError> {
-    let schema = listed_snapshot(&state, &schema).await?;
+    let schema = listed_snapshot(&state, &schema.read()?).await?;
     let page = readable(&state, &caller, &schema, &query).await?;
     Ok(rendered_page(page, &query, document_json))
 }
 
-/// Whether the read models show the document `id` exactly as of `position` and it passes `filter`
-/// there (`None`: they have moved past `position`, so the check must be made again).
-async fn passes(
-    state: &AppState,
-    caller: &Caller,
-    schema: &SchemaSnapshot,
-    id: Id,
-    position: u64,
-    filter: &vigil_projections::rql::Expr,
-) -> Result<Option<bool>, ApiError> {
-    use vigil_projections::rql::{Cmp, Expr, Scalar};
-    state.settle(position).await?;
-    let row = model::document(&state.store, &id.to_string()).await?;
-    if row.is_none_or(|row| u64::try_from(row.position).ok() != Some(position)) {
-        return Ok(None);
-    }
-    let guard = Query {
-        filter: Some(Expr::And(vec![
-            Expr::Compare {
-                path: "id".into(),
-                op: Cmp::Eq,
-                value: Scalar::String(id.to_string()),
-            },
-            filter.clone(),
-        ])),
-        skip_count: true,
-        ..Query::default()
-    };
-    Ok(Some(
-        !readable(state, caller, schema, &guard)
-            .await?
-            .data
-            .is_empty(),
-    ))
+/// A request's RQL guard, checked against the read models: the document passes it if the caller
+/// may read it and `filter` selects it.
+struct RqlGuard<'a> {
+    state: &'a AppState,
+    caller: &'a Caller,
+    filter: &'a Expr,
 }
 
-/// How often a guarded write is tried when the document keeps changing under it.
-const GUARD_ATTEMPTS: usize = 5;
+impl RqlGuard<'_> {
+    async fn check(
+        &self,
+        schema: &SchemaSnapshot,
+        id: Id,
+        position: u64,
+    ) -> Result<Option<bool>, ApiError> {
+        self.state.settle(position).await?;
+        let row = model::document(&self.state.store, &id.to_string()).await?;
+        if row.is_none_or(|row| u64::try_from(row.position).ok() != Some(position)) {
+            return Ok(None);
+        }
+        let guard = Query {
+            filter: Some(Expr::And(vec![
+                Expr::Compare {
+                    path: "id".into(),
+                    op: Cmp::Eq,
+                    value: Scalar::String(id.to_string()),
+                },
+                self.filter.clone(),
+            ])),
+            skip_count: true,
+            ..Query::default()
+        };
+        let found = readable(self.state, self.caller, schema, &guard).await?;
+        Ok(Some(!found.data.is_empty()))
+    }
+}
 
-/// Runs `command` on document `id`; with an RQL guard, only if the document as it is when the
-/// command is decided passes it (the guard is checked against the read models at the document's
-/// current position, and the command refused if the document has changed since). Answers how
-/// many documents were written.
-async fn execute(
+impl Guard for RqlGuard<'_> {
+    fn passes<'a>(
+        &'a self,
+        schema: &'a SchemaSnapshot,
+        id: Id,
+        position: u64,
+    ) -> BoxFuture<'a, Result<Option<bool>, GuardFailure>> {
+        Box::pin(async move { Ok(self.check(schema, id, position).await?) })
+    }
+}
+
+/// Makes `change` to document `id` of the schema a path names; with an RQL `filter`, only if the
+/// document passes it as it is when the change is decided. Answers how many documents changed.
+async fn change(
     state: &AppState,
     caller: &Caller,
-    schema: &SchemaSnapshot,
-    id: &str,
-    query: &Query,
-    command: DocumentCommand,
-) -> Result<Json<Value>, ApiError> {
-    let id = parse_id(id)?;
-    let stream = StreamId::of(Document::KIND, id);
-    let unique = UniqueIndexes::of(schema, id, &state.store);
-    let unique = unique.as_ref().map(|u| u as &dyn Exclusive<Document>);
-    let Some(filter) = &query.filter else {
-        let outcome = state
-            .bus
-            .execute_holding::<Document>(&stream, &command, &caller.meta(), unique)
-            .await?;
+    schema: &SchemaRef,
+    id: Id,
+    filter: Option<&Expr>,
+    change: DocumentChange,
+) -> Result<Option<Outcome>, ApiError> {
+    let guard = filter.map(|filter| RqlGuard {
+        state,
+        caller,
+        filter,
+    });
+    let outcome = documents(state)
+        .change(
+            schema,
+            id,
+            change,
+            guard.as_ref().map(|g| g as &dyn Guard),
+            &caller.meta(),
+        )
+        .await?;
+    if let Some(outcome) = &outcome {
         state.settle(outcome.position).await?;
-        return Ok(Json(json!({"affectedRecords": 1})));
-    };
-    let command = Box::new(command);
-    for _ in 0..GUARD_ATTEMPTS {
-        let (document, head) = state.bus.load::<Document>(&stream).await?;
-        let guarded = DocumentCommand::Guarded {
-            seen: document.events,
-            command: command.clone(),
-        };
-        let Some(head) = head else {
-            // No such document: the command says so.
-            state
-                .bus
-                .execute::<Document>(&stream, &guarded, &caller.meta())
-                .await?;
-            break;
-        };
-        match passes(state, caller, schema, id, head.position, filter).await? {
-            None => continue,
-            Some(false) => return Ok(Json(json!({"affectedRecords": 0}))),
-            Some(true) => {}
-        }
-        match state
-            .bus
-            .execute_holding::<Document>(&stream, &guarded, &caller.meta(), unique)
-            .await
-        {
-            Ok(outcome) => {
-                state.settle(outcome.position).await?;
-                return Ok(Json(json!({"affectedRecords": 1})));
-            }
-            Err(vigil_commands::CommandError::Domain(DocumentError::Stale)) => continue,
-            Err(other) => return Err(other.into()),
-        }
     }
-    Err(ApiError::new(
-        ExhCode::Conflict,
-        "The document kept changing while its guard was checked; try again",
-    ))
+    Ok(outcome)
+}
+
+/// How many documents a change wrote, as the data service answers it.
+fn affected(outcome: Option<Outcome>) -> Json<Value> {
+    Json(json!({"affectedRecords": usize::from(outcome.is_some())}))
+}
+
+/// A document's path: `/{schema}/documents/{id}`.
+#[derive(Deserialize)]
+struct DocumentAt {
+    id: String,
+}
+
+/// An array element's path: `/{schema}/documents/{id}/{field}/{element}`.
+#[derive(Deserialize)]
+struct ElementAt {
+    id: String,
+    field: String,
+    element: Option<String>,
+}
+
+/// A comment's path: `/{schema}/documents/{id}/comments/{comment}`.
+#[derive(Deserialize)]
+struct CommentAt {
+    id: String,
+    comment: String,
 }
 
 /// `PUT /data/v1/{schema}/documents/{id}?<rql>`: sets the given fields; `null` removes one.
 async fn update(
     State(state): State<AppState>,
     caller: Caller,
-    Path((schema, id)): Path<(String, String)>,
+    schema: SchemaPath,
+    Path(at): Path<DocumentAt>,
     Rql(query): Rql,
     body: JsonBody<Map<String, Value>>,
 ) -> Result<Json<Value>, ApiError> {
-    let schema = snapshot(&state, &schema).await?;
+    let (schema, id) = (schema.read()?, parse_id(&at.id)?);
     let changes = body.read()?;
-    let command = DocumentCommand::Update {
-        schema: schema.clone(),
-        changes,
-    };
-    execute(&state, &caller, &schema, &id, &query, command).await
+    let outcome = change(
+        &state,
+        &caller,
+        &schema,
+        id,
+        query.filter.as_ref(),
+        DocumentChange::Update { changes },
+    );
+    Ok(affected(outcome.await?))
 }
 
 /// `DELETE /data/v1/{schema}/documents/{id}`.
 async fn remove(
     State(state): State<AppState>,
     caller: Caller,
-    Path((schema, id)): Path<(String, String)>,
+    schema: SchemaPath,
+    Path(at): Path<DocumentAt>,
 ) -> Result<Json<Value>, ApiError> {
-    let schema = snapshot(&state, &schema).await?;
-    let command = DocumentCommand::Delete {
-        schema: schema.clone(),
-    };
-    execute(&state, &caller, &schema, &id, &Query::default(), command).await
+    let (schema, id) = (schema.read()?, parse_id(&at.id)?);
+    let outcome = change(&state, &caller, &schema, id, None, DocumentChange::Delete);
+    Ok(affected(outcome.await?))
 }
 
 #[derive(Deserialize)]
@@ -337,17 +336,22 @@ struct FieldsToDelete {
 async fn delete_fields(
     State(state): State<AppState>,
     caller: Caller,
-    Path((schema, id)): Path<(String, String)>,
+    schema: SchemaPath,
+    Path(at): Path<DocumentAt>,
     Rql(query): Rql,
     body: JsonBody<FieldsToDelete>,
 ) -> Result<Json<Value>, ApiError> {
-    let schema = snapshot(&state, &schema).await?;
-    let request = body.read()?;
-    let command = DocumentCommand::DeleteFields {
-        schema: schema.clone(),
-        fields: request.fields,
-    };
-    execute(&state, &caller, &schema, &id, &query, command).await
+    let (schema, id) = (schema.read()?, parse_id(&at.id)?);
+    let FieldsToDelete { fields } = body.read()?;
+    let outcome = change(
+        &state,
+        &caller,
+        &schema,
+        id,
+        query.filter.as_ref(),
+        DocumentChange::DeleteFields { fields },
+    );
+    Ok(affected(outcome.await?))
 }
 
 #[derive(Deserialize)]
@@ -363,11 +367,12 @@ struct TransitionRequest {
 async fn transition(
     State(state): State<AppState>,
     caller: Caller,
-    Path((schema, id)): Path<(String, String)>,
+    schema: SchemaPath,
+    Path(at): Path<DocumentAt>,
     Rql(query): Rql,
     body: JsonBody<TransitionRequest>,
 ) -> Result<Json<Value>, ApiError> {
-    let schema = snapshot(&state, &schema).await?;
+    let schema = schema.read()?;
     let request = body.read()?;
     let choice = match (request.id, request.name) {
         (Some(id), _) => TransitionChoice::Id(parse_id(&id)?),
@@ -379,20 +384,20 @@ async fn transition(
             ));
         }
     };
-    let document_id = parse_id(&id)?;
-    let (document, _) = state
-        .bus
-        .load::<Document>(&StreamId::of(Document::KIND, document_id))
-        .await?;
-    let lookups =
-        document::transition_lookups(&state.bus, &schema, &document, &request.data).await?;
-    let command = DocumentCommand::Transition {
-        schema: schema.clone(),
+    let id = parse_id(&at.id)?;
+    let transition = DocumentChange::Transition {
         choice,
         data: request.data,
-        lookups,
     };
-    execute(&state, &caller, &schema, &id, &query, command).await
+    let outcome = change(
+        &state,
+        &caller,
+        &schema,
+        id,
+        query.filter.as_ref(),
+        transition,
+    );
+    Ok(affected(outcome.await?))
 }
 
 /// The most ids one link or unlink request may name.
@@ -425,75 +430,64 @@ struct Users {
 async fn link_groups(
     State(state): State<AppState>,
     caller: Caller,
-    Path((schema, id)): Path<(String, String)>,
+    schema: SchemaPath,
+    Path(at): Path<DocumentAt>,
     body: JsonBody<Groups>,
 ) -> Result<Json<Value>, ApiError> {
-    let schema = snapshot(&state, &schema).await?;
+    let (schema, id) = (schema.read()?, parse_id(&at.id)?);
     let groups = body.read()?;
     let group_ids = parse_ids(&groups.group_ids.unwrap_or_default())?;
-    let command = DocumentCommand::LinkGroups {
-        schema: schema.clone(),
-        group_ids,
-    };
-    execute(&state, &caller, &schema, &id, &Query::default(), command).await
+    let link = DocumentChange::LinkGroups { group_ids };
+    let outcome = change(&state, &caller, &schema, id, None, link);
+    Ok(affected(outcome.await?))
 }
 
 /// `POST /data/v1/{schema}/documents/{id}/unlinkGroups`: `{groupIds}`, or `{}` for all of them.
 async fn unlink_groups(
     State(state): State<AppState>,
     caller: Caller,
-    Path((schema, id)): Path<(String, String)>,
+    schema: SchemaPath,
+    Path(at): Path<DocumentAt>,
     body: OptionalJsonBody<Groups>,
 ) -> Result<Json<Value>, ApiError> {
-    let schema = snapshot(&state, &schema).await?;
+    let (schema, id) = (schema.read()?, parse_id(&at.id)?);
     let groups = body.read()?;
     let group_ids = groups.group_ids.as_deref().map(parse_ids).transpose()?;
-    let command = DocumentCommand::UnlinkGroups {
-        schema: schema.clone(),
-        group_ids,
-    };
-    execute(&state, &caller, &schema, &id, &Query::default(), command).await
+    let unlink = DocumentChange::UnlinkGroups { group_ids };
+    let outcome = change(&state, &caller, &schema, id, None, unlink);
+    Ok(affected(outcome.await?))
 }
 
 /// `POST /data/v1/{schema}/documents/{id}/linkUsers`: `{userIds}`.
 async fn link_users(
     State(state): State<AppState>,
     caller: Caller,
-    Path((schema, id)): Path<(String, String)>,
+    schema: SchemaPath,
+    Path(at): Path<DocumentAt>,
     body: JsonBody<Users>,
 ) -> Result<Json<Value>, ApiError> {
-    let schema = snapshot(&state, &schema).await?;
+    let (schema, id) = (schema.read()?, parse_id(&at.id)?);
     let users = body.read()?;
     let user_ids = parse_ids(&users.user_ids.unwrap_or_default())?;
-    // Checked before the users are looked up (the document's aggregate checks it again).
-    let permission = format!("UPDATE_ACCESS_TO_DOCUMENT:{}", schema.name);
-    if !caller.actor.allows(&permission) {
-        return Err(ApiError::no_permission(&permission));
-    }
-    let lookups = document::lookups(&state.bus, user_ids.iter().copied().collect()).await?;
-    let command = DocumentCommand::LinkUsers {
-        schema: schema.clone(),
-        user_ids,
-        lookups,
-    };
-    execute(&state, &caller, &schema, &id, &Query::default(), command).await
+    let link = DocumentChange::LinkUsers { user_ids };
+    let outcome = change(&state, &caller, &schema, id, None, link);
+    Ok(affected(outcome.await?))
 }
 
 /// `POST /data/v1/{schema}/documents/{id}/unlinkUsers`: `{userIds}`, or `{}` for all of them.
 async fn unlink_users(
     State(state): State<AppState>,
     caller: Caller,
-    Path((schema, id)): Path<(String, String)>,
+    schema: SchemaPath,
+    Path(at): Path<DocumentAt>,
     body: OptionalJsonBody<Users>,
 ) -> Result<Json<Value>, ApiError> {
-    let schema = snapshot(&state, &schema).await?;
+    let (schema, id) = (schema.read()?, parse_id(&at.id)?);
     let users = body.read()?;
     let user_ids = users.user_ids.as_deref().map(parse_ids).transpose()?;
-    let command = DocumentCommand::UnlinkUsers {
-        schema: schema.clone(),
-        user_ids,
-    };
-    execute(&state, &caller, &schema, &id, &Query::default(), command).await
+    let unlink = DocumentChange::UnlinkUsers { user_ids };
+    let outcome = change(&state, &caller, &schema, id, None, unlink);
+    Ok(affected(outcome.await?))
 }
 
 /// `POST /data/v1/{schema}/documents/{id}/{field}`: appends the body to the array of objects at
@@ -501,22 +495,27 @@ async fn unlink_users(
 async fn append_to_array(
     State(state): State<AppState>,
     caller: Caller,
-    Path((schema, id, field)): Path<(String, String, String)>,
+    schema: SchemaPath,
+    Path(at): Path<ElementAt>,
     body: JsonBody<Map<String, Value>>,
 ) -> Result<Json<Value>, ApiError> {
-    let schema = snapshot(&state, &schema).await?;
+    let (schema, id) = (schema.read()?, parse_id(&at.id)?);
     let object = body.read()?;
     let element_id = state.ids.next();
     let mut answer = object.clone();
-    let command = DocumentCommand::AppendToArray {
-        schema: schema.clone(),
-        field,
+    let append = DocumentChange::AppendToArray {
+        field: at.field,
         id: element_id,
         object,
     };
-    let Json(_) = execute(&state, &caller, &schema, &id, &Query::default(), command).await?;
+    change(&state, &caller, &schema, id, None, append).await?;
     answer.insert("id".into(), json!(element_id.to_string()));
     Ok(Json(Value::Object(answer)))
+}
+
+/// The element a path names.
+fn element(at: &ElementAt) -> Result<Id, ApiError> {
+    parse_id(at.element.as_deref().unwrap_or_default())
 }
 
 /// `PUT /data/v1/{schema}/documents/{id}/{field}/{element}?<rql>`: sets the given fields of one
@@ -524,35 +523,37 @@ async fn append_to_array(
 async fn update_in_array(
     State(state): State<AppState>,
     caller: Caller,
-    Path((schema, id, field, element)): Path<(String, String, String, String)>,
+    schema: SchemaPath,
+    Path(at): Path<ElementAt>,
     Rql(query): Rql,
     body: JsonBody<Map<String, Value>>,
 ) -> Result<Json<Value>, ApiError> {
-    let schema = snapshot(&state, &schema).await?;
+    let (schema, id) = (schema.read()?, parse_id(&at.id)?);
     let changes = body.read()?;
-    let command = DocumentCommand::UpdateInArray {
-        schema: schema.clone(),
-        field,
-        id: parse_id(&element)?,
+    let update = DocumentChange::UpdateInArray {
+        id: element(&at)?,
+        field: at.field,
         changes,
     };
-    execute(&state, &caller, &schema, &id, &query, command).await
+    let outcome = change(&state, &caller, &schema, id, query.filter.as_ref(), update);
+    Ok(affected(outcome.await?))
 }
 
 /// `DELETE /data/v1/{schema}/documents/{id}/{field}/{element}?<rql>`.
 async fn remove_from_array(
     State(state): State<AppState>,
     caller: Caller,
-    Path((schema, id, field, element)): Path<(String, String, String, String)>,
+    schema: SchemaPath,
+    Path(at): Path<ElementAt>,
     Rql(query): Rql,
 ) -> Result<Json<Value>, ApiError> {
-    let schema = snapshot(&state, &schema).await?;
-    let command = DocumentCommand::RemoveFromArray {
-        schema: schema.clone(),
-        field,
-        id: parse_id(&element)?,
+    let (schema, id) = (schema.read()?, parse_id(&at.id)?);
+    let remove = DocumentChange::RemoveFromArray {
+        id: element(&at)?,
+        field: at.field,
     };
-    execute(&state, &caller, &schema, &id, &query, command).await
+    let outcome = change(&state, &caller, &schema, id, query.filter.as_ref(), remove);
+    Ok(affected(outcome.await?))
 }
 
 /// A comment as the data service returns it.
@@ -580,19 +581,15 @@ struct CommentText {
 async fn list_comments(
     State(state): State<AppState>,
     caller: Caller,
-    Path((schema, id)): Path<(String, String)>,
+    schema: SchemaPath,
+    Path(at): Path<DocumentAt>,
     Rql(query): Rql,
 ) -> Result<Json<Value>, ApiError> {
-    let schema = snapshot(&state, &schema).await?;
-    let document_id = parse_id(&id)?;
-    let (document, _) = state
-        .bus
-        .load::<Document>(&StreamId::of(Document::KIND, document_id))
+    let (schema, id) = (schema.read()?, parse_id(&at.id)?);
+    documents(&state)
+        .comments_readable(&schema, id, &caller.actor)
         .await?;
-    document
-        .comments_readable_by(&caller.actor, &schema)
-        .map_err(vigil_commands::CommandError::Domain)?;
-    let page = model::comments(&state.store, &document_id.to_string(), &query).await?;
+    let page = model::comments(&state.store, &id.to_string(), &query).await?;
     Ok(rendered_page(page, &query, comment_json))
 }
 
@@ -600,18 +597,18 @@ async fn list_comments(
 async fn add_comment(
     State(state): State<AppState>,
     caller: Caller,
-    Path((schema, id)): Path<(String, String)>,
+    schema: SchemaPath,
+    Path(at): Path<DocumentAt>,
     body: JsonBody<CommentText>,
 ) -> Result<Json<Value>, ApiError> {
-    let schema = snapshot(&state, &schema).await?;
+    let (schema, id) = (schema.read()?, parse_id(&at.id)?);
     let CommentText { text } = body.read()?;
     let comment_id = state.ids.next();
-    let command = DocumentCommand::AddComment {
-        schema: schema.clone(),
+    let add = DocumentChange::AddComment {
         id: comment_id,
         text,
     };
-    let Json(_) = execute(&state, &caller, &schema, &id, &Query::default(), command).await?;
+    change(&state, &caller, &schema, id, None, add).await?;
     let row = model::comment(&state.store, &comment_id.to_string())
         .await?
         .ok_or_else(|| {
@@ -625,17 +622,18 @@ async fn add_comment(
 async fn update_comment(
     State(state): State<AppState>,
     caller: Caller,
-    Path((schema, id, comment)): Path<(String, String, String)>,
+    schema: SchemaPath,
+    Path(at): Path<CommentAt>,
     body: JsonBody<CommentText>,
 ) -> Result<Json<Value>, ApiError> {
-    let schema = snapshot(&state, &schema).await?;
+    let (schema, id) = (schema.read()?, parse_id(&at.id)?);
     let CommentText { text } = body.read()?;
-    let command = DocumentCommand::UpdateComment {
-        schema: schema.clone(),
-        id: parse_id(&comment)?,
+    let update = DocumentChange::UpdateComment {
+        id: parse_id(&at.comment)?,
         text,
     };
-    execute(&state, &caller, &schema, &id, &Query::default(), command).await
+    let outcome = change(&state, &caller, &schema, id, None, update);
+    Ok(affected(outcome.await?))
 }
 
 /// `DELETE /data/v1/{schema}/documents/{id}/comments/{comment}`: one's own comment, or with
@@ -643,12 +641,13 @@ async fn update_comment(
 async fn remove_comment(
     State(state): State<AppState>,
     caller: Caller,
-    Path((schema, id, comment)): Path<(String, String, String)>,
+    schema: SchemaPath,
+    Path(at): Path<CommentAt>,
 ) -> Result<Json<Value>, ApiError> {
-    let schema = snapshot(&state, &schema).await?;
-    let command = DocumentCommand::RemoveComment {
-        schema: schema.clone(),
-        id: parse_id(&comment)?,
+    let (schema, id) = (schema.read()?, parse_id(&at.id)?);
+    let remove = DocumentChange::RemoveComment {
+        id: parse_id(&at.comment)?,
     };
-    execute(&state, &caller, &schema, &id, &Query::default(), command).await
+    let outcome = change(&state, &caller, &schema, id, None, remove);
+    Ok(affected(outcome.await?))
 }

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use vigil_commands::data::schema::{self, SchemaForm};
 use vigil_domain::aggregate::Aggregate;
-use vigil_domain::data::schema::{Schema, SchemaCommand};
+use vigil_domain::data::schema::{Schema, SchemaCommand, SchemaRef};
 use vigil_domain::error::ExhCode;
 use vigil_domain::id::{Id, StreamId};
 use vigil_projections::data::document_unique;
@@ -17,7 +17,7 @@ use vigil_schemas::definition::{SETTINGS, Write};
 use vigil_schemas::index::Index;
 
 use crate::error::ApiError;
-use crate::extract::{Caller, JsonBody, Rql, parse_id};
+use crate::extract::{Caller, JsonBody, Rql, SchemaPath, parse_id};
 use crate::routes::{iso_time, rendered_page};
 use crate::state::AppState;
 
@@ -76,34 +76,39 @@ pub fn unknown_schema() -> ApiError {
     ApiError::new(ExhCode::ResourceUnknown, "No schema with this id or name")
 }
 
-/// `INVALID_SCHEMA_PATH_PARAMETER` unless `schema` is a schema id or a schema name.
-pub fn check_schema_parameter(schema: &str) -> Result<(), ApiError> {
-    if schema.parse::<Id>().is_err() && !vigil_schemas::is_schema_name(schema) {
-        return Err(ApiError::new(
-            ExhCode::InvalidSchemaPathParameter,
-            format!("`{schema}` is neither a schema id nor a schema name"),
-        ));
-    }
-    Ok(())
-}
-
-/// The schema a path names, by id or by name: `INVALID_SCHEMA_PATH_PARAMETER` when it can be
-/// neither, `RESOURCE_UNKNOWN_EXCEPTION` when there is no such schema.
-pub async fn resolve(state: &AppState, schema: &str) -> Result<(Id, Schema), ApiError> {
-    check_schema_parameter(schema)?;
+/// The schema a path names: `RESOURCE_UNKNOWN_EXCEPTION` when there is no such schema.
+async fn resolve(state: &AppState, schema: &SchemaRef) -> Result<(Id, Schema), ApiError> {
     schema::find(&state.bus, schema)
         .await?
         .ok_or_else(unknown_schema)
+}
+
+/// A property's path: `/{schema}/properties/{path}`.
+#[derive(Deserialize)]
+struct PropertyAt {
+    path: String,
+}
+
+/// A status's path: `/{schema}/statuses/{name}`.
+#[derive(Deserialize)]
+struct StatusAt {
+    name: String,
+}
+
+/// A transition's or an index's path: `/{schema}/transitions/{id}`, `/{schema}/indexes/{id}`.
+#[derive(Deserialize)]
+struct EntryAt {
+    id: String,
 }
 
 /// Runs `command` on the schema a path names, and answers once the read models show it.
 async fn execute(
     state: &AppState,
     caller: &Caller,
-    schema: &str,
+    schema: SchemaPath,
     command: SchemaCommand,
 ) -> Result<Json<Value>, ApiError> {
-    execute_listed(state, caller, schema, command).await?;
+    execute_listed(state, caller, &schema.read()?, command).await?;
     Ok(Json(json!({"affectedRecords": 1})))
 }
 
@@ -115,7 +120,7 @@ async fn execute(
 async fn execute_listed(
     state: &AppState,
     caller: &Caller,
-    schema: &str,
+    schema: &SchemaRef,
     command: SchemaCommand,
 ) -> Result<SchemaRow, ApiError> {
     let (id, _) = resolve(state, schema).await?;
@@ -198,12 +203,12 @@ async fn list(
 async fn update(
     State(state): State<AppState>,
     caller: Caller,
-    Path(schema): Path<String>,
+    schema: SchemaPath,
     body: JsonBody<Map<String, Value>>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require("UPDATE_SCHEMAS")?;
     let form = form(body)?;
-    let (id, _) = resolve(&state, &schema).await?;
+    let (id, _) = resolve(&state, &schema.read()?).await?;
     let outcome = schema::update(&state.bus, id, form, &caller.meta()).await?;
     state.settle(outcome.position).await?;
     Ok(Json(json!({"affectedRecords": 1})))
@@ -213,10 +218,10 @@ async fn update(
 async fn remove(
     State(state): State<AppState>,
     caller: Caller,
-    Path(schema): Path<String>,
+    schema: SchemaPath,
 ) -> Result<Json<Value>, ApiError> {
     caller.require("DELETE_SCHEMAS")?;
-    let (id, _) = resolve(&state, &schema).await?;
+    let (id, _) = resolve(&state, &schema.read()?).await?;
     let outcome = schema::delete(&state.bus, id, &caller.meta()).await?;
     state.settle(outcome.position).await?;
     Ok(Json(json!({"affectedRecords": 1})))
@@ -225,21 +230,21 @@ async fn remove(
 async fn disable(
     State(state): State<AppState>,
     caller: Caller,
-    Path(schema): Path<String>,
+    schema: SchemaPath,
 ) -> Result<Json<Value>, ApiError> {
     let command = SchemaCommand::Disable;
     caller.require(command.permission())?;
-    execute(&state, &caller, &schema, command).await
+    execute(&state, &caller, schema, command).await
 }
 
 async fn enable(
     State(state): State<AppState>,
     caller: Caller,
-    Path(schema): Path<String>,
+    schema: SchemaPath,
 ) -> Result<Json<Value>, ApiError> {
     let command = SchemaCommand::Enable;
     caller.require(command.permission())?;
-    execute(&state, &caller, &schema, command).await
+    execute(&state, &caller, schema, command).await
 }
 
 #[derive(Deserialize)]
@@ -253,7 +258,7 @@ struct NewProperty {
 async fn add_property(
     State(state): State<AppState>,
     caller: Caller,
-    Path(schema): Path<String>,
+    schema: SchemaPath,
     body: JsonBody<NewProperty>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require("UPDATE_SCHEMAS")?;
@@ -263,14 +268,15 @@ async fn add_property(
         configuration: property.configuration,
         write: Write::Add,
     };
-    execute(&state, &caller, &schema, command).await
+    execute(&state, &caller, schema, command).await
 }
 
 /// `PUT /data/v1/{schema}/properties/{path}`: the body is the new configuration.
 async fn update_property(
     State(state): State<AppState>,
     caller: Caller,
-    Path((schema, path)): Path<(String, String)>,
+    schema: SchemaPath,
+    Path(PropertyAt { path }): Path<PropertyAt>,
     body: JsonBody<Value>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require("UPDATE_SCHEMAS")?;
@@ -280,17 +286,18 @@ async fn update_property(
         configuration,
         write: Write::Replace,
     };
-    execute(&state, &caller, &schema, command).await
+    execute(&state, &caller, schema, command).await
 }
 
 async fn remove_property(
     State(state): State<AppState>,
     caller: Caller,
-    Path((schema, path)): Path<(String, String)>,
+    schema: SchemaPath,
+    Path(PropertyAt { path }): Path<PropertyAt>,
 ) -> Result<Json<Value>, ApiError> {
     let command = SchemaCommand::RemoveProperty { path };
     caller.require(command.permission())?;
-    execute(&state, &caller, &schema, command).await
+    execute(&state, &caller, schema, command).await
 }
 
 #[derive(Deserialize)]
@@ -305,7 +312,7 @@ struct NewStatus {
 async fn add_status(
     State(state): State<AppState>,
     caller: Caller,
-    Path(schema): Path<String>,
+    schema: SchemaPath,
     body: JsonBody<NewStatus>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require("UPDATE_SCHEMAS")?;
@@ -315,7 +322,7 @@ async fn add_status(
         data: status.data,
         write: Write::Add,
     };
-    execute(&state, &caller, &schema, command).await
+    execute(&state, &caller, schema, command).await
 }
 
 #[derive(Deserialize)]
@@ -329,7 +336,8 @@ struct StatusData {
 async fn update_status(
     State(state): State<AppState>,
     caller: Caller,
-    Path((schema, name)): Path<(String, String)>,
+    schema: SchemaPath,
+    Path(StatusAt { name }): Path<StatusAt>,
     body: JsonBody<StatusData>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require("UPDATE_SCHEMAS")?;
@@ -339,37 +347,38 @@ async fn update_status(
         data: status.data,
         write: Write::Replace,
     };
-    execute(&state, &caller, &schema, command).await
+    execute(&state, &caller, schema, command).await
 }
 
 /// `DELETE /data/v1/{schema}/statuses/{name}`: `STATUS_IN_USE_EXCEPTION` while a transition uses it.
 async fn remove_status(
     State(state): State<AppState>,
     caller: Caller,
-    Path((schema, name)): Path<(String, String)>,
+    schema: SchemaPath,
+    Path(StatusAt { name }): Path<StatusAt>,
 ) -> Result<Json<Value>, ApiError> {
     let command = SchemaCommand::RemoveStatus { name };
     caller.require(command.permission())?;
-    execute(&state, &caller, &schema, command).await
+    execute(&state, &caller, schema, command).await
 }
 
 async fn set_creation_transition(
     State(state): State<AppState>,
     caller: Caller,
-    Path(schema): Path<String>,
+    schema: SchemaPath,
     body: JsonBody<Value>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require("UPDATE_SCHEMAS")?;
     let transition = body.read()?;
     let command = SchemaCommand::SetCreationTransition(transition);
-    execute(&state, &caller, &schema, command).await
+    execute(&state, &caller, schema, command).await
 }
 
 /// `POST /data/v1/{schema}/transitions`: answers the transition with its new id.
 async fn add_transition(
     State(state): State<AppState>,
     caller: Caller,
-    Path(schema): Path<String>,
+    schema: SchemaPath,
     body: JsonBody<Value>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require("UPDATE_SCHEMAS")?;
@@ -380,7 +389,7 @@ async fn add_transition(
         transition,
         write: Write::Add,
     };
-    let row = execute_listed(&state, &caller, &schema, command).await?;
+    let row = execute_listed(&state, &caller, &schema.read()?, command).await?;
     entry_with_id(&row.transitions.0, id)
 }
 
@@ -397,7 +406,8 @@ fn entry_with_id(section: &Value, id: Id) -> Result<Json<Value>, ApiError> {
 async fn update_transition(
     State(state): State<AppState>,
     caller: Caller,
-    Path((schema, id)): Path<(String, String)>,
+    schema: SchemaPath,
+    Path(EntryAt { id }): Path<EntryAt>,
     body: JsonBody<Value>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require("UPDATE_SCHEMAS")?;
@@ -408,28 +418,30 @@ async fn update_transition(
         transition,
         write: Write::Replace,
     };
-    execute(&state, &caller, &schema, command).await
+    execute(&state, &caller, schema, command).await
 }
 
 async fn remove_transition(
     State(state): State<AppState>,
     caller: Caller,
-    Path((schema, id)): Path<(String, String)>,
+    schema: SchemaPath,
+    Path(EntryAt { id }): Path<EntryAt>,
 ) -> Result<Json<Value>, ApiError> {
     let command = SchemaCommand::RemoveTransition { id: parse_id(&id)? };
     caller.require(command.permission())?;
-    execute(&state, &caller, &schema, command).await
+    execute(&state, &caller, schema, command).await
 }
 
 /// `POST /data/v1/{schema}/indexes`: `{fields, options}`; answers the index.
 async fn add_index(
     State(state): State<AppState>,
     caller: Caller,
-    Path(schema): Path<String>,
+    schema: SchemaPath,
     body: JsonBody<Value>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require("UPDATE_SCHEMAS")?;
     let index = body.read()?;
+    let schema = schema.read()?;
     let id = state.ids.next();
     // Documents holding the same values cannot be made unique. (A document written in between is
     // refused by the index's reservations if it duplicates a later one; one written before the
@@ -451,9 +463,10 @@ async fn add_index(
 async fn remove_index(
     State(state): State<AppState>,
     caller: Caller,
-    Path((schema, id)): Path<(String, String)>,
+    schema: SchemaPath,
+    Path(EntryAt { id }): Path<EntryAt>,
 ) -> Result<Json<Value>, ApiError> {
     let command = SchemaCommand::RemoveIndex { id: parse_id(&id)? };
     caller.require(command.permission())?;
-    execute(&state, &caller, &schema, command).await
+    execute(&state, &caller, schema, command).await
 }

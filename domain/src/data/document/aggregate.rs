@@ -10,20 +10,17 @@ impl Aggregate for Document {
     type Error = DocumentError;
 
     fn authorize(&self, command: &Self::Command, ctx: &Ctx<'_>) -> Result<(), Self::Error> {
-        let schema = command.schema();
+        let schema = &*command.schema;
         let settings = &schema.compiled.definition.settings;
         let actor = ctx.actor;
-        match command {
-            DocumentCommand::Guarded { command, .. } => self.authorize(command, ctx),
-            DocumentCommand::SyncGroups { .. } | DocumentCommand::Resume { .. }
-                if actor.is_system() =>
-            {
+        match &command.change {
+            DocumentChange::SyncGroups | DocumentChange::Resume { .. } if actor.is_system() => {
                 self.exists()
             }
-            DocumentCommand::SyncGroups { .. } | DocumentCommand::Resume { .. } => {
+            DocumentChange::SyncGroups | DocumentChange::Resume { .. } => {
                 Err(DocumentError::NoPermission("Vigil itself".into()))
             }
-            DocumentCommand::AddComment { .. } => {
+            DocumentChange::AddComment { .. } => {
                 let permission = format!("CREATE_DOCUMENT_COMMENTS:{}", schema.name);
                 self.reachable(actor, schema, &[&permission])?;
                 if self.owned_by(actor) || permitted(actor, self, &permission) {
@@ -32,8 +29,7 @@ impl Aggregate for Document {
                     Err(DocumentError::NoPermission(permission))
                 }
             }
-            DocumentCommand::UpdateComment { id, .. }
-            | DocumentCommand::RemoveComment { id, .. } => {
+            DocumentChange::UpdateComment { id, .. } | DocumentChange::RemoveComment { id, .. } => {
                 let permission = format!("UPDATE_DOCUMENT_COMMENTS:{}", schema.name);
                 self.reachable(actor, schema, &[&permission])?;
                 let writer = self
@@ -43,8 +39,8 @@ impl Aggregate for Document {
                 // Anyone may change their own comment; others need the permission, which only
                 // removal takes through a group role too.
                 let own = writer.is_some_and(|w| actor.is_user(w));
-                let allowed = match command {
-                    DocumentCommand::RemoveComment { .. } => permitted(actor, self, &permission),
+                let allowed = match command.change {
+                    DocumentChange::RemoveComment { .. } => permitted(actor, self, &permission),
                     _ => actor.allows(&permission),
                 };
                 if own || allowed {
@@ -53,7 +49,7 @@ impl Aggregate for Document {
                     Err(DocumentError::NoPermission(permission))
                 }
             }
-            DocumentCommand::Create { .. } => {
+            DocumentChange::Create { .. } => {
                 let permission = format!("CREATE_DOCUMENTS:{}", schema.name);
                 if settings.create_mode == CreateMode::AllUsers || actor.allows(&permission) {
                     Ok(())
@@ -61,12 +57,11 @@ impl Aggregate for Document {
                     Err(DocumentError::NoPermission(permission))
                 }
             }
-            DocumentCommand::LinkGroups { .. }
-            | DocumentCommand::UnlinkGroups { .. }
-            | DocumentCommand::LinkUsers { .. }
-            | DocumentCommand::UnlinkUsers { .. } => {
-                // Global only: a group role cannot hand out access to documents.
-                let permission = format!("UPDATE_ACCESS_TO_DOCUMENT:{}", schema.name);
+            DocumentChange::LinkGroups { .. }
+            | DocumentChange::UnlinkGroups { .. }
+            | DocumentChange::LinkUsers { .. }
+            | DocumentChange::UnlinkUsers { .. } => {
+                let permission = schema.access_permission();
                 self.reachable(actor, schema, &[&permission])?;
                 if actor.allows(&permission) {
                     Ok(())
@@ -74,11 +69,11 @@ impl Aggregate for Document {
                     Err(DocumentError::NoPermission(permission))
                 }
             }
-            DocumentCommand::Update { .. }
-            | DocumentCommand::DeleteFields { .. }
-            | DocumentCommand::AppendToArray { .. }
-            | DocumentCommand::UpdateInArray { .. }
-            | DocumentCommand::RemoveFromArray { .. } => {
+            DocumentChange::Update { .. }
+            | DocumentChange::DeleteFields { .. }
+            | DocumentChange::AppendToArray { .. }
+            | DocumentChange::UpdateInArray { .. }
+            | DocumentChange::RemoveFromArray { .. } => {
                 let permission = format!("UPDATE_DOCUMENTS:{}", schema.name);
                 self.reachable(actor, schema, &[&permission])?;
                 if access(actor, self, &settings.update_mode, &permission) {
@@ -89,12 +84,12 @@ impl Aggregate for Document {
             }
             // Which transition, and so which permission, is known once it is chosen.
             // The update permission, or the one for this transition, lets a caller reach it.
-            DocumentCommand::Transition { choice, .. } => {
+            DocumentChange::Transition { choice, .. } => {
                 let update = format!("UPDATE_DOCUMENTS:{}", schema.name);
                 let transition = transition_permission(schema, choice);
                 self.reachable(actor, schema, &[&update, &transition])
             }
-            DocumentCommand::Delete { .. } => {
+            DocumentChange::Delete => {
                 let permission = format!("DELETE_DOCUMENTS:{}", schema.name);
                 self.reachable(actor, schema, &[&permission])?;
                 if access(actor, self, &settings.delete_mode, &permission) {
@@ -111,18 +106,17 @@ impl Aggregate for Document {
         command: &Self::Command,
         ctx: &Ctx<'_>,
     ) -> Result<Vec<Self::Event>, Self::Error> {
-        if self.lock.is_some() && command.waits_for_lock() {
+        if self.lock.is_some() && command.change.waits_for_lock() {
             return Err(DocumentError::Locked);
         }
-        match command {
-            DocumentCommand::Guarded { seen, .. } if *seen != self.events => {
-                Err(DocumentError::Stale)
-            }
-            DocumentCommand::Resume {
-                schema,
-                lookups,
-                lock,
-            } => match &self.lock {
+        if command.seen.is_some_and(|seen| seen != self.events) {
+            return Err(DocumentError::Stale);
+        }
+        let DocumentCommand {
+            schema, lookups, ..
+        } = command;
+        match &command.change {
+            DocumentChange::Resume { lock } => match &self.lock {
                 Some(held) if held.event == *lock && !self.deleted => {
                     if ctx.now < held.resume_at {
                         return Err(DocumentError::NotDue);
@@ -132,29 +126,22 @@ impl Aggregate for Document {
                 // Resumed already, or gone.
                 _ => Ok(vec![]),
             },
-            DocumentCommand::AddComment { schema, id, text } => {
-                self.comment_added(schema, *id, text, ctx)
-            }
-            DocumentCommand::UpdateComment { id, text, .. } => {
+            DocumentChange::AddComment { id, text } => self.comment_added(schema, *id, text, ctx),
+            DocumentChange::UpdateComment { id, text, .. } => {
                 Ok(vec![DocumentEvent::CommentUpdated(CommentUpdated {
                     comment_id: *id,
                     text: Personal(comment_text(text)?),
                 })])
             }
-            DocumentCommand::RemoveComment { id, .. } => {
+            DocumentChange::RemoveComment { id, .. } => {
                 Ok(vec![DocumentEvent::CommentRemoved(CommentRemoved {
                     comment_id: *id,
                     comment_count: self.comment_count().saturating_sub(1),
                 })])
             }
-            DocumentCommand::Guarded { command, .. } => self.handle(command, ctx),
-            DocumentCommand::SyncGroups { schema, lookups } => self.groups_synced(schema, lookups),
-            DocumentCommand::Create {
-                schema,
-                data,
-                lookups,
-            } => self.created(schema, data, lookups, ctx),
-            DocumentCommand::Update { schema, changes } => {
+            DocumentChange::SyncGroups => self.groups_synced(schema, lookups),
+            DocumentChange::Create { data } => self.created(schema, data, lookups, ctx),
+            DocumentChange::Update { changes } => {
                 let mut data = self.data.clone();
                 for (field, value) in changes {
                     if value.is_null() {
@@ -165,7 +152,7 @@ impl Aggregate for Document {
                 }
                 self.updated(schema, data)
             }
-            DocumentCommand::DeleteFields { schema, fields } => {
+            DocumentChange::DeleteFields { fields } => {
                 let mut data = self.data.clone();
                 for field in fields {
                     check_path(field)?;
@@ -173,21 +160,18 @@ impl Aggregate for Document {
                 }
                 self.updated(schema, data)
             }
-            DocumentCommand::Transition {
-                schema,
-                choice,
-                data,
-                lookups,
-            } => self.transitioned(schema, choice, data, lookups, ctx),
-            DocumentCommand::Delete { .. } => Ok(vec![DocumentEvent::Deleted(DocumentDeleted {})]),
-            DocumentCommand::LinkGroups { group_ids, .. } => {
+            DocumentChange::Transition { choice, data } => {
+                self.transitioned(schema, choice, data, lookups, ctx)
+            }
+            DocumentChange::Delete => Ok(vec![DocumentEvent::Deleted(DocumentDeleted {})]),
+            DocumentChange::LinkGroups { group_ids, .. } => {
                 let mut groups = self.group_ids.clone();
                 for group in group_ids {
                     add_id(&mut groups, *group);
                 }
                 Ok(self.groups_now(groups))
             }
-            DocumentCommand::UnlinkGroups { group_ids, .. } => {
+            DocumentChange::UnlinkGroups { group_ids, .. } => {
                 let groups = match group_ids {
                     Some(gone) => self
                         .group_ids
@@ -199,12 +183,8 @@ impl Aggregate for Document {
                 };
                 Ok(self.groups_now(groups))
             }
-            DocumentCommand::LinkUsers {
-                schema,
-                user_ids,
-                lookups,
-            } => self.users_linked(schema, user_ids, lookups),
-            DocumentCommand::UnlinkUsers { user_ids, .. } => {
+            DocumentChange::LinkUsers { user_ids } => self.users_linked(schema, user_ids, lookups),
+            DocumentChange::UnlinkUsers { user_ids, .. } => {
                 let users: Vec<Id> = match user_ids {
                     Some(gone) => self
                         .user_ids
@@ -221,19 +201,13 @@ impl Aggregate for Document {
                     ids: users,
                 })])
             }
-            DocumentCommand::AppendToArray {
-                schema,
-                field,
-                id,
-                object,
-            } => self.appended_to_array(schema, field, *id, object),
-            DocumentCommand::UpdateInArray {
-                schema,
-                field,
-                id,
-                changes,
-            } => self.updated_in_array(schema, field, *id, changes),
-            DocumentCommand::RemoveFromArray { schema, field, id } => {
+            DocumentChange::AppendToArray { field, id, object } => {
+                self.appended_to_array(schema, field, *id, object)
+            }
+            DocumentChange::UpdateInArray { field, id, changes } => {
+                self.updated_in_array(schema, field, *id, changes)
+            }
+            DocumentChange::RemoveFromArray { field, id } => {
                 self.removed_from_array(schema, field, *id)
             }
         }

@@ -6,6 +6,8 @@ use super::*;
 pub enum DocumentError {
     #[error("document not found")]
     NotFound,
+    #[error("No schema with this id or name")]
+    UnknownSchema,
     #[error("this document exists already")]
     AlreadyExists,
     #[error("the schema is disabled")]
@@ -38,6 +40,7 @@ impl DomainError for DocumentError {
     fn exh(&self) -> ExhCode {
         match self {
             Self::NotFound
+            | Self::UnknownSchema
             | Self::UnknownTransition(_)
             | Self::UnknownElement(_)
             | Self::UnknownComment(_) => ExhCode::ResourceUnknown,

@@ -119,11 +119,12 @@ fn blood_pressure(configure: impl FnOnce(&mut Definition)) -> Arc<SchemaSnapshot
 }
 
 fn create(schema: &Arc<SchemaSnapshot>, data: Value) -> DocumentCommand {
-    DocumentCommand::Create {
-        schema: schema.clone(),
-        data: data.as_object().cloned().unwrap_or_default(),
-        lookups: Lookups::default(),
-    }
+    DocumentCommand::new(
+        schema.clone(),
+        DocumentChange::Create {
+            data: data.as_object().cloned().unwrap_or_default(),
+        },
+    )
 }
 
 fn created_by(actor: Actor, schema: &Arc<SchemaSnapshot>, data: Value) -> Vec<DocumentEvent> {
@@ -220,9 +221,13 @@ fn updates_follow_the_update_mode_and_null_clears_a_field() {
         &schema,
         json!({"systolic": 120, "note": "rest"}),
     );
-    let update = |changes: Value| DocumentCommand::Update {
-        schema: schema.clone(),
-        changes: changes.as_object().cloned().unwrap_or_default(),
+    let update = |changes: Value| {
+        DocumentCommand::new(
+            schema.clone(),
+            DocumentChange::Update {
+                changes: changes.as_object().cloned().unwrap_or_default(),
+            },
+        )
     };
     let events = given::<Document>(&history)
         .by(patient(7))
@@ -268,12 +273,13 @@ fn a_manual_transition_by_name_takes_the_one_that_fits_the_status() {
     let transition = |actor: Actor, history: &[DocumentEvent], input: Value| {
         given::<Document>(history)
             .by(actor)
-            .when(DocumentCommand::Transition {
-                schema: schema.clone(),
-                choice: TransitionChoice::Name("review".into()),
-                data: input.as_object().cloned().unwrap_or_default(),
-                lookups: Lookups::default(),
-            })
+            .when(DocumentCommand::new(
+                schema.clone(),
+                DocumentChange::Transition {
+                    choice: TransitionChoice::Name("review".into()),
+                    data: input.as_object().cloned().unwrap_or_default(),
+                },
+            ))
     };
     let calm = created_by(patient(7), &schema, json!({"systolic": 120}));
     let events = transition(patient(7), &calm, json!({})).events();
@@ -312,12 +318,13 @@ fn a_manual_transition_by_name_takes_the_one_that_fits_the_status() {
     );
     let unknown = given::<Document>(&alarm)
         .by(patient(7))
-        .when(DocumentCommand::Transition {
-            schema: schema.clone(),
-            choice: TransitionChoice::Id(id(99)),
-            data: Map::new(),
-            lookups: Lookups::default(),
-        });
+        .when(DocumentCommand::new(
+            schema.clone(),
+            DocumentChange::Transition {
+                choice: TransitionChoice::Id(id(99)),
+                data: Map::new(),
+            },
+        ));
     unknown.then_err(DocumentError::UnknownTransition(id(99).to_string()));
 }
 
@@ -342,9 +349,7 @@ fn a_cycle_of_automatic_transitions_ends() {
 fn deletion_needs_the_permission_by_default() {
     let schema = blood_pressure(|_| {});
     let history = created_by(patient(7), &schema, json!({}));
-    let delete = || DocumentCommand::Delete {
-        schema: schema.clone(),
-    };
+    let delete = || DocumentCommand::new(schema.clone(), DocumentChange::Delete);
     given::<Document>(&history)
         .by(patient(7))
         .when(delete())
@@ -367,12 +372,14 @@ fn links_need_the_global_access_permission() {
         d.settings.group_sync_mode = GroupSyncMode::LinkedUsersPatientEnlistments;
     });
     let history = created_by(patient(7), &schema, json!({}));
-    let link = |users: Vec<Id>| DocumentCommand::LinkUsers {
-        schema: schema.clone(),
-        user_ids: users,
-        lookups: Lookups {
+    let link = |users: Vec<Id>| {
+        DocumentCommand::new(
+            schema.clone(),
+            DocumentChange::LinkUsers { user_ids: users },
+        )
+        .looked_up(Lookups {
             patient_groups: [(id(8), [id(41)].into())].into(),
-        },
+        })
     };
     given::<Document>(&history)
         .by(patient(7))
@@ -400,24 +407,28 @@ fn links_need_the_global_access_permission() {
     linked.extend(events);
     given::<Document>(&linked)
         .by(manager.clone())
-        .when(DocumentCommand::UnlinkGroups {
-            schema: schema.clone(),
-            group_ids: Some(vec![]),
-        })
+        .when(DocumentCommand::new(
+            schema.clone(),
+            DocumentChange::UnlinkGroups {
+                group_ids: Some(vec![]),
+            },
+        ))
         .then(&[]);
     given::<Document>(&linked)
         .by(manager.clone())
-        .when(DocumentCommand::UnlinkGroups {
-            schema: schema.clone(),
-            group_ids: None,
-        })
+        .when(DocumentCommand::new(
+            schema.clone(),
+            DocumentChange::UnlinkGroups { group_ids: None },
+        ))
         .then(&[DocumentEvent::GroupsChanged(LinksChanged { ids: vec![] })]);
     given::<Document>(&linked)
         .by(manager)
-        .when(DocumentCommand::UnlinkUsers {
-            schema: schema.clone(),
-            user_ids: Some(vec![id(7)]),
-        })
+        .when(DocumentCommand::new(
+            schema.clone(),
+            DocumentChange::UnlinkUsers {
+                user_ids: Some(vec![id(7)]),
+            },
+        ))
         .then(&[DocumentEvent::UsersChanged(LinksChanged {
             ids: vec![id(8)],
         })]);
@@ -429,12 +440,14 @@ fn arrays_of_objects_get_elements_with_ids() {
     let history = created_by(patient(7), &schema, json!({"readings": [{"value": 1}]}));
     let events = given::<Document>(&history)
         .by(patient(7))
-        .when(DocumentCommand::AppendToArray {
-            schema: schema.clone(),
-            field: "readings".into(),
-            id: id(60),
-            object: json!({"value": 2}).as_object().cloned().unwrap_or_default(),
-        })
+        .when(DocumentCommand::new(
+            schema.clone(),
+            DocumentChange::AppendToArray {
+                field: "readings".into(),
+                id: id(60),
+                object: json!({"value": 2}).as_object().cloned().unwrap_or_default(),
+            },
+        ))
         .events();
     let mut history = history;
     history.extend(events);
@@ -444,15 +457,17 @@ fn arrays_of_objects_get_elements_with_ids() {
     );
     let events = given::<Document>(&history)
         .by(patient(7))
-        .when(DocumentCommand::UpdateInArray {
-            schema: schema.clone(),
-            field: "readings".into(),
-            id: id(60),
-            changes: json!({"value": 3, "id": "forged"})
-                .as_object()
-                .cloned()
-                .unwrap_or_default(),
-        })
+        .when(DocumentCommand::new(
+            schema.clone(),
+            DocumentChange::UpdateInArray {
+                field: "readings".into(),
+                id: id(60),
+                changes: json!({"value": 3, "id": "forged"})
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default(),
+            },
+        ))
         .events();
     history.extend(events);
     assert_eq!(
@@ -461,22 +476,26 @@ fn arrays_of_objects_get_elements_with_ids() {
     );
     given::<Document>(&history)
         .by(patient(7))
-        .when(DocumentCommand::RemoveFromArray {
-            schema: schema.clone(),
-            field: "readings".into(),
-            id: id(61),
-        })
+        .when(DocumentCommand::new(
+            schema.clone(),
+            DocumentChange::RemoveFromArray {
+                field: "readings".into(),
+                id: id(61),
+            },
+        ))
         .then_err(DocumentError::UnknownElement(format!(
             "readings/{}",
             id(61)
         )));
     let events = given::<Document>(&history)
         .by(patient(7))
-        .when(DocumentCommand::RemoveFromArray {
-            schema: schema.clone(),
-            field: "readings".into(),
-            id: id(60),
-        })
+        .when(DocumentCommand::new(
+            schema.clone(),
+            DocumentChange::RemoveFromArray {
+                field: "readings".into(),
+                id: id(60),
+            },
+        ))
         .events();
     history.extend(events);
     assert_eq!(
@@ -485,12 +504,14 @@ fn arrays_of_objects_get_elements_with_ids() {
     );
     given::<Document>(&history)
         .by(patient(7))
-        .when(DocumentCommand::UpdateInArray {
-            schema: schema.clone(),
-            field: "readings".into(),
-            id: id(60),
-            changes: Map::new(),
-        })
+        .when(DocumentCommand::new(
+            schema.clone(),
+            DocumentChange::UpdateInArray {
+                field: "readings".into(),
+                id: id(60),
+                changes: Map::new(),
+            },
+        ))
         .then_err(DocumentError::UnknownElement(format!(
             "readings/{}",
             id(60)
@@ -545,17 +566,9 @@ proptest::proptest! {
             .events();
         for step in steps {
             let command = match step {
-                Step::Transition(name, systolic) => DocumentCommand::Transition {
-                    schema: schema.clone(),
-                    choice: TransitionChoice::Name(name.into()),
-                    data: json!({"systolic": systolic, "note": "n"}).as_object().cloned().unwrap_or_default(),
-                    lookups: Lookups::default(),
-                },
-                Step::Update(systolic) => DocumentCommand::Update {
-                    schema: schema.clone(),
-                    changes: json!({"systolic": systolic}).as_object().cloned().unwrap_or_default(),
-                },
-                Step::Delete => DocumentCommand::Delete { schema: schema.clone() },
+                Step::Transition(name, systolic) => DocumentCommand::new(schema.clone(), DocumentChange::Transition { choice: TransitionChoice::Name(name.into()), data: json!({"systolic": systolic, "note": "n"}).as_object().cloned().unwrap_or_default() }),
+                Step::Update(systolic) => DocumentCommand::new(schema.clone(), DocumentChange::Update { changes: json!({"systolic": systolic}).as_object().cloned().unwrap_or_default() }),
+                Step::Delete => DocumentCommand::new(schema.clone(), DocumentChange::Delete),
             };
             match given::<Document>(&history).by(actor.clone()).when(command).events_or_error() {
                 Ok(events) => history.extend(events),
@@ -603,11 +616,12 @@ fn delayed_alarm() -> Arc<SchemaSnapshot> {
 }
 
 fn resume(schema: &Arc<SchemaSnapshot>, history: &[DocumentEvent]) -> DocumentCommand {
-    DocumentCommand::Resume {
-        schema: schema.clone(),
-        lookups: Lookups::default(),
-        lock: Document::fold(history).lock.map_or(0, |l| l.event),
-    }
+    DocumentCommand::new(
+        schema.clone(),
+        DocumentChange::Resume {
+            lock: Document::fold(history).lock.map_or(0, |l| l.event),
+        },
+    )
 }
 
 #[test]
@@ -637,31 +651,33 @@ fn a_delay_locks_the_document_until_the_step_resumes() {
     assert!(document.lock.is_some());
 
     // Changes wait; reading and deleting do not.
-    let update = DocumentCommand::Update {
-        schema: schema.clone(),
-        changes: json!({"note": "x"})
-            .as_object()
-            .cloned()
-            .unwrap_or_default(),
-    };
+    let update = DocumentCommand::new(
+        schema.clone(),
+        DocumentChange::Update {
+            changes: json!({"note": "x"})
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+        },
+    );
     given::<Document>(&history)
         .by(patient(7))
         .when(update.clone())
         .then_err(DocumentError::Locked);
     given::<Document>(&history)
         .by(patient(7))
-        .when(DocumentCommand::AddComment {
-            schema: schema.clone(),
-            id: id(61),
-            text: "hello".into(),
-        })
+        .when(DocumentCommand::new(
+            schema.clone(),
+            DocumentChange::AddComment {
+                id: id(61),
+                text: "hello".into(),
+            },
+        ))
         .then_err(DocumentError::Locked);
     assert!(document.readable_by(&patient(7), &schema));
     given::<Document>(&history)
         .by(user(9, &["DELETE_DOCUMENTS"]))
-        .when(DocumentCommand::Delete {
-            schema: schema.clone(),
-        })
+        .when(DocumentCommand::new(schema.clone(), DocumentChange::Delete))
         .then(&[DocumentEvent::Deleted(DocumentDeleted {})]);
 
     // Only Vigil resumes, and only once the delay is over.
@@ -742,10 +758,14 @@ fn a_step_paused_twice_keeps_its_first_timestamp() {
 fn comments_belong_to_their_writers() {
     let schema = blood_pressure(|_| {});
     let mut history = created_by(patient(7), &schema, json!({"systolic": 120}));
-    let add = |text: &str| DocumentCommand::AddComment {
-        schema: schema.clone(),
-        id: id(61),
-        text: text.into(),
+    let add = |text: &str| {
+        DocumentCommand::new(
+            schema.clone(),
+            DocumentChange::AddComment {
+                id: id(61),
+                text: text.into(),
+            },
+        )
     };
     // Someone who cannot see the document does not find it; the owner may comment.
     given::<Document>(&history)
@@ -779,11 +799,13 @@ fn comments_belong_to_their_writers() {
         .by(reader.clone())
         .when(add("noted"))
         .events();
-    let update = DocumentCommand::UpdateComment {
-        schema: schema.clone(),
-        id: id(61),
-        text: "edited".into(),
-    };
+    let update = DocumentCommand::new(
+        schema.clone(),
+        DocumentChange::UpdateComment {
+            id: id(61),
+            text: "edited".into(),
+        },
+    );
     given::<Document>(&history)
         .by(reader)
         .when(update.clone())
@@ -797,9 +819,11 @@ fn comments_belong_to_their_writers() {
             comment_id: id(61),
             text: Personal("edited".into()),
         })]);
-    let remove = |comment: u8| DocumentCommand::RemoveComment {
-        schema: schema.clone(),
-        id: id(comment),
+    let remove = |comment: u8| {
+        DocumentCommand::new(
+            schema.clone(),
+            DocumentChange::RemoveComment { id: id(comment) },
+        )
     };
     given::<Document>(&history)
         .by(user(8, &["VIEW_DOCUMENTS", "UPDATE_DOCUMENT_COMMENTS"]))
@@ -822,15 +846,12 @@ fn comments_belong_to_their_writers() {
 fn a_guarded_command_needs_the_document_as_it_was() {
     let schema = blood_pressure(|_| {});
     let history = created_by(patient(7), &schema, json!({"systolic": 120}));
-    let guarded = |seen: u64| DocumentCommand::Guarded {
-        seen,
-        command: Box::new(DocumentCommand::Update {
-            schema: schema.clone(),
-            changes: json!({"note": "x"})
-                .as_object()
-                .cloned()
-                .unwrap_or_default(),
-        }),
+    let guarded = |seen: u64| {
+        let changes = json!({"note": "x"})
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        DocumentCommand::new(schema.clone(), DocumentChange::Update { changes }).guarded(seen)
     };
     let seen = Document::fold(&history).events;
     assert_eq!(
@@ -864,9 +885,13 @@ fn fields_outside_the_schema_are_refused_when_written_and_kept_when_left_alone()
     );
     // The property is removed from the schema; the document keeps it and stays usable.
     let without = blood_pressure(|_| {});
-    let update = |changes: Value| DocumentCommand::Update {
-        schema: without.clone(),
-        changes: changes.as_object().cloned().unwrap_or_default(),
+    let update = |changes: Value| {
+        DocumentCommand::new(
+            without.clone(),
+            DocumentChange::Update {
+                changes: changes.as_object().cloned().unwrap_or_default(),
+            },
+        )
     };
     assert_eq!(
         given::<Document>(&history)
@@ -908,12 +933,14 @@ fn paths_and_data_are_bounded() {
     let deep_path = vec!["a"; 17].join(".");
     let refused = given::<Document>(&history)
         .by(patient(7))
-        .when(DocumentCommand::AppendToArray {
-            schema: schema.clone(),
-            field: deep_path,
-            id: id(60),
-            object: Map::new(),
-        })
+        .when(DocumentCommand::new(
+            schema.clone(),
+            DocumentChange::AppendToArray {
+                field: deep_path,
+                id: id(60),
+                object: Map::new(),
+            },
+        ))
         .events_or_error();
     assert!(
         matches!(refused, Err(DocumentError::InvalidData(_))),
@@ -925,13 +952,15 @@ fn paths_and_data_are_bounded() {
     }
     let refused = given::<Document>(&history)
         .by(patient(7))
-        .when(DocumentCommand::Update {
-            schema: schema.clone(),
-            changes: json!({"tags": deep})
-                .as_object()
-                .cloned()
-                .unwrap_or_default(),
-        })
+        .when(DocumentCommand::new(
+            schema.clone(),
+            DocumentChange::Update {
+                changes: json!({"tags": deep})
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default(),
+            },
+        ))
         .events_or_error();
     assert!(
         matches!(&refused, Err(DocumentError::InvalidData(m)) if m.contains("deeper")),
@@ -949,11 +978,10 @@ fn a_command_on_a_stream_that_names_no_document_is_refused() {
         stream: &stream,
     };
     let created = Document::default().handle(
-        &DocumentCommand::Create {
-            schema: blood_pressure(|_| {}),
-            data: Map::new(),
-            lookups: Lookups::default(),
-        },
+        &DocumentCommand::new(
+            blood_pressure(|_| {}),
+            DocumentChange::Create { data: Map::new() },
+        ),
         &ctx,
     );
     assert!(
