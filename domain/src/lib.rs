@@ -29,5 +29,7 @@ pub mod log;
 pub mod password;
 pub mod permission;
 pub mod reservation;
+#[cfg(any(test, feature = "samples"))]
+pub mod samples;
 pub mod users;
 pub mod value;

@@ -47,3 +47,48 @@ pub fn all() -> Vec<Arc<dyn runner::Projection>> {
         Arc::new(data::document::Documents),
     ]
 }
+
+#[cfg(test)]
+mod tests {
+    use vigil_domain::actor::{Actor, Via};
+    use vigil_domain::commit::{CommandMeta, Commit, Recorded};
+    use vigil_domain::id::{Digest, StreamId};
+    use vigil_domain::value::Timestamp;
+
+    use crate::table::Changes;
+
+    /// A read model that applied an event of a kind its filter leaves out would silently miss it:
+    /// the log never hands it those commits.
+    #[test]
+    fn every_read_model_follows_the_kinds_of_the_events_it_applies() {
+        let meta = CommandMeta {
+            command_id: "c".into(),
+            correlation_id: String::new(),
+            causation_id: None,
+            reason: None,
+            actor: Actor::system(Via::Cli),
+        };
+        for projection in super::all() {
+            for (event, wire_name, _) in vigil_domain::samples::samples() {
+                let kind = event.stream_kind();
+                if projection.filter().admits_kind(kind) {
+                    continue;
+                }
+                let stream = StreamId::new(kind, "0102030405060708090a0b0c").unwrap();
+                let commit = Commit::next(stream, None, &meta, Timestamp(1), vec![event]);
+                let recorded = Recorded {
+                    position: 1,
+                    commit,
+                    hash: Digest::default(),
+                };
+                let mut changes = Changes::default();
+                let applied = projection.apply(&recorded, &mut changes);
+                assert!(
+                    applied.is_ok() && changes.is_empty(),
+                    "{} applies {wire_name} but does not follow the kind {kind}",
+                    projection.name()
+                );
+            }
+        }
+    }
+}

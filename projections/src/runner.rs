@@ -22,7 +22,7 @@ use sqlx::postgres::PgListener;
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinHandle;
 use vigil_domain::commit::Recorded;
-use vigil_domain::log::{EventLog, LogError};
+use vigil_domain::log::{Delivery, EventLog, Filter, LogError};
 
 use crate::store::ReadStore;
 use crate::table::{ChangeError, Changes, Table};
@@ -44,6 +44,9 @@ const CHECKPOINT_DELAY: Duration = Duration::from_millis(20);
 pub trait Projection: Send + Sync + 'static {
     /// The checkpoint key; a new shape of the read model gets a new name (`users_v2`) and tables.
     fn name(&self) -> &'static str;
+    /// The stream kinds whose commits it applies (of every event it matches, the aggregate's
+    /// `KIND`): the log hands it only those, and word of how far it has looked past the others.
+    fn filter(&self) -> Filter;
     fn tables(&self) -> &'static [&'static Table];
     /// Records the row changes `recorded` makes (most commits make none).
     fn apply(&self, recorded: &Recorded, changes: &mut Changes) -> Result<(), ProjectionError>;
@@ -672,7 +675,7 @@ impl Runner {
             return Ok(());
         }
         let (sender, mut receiver) = mpsc::channel(READ_AHEAD);
-        let mut commits = self.log.subscribe(from);
+        let mut commits = self.log.follow(from, self.projection.filter());
         let pump = tokio::spawn(async move {
             while let Some(item) = commits.next().await {
                 let failed = item.is_err();
@@ -722,7 +725,7 @@ impl Runner {
         &self,
         from: u64,
         until: Option<u64>,
-        receiver: &mut mpsc::Receiver<Result<Recorded, LogError>>,
+        receiver: &mut mpsc::Receiver<Result<Delivery, LogError>>,
         to_writer: &mpsc::Sender<Batch>,
         stopped: &mut watch::Receiver<bool>,
     ) -> Result<(), Failure> {
@@ -740,13 +743,21 @@ impl Runner {
             let mut changes = Changes::default();
             let mut last = checkpoint;
             for item in commits.drain(..) {
-                let recorded = item.map_err(|e| match Failure::from(e) {
+                let delivery = item.map_err(|e| match Failure::from(e) {
                     Failure::Halt { error, .. } => Failure::Halt {
                         position: last,
                         error,
                     },
                     transient => transient,
                 })?;
+                let recorded = match delivery {
+                    Delivery::Commit(recorded) => recorded,
+                    // Nothing up to there is of concern to this read model.
+                    Delivery::Passed(position) => {
+                        last = last.max(position);
+                        continue;
+                    }
+                };
                 if recorded.position <= last {
                     continue;
                 }

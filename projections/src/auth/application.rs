@@ -1,9 +1,12 @@
 //! `applications_v1` and `application_versions_v1`: OAuth client programs and their credentials
 //! (client ids in clear, secrets only as SHA-256 digests).
 
+use vigil_domain::aggregate::Aggregate;
+use vigil_domain::auth::application::Application;
 use vigil_domain::auth::application::ApplicationKind;
 use vigil_domain::commit::Recorded;
 use vigil_domain::event::{ApplicationEvent, Event};
+use vigil_domain::log::Filter;
 
 use crate::json_sql::Indexes;
 use crate::page::{Limits, List, Page, QueryError};
@@ -51,6 +54,10 @@ pub struct Applications;
 impl Projection for Applications {
     fn name(&self) -> &'static str {
         "applications_v1"
+    }
+
+    fn filter(&self) -> Filter {
+        Filter::Kinds(&[Application::KIND])
     }
 
     fn tables(&self) -> &'static [&'static Table] {

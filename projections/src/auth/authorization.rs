@@ -1,9 +1,12 @@
 //! `oauth2_authorizations_v1`: the OAuth2 authorization codes that may still be redeemed (a
 //! redeemed or revoked one is removed; the log keeps it). Codes are never stored, not even here.
 
+use vigil_domain::aggregate::Aggregate;
+use vigil_domain::auth::authorization::Authorization;
 use vigil_domain::auth::authorization::CodeChallenge;
 use vigil_domain::commit::Recorded;
 use vigil_domain::event::{AuthorizationEvent, Event};
+use vigil_domain::log::Filter;
 
 use crate::json_sql::Indexes;
 use crate::page::{Limits, List, Page, QueryError};
@@ -39,6 +42,10 @@ pub struct Authorizations;
 impl Projection for Authorizations {
     fn name(&self) -> &'static str {
         "authorizations_v1"
+    }
+
+    fn filter(&self) -> Filter {
+        Filter::Kinds(&[Authorization::KIND])
     }
 
     fn tables(&self) -> &'static [&'static Table] {

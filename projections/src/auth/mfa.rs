@@ -2,8 +2,11 @@
 //! are never here (not even sealed): the log keeps the sealed TOTP secrets and the keyed digests
 //! of recovery codes. Failed attempts and challenges are in the log too.
 
+use vigil_domain::aggregate::Aggregate;
+use vigil_domain::auth::mfa::Mfa;
 use vigil_domain::commit::Recorded;
 use vigil_domain::event::{Event, MfaEvent};
+use vigil_domain::log::Filter;
 
 use crate::runner::{Projection, ProjectionError};
 use crate::table::{Changes, ColumnType::*, Table};
@@ -42,6 +45,10 @@ pub struct MfaSettings;
 impl Projection for MfaSettings {
     fn name(&self) -> &'static str {
         "mfa_v1"
+    }
+
+    fn filter(&self) -> Filter {
+        Filter::Kinds(&[Mfa::KIND])
     }
 
     fn tables(&self) -> &'static [&'static Table] {

@@ -1,8 +1,13 @@
 //! `oauth1_tokens_v1`: the OAuth1 tokens still valid (a revoked one is removed; the log keeps it).
 //! Neither the token nor its secret is here.
 
+use vigil_domain::aggregate::Aggregate;
+use vigil_domain::auth::application::Application;
+use vigil_domain::auth::oauth1::OAuth1Token;
 use vigil_domain::commit::Recorded;
 use vigil_domain::event::{ApplicationEvent, Event, OAuth1TokenEvent, UserEvent};
+use vigil_domain::log::Filter;
+use vigil_domain::users::user::User;
 
 use crate::json_sql::Indexes;
 use crate::page::{Limits, List, Page, QueryError};
@@ -31,6 +36,10 @@ pub struct OAuth1Tokens;
 impl Projection for OAuth1Tokens {
     fn name(&self) -> &'static str {
         "oauth1_tokens_v1"
+    }
+
+    fn filter(&self) -> Filter {
+        Filter::Kinds(&[OAuth1Token::KIND, User::KIND, Application::KIND])
     }
 
     fn tables(&self) -> &'static [&'static Table] {

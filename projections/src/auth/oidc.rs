@@ -2,9 +2,14 @@
 //! providers (without their secrets), which user logs in as which subject through which provider,
 //! and every login through one.
 
+use vigil_domain::aggregate::Aggregate;
+use vigil_domain::auth::oidc::OidcLogin;
+use vigil_domain::auth::oidc::OidcProvider;
 use vigil_domain::auth::oidc::ProviderSettings;
 use vigil_domain::commit::Recorded;
 use vigil_domain::event::{Event, OidcLoginEvent, OidcProviderEvent, UserEvent};
+use vigil_domain::log::Filter;
+use vigil_domain::users::user::User;
 
 use crate::json_sql::Indexes;
 use crate::page::{Limits, List, Page, QueryError};
@@ -89,6 +94,10 @@ fn settings_cells(id: &str, s: &ProviderSettings, at: i64) -> Vec<(&'static str,
 impl Projection for Oidc {
     fn name(&self) -> &'static str {
         "oidc_v1"
+    }
+
+    fn filter(&self) -> Filter {
+        Filter::Kinds(&[OidcProvider::KIND, OidcLogin::KIND, User::KIND])
     }
 
     fn tables(&self) -> &'static [&'static Table] {

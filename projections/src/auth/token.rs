@@ -1,9 +1,13 @@
 //! `oauth2_access_tokens_v1` and `oauth2_refresh_tokens_v1`: the current tokens of each login
 //! session, found by the SHA-256 digest of the presented token.
 
+use vigil_domain::aggregate::Aggregate;
 use vigil_domain::auth::session::IssuedToken;
+use vigil_domain::auth::session::Session;
 use vigil_domain::commit::Recorded;
 use vigil_domain::event::{Event, SessionEvent, UserEvent};
+use vigil_domain::log::Filter;
+use vigil_domain::users::user::User;
 
 use crate::json_sql::Indexes;
 use crate::page::{Limits, List, Page, QueryError};
@@ -61,6 +65,10 @@ fn token_cells(token: &IssuedToken) -> [(&'static str, Value); 3] {
 impl Projection for Tokens {
     fn name(&self) -> &'static str {
         "tokens_v1"
+    }
+
+    fn filter(&self) -> Filter {
+        Filter::Kinds(&[Session::KIND, User::KIND])
     }
 
     fn tables(&self) -> &'static [&'static Table] {

@@ -4,10 +4,13 @@
 
 use serde_json::Value as JsonValue;
 use vigil_domain::actor::Actor;
+use vigil_domain::aggregate::Aggregate;
 use vigil_domain::commit::Recorded;
 use vigil_domain::data::document::{Document, DocumentEvent};
+use vigil_domain::data::schema::Schema;
 use vigil_domain::event::{Event, SchemaEvent};
 use vigil_domain::id::Id;
+use vigil_domain::log::Filter;
 use vigil_domain::value::Timestamp;
 use vigil_schemas::access::{AccessMode, Relation};
 use vigil_schemas::index::{Index, IndexField, IndexOptions, IndexType};
@@ -90,6 +93,10 @@ fn id_array(ids: &[Id]) -> JsonValue {
 impl Projection for Documents {
     fn name(&self) -> &'static str {
         "documents_v1"
+    }
+
+    fn filter(&self) -> Filter {
+        Filter::Kinds(&[Document::KIND, Schema::KIND])
     }
 
     fn tables(&self) -> &'static [&'static Table] {

@@ -1,9 +1,12 @@
 //! `schemas_v1`: the data service's schemas, one row each, their configuration sections as JSON.
 
 use serde_json::Value as JsonValue;
+use vigil_domain::aggregate::Aggregate;
 use vigil_domain::commit::Recorded;
+use vigil_domain::data::schema::Schema;
 use vigil_domain::data::schema::SchemaRef;
 use vigil_domain::event::{Event, SchemaEvent};
+use vigil_domain::log::Filter;
 
 use crate::json_sql::Indexes;
 use crate::page::{Limits, List, Page, QueryError};
@@ -82,6 +85,10 @@ fn configuration_cells(object: &JsonValue) -> Vec<(&'static str, Value)> {
 impl Projection for Schemas {
     fn name(&self) -> &'static str {
         "schemas_v1"
+    }
+
+    fn filter(&self) -> Filter {
+        Filter::Kinds(&[Schema::KIND])
     }
 
     fn tables(&self) -> &'static [&'static Table] {

@@ -3,6 +3,10 @@
 //! `patient_enlistments_v1`.
 
 use std::collections::BTreeMap;
+use vigil_domain::aggregate::Aggregate;
+use vigil_domain::log::Filter;
+use vigil_domain::users::group::Group;
+use vigil_domain::users::user::User;
 
 use vigil_domain::commit::Recorded;
 use vigil_domain::event::{Event, GroupEvent, UserEvent};
@@ -88,6 +92,10 @@ pub struct Groups;
 impl Projection for Groups {
     fn name(&self) -> &'static str {
         "groups_v1"
+    }
+
+    fn filter(&self) -> Filter {
+        Filter::Kinds(&[Group::KIND, User::KIND])
     }
 
     fn tables(&self) -> &'static [&'static Table] {

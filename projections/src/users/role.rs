@@ -1,6 +1,9 @@
 //! `roles_v1` and `role_permissions_v1`: global roles and the permissions each grants.
 
 use std::collections::BTreeMap;
+use vigil_domain::aggregate::Aggregate;
+use vigil_domain::log::Filter;
+use vigil_domain::users::role::Role;
 
 use vigil_domain::commit::Recorded;
 use vigil_domain::event::{Event, RoleEvent};
@@ -43,6 +46,10 @@ pub struct Roles;
 impl Projection for Roles {
     fn name(&self) -> &'static str {
         "roles_v1"
+    }
+
+    fn filter(&self) -> Filter {
+        Filter::Kinds(&[Role::KIND])
     }
 
     fn tables(&self) -> &'static [&'static Table] {

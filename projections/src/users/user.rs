@@ -1,8 +1,13 @@
 //! `users_v1` and `user_roles_v1`: one row per user, and one per role given to a user.
 
+use vigil_domain::aggregate::Aggregate;
 use vigil_domain::commit::Recorded;
 use vigil_domain::event::{Event, LoginEvent, RoleEvent, UserEvent};
+use vigil_domain::log::Filter;
+use vigil_domain::users::login::Login;
+use vigil_domain::users::role::Role;
 use vigil_domain::users::user::Optional;
+use vigil_domain::users::user::User;
 
 use crate::json_sql::Indexes;
 use crate::page::{Limits, List, Page, QueryError};
@@ -51,6 +56,10 @@ pub struct Users;
 impl Projection for Users {
     fn name(&self) -> &'static str {
         "users_v1"
+    }
+
+    fn filter(&self) -> Filter {
+        Filter::Kinds(&[User::KIND, Login::KIND, Role::KIND])
     }
 
     fn tables(&self) -> &'static [&'static Table] {

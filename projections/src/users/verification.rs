@@ -8,9 +8,12 @@
 //! codes had modes (`user.verification_requested`) is named by its latest request and has no
 //! `request_count`.
 
+use vigil_domain::aggregate::Aggregate;
 use vigil_domain::commit::Recorded;
 use vigil_domain::event::{Event, UserEvent};
 use vigil_domain::id::Id;
+use vigil_domain::log::Filter;
+use vigil_domain::users::user::User;
 use vigil_domain::users::verification::{Mode, Purpose};
 
 use crate::json_sql::Indexes;
@@ -116,6 +119,10 @@ impl VerificationRequests {
 impl Projection for VerificationRequests {
     fn name(&self) -> &'static str {
         "verification_requests_v1"
+    }
+
+    fn filter(&self) -> Filter {
+        Filter::Kinds(&[User::KIND])
     }
 
     fn tables(&self) -> &'static [&'static Table] {

@@ -12,6 +12,7 @@ use vigil_domain::aggregate::Aggregate;
 use vigil_domain::commit::Recorded;
 use vigil_domain::event::Event;
 use vigil_domain::id::StreamId;
+use vigil_domain::log::Filter;
 use vigil_domain::users::role::{Role, RoleCommand};
 use vigil_projections::runner::{
     self, Progress, Projection, ProjectionError, Projector, WaitError,
@@ -149,6 +150,10 @@ static NOTHING: [&Table; 0] = [];
 impl Projection for Refuses {
     fn name(&self) -> &'static str {
         "refuses_roles_v1"
+    }
+
+    fn filter(&self) -> Filter {
+        Filter::Kinds(&[Role::KIND])
     }
 
     fn tables(&self) -> &'static [&'static Table] {

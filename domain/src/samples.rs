@@ -1,0 +1,967 @@
+//! One sample of every stored event variant, with its wire name and the exact bytes it encodes
+//! to. `event`'s tests pin the encodings with them; other crates (feature `samples`) check with
+//! them that they handle every event they should.
+
+use crate::auth::application::{ApplicationCreated, ApplicationKind, ApplicationVersionCreated};
+use crate::auth::session::{IssuedToken, SessionRefreshed, SessionStarted};
+use crate::deployment::Bootstrapped;
+use crate::event::*;
+use crate::id::{Digest, Id, StreamId};
+use crate::reservation::{Claimed, Released};
+use crate::users::role::{
+    RoleCreated, RoleDeleted, RolePermissionsAdded, RolePermissionsRemoved, RoleUpdated,
+};
+use crate::users::user::{
+    Optional, PasswordChanged, PasswordHash, UserDeleted, UserRegistered, UserRolesAdded,
+    UserRolesRemoved, UserUpdated,
+};
+use crate::value::{Personal, Timestamp};
+
+fn id(n: u8) -> Id {
+    Id::from_bytes([n; 12])
+}
+
+fn token(n: u8) -> IssuedToken {
+    IssuedToken {
+        id: id(n),
+        digest: Digest::from_bytes([n; 32]),
+        expires_at: Timestamp(1_700_000_000_000),
+    }
+}
+
+/// One sample of every stored variant, with the wire name and the exact bytes it encodes to.
+pub fn samples() -> Vec<(Event, &'static str, &'static str)> {
+    vec![
+        (
+            DeploymentEvent::Bootstrapped(Bootstrapped {
+                admin_user_id: id(1),
+                admin_role_id: id(2),
+                application_id: id(3),
+            })
+            .into(),
+            "deployment.bootstrapped",
+            "0000010101010101010101010101020202020202020202020202030303030303030303030303",
+        ),
+        (
+            DeploymentEvent::SecretsKeyRegistered(crate::deployment::SecretsKeyRegistered {
+                fingerprint: Digest::from_bytes([6; 32]),
+            })
+            .into(),
+            "deployment.secrets_key_registered",
+            "00010606060606060606060606060606060606060606060606060606060606060606",
+        ),
+        (
+            ReservationEvent::Claimed(Claimed {
+                owner: StreamId::of("user", id(1)),
+                command_id: "c".into(),
+                claimed_at: Timestamp(5),
+            })
+            .into(),
+            "reservation.claimed",
+            "010004757365721830313031303130313031303130313031303130313031303101630a",
+        ),
+        (
+            ReservationEvent::Released(Released {
+                owner: StreamId::of("user", id(1)),
+            })
+            .into(),
+            "reservation.released",
+            "0101047573657218303130313031303130313031303130313031303130313031",
+        ),
+        (
+            UserEvent::Registered(UserRegistered {
+                email: Personal("a@b.c".into()),
+                first_name: Personal("A".into()),
+                last_name: Personal("B".into()),
+                phone_number: None,
+                language: "EN".into(),
+                time_zone: "UTC".into(),
+                password_hash: PasswordHash("h".into()),
+                activated: true,
+            })
+            .into(),
+            "user.registered",
+            "0200056140622e63014101420002454e03555443016801",
+        ),
+        (
+            UserEvent::RolesAdded(UserRolesAdded {
+                role_ids: vec![id(2)],
+            })
+            .into(),
+            "user.roles_added",
+            "020101020202020202020202020202",
+        ),
+        (
+            RoleEvent::Created(RoleCreated {
+                name: "n".into(),
+                description: "d".into(),
+            })
+            .into(),
+            "role.created",
+            "0300016e0164",
+        ),
+        (
+            RoleEvent::PermissionsAdded(RolePermissionsAdded {
+                permissions: vec!["VIEW_USER".into()],
+            })
+            .into(),
+            "role.permissions_added",
+            "03010109564945575f55534552",
+        ),
+        (
+            UserEvent::RolesRemoved(UserRolesRemoved {
+                role_ids: vec![id(2)],
+            })
+            .into(),
+            "user.roles_removed",
+            "020201020202020202020202020202",
+        ),
+        (
+            UserEvent::Updated(UserUpdated {
+                first_name: Some(Personal("A".into())),
+                last_name: None,
+                phone_number: Some(Optional::Cleared),
+                language: Some("FR".into()),
+                time_zone: None,
+            })
+            .into(),
+            "user.updated",
+            "02030101410001010102465200",
+        ),
+        (
+            UserEvent::PasswordChanged(PasswordChanged {
+                password_hash: PasswordHash("h".into()),
+            })
+            .into(),
+            "user.password_changed",
+            "02040168",
+        ),
+        (
+            UserEvent::Deleted(UserDeleted {}).into(),
+            "user.deleted",
+            "0205",
+        ),
+        (
+            RoleEvent::Updated(RoleUpdated {
+                name: Some("n".into()),
+                description: None,
+            })
+            .into(),
+            "role.updated",
+            "030201016e00",
+        ),
+        (
+            RoleEvent::PermissionsRemoved(RolePermissionsRemoved {
+                permissions: vec!["VIEW_USER".into()],
+            })
+            .into(),
+            "role.permissions_removed",
+            "03030109564945575f55534552",
+        ),
+        (
+            RoleEvent::Deleted(RoleDeleted {}).into(),
+            "role.deleted",
+            "0304",
+        ),
+        (
+            ApplicationEvent::Created(ApplicationCreated {
+                name: "n".into(),
+                description: "d".into(),
+                kind: ApplicationKind::OAuth2 {
+                    confidential: true,
+                    redirect_uris: vec!["r".into()],
+                },
+            })
+            .into(),
+            "application.created",
+            "0400016e01640101010172",
+        ),
+        (
+            ApplicationEvent::VersionCreated(ApplicationVersionCreated {
+                version_id: id(4),
+                name: "v".into(),
+                client_id: "c".into(),
+                secret_digest: Digest::from_bytes([9; 32]),
+            })
+            .into(),
+            "application.version_created",
+            "0401040404040404040404040404017601630909090909090909090909090909090909090909090909090909090909090909",
+        ),
+        (
+            ApplicationEvent::Updated(crate::auth::application::ApplicationUpdated {
+                name: Some("n".into()),
+                description: None,
+                logo: None,
+                redirect_uris: Some(vec!["r".into()]),
+            })
+            .into(),
+            "application.updated",
+            "040201016e000001010172",
+        ),
+        (
+            ApplicationEvent::Deleted(crate::auth::application::ApplicationDeleted {}).into(),
+            "application.deleted",
+            "0403",
+        ),
+        (
+            ApplicationEvent::VersionDeleted(crate::auth::application::ApplicationVersionDeleted {
+                version_id: id(4),
+            })
+            .into(),
+            "application.version_deleted",
+            "0404040404040404040404040404",
+        ),
+        (
+            SessionEvent::Started(SessionStarted {
+                user_id: id(1),
+                application_id: id(3),
+                access: token(5),
+                refresh: token(6),
+            })
+            .into(),
+            "session.started",
+            "0500010101010101010101010101030303030303030303030303050505050505050505050505050505050505050505050505050505050505050505050505050505050505050580a0abfef962060606060606060606060606060606060606060606060606060606060606060606060606060606060606060680a0abfef962",
+        ),
+        (
+            SessionEvent::Refreshed(SessionRefreshed {
+                access: token(7),
+                refresh: token(8),
+            })
+            .into(),
+            "session.refreshed",
+            "0501070707070707070707070707070707070707070707070707070707070707070707070707070707070707070780a0abfef962080808080808080808080808080808080808080808080808080808080808080808080808080808080808080880a0abfef962",
+        ),
+        (
+            LoginEvent::Failed(crate::users::login::LoginFailed {
+                user_id: Some(id(1)),
+                failed_count: 3,
+                at: Timestamp(5),
+            })
+            .into(),
+            "login.failed",
+            "060001010101010101010101010101030a",
+        ),
+        (
+            LoginEvent::Cleared(crate::users::login::FailuresCleared { user_id: None }).into(),
+            "login.cleared",
+            "060100",
+        ),
+        (
+            SessionEvent::Ended(crate::auth::session::SessionEnded {}).into(),
+            "session.ended",
+            "0502",
+        ),
+        (
+            UserEvent::VerificationRequested(crate::users::verification::VerificationRequested {
+                request_id: id(5),
+                purpose: crate::users::verification::Purpose::PasswordReset,
+                at: Timestamp(5),
+            })
+            .into(),
+            "user.verification_requested",
+            "0206050505050505050505050505010a",
+        ),
+        (
+            UserEvent::VerificationCodeIssued(crate::users::verification::VerificationCodeIssued {
+                request_id: id(5),
+                digest: Digest::from_bytes([7; 32]),
+                expires_at: Timestamp(9),
+                at: Timestamp(5),
+            })
+            .into(),
+            "user.verification_code_issued",
+            "02070505050505050505050505050707070707070707070707070707070707070707070707070707070707070707120a",
+        ),
+        (
+            UserEvent::VerificationMailSent(crate::users::verification::VerificationMailSent {
+                request_id: id(5),
+            })
+            .into(),
+            "user.verification_mail_sent",
+            "0208050505050505050505050505",
+        ),
+        (
+            UserEvent::Activated(crate::users::user::UserActivated {
+                request_id: Some(id(5)),
+            })
+            .into(),
+            "user.activated",
+            "020901050505050505050505050505",
+        ),
+        (
+            UserEvent::PasswordReset(crate::users::user::PasswordReset {
+                request_id: id(5),
+                password_hash: PasswordHash("h".into()),
+            })
+            .into(),
+            "user.password_reset",
+            "020a0505050505050505050505050168",
+        ),
+        (
+            SettingsEvent::PasswordPolicySet(crate::users::settings::PasswordPolicySet {
+                policy: crate::password::PasswordPolicy::default(),
+            })
+            .into(),
+            "settings.password_policy_set",
+            "070008800100000000",
+        ),
+        (
+            SettingsEvent::VerificationSettingsSet(
+                crate::users::settings::VerificationSettingsSet {
+                    settings: crate::users::settings::VerificationSettings::default(),
+                },
+            )
+            .into(),
+            "settings.verification_set",
+            "070100000101",
+        ),
+        (
+            SettingsEvent::EmailTemplatesSet(crate::users::settings::EmailTemplatesSet {
+                templates: vec![(
+                    crate::users::settings::TemplateSlot::PasswordResetPin,
+                    crate::users::settings::TemplateRef::Name("t".into()),
+                )],
+            })
+            .into(),
+            "settings.email_templates_set",
+            "07020106010174",
+        ),
+        (
+            UserEvent::EmailChanged(crate::users::user::EmailChanged {
+                email: Personal("a@b.c".into()),
+            })
+            .into(),
+            "user.email_changed",
+            "020b056140622e63",
+        ),
+        (
+            UserEvent::ProfileImageSet(crate::users::user::ProfileImageSet {
+                hash: Some("h".into()),
+            })
+            .into(),
+            "user.profile_image_set",
+            "020c010168",
+        ),
+        (
+            UserEvent::StaffEnlisted(crate::users::user::StaffEnlisted { group_id: id(6) }).into(),
+            "user.staff_enlisted",
+            "020d060606060606060606060606",
+        ),
+        (
+            UserEvent::StaffRemoved(crate::users::user::StaffRemoved { group_id: id(6) }).into(),
+            "user.staff_removed",
+            "020e060606060606060606060606",
+        ),
+        (
+            UserEvent::StaffRolesAdded(crate::users::user::StaffRolesAdded {
+                group_id: id(6),
+                role_ids: vec![id(7)],
+            })
+            .into(),
+            "user.staff_roles_added",
+            "020f06060606060606060606060601070707070707070707070707",
+        ),
+        (
+            UserEvent::StaffRolesRemoved(crate::users::user::StaffRolesRemoved {
+                group_id: id(6),
+                role_ids: vec![id(7)],
+            })
+            .into(),
+            "user.staff_roles_removed",
+            "021006060606060606060606060601070707070707070707070707",
+        ),
+        (
+            UserEvent::PatientEnlisted(crate::users::user::PatientEnlisted {
+                group_id: id(6),
+                expires_at: Some(Timestamp(9)),
+            })
+            .into(),
+            "user.patient_enlistment_added",
+            "02110606060606060606060606060112",
+        ),
+        (
+            UserEvent::PatientRemoved(crate::users::user::PatientRemoved { group_id: id(6) })
+                .into(),
+            "user.patient_enlistment_removed",
+            "0212060606060606060606060606",
+        ),
+        (
+            UserEvent::CodeRequested(crate::users::verification::CodeRequested {
+                request_id: id(4),
+                purpose: crate::users::verification::Purpose::Activation,
+                mode: crate::users::verification::Mode::PinCode,
+                at: Timestamp(9),
+                initiations: 2,
+                first_request_id: id(3),
+                first_requested_at: Timestamp(8),
+            })
+            .into(),
+            "user.code_requested",
+            "02130404040404040404040404040001120203030303030303030303030310",
+        ),
+        (
+            UserEvent::PinFailed(crate::users::verification::VerificationPinFailed {
+                request_id: id(4),
+                purpose: crate::users::verification::Purpose::PasswordReset,
+                at: Timestamp(9),
+                failed_attempts: 2,
+            })
+            .into(),
+            "user.verification_pin_failed",
+            "0214040404040404040404040404011202",
+        ),
+        (
+            UserEvent::VerificationCleared(crate::users::verification::VerificationCleared {
+                request_id: id(4),
+                purpose: crate::users::verification::Purpose::PasswordReset,
+            })
+            .into(),
+            "user.verification_cleared",
+            "021504040404040404040404040401",
+        ),
+        (
+            UserEvent::OidcLinked(crate::users::user::OidcLinked {
+                provider_id: id(4),
+                subject_id: crate::value::Personal("s".into()),
+            })
+            .into(),
+            "user.oidc_linked",
+            "02160404040404040404040404040173",
+        ),
+        (
+            UserEvent::OidcUnlinked(crate::users::user::OidcUnlinked {
+                provider_id: id(4),
+                reset_request: Some(id(5)),
+            })
+            .into(),
+            "user.oidc_unlinked",
+            "021704040404040404040404040401050505050505050505050505",
+        ),
+        (
+            GroupEvent::RoleCreated(crate::users::group::GroupRoleCreated {
+                role_id: id(7),
+                name: "n".into(),
+                description: "d".into(),
+            })
+            .into(),
+            "group.role_created",
+            "0800070707070707070707070707016e0164",
+        ),
+        (
+            GroupEvent::RoleUpdated(crate::users::group::GroupRoleUpdated {
+                role_id: id(7),
+                name: None,
+                description: Some("d".into()),
+            })
+            .into(),
+            "group.role_updated",
+            "080107070707070707070707070700010164",
+        ),
+        (
+            GroupEvent::RolePermissionsAdded(crate::users::group::GroupRolePermissionsAdded {
+                role_id: id(7),
+                permissions: vec!["VIEW_PATIENTS".into()],
+            })
+            .into(),
+            "group.role_permissions_added",
+            "0802070707070707070707070707010d564945575f50415449454e5453",
+        ),
+        (
+            GroupEvent::RolePermissionsRemoved(crate::users::group::GroupRolePermissionsRemoved {
+                role_id: id(7),
+                permissions: vec!["VIEW_PATIENTS".into()],
+            })
+            .into(),
+            "group.role_permissions_removed",
+            "0803070707070707070707070707010d564945575f50415449454e5453",
+        ),
+        (
+            GroupEvent::RoleDeleted(crate::users::group::GroupRoleDeleted { role_id: id(7) })
+                .into(),
+            "group.role_deleted",
+            "0804070707070707070707070707",
+        ),
+        (
+            AuthorizationEvent::Created(crate::auth::authorization::AuthorizationCreated {
+                user_id: id(1),
+                application_id: id(3),
+                client_id: "c".into(),
+                redirect_uri: "r".into(),
+                state: Some("s".into()),
+                challenge: Some(crate::auth::authorization::CodeChallenge::S256("h".into())),
+                code_digest: Digest::from_bytes([8; 32]),
+                expires_at: Timestamp(9),
+            })
+            .into(),
+            "authorization.created",
+            "09000101010101010101010101010303030303030303030303030163017201017301010168080808080808080808080808080808080808080808080808080808080808080812",
+        ),
+        (
+            AuthorizationEvent::Redeemed(crate::auth::authorization::AuthorizationRedeemed {
+                session_id: id(4),
+            })
+            .into(),
+            "authorization.redeemed",
+            "0901040404040404040404040404",
+        ),
+        (
+            AuthorizationEvent::Revoked(crate::auth::authorization::AuthorizationRevoked {}).into(),
+            "authorization.revoked",
+            "0902",
+        ),
+        (
+            ApplicationEvent::ConsumerSecretSealed(
+                crate::auth::application::ConsumerSecretSealed {
+                    version_id: id(5),
+                    secret: crate::value::Sealed(vec![1, 2]),
+                },
+            )
+            .into(),
+            "application.consumer_secret_sealed",
+            "0405050505050505050505050505020102",
+        ),
+        (
+            MfaEvent::MethodAdded(crate::auth::mfa::MfaMethodAdded {
+                method_id: id(2),
+                name: "n".into(),
+                tags: vec!["t".into()],
+                secret: crate::auth::mfa::MethodSecret::Totp(crate::value::Sealed(vec![1, 2])),
+                at: Timestamp(9),
+            })
+            .into(),
+            "mfa.method_added",
+            "0a00020202020202020202020202016e0101740002010212",
+        ),
+        (
+            MfaEvent::MethodAdded(crate::auth::mfa::MfaMethodAdded {
+                method_id: id(3),
+                name: "r".into(),
+                tags: vec![],
+                secret: crate::auth::mfa::MethodSecret::RecoveryCodes(vec![Digest::from_bytes(
+                    [4; 32],
+                )]),
+                at: Timestamp(9),
+            })
+            .into(),
+            "mfa.method_added",
+            "0a000303030303030303030303030172000101040404040404040404040404040404040404040404040404040404040404040412",
+        ),
+        (
+            MfaEvent::MethodVerified(crate::auth::mfa::MfaMethodVerified {
+                method_id: id(2),
+                step: 5,
+                at: Timestamp(9),
+            })
+            .into(),
+            "mfa.method_verified",
+            "0a010202020202020202020202020512",
+        ),
+        (
+            MfaEvent::MethodRemoved(crate::auth::mfa::MfaMethodRemoved {
+                method_id: id(2),
+                at: Timestamp(9),
+            })
+            .into(),
+            "mfa.method_removed",
+            "0a0202020202020202020202020212",
+        ),
+        (
+            MfaEvent::Enabled(crate::auth::mfa::MfaSwitched { at: Timestamp(9) }).into(),
+            "mfa.enabled",
+            "0a0312",
+        ),
+        (
+            MfaEvent::Disabled(crate::auth::mfa::MfaSwitched { at: Timestamp(9) }).into(),
+            "mfa.disabled",
+            "0a0412",
+        ),
+        (
+            MfaEvent::ChallengeIssued(crate::auth::mfa::MfaChallengeIssued {
+                challenge_id: id(5),
+                digest: Digest::from_bytes([6; 32]),
+                application_id: id(3),
+                expires_at: Timestamp(9),
+            })
+            .into(),
+            "mfa.challenge_issued",
+            "0a05050505050505050505050505060606060606060606060606060606060606060606060606060606060606060603030303030303030303030312",
+        ),
+        (
+            MfaEvent::ChallengePassed(crate::auth::mfa::MfaChallengePassed {
+                challenge_id: id(5),
+                method_id: id(2),
+                proof: crate::auth::mfa::Proof::Totp { step: 5 },
+                session_id: id(4),
+                at: Timestamp(9),
+            })
+            .into(),
+            "mfa.challenge_passed",
+            "0a06050505050505050505050505020202020202020202020202000504040404040404040404040412",
+        ),
+        (
+            MfaEvent::ChallengePassed(crate::auth::mfa::MfaChallengePassed {
+                challenge_id: id(5),
+                method_id: id(3),
+                proof: crate::auth::mfa::Proof::RecoveryCode { index: 1 },
+                session_id: id(4),
+                at: Timestamp(9),
+            })
+            .into(),
+            "mfa.challenge_passed",
+            "0a06050505050505050505050505030303030303030303030303010104040404040404040404040412",
+        ),
+        (
+            MfaEvent::AttemptFailed(crate::auth::mfa::MfaAttemptFailed {
+                method_id: Some(id(2)),
+                failed_attempts: 3,
+                at: Timestamp(9),
+            })
+            .into(),
+            "mfa.attempt_failed",
+            "0a07010202020202020202020202020312",
+        ),
+        (
+            PresenceEvent::Confirmed(crate::auth::presence::PresenceConfirmed {
+                token_id: id(5),
+                digest: Digest::from_bytes([6; 32]),
+                at: Timestamp(9),
+                expires_at: Timestamp(10),
+            })
+            .into(),
+            "presence.confirmed",
+            "0b0005050505050505050505050506060606060606060606060606060606060606060606060606060606060606061214",
+        ),
+        (
+            OAuth1TokenEvent::Created(crate::auth::oauth1::OAuth1TokenCreated {
+                user_id: id(1),
+                application_id: id(3),
+                token_digest: Digest::from_bytes([6; 32]),
+                secret: crate::value::Sealed(vec![1, 2]),
+            })
+            .into(),
+            "oauth1_token.created",
+            "0c000101010101010101010101010303030303030303030303030606060606060606060606060606060606060606060606060606060606060606020102",
+        ),
+        (
+            OAuth1TokenEvent::Revoked(crate::auth::oauth1::OAuth1TokenRevoked {}).into(),
+            "oauth1_token.revoked",
+            "0c01",
+        ),
+        (
+            SsoTokenEvent::Created(crate::auth::sso::SsoTokenCreated {
+                user_id: id(1),
+                application_id: id(3),
+                digest: Digest::from_bytes([6; 32]),
+                expires_at: Timestamp(9),
+            })
+            .into(),
+            "sso_token.created",
+            "0d00010101010101010101010101030303030303030303030303060606060606060606060606060606060606060606060606060606060606060612",
+        ),
+        (
+            SsoTokenEvent::Consumed(crate::auth::sso::SsoTokenConsumed {
+                application_id: id(3),
+                oauth1_token_id: id(4),
+            })
+            .into(),
+            "sso_token.consumed",
+            "0d01030303030303030303030303040404040404040404040404",
+        ),
+        (
+            ResetRequestEvent::Requested(crate::users::verification::VerificationRequested {
+                request_id: id(4),
+                purpose: crate::users::verification::Purpose::PasswordReset,
+                at: Timestamp(9),
+            })
+            .into(),
+            "reset_request.requested",
+            "0e000404040404040404040404040112",
+        ),
+        (
+            ResetRequestEvent::PinRequested(crate::users::verification::VerificationRequested {
+                request_id: id(4),
+                purpose: crate::users::verification::Purpose::PasswordReset,
+                at: Timestamp(9),
+            })
+            .into(),
+            "reset_request.pin_requested",
+            "0e010404040404040404040404040112",
+        ),
+        (
+            OidcProviderEvent::Disabled(crate::auth::oidc::ProviderToggled {}).into(),
+            "oidc_provider.disabled",
+            "0f03",
+        ),
+        (
+            OidcLoginEvent::Attempted(crate::auth::oidc::LoginAttempted {
+                provider_id: id(4),
+                provider_name: "p".into(),
+                subject_id: Some("s".into()),
+                user_id: None,
+                error: Some(crate::auth::oidc::AttemptError {
+                    code: 203,
+                    name: "E".into(),
+                    message: "m".into(),
+                }),
+            })
+            .into(),
+            "oidc_login.attempted",
+            "100004040404040404040404040401700101730001cb010145016d",
+        ),
+        (
+            SchemaEvent::Created(crate::data::schema::SchemaCreated {
+                name: "n".into(),
+                description: "d".into(),
+                definition: crate::json::JsonOf(Box::default()),
+            })
+            .into(),
+            "schema.created",
+            "1100016e0164d5027b2270726f70657274696573223a7b7d2c227374617475736573223a7b226e6577223a7b7d7d2c226372656174696f6e5472616e736974696f6e223a7b2274797065223a226d616e75616c222c22746f537461747573223a226e6577227d2c227472616e736974696f6e73223a5b5d2c22696e6465786573223a5b5d2c226372656174654d6f6465223a22616c6c5573657273222c22726561644d6f6465223a5b226c696e6b65645573657273222c226c696e6b656447726f75705374616666225d2c227570646174654d6f6465223a5b226c696e6b65645573657273222c226c696e6b656447726f75705374616666225d2c2264656c6574654d6f6465223a227065726d697373696f6e5265717569726564222c2267726f757053796e634d6f6465223a2264697361626c6564222c2264656661756c744c696d6974223a32302c226d6178696d756d4c696d6974223a3130307d",
+        ),
+        (
+            SchemaEvent::Updated(crate::data::schema::SchemaUpdated {
+                name: None,
+                description: Some("d".into()),
+                settings: crate::json::JsonOf(serde_json::Map::new()),
+            })
+            .into(),
+            "schema.updated",
+            "110100010164027b7d",
+        ),
+        (
+            SchemaEvent::Disabled(crate::data::schema::SchemaToggled {}).into(),
+            "schema.disabled",
+            "1102",
+        ),
+        (
+            SchemaEvent::Enabled(crate::data::schema::SchemaToggled {}).into(),
+            "schema.enabled",
+            "1103",
+        ),
+        (
+            SchemaEvent::Deleted(crate::data::schema::SchemaDeleted {}).into(),
+            "schema.deleted",
+            "1104",
+        ),
+        (
+            SchemaEvent::PropertyAdded(property_changed()).into(),
+            "schema.property_added",
+            "110503612e620a7b2262223a747275657d",
+        ),
+        (
+            SchemaEvent::PropertyUpdated(property_changed()).into(),
+            "schema.property_updated",
+            "110603612e620a7b2262223a747275657d",
+        ),
+        (
+            SchemaEvent::PropertyRemoved(property_changed()).into(),
+            "schema.property_removed",
+            "110703612e620a7b2262223a747275657d",
+        ),
+        (
+            SchemaEvent::StatusAdded(status_changed()).into(),
+            "schema.status_added",
+            "11080173087b2273223a7b7d7d",
+        ),
+        (
+            SchemaEvent::StatusUpdated(status_changed()).into(),
+            "schema.status_updated",
+            "11090173087b2273223a7b7d7d",
+        ),
+        (
+            SchemaEvent::StatusRemoved(status_changed()).into(),
+            "schema.status_removed",
+            "110a0173087b2273223a7b7d7d",
+        ),
+        (
+            SchemaEvent::CreationTransitionSet(crate::data::schema::CreationTransitionSet {
+                creation_transition: crate::json::JsonOf(
+                    vigil_schemas::workflow::CreationTransition::initial(),
+                ),
+            })
+            .into(),
+            "schema.creation_transition_set",
+            "110b227b2274797065223a226d616e75616c222c22746f537461747573223a226e6577227d",
+        ),
+        (
+            SchemaEvent::TransitionAdded(transition_changed()).into(),
+            "schema.transition_added",
+            "110c050505050505050505050505025b5d",
+        ),
+        (
+            SchemaEvent::TransitionUpdated(transition_changed()).into(),
+            "schema.transition_updated",
+            "110d050505050505050505050505025b5d",
+        ),
+        (
+            SchemaEvent::TransitionRemoved(transition_changed()).into(),
+            "schema.transition_removed",
+            "110e050505050505050505050505025b5d",
+        ),
+        (
+            SchemaEvent::IndexAdded(index_changed()).into(),
+            "schema.index_added",
+            "110f060606060606060606060606025b5d",
+        ),
+        (
+            SchemaEvent::IndexRemoved(index_changed()).into(),
+            "schema.index_removed",
+            "1110060606060606060606060606025b5d",
+        ),
+        (
+            DocumentEvent::Created(crate::data::document::DocumentCreated {
+                schema_id: id(1),
+                creator_id: Some(id(2)),
+                status: "new".into(),
+                data: object(serde_json::json!({"v": 1.5})),
+                user_ids: vec![id(2)],
+                group_ids: vec![],
+            })
+            .into(),
+            "document.created",
+            "120001010101010101010101010101020202020202020202020202036e6577097b2276223a312e357d0102020202020202020202020200",
+        ),
+        (
+            DocumentEvent::Updated(crate::data::document::DocumentUpdated {
+                data: object(serde_json::json!({})),
+            })
+            .into(),
+            "document.updated",
+            "1201027b7d",
+        ),
+        (
+            DocumentEvent::Transitioned(crate::data::document::DocumentTransitioned {
+                transition_id: id(3),
+                transition_name: Some("t".into()),
+                from_status: "a".into(),
+                to_status: "b".into(),
+                data: object(serde_json::json!({})),
+                user_ids: vec![],
+                group_ids: vec![id(4)],
+            })
+            .into(),
+            "document.transitioned",
+            "120203030303030303030303030301017401610162027b7d0001040404040404040404040404",
+        ),
+        (
+            DocumentEvent::Deleted(crate::data::document::DocumentDeleted {}).into(),
+            "document.deleted",
+            "1203",
+        ),
+        (
+            DocumentEvent::TaskRequested(crate::data::document::TaskRequested {
+                function_name: "f".into(),
+                priority: Some(2),
+                data: object(serde_json::json!({"documentId": "d"})),
+            })
+            .into(),
+            "document.task_requested",
+            "120401660104127b22646f63756d656e744964223a2264227d",
+        ),
+        (
+            DocumentEvent::UsersChanged(crate::data::document::LinksChanged { ids: vec![id(5)] })
+                .into(),
+            "document.users_changed",
+            "120501050505050505050505050505",
+        ),
+        (
+            DocumentEvent::GroupsChanged(crate::data::document::LinksChanged { ids: vec![] })
+                .into(),
+            "document.groups_changed",
+            "120600",
+        ),
+        (
+            DocumentEvent::Locked(crate::data::document::DocumentLocked {
+                since: Timestamp(1),
+                resume_at: Timestamp(2),
+                transition_id: Some(id(3)),
+                next_action: 4,
+                after_actions: crate::json::JsonOf(Vec::new()),
+            })
+            .into(),
+            "document.locked",
+            "120702040103030303030303030303030304025b5d",
+        ),
+        (
+            DocumentEvent::Resumed(crate::data::document::DocumentResumed {
+                data: object(serde_json::json!({})),
+                user_ids: vec![id(5)],
+                group_ids: vec![],
+            })
+            .into(),
+            "document.resumed",
+            "1208027b7d0105050505050505050505050500",
+        ),
+        (
+            DocumentEvent::CommentAdded(crate::data::document::CommentAdded {
+                comment_id: id(6),
+                schema_id: id(7),
+                creator_id: None,
+                text: Personal("t".into()),
+                comment_count: 1,
+            })
+            .into(),
+            "document.comment_added",
+            "120906060606060606060606060607070707070707070707070700017401",
+        ),
+        (
+            DocumentEvent::CommentUpdated(crate::data::document::CommentUpdated {
+                comment_id: id(6),
+                text: Personal("u".into()),
+            })
+            .into(),
+            "document.comment_updated",
+            "120a0606060606060606060606060175",
+        ),
+        (
+            DocumentEvent::CommentRemoved(crate::data::document::CommentRemoved {
+                comment_id: id(6),
+                comment_count: 0,
+            })
+            .into(),
+            "document.comment_removed",
+            "120b06060606060606060606060600",
+        ),
+    ]
+}
+
+/// A document's data: `value`'s fields (none when it is not an object).
+pub fn object(
+    value: serde_json::Value,
+) -> crate::json::JsonOf<serde_json::Map<String, serde_json::Value>> {
+    crate::json::JsonOf(match value {
+        serde_json::Value::Object(object) => object,
+        _ => serde_json::Map::new(),
+    })
+}
+
+pub fn property_changed() -> crate::data::schema::PropertyChanged {
+    crate::data::schema::PropertyChanged {
+        path: "a.b".into(),
+        properties: crate::json::JsonOf(serde_json::Map::from_iter([(
+            "b".to_owned(),
+            serde_json::Value::Bool(true),
+        )])),
+    }
+}
+
+pub fn status_changed() -> crate::data::schema::StatusChanged {
+    crate::data::schema::StatusChanged {
+        name: "s".into(),
+        statuses: crate::json::JsonOf([("s".to_owned(), Default::default())].into()),
+    }
+}
+
+pub fn transition_changed() -> crate::data::schema::TransitionChanged {
+    crate::data::schema::TransitionChanged {
+        id: id(5),
+        transitions: crate::json::JsonOf(Vec::new()),
+    }
+}
+
+pub fn index_changed() -> crate::data::schema::IndexChanged {
+    crate::data::schema::IndexChanged {
+        id: id(6),
+        indexes: crate::json::JsonOf(Vec::new()),
+    }
+}
