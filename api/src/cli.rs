@@ -28,7 +28,7 @@ use vigil_scheduler::group_sync::GroupSync;
 use vigil_scheduler::mail::{MailConfig, Mailer};
 use vigil_scheduler::runner::{Reactor, Reactors};
 
-use crate::state::{AppState, AuthState, DataState, Shared, UsersState};
+use crate::state::{AppState, AuthState, Core, DataState, Shared, UsersState};
 use crate::telemetry::{self, LogFormat};
 use crate::views::UserViews;
 
@@ -341,24 +341,26 @@ pub async fn start(
     }
     let reactors = Reactors::start(log.clone(), store.clone(), reactors);
     Ok(AppState::new(Shared {
-        bus,
-        store,
-        projector,
-        access,
-        ids: IdGenerator::new(),
-        users: UsersState {
-            views: UserViews::new(),
-            sends_mail: mail.is_some(),
-        },
-        auth: AuthState {
-            lifetimes,
+        core: Arc::new(Core {
+            bus,
+            store,
+            projector,
+            access,
+            ids: IdGenerator::new(),
+            read_your_writes: Duration::from_secs(5),
             vault,
+            sends_mail: mail.is_some(),
+        }),
+        users: Arc::new(UsersState {
+            views: UserViews::new(),
+        }),
+        auth: Arc::new(AuthState {
+            lifetimes,
             oidc: vigil_commands::auth::oidc::OidcClient::default(),
             nonces: crate::oauth1::Nonces::default(),
-        },
-        data: DataState::default(),
+        }),
+        data: Arc::new(DataState::default()),
         reactors,
-        read_your_writes: Duration::from_secs(5),
     }))
 }
 

@@ -180,7 +180,6 @@ pub async fn verify(
         .await?
         .ok_or_else(|| refused(ExhCode::OAuthKey, "The consumer key is unknown"))?;
     let consumer_secret = state
-        .auth
         .vault
         .open(
             &consumer.secret,
@@ -201,7 +200,6 @@ pub async fn verify(
     };
     let token_secret = match &token {
         Some(holder) => state
-            .auth
             .vault
             .open(&holder.secret, &oauth1::token_context(holder.token_id))
             .map_err(ApiError::internal)?,

@@ -3,6 +3,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::extract::FromRef;
+
 use vigil_commands::CommandBus;
 use vigil_commands::auth::session::TokenLifetimes;
 use vigil_commands::ids::IdGenerator;
@@ -14,10 +16,26 @@ use vigil_projections::store::ReadStore;
 use crate::error::ApiError;
 use crate::views::UserViews;
 
+/// Everything the handlers share: the core, and each service's own state. A service's handlers
+/// take their service's view of it (`State<DataService>`, …: the core and that service's state
+/// only); what serves every service (authentication, the route inventory) takes it whole.
 #[derive(Clone)]
 pub struct AppState(Arc<Shared>);
 
 pub struct Shared {
+    pub core: Arc<Core>,
+    /// What only the user service's handlers use.
+    pub users: Arc<UsersState>,
+    /// What only the auth service's handlers use.
+    pub auth: Arc<AuthState>,
+    /// What only the data service's handlers use.
+    pub data: Arc<DataState>,
+    /// The reactors this node runs, stopped with it.
+    pub reactors: vigil_scheduler::runner::Reactors,
+}
+
+/// What every service's handlers use.
+pub struct Core {
     /// Decides and records commands; shared with the reactors.
     pub bus: Arc<CommandBus>,
     pub store: ReadStore,
@@ -27,30 +45,90 @@ pub struct Shared {
     pub ids: IdGenerator,
     /// How long a write waits for the read models to show it before answering anyway.
     pub read_your_writes: Duration,
-    /// What only the user service's handlers use.
-    pub users: UsersState,
-    /// What only the auth service's handlers use.
-    pub auth: AuthState,
-    /// What only the data service's handlers use.
-    pub data: DataState,
-    /// The reactors this node runs, stopped with it.
-    pub reactors: vigil_scheduler::runner::Reactors,
+    /// The deployment key, which seals TOTP and OAuth1 secrets and keys recovery-code and PIN
+    /// digests.
+    pub vault: Vault,
+    /// Whether this deployment delivers mails (an SMTP server is configured); without, the flows
+    /// that need one (activation, password reset) are refused.
+    pub sends_mail: bool,
+}
+
+/// A service's view of the handlers' state: the core (which it derefs to) and its own.
+#[derive(Clone)]
+pub struct Service<S> {
+    pub core: Arc<Core>,
+    own: Arc<S>,
+}
+
+/// The user service's handlers' state: `state.users` is its own.
+pub type UsersService = Service<UsersState>;
+/// The auth service's handlers' state: `state.auth` is its own.
+pub type AuthService = Service<AuthState>;
+/// The data service's handlers' state: `state.data` is its own.
+pub type DataService = Service<DataState>;
+
+impl<S> std::ops::Deref for Service<S> {
+    type Target = Core;
+
+    fn deref(&self) -> &Core {
+        &self.core
+    }
+}
+
+impl Service<UsersState> {
+    pub fn users(&self) -> &UsersState {
+        &self.own
+    }
+}
+
+impl Service<AuthState> {
+    pub fn auth(&self) -> &AuthState {
+        &self.own
+    }
+}
+
+impl Service<DataState> {
+    pub fn data(&self) -> &DataState {
+        &self.own
+    }
+}
+
+impl FromRef<AppState> for UsersService {
+    fn from_ref(state: &AppState) -> Self {
+        Service {
+            core: state.core.clone(),
+            own: state.users.clone(),
+        }
+    }
+}
+
+impl FromRef<AppState> for AuthService {
+    fn from_ref(state: &AppState) -> Self {
+        Service {
+            core: state.core.clone(),
+            own: state.auth.clone(),
+        }
+    }
+}
+
+impl FromRef<AppState> for DataService {
+    fn from_ref(state: &AppState) -> Self {
+        Service {
+            core: state.core.clone(),
+            own: state.data.clone(),
+        }
+    }
 }
 
 /// The user service's own state.
 pub struct UsersState {
     /// Rendered users, served while current.
     pub views: UserViews,
-    /// Whether this deployment delivers activation and password-reset mails (an SMTP server is
-    /// configured); without, those flows are refused.
-    pub sends_mail: bool,
 }
 
 /// The auth service's own state.
 pub struct AuthState {
     pub lifetimes: TokenLifetimes,
-    /// The deployment key, which seals TOTP and OAuth1 secrets and keys recovery-code digests.
-    pub vault: Vault,
     /// Talks to OIDC providers.
     pub oidc: vigil_commands::auth::oidc::OidcClient,
     /// OAuth1 nonces seen recently on this node.
@@ -74,6 +152,14 @@ impl std::ops::Deref for AppState {
     }
 }
 
+impl std::ops::Deref for Shared {
+    type Target = Core;
+
+    fn deref(&self) -> &Core {
+        &self.core
+    }
+}
+
 /// How long a lookup waits for the access cache to reach the log's head before it reports that a
 /// token or client does not exist.
 const CATCH_UP: Duration = Duration::from_secs(1);
@@ -82,7 +168,9 @@ impl AppState {
     pub fn new(shared: Shared) -> Self {
         Self(Arc::new(shared))
     }
+}
 
+impl Core {
     /// Looks something up in the access cache; if it is not there, waits until the cache has
     /// caught up with the log (it may have been created an instant ago on another node) and looks
     /// again.

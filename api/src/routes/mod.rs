@@ -19,7 +19,7 @@ use vigil_projections::runner::Progress;
 
 use crate::error::ApiError;
 use crate::extract::{Caller, parse_id};
-use crate::state::AppState;
+use crate::state::{AppState, Core};
 
 /// `GET /<service>/health`: 200 while the service can answer; 503 when a read model has halted.
 pub fn health() -> Router<AppState> {
@@ -88,7 +88,7 @@ pub fn required_filter(query: &Query) -> Result<(), ApiError> {
 /// Runs `command` on the aggregate with the id in a path, as the caller, and answers
 /// `{"affectedRecords": 1}` once the read models show it.
 pub async fn execute_on<A: Aggregate>(
-    state: &AppState,
+    state: &Core,
     caller: &Caller,
     id: &str,
     command: A::Command,

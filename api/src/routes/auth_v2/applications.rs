@@ -21,7 +21,7 @@ use vigil_projections::auth::application::{self, ApplicationRow, VersionRow};
 use crate::error::ApiError;
 use crate::extract::{Caller, JsonBody, Rql, parse_id};
 use crate::routes::rendered_page;
-use crate::state::AppState;
+use crate::state::{AppState, AuthService};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -92,7 +92,7 @@ fn application_json(app: &ApplicationRow, versions: &[&VersionRow], full: bool) 
 /// `GET /auth/v2/applications`: everyone authenticated sees names and types; holders of
 /// `VIEW_APPLICATIONS` see everything but secrets.
 async fn list(
-    State(state): State<AppState>,
+    State(state): State<AuthService>,
     caller: Caller,
     Rql(query): Rql,
 ) -> Result<Json<Value>, ApiError> {
@@ -145,7 +145,7 @@ fn oauth2(kind: &str) -> Result<bool, ApiError> {
 }
 
 /// The application as the read model shows it once it reflects `position`.
-async fn rendered(state: &AppState, id: Id, position: u64) -> Result<Json<Value>, ApiError> {
+async fn rendered(state: &AuthService, id: Id, position: u64) -> Result<Json<Value>, ApiError> {
     state.settle(position).await?;
     let query = vigil_projections::rql::parse(&format!("eq(id,{id})"))?;
     let app = application::list(&state.store, &query)
@@ -157,7 +157,7 @@ async fn rendered(state: &AppState, id: Id, position: u64) -> Result<Json<Value>
 }
 
 async fn create(
-    State(state): State<AppState>,
+    State(state): State<AuthService>,
     caller: Caller,
     body: JsonBody<NewApplication>,
 ) -> Result<Json<Value>, ApiError> {
@@ -211,7 +211,7 @@ struct ApplicationUpdate {
 }
 
 async fn update(
-    State(state): State<AppState>,
+    State(state): State<AuthService>,
     caller: Caller,
     Path(id): Path<String>,
     body: JsonBody<ApplicationUpdate>,
@@ -239,7 +239,7 @@ async fn update(
 }
 
 async fn remove(
-    State(state): State<AppState>,
+    State(state): State<AuthService>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
@@ -260,7 +260,7 @@ struct NewVersion {
 
 /// `POST /auth/v2/applications/{id}/versions`: new credentials, shown in this answer only.
 async fn create_version(
-    State(state): State<AppState>,
+    State(state): State<AuthService>,
     caller: Caller,
     Path(id): Path<String>,
     body: JsonBody<NewVersion>,
@@ -276,7 +276,6 @@ async fn create_version(
     let sealed_secret = (!application.oauth2)
         .then(|| {
             state
-                .auth
                 .vault
                 .seal(secret.as_bytes(), &consumer_context(version_id))
         })
@@ -315,7 +314,7 @@ async fn create_version(
 }
 
 async fn remove_version(
-    State(state): State<AppState>,
+    State(state): State<AuthService>,
     caller: Caller,
     Path((id, version)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {

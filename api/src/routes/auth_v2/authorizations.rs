@@ -20,7 +20,7 @@ use vigil_projections::auth::authorization::{self, AuthorizationRow};
 use crate::error::ApiError;
 use crate::extract::{Caller, JsonBody, Rql};
 use crate::routes::{execute_on, rendered_page};
-use crate::state::AppState;
+use crate::state::{AppState, AuthService};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -101,7 +101,7 @@ fn challenge(
 /// `POST /auth/v2/oauth2/authorizations`: a code for the caller, for the client `clientId`, to be
 /// received at one of its registered redirect URIs (the first, when none is named).
 async fn create(
-    State(state): State<AppState>,
+    State(state): State<AuthService>,
     caller: Caller,
     body: JsonBody<NewAuthorization>,
 ) -> Result<Json<Value>, ApiError> {
@@ -177,7 +177,7 @@ fn callback_not_valid() -> ApiError {
 
 /// `GET /auth/v2/oauth2/authorizations`: one's own, or everyone's with `VIEW_AUTHORIZATIONS`.
 async fn list(
-    State(state): State<AppState>,
+    State(state): State<AuthService>,
     caller: Caller,
     Rql(query): Rql,
 ) -> Result<Json<Value>, ApiError> {
@@ -189,7 +189,7 @@ async fn list(
 
 /// `DELETE /auth/v2/oauth2/authorizations/{id}`: one's own, or any with `DELETE_AUTHORIZATIONS`.
 async fn revoke(
-    State(state): State<AppState>,
+    State(state): State<AuthService>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {

@@ -16,7 +16,7 @@ use vigil_domain::users::user::User;
 
 use crate::error::ApiError;
 use crate::extract::{Caller, JsonBody, parse_id};
-use crate::state::AppState;
+use crate::state::{AppState, AuthService};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -43,7 +43,7 @@ struct PresenceRequest {
 /// `POST /auth/v2/confirmPresence`: the caller's password again (throttled like a login) for a
 /// presence token.
 async fn confirm_presence(
-    State(state): State<AppState>,
+    State(state): State<AuthService>,
     caller: Caller,
     body: JsonBody<PresenceRequest>,
 ) -> Result<Json<Value>, ApiError> {
@@ -71,7 +71,7 @@ async fn confirm_presence(
 /// The user whose settings a path names: the caller, or anyone with `permission`. An unknown
 /// user is reported only to those who may see others' settings.
 async fn target(
-    state: &AppState,
+    state: &AuthService,
     caller: &Caller,
     user: &str,
     permission: &'static str,
@@ -104,7 +104,7 @@ fn method_json(method: &Method) -> Value {
 
 /// `GET /auth/v2/mfa/users/{userId}`: the settings (a user who never set MFA up has empty ones).
 async fn settings(
-    State(state): State<AppState>,
+    State(state): State<AuthService>,
     caller: Caller,
     Path(user): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
@@ -136,7 +136,7 @@ struct Presence {
 
 /// A change to the settings a path names, by the caller, with the caller's presence token.
 async fn change_by(
-    state: &AppState,
+    state: &AuthService,
     caller: &Caller,
     user: &str,
     presence_token: Option<String>,
@@ -154,7 +154,7 @@ async fn change_by(
 
 /// `POST /auth/v2/mfa/users/{userId}/enable` and `…/disable`.
 async fn switch<const ON: bool>(
-    State(state): State<AppState>,
+    State(state): State<AuthService>,
     caller: Caller,
     Path(user): Path<String>,
     body: JsonBody<Presence>,
@@ -186,7 +186,7 @@ struct NewMethod {
 /// `POST /auth/v2/mfa/users/{userId}/methods`: a TOTP method (answered with its secret, in base32)
 /// or ten recovery codes (answered with the codes). Neither is shown again.
 async fn add_method(
-    State(state): State<AppState>,
+    State(state): State<AuthService>,
     caller: Caller,
     Path(user): Path<String>,
     body: JsonBody<NewMethod>,
@@ -219,7 +219,7 @@ async fn add_method(
     }
     let (added, shown) = mfa::add_method(
         &state.bus,
-        &state.auth.vault,
+        &state.vault,
         &state.ids,
         &who,
         (method_type, request.name, tags),
@@ -254,7 +254,7 @@ struct Verification {
 /// `POST /auth/v2/mfa/users/{userId}/methods/{methodId}/verification/confirm`: a TOTP code
 /// proves the method works.
 async fn confirm_verification(
-    State(state): State<AppState>,
+    State(state): State<AuthService>,
     caller: Caller,
     Path((user, method)): Path<(String, String)>,
     body: JsonBody<Verification>,
@@ -267,7 +267,7 @@ async fn confirm_verification(
         .ok_or_else(|| ApiError::new(ExhCode::MissingRequiredFields, "code is required"))?;
     let outcome = mfa::verify_method(
         &state.bus,
-        &state.auth.vault,
+        &state.vault,
         &who,
         method_id,
         &code,
@@ -280,7 +280,7 @@ async fn confirm_verification(
 
 /// `POST /auth/v2/mfa/users/{userId}/methods/{methodId}/remove`.
 async fn remove_method(
-    State(state): State<AppState>,
+    State(state): State<AuthService>,
     caller: Caller,
     Path((user, method)): Path<(String, String)>,
     body: JsonBody<Presence>,

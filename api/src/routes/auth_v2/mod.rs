@@ -20,7 +20,7 @@ use vigil_domain::id::Id;
 
 use crate::error::{ApiError, OAuthError};
 use crate::extract::{RequestContext, json_body};
-use crate::state::AppState;
+use crate::state::{AppState, AuthService};
 
 mod applications;
 mod authorizations;
@@ -94,7 +94,7 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
 /// present its secret (compared by digest, in constant time). Answers the application and the
 /// client id it authenticated with.
 async fn authenticate_client(
-    state: &AppState,
+    state: &AuthService,
     headers: &HeaderMap,
     request: &TokenRequest,
 ) -> Result<(Id, String), OAuthError> {
@@ -134,7 +134,7 @@ async fn authenticate_client(
 
 /// The user an open MFA challenge was issued to, by the challenge's token (the second step of an
 /// OAuth2 or OAuth1 login).
-async fn challenged_user(state: &AppState, token: &str) -> Result<Id, ApiError> {
+async fn challenged_user(state: &AuthService, token: &str) -> Result<Id, ApiError> {
     state
         .lookup(|access| access.mfa_challenge_user(&secrets::token_digest(token)))
         .await?
@@ -204,7 +204,7 @@ fn login_error(error: LoginError) -> OAuthError {
 
 /// `POST /auth/v2/oauth2/tokens`.
 async fn token(
-    State(state): State<AppState>,
+    State(state): State<AuthService>,
     context: RequestContext,
     headers: HeaderMap,
     body: Bytes,
@@ -226,7 +226,7 @@ async fn token(
 }
 
 async fn grant(
-    state: &AppState,
+    state: &AuthService,
     context: &RequestContext,
     headers: &HeaderMap,
     body: &Bytes,
@@ -246,7 +246,7 @@ async fn grant(
             session::password_login(
                 &state.bus,
                 &state.ids,
-                state.auth.lifetimes,
+                state.auth().lifetimes,
                 application_id,
                 &username,
                 password,
@@ -277,7 +277,7 @@ async fn grant(
             session::code_login(
                 &state.bus,
                 &state.ids,
-                state.auth.lifetimes,
+                state.auth().lifetimes,
                 application_id,
                 redemption,
                 meta,
@@ -303,7 +303,7 @@ async fn grant(
             };
             vigil_commands::auth::mfa::login(
                 &state.bus,
-                (&state.auth.vault, &state.ids, state.auth.lifetimes),
+                (&state.vault, &state.ids, state.auth().lifetimes),
                 (user_id, application_id),
                 answer,
                 meta,
@@ -323,7 +323,7 @@ async fn grant(
             session::refresh(
                 &state.bus,
                 &state.ids,
-                state.auth.lifetimes,
+                state.auth().lifetimes,
                 session,
                 application_id,
                 &presented,

@@ -23,7 +23,7 @@ use vigil_projections::auth::oauth1::OAuth1TokenRow;
 use crate::error::ApiError;
 use crate::extract::{Caller, JsonBody, RequestContext, Rql, original_uri, parse_id};
 use crate::routes::{execute_on, rendered_page};
-use crate::state::AppState;
+use crate::state::{AppState, AuthService};
 
 use super::{challenged_user, credentials, required};
 
@@ -80,7 +80,7 @@ impl FromRequestParts<AppState> for ConsumerRequest {
 }
 
 /// Answers a new token (shown this once), once the read models show it.
-async fn answer_issued(state: &AppState, issued: &Issued) -> Result<Response, ApiError> {
+async fn answer_issued(state: &AuthService, issued: &Issued) -> Result<Response, ApiError> {
     state.settle(issued.outcome.position).await?;
     let at = issued.at.millis();
     Ok(credentials(json!({
@@ -103,7 +103,7 @@ struct Credentials {
 /// `POST /auth/v2/oauth1/tokens`: an email and password for a token and token secret (shown
 /// once), or `403 MFA_REQUIRED_EXCEPTION` with the challenge.
 async fn login(
-    State(state): State<AppState>,
+    State(state): State<AuthService>,
     ConsumerRequest {
         application_id,
         meta,
@@ -115,7 +115,7 @@ async fn login(
     let password = required(credentials.password, "password")?;
     let issued = oauth1::password_login(
         &state.bus,
-        (&state.auth.vault, &state.ids),
+        (&state.vault, &state.ids),
         application_id,
         (&email, password),
         meta,
@@ -134,7 +134,7 @@ struct MfaAnswer {
 
 /// `POST /auth/v2/oauth1/tokens/mfa`: the second step of an OAuth1 login.
 async fn mfa_login(
-    State(state): State<AppState>,
+    State(state): State<AuthService>,
     ConsumerRequest {
         application_id,
         meta,
@@ -153,7 +153,7 @@ async fn mfa_login(
     };
     let issued = oauth1::mfa_login(
         &state.bus,
-        (&state.auth.vault, &state.ids),
+        (&state.vault, &state.ids),
         (user_id, application_id),
         answer,
         meta,
@@ -174,7 +174,7 @@ fn token_json(row: &OAuth1TokenRow) -> Value {
 
 /// `GET /auth/v2/oauth1/tokens`: one's own tokens, or everyone's with `VIEW_AUTHORIZATIONS`.
 async fn list(
-    State(state): State<AppState>,
+    State(state): State<AuthService>,
     caller: Caller,
     Rql(query): Rql,
 ) -> Result<Json<Value>, ApiError> {
@@ -186,7 +186,7 @@ async fn list(
 
 /// `DELETE /auth/v2/oauth1/tokens/{id}`: one's own, or anyone's with `DELETE_AUTHORIZATIONS`.
 async fn revoke(
-    State(state): State<AppState>,
+    State(state): State<AuthService>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
@@ -195,7 +195,7 @@ async fn revoke(
 
 /// `POST /auth/v2/oauth1/ssoTokens/generate`: a one-time token for the caller, valid 5 minutes.
 async fn generate_sso(
-    State(state): State<AppState>,
+    State(state): State<AuthService>,
     caller: Caller,
 ) -> Result<Json<Value>, ApiError> {
     let application_id = caller.application_id.ok_or_else(|| {
@@ -233,7 +233,7 @@ struct Consume {
 /// `POST /auth/v2/oauth1/ssoTokens/consume`: signed by the consuming application; the SSO token
 /// for OAuth1 credentials of that application.
 async fn consume_sso(
-    State(state): State<AppState>,
+    State(state): State<AuthService>,
     ConsumerRequest {
         application_id,
         meta,
@@ -254,7 +254,7 @@ async fn consume_sso(
         .ok_or_else(unknown)?;
     let issued = oauth1::consume_sso(
         &state.bus,
-        (&state.auth.vault, &state.ids),
+        (&state.vault, &state.ids),
         (sso_id, &token),
         application_id,
         meta,

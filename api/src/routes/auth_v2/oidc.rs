@@ -26,7 +26,7 @@ use crate::extract::{
     Caller, JsonBody, OptionalJsonBody, RequestContext, Rql, json_body, parse_id,
 };
 use crate::routes::{execute_on, rendered_page};
-use crate::state::AppState;
+use crate::state::{AppState, AuthService};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -95,7 +95,7 @@ impl From<Form> for ProviderForm {
 
 /// `POST /auth/v2/oidc/providers`: a new provider, disabled until enabled.
 async fn create(
-    State(state): State<AppState>,
+    State(state): State<AuthService>,
     caller: Caller,
     body: JsonBody<Form>,
 ) -> Result<Json<Value>, ApiError> {
@@ -104,7 +104,7 @@ async fn create(
     let (id, outcome) = oidc::create(
         &state.bus,
         &state.ids,
-        &state.auth.vault,
+        &state.vault,
         form.into(),
         &caller.meta(),
     )
@@ -121,7 +121,7 @@ async fn create(
 
 /// `GET /auth/v2/oidc/providers?<rql>`.
 async fn list(
-    State(state): State<AppState>,
+    State(state): State<AuthService>,
     caller: Caller,
     Rql(query): Rql,
 ) -> Result<Json<Value>, ApiError> {
@@ -132,7 +132,7 @@ async fn list(
 
 /// `PUT /auth/v2/oidc/providers/{id}`: changes the given settings.
 async fn update(
-    State(state): State<AppState>,
+    State(state): State<AuthService>,
     caller: Caller,
     Path(id): Path<String>,
     body: JsonBody<Form>,
@@ -140,21 +140,14 @@ async fn update(
     caller.require("UPDATE_OIDC_PROVIDER")?;
     let id = parse_id(&id)?;
     let form = body.read()?;
-    let outcome = oidc::update(
-        &state.bus,
-        &state.auth.vault,
-        id,
-        form.into(),
-        &caller.meta(),
-    )
-    .await?;
+    let outcome = oidc::update(&state.bus, &state.vault, id, form.into(), &caller.meta()).await?;
     state.settle(outcome.position).await?;
     Ok(Json(json!({"affectedRecords": 1})))
 }
 
 /// `DELETE /auth/v2/oidc/providers/{id}`: only a disabled provider nobody logs in through.
 async fn remove(
-    State(state): State<AppState>,
+    State(state): State<AuthService>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
@@ -168,7 +161,7 @@ async fn remove(
 }
 
 async fn enable(
-    State(state): State<AppState>,
+    State(state): State<AuthService>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
@@ -176,7 +169,7 @@ async fn enable(
 }
 
 async fn disable(
-    State(state): State<AppState>,
+    State(state): State<AuthService>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
@@ -184,7 +177,7 @@ async fn disable(
 }
 
 /// The provider named `name` (whether it may be used is the command's to check).
-async fn named(state: &AppState, name: &str) -> Result<(Id, OidcProvider), ApiError> {
+async fn named(state: &AuthService, name: &str) -> Result<(Id, OidcProvider), ApiError> {
     oidc::by_name(&state.bus, name)
         .await?
         .ok_or_else(|| ApiError::new(ExhCode::ResourceUnknown, "No OIDC provider of this name"))
@@ -198,7 +191,7 @@ struct UrlRequest {
 /// `POST /auth/v2/oidc/providers/{providerName}/generateAuthenticationUrl` (public): where to send
 /// the user to log in at the provider.
 async fn authentication_url(
-    State(state): State<AppState>,
+    State(state): State<AuthService>,
     Path(name): Path<String>,
     body: OptionalJsonBody<UrlRequest>,
 ) -> Result<Json<Value>, ApiError> {
@@ -207,7 +200,7 @@ async fn authentication_url(
     let settings = provider
         .usable()
         .map_err(|e| ApiError::new(e.exh(), e.to_string()))?;
-    let nonce = oidc::nonce(&state.auth.vault, id, vigil_commands::ids::now());
+    let nonce = oidc::nonce(&state.vault, id, vigil_commands::ids::now());
     let url = oidc::authentication_url(settings, &nonce, request.state.as_deref());
     Ok(Json(json!({"authenticationUrl": url})))
 }
@@ -244,7 +237,7 @@ fn oidc_error(error: OidcError) -> ApiError {
 /// provider's authorization code; the user it names (created on the first login) gets tokens.
 /// Every attempt through an existing provider is recorded.
 async fn login(
-    State(state): State<AppState>,
+    State(state): State<AuthService>,
     context: RequestContext,
     Path(name): Path<String>,
     headers: HeaderMap,
@@ -279,8 +272,8 @@ async fn login(
     };
     let result = oidc::login(
         &state.bus,
-        (&state.ids, &state.auth.vault, state.auth.lifetimes),
-        &state.auth.oidc,
+        (&state.ids, &state.vault, state.auth().lifetimes),
+        &state.auth().oidc,
         login,
         &mut subject,
         meta.clone(),
@@ -336,7 +329,7 @@ struct LinkRequest {
 /// `POST /auth/v2/oidc/providers/{providerName}/link`: the caller logs in through the provider
 /// from now on (with a presence token: their password is removed, every login ends).
 async fn link(
-    State(state): State<AppState>,
+    State(state): State<AuthService>,
     caller: Caller,
     Path(name): Path<String>,
     body: JsonBody<LinkRequest>,
@@ -354,7 +347,7 @@ async fn link(
     let (provider_id, provider) = named(&state, &name).await?;
     let outcome = oidc::link(
         &state.bus,
-        (&state.auth.vault, &state.auth.oidc),
+        (&state.vault, &state.auth().oidc),
         caller.user_id,
         (provider_id, &provider, &code),
         &presence_token,
@@ -375,13 +368,13 @@ async fn link(
 /// `POST /auth/v2/oidc/users/{userId}/unlink` (`UNLINK_USER_FROM_OIDC`): the user no longer logs
 /// in through OIDC and is mailed a code to choose a password with.
 async fn unlink(
-    State(state): State<AppState>,
+    State(state): State<AuthService>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require("UNLINK_USER_FROM_OIDC")?;
     let user_id = parse_id(&id)?;
-    if !state.users.sends_mail {
+    if !state.sends_mail {
         return Err(ApiError::new(
             ExhCode::IllegalState,
             "This deployment sends no mail (no SMTP server is configured); the unlinked user could not choose a password",
@@ -413,7 +406,7 @@ fn attempt_json(row: &LoginAttemptRow) -> Value {
 
 /// `GET /auth/v2/oidc/loginAttempts?<rql>`.
 async fn login_attempts(
-    State(state): State<AppState>,
+    State(state): State<AuthService>,
     caller: Caller,
     Rql(query): Rql,
 ) -> Result<Json<Value>, ApiError> {

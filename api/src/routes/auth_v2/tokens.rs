@@ -14,7 +14,7 @@ use vigil_projections::auth::token::{self, TokenKind, TokenRow};
 use crate::error::ApiError;
 use crate::extract::{Caller, Rql, parse_id};
 use crate::routes::rendered_page;
-use crate::state::AppState;
+use crate::state::{AppState, AuthService};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -40,7 +40,7 @@ fn token_json(token: &TokenRow) -> Value {
 }
 
 async fn list(
-    state: &AppState,
+    state: &AuthService,
     caller: &Caller,
     kind: TokenKind,
     query: &vigil_projections::rql::Query,
@@ -54,7 +54,7 @@ async fn list(
 }
 
 async fn list_access(
-    State(state): State<AppState>,
+    State(state): State<AuthService>,
     caller: Caller,
     Rql(query): Rql,
 ) -> Result<Json<Value>, ApiError> {
@@ -62,7 +62,7 @@ async fn list_access(
 }
 
 async fn list_refresh(
-    State(state): State<AppState>,
+    State(state): State<AuthService>,
     caller: Caller,
     Rql(query): Rql,
 ) -> Result<Json<Value>, ApiError> {
@@ -70,7 +70,7 @@ async fn list_refresh(
 }
 
 async fn revoke(
-    state: &AppState,
+    state: &AuthService,
     caller: &Caller,
     kind: TokenKind,
     id: &str,
@@ -96,7 +96,7 @@ async fn revoke(
 }
 
 async fn revoke_access(
-    State(state): State<AppState>,
+    State(state): State<AuthService>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
@@ -104,7 +104,7 @@ async fn revoke_access(
 }
 
 async fn revoke_refresh(
-    State(state): State<AppState>,
+    State(state): State<AuthService>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {

@@ -25,7 +25,7 @@ use super::schemas::unknown_schema;
 use crate::error::ApiError;
 use crate::extract::{Caller, JsonBody, OptionalJsonBody, Rql, SchemaPath, parse_id};
 use crate::routes::{iso_time, rendered_page};
-use crate::state::AppState;
+use crate::state::{AppState, DataService};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -73,10 +73,10 @@ fn document_json(row: &DocumentRow) -> Value {
 }
 
 /// The document use cases, with this node's schema snapshots and the read store's unique values.
-fn documents(state: &AppState) -> Documents<'_> {
+fn documents(state: &DataService) -> Documents<'_> {
     Documents {
         bus: &state.bus,
-        snapshots: &state.data.snapshots,
+        snapshots: &state.data().snapshots,
         unique: &state.store,
     }
 }
@@ -84,7 +84,7 @@ fn documents(state: &AppState) -> Documents<'_> {
 /// The schema a path names, as the read models show it (for queries: no read of the log once it
 /// is in memory).
 async fn listed_snapshot(
-    state: &AppState,
+    state: &DataService,
     schema: &SchemaRef,
 ) -> Result<std::sync::Arc<SchemaSnapshot>, ApiError> {
     let (id, position) = vigil_projections::data::schema::locate(&state.store, schema)
@@ -92,7 +92,7 @@ async fn listed_snapshot(
         .ok_or_else(unknown_schema)?;
     let id = parse_id(&id)?;
     state
-        .data
+        .data()
         .snapshots
         .listed(&state.bus, id, position)
         .await
@@ -102,7 +102,7 @@ async fn listed_snapshot(
 
 /// The documents of `schema` the caller may read that `query` selects.
 async fn readable(
-    state: &AppState,
+    state: &DataService,
     caller: &Caller,
     schema: &SchemaSnapshot,
     query: &Query,
@@ -140,7 +140,7 @@ async fn readable(
         listed,
         &caller.actor,
         query,
-        &state.data.array_probes,
+        &state.data().array_probes,
         applied,
     )
     .await?)
@@ -148,7 +148,7 @@ async fn readable(
 
 /// `POST /data/v1/{schema}/documents`: the body is the new document's data (gzip or not).
 async fn create(
-    State(state): State<AppState>,
+    State(state): State<DataService>,
     caller: Caller,
     schema: SchemaPath,
     body: OptionalJsonBody<Map<String, Value>>,
@@ -178,7 +178,7 @@ async fn create(
 
 /// `GET /data/v1/{schema}/documents?<rql>`.
 async fn list(
-    State(state): State<AppState>,
+    State(state): State<DataService>,
     caller: Caller,
     schema: SchemaPath,
     Rql(query): Rql,
@@ -191,7 +191,7 @@ async fn list(
 /// A request's RQL guard, checked against the read models: the document passes it if the caller
 /// may read it and `filter` selects it.
 struct RqlGuard<'a> {
-    state: &'a AppState,
+    state: &'a DataService,
     caller: &'a Caller,
     filter: &'a Expr,
 }
@@ -239,7 +239,7 @@ impl Guard for RqlGuard<'_> {
 /// Makes `change` to document `id` of the schema a path names; with an RQL `filter`, only if the
 /// document passes it as it is when the change is decided. Answers how many documents changed.
 async fn change(
-    state: &AppState,
+    state: &DataService,
     caller: &Caller,
     schema: &SchemaRef,
     id: Id,
@@ -294,7 +294,7 @@ struct CommentAt {
 
 /// `PUT /data/v1/{schema}/documents/{id}?<rql>`: sets the given fields; `null` removes one.
 async fn update(
-    State(state): State<AppState>,
+    State(state): State<DataService>,
     caller: Caller,
     schema: SchemaPath,
     Path(at): Path<DocumentAt>,
@@ -316,7 +316,7 @@ async fn update(
 
 /// `DELETE /data/v1/{schema}/documents/{id}`.
 async fn remove(
-    State(state): State<AppState>,
+    State(state): State<DataService>,
     caller: Caller,
     schema: SchemaPath,
     Path(at): Path<DocumentAt>,
@@ -334,7 +334,7 @@ struct FieldsToDelete {
 
 /// `POST /data/v1/{schema}/documents/{id}/deleteFields?<rql>`: `{fields: ["a.b", …]}`.
 async fn delete_fields(
-    State(state): State<AppState>,
+    State(state): State<DataService>,
     caller: Caller,
     schema: SchemaPath,
     Path(at): Path<DocumentAt>,
@@ -365,7 +365,7 @@ struct TransitionRequest {
 
 /// `POST /data/v1/{schema}/documents/{id}/transition?<rql>`: `{id | name, data?}`.
 async fn transition(
-    State(state): State<AppState>,
+    State(state): State<DataService>,
     caller: Caller,
     schema: SchemaPath,
     Path(at): Path<DocumentAt>,
@@ -428,7 +428,7 @@ struct Users {
 
 /// `POST /data/v1/{schema}/documents/{id}/linkGroups`: `{groupIds}`.
 async fn link_groups(
-    State(state): State<AppState>,
+    State(state): State<DataService>,
     caller: Caller,
     schema: SchemaPath,
     Path(at): Path<DocumentAt>,
@@ -444,7 +444,7 @@ async fn link_groups(
 
 /// `POST /data/v1/{schema}/documents/{id}/unlinkGroups`: `{groupIds}`, or `{}` for all of them.
 async fn unlink_groups(
-    State(state): State<AppState>,
+    State(state): State<DataService>,
     caller: Caller,
     schema: SchemaPath,
     Path(at): Path<DocumentAt>,
@@ -460,7 +460,7 @@ async fn unlink_groups(
 
 /// `POST /data/v1/{schema}/documents/{id}/linkUsers`: `{userIds}`.
 async fn link_users(
-    State(state): State<AppState>,
+    State(state): State<DataService>,
     caller: Caller,
     schema: SchemaPath,
     Path(at): Path<DocumentAt>,
@@ -476,7 +476,7 @@ async fn link_users(
 
 /// `POST /data/v1/{schema}/documents/{id}/unlinkUsers`: `{userIds}`, or `{}` for all of them.
 async fn unlink_users(
-    State(state): State<AppState>,
+    State(state): State<DataService>,
     caller: Caller,
     schema: SchemaPath,
     Path(at): Path<DocumentAt>,
@@ -493,7 +493,7 @@ async fn unlink_users(
 /// `POST /data/v1/{schema}/documents/{id}/{field}`: appends the body to the array of objects at
 /// `field` under a new id; answers the element.
 async fn append_to_array(
-    State(state): State<AppState>,
+    State(state): State<DataService>,
     caller: Caller,
     schema: SchemaPath,
     Path(at): Path<ElementAt>,
@@ -521,7 +521,7 @@ fn element(at: &ElementAt) -> Result<Id, ApiError> {
 /// `PUT /data/v1/{schema}/documents/{id}/{field}/{element}?<rql>`: sets the given fields of one
 /// element; `null` removes one.
 async fn update_in_array(
-    State(state): State<AppState>,
+    State(state): State<DataService>,
     caller: Caller,
     schema: SchemaPath,
     Path(at): Path<ElementAt>,
@@ -541,7 +541,7 @@ async fn update_in_array(
 
 /// `DELETE /data/v1/{schema}/documents/{id}/{field}/{element}?<rql>`.
 async fn remove_from_array(
-    State(state): State<AppState>,
+    State(state): State<DataService>,
     caller: Caller,
     schema: SchemaPath,
     Path(at): Path<ElementAt>,
@@ -579,7 +579,7 @@ struct CommentText {
 /// `GET /data/v1/{schema}/documents/{id}/comments?<rql>`: one's own document's, or with
 /// `VIEW_DOCUMENT_COMMENTS`.
 async fn list_comments(
-    State(state): State<AppState>,
+    State(state): State<DataService>,
     caller: Caller,
     schema: SchemaPath,
     Path(at): Path<DocumentAt>,
@@ -595,7 +595,7 @@ async fn list_comments(
 
 /// `POST /data/v1/{schema}/documents/{id}/comments`: `{text}`; answers the comment.
 async fn add_comment(
-    State(state): State<AppState>,
+    State(state): State<DataService>,
     caller: Caller,
     schema: SchemaPath,
     Path(at): Path<DocumentAt>,
@@ -620,7 +620,7 @@ async fn add_comment(
 /// `PUT /data/v1/{schema}/documents/{id}/comments/{comment}`: `{text}`; one's own comment, or
 /// with `UPDATE_DOCUMENT_COMMENTS`.
 async fn update_comment(
-    State(state): State<AppState>,
+    State(state): State<DataService>,
     caller: Caller,
     schema: SchemaPath,
     Path(at): Path<CommentAt>,
@@ -639,7 +639,7 @@ async fn update_comment(
 /// `DELETE /data/v1/{schema}/documents/{id}/comments/{comment}`: one's own comment, or with
 /// `UPDATE_DOCUMENT_COMMENTS`.
 async fn remove_comment(
-    State(state): State<AppState>,
+    State(state): State<DataService>,
     caller: Caller,
     schema: SchemaPath,
     Path(at): Path<CommentAt>,

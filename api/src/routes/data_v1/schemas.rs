@@ -19,7 +19,7 @@ use vigil_schemas::index::Index;
 use crate::error::ApiError;
 use crate::extract::{Caller, JsonBody, Rql, SchemaPath, parse_id};
 use crate::routes::{iso_time, rendered_page};
-use crate::state::AppState;
+use crate::state::{AppState, DataService};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -77,7 +77,7 @@ pub fn unknown_schema() -> ApiError {
 }
 
 /// The schema a path names: `RESOURCE_UNKNOWN_EXCEPTION` when there is no such schema.
-async fn resolve(state: &AppState, schema: &SchemaRef) -> Result<(Id, Schema), ApiError> {
+async fn resolve(state: &DataService, schema: &SchemaRef) -> Result<(Id, Schema), ApiError> {
     schema::find(&state.bus, schema)
         .await?
         .ok_or_else(unknown_schema)
@@ -103,7 +103,7 @@ struct EntryAt {
 
 /// Runs `command` on the schema a path names, and answers once the read models show it.
 async fn execute(
-    state: &AppState,
+    state: &DataService,
     caller: &Caller,
     schema: SchemaPath,
     command: SchemaCommand,
@@ -118,7 +118,7 @@ async fn execute(
 /// caller without it learns nothing else, neither whether the schema exists nor what is wrong
 /// with the body. The aggregate checks it again as it decides the command.
 async fn execute_listed(
-    state: &AppState,
+    state: &DataService,
     caller: &Caller,
     schema: &SchemaRef,
     command: SchemaCommand,
@@ -132,7 +132,7 @@ async fn execute_listed(
 }
 
 /// The schema with `id` as listed, once the read models show `position`.
-async fn listed(state: &AppState, id: Id, position: u64) -> Result<SchemaRow, ApiError> {
+async fn listed(state: &DataService, id: Id, position: u64) -> Result<SchemaRow, ApiError> {
     state.settle(position).await?;
     let query = vigil_projections::rql::parse(&format!("eq(id,{id})"))?;
     model::schemas(&state.store, &query, true)
@@ -171,7 +171,7 @@ fn form(body: JsonBody<Map<String, Value>>) -> Result<SchemaForm, ApiError> {
 
 /// `POST /data/v1/`: a new schema, with a status `new` and a manual creation transition into it.
 async fn create(
-    State(state): State<AppState>,
+    State(state): State<DataService>,
     caller: Caller,
     body: JsonBody<Map<String, Value>>,
 ) -> Result<Json<Value>, ApiError> {
@@ -190,7 +190,7 @@ async fn create(
 
 /// `GET /data/v1/?<rql>`: every enabled schema; disabled ones too with `DISABLE_SCHEMAS`.
 async fn list(
-    State(state): State<AppState>,
+    State(state): State<DataService>,
     caller: Caller,
     Rql(query): Rql,
 ) -> Result<Json<Value>, ApiError> {
@@ -201,7 +201,7 @@ async fn list(
 
 /// `PUT /data/v1/{schema}`: changes the given root attributes.
 async fn update(
-    State(state): State<AppState>,
+    State(state): State<DataService>,
     caller: Caller,
     schema: SchemaPath,
     body: JsonBody<Map<String, Value>>,
@@ -216,7 +216,7 @@ async fn update(
 
 /// `DELETE /data/v1/{schema}`: only a disabled schema.
 async fn remove(
-    State(state): State<AppState>,
+    State(state): State<DataService>,
     caller: Caller,
     schema: SchemaPath,
 ) -> Result<Json<Value>, ApiError> {
@@ -228,7 +228,7 @@ async fn remove(
 }
 
 async fn disable(
-    State(state): State<AppState>,
+    State(state): State<DataService>,
     caller: Caller,
     schema: SchemaPath,
 ) -> Result<Json<Value>, ApiError> {
@@ -238,7 +238,7 @@ async fn disable(
 }
 
 async fn enable(
-    State(state): State<AppState>,
+    State(state): State<DataService>,
     caller: Caller,
     schema: SchemaPath,
 ) -> Result<Json<Value>, ApiError> {
@@ -256,7 +256,7 @@ struct NewProperty {
 
 /// `POST /data/v1/{schema}/properties`: `{name: "<dot.path>", configuration}`.
 async fn add_property(
-    State(state): State<AppState>,
+    State(state): State<DataService>,
     caller: Caller,
     schema: SchemaPath,
     body: JsonBody<NewProperty>,
@@ -273,7 +273,7 @@ async fn add_property(
 
 /// `PUT /data/v1/{schema}/properties/{path}`: the body is the new configuration.
 async fn update_property(
-    State(state): State<AppState>,
+    State(state): State<DataService>,
     caller: Caller,
     schema: SchemaPath,
     Path(PropertyAt { path }): Path<PropertyAt>,
@@ -290,7 +290,7 @@ async fn update_property(
 }
 
 async fn remove_property(
-    State(state): State<AppState>,
+    State(state): State<DataService>,
     caller: Caller,
     schema: SchemaPath,
     Path(PropertyAt { path }): Path<PropertyAt>,
@@ -310,7 +310,7 @@ struct NewStatus {
 
 /// `POST /data/v1/{schema}/statuses`: `{name, data?}`.
 async fn add_status(
-    State(state): State<AppState>,
+    State(state): State<DataService>,
     caller: Caller,
     schema: SchemaPath,
     body: JsonBody<NewStatus>,
@@ -334,7 +334,7 @@ struct StatusData {
 
 /// `PUT /data/v1/{schema}/statuses/{name}`: `{data}` replaces the status's data.
 async fn update_status(
-    State(state): State<AppState>,
+    State(state): State<DataService>,
     caller: Caller,
     schema: SchemaPath,
     Path(StatusAt { name }): Path<StatusAt>,
@@ -352,7 +352,7 @@ async fn update_status(
 
 /// `DELETE /data/v1/{schema}/statuses/{name}`: `STATUS_IN_USE_EXCEPTION` while a transition uses it.
 async fn remove_status(
-    State(state): State<AppState>,
+    State(state): State<DataService>,
     caller: Caller,
     schema: SchemaPath,
     Path(StatusAt { name }): Path<StatusAt>,
@@ -363,7 +363,7 @@ async fn remove_status(
 }
 
 async fn set_creation_transition(
-    State(state): State<AppState>,
+    State(state): State<DataService>,
     caller: Caller,
     schema: SchemaPath,
     body: JsonBody<Value>,
@@ -376,7 +376,7 @@ async fn set_creation_transition(
 
 /// `POST /data/v1/{schema}/transitions`: answers the transition with its new id.
 async fn add_transition(
-    State(state): State<AppState>,
+    State(state): State<DataService>,
     caller: Caller,
     schema: SchemaPath,
     body: JsonBody<Value>,
@@ -404,7 +404,7 @@ fn entry_with_id(section: &Value, id: Id) -> Result<Json<Value>, ApiError> {
 }
 
 async fn update_transition(
-    State(state): State<AppState>,
+    State(state): State<DataService>,
     caller: Caller,
     schema: SchemaPath,
     Path(EntryAt { id }): Path<EntryAt>,
@@ -422,7 +422,7 @@ async fn update_transition(
 }
 
 async fn remove_transition(
-    State(state): State<AppState>,
+    State(state): State<DataService>,
     caller: Caller,
     schema: SchemaPath,
     Path(EntryAt { id }): Path<EntryAt>,
@@ -434,7 +434,7 @@ async fn remove_transition(
 
 /// `POST /data/v1/{schema}/indexes`: `{fields, options}`; answers the index.
 async fn add_index(
-    State(state): State<AppState>,
+    State(state): State<DataService>,
     caller: Caller,
     schema: SchemaPath,
     body: JsonBody<Value>,
@@ -461,7 +461,7 @@ async fn add_index(
 }
 
 async fn remove_index(
-    State(state): State<AppState>,
+    State(state): State<DataService>,
     caller: Caller,
     schema: SchemaPath,
     Path(EntryAt { id }): Path<EntryAt>,

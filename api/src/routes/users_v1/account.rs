@@ -24,7 +24,7 @@ use super::rendered_user;
 use crate::error::ApiError;
 use crate::extract::{Caller, JsonBody, RequestContext, Rql, parse_id};
 use crate::routes::required_filter;
-use crate::state::AppState;
+use crate::state::{AppState, UsersService};
 use crate::views::RawJson;
 
 pub fn router() -> Router<AppState> {
@@ -80,7 +80,7 @@ struct Registration {
 
 /// How codes are mailed in `mode`: as a hash (the default), as a pin code (when the verification
 /// settings enable them, checked by the command), or not at all (`manual`).
-fn mailed(state: &AppState, mode: Option<&str>) -> Result<Option<Mode>, ApiError> {
+fn mailed(state: &UsersService, mode: Option<&str>) -> Result<Option<Mode>, ApiError> {
     let mode = match mode.unwrap_or("hash") {
         "manual" => return Ok(None),
         "hash" => Mode::Hash,
@@ -92,7 +92,7 @@ fn mailed(state: &AppState, mode: Option<&str>) -> Result<Option<Mode>, ApiError
             ));
         }
     };
-    if !state.users.sends_mail {
+    if !state.sends_mail {
         return Err(ApiError::new(
             ExhCode::IllegalState,
             "This deployment sends no mail (no SMTP server is configured); use activation_mode manual",
@@ -104,7 +104,7 @@ fn mailed(state: &AppState, mode: Option<&str>) -> Result<Option<Mode>, ApiError
 /// `POST /users/v1/register`: anyone may create an account; in the `hash` mode an activation code
 /// is mailed to it.
 async fn register(
-    State(state): State<AppState>,
+    State(state): State<UsersService>,
     context: RequestContext,
     body: JsonBody<Registration>,
 ) -> Result<RawJson, ApiError> {
@@ -134,7 +134,7 @@ struct EmailQuery {
 
 /// `GET /users/v1/email_available?email=`.
 async fn email_available(
-    State(state): State<AppState>,
+    State(state): State<UsersService>,
     Query(query): Query<EmailQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let email = query
@@ -149,7 +149,9 @@ async fn email_available(
 }
 
 /// `GET /users/v1/password_policy`.
-async fn password_policy(State(state): State<AppState>) -> Result<Json<PasswordPolicy>, ApiError> {
+async fn password_policy(
+    State(state): State<UsersService>,
+) -> Result<Json<PasswordPolicy>, ApiError> {
     Ok(Json(user::password_policy(&state.bus).await?))
 }
 
@@ -165,7 +167,7 @@ struct PolicyChanges {
 
 /// `PUT /users/v1/password_policy`: changes the given rules; answers the policy now in force.
 async fn set_password_policy(
-    State(state): State<AppState>,
+    State(state): State<UsersService>,
     caller: Caller,
     body: JsonBody<PolicyChanges>,
 ) -> Result<Json<PasswordPolicy>, ApiError> {
@@ -203,7 +205,7 @@ struct PasswordChange {
 
 /// `PUT /users/v1/password`: the caller changes their own password.
 async fn change_password(
-    State(state): State<AppState>,
+    State(state): State<UsersService>,
     caller: Caller,
     body: JsonBody<PasswordChange>,
 ) -> Result<RawJson, ApiError> {
@@ -230,7 +232,7 @@ struct PasswordConfirmation {
 
 /// `POST /users/v1/confirm_password`: whether the caller knows their password.
 async fn confirm_password(
-    State(state): State<AppState>,
+    State(state): State<UsersService>,
     caller: Caller,
     body: JsonBody<PasswordConfirmation>,
 ) -> Result<StatusCode, ApiError> {
@@ -268,7 +270,7 @@ fn user_stream(id: Id) -> StreamId {
 
 /// `PUT /users/v1/{id}`: oneself, or anyone with `UPDATE_USER`.
 async fn update(
-    State(state): State<AppState>,
+    State(state): State<UsersService>,
     caller: Caller,
     Path(id): Path<String>,
     body: JsonBody<ProfileUpdate>,
@@ -296,7 +298,7 @@ async fn update(
 
 /// `DELETE /users/v1/{id}`: oneself, or anyone with `DELETE_USER`. Logs the user out everywhere.
 async fn remove(
-    State(state): State<AppState>,
+    State(state): State<UsersService>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
@@ -308,7 +310,7 @@ async fn remove(
 
 /// `POST /users/v1/{id}/reset_failed_login_attempts`: lifts a lock or freeze on the user's logins.
 async fn reset_failed_login_attempts(
-    State(state): State<AppState>,
+    State(state): State<UsersService>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
@@ -336,7 +338,7 @@ fn anonymous(context: &RequestContext) -> Actor {
 /// Records a request for a mailed code for `purpose`, when the mode mails at all; false when no
 /// account has the address.
 async fn request_mail(
-    state: &AppState,
+    state: &UsersService,
     context: &RequestContext,
     request: MailRequest,
     purpose: Purpose,
@@ -355,7 +357,7 @@ async fn request_mail(
 
 /// `GET /users/v1/activation?email=&mode=`: mail a new activation code.
 async fn request_activation(
-    State(state): State<AppState>,
+    State(state): State<UsersService>,
     context: RequestContext,
     Query(request): Query<MailRequest>,
 ) -> Result<StatusCode, ApiError> {
@@ -372,7 +374,7 @@ async fn request_activation(
 /// `GET /users/v1/forgot_password?email=&mode=`: mail a password-reset code. An address without
 /// an account gets the same answer as one with, and no mail.
 async fn request_password_reset(
-    State(state): State<AppState>,
+    State(state): State<UsersService>,
     context: RequestContext,
     Query(request): Query<MailRequest>,
 ) -> Result<StatusCode, ApiError> {
@@ -391,7 +393,7 @@ struct MailedCode {
 /// The user a mailed code was sent to for `purpose`, and the code as proof: a hash is looked up
 /// by its digest; a pin belongs to the account of the address it comes with.
 async fn code_owner(
-    state: &AppState,
+    state: &UsersService,
     code: MailedCode,
     purpose: Purpose,
 ) -> Result<(Id, Proof), ApiError> {
@@ -436,7 +438,7 @@ async fn code_owner(
                 .ok_or_else(unknown)?;
             let proof = Proof {
                 mode: Mode::PinCode,
-                digest: state.auth.vault.pin_digest(owner, &pin),
+                digest: state.vault.pin_digest(owner, &pin),
             };
             Ok((owner, proof))
         }
@@ -450,7 +452,7 @@ async fn code_owner(
 /// `POST /users/v1/activation`: activate an account with the mailed code (`{hash}` or
 /// `{email, pin_code}`).
 async fn activate(
-    State(state): State<AppState>,
+    State(state): State<UsersService>,
     context: RequestContext,
     body: JsonBody<MailedCode>,
 ) -> Result<StatusCode, ApiError> {
@@ -464,7 +466,7 @@ async fn activate(
 /// Answers a mailed code's use once the read models show it, a refusal that was recorded (a
 /// wrong pin) included.
 async fn settled(
-    state: &AppState,
+    state: &UsersService,
     outcome: Result<vigil_commands::flow::Outcome, AccountError>,
 ) -> Result<StatusCode, ApiError> {
     match outcome {
@@ -492,7 +494,7 @@ struct PasswordResetForm {
 /// `POST /users/v1/forgot_password`: a new password with the mailed code (`hash`, or `email` and
 /// `pin_code`); logs out everywhere.
 async fn reset_password(
-    State(state): State<AppState>,
+    State(state): State<UsersService>,
     context: RequestContext,
     body: JsonBody<PasswordResetForm>,
 ) -> Result<StatusCode, ApiError> {
@@ -512,7 +514,7 @@ struct Credentials {
 /// `POST /users/v1/authenticate`: checks an email and password (throttled and counted like a
 /// login) and answers the user.
 async fn authenticate(
-    State(state): State<AppState>,
+    State(state): State<UsersService>,
     context: RequestContext,
     body: JsonBody<Credentials>,
 ) -> Result<RawJson, ApiError> {
@@ -534,7 +536,7 @@ struct EmailChange {
 /// `PUT /users/v1/{id}/email`: oneself, or anyone with `UPDATE_USER_EMAIL`. The account must be
 /// activated again (a code is mailed to the new address in the `hash` mode).
 async fn change_email(
-    State(state): State<AppState>,
+    State(state): State<UsersService>,
     caller: Caller,
     Path(id): Path<String>,
     body: JsonBody<EmailChange>,
@@ -574,7 +576,7 @@ fn own_or(caller: &Caller, id: &str, permission: &'static str) -> Result<Id, Api
 }
 
 async fn profile_image(
-    state: &AppState,
+    state: &UsersService,
     caller: &Caller,
     id: Id,
     hash: Option<String>,
@@ -593,7 +595,7 @@ async fn profile_image(
 
 /// `PUT /users/v1/{id}/profile_image`: own, or `UPDATE_PROFILE_IMAGE`.
 async fn set_profile_image(
-    State(state): State<AppState>,
+    State(state): State<UsersService>,
     caller: Caller,
     Path(id): Path<String>,
     body: JsonBody<ProfileImage>,
@@ -605,7 +607,7 @@ async fn set_profile_image(
 
 /// `DELETE /users/v1/{id}/profile_image`.
 async fn remove_profile_image(
-    State(state): State<AppState>,
+    State(state): State<UsersService>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<RawJson, ApiError> {
@@ -616,7 +618,7 @@ async fn remove_profile_image(
 /// `DELETE /users/v1/?<rql>` (deprecated by Extra Horizon, still served): deletes the users the RQL
 /// selects — with `DELETE_USER` anyone, without it only oneself.
 pub(super) async fn remove_matching(
-    State(state): State<AppState>,
+    State(state): State<UsersService>,
     caller: Caller,
     Rql(query): Rql,
 ) -> Result<Json<Value>, ApiError> {

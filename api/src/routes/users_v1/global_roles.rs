@@ -21,7 +21,7 @@ use super::role_json;
 use crate::error::ApiError;
 use crate::extract::{Caller, JsonBody, Rql, parse_id};
 use crate::routes::{page_json, rendered_page, required_filter};
-use crate::state::AppState;
+use crate::state::{AppState, UsersService};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -56,7 +56,7 @@ pub(super) fn catalogue(in_groups: bool) -> Json<Value> {
 }
 
 async fn list(
-    State(state): State<AppState>,
+    State(state): State<UsersService>,
     caller: Caller,
     Rql(query): Rql,
 ) -> Result<Json<Value>, ApiError> {
@@ -89,7 +89,11 @@ pub(super) struct RoleIds {
 }
 
 /// The role as the read model shows it once it reflects `position`.
-async fn rendered_role(state: &AppState, id: Id, position: u64) -> Result<Json<Value>, ApiError> {
+async fn rendered_role(
+    state: &UsersService,
+    id: Id,
+    position: u64,
+) -> Result<Json<Value>, ApiError> {
     state.settle(position).await?;
     let id = id.to_string();
     let role = role::by_ids(&state.store, std::slice::from_ref(&id))
@@ -100,7 +104,7 @@ async fn rendered_role(state: &AppState, id: Id, position: u64) -> Result<Json<V
 }
 
 async fn create(
-    State(state): State<AppState>,
+    State(state): State<UsersService>,
     caller: Caller,
     body: JsonBody<NewRole>,
 ) -> Result<Json<Value>, ApiError> {
@@ -119,7 +123,7 @@ async fn create(
 }
 
 async fn update(
-    State(state): State<AppState>,
+    State(state): State<UsersService>,
     caller: Caller,
     Path(id): Path<String>,
     body: JsonBody<RoleChanges>,
@@ -141,7 +145,7 @@ async fn update(
 /// Runs `command` on every aggregate of kind `A` with one of `ids`, then waits until the read
 /// models show all of it. Answers `{"affectedRecords": n}` with the number of records acted on.
 pub(super) async fn each<A: Aggregate>(
-    state: &AppState,
+    state: &UsersService,
     caller: &Caller,
     ids: Vec<String>,
     command: A::Command,
@@ -163,7 +167,7 @@ where
 }
 
 async fn remove(
-    State(state): State<AppState>,
+    State(state): State<UsersService>,
     caller: Caller,
     Rql(query): Rql,
 ) -> Result<Json<Value>, ApiError> {
@@ -175,7 +179,7 @@ async fn remove(
 
 /// Adds or removes permissions on every role the RQL selects.
 async fn change_permissions(
-    state: &AppState,
+    state: &UsersService,
     caller: &Caller,
     query: &Query,
     body: JsonBody<PermissionNames>,
@@ -190,7 +194,7 @@ async fn change_permissions(
 }
 
 async fn add_permissions(
-    State(state): State<AppState>,
+    State(state): State<UsersService>,
     caller: Caller,
     Rql(query): Rql,
     body: JsonBody<PermissionNames>,
@@ -200,7 +204,7 @@ async fn add_permissions(
 }
 
 async fn remove_permissions(
-    State(state): State<AppState>,
+    State(state): State<UsersService>,
     caller: Caller,
     Rql(query): Rql,
     body: JsonBody<PermissionNames>,
@@ -218,7 +222,7 @@ async fn remove_permissions(
 }
 
 /// The existing roles among `ids`; unknown ones are ignored, as Extra Horizon does.
-fn existing_roles(state: &AppState, ids: &[String]) -> Result<Vec<Id>, ApiError> {
+fn existing_roles(state: &UsersService, ids: &[String]) -> Result<Vec<Id>, ApiError> {
     let mut roles = Vec::with_capacity(ids.len());
     for id in ids {
         let id = parse_id(id)?;
@@ -230,7 +234,7 @@ fn existing_roles(state: &AppState, ids: &[String]) -> Result<Vec<Id>, ApiError>
 }
 
 async fn add_roles(
-    State(state): State<AppState>,
+    State(state): State<UsersService>,
     caller: Caller,
     Rql(query): Rql,
     body: JsonBody<RoleIds>,
@@ -244,7 +248,7 @@ async fn add_roles(
 }
 
 async fn remove_roles(
-    State(state): State<AppState>,
+    State(state): State<UsersService>,
     caller: Caller,
     Rql(query): Rql,
     body: JsonBody<RoleIds>,

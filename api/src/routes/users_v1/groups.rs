@@ -23,7 +23,7 @@ use super::group_role_json;
 use crate::error::ApiError;
 use crate::extract::{Caller, JsonBody, Rql, parse_id};
 use crate::routes::{rendered_page, required_filter};
-use crate::state::AppState;
+use crate::state::{AppState, UsersService};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -72,7 +72,7 @@ fn group_stream(group: Id) -> StreamId {
 
 /// `GET /users/v1/groups/{groupId}/roles`: for the group's staff, or with `VIEW_GROUP`.
 async fn list_roles(
-    State(state): State<AppState>,
+    State(state): State<UsersService>,
     caller: Caller,
     Path(group): Path<String>,
     Rql(query): Rql,
@@ -97,7 +97,11 @@ struct NewPatientEnlistment {
 }
 
 /// The group role as the read model shows it once it reflects `position`.
-async fn rendered_role(state: &AppState, role: Id, position: u64) -> Result<Json<Value>, ApiError> {
+async fn rendered_role(
+    state: &UsersService,
+    role: Id,
+    position: u64,
+) -> Result<Json<Value>, ApiError> {
     state.settle(position).await?;
     let role = role.to_string();
     let row = group::roles_by_ids(&state.store, std::slice::from_ref(&role))
@@ -113,7 +117,7 @@ async fn rendered_role(state: &AppState, role: Id, position: u64) -> Result<Json
 }
 
 async fn create_role(
-    State(state): State<AppState>,
+    State(state): State<UsersService>,
     caller: Caller,
     Path(group): Path<String>,
     body: JsonBody<NewRole>,
@@ -134,7 +138,7 @@ async fn create_role(
 }
 
 async fn update_role(
-    State(state): State<AppState>,
+    State(state): State<UsersService>,
     caller: Caller,
     Path((group, role)): Path<(String, String)>,
     body: JsonBody<RoleChanges>,
@@ -157,7 +161,7 @@ async fn update_role(
 /// Runs one command on the group for the roles its RQL selects (all of them without a filter),
 /// and answers how many roles were selected.
 async fn on_roles(
-    state: &AppState,
+    state: &UsersService,
     caller: &Caller,
     group: Id,
     query: &vigil_projections::rql::Query,
@@ -178,7 +182,7 @@ async fn on_roles(
 }
 
 async fn delete_roles(
-    State(state): State<AppState>,
+    State(state): State<UsersService>,
     caller: Caller,
     Path(group): Path<String>,
     Rql(query): Rql,
@@ -194,7 +198,7 @@ async fn delete_roles(
 /// `POST /groups/{groupId}/roles/add_permissions` (`ADD`) and `…/remove_permissions`: on the
 /// roles of the group the RQL selects.
 async fn role_permissions<const ADD: bool>(
-    State(state): State<AppState>,
+    State(state): State<UsersService>,
     caller: Caller,
     Path(group): Path<String>,
     Rql(query): Rql,
@@ -225,7 +229,7 @@ async fn role_permissions<const ADD: bool>(
 
 /// The staff members of `group` the RQL selects (all of them without a filter).
 async fn staff_of(
-    state: &AppState,
+    state: &UsersService,
     group: Id,
     query: &vigil_projections::rql::Query,
 ) -> Result<Vec<String>, ApiError> {
@@ -237,7 +241,7 @@ async fn staff_of(
 }
 
 /// The ids in `roles` that are roles of `group`; others are ignored, as Extra Horizon does.
-fn roles_of(state: &AppState, group: Id, roles: &[String]) -> Result<Vec<Id>, ApiError> {
+fn roles_of(state: &UsersService, group: Id, roles: &[String]) -> Result<Vec<Id>, ApiError> {
     let mut found = Vec::with_capacity(roles.len());
     for role in roles {
         let role = parse_id(role)?;
@@ -251,7 +255,7 @@ fn roles_of(state: &AppState, group: Id, roles: &[String]) -> Result<Vec<Id>, Ap
 /// `POST /groups/{groupId}/staff/add_roles` (`ADD`) and `…/remove_roles`: group roles given to
 /// or taken from the staff members of the group the RQL selects.
 async fn staff_roles<const ADD: bool>(
-    State(state): State<AppState>,
+    State(state): State<UsersService>,
     caller: Caller,
     Path(group): Path<String>,
     Rql(query): Rql,
@@ -319,7 +323,7 @@ fn may_ever(caller: &Caller, permission: &'static str) -> Result<(), ApiError> {
 /// `POST /users/v1/add_to_staff?<rql>` (`ADD`) and `POST /users/v1/remove_from_staff?<rql>`:
 /// the users the RQL selects join or leave the staff of `groups`.
 async fn staff_enlistments<const ADD: bool>(
-    State(state): State<AppState>,
+    State(state): State<UsersService>,
     caller: Caller,
     Rql(query): Rql,
     body: JsonBody<GroupIds>,
@@ -339,7 +343,7 @@ async fn staff_enlistments<const ADD: bool>(
 
 /// `POST /users/v1/{userId}/patient_enlistments` (`ADD_PATIENT`, globally).
 async fn add_patient(
-    State(state): State<AppState>,
+    State(state): State<UsersService>,
     caller: Caller,
     Path(id): Path<String>,
     body: JsonBody<NewPatientEnlistment>,
@@ -365,7 +369,7 @@ async fn add_patient(
 /// `DELETE /users/v1/{userId}/patient_enlistments/{groupId}`: oneself, or with `REMOVE_PATIENT`
 /// globally or as staff of the group.
 async fn remove_patient(
-    State(state): State<AppState>,
+    State(state): State<UsersService>,
     caller: Caller,
     Path((id, group)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {

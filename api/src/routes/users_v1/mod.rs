@@ -18,7 +18,7 @@ use vigil_projections::users::user::{self, InGroups, Scope, UserRow};
 use crate::error::ApiError;
 use crate::extract::{Caller, Rql, parse_id};
 use crate::routes::rendered_page;
-use crate::state::AppState;
+use crate::state::{AppState, UsersService};
 use crate::views::RawJson;
 
 mod account;
@@ -124,7 +124,7 @@ fn user_json(user: &UserRow, related: Related<'_>) -> Value {
 
 /// Renders the full view of users with their roles and enlistments (a few queries for the whole
 /// page), each with whether it will change as time passes.
-async fn render(state: &AppState, users: &[UserRow]) -> Result<Vec<(Value, bool)>, ApiError> {
+async fn render(state: &UsersService, users: &[UserRow]) -> Result<Vec<(Value, bool)>, ApiError> {
     let ids: Vec<String> = users.iter().map(|u| u.id.clone()).collect();
     let links = user::role_ids(&state.store, &ids).await?;
     let role_ids: Vec<String> = links.iter().map(|(_, role)| role.clone()).collect();
@@ -279,12 +279,12 @@ fn groups_in(full: &Value, field: &str) -> BTreeSet<Id> {
 }
 
 /// `GET /users/v1/me`.
-async fn me(State(state): State<AppState>, caller: Caller) -> Result<RawJson, ApiError> {
+async fn me(State(state): State<UsersService>, caller: Caller) -> Result<RawJson, ApiError> {
     rendered_user(&state, caller.user_id).await
 }
 
 /// The full view of one user, rendered from the read models.
-async fn full_user(state: &AppState, id: Id) -> Result<(Value, bool), ApiError> {
+async fn full_user(state: &UsersService, id: Id) -> Result<(Value, bool), ApiError> {
     let user = user::find(&state.store, &id.to_string())
         .await?
         .ok_or_else(|| ApiError::new(ExhCode::ResourceUnknown, "No user with this id"))?;
@@ -295,8 +295,12 @@ async fn full_user(state: &AppState, id: Id) -> Result<(Value, bool), ApiError> 
 }
 
 /// The full view of one user: kept in memory while current, else rendered from the read models.
-async fn rendered_user(state: &AppState, id: Id) -> Result<RawJson, ApiError> {
-    if let Some(view) = state.users.views.get(id, state.access.view_changed_at(id)) {
+async fn rendered_user(state: &UsersService, id: Id) -> Result<RawJson, ApiError> {
+    if let Some(view) = state
+        .users()
+        .views
+        .get(id, state.access.view_changed_at(id))
+    {
         return Ok(view);
     }
     // Taken before reading, so the kept view is never credited with changes it may have missed.
@@ -309,14 +313,14 @@ async fn rendered_user(state: &AppState, id: Id) -> Result<RawJson, ApiError> {
     );
     // A view that changes with the clock (an expiring enlistment) is rendered each time.
     if !expires {
-        state.users.views.put(id, read_at, view.clone());
+        state.users().views.put(id, read_at, view.clone());
     }
     Ok(view)
 }
 
 /// A page of rendered users, each shown as `view` makes it.
 async fn page_of(
-    state: &AppState,
+    state: &UsersService,
     query: &vigil_projections::rql::Query,
     scope: Scope,
     view: impl Fn(Value) -> Value,
@@ -335,7 +339,7 @@ async fn page_of(
 /// `GET /users/v1/` with RQL. Holders of `VIEW_USER` see everyone in full; staff see the patients
 /// (patient view) and staff (staff view) of their groups, and patients the staff of theirs.
 async fn list(
-    State(state): State<AppState>,
+    State(state): State<UsersService>,
     caller: Caller,
     Rql(query): Rql,
 ) -> Result<Json<Value>, ApiError> {
@@ -361,7 +365,7 @@ async fn list(
 /// `GET /users/v1/patients`: every patient for holders of `VIEW_PATIENTS`, else the patients of
 /// the caller's staff groups.
 async fn patients(
-    State(state): State<AppState>,
+    State(state): State<UsersService>,
     caller: Caller,
     Rql(query): Rql,
 ) -> Result<Json<Value>, ApiError> {
@@ -386,7 +390,7 @@ async fn patients(
 /// `GET /users/v1/staff`: every staff member for holders of `VIEW_STAFF`, else the staff of the
 /// caller's staff groups.
 async fn staff(
-    State(state): State<AppState>,
+    State(state): State<UsersService>,
     caller: Caller,
     Rql(query): Rql,
 ) -> Result<Json<Value>, ApiError> {
@@ -412,7 +416,7 @@ async fn staff(
 /// staff groups (or any patient, with `VIEW_PATIENTS`) in the patient view; a staff member of a
 /// group the caller is in (or any, with `VIEW_STAFF`) in the staff view.
 async fn by_id(
-    State(state): State<AppState>,
+    State(state): State<UsersService>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<axum::response::Response, ApiError> {

@@ -19,7 +19,7 @@ use vigil_projections::users::verification::{self, VerificationRequestRow};
 use crate::error::ApiError;
 use crate::extract::{Caller, JsonBody, Rql, parse_id};
 use crate::routes::{execute_on, rendered_page};
-use crate::state::AppState;
+use crate::state::{AppState, UsersService};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -48,7 +48,7 @@ pub fn router() -> Router<AppState> {
 
 /// `GET /users/v1/settings/verification`.
 async fn verification_settings(
-    State(state): State<AppState>,
+    State(state): State<UsersService>,
     caller: Caller,
 ) -> Result<Json<settings::VerificationSettings>, ApiError> {
     caller.require("VIEW_USER_VERIFICATION_SETTINGS")?;
@@ -67,7 +67,7 @@ struct Changes {
 
 /// `PUT /users/v1/settings/verification`: changes the given settings; answers them all.
 async fn change_verification_settings(
-    State(state): State<AppState>,
+    State(state): State<UsersService>,
     caller: Caller,
     body: JsonBody<Changes>,
 ) -> Result<Json<settings::VerificationSettings>, ApiError> {
@@ -109,7 +109,7 @@ fn templates_json(settings: &Settings) -> Value {
 
 /// `GET /users/v1/email_templates`: the templates set (unset ones are left out).
 async fn email_templates(
-    State(state): State<AppState>,
+    State(state): State<UsersService>,
     caller: Caller,
 ) -> Result<Json<Value>, ApiError> {
     caller.require("VIEW_USER_SERVICE_EMAIL_TEMPLATES")?;
@@ -120,7 +120,7 @@ async fn email_templates(
 /// `PUT /users/v1/email_templates`: sets (or, with `null`, clears) the templates given; an id
 /// and a name exclude each other. Answers all templates.
 async fn change_email_templates(
-    State(state): State<AppState>,
+    State(state): State<UsersService>,
     caller: Caller,
     body: JsonBody<serde_json::Map<String, Value>>,
 ) -> Result<Json<Value>, ApiError> {
@@ -203,7 +203,7 @@ fn request_json(row: &VerificationRequestRow) -> Value {
 
 /// `GET /users/v1/{activation,forgot_password}_requests?<rql>`: the pending requests.
 async fn list_requests<const ACTIVATION: bool>(
-    State(state): State<AppState>,
+    State(state): State<UsersService>,
     caller: Caller,
     Rql(query): Rql,
 ) -> Result<Json<Value>, ApiError> {
@@ -219,7 +219,7 @@ async fn list_requests<const ACTIVATION: bool>(
 /// `DELETE /users/v1/{activation,forgot_password}_requests/{id}`: clears the run of requests, so
 /// that the user may ask for new mails at once.
 async fn clear_request<const ACTIVATION: bool>(
-    State(state): State<AppState>,
+    State(state): State<UsersService>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
