@@ -15,7 +15,7 @@ use vigil_domain::log::LogError;
 use vigil_domain::permission::Permissions;
 use vigil_domain::reservation::{self, Reservation};
 use vigil_domain::users::login::{self, Login, LoginCommand};
-use vigil_domain::users::user::User;
+use vigil_domain::users::user::{PasswordHash, User};
 use vigil_domain::value::{Email, Timestamp};
 
 use crate::auth::mfa::{self, Challenge};
@@ -145,7 +145,7 @@ pub async fn verify_credentials(
                 .load::<Login>(&stream)
                 .await
                 .map_err(CommandError::<SessionError>::Log)?;
-            // Refused early, before the cost of Argon2; decided again with the attempt below.
+            // Refused early, before the cost of Argon2; decided again with the attempt.
             state.admits(ids::now()).map_err(LoginError::Throttled)?;
             Some(stream)
         }
@@ -155,16 +155,55 @@ pub async fn verify_credentials(
     let hash = user
         .as_ref()
         .and_then(|(_, user)| user.password_hash.clone());
-    let verified = secrets::verify_password(password, hash).await? && user_id.is_some();
-    // The attempt is decided on the address's stream: counted if wrong, clearing failures if
-    // right, and refused either way if a concurrent attempt got there first within the limits.
-    if let Some(stream) = &guard {
-        let attempt = LoginCommand::Attempt { user_id, verified };
-        bus.execute::<Login>(stream, &attempt, meta).await?;
-    }
+    let verified = attempt(bus, guard.as_ref(), user_id, password, hash, meta).await?;
     user_id
         .filter(|_| verified)
         .ok_or(LoginError::InvalidCredentials)
+}
+
+/// Whether `password` matches `hash` (none: no account, which never matches), checked as an
+/// attempt on the address's login stream `guard`: counted if wrong, clearing failures if right,
+/// and refused either way if a concurrent attempt got there first within the limits.
+async fn attempt(
+    bus: &CommandBus,
+    guard: Option<&StreamId>,
+    user_id: Option<Id>,
+    password: String,
+    hash: Option<PasswordHash>,
+    meta: &CommandMeta,
+) -> Result<bool, LoginError> {
+    let verified = secrets::verify_password(password, hash).await? && user_id.is_some();
+    if let Some(stream) = guard {
+        let attempt = LoginCommand::Attempt { user_id, verified };
+        match bus.execute::<Login>(stream, &attempt, meta).await {
+            // The failure is recorded, and refused as a wrong password.
+            Ok(_) | Err(CommandError::Domain(login::LoginAttemptError::WrongCredentials)) => {}
+            Err(other) => return Err(other.into()),
+        }
+    }
+    Ok(verified)
+}
+
+/// Whether `password` is the password of the signed-in user `user_id` (confirming it, or
+/// changing it), throttled with the logins of the user's address like a login: refused while
+/// the address is locked, and a wrong one counts as a failed login.
+pub async fn check_own_password(
+    bus: &CommandBus,
+    user_id: Id,
+    user: &User,
+    password: String,
+    meta: &CommandMeta,
+) -> Result<bool, LoginError> {
+    let guard = user.email.as_ref().map(login::stream);
+    if let Some(stream) = &guard {
+        let (state, _) = bus
+            .load::<Login>(stream)
+            .await
+            .map_err(CommandError::<SessionError>::Log)?;
+        state.admits(ids::now()).map_err(LoginError::Throttled)?;
+    }
+    let hash = user.password_hash.clone();
+    attempt(bus, guard.as_ref(), Some(user_id), password, hash, meta).await
 }
 
 /// The OAuth2 password grant: verifies the credentials and starts a session, or, with MFA

@@ -18,6 +18,7 @@ use vigil_domain::users::verification::{
 };
 use vigil_domain::value::Email;
 
+use crate::auth::session::{self, LoginError};
 use crate::flow::{CommandBus, CommandError, Outcome};
 use crate::ids::{self, IdGenerator};
 use crate::secrets::{self, SecretError};
@@ -33,6 +34,9 @@ pub enum AccountError {
     Login(#[from] CommandError<LoginAttemptError>),
     #[error(transparent)]
     ResetRequest(#[from] CommandError<ResetRequestError>),
+    /// A password check refused as a login would be (too many failed attempts).
+    #[error(transparent)]
+    Attempt(#[from] LoginError),
 }
 
 impl From<LogError> for AccountError {
@@ -180,15 +184,17 @@ pub async fn confirm_password(
     bus: &CommandBus,
     user_id: Id,
     password: String,
+    meta: &CommandMeta,
 ) -> Result<bool, AccountError> {
     let (user, _) = bus.load::<User>(&StreamId::of(User::KIND, user_id)).await?;
     if !user.active() {
         return Err(UserError::NotFound.into());
     }
-    Ok(secrets::verify_password(password, user.password_hash).await?)
+    Ok(session::check_own_password(bus, user_id, &user, password, meta).await?)
 }
 
-/// Changes the caller's password after checking the old one and the policy.
+/// Changes the caller's password after checking the old one (throttled like a login) and the
+/// policy.
 pub async fn change_password(
     bus: &CommandBus,
     user_id: Id,
@@ -200,7 +206,7 @@ pub async fn change_password(
     if !user.oidc_links.is_empty() {
         return Err(UserError::DisabledForOidcUsers.into());
     }
-    if !confirm_password(bus, user_id, old_password).await? {
+    if !confirm_password(bus, user_id, old_password, &meta.step("old-password")).await? {
         return Err(UserError::WrongPassword.into());
     }
     password_policy(bus)

@@ -402,3 +402,38 @@ in_both_deployments! {
         Ok(())
     }
 }
+
+in_both_deployments! {
+    async fn password_checks_by_a_signed_in_user_are_throttled_like_logins(deployment: Deployment) {
+        let env = TestEnv::new(deployment).await?;
+        let server = TestServer::start(&env).await?;
+        let confirm = |password: &str| json!({"password": password});
+        let change = |old: &str| json!({"old_password": old, "new_password": "Another password 1!"});
+        let attempts = [
+            ("jane@example.com", Method::POST, "/users/v1/confirm_password", confirm("wrong"), confirm("jane's password")),
+            ("john@example.com", Method::PUT, "/users/v1/password", change("wrong"), change("jane's password")),
+        ];
+        for (email, method, path, wrong, right) in attempts {
+            server.call(Method::POST, "/users/v1/register", None, Some(registration(email, "manual"))).await?;
+            let token = token_of(&server, email, "jane's password").await?;
+            let (status, body) = server.call(method.clone(), path, Some(&token), Some(wrong)).await?;
+            assert_eq!((status, body["name"].as_str()), (StatusCode::BAD_REQUEST, Some("PASSWORD_EXCEPTION")), "{path}: {body}");
+            // Counted as a failed login: straight after it, even the right password must wait.
+            let (status, body) = server.call(method, path, Some(&token), Some(right)).await?;
+            assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, Some(211)), "{path}: {body}");
+            let (_, me) = server.call(Method::GET, "/users/v1/me", Some(&token), None).await?;
+            assert_eq!(me["failed_count"], 1, "{path}: {me}");
+            // The same throttle as a login's: a login must wait too.
+            let login = json!({
+                "grant_type": "password",
+                "username": email,
+                "password": "jane's password",
+                "client_id": server.admin.client_id,
+                "client_secret": server.admin.client_secret,
+            });
+            let (status, body) = server.call(Method::POST, "/auth/v2/oauth2/tokens", None, Some(login)).await?;
+            assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, Some(211)), "{path}: {body}");
+        }
+        Ok(())
+    }
+}

@@ -62,6 +62,7 @@ impl From<AccountError> for ApiError {
             AccountError::Login(login) => login.into(),
             AccountError::ResetRequest(request) => request.into(),
             AccountError::Secret(secret) => ApiError::internal(secret),
+            AccountError::Attempt(attempt) => attempt.into(),
         }
     }
 }
@@ -237,7 +238,7 @@ async fn confirm_password(
     body: JsonBody<PasswordConfirmation>,
 ) -> Result<StatusCode, ApiError> {
     let PasswordConfirmation { password } = body.read()?;
-    if user::confirm_password(&state.bus, caller.user_id, password).await? {
+    if user::confirm_password(&state.bus, caller.user_id, password, &caller.meta()).await? {
         Ok(StatusCode::OK)
     } else {
         Err(ApiError::new(
