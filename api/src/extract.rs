@@ -13,6 +13,7 @@ use vigil_domain::commit::CommandMeta;
 use vigil_domain::data::schema::SchemaRef;
 use vigil_domain::error::ExhCode;
 use vigil_domain::id::Id;
+use vigil_domain::users::user::KeptLogin;
 use vigil_projections::rql::{self, Query};
 
 use crate::error::ApiError;
@@ -208,6 +209,8 @@ pub struct Caller {
     pub application_id: Option<Id>,
     pub actor: Actor,
     pub context: RequestContext,
+    /// The login the request was made with (an OAuth2 session or an OAuth1 token).
+    pub login: KeptLogin,
 }
 
 impl Caller {
@@ -228,7 +231,7 @@ pub async fn authenticate(
     authorization: Option<&str>,
     via: Via,
     client_ip: Option<String>,
-) -> Result<(Id, Option<Id>, Actor), ApiError> {
+) -> Result<(Id, Option<Id>, Actor, KeptLogin), ApiError> {
     let Some(header) = authorization else {
         return Err(ApiError::new(
             ExhCode::UserNotAuthenticated,
@@ -263,7 +266,8 @@ pub async fn authenticate(
         via,
         client_ip,
     );
-    Ok((bearer.user_id, Some(bearer.application_id), actor))
+    let login = KeptLogin::Session(bearer.session_id);
+    Ok((bearer.user_id, Some(bearer.application_id), actor, login))
 }
 
 impl FromRequestParts<AppState> for Caller {
@@ -278,7 +282,7 @@ impl FromRequestParts<AppState> for Caller {
             .headers
             .get(AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
-        let (user_id, application_id, actor) = match authorization {
+        let (user_id, application_id, actor, login) = match authorization {
             Some(header) if header.starts_with("OAuth ") => {
                 let signed = crate::oauth1::verify(
                     state,
@@ -302,7 +306,8 @@ impl FromRequestParts<AppState> for Caller {
                     Via::Http,
                     context.client_ip.clone(),
                 );
-                (holder.user_id, Some(holder.application_id), actor)
+                let login = KeptLogin::OAuth1Token(holder.token_id);
+                (holder.user_id, Some(holder.application_id), actor, login)
             }
             _ => authenticate(state, authorization, Via::Http, context.client_ip.clone()).await?,
         };
@@ -311,6 +316,7 @@ impl FromRequestParts<AppState> for Caller {
             application_id,
             actor,
             context,
+            login,
         })
     }
 }

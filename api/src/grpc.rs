@@ -106,7 +106,8 @@ impl EventLog for EventLogService {
             .get("authorization")
             .and_then(|v| v.to_str().ok());
         let client_ip = request.remote_addr().map(|a| a.ip().to_string());
-        let (_, _, actor) = authenticate(&self.state, authorization, Via::Grpc, client_ip).await?;
+        let (_, _, actor, _) =
+            authenticate(&self.state, authorization, Via::Grpc, client_ip).await?;
         if !actor.allows(VIEW_EVENT_LOG) {
             return Err(ApiError::no_permission(VIEW_EVENT_LOG).into());
         }

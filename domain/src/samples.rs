@@ -438,6 +438,14 @@ pub fn samples() -> Vec<(Event, &'static str, &'static str)> {
             "021704040404040404040404040401050505050505050505050505",
         ),
         (
+            UserEvent::LoggedOutElsewhere(crate::users::user::LoggedOutElsewhere {
+                kept: crate::users::user::KeptLogin::Session(id(6)),
+            })
+            .into(),
+            "user.logged_out_elsewhere",
+            "021800060606060606060606060606",
+        ),
+        (
             GroupEvent::RoleCreated(crate::users::group::GroupRoleCreated {
                 role_id: id(7),
                 name: "n".into(),

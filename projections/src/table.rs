@@ -219,10 +219,19 @@ struct Entry {
 
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
+/// A bulk delete: the rows whose columns (by index) hold the values, but those whose `except`
+/// column holds its value, and only rows written before `position`.
+#[derive(Debug)]
+struct DeleteWhere {
+    conditions: Vec<(usize, Value)>,
+    except: Option<(usize, Value)>,
+    position: i64,
+}
+
 #[derive(Debug, Default)]
 struct TableChanges {
-    /// Bulk deletes `column = value`, guarded by position, in order.
-    deletes_where: Vec<(Vec<(usize, Value)>, i64)>,
+    /// Bulk deletes, in order.
+    deletes_where: Vec<DeleteWhere>,
     /// Rows in first-touched order, for deterministic writes.
     entries: Vec<Entry>,
     /// Where each key's entry is.
@@ -392,20 +401,40 @@ impl Changes {
         position: u64,
         conditions: impl IntoIterator<Item = (&'a str, Value)>,
     ) -> Result<(), ChangeError> {
+        self.delete_where_except(table, position, conditions, None)
+    }
+
+    /// Like [`Changes::delete_where`], but for the rows whose column `except.0` holds `except.1`
+    /// (e.g. all tokens of a user but one session's).
+    pub fn delete_where_except<'a>(
+        &mut self,
+        table: &'static Table,
+        position: u64,
+        conditions: impl IntoIterator<Item = (&'a str, Value)>,
+        except: Option<(&str, Value)>,
+    ) -> Result<(), ChangeError> {
         let conditions = conditions
             .into_iter()
             .map(|(column, value)| Ok((table.column(column)?, value)))
             .collect::<Result<Vec<_>, ChangeError>>()?;
+        let except = except
+            .map(|(column, value)| Ok::<_, ChangeError>((table.column(column)?, value)))
+            .transpose()?;
         let changes = self.table(table);
         // Rows inserted earlier in this batch never reach the database.
         for entry in &mut changes.entries {
             if matches!(&entry.pending, Pending::Upsert(row)
-                if conditions.iter().all(|(index, value)| row[*index] == *value))
+                if conditions.iter().all(|(index, value)| row[*index] == *value)
+                    && except.as_ref().is_none_or(|(index, value)| row[*index] != *value))
             {
                 entry.pending = Pending::Dropped;
             }
         }
-        changes.deletes_where.push((conditions, to_i64(position)));
+        changes.deletes_where.push(DeleteWhere {
+            conditions,
+            except,
+            position: to_i64(position),
+        });
         Ok(())
     }
 
@@ -423,20 +452,30 @@ impl Changes {
         let mut steps = Vec::new();
         for (table, changes) in self.tables {
             let statements = table.statements();
-            for (conditions, position) in changes.deletes_where {
-                let matches: Vec<String> = conditions
+            for DeleteWhere {
+                conditions,
+                except,
+                position,
+            } in changes.deletes_where
+            {
+                let mut matches: Vec<String> = conditions
                     .iter()
                     .enumerate()
                     .map(|(n, (index, _))| format!("{} = ${}", table.columns[*index].0, n + 1))
                     .collect();
+                if let Some((index, _)) = &except {
+                    let n = matches.len() + 1;
+                    matches.push(format!("{} <> ${n}", table.columns[*index].0));
+                }
                 let sql = format!(
                     "DELETE FROM {} WHERE {} AND position < ${}",
                     table.name,
                     matches.join(" AND "),
-                    conditions.len() + 1
+                    matches.len() + 1
                 );
                 let binds = conditions
                     .into_iter()
+                    .chain(except)
                     .map(|(_, value)| value)
                     .chain([Value::Int(position)])
                     .collect();
@@ -796,6 +835,37 @@ mod tests {
             .unwrap();
         assert!(matches!(pending(&changes, "a"), Some(Pending::Dropped)));
         assert!(matches!(pending(&changes, "b"), Some(Pending::Upsert(_))));
+    }
+
+    #[test]
+    fn a_bulk_delete_can_spare_the_rows_holding_one_value() {
+        let mut changes = Changes::default();
+        for (id, name) in [("a", "x"), ("b", "x")] {
+            changes
+                .upsert(&ROWS, 1, [("id", id.into()), ("name", name.into())])
+                .unwrap();
+        }
+        changes
+            .delete_where_except(&ROWS, 2, [("name", "x".into())], Some(("id", "b".into())))
+            .unwrap();
+        assert!(matches!(pending(&changes, "a"), Some(Pending::Dropped)));
+        assert!(matches!(pending(&changes, "b"), Some(Pending::Upsert(_))));
+        let steps = changes.plan();
+        let Some(Step::Sql(sql, binds)) = steps.first() else {
+            panic!()
+        };
+        assert_eq!(
+            sql,
+            "DELETE FROM rows_v1 WHERE name = $1 AND id <> $2 AND position < $3"
+        );
+        assert_eq!(
+            *binds,
+            [
+                Value::Text("x".into()),
+                Value::Text("b".into()),
+                Value::Int(2)
+            ]
+        );
     }
 
     #[test]

@@ -146,7 +146,9 @@ pub async fn verify_credentials(
                 .await
                 .map_err(CommandError::<SessionError>::Log)?;
             // Refused early, before the cost of Argon2; decided again with the attempt.
-            state.admits(ids::now()).map_err(LoginError::Throttled)?;
+            state
+                .admits(ids::now(), true)
+                .map_err(LoginError::Throttled)?;
             Some(stream)
         }
         None => None,
@@ -155,26 +157,32 @@ pub async fn verify_credentials(
     let hash = user
         .as_ref()
         .and_then(|(_, user)| user.password_hash.clone());
-    let verified = attempt(bus, guard.as_ref(), user_id, password, hash, meta).await?;
+    let verified = attempt(bus, guard.as_ref(), user_id, password, hash, true, meta).await?;
     user_id
         .filter(|_| verified)
         .ok_or(LoginError::InvalidCredentials)
 }
 
 /// Whether `password` matches `hash` (none: no account, which never matches), checked as an
-/// attempt on the address's login stream `guard`: counted if wrong, clearing failures if right,
-/// and refused either way if a concurrent attempt got there first within the limits.
+/// attempt on the address's login stream `guard` (`paced`: see [`LoginCommand::Attempt`]):
+/// counted if wrong, clearing failures if right, and refused either way if a concurrent attempt
+/// got there first within the limits.
 async fn attempt(
     bus: &CommandBus,
     guard: Option<&StreamId>,
     user_id: Option<Id>,
     password: String,
     hash: Option<PasswordHash>,
+    paced: bool,
     meta: &CommandMeta,
 ) -> Result<bool, LoginError> {
     let verified = secrets::verify_password(password, hash).await? && user_id.is_some();
     if let Some(stream) = guard {
-        let attempt = LoginCommand::Attempt { user_id, verified };
+        let attempt = LoginCommand::Attempt {
+            user_id,
+            verified,
+            paced,
+        };
         match bus.execute::<Login>(stream, &attempt, meta).await {
             // The failure is recorded, and refused as a wrong password.
             Ok(_) | Err(CommandError::Domain(login::LoginAttemptError::WrongCredentials)) => {}
@@ -185,8 +193,10 @@ async fn attempt(
 }
 
 /// Whether `password` is the password of the signed-in user `user_id` (confirming it, or
-/// changing it), throttled with the logins of the user's address like a login: refused while
-/// the address is locked, and a wrong one counts as a failed login.
+/// changing it), checked with the logins of the user's address: a wrong one counts as a failed
+/// login, and every check is refused while the address is frozen or locked. The pause after a
+/// failed login does not apply: the user is signed in already, and their client may well ask
+/// again at once.
 pub async fn check_own_password(
     bus: &CommandBus,
     user_id: Id,
@@ -200,10 +210,21 @@ pub async fn check_own_password(
             .load::<Login>(stream)
             .await
             .map_err(CommandError::<SessionError>::Log)?;
-        state.admits(ids::now()).map_err(LoginError::Throttled)?;
+        state
+            .admits(ids::now(), false)
+            .map_err(LoginError::Throttled)?;
     }
     let hash = user.password_hash.clone();
-    attempt(bus, guard.as_ref(), Some(user_id), password, hash, meta).await
+    attempt(
+        bus,
+        guard.as_ref(),
+        Some(user_id),
+        password,
+        hash,
+        false,
+        meta,
+    )
+    .await
 }
 
 /// The OAuth2 password grant: verifies the credentials and starts a session, or, with MFA

@@ -11,7 +11,7 @@ use vigil_domain::users::address::{self, ResetRequestCommand, ResetRequestError,
 use vigil_domain::users::login::{self, Login, LoginAttemptError, LoginCommand};
 use vigil_domain::users::settings::{self, Settings, TemplateRef, TemplateSlot};
 use vigil_domain::users::user::{
-    self, CodeRequest, PasswordHash, Registration, User, UserCommand, UserError,
+    self, CodeRequest, KeptLogin, PasswordHash, Registration, User, UserCommand, UserError,
 };
 use vigil_domain::users::verification::{
     Mode, Proof, Purpose, VerificationError, VerificationRequested,
@@ -194,12 +194,14 @@ pub async fn confirm_password(
 }
 
 /// Changes the caller's password after checking the old one (throttled like a login) and the
-/// policy.
+/// policy. Every other login of the user ends with it; `kept`, the one the change is made with,
+/// stays.
 pub async fn change_password(
     bus: &CommandBus,
     user_id: Id,
     old_password: String,
     new_password: String,
+    kept: KeptLogin,
     meta: &CommandMeta,
 ) -> Result<Outcome, AccountError> {
     let (user, _) = bus.load::<User>(&StreamId::of(User::KIND, user_id)).await?;
@@ -217,7 +219,10 @@ pub async fn change_password(
     let outcome = bus
         .execute::<User>(
             &StreamId::of(User::KIND, user_id),
-            &UserCommand::ChangePassword { password_hash },
+            &UserCommand::ChangePassword {
+                password_hash,
+                kept,
+            },
             meta,
         )
         .await?;

@@ -70,8 +70,14 @@ pub enum LoginCommand {
     /// A login attempt at `ctx.now`, whose password the command layer has checked: admitted only
     /// within the limits, a wrong one (or an address without an account) counted in the same
     /// commit that refuses it, a right one clearing earlier failures. Attempts made in parallel
-    /// are thereby decided one after the other, so they cannot outrun the limits.
-    Attempt { user_id: Option<Id>, verified: bool },
+    /// are thereby decided one after the other, so they cannot outrun the limits. `paced`: the
+    /// pause after a failure applies (logins); a signed-in user's own password checks are counted,
+    /// frozen and locked alike, without it.
+    Attempt {
+        user_id: Option<Id>,
+        verified: bool,
+        paced: bool,
+    },
     /// Clear the count: a successful login, a new password, or an administrator.
     Clear {
         user_id: Option<Id>,
@@ -112,8 +118,9 @@ pub struct Login {
 }
 
 impl Login {
-    /// Whether a login attempt may be made at `now`.
-    pub fn admits(&self, now: Timestamp) -> Result<(), LoginAttemptError> {
+    /// Whether a login attempt may be made at `now`; `paced`: whether the pause after a failure
+    /// applies.
+    pub fn admits(&self, now: Timestamp, paced: bool) -> Result<(), LoginAttemptError> {
         let Some(last) = self.last_failed_at else {
             return Ok(());
         };
@@ -122,7 +129,7 @@ impl Login {
             Err(LoginAttemptError::Locked)
         } else if self.failed_count.is_multiple_of(FREEZE_EVERY) && since < FREEZE_MILLIS {
             Err(LoginAttemptError::Frozen)
-        } else if since < PAUSE_MILLIS {
+        } else if paced && since < PAUSE_MILLIS {
             Err(LoginAttemptError::Timeout)
         } else {
             Ok(())
@@ -157,16 +164,19 @@ impl Aggregate for Login {
     ) -> Result<Vec<Self::Event>, Self::Error> {
         match command {
             LoginCommand::Attempt {
-                verified: false, ..
+                verified: false,
+                paced,
+                ..
             } => {
-                self.admits(ctx.now)?;
+                self.admits(ctx.now, *paced)?;
                 Err(LoginAttemptError::WrongCredentials)
             }
             LoginCommand::Attempt {
                 user_id,
                 verified: true,
+                paced,
             } => {
-                self.admits(ctx.now)?;
+                self.admits(ctx.now, *paced)?;
                 Ok(self.clear(*user_id))
             }
             LoginCommand::Clear { user_id, .. } => Ok(self.clear(*user_id)),
@@ -237,6 +247,7 @@ mod tests {
         LoginCommand::Attempt {
             user_id: Some(id(1)),
             verified: false,
+            paced: true,
         }
     }
 
@@ -244,7 +255,27 @@ mod tests {
         LoginCommand::Attempt {
             user_id: Some(id(1)),
             verified: true,
+            paced: true,
         }
+    }
+
+    #[test]
+    fn an_unpaced_attempt_skips_the_pause_but_not_the_freeze() {
+        let unpaced = LoginCommand::Attempt {
+            user_id: Some(id(1)),
+            verified: true,
+            paced: false,
+        };
+        given::<Login>(&[failed(1, NOW)])
+            .at(after(1))
+            .when(unpaced.clone())
+            .then(&[LoginEvent::Cleared(FailuresCleared {
+                user_id: Some(id(1)),
+            })]);
+        given::<Login>(&[failed(FREEZE_EVERY, NOW)])
+            .at(after(1))
+            .when(unpaced)
+            .then_err(LoginAttemptError::Frozen);
     }
 
     #[test]
@@ -304,7 +335,7 @@ mod tests {
     fn fifty_failures_lock_until_an_administrator_resets() {
         let locked = Login::fold(&[failed(50, NOW)]);
         assert_eq!(
-            locked.admits(after(86_400_000)),
+            locked.admits(after(86_400_000), true),
             Err(LoginAttemptError::Locked)
         );
         let reset = LoginCommand::Clear {
@@ -320,7 +351,7 @@ mod tests {
             ));
         let cleared = given::<Login>(&[failed(50, NOW)]).when(reset).events();
         let state = Login::fold(&[vec![failed(50, NOW)], cleared].concat());
-        assert_eq!(state.admits(after(1)), Ok(()));
+        assert_eq!(state.admits(after(1), true), Ok(()));
     }
 
     #[test]
@@ -337,7 +368,7 @@ mod tests {
         #[test]
         fn attempts_a_second_apart_between_freezes_are_admitted(count in 1u32..49, gap in 1_000i64..59_999) {
             let state = Login::fold(&[failed(count, NOW)]);
-            let admitted = state.admits(after(gap)).is_ok();
+            let admitted = state.admits(after(gap), true).is_ok();
             prop_assert_eq!(admitted, !count.is_multiple_of(FREEZE_EVERY));
         }
     }

@@ -1,6 +1,7 @@
 //! What the cache knows, folded from the log: tokens, sessions, clients, users' roles and enlistments.
 
 use super::*;
+use vigil_domain::users::user::KeptLogin;
 
 #[derive(Debug, Clone)]
 pub(super) struct SessionTokens {
@@ -179,6 +180,7 @@ impl Model {
             UserEvent::OidcLinked(_) | UserEvent::OidcUnlinked(_) => {
                 self.log_out_everywhere(user_id);
             }
+            UserEvent::LoggedOutElsewhere(e) => self.log_out_elsewhere(user_id, e.kept),
             UserEvent::PasswordReset(_) => {
                 self.log_out_everywhere(user_id);
                 self.forget_code(user_id, Purpose::PasswordReset);
@@ -354,9 +356,25 @@ impl Model {
 
     /// Ends every login of the user: sessions, OAuth1 tokens, MFA challenges and SSO tokens.
     pub(super) fn log_out_everywhere(&mut self, user_id: Id) {
-        self.end_sessions_of(user_id);
+        self.log_out_elsewhere(user_id, KeptLogin::None);
+    }
+
+    /// Ends every login of the user but `kept`.
+    pub(super) fn log_out_elsewhere(&mut self, user_id: Id, kept: KeptLogin) {
+        let sessions = self
+            .user_sessions
+            .get(&user_id)
+            .cloned()
+            .unwrap_or_default();
+        for session in sessions {
+            if kept != KeptLogin::Session(session) {
+                self.end_session(session);
+            }
+        }
         self.forget_mfa_challenges(user_id);
-        self.forget_oauth1_tokens(|holder| holder.user_id == user_id);
+        self.forget_oauth1_tokens(|holder| {
+            holder.user_id == user_id && kept != KeptLogin::OAuth1Token(holder.token_id)
+        });
         self.sso_tokens.retain(|_, (_, user, _)| *user != user_id);
     }
 
@@ -458,12 +476,6 @@ impl Model {
             global,
             staff,
             patient,
-        }
-    }
-
-    pub(super) fn end_sessions_of(&mut self, user_id: Id) {
-        for session in self.user_sessions.remove(&user_id).unwrap_or_default() {
-            self.end_session(session);
         }
     }
 

@@ -253,6 +253,74 @@ fn a_deleted_user_is_logged_out_everywhere() {
 }
 
 #[test]
+fn a_password_change_logs_the_user_out_everywhere_but_where_it_was_made() {
+    use vigil_domain::auth::oauth1::{OAuth1Token, OAuth1TokenCreated};
+    use vigil_domain::event::OAuth1TokenEvent;
+    use vigil_domain::users::user::{KeptLogin, LoggedOutElsewhere};
+    use vigil_domain::value::Sealed;
+    let access = cache();
+    session_started(&access, 1, 1, 2, (10, 11));
+    session_started(&access, 2, 3, 2, (12, 13));
+    session_started(&access, 3, 4, 5, (14, 15));
+    for (position, token) in [(4, 20), (5, 21)] {
+        let created = OAuth1TokenEvent::Created(OAuth1TokenCreated {
+            user_id: id(2),
+            application_id: id(50),
+            token_digest: Digest::of(&[token]),
+            secret: Sealed(vec![token]),
+        });
+        let stream = StreamId::of(OAuth1Token::KIND, id(token));
+        record(&access, position, stream, vec![created.into()]);
+    }
+    let user = StreamId::of(User::KIND, id(2));
+    let elsewhere = |kept| UserEvent::LoggedOutElsewhere(LoggedOutElsewhere { kept }).into();
+    record(
+        &access,
+        6,
+        user.clone(),
+        vec![elsewhere(KeptLogin::Session(id(1)))],
+    );
+    assert!(
+        access.bearer(&Digest::of(&[10])).is_some(),
+        "the session it was made with stays"
+    );
+    assert_eq!(
+        access.session_of_refresh_token(&Digest::of(&[11])),
+        Some(id(1))
+    );
+    assert_eq!(access.bearer(&Digest::of(&[12])), None);
+    assert_eq!(access.session_of_refresh_token(&Digest::of(&[13])), None);
+    assert!(
+        access.bearer(&Digest::of(&[14])).is_some(),
+        "other users stay logged in"
+    );
+    for token in [20, 21] {
+        assert_eq!(access.oauth1_token(&Digest::of(&[token])), None);
+    }
+
+    // Made with an OAuth1 token, that token stays and every session ends.
+    for (position, token) in [(7, 22), (8, 23)] {
+        let created = OAuth1TokenEvent::Created(OAuth1TokenCreated {
+            user_id: id(2),
+            application_id: id(50),
+            token_digest: Digest::of(&[token]),
+            secret: Sealed(vec![token]),
+        });
+        let stream = StreamId::of(OAuth1Token::KIND, id(token));
+        record(&access, position, stream, vec![created.into()]);
+    }
+    record(
+        &access,
+        9,
+        user,
+        vec![elsewhere(KeptLogin::OAuth1Token(id(22)))],
+    );
+    assert!(access.oauth1_token(&Digest::of(&[22])).is_some());
+    assert_eq!(access.oauth1_token(&Digest::of(&[23])), None);
+    assert_eq!(access.bearer(&Digest::of(&[10])), None);
+}
+
+#[test]
 fn tokens_and_clients_die_with_their_application() {
     let access = cache();
     session_started(&access, 1, 1, 2, (10, 11));

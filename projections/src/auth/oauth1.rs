@@ -7,7 +7,7 @@ use vigil_domain::auth::oauth1::OAuth1Token;
 use vigil_domain::commit::Recorded;
 use vigil_domain::event::{ApplicationEvent, Event, OAuth1TokenEvent, UserEvent};
 use vigil_domain::log::Filter;
-use vigil_domain::users::user::User;
+use vigil_domain::users::user::{KeptLogin, User};
 
 use crate::json_sql::Indexes;
 use crate::page::{Limits, List, Page, QueryError};
@@ -74,6 +74,19 @@ impl Projection for OAuth1Tokens {
                     | UserEvent::OidcUnlinked(_),
                 ) => {
                     changes.delete_where(&OAUTH1_TOKENS, position, [("user_id", id.into())])?;
+                }
+                // A user who changed their password is logged out everywhere else.
+                Event::User(UserEvent::LoggedOutElsewhere(e)) => {
+                    let kept = match e.kept {
+                        KeptLogin::OAuth1Token(kept) => Some(("id", kept.to_string().into())),
+                        KeptLogin::Session(_) | KeptLogin::None => None,
+                    };
+                    changes.delete_where_except(
+                        &OAUTH1_TOKENS,
+                        position,
+                        [("user_id", id.into())],
+                        kept,
+                    )?;
                 }
                 Event::Application(ApplicationEvent::Deleted(_)) => {
                     changes.delete_where(

@@ -7,7 +7,7 @@ use vigil_domain::auth::session::Session;
 use vigil_domain::commit::Recorded;
 use vigil_domain::event::{Event, SessionEvent, UserEvent};
 use vigil_domain::log::Filter;
-use vigil_domain::users::user::User;
+use vigil_domain::users::user::{KeptLogin, User};
 
 use crate::json_sql::Indexes;
 use crate::page::{Limits, List, Page, QueryError};
@@ -93,6 +93,22 @@ impl Projection for Tokens {
                 ) => {
                     for table in TABLES {
                         changes.delete_where(table, position, [("user_id", session.into())])?;
+                    }
+                    continue;
+                }
+                // A user who changed their password is logged out everywhere else.
+                Event::User(UserEvent::LoggedOutElsewhere(e)) => {
+                    let kept = match e.kept {
+                        KeptLogin::Session(kept) => Some(("session_id", kept.to_string().into())),
+                        KeptLogin::OAuth1Token(_) | KeptLogin::None => None,
+                    };
+                    for table in TABLES {
+                        changes.delete_where_except(
+                            table,
+                            position,
+                            [("user_id", session.into())],
+                            kept.clone(),
+                        )?;
                     }
                     continue;
                 }

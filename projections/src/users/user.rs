@@ -206,7 +206,9 @@ impl Projection for Users {
                 | UserEvent::PinFailed(_)
                 | UserEvent::VerificationCleared(_) => {}
                 // Links are the `oidc_links_v1` read model's.
-                UserEvent::OidcLinked(_) | UserEvent::OidcUnlinked(_) => {}
+                UserEvent::OidcLinked(_)
+                | UserEvent::OidcUnlinked(_)
+                | UserEvent::LoggedOutElsewhere(_) => {}
                 // The enlistments themselves are the `groups_v1` read model's.
                 UserEvent::StaffEnlisted(_)
                 | UserEvent::StaffRemoved(_)

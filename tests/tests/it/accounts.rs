@@ -404,7 +404,7 @@ in_both_deployments! {
 }
 
 in_both_deployments! {
-    async fn password_checks_by_a_signed_in_user_are_throttled_like_logins(deployment: Deployment) {
+    async fn password_checks_by_a_signed_in_user_are_counted_and_frozen_like_logins(deployment: Deployment) {
         let env = TestEnv::new(deployment).await?;
         let server = TestServer::start(&env).await?;
         let confirm = |password: &str| json!({"password": password});
@@ -416,14 +416,14 @@ in_both_deployments! {
         for (email, method, path, wrong, right) in attempts {
             server.call(Method::POST, "/users/v1/register", None, Some(registration(email, "manual"))).await?;
             let token = token_of(&server, email, "jane's password").await?;
-            let (status, body) = server.call(method.clone(), path, Some(&token), Some(wrong)).await?;
-            assert_eq!((status, body["name"].as_str()), (StatusCode::BAD_REQUEST, Some("PASSWORD_EXCEPTION")), "{path}: {body}");
-            // Counted as a failed login: straight after it, even the right password must wait.
+            for _ in 0..10 {
+                let (status, body) = server.call(method.clone(), path, Some(&token), Some(wrong.clone())).await?;
+                assert_eq!((status, body["name"].as_str()), (StatusCode::BAD_REQUEST, Some("PASSWORD_EXCEPTION")), "{path}: {body}");
+            }
+            // Ten failures freeze the address for a minute, as ten failed logins do: even the right
+            // password is refused, and so is a login.
             let (status, body) = server.call(method, path, Some(&token), Some(right)).await?;
-            assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, Some(211)), "{path}: {body}");
-            let (_, me) = server.call(Method::GET, "/users/v1/me", Some(&token), None).await?;
-            assert_eq!(me["failed_count"], 1, "{path}: {me}");
-            // The same throttle as a login's: a login must wait too.
+            assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, Some(212)), "{path}: {body}");
             let login = json!({
                 "grant_type": "password",
                 "username": email,
@@ -432,8 +432,42 @@ in_both_deployments! {
                 "client_secret": server.admin.client_secret,
             });
             let (status, body) = server.call(Method::POST, "/auth/v2/oauth2/tokens", None, Some(login)).await?;
-            assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, Some(211)), "{path}: {body}");
+            assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, Some(212)), "{path}: {body}");
         }
+        Ok(())
+    }
+}
+
+in_both_deployments! {
+    async fn a_password_change_ends_every_other_session_of_the_user(deployment: Deployment) {
+        let env = TestEnv::new(deployment).await?;
+        let server = TestServer::start(&env).await?;
+        server.call(Method::POST, "/users/v1/register", None, Some(registration("jane@example.com", "manual"))).await?;
+        let first = server.login("jane@example.com", "jane's password").await?;
+        let second = server.login("jane@example.com", "jane's password").await?;
+        let token = |tokens: &Value, kind: &str| tokens[kind].as_str().unwrap_or_default().to_owned();
+        let change = json!({"old_password": "jane's password", "new_password": "Another password 1!"});
+        let (status, body) = server.call(Method::PUT, "/users/v1/password", Some(&token(&first, "access_token")), Some(change)).await?;
+        assert_eq!(status, StatusCode::OK, "{body}");
+
+        let refresh = |tokens: &Value| json!({
+            "grant_type": "refresh_token",
+            "refresh_token": token(tokens, "refresh_token"),
+            "client_id": server.admin.client_id,
+            "client_secret": server.admin.client_secret,
+        });
+        // The other session is over: its access token is unknown, its refresh token refused.
+        let (status, body) = server.call(Method::GET, "/users/v1/me", Some(&token(&second, "access_token")), None).await?;
+        assert_eq!((status, body["name"].as_str()), (StatusCode::UNAUTHORIZED, Some("ACCESS_TOKEN_UNKNOWN_EXCEPTION")), "{body}");
+        let (status, body) = server.call(Method::POST, "/auth/v2/oauth2/tokens", None, Some(refresh(&second))).await?;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        // The session the change was made with goes on.
+        let (status, me) = server.call(Method::GET, "/users/v1/me", Some(&token(&first, "access_token")), None).await?;
+        assert_eq!(status, StatusCode::OK, "{me}");
+        let (status, body) = server.call(Method::POST, "/auth/v2/oauth2/tokens", None, Some(refresh(&first))).await?;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        // And so does a login with the new password.
+        server.login("jane@example.com", "Another password 1!").await?;
         Ok(())
     }
 }

@@ -219,6 +219,7 @@ async fn change_password(
         caller.user_id,
         old_password,
         new_password,
+        caller.login,
         &caller.meta(),
     )
     .await?;

@@ -120,11 +120,15 @@ impl Aggregate for User {
                 purpose: Purpose::PasswordReset,
                 ..
             } if !self.oidc_links.is_empty() => Err(UserError::DisabledForOidcUsers),
-            UserCommand::ChangePassword { password_hash } => {
-                Ok(vec![UserEvent::PasswordChanged(PasswordChanged {
+            UserCommand::ChangePassword {
+                password_hash,
+                kept,
+            } => Ok(vec![
+                UserEvent::PasswordChanged(PasswordChanged {
                     password_hash: password_hash.clone(),
-                })])
-            }
+                }),
+                UserEvent::LoggedOutElsewhere(LoggedOutElsewhere { kept: *kept }),
+            ]),
             UserCommand::Delete => Ok(vec![UserEvent::Deleted(UserDeleted {})]),
             UserCommand::RequestVerification { purpose, request } => {
                 self.verification_requested(*purpose, request, ctx)
@@ -313,6 +317,8 @@ impl Aggregate for User {
                 }
             }
             UserEvent::PasswordChanged(e) => self.password_hash = Some(e.password_hash.clone()),
+            // Logins are the sessions' and tokens' own streams.
+            UserEvent::LoggedOutElsewhere(_) => {}
             UserEvent::Deleted(_) => {
                 self.deleted = true;
                 self.password_hash = None;

@@ -71,8 +71,10 @@ pub enum UserCommand {
     },
     Update(ProfileChanges),
     /// A new password, hashed, after the command layer verified the old one.
+    /// A new password, which ends every other login of the user (`kept` stays).
     ChangePassword {
         password_hash: PasswordHash,
+        kept: KeptLogin,
     },
     Delete,
     /// Ask for a mailed code (a new activation mail, or a password reset).

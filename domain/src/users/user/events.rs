@@ -80,6 +80,27 @@ pub struct PasswordChanged {
     pub password_hash: PasswordHash,
 }
 
+/// Every login of the user ended but the one the change was made with (after a password
+/// change): OAuth2 sessions with their access and refresh tokens, OAuth1 tokens, SSO tokens and
+/// open MFA challenges.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+pub struct LoggedOutElsewhere {
+    pub kept: KeptLogin,
+}
+
+/// The login a change was made with, which it leaves alive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+pub enum KeptLogin {
+    /// An OAuth2 session (its stream key).
+    Session(Id),
+    /// An OAuth1 token (its id).
+    OAuth1Token(Id),
+    /// None (the change was not made with a login of the user).
+    None,
+}
+
 /// The account is gone (Extra Horizon's `user_deleted`): every login of it ends with it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(test, derive(proptest_derive::Arbitrary))]
@@ -204,5 +225,6 @@ events! {
         VerificationCleared(VerificationCleared) = "user.verification_cleared",
         OidcLinked(OidcLinked) = "user.oidc_linked",
         OidcUnlinked(OidcUnlinked) = "user.oidc_unlinked",
+        LoggedOutElsewhere(LoggedOutElsewhere) = "user.logged_out_elsewhere",
     }
 }

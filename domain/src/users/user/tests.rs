@@ -138,6 +138,7 @@ fn only_the_user_changes_their_password() {
         .by(admin)
         .when(UserCommand::ChangePassword {
             password_hash: hash.clone(),
+            kept: KeptLogin::None,
         })
         .then_err(UserError::NoPermission("UPDATE_USER"));
     let me = Actor::user(id(0), None, Permissions::default(), Via::Http, None);
@@ -145,10 +146,16 @@ fn only_the_user_changes_their_password() {
         .by(me)
         .when(UserCommand::ChangePassword {
             password_hash: hash.clone(),
+            kept: KeptLogin::Session(id(5)),
         })
-        .then(&[UserEvent::PasswordChanged(PasswordChanged {
-            password_hash: hash,
-        })]);
+        .then(&[
+            UserEvent::PasswordChanged(PasswordChanged {
+                password_hash: hash,
+            }),
+            UserEvent::LoggedOutElsewhere(LoggedOutElsewhere {
+                kept: KeptLogin::Session(id(5)),
+            }),
+        ]);
 }
 
 #[test]
