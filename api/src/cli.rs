@@ -87,8 +87,17 @@ pub struct StorageArgs {
     /// The deployment key (64 hex digits) that seals MFA secrets in the log. Every node of a
     /// deployment needs the same one; required with --nats-url. Without it, the embedded
     /// deployment keeps a key in `<data-dir>/secrets.key`, made on first start.
-    #[arg(long, env = "VIGIL_SECRETS_KEY", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "VIGIL_SECRETS_KEY",
+        hide_env_values = true,
+        conflicts_with = "secrets_key_file"
+    )]
     pub secrets_key: Option<String>,
+    /// A file holding the deployment key (so that it is not in the command line, which every
+    /// local user can read).
+    #[arg(long, env = "VIGIL_SECRETS_KEY_FILE")]
+    pub secrets_key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -116,9 +125,12 @@ struct ServeArgs {
         long,
         env = "VIGIL_ADMIN_PASSWORD",
         hide_env_values = true,
-        hide = true
+        hide = true,
+        conflicts_with = "admin_password_file"
     )]
     admin_password: Option<String>,
+    #[arg(long, env = "VIGIL_ADMIN_PASSWORD_FILE", hide = true)]
+    admin_password_file: Option<PathBuf>,
     /// Lifetime of access tokens, in seconds.
     #[arg(long, env = "VIGIL_ACCESS_TOKEN_SECONDS", default_value_t = 3600)]
     access_token_seconds: i64,
@@ -145,8 +157,44 @@ struct BootstrapArgs {
     storage: StorageArgs,
     #[arg(long, env = "VIGIL_ADMIN_EMAIL")]
     admin_email: String,
-    #[arg(long, env = "VIGIL_ADMIN_PASSWORD", hide_env_values = true)]
-    admin_password: String,
+    /// The administrator's password; `--admin-password-file` or the environment keep it out of
+    /// the command line, which every local user can read.
+    #[arg(
+        long,
+        env = "VIGIL_ADMIN_PASSWORD",
+        hide_env_values = true,
+        required_unless_present = "admin_password_file",
+        conflicts_with = "admin_password_file"
+    )]
+    admin_password: Option<String>,
+    /// A file holding the administrator's password (its first line).
+    #[arg(long, env = "VIGIL_ADMIN_PASSWORD_FILE")]
+    admin_password_file: Option<PathBuf>,
+}
+
+/// A secret given inline or in a file (its first line, without the line break); `flag` names
+/// the file's flag in errors.
+fn secret(
+    inline: Option<&String>,
+    file: Option<&PathBuf>,
+    flag: &str,
+) -> Result<Option<String>, Fatal> {
+    match (inline, file) {
+        (Some(value), _) => Ok(Some(value.clone())),
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| Fatal(format!("{flag} {}: {e}", path.display())))?;
+            let value = text.lines().next().unwrap_or_default().to_owned();
+            if value.is_empty() {
+                return Err(Fatal(format!(
+                    "{flag} {}: the file is empty",
+                    path.display()
+                )));
+            }
+            Ok(Some(value))
+        }
+        (None, None) => Ok(None),
+    }
 }
 
 /// A start-up failure, reported as one line.
@@ -203,13 +251,20 @@ pub struct Storage {
     pub store: ReadStore,
 }
 
+/// Makes the embedded deployment's data directory, readable by Vigil's user only (it holds
+/// password hashes and medical data), whatever the umask.
 fn prepare_data_dir(dir: &Path) -> Result<(), Fatal> {
-    std::fs::create_dir_all(dir).map_err(|e| {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir).map_err(|e| {
         Fatal(format!(
             "cannot create data directory {}: {e}",
             dir.display()
         ))
     })?;
+    restrict(dir, 0o700)?;
     let probe = dir.join(".vigil-write-check");
     std::fs::write(&probe, b"")
         .and_then(|()| std::fs::remove_file(&probe))
@@ -221,6 +276,39 @@ fn prepare_data_dir(dir: &Path) -> Result<(), Fatal> {
         })
 }
 
+/// Sets `path`'s permission bits to `mode` (on Unix).
+fn restrict(path: &Path, mode: u32) -> Result<(), Fatal> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+            .map_err(|e| Fatal(format!("cannot restrict {}: {e}", path.display())))?;
+    }
+    #[cfg(not(unix))]
+    let _ = (path, mode);
+    Ok(())
+}
+
+/// Makes the SQLite database `path` (if it is not there yet) and its journal files readable and
+/// writable by Vigil's user only, before SQLite opens it: SQLite gives the journal files it makes
+/// the database file's permissions.
+fn private_database(path: &Path) -> Result<&Path, Fatal> {
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).append(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
+        .open(path)
+        .map_err(|e| Fatal(format!("cannot create {}: {e}", path.display())))?;
+    for file in ["", "-wal", "-shm"] {
+        let file = PathBuf::from(format!("{}{file}", path.display()));
+        if file.exists() {
+            restrict(&file, 0o600)?;
+        }
+    }
+    Ok(path)
+}
+
 impl StorageArgs {
     pub async fn open(&self) -> Result<Storage, Fatal> {
         if self.nats_url.is_none() || self.database_url.is_none() {
@@ -229,7 +317,7 @@ impl StorageArgs {
         let log: Arc<dyn EventLog> = match &self.nats_url {
             Some(url) => Arc::new(JetStreamLog::connect(url, &self.prefix).await?),
             None => Arc::new(
-                SqliteLog::open(&self.data_dir.join("log.sqlite"))
+                SqliteLog::open(private_database(&self.data_dir.join("log.sqlite"))?)
                     .await
                     .map_err(|e| {
                         Fatal(format!(
@@ -243,14 +331,21 @@ impl StorageArgs {
         let log: Arc<dyn EventLog> = Arc::new(SharedTail::new(log));
         let store = match &self.database_url {
             Some(url) => ReadStore::postgres(url, self.database_pool_size).await?,
-            None => ReadStore::sqlite(&self.data_dir.join("read.sqlite")).await?,
+            None => {
+                ReadStore::sqlite(private_database(&self.data_dir.join("read.sqlite"))?).await?
+            }
         };
         Ok(Storage { log, store })
     }
 
     /// The deployment key: given, or the embedded deployment's key file.
     pub fn vault(&self) -> Result<Vault, Fatal> {
-        match (&self.secrets_key, &self.nats_url) {
+        let key = secret(
+            self.secrets_key.as_ref(),
+            self.secrets_key_file.as_ref(),
+            "--secrets-key-file",
+        )?;
+        match (&key, &self.nats_url) {
             (Some(key), _) => Ok(Vault::from_hex(key).map_err(|e| Fatal(format!("--secrets-key: {e}")))?),
             (None, Some(_)) => Err(Fatal(
                 "--secrets-key (VIGIL_SECRETS_KEY) is required with --nats-url: every node must seal MFA secrets with the same key".into(),
@@ -283,7 +378,12 @@ async fn serve(args: ServeArgs) -> Result<(), Fatal> {
         from: args.mail_from.clone(),
     });
     let state = start(storage, lifetimes, mail.as_ref(), vault).await?;
-    if let (Some(email), Some(password)) = (&args.admin_email, &args.admin_password) {
+    let password = secret(
+        args.admin_password.as_ref(),
+        args.admin_password_file.as_ref(),
+        "--admin-password-file",
+    )?;
+    if let (Some(email), Some(password)) = (&args.admin_email, &password) {
         match bootstrap::bootstrap(&state.bus, &state.ids, Via::Cli, email, password).await {
             Ok(credentials) => {
                 state.settle(state.bus.log().head().await?).await?;
@@ -383,6 +483,12 @@ async fn register_secrets_key(bus: &CommandBus, vault: &Vault) -> Result<(), Fat
 }
 
 async fn run_bootstrap(args: BootstrapArgs) -> Result<(), Fatal> {
+    let password = secret(
+        args.admin_password.as_ref(),
+        args.admin_password_file.as_ref(),
+        "--admin-password-file",
+    )?
+    .unwrap_or_default();
     let Storage { log, .. } = args.storage.open().await?;
     let bus = CommandBus::new(log);
     let credentials = bootstrap::bootstrap(
@@ -390,7 +496,7 @@ async fn run_bootstrap(args: BootstrapArgs) -> Result<(), Fatal> {
         &IdGenerator::new(),
         Via::Cli,
         &args.admin_email,
-        &args.admin_password,
+        &password,
     )
     .await
     .map_err(|error| match error {

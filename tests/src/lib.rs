@@ -195,6 +195,7 @@ impl TestEnv {
                 .as_ref()
                 .map_or_else(|| "vigil".into(), |s| s.prefix.clone()),
             secrets_key: Some(self.secrets_key.clone()),
+            secrets_key_file: None,
         }
     }
 

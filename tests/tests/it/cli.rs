@@ -49,10 +49,18 @@ pub struct Serving {
 
 impl Serving {
     pub async fn start(env: &TestEnv, extra_env: &[(&str, &str)]) -> anyhow::Result<Self> {
+        Self::start_with(&env.cli_args(), extra_env).await
+    }
+
+    /// `vigil serve` with these storage flags.
+    pub async fn start_with(
+        storage: &[String],
+        extra_env: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
         let (http, grpc) = (free_port()?, free_port()?);
         let child = Command::new(BINARY)
             .arg("serve")
-            .args(env.cli_args())
+            .args(storage)
             .args([
                 "--http",
                 &format!("127.0.0.1:{http}"),
@@ -236,5 +244,85 @@ fn unknown_flags_are_reported_by_the_parser() -> anyhow::Result<()> {
     let output = vigil(&["serve", "--no-such-flag"], &[])?;
     assert!(!output.status.success());
     assert!(String::from_utf8(output.stderr)?.contains("--no-such-flag"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_embedded_data_is_private_and_secrets_can_come_from_files() -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let env = TestEnv::new(vigil_tests::Deployment::Embedded).await?;
+    let data_dir = env.storage_args().data_dir.join("vigil");
+    let secrets = tempfile::tempdir()?;
+    let key_file = secrets.path().join("key");
+    std::fs::write(&key_file, format!("{}\n", env.secrets_key))?;
+    let password_file = secrets.path().join("password");
+    std::fs::write(&password_file, "correct horse battery\n")?;
+    let storage = [
+        "--data-dir".to_owned(),
+        data_dir.display().to_string(),
+        "--secrets-key-file".to_owned(),
+        key_file.display().to_string(),
+    ];
+    let bootstrapped = Command::new(BINARY)
+        .args([
+            "bootstrap",
+            "--admin-email",
+            "admin@example.com",
+            "--admin-password-file",
+        ])
+        .arg(&password_file)
+        .args(&storage)
+        .env_remove("VIGIL_ADMIN_PASSWORD")
+        .output()?;
+    anyhow::ensure!(
+        bootstrapped.status.success(),
+        "{}",
+        String::from_utf8_lossy(&bootstrapped.stderr)
+    );
+    let credentials: serde_json::Value = serde_json::from_slice(&bootstrapped.stdout)?;
+
+    let serving = Serving::start_with(&storage, &[]).await?;
+    let login = serde_json::json!({
+        "grant_type": "password",
+        "username": "admin@example.com",
+        "password": "correct horse battery",
+        "client_id": credentials["client_id"],
+        "client_secret": credentials["client_secret"],
+    });
+    let answer = reqwest::Client::new()
+        .post(format!(
+            "http://127.0.0.1:{}/auth/v2/oauth2/tokens",
+            serving.http
+        ))
+        .json(&login)
+        .send()
+        .await?;
+    let (status, _) = serving.terminate()?;
+    assert!(
+        answer.status().is_success(),
+        "the password from the file logs in: {}",
+        answer.status()
+    );
+    assert!(status.success());
+
+    // The key came from its file: none was made in the data directory.
+    assert!(!data_dir.join("secrets.key").exists());
+    let mode = |path: &std::path::Path| -> anyhow::Result<u32> {
+        Ok(std::fs::metadata(path)?.permissions().mode() & 0o777)
+    };
+    assert_eq!(mode(&data_dir)?, 0o700);
+    for name in [
+        "log.sqlite",
+        "read.sqlite",
+        "log.sqlite-wal",
+        "read.sqlite-wal",
+        "log.sqlite-shm",
+        "read.sqlite-shm",
+    ] {
+        let path = data_dir.join(name);
+        if path.exists() {
+            assert_eq!(mode(&path)?, 0o600, "{name}");
+        }
+    }
     Ok(())
 }
