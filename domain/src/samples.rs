@@ -252,6 +252,11 @@ pub fn samples() -> Vec<(Event, &'static str, &'static str)> {
             "0502",
         ),
         (
+            SessionEvent::RefreshTokenReused(crate::auth::session::RefreshTokenReused {}).into(),
+            "session.refresh_token_reused",
+            "0503",
+        ),
+        (
             UserEvent::VerificationRequested(crate::users::verification::VerificationRequested {
                 request_id: id(5),
                 purpose: crate::users::verification::Purpose::PasswordReset,
@@ -516,6 +521,14 @@ pub fn samples() -> Vec<(Event, &'static str, &'static str)> {
             AuthorizationEvent::Revoked(crate::auth::authorization::AuthorizationRevoked {}).into(),
             "authorization.revoked",
             "0902",
+        ),
+        (
+            AuthorizationEvent::CodeReplayed(crate::auth::authorization::CodeReplayed {
+                session_id: id(9),
+            })
+            .into(),
+            "authorization.code_replayed",
+            "0903090909090909090909090909",
         ),
         (
             ApplicationEvent::ConsumerSecretSealed(

@@ -294,8 +294,14 @@ pub async fn code_login(
         verifier: redemption.code_verifier.as_deref().map(pkce_verifier),
         session_id,
     };
-    bus.execute::<Authorization>(&stream, &redeem, &meta)
-        .await?;
+    match bus.execute::<Authorization>(&stream, &redeem, &meta).await {
+        Ok(_) => {}
+        Err(CommandError::Domain(AuthorizationError::Replayed { session_id })) => {
+            end_replayed_session(bus, session_id, &meta).await?;
+            return Err(CommandError::Domain(AuthorizationError::Unknown).into());
+        }
+        Err(other) => return Err(other.into()),
+    }
     let (authorization, _) = bus
         .load::<Authorization>(&stream)
         .await
@@ -312,6 +318,30 @@ pub async fn code_login(
         meta,
     )
     .await
+}
+
+/// Ends the session the first redemption of a replayed code started, as Vigil itself; a session
+/// ended already is left so.
+async fn end_replayed_session(
+    bus: &CommandBus,
+    session_id: Id,
+    meta: &CommandMeta,
+) -> Result<(), LoginError> {
+    let meta = CommandMeta {
+        reason: Some("authorization code replayed".into()),
+        actor: Actor::system(meta.actor.record().via),
+        ..meta.step("end-replayed-session")
+    };
+    let end = SessionCommand::End {
+        through_refresh_token: false,
+    };
+    match bus
+        .execute::<Session>(&StreamId::of(Session::KIND, session_id), &end, &meta)
+        .await
+    {
+        Ok(_) | Err(CommandError::Domain(SessionError::NotFound)) => Ok(()),
+        Err(other) => Err(other.into()),
+    }
 }
 
 /// `meta` acting as `user_id` through `application_id`, once their credentials are verified.

@@ -55,11 +55,20 @@ pub struct AuthorizationRedeemed {
 #[cfg_attr(test, derive(proptest_derive::Arbitrary))]
 pub struct AuthorizationRevoked {}
 
+/// The code of a redeemed authorization was presented again: someone holds a copy, so the
+/// session its first redemption started is to end (RFC 6749 §4.1.2). That session is named here.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+pub struct CodeReplayed {
+    pub session_id: Id,
+}
+
 events! {
     pub enum AuthorizationEvent {
         Created(AuthorizationCreated) = "authorization.created",
         Redeemed(AuthorizationRedeemed) = "authorization.redeemed",
         Revoked(AuthorizationRevoked) = "authorization.revoked",
+        CodeReplayed(CodeReplayed) = "authorization.code_replayed",
     }
 }
 
@@ -81,6 +90,10 @@ pub enum AuthorizationCommand {
 pub enum AuthorizationError {
     #[error("the authorization is unknown or already used")]
     Unknown,
+    /// The code of a redeemed authorization, presented again: refused like an unknown one, and
+    /// the session its redemption started must end.
+    #[error("the authorization is unknown or already used")]
+    Replayed { session_id: Id },
     #[error("the authorization code has expired")]
     Expired,
     #[error("the redirect_uri does not match the authorization's")]
@@ -100,7 +113,7 @@ pub enum AuthorizationError {
 impl DomainError for AuthorizationError {
     fn exh(&self) -> ExhCode {
         match self {
-            Self::Unknown => ExhCode::AuthorizationUnknown,
+            Self::Unknown | Self::Replayed { .. } => ExhCode::AuthorizationUnknown,
             Self::Expired => ExhCode::AuthorizationCodeExpired,
             Self::Callback => ExhCode::CallbackNotValid,
             Self::MissingVerifier => ExhCode::MissingPkceVerifier,
@@ -117,6 +130,8 @@ pub struct Authorization {
     pub created: Option<AuthorizationCreated>,
     /// Redeemed or revoked: the code is spent.
     pub spent: bool,
+    /// The session the code's redemption started.
+    pub redeemed_into: Option<Id>,
 }
 
 /// Compares two strings in constant time (for a given length).
@@ -174,13 +189,16 @@ impl Aggregate for Authorization {
                 verifier,
                 session_id,
             } => {
-                let created = self
-                    .created
-                    .as_ref()
-                    .filter(|_| !self.spent)
-                    .ok_or(AuthorizationError::Unknown)?;
+                let created = self.created.as_ref().ok_or(AuthorizationError::Unknown)?;
                 if !created.code_digest.ct_eq(code_digest) || created.client_id != *client_id {
                     return Err(AuthorizationError::Unknown);
+                }
+                match (self.spent, self.redeemed_into) {
+                    (true, Some(session_id)) => {
+                        return Err(AuthorizationError::Replayed { session_id });
+                    }
+                    (true, None) => return Err(AuthorizationError::Unknown),
+                    (false, _) => {}
                 }
                 if created.expires_at <= ctx.now {
                     return Err(AuthorizationError::Expired);
@@ -216,10 +234,31 @@ impl Aggregate for Authorization {
         }
     }
 
+    fn recorded_refusal(
+        &self,
+        command: &Self::Command,
+        error: &Self::Error,
+        _ctx: &Ctx<'_>,
+    ) -> Vec<Self::Event> {
+        match (command, error) {
+            (AuthorizationCommand::Redeem { .. }, AuthorizationError::Replayed { session_id }) => {
+                vec![AuthorizationEvent::CodeReplayed(CodeReplayed {
+                    session_id: *session_id,
+                })]
+            }
+            _ => Vec::new(),
+        }
+    }
+
     fn apply(&mut self, event: &Self::Event) {
         match event {
             AuthorizationEvent::Created(e) => self.created = Some(e.clone()),
-            AuthorizationEvent::Redeemed(_) | AuthorizationEvent::Revoked(_) => self.spent = true,
+            AuthorizationEvent::Redeemed(e) => {
+                self.spent = true;
+                self.redeemed_into = Some(e.session_id);
+            }
+            AuthorizationEvent::Revoked(_) => self.spent = true,
+            AuthorizationEvent::CodeReplayed(_) => {}
         }
     }
 }
@@ -291,8 +330,19 @@ mod tests {
         given::<Authorization>(&history)
             .when(redeem(None))
             .then(std::slice::from_ref(&redeemed));
-        given::<Authorization>(&[history[0].clone(), redeemed])
+        // Presented again, it is taken for a copy: refused, and recorded with the session its
+        // redemption started, which is to end.
+        given::<Authorization>(&[history[0].clone(), redeemed.clone()])
             .when(redeem(None))
+            .then_refused(
+                AuthorizationError::Replayed { session_id: id(9) },
+                &[AuthorizationEvent::CodeReplayed(CodeReplayed {
+                    session_id: id(9),
+                })],
+            );
+        // A wrong code for a redeemed authorization is only unknown.
+        given::<Authorization>(&[history[0].clone(), redeemed])
+            .when(redeem_as("client", b"guess", None, None))
             .then_err(AuthorizationError::Unknown);
     }
 

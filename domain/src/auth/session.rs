@@ -40,11 +40,22 @@ pub struct SessionRefreshed {
 #[cfg_attr(test, derive(proptest_derive::Arbitrary))]
 pub struct SessionEnded {}
 
+/// A refresh token the session had already rotated was presented again: someone holds a copy,
+/// so the session ends, its current tokens with it (OAuth 2.0 Security Best Current Practice,
+/// refresh token rotation; RFC 6819 §5.2.2.3).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+pub struct RefreshTokenReused {}
+
+/// How many of a session's rotated refresh tokens are remembered, to recognise their reuse.
+pub const RETIRED_KEPT: usize = 16;
+
 events! {
     pub enum SessionEvent {
         Started(SessionStarted) = "session.started",
         Refreshed(SessionRefreshed) = "session.refreshed",
         Ended(SessionEnded) = "session.ended",
+        RefreshTokenReused(RefreshTokenReused) = "session.refresh_token_reused",
     }
 }
 
@@ -72,6 +83,10 @@ pub enum SessionError {
     NotThisUser,
     #[error("unknown refresh token")]
     RefreshTokenUnknown,
+    /// An already rotated refresh token: the session is ended (and the answer is the one for an
+    /// unknown token).
+    #[error("unknown refresh token")]
+    RefreshTokenReused,
     #[error("the refresh token has expired")]
     RefreshTokenExpired,
     #[error("no such token")]
@@ -85,7 +100,7 @@ impl DomainError for SessionError {
         match self {
             Self::AlreadyStarted => ExhCode::ResourceAlreadyExists,
             Self::NotThisUser => ExhCode::NoPermission,
-            Self::RefreshTokenUnknown => ExhCode::RefreshTokenUnknown,
+            Self::RefreshTokenUnknown | Self::RefreshTokenReused => ExhCode::RefreshTokenUnknown,
             Self::RefreshTokenExpired => ExhCode::RefreshTokenExpired,
             Self::NotFound => ExhCode::ResourceUnknown,
             Self::NoPermission(_) => ExhCode::NoPermission,
@@ -96,6 +111,8 @@ impl DomainError for SessionError {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Session {
     pub ended: bool,
+    /// The digests of the last [`RETIRED_KEPT`] refresh tokens it rotated, oldest first.
+    pub retired: Vec<Digest>,
     pub user_id: Option<Id>,
     pub application_id: Option<Id>,
     pub access: Option<IssuedToken>,
@@ -157,6 +174,9 @@ impl Aggregate for Session {
                     .refresh
                     .filter(|_| !self.ended)
                     .ok_or(SessionError::RefreshTokenUnknown)?;
+                if self.retired.iter().any(|retired| retired.ct_eq(presented)) {
+                    return Err(SessionError::RefreshTokenReused);
+                }
                 if !current.digest.ct_eq(presented) || self.application_id != Some(*application_id)
                 {
                     return Err(SessionError::RefreshTokenUnknown);
@@ -176,6 +196,20 @@ impl Aggregate for Session {
         }
     }
 
+    fn recorded_refusal(
+        &self,
+        command: &Self::Command,
+        error: &Self::Error,
+        _ctx: &Ctx<'_>,
+    ) -> Vec<Self::Event> {
+        match (command, error) {
+            (SessionCommand::Refresh { .. }, SessionError::RefreshTokenReused) => {
+                vec![SessionEvent::RefreshTokenReused(RefreshTokenReused {})]
+            }
+            _ => Vec::new(),
+        }
+    }
+
     fn apply(&mut self, event: &Self::Event) {
         match event {
             SessionEvent::Started(e) => {
@@ -186,9 +220,13 @@ impl Aggregate for Session {
             }
             SessionEvent::Refreshed(e) => {
                 self.access = Some(e.access);
-                self.refresh = Some(e.refresh);
+                if let Some(previous) = self.refresh.replace(e.refresh) {
+                    self.retired.push(previous.digest);
+                    let excess = self.retired.len().saturating_sub(RETIRED_KEPT);
+                    self.retired.drain(..excess);
+                }
             }
-            SessionEvent::Ended(_) => self.ended = true,
+            SessionEvent::Ended(_) | SessionEvent::RefreshTokenReused(_) => self.ended = true,
         }
     }
 }
@@ -259,14 +297,42 @@ mod tests {
     }
 
     #[test]
-    fn a_spent_refresh_token_is_unknown() {
+    fn a_spent_refresh_token_presented_again_ends_the_session() {
         let rotated = SessionEvent::Refreshed(SessionRefreshed {
             access: token(20, NOW.plus_seconds(7200)),
             refresh: token(21, NOW.plus_seconds(90_000)),
         });
-        given::<Session>(&[SessionEvent::Started(started()), rotated])
+        let history = [SessionEvent::Started(started()), rotated];
+        given::<Session>(&history)
             .when(refresh(11, 2))
+            .then_refused(
+                SessionError::RefreshTokenReused,
+                &[SessionEvent::RefreshTokenReused(RefreshTokenReused {})],
+            );
+        // Then even the current refresh token is refused.
+        let mut ended = history.to_vec();
+        ended.push(SessionEvent::RefreshTokenReused(RefreshTokenReused {}));
+        given::<Session>(&ended)
+            .when(refresh(21, 2))
             .then_err(SessionError::RefreshTokenUnknown);
+        // A token never issued to the session is only unknown.
+        given::<Session>(&history)
+            .when(refresh(99, 2))
+            .then_err(SessionError::RefreshTokenUnknown);
+    }
+
+    #[test]
+    fn only_the_last_rotated_refresh_tokens_are_remembered() {
+        let mut history = vec![SessionEvent::Started(started())];
+        for n in 0..40u8 {
+            history.push(SessionEvent::Refreshed(SessionRefreshed {
+                access: token(100 + n, NOW.plus_seconds(7200)),
+                refresh: token(150 + n, NOW.plus_seconds(90_000)),
+            }));
+        }
+        let session = Session::fold(&history);
+        assert_eq!(session.retired.len(), RETIRED_KEPT);
+        assert_eq!(session.retired.last(), Some(&Digest::of(&[150 + 38])));
     }
 
     #[test]

@@ -18,7 +18,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use vigil_domain::actor::Rights;
 use vigil_domain::auth::application::ApplicationKind;
-use vigil_domain::auth::session::IssuedToken;
+use vigil_domain::auth::session::{IssuedToken, RETIRED_KEPT};
 use vigil_domain::commit::Recorded;
 use vigil_domain::event::{
     ApplicationEvent, AuthorizationEvent, Event, GroupEvent, MfaEvent, OAuth1TokenEvent, RoleEvent,
@@ -157,7 +157,8 @@ impl AccessCache {
         })
     }
 
-    /// The session whose current refresh token has this digest.
+    /// The session whose current refresh token, or one it rotated not long ago (whose reuse the
+    /// session's aggregate then takes for theft), has this digest.
     pub fn session_of_refresh_token(&self, digest: &Digest) -> Option<Id> {
         self.model.read().ok()?.refresh.get(digest).copied()
     }

@@ -9,6 +9,9 @@ pub(super) struct SessionTokens {
     pub(super) application_id: Id,
     pub(super) access: IssuedToken,
     pub(super) refresh: IssuedToken,
+    /// The digests of the refresh tokens it rotated that the session still remembers (see
+    /// `Session::retired`): they find the session, whose aggregate ends it when one is reused.
+    pub(super) retired: Vec<Digest>,
 }
 
 #[derive(Debug, Default)]
@@ -127,6 +130,7 @@ impl Model {
                         application_id: e.application_id,
                         access: e.access,
                         refresh: e.refresh,
+                        retired: Vec::new(),
                     },
                 );
             }
@@ -135,13 +139,19 @@ impl Model {
                     return;
                 };
                 self.access.remove(&session.access.digest);
-                self.refresh.remove(&session.refresh.digest);
+                session.retired.push(session.refresh.digest);
+                let excess = session.retired.len().saturating_sub(RETIRED_KEPT);
+                for forgotten in session.retired.drain(..excess) {
+                    self.refresh.remove(&forgotten);
+                }
                 session.access = e.access;
                 session.refresh = e.refresh;
                 self.access.insert(e.access.digest, session_id);
                 self.refresh.insert(e.refresh.digest, session_id);
             }
-            SessionEvent::Ended(_) => self.end_session(session_id),
+            SessionEvent::Ended(_) | SessionEvent::RefreshTokenReused(_) => {
+                self.end_session(session_id);
+            }
         }
     }
 
@@ -290,7 +300,10 @@ impl Model {
                     .insert(e.code_digest, (authorization_id, e.expires_at));
                 self.authorizations.insert(authorization_id, e.code_digest);
             }
-            AuthorizationEvent::Redeemed(_) | AuthorizationEvent::Revoked(_) => {
+            // A redeemed code still finds its authorization until it expires, so that presenting
+            // it again is recognised as a replay (`prune` forgets it).
+            AuthorizationEvent::Redeemed(_) | AuthorizationEvent::CodeReplayed(_) => {}
+            AuthorizationEvent::Revoked(_) => {
                 if let Some(digest) = self.authorizations.remove(&authorization_id) {
                     self.authorization_codes.remove(&digest);
                 }
@@ -490,6 +503,9 @@ impl Model {
         if let Some(session) = self.sessions.remove(&session_id) {
             self.access.remove(&session.access.digest);
             self.refresh.remove(&session.refresh.digest);
+            for retired in &session.retired {
+                self.refresh.remove(retired);
+            }
             if let Some(sessions) = self.user_sessions.get_mut(&session.user_id) {
                 sessions.remove(&session_id);
                 if sessions.is_empty() {

@@ -113,7 +113,12 @@ fn refreshing_retires_both_previous_tokens() {
         vec![refreshed.into()],
     );
     assert_eq!(access.bearer(&Digest::of(&[10])), None);
-    assert_eq!(access.session_of_refresh_token(&Digest::of(&[11])), None);
+    // The rotated refresh token still finds its session, whose aggregate ends it if it is
+    // presented again; once the session has ended, it finds nothing.
+    assert_eq!(
+        access.session_of_refresh_token(&Digest::of(&[11])),
+        Some(id(1))
+    );
     assert_eq!(
         access.bearer(&Digest::of(&[12])).map(|b| b.user_id),
         Some(id(2))
@@ -122,6 +127,21 @@ fn refreshing_retires_both_previous_tokens() {
         access.session_of_refresh_token(&Digest::of(&[13])),
         Some(id(1))
     );
+    let reused =
+        SessionEvent::RefreshTokenReused(vigil_domain::auth::session::RefreshTokenReused {});
+    record(
+        &access,
+        3,
+        StreamId::of(Session::KIND, id(1)),
+        vec![reused.into()],
+    );
+    assert_eq!(access.bearer(&Digest::of(&[12])), None);
+    for refresh in [11, 13] {
+        assert_eq!(
+            access.session_of_refresh_token(&Digest::of(&[refresh])),
+            None
+        );
+    }
 }
 
 #[test]

@@ -88,6 +88,7 @@ impl Projection for Authorizations {
                 AuthorizationEvent::Redeemed(_) | AuthorizationEvent::Revoked(_) => {
                     changes.delete(&AUTHORIZATIONS, position, [("id", id.into())])?;
                 }
+                AuthorizationEvent::CodeReplayed(_) => {}
             }
         }
         Ok(())

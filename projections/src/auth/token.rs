@@ -151,7 +151,7 @@ impl Projection for Tokens {
                     changes.update(&ACCESS_TOKENS, position, access)?;
                     changes.update(&REFRESH_TOKENS, position, refresh)?;
                 }
-                SessionEvent::Ended(_) => {
+                SessionEvent::Ended(_) | SessionEvent::RefreshTokenReused(_) => {
                     for table in TABLES {
                         changes.delete(table, position, [("session_id", session.into())])?;
                     }

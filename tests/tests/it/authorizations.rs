@@ -86,6 +86,12 @@ in_both_deployments! {
 
         let (status, body) = redeem(&server, grant(Some(VERIFIER), &client_id)).await?;
         assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, Some(115)), "a code is spent once");
+        // Presented again, the code is taken for a copy: the tokens of its first redemption end.
+        let (status, body) = server.call(Method::GET, "/users/v1/me", issued["access_token"].as_str(), None).await?;
+        assert_eq!((status, body["name"].as_str()), (StatusCode::UNAUTHORIZED, Some("ACCESS_TOKEN_UNKNOWN_EXCEPTION")), "{body}");
+        let refresh = json!({"grant_type": "refresh_token", "refresh_token": issued["refresh_token"], "client_id": client_id});
+        let (status, body) = redeem(&server, refresh).await?;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
         let (_, listed) = server.call(Method::GET, "/auth/v2/oauth2/authorizations", jane_token, None).await?;
         assert_eq!(listed["page"]["total"], 0);
 
@@ -109,6 +115,36 @@ in_both_deployments! {
             let (status, body) = server.call(Method::POST, "/auth/v2/oauth2/authorizations", jane_token, Some(bad.clone())).await?;
             assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, Some(exh)), "{bad}");
         }
+        Ok(())
+    }
+}
+
+in_both_deployments! {
+    async fn a_rotated_refresh_token_presented_again_ends_its_session(deployment: Deployment) {
+        let env = TestEnv::new(deployment).await?;
+        let server = TestServer::start(&env).await?;
+        plain_user(&server, "jane@example.com").await?;
+        let first = server.login("jane@example.com", "jane's password").await?;
+        let refresh = |tokens: &Value| json!({
+            "grant_type": "refresh_token",
+            "refresh_token": tokens["refresh_token"],
+            "client_id": server.admin.client_id,
+            "client_secret": server.admin.client_secret,
+        });
+        let (status, second) = redeem(&server, refresh(&first)).await?;
+        assert_eq!(status, StatusCode::OK, "{second}");
+        // The first refresh token again: refused as unknown, and taken for theft.
+        let (status, body) = redeem(&server, refresh(&first)).await?;
+        assert_eq!((status, body["error"].as_str(), code(&body)), (StatusCode::BAD_REQUEST, Some("invalid_grant"), Some(119)), "{body}");
+        // The pair issued from it is dead too.
+        let (status, body) = redeem(&server, refresh(&second)).await?;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        let (status, body) = server.call(Method::GET, "/users/v1/me", second["access_token"].as_str(), None).await?;
+        assert_eq!((status, body["name"].as_str()), (StatusCode::UNAUTHORIZED, Some("ACCESS_TOKEN_UNKNOWN_EXCEPTION")), "{body}");
+        // Other logins of the user go on.
+        let other = server.login("jane@example.com", "jane's password").await?;
+        let (status, _) = server.call(Method::GET, "/users/v1/me", other["access_token"].as_str(), None).await?;
+        assert_eq!(status, StatusCode::OK);
         Ok(())
     }
 }

@@ -172,7 +172,10 @@ fn session_error(error: CommandError<SessionError>) -> OAuthError {
             ExhCode::RefreshTokenExpired,
             "The refresh token has expired",
         ),
-        CommandError::Domain(SessionError::RefreshTokenUnknown) => OAuthError::new(
+        // A reused one ended its session, but is answered like any unknown one.
+        CommandError::Domain(
+            SessionError::RefreshTokenUnknown | SessionError::RefreshTokenReused,
+        ) => OAuthError::new(
             "invalid_grant",
             ExhCode::RefreshTokenUnknown,
             "The refresh token is unknown",
