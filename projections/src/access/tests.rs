@@ -272,25 +272,29 @@ fn a_deleted_user_is_logged_out_everywhere() {
     );
 }
 
-#[test]
-fn a_password_change_logs_the_user_out_everywhere_but_where_it_was_made() {
+/// OAuth1 token `token` (its id and digest) of `user`, made at `position`.
+fn oauth1_token_created(access: &AccessCache, position: u64, token: u8, user: u8) {
     use vigil_domain::auth::oauth1::{OAuth1Token, OAuth1TokenCreated};
     use vigil_domain::event::OAuth1TokenEvent;
+    let created = OAuth1TokenEvent::Created(OAuth1TokenCreated {
+        user_id: id(user),
+        application_id: id(50),
+        token_digest: Digest::of(&[token]),
+        secret: vigil_domain::value::Sealed(vec![token]),
+    });
+    let stream = StreamId::of(OAuth1Token::KIND, id(token));
+    record(access, position, stream, vec![created.into()]);
+}
+
+#[test]
+fn a_password_change_logs_the_user_out_everywhere_but_where_it_was_made() {
     use vigil_domain::users::user::{KeptLogin, LoggedOutElsewhere};
-    use vigil_domain::value::Sealed;
     let access = cache();
     session_started(&access, 1, 1, 2, (10, 11));
     session_started(&access, 2, 3, 2, (12, 13));
     session_started(&access, 3, 4, 5, (14, 15));
     for (position, token) in [(4, 20), (5, 21)] {
-        let created = OAuth1TokenEvent::Created(OAuth1TokenCreated {
-            user_id: id(2),
-            application_id: id(50),
-            token_digest: Digest::of(&[token]),
-            secret: Sealed(vec![token]),
-        });
-        let stream = StreamId::of(OAuth1Token::KIND, id(token));
-        record(&access, position, stream, vec![created.into()]);
+        oauth1_token_created(&access, position, token, 2);
     }
     let user = StreamId::of(User::KIND, id(2));
     let elsewhere = |kept| UserEvent::LoggedOutElsewhere(LoggedOutElsewhere { kept }).into();
@@ -320,14 +324,7 @@ fn a_password_change_logs_the_user_out_everywhere_but_where_it_was_made() {
 
     // Made with an OAuth1 token, that token stays and every session ends.
     for (position, token) in [(7, 22), (8, 23)] {
-        let created = OAuth1TokenEvent::Created(OAuth1TokenCreated {
-            user_id: id(2),
-            application_id: id(50),
-            token_digest: Digest::of(&[token]),
-            secret: Sealed(vec![token]),
-        });
-        let stream = StreamId::of(OAuth1Token::KIND, id(token));
-        record(&access, position, stream, vec![created.into()]);
+        oauth1_token_created(&access, position, token, 2);
     }
     record(
         &access,
