@@ -46,8 +46,47 @@ pub fn app(state: AppState) -> NormalizePath<Router> {
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             axum::http::StatusCode::GATEWAY_TIMEOUT,
             Duration::from_secs(60),
-        ));
+        ))
+        .layer(axum::middleware::map_response(in_the_extra_horizon_shape));
     NormalizePath::trim_trailing_slash(router)
+}
+
+/// How much of a layer's plain-text error an answer repeats.
+const ECHOED: usize = 200;
+
+/// Every error answer in Extra Horizon's `{code, name, message}` JSON, with its status, also those
+/// that axum and tower layers make themselves in plain text or empty (a path that is not UTF-8, an
+/// unknown `Content-Encoding`, a request that timed out).
+async fn in_the_extra_horizon_shape(response: Response) -> Response {
+    let status = response.status();
+    let json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || json {
+        return response;
+    }
+    let text = axum::body::to_bytes(response.into_body(), 4 * ECHOED)
+        .await
+        .map(|bytes| String::from_utf8_lossy(&bytes).trim().to_owned())
+        .unwrap_or_default();
+    let mut message: String = text.chars().take(ECHOED).collect();
+    if message.is_empty() {
+        message = status.canonical_reason().unwrap_or("Error").to_owned();
+    }
+    let code = match status {
+        axum::http::StatusCode::SERVICE_UNAVAILABLE | axum::http::StatusCode::GATEWAY_TIMEOUT => {
+            ExhCode::ServiceUnavailable
+        }
+        _ if status.is_server_error() => ExhCode::Server,
+        _ => ExhCode::BodyFormat,
+    };
+    ApiError {
+        status: Some(status),
+        ..ApiError::new(code, message)
+    }
+    .into_response()
 }
 
 async fn unknown_route(method: Method, uri: Uri) -> Response {

@@ -277,6 +277,23 @@ in_both_deployments! {
         for health in ["/users/v1/health", "/auth/v2/health"] {
             assert_eq!(get(&server, health, None).await?.0, StatusCode::OK, "{health}");
         }
+
+        // What the layers in front of the handlers refuse is answered in the same shape.
+        let register = server.url("/users/v1/register");
+        let edge = [
+            ("an unknown Content-Encoding", Client::new().post(&register).header("content-encoding", "x-unknown").body("{}"), 415),
+            ("a body that is not gzip", Client::new().post(&register).header("content-encoding", "gzip").header("content-type", "application/json").body("not gzip at all"), 400),
+            ("a path that is not UTF-8", Client::new().get(format!("{}/%FF%FE", server.url("/users/v1"))).bearer_auth(&token), 400),
+        ];
+        for (what, request, status) in edge {
+            let response = request.send().await?;
+            assert_eq!(response.status().as_u16(), status, "{what}");
+            let content_type = response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+            assert!(content_type.starts_with("application/json"), "{what}: {content_type}");
+            let body: Value = response.json().await?;
+            assert!(code(&body).is_some() && body["name"].as_str().is_some_and(|n| n.ends_with("_EXCEPTION")), "{what}: {body}");
+            assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "{what}: {body}");
+        }
         Ok(())
     }
 }
