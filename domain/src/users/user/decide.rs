@@ -165,23 +165,13 @@ impl User {
         group_id: Id,
         role_ids: &[Id],
     ) -> Result<Vec<UserEvent>, UserError> {
-        let Some(held) = self.staff.get(&group_id) else {
-            return Ok(vec![]);
-        };
-        let new: Vec<Id> = role_ids
-            .iter()
-            .copied()
-            .collect::<BTreeSet<_>>()
-            .difference(held)
-            .copied()
-            .collect();
-        if new.is_empty() {
-            return Ok(vec![]);
-        }
-        Ok(vec![UserEvent::StaffRolesAdded(StaffRolesAdded {
-            group_id,
-            role_ids: new,
-        })])
+        let added = self.staff_roles_picked(group_id, role_ids, |asked, held| {
+            asked.difference(held).copied().collect()
+        });
+        Ok(added
+            .map(|role_ids| UserEvent::StaffRolesAdded(StaffRolesAdded { group_id, role_ids }))
+            .into_iter()
+            .collect())
     }
 
     pub(super) fn staff_roles_removed(
@@ -189,23 +179,26 @@ impl User {
         group_id: Id,
         role_ids: &[Id],
     ) -> Result<Vec<UserEvent>, UserError> {
-        let Some(held) = self.staff.get(&group_id) else {
-            return Ok(vec![]);
-        };
-        let gone: Vec<Id> = role_ids
-            .iter()
-            .copied()
-            .collect::<BTreeSet<_>>()
-            .intersection(held)
-            .copied()
-            .collect();
-        if gone.is_empty() {
-            return Ok(vec![]);
-        }
-        Ok(vec![UserEvent::StaffRolesRemoved(StaffRolesRemoved {
-            group_id,
-            role_ids: gone,
-        })])
+        let removed = self.staff_roles_picked(group_id, role_ids, |asked, held| {
+            asked.intersection(held).copied().collect()
+        });
+        Ok(removed
+            .map(|role_ids| UserEvent::StaffRolesRemoved(StaffRolesRemoved { group_id, role_ids }))
+            .into_iter()
+            .collect())
+    }
+
+    /// The roles `pick` takes from those asked for (`role_ids`) and those the user holds as staff
+    /// of `group_id`; none when the user is not staff there or `pick` takes none.
+    fn staff_roles_picked(
+        &self,
+        group_id: Id,
+        role_ids: &[Id],
+        pick: impl Fn(&BTreeSet<Id>, &BTreeSet<Id>) -> Vec<Id>,
+    ) -> Option<Vec<Id>> {
+        let held = self.staff.get(&group_id)?;
+        let asked: BTreeSet<Id> = role_ids.iter().copied().collect();
+        Some(pick(&asked, held)).filter(|picked| !picked.is_empty())
     }
 
     /// Every OIDC link removed, and a password reset requested so the user can choose a password.
