@@ -181,10 +181,17 @@ impl Core {
         if let Some(found) = find(&self.access) {
             return Ok(Some(found));
         }
-        self.access
-            .catch_up(self.bus.log().as_ref(), CATCH_UP)
-            .await?;
+        self.catch_up_access().await?;
         Ok(find(&self.access))
+    }
+
+    /// Waits until the access cache has caught up with the log (a refusal may have ended a
+    /// login, which the next request must find ended).
+    pub async fn catch_up_access(&self) -> Result<(), ApiError> {
+        Ok(self
+            .access
+            .catch_up(self.bus.log().as_ref(), CATCH_UP)
+            .await?)
     }
 
     /// Waits until the access cache and the read models show everything up to `position`, so a

@@ -224,7 +224,15 @@ async fn token(
             });
             credentials(body)
         }
-        Err(error) => error.into_response(),
+        Err(error) => {
+            // A refused grant may have ended a session (a reused refresh token, a replayed
+            // code): answer once this node's access cache shows it, so the next request finds
+            // its tokens dead.
+            if let Err(lagging) = state.catch_up_access().await {
+                tracing::warn!(error = %lagging, "the access cache is lagging behind a refusal");
+            }
+            error.into_response()
+        }
     }
 }
 
