@@ -13,7 +13,7 @@ use vigil_commands::auth::mfa::{Challenge, MfaFailure};
 use vigil_commands::auth::session::LoginError;
 use vigil_commands::data::document::{DocumentsError, SnapshotError};
 use vigil_domain::auth::mfa::MfaError;
-use vigil_domain::error::{DomainError, ExhCode};
+use vigil_domain::error::{DomainError, ExhCode, bounded_message};
 use vigil_domain::log::LogError;
 use vigil_projections::page::QueryError;
 use vigil_projections::rql::RqlError;
@@ -30,10 +30,11 @@ pub struct ApiError {
 }
 
 impl ApiError {
+    /// The error with `message`, cut to a bounded length (see [`bounded_message`]).
     pub fn new(code: ExhCode, message: impl Into<String>) -> Self {
         Self {
             code,
-            message: message.into(),
+            message: bounded_message(message.into()),
             status: None,
             extra: Map::new(),
         }
@@ -251,7 +252,7 @@ impl OAuthError {
         Self {
             error,
             code,
-            description: description.into(),
+            description: bounded_message(description.into()),
             extra: Map::new(),
         }
     }

@@ -131,10 +131,63 @@ pub trait DomainError: std::error::Error + Send + Sync + 'static {
     fn exh(&self) -> ExhCode;
 }
 
+/// The most characters of an error message a client is sent: a message that repeats its input
+/// (an unknown value, a rejected string) is cut there, so an answer never grows with the request.
+pub const MESSAGE_CHARS: usize = 1000;
+
+/// `message`, cut to [`MESSAGE_CHARS`] characters with how many more there were.
+pub fn bounded_message(message: String) -> String {
+    let total = message.chars().count();
+    if total <= MESSAGE_CHARS {
+        return message;
+    }
+    let mut cut: String = message.chars().take(MESSAGE_CHARS).collect();
+    cut.push_str(&format!("… ({} more characters)", total - MESSAGE_CHARS));
+    cut
+}
+
+/// The most items of a list an error message names (violations, unknown fields).
+pub const LISTED: usize = 20;
+
+/// The first [`LISTED`] of `items` joined by `separator`, then how many more there were.
+pub fn listed(items: impl IntoIterator<Item = String>, separator: &str) -> String {
+    let mut items = items.into_iter();
+    let shown: Vec<String> = items.by_ref().take(LISTED).collect();
+    let more = items.count();
+    let mut list = shown.join(separator);
+    if more > 0 {
+        list.push_str(&format!("{separator}and {more} more"));
+    }
+    list
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use std::collections::HashSet;
+
+    proptest! {
+        #[test]
+        fn a_bounded_message_is_short_and_starts_as_the_message(message in ".{0,3000}") {
+            let bounded = bounded_message(message.clone());
+            prop_assert!(bounded.chars().count() <= MESSAGE_CHARS + 40);
+            let kept: String = message.chars().take(MESSAGE_CHARS).collect();
+            prop_assert!(bounded.starts_with(&kept));
+            prop_assert_eq!(bounded == message, message.chars().count() <= MESSAGE_CHARS);
+        }
+
+        #[test]
+        fn a_list_names_at_most_its_first_items_and_counts_the_rest(count in 0usize..100) {
+            let list = listed((0..count).map(|n| format!("item{n}")), "; ");
+            let named = list.matches("item").count();
+            prop_assert_eq!(named, count.min(LISTED));
+            if count > LISTED {
+                let more = format!("and {} more", count - LISTED);
+                prop_assert!(list.ends_with(&more));
+            }
+        }
+    }
 
     #[test]
     fn codes_and_names_are_unique() {

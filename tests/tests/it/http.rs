@@ -327,3 +327,42 @@ in_both_deployments! {
         Ok(())
     }
 }
+
+in_both_deployments! {
+    async fn error_messages_do_not_grow_with_the_input_they_refuse(deployment: Deployment) {
+        let env = TestEnv::new(deployment).await?;
+        let server = TestServer::start(&env).await?;
+        let admin = server.admin_token().await?;
+        let admin = Some(admin.as_str());
+
+        // A megabyte of an unknown activation mode is not repeated back.
+        let register = json!({
+            "first_name": "Jane", "last_name": "Doe", "email": "jane@example.com",
+            "password": "Secret123!", "phone_number": "+32 0123", "language": "EN",
+            "activation_mode": "x".repeat(1024 * 1024),
+        });
+        let (status, body) = server
+            .call(reqwest::Method::POST, "/users/v1/register", None, Some(register))
+            .await?;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{}", &body.to_string()[..200]);
+        let message = body["message"].as_str().unwrap_or_default();
+        assert!(message.chars().count() <= 1100, "{} characters", message.len());
+        assert!(message.ends_with("more characters)"), "{message}");
+
+        // Fifty thousand unknown fields: the first are named, the rest counted.
+        let (status, answer) = server
+            .call(reqwest::Method::POST, "/data/v1/", admin, Some(json!({"name": "note", "description": "a note"})))
+            .await?;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        let data: serde_json::Map<String, Value> =
+            (0..50_000).map(|n| (format!("unknown{n}"), json!(n))).collect();
+        let (status, body) = server
+            .call(reqwest::Method::POST, "/data/v1/note/documents", admin, Some(Value::Object(data)))
+            .await?;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{}", &body.to_string()[..200]);
+        let message = body["message"].as_str().unwrap_or_default();
+        assert!(message.chars().count() <= 1100, "{} characters", message.len());
+        assert!(message.contains("more"), "{message}");
+        Ok(())
+    }
+}

@@ -125,18 +125,15 @@ pub(super) fn check_data(
         .compiled
         .validate_data(&Value::Object(checked))
         .map_err(|violations| {
-            DocumentError::InvalidData(
-                violations
-                    .iter()
-                    .map(|v| {
-                        format!(
-                            "{}: {}",
-                            if v.path.is_empty() { "/" } else { &v.path },
-                            v.message
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            )
+            DocumentError::InvalidData(crate::error::listed(
+                violations.iter().map(|v| {
+                    format!(
+                        "{}: {}",
+                        if v.path.is_empty() { "/" } else { &v.path },
+                        v.message
+                    )
+                }),
+                "; ",
+            ))
         })
 }
