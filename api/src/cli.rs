@@ -1,4 +1,5 @@
-//! The `vigil` command line: `serve`, `bootstrap` and `rebuild`, with the storage flags they share.
+//! The `vigil` command line: `serve`, `bootstrap`, `rebuild`, `unlock` and `lockout`, with the
+//! storage flags they share.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -60,6 +61,31 @@ enum Command {
     Bootstrap(BootstrapArgs),
     /// Rebuild every read model from the log (stop the servers using this read store first).
     Rebuild(StorageArgs),
+    /// Clear the failed logins of an account, ending its lock (recovers a locked administrator).
+    Unlock(UnlockArgs),
+    /// Set when failed logins lock an account, and for how long.
+    Lockout(LockoutArgs),
+}
+
+#[derive(Debug, Args)]
+struct UnlockArgs {
+    #[command(flatten)]
+    storage: StorageArgs,
+    /// The account's email address.
+    email: String,
+}
+
+#[derive(Debug, Args)]
+struct LockoutArgs {
+    #[command(flatten)]
+    storage: StorageArgs,
+    /// Consecutive failed logins that lock an account (Extra Horizon: 50).
+    #[arg(long, default_value_t = vigil_domain::users::login::LOCK_AFTER)]
+    after: u32,
+    /// How long a lock lasts after the latest failure, in minutes; without it, a lock lasts
+    /// until an administrator resets the failures (Extra Horizon's rule) or `vigil unlock`.
+    #[arg(long)]
+    lock_minutes: Option<i64>,
 }
 
 /// Pooled connections to Postgres per node unless configured.
@@ -234,6 +260,8 @@ pub fn main() -> ExitCode {
             Command::Serve(args) => serve(args).await,
             Command::Bootstrap(args) => run_bootstrap(args).await,
             Command::Rebuild(storage) => rebuild(storage).await,
+            Command::Unlock(args) => unlock(args).await,
+            Command::Lockout(args) => lockout(args).await,
         }
     });
     match result {
@@ -466,13 +494,7 @@ pub async fn start(
 
 /// Registers the secrets key on the deployment's first start, and refuses any other key later.
 async fn register_secrets_key(bus: &CommandBus, vault: &Vault) -> Result<(), Fatal> {
-    let meta = CommandMeta {
-        command_id: vigil_commands::ids::command_id(),
-        correlation_id: vigil_commands::ids::command_id(),
-        causation_id: None,
-        reason: Some("start".into()),
-        actor: Actor::system(Via::Cli),
-    };
+    let meta = cli_meta("start");
     let command = DeploymentCommand::UseSecretsKey {
         fingerprint: vault.fingerprint(),
     };
@@ -530,6 +552,76 @@ async fn rebuild(storage: StorageArgs) -> Result<(), Fatal> {
     let position = runner::rebuild(&store, log, vigil_projections::all()).await?;
     tracing::info!(position, "read models rebuilt");
     store.close().await;
+    Ok(())
+}
+
+/// The metadata of a command given on the command line, with `reason` (what was run).
+fn cli_meta(reason: &str) -> CommandMeta {
+    CommandMeta {
+        command_id: vigil_commands::ids::command_id(),
+        correlation_id: vigil_commands::ids::command_id(),
+        causation_id: None,
+        reason: Some(reason.into()),
+        actor: Actor::system(Via::Cli),
+    }
+}
+
+async fn unlock(args: UnlockArgs) -> Result<(), Fatal> {
+    let Storage { log, store } = args.storage.open().await?;
+    store.close().await;
+    let bus = CommandBus::new(log);
+    let email = vigil_domain::value::Email::parse(&args.email)
+        .map_err(|_| Fatal(format!("{} is not an email address", args.email)))?;
+    let (user_id, _) = vigil_commands::auth::session::user_by_email(&bus, &email)
+        .await?
+        .ok_or_else(|| Fatal(format!("no account has the address {}", email.as_str())))?;
+    let cleared = vigil_commands::users::user::clear_failed_logins(
+        &bus,
+        user_id,
+        true,
+        &cli_meta("vigil unlock"),
+    )
+    .await
+    .map_err(|error| Fatal(error.to_string()))?;
+    match cleared {
+        Some(_) => println!(
+            "{}: failed logins cleared, the account is unlocked",
+            email.as_str()
+        ),
+        None => println!("{}: no failed logins to clear", email.as_str()),
+    }
+    Ok(())
+}
+
+async fn lockout(args: LockoutArgs) -> Result<(), Fatal> {
+    use vigil_domain::users::login::LockoutPolicy;
+    use vigil_domain::users::settings::{self, Settings, SettingsCommand};
+    let Storage { log, store } = args.storage.open().await?;
+    store.close().await;
+    let bus = CommandBus::new(log);
+    let policy = LockoutPolicy {
+        after: args.after,
+        lasts_millis: args
+            .lock_minutes
+            .map(|minutes| minutes.saturating_mul(60_000)),
+    };
+    bus.execute::<Settings>(
+        &settings::stream(),
+        &SettingsCommand::SetLockoutPolicy(policy),
+        &cli_meta("vigil lockout"),
+    )
+    .await
+    .map_err(|error| Fatal(error.to_string()))?;
+    match args.lock_minutes {
+        Some(minutes) => println!(
+            "{} failed logins lock an account for {minutes} minutes",
+            args.after
+        ),
+        None => println!(
+            "{} failed logins lock an account until its failures are reset",
+            args.after
+        ),
+    }
     Ok(())
 }
 

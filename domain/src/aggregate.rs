@@ -164,6 +164,11 @@ pub(crate) mod testing {
             self.result
         }
 
+        /// What a refusal recorded (nothing for an accepted command).
+        pub fn recorded(self) -> Vec<A::Event> {
+            self.recorded
+        }
+
         pub fn events(self) -> Vec<A::Event> {
             match self.result {
                 Ok(events) => events,

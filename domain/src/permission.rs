@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 
 /// Vigil's own permission: read the commit log over gRPC (auditors, data teams).
 pub const VIEW_EVENT_LOG: &str = "VIEW_EVENT_LOG";
+/// Vigil's own permission: change when failed logins lock an account (`vigil lockout`).
+pub const UPDATE_LOCKOUT_POLICY: &str = "UPDATE_LOCKOUT_POLICY";
 
 /// Every known permission, and whether it also means something inside a group role
 /// (Extra Horizon's "staff enlistment" scope).
@@ -205,6 +207,7 @@ pub const CATALOGUE: &[(&str, bool)] = &[
     ("VIEW_PATIENT_REPORT_CONFIGURATIONS", false),
     ("UPDATE_PATIENT_REPORT_CONFIGURATIONS", false),
     ("VIEW_EVENT_LOG", false),
+    ("UPDATE_LOCKOUT_POLICY", false),
 ];
 
 /// A human description for a catalogue entry, derived from its name (`VIEW_USER` → "View user").

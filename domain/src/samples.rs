@@ -247,6 +247,28 @@ pub fn samples() -> Vec<(Event, &'static str, &'static str)> {
             "060100",
         ),
         (
+            LoginEvent::FailedFrom(crate::users::login::LoginFailedFrom {
+                user_id: Some(id(1)),
+                failed_count: 3,
+                at: Timestamp(5),
+                address: Some("10.0.0.1".into()),
+            })
+            .into(),
+            "login.failed_from",
+            "060201010101010101010101010101030a010831302e302e302e31",
+        ),
+        (
+            LoginEvent::Locked(crate::users::login::LoginLocked {
+                user_id: None,
+                failed_count: 50,
+                until: Some(Timestamp(7)),
+                addresses: vec!["10.0.0.1".into()],
+            })
+            .into(),
+            "login.locked",
+            "06030032010e010831302e302e302e31",
+        ),
+        (
             SessionEvent::Ended(crate::auth::session::SessionEnded {}).into(),
             "session.ended",
             "0502",
@@ -330,6 +352,17 @@ pub fn samples() -> Vec<(Event, &'static str, &'static str)> {
             .into(),
             "settings.email_templates_set",
             "07020106010174",
+        ),
+        (
+            SettingsEvent::LockoutPolicySet(crate::users::settings::LockoutPolicySet {
+                policy: crate::users::login::LockoutPolicy {
+                    after: 20,
+                    lasts_millis: Some(1_800_000),
+                },
+            })
+            .into(),
+            "settings.lockout_policy_set",
+            "0703140180dddb01",
         ),
         (
             UserEvent::EmailChanged(crate::users::user::EmailChanged {

@@ -14,7 +14,8 @@ use vigil_domain::id::{Id, StreamId};
 use vigil_domain::log::LogError;
 use vigil_domain::permission::Permissions;
 use vigil_domain::reservation::{self, Reservation};
-use vigil_domain::users::login::{self, Login, LoginCommand};
+use vigil_domain::users::login::{self, LockoutPolicy, Login, LoginCommand};
+use vigil_domain::users::settings::{self, Settings};
 use vigil_domain::users::user::{PasswordHash, User};
 use vigil_domain::value::{Email, Timestamp};
 
@@ -139,51 +140,76 @@ pub async fn verify_credentials(
         None => None,
     };
     let guard = match &email {
-        Some(email) => {
-            let stream = login::stream(email);
-            let (state, _) = bus
-                .load::<Login>(&stream)
-                .await
-                .map_err(CommandError::<SessionError>::Log)?;
-            // Refused early, before the cost of Argon2; decided again with the attempt.
-            state
-                .admits(ids::now(), true)
-                .map_err(LoginError::Throttled)?;
-            Some(stream)
-        }
+        Some(email) => Some(Throttle::of(bus, email, true).await?),
         None => None,
     };
     let user_id = user.as_ref().map(|(id, _)| *id);
     let hash = user
         .as_ref()
         .and_then(|(_, user)| user.password_hash.clone());
-    let verified = attempt(bus, guard.as_ref(), user_id, password, hash, true, meta).await?;
+    let verified = attempt(bus, guard.as_ref(), user_id, password, hash, meta).await?;
     user_id
         .filter(|_| verified)
         .ok_or(LoginError::InvalidCredentials)
 }
 
+/// The login stream of an address, with the deployment's lockout policy and whether the pause
+/// after a failure applies (`paced`: see [`LoginCommand::Attempt`]).
+struct Throttle {
+    stream: StreamId,
+    policy: LockoutPolicy,
+    paced: bool,
+}
+
+impl Throttle {
+    /// The throttle of `email`'s logins, refusing at once (before the cost of Argon2) while they
+    /// are throttled; the attempt is decided again when it is recorded.
+    async fn of(bus: &CommandBus, email: &Email, paced: bool) -> Result<Self, LoginError> {
+        let stream = login::stream(email);
+        let (state, _) = bus
+            .load::<Login>(&stream)
+            .await
+            .map_err(CommandError::<SessionError>::Log)?;
+        let policy = lockout_policy(bus)
+            .await
+            .map_err(CommandError::<SessionError>::Log)?;
+        state
+            .admits(ids::now(), paced, policy)
+            .map_err(LoginError::Throttled)?;
+        Ok(Self {
+            stream,
+            policy,
+            paced,
+        })
+    }
+}
+
+/// The deployment's lockout policy (Extra Horizon's unless `vigil lockout` changed it).
+pub async fn lockout_policy(bus: &CommandBus) -> Result<LockoutPolicy, LogError> {
+    let (settings, _) = bus.load::<Settings>(&settings::stream()).await?;
+    Ok(settings.lockout)
+}
+
 /// Whether `password` matches `hash` (none: no account, which never matches), checked as an
-/// attempt on the address's login stream `guard` (`paced`: see [`LoginCommand::Attempt`]):
-/// counted if wrong, clearing failures if right, and refused either way if a concurrent attempt
-/// got there first within the limits.
+/// attempt on the address's login stream (`guard`): counted if wrong, clearing failures if
+/// right, and refused either way if a concurrent attempt got there first within the limits.
 async fn attempt(
     bus: &CommandBus,
-    guard: Option<&StreamId>,
+    guard: Option<&Throttle>,
     user_id: Option<Id>,
     password: String,
     hash: Option<PasswordHash>,
-    paced: bool,
     meta: &CommandMeta,
 ) -> Result<bool, LoginError> {
     let verified = secrets::verify_password(password, hash).await? && user_id.is_some();
-    if let Some(stream) = guard {
+    if let Some(throttle) = guard {
         let attempt = LoginCommand::Attempt {
             user_id,
             verified,
-            paced,
+            paced: throttle.paced,
+            policy: throttle.policy,
         };
-        match bus.execute::<Login>(stream, &attempt, meta).await {
+        match bus.execute::<Login>(&throttle.stream, &attempt, meta).await {
             // The failure is recorded, and refused as a wrong password.
             Ok(_) | Err(CommandError::Domain(login::LoginAttemptError::WrongCredentials)) => {}
             Err(other) => return Err(other.into()),
@@ -204,27 +230,12 @@ pub async fn check_own_password(
     password: String,
     meta: &CommandMeta,
 ) -> Result<bool, LoginError> {
-    let guard = user.email.as_ref().map(login::stream);
-    if let Some(stream) = &guard {
-        let (state, _) = bus
-            .load::<Login>(stream)
-            .await
-            .map_err(CommandError::<SessionError>::Log)?;
-        state
-            .admits(ids::now(), false)
-            .map_err(LoginError::Throttled)?;
-    }
+    let guard = match &user.email {
+        Some(email) => Some(Throttle::of(bus, email, false).await?),
+        None => None,
+    };
     let hash = user.password_hash.clone();
-    attempt(
-        bus,
-        guard.as_ref(),
-        Some(user_id),
-        password,
-        hash,
-        false,
-        meta,
-    )
-    .await
+    attempt(bus, guard.as_ref(), Some(user_id), password, hash, meta).await
 }
 
 /// The OAuth2 password grant: verifies the credentials and starts a session, or, with MFA

@@ -11,6 +11,8 @@ use crate::error::{DomainError, ExhCode};
 use crate::event::events;
 use crate::id::StreamId;
 use crate::password::PasswordPolicy;
+use crate::permission::UPDATE_LOCKOUT_POLICY;
+use crate::users::login::LockoutPolicy;
 use crate::users::verification::Purpose;
 
 /// The longest password a policy may ask for.
@@ -163,6 +165,7 @@ events! {
         PasswordPolicySet(PasswordPolicySet) = "settings.password_policy_set",
         VerificationSettingsSet(VerificationSettingsSet) = "settings.verification_set",
         EmailTemplatesSet(EmailTemplatesSet) = "settings.email_templates_set",
+        LockoutPolicySet(LockoutPolicySet) = "settings.lockout_policy_set",
     }
 }
 
@@ -172,6 +175,14 @@ pub enum SettingsCommand {
     ChangeVerification(VerificationChanges),
     /// Set (`Some`) or clear (`None`) the template of each slot given; others stay.
     ChangeEmailTemplates(Vec<(TemplateSlot, Option<TemplateRef>)>),
+    SetLockoutPolicy(LockoutPolicy),
+}
+
+/// The deployment's lockout policy (see [`LockoutPolicy`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+pub struct LockoutPolicySet {
+    pub policy: LockoutPolicy,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -182,6 +193,10 @@ pub enum SettingsError {
     NoPermission(&'static str),
     #[error("{0}")]
     InvalidTemplate(String),
+    #[error(
+        "a lockout policy locks after at least one failure, for 1 ms to a year or until a reset"
+    )]
+    InvalidLockout,
 }
 
 impl DomainError for SettingsError {
@@ -189,7 +204,7 @@ impl DomainError for SettingsError {
         match self {
             Self::InvalidPolicy => ExhCode::FieldFormat,
             Self::NoPermission(_) => ExhCode::NoPermission,
-            Self::InvalidTemplate(_) => ExhCode::FieldFormat,
+            Self::InvalidTemplate(_) | Self::InvalidLockout => ExhCode::FieldFormat,
         }
     }
 }
@@ -199,6 +214,7 @@ pub struct Settings {
     pub password_policy: PasswordPolicy,
     pub verification: VerificationSettings,
     pub email_templates: BTreeMap<TemplateSlot, TemplateRef>,
+    pub lockout: LockoutPolicy,
 }
 
 impl Aggregate for Settings {
@@ -212,6 +228,7 @@ impl Aggregate for Settings {
             SettingsCommand::SetPasswordPolicy(_) => "UPDATE_PASSWORD_POLICY",
             SettingsCommand::ChangeVerification(_) => "UPDATE_USER_VERIFICATION_SETTINGS",
             SettingsCommand::ChangeEmailTemplates(_) => "UPDATE_USER_SERVICE_EMAIL_TEMPLATES",
+            SettingsCommand::SetLockoutPolicy(_) => UPDATE_LOCKOUT_POLICY,
         };
         ctx.actor.require(required, SettingsError::NoPermission)
     }
@@ -271,6 +288,17 @@ impl Aggregate for Settings {
                     templates: templates.into_iter().collect(),
                 })])
             }
+            SettingsCommand::SetLockoutPolicy(policy) => {
+                if !policy.is_sound() {
+                    return Err(SettingsError::InvalidLockout);
+                }
+                if *policy == self.lockout {
+                    return Ok(vec![]);
+                }
+                Ok(vec![SettingsEvent::LockoutPolicySet(LockoutPolicySet {
+                    policy: *policy,
+                })])
+            }
         }
     }
 
@@ -281,6 +309,7 @@ impl Aggregate for Settings {
             SettingsEvent::EmailTemplatesSet(e) => {
                 self.email_templates = e.templates.iter().cloned().collect();
             }
+            SettingsEvent::LockoutPolicySet(e) => self.lockout = e.policy,
         }
     }
 }
@@ -314,6 +343,44 @@ mod tests {
             .by(nobody)
             .when(SettingsCommand::SetPasswordPolicy(stricter()))
             .then_err(SettingsError::NoPermission("UPDATE_PASSWORD_POLICY"));
+    }
+
+    #[test]
+    fn a_lockout_policy_is_sound_and_set_by_its_permission_only() {
+        let freeze = LockoutPolicy {
+            after: 20,
+            lasts_millis: Some(1_800_000),
+        };
+        let set = SettingsEvent::LockoutPolicySet(LockoutPolicySet { policy: freeze });
+        given::<Settings>(&[])
+            .when(SettingsCommand::SetLockoutPolicy(freeze))
+            .then(std::slice::from_ref(&set));
+        given::<Settings>(&[set])
+            .when(SettingsCommand::SetLockoutPolicy(freeze))
+            .then(&[]);
+        for unsound in [
+            LockoutPolicy {
+                after: 0,
+                lasts_millis: None,
+            },
+            LockoutPolicy {
+                after: 5,
+                lasts_millis: Some(0),
+            },
+            LockoutPolicy {
+                after: 5,
+                lasts_millis: Some(crate::users::login::LONGEST_LOCK_MILLIS + 1),
+            },
+        ] {
+            given::<Settings>(&[])
+                .when(SettingsCommand::SetLockoutPolicy(unsound))
+                .then_err(SettingsError::InvalidLockout);
+        }
+        let nobody = Actor::user(id(1), None, Permissions::default(), Via::Http, None);
+        given::<Settings>(&[])
+            .by(nobody)
+            .when(SettingsCommand::SetLockoutPolicy(freeze))
+            .then_err(SettingsError::NoPermission(UPDATE_LOCKOUT_POLICY));
     }
 
     #[test]

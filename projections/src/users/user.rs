@@ -4,7 +4,7 @@ use vigil_domain::aggregate::Aggregate;
 use vigil_domain::commit::Recorded;
 use vigil_domain::event::{Event, LoginEvent, RoleEvent, UserEvent};
 use vigil_domain::log::Filter;
-use vigil_domain::users::login::Login;
+use vigil_domain::users::login::{Login, LoginFailed, LoginFailedFrom};
 use vigil_domain::users::role::Role;
 use vigil_domain::users::user::Optional;
 use vigil_domain::users::user::User;
@@ -80,15 +80,27 @@ impl Projection for Users {
                     continue;
                 }
                 // Login throttling lives on the address's stream; it names the account it concerns.
-                Event::Login(LoginEvent::Failed(e)) => {
-                    if let Some(user) = e.user_id {
+                Event::Login(
+                    LoginEvent::Failed(LoginFailed {
+                        user_id,
+                        failed_count,
+                        at,
+                    })
+                    | LoginEvent::FailedFrom(LoginFailedFrom {
+                        user_id,
+                        failed_count,
+                        at,
+                        ..
+                    }),
+                ) => {
+                    if let Some(user) = user_id {
                         changes.update(
                             &USERS,
                             position,
                             [
                                 ("id", user.to_string().into()),
-                                ("failed_count", i64::from(e.failed_count).into()),
-                                ("last_failed_timestamp", e.at.millis().into()),
+                                ("failed_count", i64::from(*failed_count).into()),
+                                ("last_failed_timestamp", at.millis().into()),
                             ],
                         )?;
                     }

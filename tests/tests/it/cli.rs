@@ -326,3 +326,47 @@ async fn the_embedded_data_is_private_and_secrets_can_come_from_files() -> anyho
     }
     Ok(())
 }
+
+in_both_deployments! {
+    async fn a_lockout_policy_locks_as_a_recorded_security_event_and_vigil_unlock_ends_the_lock(deployment: Deployment) {
+        use reqwest::Method;
+        use vigil_tests::{ADMIN_EMAIL, ADMIN_PASSWORD, TestServer};
+        let env = TestEnv::new(deployment).await?;
+        let server = TestServer::start(&env).await?;
+        let set = vigil(&["lockout", "--after", "3"], &env.cli_args())?;
+        assert!(set.status.success(), "{}", String::from_utf8_lossy(&set.stderr));
+        let unsound = vigil(&["lockout", "--after", "0"], &env.cli_args())?;
+        assert!(!unsound.status.success());
+
+        // Three wrong passwords (a signed-in user's checks are not paced) lock the account.
+        let token = server.admin_token().await?;
+        for _ in 0..3 {
+            let (status, body) = server
+                .call(Method::POST, "/users/v1/confirm_password", Some(&token), Some(serde_json::json!({"password": "wrong"})))
+                .await?;
+            assert!(status.is_client_error(), "{body}");
+        }
+        let refused = server.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+        let refusal = refused.expect_err("the account is locked").to_string();
+        assert!(refusal.contains("TOO_MANY_FAILED_ATTEMPTS"), "{refusal}");
+
+        // The lock is a security event naming where the failures came from.
+        let email = vigil_domain::value::Email::parse(ADMIN_EMAIL)?;
+        let stream = vigil_domain::users::login::stream(&email).to_string();
+        let history = server.history(&stream).await?;
+        let locked: Vec<_> = history.iter().filter(|(name, _)| name == "login.locked").collect();
+        assert_eq!(locked.len(), 1, "{history:?}");
+        assert_eq!(locked[0].1["failed_count"], 3, "{history:?}");
+        assert_eq!(locked[0].1["until"], serde_json::Value::Null, "{history:?}");
+        assert_eq!(locked[0].1["addresses"], serde_json::json!(["127.0.0.1"]), "{history:?}");
+
+        // From the command line, the administrator is let in again.
+        let unlocked = vigil(&["unlock", ADMIN_EMAIL], &env.cli_args())?;
+        assert!(unlocked.status.success(), "{}", String::from_utf8_lossy(&unlocked.stderr));
+        server.login(ADMIN_EMAIL, ADMIN_PASSWORD).await?;
+        let unknown = vigil(&["unlock", "nobody@example.com"], &env.cli_args())?;
+        assert!(!unknown.status.success());
+        assert!(String::from_utf8_lossy(&unknown.stderr).contains("no account"));
+        Ok(())
+    }
+}
