@@ -10,9 +10,11 @@ use axum::response::{IntoResponse, Response};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::decompression::RequestDecompressionLayer;
 use tower_http::normalize_path::NormalizePath;
+use tower_http::timeout::RequestBodyTimeoutLayer;
 use tower_http::trace::TraceLayer;
 use vigil_domain::error::ExhCode;
 
+use crate::edge::Edge;
 use crate::error::ApiError;
 use crate::routes;
 use crate::state::AppState;
@@ -21,8 +23,9 @@ use crate::state::AppState;
 const BODY_LIMIT: usize = 10 * 1024 * 1024;
 
 /// The application. Paths are matched without a trailing slash, so the SDK's `/users/v1/?<rql>`
-/// reaches the same route as `/users/v1`.
-pub fn app(state: AppState) -> NormalizePath<Router> {
+/// reaches the same route as `/users/v1`. A body that pauses longer than the edge's read timeout
+/// is answered `408`.
+pub fn app(state: AppState, edge: Edge) -> NormalizePath<Router> {
     let router = Router::new()
         .nest("/auth/v2", routes::auth_v2::router())
         .nest("/users/v1", routes::users_v1::router())
@@ -32,6 +35,7 @@ pub fn app(state: AppState) -> NormalizePath<Router> {
         .with_state(state)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(RequestDecompressionLayer::new())
+        .layer(RequestBodyTimeoutLayer::new(edge.read_timeout))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
             let request_id = request
                 .headers()
@@ -51,9 +55,6 @@ pub fn app(state: AppState) -> NormalizePath<Router> {
     NormalizePath::trim_trailing_slash(router)
 }
 
-/// How much of a layer's plain-text error an answer repeats.
-const ECHOED: usize = 200;
-
 /// Every error answer in Extra Horizon's `{code, name, message}` JSON, with its status, also those
 /// that axum and tower layers make themselves in plain text or empty (a path that is not UTF-8, an
 /// unknown `Content-Encoding`, a request that timed out).
@@ -67,26 +68,11 @@ async fn in_the_extra_horizon_shape(response: Response) -> Response {
     if !(status.is_client_error() || status.is_server_error()) || json {
         return response;
     }
-    let text = axum::body::to_bytes(response.into_body(), 4 * ECHOED)
+    let text = axum::body::to_bytes(response.into_body(), 4096)
         .await
-        .map(|bytes| String::from_utf8_lossy(&bytes).trim().to_owned())
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
         .unwrap_or_default();
-    let mut message: String = text.chars().take(ECHOED).collect();
-    if message.is_empty() {
-        message = status.canonical_reason().unwrap_or("Error").to_owned();
-    }
-    let code = match status {
-        axum::http::StatusCode::SERVICE_UNAVAILABLE | axum::http::StatusCode::GATEWAY_TIMEOUT => {
-            ExhCode::ServiceUnavailable
-        }
-        _ if status.is_server_error() => ExhCode::Server,
-        _ => ExhCode::BodyFormat,
-    };
-    ApiError {
-        status: Some(status),
-        ..ApiError::new(code, message)
-    }
-    .into_response()
+    ApiError::at_the_edge(status, &text).into_response()
 }
 
 async fn unknown_route(method: Method, uri: Uri) -> Response {

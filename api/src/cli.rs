@@ -157,6 +157,10 @@ struct ServeArgs {
     admin_password: Option<String>,
     #[arg(long, env = "VIGIL_ADMIN_PASSWORD_FILE", hide = true)]
     admin_password_file: Option<PathBuf>,
+    /// Seconds a request's head may take to arrive (idle kept-alive connections close after
+    /// as long) and a request's body may pause (then `408`).
+    #[arg(long, env = "VIGIL_READ_TIMEOUT_SECONDS", default_value_t = crate::edge::READ_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(1..=3600))]
+    read_timeout_seconds: u64,
     /// Lifetime of access tokens, in seconds.
     #[arg(long, env = "VIGIL_ACCESS_TOKEN_SECONDS", default_value_t = 3600)]
     access_token_seconds: i64,
@@ -426,7 +430,10 @@ async fn serve(args: ServeArgs) -> Result<(), Fatal> {
             Err(other) => return Err(other.into()),
         }
     }
-    crate::server::run(state.clone(), http, grpc, shutdown_signal()).await?;
+    let edge = crate::edge::Edge {
+        read_timeout: Duration::from_secs(args.read_timeout_seconds),
+    };
+    crate::server::run(state.clone(), http, grpc, edge, shutdown_signal()).await?;
     state.reactors.shutdown().await;
     state.projector.shutdown().await;
     state.access.shutdown();

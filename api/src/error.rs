@@ -64,7 +64,39 @@ impl ApiError {
             .or_else(|| StatusCode::from_u16(self.code.status()).ok())
             .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
+
+    /// An error that the HTTP stack in front of the handlers made (hyper, axum or a tower layer),
+    /// with its status and what it said (or the status's reason when it said nothing).
+    pub fn at_the_edge(status: StatusCode, said: &str) -> Self {
+        let mut message: String = said.trim().chars().take(EDGE_ECHOED).collect();
+        if message.is_empty() {
+            message = status.canonical_reason().unwrap_or("Error").to_owned();
+        }
+        let code = match status {
+            StatusCode::SERVICE_UNAVAILABLE | StatusCode::GATEWAY_TIMEOUT => {
+                ExhCode::ServiceUnavailable
+            }
+            _ if status.is_server_error() => ExhCode::Server,
+            _ => ExhCode::BodyFormat,
+        };
+        Self {
+            status: Some(status),
+            ..Self::new(code, message)
+        }
+    }
+
+    /// The JSON body: `{code, name, message}` and the extra fields.
+    pub fn body(&self) -> Value {
+        let mut body = self.extra.clone();
+        body.insert("code".into(), json!(self.code.code()));
+        body.insert("name".into(), json!(self.code.name()));
+        body.insert("message".into(), json!(self.message));
+        Value::Object(body)
+    }
 }
+
+/// How much of the HTTP stack's own error text an answer repeats.
+const EDGE_ECHOED: usize = 200;
 
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -82,12 +114,7 @@ impl std::error::Error for ApiError {}
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status = self.status();
-        let mut body = self.extra;
-        body.insert("code".into(), json!(self.code.code()));
-        body.insert("name".into(), json!(self.code.name()));
-        body.insert("message".into(), json!(self.message));
-        (status, Json(Value::Object(body))).into_response()
+        (self.status(), Json(self.body())).into_response()
     }
 }
 

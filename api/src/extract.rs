@@ -4,7 +4,9 @@
 use std::net::SocketAddr;
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, RawPathParams, Request};
+use axum::http::StatusCode;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use vigil_commands::{ids, secrets};
@@ -73,20 +75,52 @@ impl<T> OptionalJsonBody<T> {
     }
 }
 
-/// The request body's bytes, or the Extra Horizon error for a body that cannot be read.
+/// The request body's bytes, or the Extra Horizon error for a body that cannot be read: `408`
+/// for one that paused longer than the read timeout.
 async fn body_bytes<S: Send + Sync>(request: Request, state: &S) -> Result<Bytes, ApiError> {
     Bytes::from_request(request, state)
         .await
-        .map_err(|rejection| ApiError {
-            status: Some(rejection.status()),
-            ..ApiError::new(
-                ExhCode::BodyFormat,
-                format!(
-                    "The request body could not be read: {}",
-                    rejection.body_text()
-                ),
-            )
+        .map_err(|rejection| {
+            let status = if timed_out(&rejection) {
+                StatusCode::REQUEST_TIMEOUT
+            } else {
+                rejection.status()
+            };
+            ApiError {
+                status: Some(status),
+                ..ApiError::new(
+                    ExhCode::BodyFormat,
+                    format!(
+                        "The request body could not be read: {}",
+                        rejection.body_text()
+                    ),
+                )
+            }
         })
+}
+
+/// Whether a body was refused because it stopped arriving.
+fn timed_out(rejection: &BytesRejection) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(rejection);
+    while let Some(error) = cause {
+        if error.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        cause = error.source();
+    }
+    false
+}
+
+/// A request body taken whole, as bytes: for the handlers that parse it by its content type
+/// themselves (the OAuth2 token endpoint takes forms and JSON).
+pub struct RawBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        body_bytes(request, state).await.map(Self)
+    }
 }
 
 impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for JsonBody<T> {

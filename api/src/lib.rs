@@ -13,6 +13,7 @@
 
 pub mod app;
 pub mod cli;
+pub mod edge;
 pub mod error;
 pub mod extract;
 pub mod grpc;

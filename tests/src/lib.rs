@@ -311,9 +311,15 @@ impl TestServer {
         let grpc = TcpListener::bind("127.0.0.1:0").await?;
         let (http_address, grpc_address) = (http.local_addr()?, grpc.local_addr()?);
         let (stop, stopped) = oneshot::channel();
-        let task = tokio::spawn(vigil_api::server::run(state.clone(), http, grpc, async {
-            let _ = stopped.await;
-        }));
+        let task = tokio::spawn(vigil_api::server::run(
+            state.clone(),
+            http,
+            grpc,
+            vigil_api::edge::Edge::default(),
+            async {
+                let _ = stopped.await;
+            },
+        ));
         Ok(Self {
             http: http_address,
             grpc: grpc_address,

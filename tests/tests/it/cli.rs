@@ -370,3 +370,39 @@ in_both_deployments! {
         Ok(())
     }
 }
+
+in_both_deployments! {
+    async fn a_request_that_stops_arriving_is_cut_off_after_the_read_timeout(deployment: Deployment) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let env = TestEnv::new(deployment).await?;
+        let serving = Serving::start(&env, &[("VIGIL_READ_TIMEOUT_SECONDS", "1")]).await?;
+        let answer = |request: &'static [u8]| async move {
+            let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", serving.http)).await?;
+            stream.write_all(request).await?;
+            let started = std::time::Instant::now();
+            let mut answer = Vec::new();
+            tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut answer))
+                .await
+                .map_err(|_| anyhow::anyhow!("the connection was held open"))??;
+            anyhow::Ok((String::from_utf8(answer)?, started.elapsed()))
+        };
+
+        // A body that stops arriving: 408, in Extra Horizon's shape.
+        let (body_stalled, after) = answer(b"POST /users/v1/register HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{\"email\"").await?;
+        assert!(body_stalled.starts_with("HTTP/1.1 408 "), "{body_stalled}");
+        let json = body_stalled.split_once("\r\n\r\n").map(|(_, body)| body).unwrap_or_default();
+        let json: serde_json::Value = serde_json::from_str(json)?;
+        assert_eq!(json["name"], "BODY_FORMAT_EXCEPTION", "{json}");
+        assert!(after < Duration::from_secs(10), "{after:?}");
+
+        // A head that stops arriving, and a connection that never sends one, are closed.
+        for request in [&b"GET /users/v1/health HTTP/1.1\r\nhost: x\r\n"[..], &b""[..]] {
+            let (closed, after) = answer(request).await?;
+            assert!(closed.is_empty(), "{closed}");
+            assert!(after < Duration::from_secs(10), "{after:?}");
+        }
+        let (status, logs) = serving.terminate()?;
+        assert!(status.success(), "{logs}");
+        Ok(())
+    }
+}

@@ -294,8 +294,43 @@ in_both_deployments! {
             assert!(code(&body).is_some() && body["name"].as_str().is_some_and(|n| n.ends_with("_EXCEPTION")), "{what}: {body}");
             assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "{what}: {body}");
         }
+
+        // What hyper answers itself, before the application, too.
+        let headers: String = (0..2000).map(|n| format!("x-h{n}: v\r\n")).collect();
+        let raw = [
+            ("a 100 KB path", format!("GET /users/v1/{} HTTP/1.1\r\nhost: x\r\n\r\n", "a".repeat(100 * 1024)), 414),
+            ("a 1 MB query", format!("GET /users/v1/?{} HTTP/1.1\r\nhost: x\r\n\r\n", "a".repeat(1024 * 1024)), 431),
+            ("a 1 MB header", format!("GET /users/v1/health HTTP/1.1\r\nhost: x\r\nx-big: {}\r\n\r\n", "a".repeat(1024 * 1024)), 431),
+            ("2,000 headers", format!("GET /users/v1/health HTTP/1.1\r\nhost: x\r\n{headers}\r\n"), 431),
+            ("a request line that is not HTTP", "GET\r\n\r\n".to_owned(), 400),
+        ];
+        for (what, request, status) in raw {
+            let answer = raw_exchange(&server, request.as_bytes()).await?;
+            let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+            assert!(head.starts_with(&format!("HTTP/1.1 {status} ")), "{what}: {head}");
+            assert!(head.contains("content-type: application/json"), "{what}: {head}");
+            let body: Value = serde_json::from_str(body).map_err(|e| anyhow::anyhow!("{what}: {e}: {body}"))?;
+            assert!(code(&body).is_some() && body["message"].as_str().is_some_and(|m| !m.is_empty()), "{what}: {body}");
+        }
         Ok(())
     }
+}
+
+/// Sends `request` as is on a new connection and reads the answer until the server closes it.
+pub(crate) async fn raw_exchange(server: &TestServer, request: &[u8]) -> anyhow::Result<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(server.http).await?;
+    // The server may answer and close before it has read everything.
+    let _ = stream.write_all(request).await;
+    let mut answer = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        stream.read_to_end(&mut answer),
+    )
+    .await
+    .map_err(|_| anyhow::anyhow!("no answer within 30 s"))?
+    .or_else(|error| if answer.is_empty() { Err(error) } else { Ok(0) })?;
+    Ok(String::from_utf8_lossy(&answer).into_owned())
 }
 
 in_both_deployments! {

@@ -9,7 +9,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use vigil_tests::{TestEnv, TestServer};
 
-use crate::http::{code, plain_user};
+use crate::http::{code, plain_user, raw_exchange};
 
 /// What a route asks of its caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -441,83 +441,114 @@ fn body_for(method: &str) -> Option<Value> {
     (method == "POST" || method == "PUT").then(|| json!({}))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn protected_routes_refuse_missing_tokens_and_missing_permissions() -> anyhow::Result<()> {
-    let env = TestEnv::new(vigil_tests::Deployment::Embedded).await?;
-    let server = TestServer::start(&env).await?;
-    let admin = server.admin_token().await?;
-    let (_, role) = server
-        .call(
-            Method::POST,
-            "/users/v1/roles",
-            Some(&admin),
-            Some(json!({"name": "Some role"})),
-        )
-        .await?;
-    let (_, group_role) = server
-        .call(
-            Method::POST,
-            &format!("/users/v1/groups/{GROUP}/roles"),
-            Some(&admin),
-            Some(json!({"name": "Some group role"})),
-        )
-        .await?;
-    let group_role = group_role["id"].as_str().unwrap_or_default().to_owned();
-    let (_, tokens) = server
-        .call(Method::GET, "/auth/v2/oauth2/tokens", Some(&admin), None)
-        .await?;
-    let (_, refresh) = server
-        .call(
-            Method::GET,
-            "/auth/v2/oauth2/refreshTokens",
-            Some(&admin),
-            None,
-        )
-        .await?;
-    let (_, applications) = server
-        .call(Method::GET, "/auth/v2/applications", Some(&admin), None)
-        .await?;
-    plain_user(&server, "jane@example.com").await?;
-    let jane = server.login("jane@example.com", "jane's password").await?;
-    let jane = jane["access_token"].as_str().unwrap_or_default().to_owned();
-    let admin_id = server.admin.user_id.to_string();
-    let application_id = applications["data"][0]["id"].as_str().unwrap_or_default();
-    let version_id = applications["data"][0]["versions"][0]["id"]
-        .as_str()
-        .unwrap_or_default();
+/// What the walk puts in the paths: the administrator's own resources, so every guarded route is
+/// asked about someone else's (Jane's requests) or acted on by one entitled to (the administrator's).
+struct Fixtures {
+    admin: String,
+    jane: String,
+    admin_id: String,
+    role: String,
+    group_role: String,
+    token: String,
+    refresh: String,
+    application: String,
+    version: String,
+}
 
-    for (method, path, guard) in INVENTORY {
+impl Fixtures {
+    async fn make(server: &TestServer) -> anyhow::Result<Self> {
+        let admin = server.admin_token().await?;
+        let id_of = |value: &Value| value["id"].as_str().unwrap_or_default().to_owned();
+        let (_, role) = server
+            .call(
+                Method::POST,
+                "/users/v1/roles",
+                Some(&admin),
+                Some(json!({"name": "Some role"})),
+            )
+            .await?;
+        let (_, group_role) = server
+            .call(
+                Method::POST,
+                &format!("/users/v1/groups/{GROUP}/roles"),
+                Some(&admin),
+                Some(json!({"name": "Some group role"})),
+            )
+            .await?;
+        let (_, tokens) = server
+            .call(Method::GET, "/auth/v2/oauth2/tokens", Some(&admin), None)
+            .await?;
+        let (_, refresh) = server
+            .call(
+                Method::GET,
+                "/auth/v2/oauth2/refreshTokens",
+                Some(&admin),
+                None,
+            )
+            .await?;
+        let (_, applications) = server
+            .call(Method::GET, "/auth/v2/applications", Some(&admin), None)
+            .await?;
+        plain_user(server, "jane@example.com").await?;
+        let jane = server.login("jane@example.com", "jane's password").await?;
+        Ok(Self {
+            jane: jane["access_token"].as_str().unwrap_or_default().to_owned(),
+            admin_id: server.admin.user_id.to_string(),
+            role: id_of(&role),
+            group_role: id_of(&group_role),
+            token: id_of(&tokens["data"][0]),
+            refresh: id_of(&refresh["data"][0]),
+            application: id_of(&applications["data"][0]),
+            version: id_of(&applications["data"][0]["versions"][0]),
+            admin,
+        })
+    }
+
+    /// The inventory's `path` with its parameters filled in (and the RQL bulk routes require).
+    fn concrete(&self, method: &str, path: &str) -> String {
         let id = if path.starts_with("/users/v1/roles") {
-            role["id"].as_str().unwrap_or_default()
+            &self.role
         } else if path.starts_with("/auth/v2/oauth2/tokens") {
-            tokens["data"][0]["id"].as_str().unwrap_or_default()
+            &self.token
         } else if path.starts_with("/auth/v2/oauth2/refreshTokens") {
-            refresh["data"][0]["id"].as_str().unwrap_or_default()
+            &self.refresh
         } else if path.starts_with("/auth/v2/applications") {
-            application_id
+            &self.application
         } else {
-            admin_id.as_str()
+            &self.admin_id
         };
         let concrete = path
             .replace("{id}", id)
-            .replace("{version}", version_id)
+            .replace("{version}", &self.version)
             .replace("{group}", GROUP)
             .replace("{method}", GROUP)
-            .replace("{role}", &group_role)
+            .replace("{role}", &self.group_role)
             .replace("{schema}", "some-schema")
             .replace("{path}", "some.property")
             .replace("{name}", "some-status")
             .replace("{field}", "readings")
             .replace("{element}", GROUP);
-        let concrete = if concrete.ends_with("roles") && *method != "GET"
+        if concrete.ends_with("roles") && method != "GET"
             || concrete.contains("_permissions")
             || concrete.ends_with("_roles")
-            || (*method == "DELETE" && concrete == "/users/v1")
+            || (method == "DELETE" && concrete == "/users/v1")
         {
             format!("{concrete}?eq(id,{id})")
         } else {
             concrete
-        };
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn protected_routes_refuse_missing_tokens_and_missing_permissions() -> anyhow::Result<()> {
+    let env = TestEnv::new(vigil_tests::Deployment::Embedded).await?;
+    let server = TestServer::start(&env).await?;
+    let fixtures = Fixtures::make(&server).await?;
+    let (admin, jane) = (&fixtures.admin, &fixtures.jane);
+
+    for (method, path, guard) in INVENTORY {
+        let concrete = fixtures.concrete(method, path);
         let method = Method::from_bytes(method.as_bytes())?;
         let (anonymous, body) = server
             .call(method.clone(), &concrete, None, body_for(method.as_str()))
@@ -536,7 +567,7 @@ async fn protected_routes_refuse_missing_tokens_and_missing_permissions() -> any
                 .call(
                     method.clone(),
                     &concrete,
-                    Some(&jane),
+                    Some(jane),
                     body_for(method.as_str()),
                 )
                 .await?;
@@ -549,8 +580,105 @@ async fn protected_routes_refuse_missing_tokens_and_missing_permissions() -> any
     }
     // Nothing was changed on the administrator's behalf by the refused requests.
     let (status, _) = server
-        .call(Method::GET, "/users/v1/me", Some(&admin), None)
+        .call(Method::GET, "/users/v1/me", Some(admin), None)
         .await?;
     assert_eq!(status, StatusCode::OK);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_answers_bad_bodies_in_the_extra_horizon_shape() -> anyhow::Result<()> {
+    let env = TestEnv::new(vigil_tests::Deployment::Embedded).await?;
+    let server = TestServer::start(&env).await?;
+    let fixtures = Fixtures::make(&server).await?;
+    let oversized = vec![b' '; 11 * 1024 * 1024];
+    let client = reqwest::Client::new();
+    // Deleting would take the fixtures away from the routes after; their bodies are not read.
+    for (method, path, _) in INVENTORY.iter().filter(|(method, ..)| *method != "DELETE") {
+        let concrete = fixtures.concrete(method, path);
+        let method = Method::from_bytes(method.as_bytes())?;
+        let with_body = method == Method::POST || method == Method::PUT;
+        let bad = [
+            (
+                "malformed JSON",
+                client
+                    .request(method.clone(), server.url(&concrete))
+                    .header("content-type", "application/json")
+                    .body("{\"a\": [1, "),
+            ),
+            (
+                "a body that is not gzip",
+                client
+                    .request(method.clone(), server.url(&concrete))
+                    .header("content-type", "application/json")
+                    .header("content-encoding", "gzip")
+                    .body("{}"),
+            ),
+            (
+                "an unknown encoding",
+                client
+                    .request(method.clone(), server.url(&concrete))
+                    .header("content-type", "application/json")
+                    .header("content-encoding", "br-unknown")
+                    .body("{}"),
+            ),
+        ];
+        for (what, request) in bad {
+            let response = request.bearer_auth(&fixtures.admin).send().await?;
+            let status = response.status();
+            assert!(
+                !status.is_server_error(),
+                "{method} {concrete} with {what}: {status}"
+            );
+            if status.is_client_error() {
+                let content_type = response
+                    .headers()
+                    .get("content-type")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned();
+                assert!(
+                    content_type.starts_with("application/json"),
+                    "{method} {concrete} with {what}: {content_type}"
+                );
+                let body: Value = response.json().await?;
+                assert!(
+                    code(&body).is_some()
+                        && body["message"]
+                            .as_str()
+                            .or(body["description"].as_str())
+                            .is_some_and(|m| !m.is_empty()),
+                    "{method} {concrete} with {what}: {body}"
+                );
+            }
+        }
+        if with_body {
+            // Sent raw: the server may answer before it has read it all, and close.
+            let mut request = format!(
+                "{method} {concrete} HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                fixtures.admin,
+                oversized.len()
+            )
+            .into_bytes();
+            request.extend_from_slice(&oversized);
+            let answer = raw_exchange(&server, &request).await?;
+            let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+            assert!(
+                head.starts_with("HTTP/1.1 2") || head.starts_with("HTTP/1.1 4"),
+                "{method} {concrete} with a body over 10 MiB: {head}"
+            );
+            if head.starts_with("HTTP/1.1 4") {
+                assert!(
+                    head.contains("content-type: application/json"),
+                    "{method} {concrete}: {head}"
+                );
+                let body: Value = serde_json::from_str(body)?;
+                assert!(
+                    code(&body).is_some(),
+                    "{method} {concrete} with a body over 10 MiB: {body}"
+                );
+            }
+        }
+    }
     Ok(())
 }

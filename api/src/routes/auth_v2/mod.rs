@@ -19,7 +19,7 @@ use vigil_domain::error::ExhCode;
 use vigil_domain::id::Id;
 
 use crate::error::{ApiError, OAuthError};
-use crate::extract::{RequestContext, json_body};
+use crate::extract::{RawBody, RequestContext, json_body};
 use crate::state::{AppState, AuthService};
 
 mod applications;
@@ -210,7 +210,7 @@ async fn token(
     State(state): State<AuthService>,
     context: RequestContext,
     headers: HeaderMap,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> Response {
     match grant(&state, &context, &headers, &body).await {
         Ok(tokens) => {

@@ -1,7 +1,6 @@
 //! OpenID Connect login providers: `/auth/v2/oidc/providers…`, the login through one
 //! (`…/{providerName}/oAuth2Login`) and the record of such logins (`/auth/v2/oidc/loginAttempts`).
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
@@ -23,7 +22,7 @@ use vigil_projections::auth::oidc::{self as model, LoginAttemptRow, ProviderRow}
 use super::{TokenRequest, authenticate_client, credentials, parse_request};
 use crate::error::ApiError;
 use crate::extract::{
-    Caller, JsonBody, OptionalJsonBody, RequestContext, Rql, json_body, parse_id,
+    Caller, JsonBody, OptionalJsonBody, RawBody, RequestContext, Rql, json_body, parse_id,
 };
 use crate::routes::{execute_on, rendered_page};
 use crate::state::{AppState, AuthService};
@@ -241,7 +240,7 @@ async fn login(
     context: RequestContext,
     Path(name): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
     let client: TokenRequest =
         parse_request(&headers, &body).map_err(|e| ApiError::new(e.code, e.description))?;
