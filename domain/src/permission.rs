@@ -1,7 +1,8 @@
 //! Permissions: the catalogue of known global permission names, and the set a caller holds.
 //!
-//! Extra Horizon accepts any string as a permission when it is added to a role; the catalogue is what
-//! `GET /users/v1/permissions` lists and what the bootstrapped administrator is given.
+//! The catalogue is what `GET /users/v1/permissions` lists, what the bootstrapped administrator is
+//! given, and what a role may be given: Extra Horizon accepts any string, so a misspelt permission
+//! silently grants nothing; Vigil refuses names it does not know ([`check_grantable`]).
 
 use std::collections::BTreeSet;
 
@@ -209,6 +210,37 @@ pub const CATALOGUE: &[(&str, bool)] = &[
     ("VIEW_EVENT_LOG", false),
     ("UPDATE_LOCKOUT_POLICY", false),
 ];
+
+/// Why a permission cannot be added to a role.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotGrantable {
+    #[error("{0} is not a known permission")]
+    Unknown(String),
+    #[error("{0} means nothing in a group role: it is a global permission")]
+    GlobalOnly(String),
+}
+
+/// Whether `name` may be added to a role (`in_group`: a group role): a catalogue name, possibly
+/// scoped by `:`-separated names (`VIEW_DOCUMENTS:my-schema`, `TRANSITION_DOCUMENTS:s:review`),
+/// and for a group role one that means something inside a group.
+pub fn check_grantable(name: &str, in_group: bool) -> Result<(), NotGrantable> {
+    let mut parts = name.split(':');
+    let base = parts.next().unwrap_or_default();
+    let scoped_well = parts.all(|scope| {
+        !scope.is_empty()
+            && scope.len() <= 100
+            && scope
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    });
+    let known = CATALOGUE.iter().find(|(entry, _)| *entry == base);
+    match known {
+        Some(_) if !scoped_well => Err(NotGrantable::Unknown(name.to_owned())),
+        Some((_, false)) if in_group => Err(NotGrantable::GlobalOnly(name.to_owned())),
+        Some(_) => Ok(()),
+        None => Err(NotGrantable::Unknown(name.to_owned())),
+    }
+}
 
 /// A human description for a catalogue entry, derived from its name (`VIEW_USER` → "View user").
 pub fn describe(name: &str) -> String {

@@ -19,7 +19,7 @@ use vigil_domain::id::{Id, StreamId};
 use vigil_domain::log::LogError;
 use vigil_domain::reservation::{self, Reservation};
 use vigil_domain::users::user::{
-    OidcLinked, PasswordHash, Registration, User, UserCommand, UserError,
+    self as user, OidcLinked, PasswordHash, Registration, User, UserCommand, UserError,
 };
 use vigil_domain::value::{Email, Personal, Timestamp};
 
@@ -609,13 +609,9 @@ async fn linked_user(
     let email = Email::parse(&identity.email).map_err(|_| {
         OidcError::ProviderResponse("the user info's email address is not valid".into())
     })?;
-    let name = |value: &str, fallback: &str| {
-        let value = value.trim();
-        if value.is_empty() { fallback } else { value }.to_owned()
-    };
     let registration = Registration {
-        first_name: name(&identity.first_name, "-"),
-        last_name: name(&identity.last_name, "-"),
+        first_name: user::fitted_name(&identity.first_name),
+        last_name: user::fitted_name(&identity.last_name),
         phone_number: None,
         language: "EN".into(),
         time_zone: "UTC".into(),

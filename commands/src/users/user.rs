@@ -151,10 +151,16 @@ pub async fn register(
         .await?
         .check(&account.password)
         .map_err(UserError::WeakPassword)?;
+    // Checked before the cost of hashing the password; the aggregate decides with the same checks.
     let registration = Registration {
-        first_name: account.first_name,
-        last_name: account.last_name,
-        phone_number: account.phone_number.filter(|p| !p.trim().is_empty()),
+        first_name: user::name("first_name", &account.first_name)?.0,
+        last_name: user::name("last_name", &account.last_name)?.0,
+        phone_number: account
+            .phone_number
+            .as_deref()
+            .map(user::phone_number)
+            .transpose()?
+            .flatten(),
         language: user::language(&account.language)?,
         time_zone: user::time_zone(account.time_zone.as_deref().unwrap_or("UTC"))?,
         password_hash: secrets::hash_password(account.password).await?,

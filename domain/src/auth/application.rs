@@ -122,7 +122,7 @@ pub enum ApplicationError {
     AlreadyExists,
     #[error("application not found")]
     NotFound,
-    #[error("the {0} must be 1 to {1} characters")]
+    #[error("the {0} must be 1 to {1} characters, without control characters")]
     InvalidLength(&'static str, usize),
     #[error("this application already has a version with that name")]
     VersionNameUsed,
@@ -130,7 +130,9 @@ pub enum ApplicationError {
     VersionNotFound,
     #[error("an application's type cannot change")]
     TypeMismatch,
-    #[error("an oauth2 application takes at most 50 redirect URIs, none of them blank")]
+    #[error(
+        "an oauth2 application takes at most 50 redirect URIs, each absolute and at most 2048 characters: https, http on the loopback (localhost, 127.0.0.1, [::1]), or a native app's private-use scheme in reverse domain order (com.example.app:/callback)"
+    )]
     RedirectUris,
     #[error("an OAuth1 version needs its consumer secret sealed")]
     SecretNotSealed,
@@ -164,16 +166,40 @@ pub struct Application {
 }
 
 fn check_redirect_uris(uris: &[String]) -> Result<(), ApplicationError> {
-    if uris.len() <= 50 && uris.iter().all(|uri| !uri.trim().is_empty()) {
+    if uris.len() <= 50 && uris.iter().all(|uri| redirect_uri_allowed(uri)) {
         Ok(())
     } else {
         Err(ApplicationError::RedirectUris)
     }
 }
 
+/// Where an authorization code may be sent (RFC 6749 §3.1.2, OAuth 2.0 security BCP §2.1, RFC
+/// 8252 §7): an absolute URI without a fragment, over `https`, over `http` only on the loopback,
+/// or a native app's private-use scheme (a reverse domain name, `com.example.app`).
+pub fn redirect_uri_allowed(uri: &str) -> bool {
+    let Ok(parsed) = url::Url::parse(uri) else {
+        return false;
+    };
+    let fits = uri.len() <= 2048 && parsed.fragment().is_none();
+    let place = match parsed.scheme() {
+        "https" => parsed.host().is_some(),
+        "http" => match parsed.host() {
+            Some(url::Host::Domain(domain)) => domain == "localhost",
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            None => false,
+        },
+        scheme => scheme.contains('.'),
+    };
+    fits && place
+}
+
+/// The longest logo (a URL, or an image as a data URL).
+pub const LONGEST_LOGO: usize = 64 * 1024;
+
 fn check_length(field: &'static str, text: &str, max: usize) -> Result<(), ApplicationError> {
     let len = text.chars().count();
-    if (1..=max).contains(&len) {
+    if (1..=max).contains(&len) && !text.trim().is_empty() && !text.chars().any(char::is_control) {
         Ok(())
     } else {
         Err(ApplicationError::InvalidLength(field, max))
@@ -277,6 +303,9 @@ impl Aggregate for Application {
                 }
                 if let Some(uris) = &changes.redirect_uris {
                     check_redirect_uris(uris)?;
+                }
+                if let Some(logo) = changes.logo.as_deref().filter(|logo| !logo.is_empty()) {
+                    check_length("logo", logo, LONGEST_LOGO)?;
                 }
                 Ok(vec![ApplicationEvent::Updated(ApplicationUpdated {
                     name: changes.name.clone(),
@@ -462,6 +491,49 @@ mod tests {
         given::<Application>(&[])
             .when(command)
             .then_err(ApplicationError::InvalidLength("name", 100));
+    }
+
+    #[test]
+    fn names_are_not_blank_nor_hold_control_characters() {
+        for name in ["   ", "Viewer\u{0}", "Line\nbreak"] {
+            let command = ApplicationCommand::Create {
+                name: name.into(),
+                description: "d".into(),
+                kind: ApplicationKind::OAuth1,
+            };
+            given::<Application>(&[])
+                .when(command)
+                .then_err(ApplicationError::InvalidLength("name", 100));
+        }
+    }
+
+    #[test]
+    fn redirect_uris_are_https_loopback_http_or_a_native_apps_scheme() {
+        for allowed in [
+            "https://app.example.com/callback",
+            "https://app.example.com",
+            "http://localhost:3000/callback",
+            "http://127.0.0.1:8080/cb",
+            "http://[::1]/cb",
+            "com.example.app:/oauth2redirect",
+        ] {
+            assert!(redirect_uri_allowed(allowed), "{allowed}");
+        }
+        for refused in [
+            "",
+            " ",
+            "/callback",
+            "http://app.example.com/callback",
+            "javascript:alert(1)",
+            "data:text/html,hi",
+            "file:///etc/passwd",
+            "https://app.example.com/callback#fragment",
+            "myapp://callback",
+        ] {
+            assert!(!redirect_uri_allowed(refused), "{refused}");
+        }
+        let long = format!("https://app.example.com/{}", "a".repeat(2048));
+        assert!(!redirect_uri_allowed(&long));
     }
 
     #[test]

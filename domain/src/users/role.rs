@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::aggregate::{Aggregate, Ctx};
 use crate::error::{DomainError, ExhCode};
 use crate::event::events;
+use crate::permission::{NotGrantable, check_grantable};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(test, derive(proptest_derive::Arbitrary))]
@@ -74,8 +75,14 @@ pub enum RoleError {
     AlreadyExists,
     #[error("role not found")]
     NotFound,
-    #[error("a role needs a name of 1 to 100 characters")]
+    #[error("a role needs a name of 1 to 100 characters, without control characters")]
     InvalidName,
+    #[error(
+        "a role's description is at most {LONGEST_DESCRIPTION} characters, without control characters other than line breaks and tabs"
+    )]
+    InvalidDescription,
+    #[error(transparent)]
+    NotGrantable(#[from] NotGrantable),
     #[error("permission {0} is required")]
     NoPermission(&'static str),
 }
@@ -85,7 +92,9 @@ impl DomainError for RoleError {
         match self {
             Self::AlreadyExists => ExhCode::ResourceAlreadyExists,
             Self::NotFound => ExhCode::ResourceUnknown,
-            Self::InvalidName => ExhCode::FieldFormat,
+            Self::InvalidName | Self::InvalidDescription | Self::NotGrantable(_) => {
+                ExhCode::FieldFormat
+            }
             Self::NoPermission(_) => ExhCode::NoPermission,
         }
     }
@@ -110,10 +119,43 @@ impl Role {
     }
 }
 
-/// A role name (of a global or a group role): trimmed, 1 to 100 characters.
+/// A role name (of a global or a group role): trimmed, 1 to 100 characters, none a control
+/// character.
 pub(crate) fn valid_name(name: &str) -> Option<String> {
     let name = name.trim();
-    (!name.is_empty() && name.chars().count() <= 100).then(|| name.to_owned())
+    (!name.is_empty() && name.chars().count() <= 100 && !name.chars().any(char::is_control))
+        .then(|| name.to_owned())
+}
+
+/// The longest description of a role (global or group).
+pub const LONGEST_DESCRIPTION: usize = 1000;
+
+/// Whether `description` fits a role: at most [`LONGEST_DESCRIPTION`] characters, no control
+/// characters but line breaks and tabs.
+pub(crate) fn valid_description(description: &str) -> bool {
+    description.chars().count() <= LONGEST_DESCRIPTION
+        && !description
+            .chars()
+            .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+}
+
+fn role_description(description: &str) -> Result<String, RoleError> {
+    valid_description(description)
+        .then(|| description.to_owned())
+        .ok_or(RoleError::InvalidDescription)
+}
+
+/// The permission names of `permissions` that may be added to a role (`in_group`: a group
+/// role), or the first that may not.
+pub(crate) fn grantable(
+    permissions: &[String],
+    in_group: bool,
+) -> Result<BTreeSet<String>, NotGrantable> {
+    let names = permission_names(permissions);
+    for name in &names {
+        check_grantable(name, in_group)?;
+    }
+    Ok(names)
 }
 
 fn role_name(name: &str) -> Result<String, RoleError> {
@@ -158,12 +200,12 @@ impl Aggregate for Role {
                 }
                 Ok(vec![RoleEvent::Created(RoleCreated {
                     name: role_name(name)?,
-                    description: description.clone(),
+                    description: role_description(description)?,
                 })])
             }
             RoleCommand::AddPermissions { permissions } => {
                 self.exists()?;
-                let new: Vec<String> = permission_names(permissions)
+                let new: Vec<String> = grantable(permissions, false)?
                     .into_iter()
                     .filter(|p| !self.permissions.contains(p))
                     .collect();
@@ -191,7 +233,11 @@ impl Aggregate for Role {
                 self.exists()?;
                 let name = name.as_deref().map(role_name).transpose()?;
                 let name = name.filter(|n| *n != self.name);
-                let description = description.clone().filter(|d| *d != self.description);
+                let description = description
+                    .as_deref()
+                    .map(role_description)
+                    .transpose()?
+                    .filter(|d| *d != self.description);
                 if name.is_none() && description.is_none() {
                     return Ok(vec![]);
                 }
@@ -265,6 +311,72 @@ mod tests {
                 description: String::new(),
             })
             .then_err(RoleError::InvalidName);
+    }
+
+    #[test]
+    fn names_and_descriptions_are_bounded_and_free_of_control_characters() {
+        let create = |name: &str, description: &str| RoleCommand::Create {
+            name: name.into(),
+            description: description.into(),
+        };
+        given::<Role>(&[])
+            .when(create("Nurse\u{0}", ""))
+            .then_err(RoleError::InvalidName);
+        given::<Role>(&[])
+            .when(create("Nurse", &"x".repeat(LONGEST_DESCRIPTION + 1)))
+            .then_err(RoleError::InvalidDescription);
+        given::<Role>(&[])
+            .when(create("Nurse", "bell\u{7}"))
+            .then_err(RoleError::InvalidDescription);
+        given::<Role>(&[])
+            .when(create("Nurse", "Two\nlines\tand a tab"))
+            .then(&[RoleEvent::Created(RoleCreated {
+                name: "Nurse".into(),
+                description: "Two\nlines\tand a tab".into(),
+            })]);
+    }
+
+    #[test]
+    fn only_known_permissions_are_added_scoped_or_not() {
+        let add = |permission: &str| RoleCommand::AddPermissions {
+            permissions: vec![permission.into()],
+        };
+        for known in [
+            "VIEW_DOCUMENTS",
+            "VIEW_DOCUMENTS:blood-pressure",
+            "TRANSITION_DOCUMENTS:blood-pressure:review",
+            "EXECUTE_API_FUNCTION:my_function",
+        ] {
+            given::<Role>(&[created()])
+                .when(add(known))
+                .then(&[RoleEvent::PermissionsAdded(RolePermissionsAdded {
+                    permissions: vec![known.into()],
+                })]);
+        }
+        for unknown in [
+            "VIEW_DOCUMENT",
+            "view_user",
+            "VIEW_DOCUMENTS:",
+            "VIEW_USER:a b",
+            "$where",
+        ] {
+            given::<Role>(&[created()])
+                .when(add(unknown))
+                .then_err(RoleError::NotGrantable(NotGrantable::Unknown(
+                    unknown.into(),
+                )));
+        }
+        // Unknown names a role holds from before can still be removed.
+        let held = RoleEvent::PermissionsAdded(RolePermissionsAdded {
+            permissions: vec!["LEGACY".into()],
+        });
+        given::<Role>(&[created(), held])
+            .when(RoleCommand::RemovePermissions {
+                permissions: vec!["LEGACY".into()],
+            })
+            .then(&[RoleEvent::PermissionsRemoved(RolePermissionsRemoved {
+                permissions: vec!["LEGACY".into()],
+            })]);
     }
 
     #[test]

@@ -99,7 +99,7 @@ in_both_deployments! {
             let bus = Arc::new(CommandBus::new(log.clone()));
             let role = role.clone();
             tasks.push(tokio::spawn(async move {
-                bus.execute::<Role>(&role, &grant(&format!("P{n}")), &meta()).await
+                bus.execute::<Role>(&role, &grant(&format!("VIEW_DOCUMENTS:p{n}")), &meta()).await
             }));
         }
         for task in tasks {

@@ -401,3 +401,51 @@ in_both_deployments! {
         Ok(())
     }
 }
+
+in_both_deployments! {
+    async fn free_text_is_bounded_and_permissions_must_be_known(deployment: Deployment) {
+        use reqwest::Method;
+        let env = TestEnv::new(deployment).await?;
+        let server = TestServer::start(&env).await?;
+        let admin = server.admin_token().await?;
+        let admin = Some(admin.as_str());
+        let refused = |what: &str, (status, body): (StatusCode, Value)| {
+            assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, Some(15)), "{what}: {}", &body.to_string().chars().take(300).collect::<String>());
+        };
+        let register = |first_name: String, phone: String| json!({
+            "first_name": first_name, "last_name": "Doe", "email": "jane@example.com",
+            "password": "Secret123!", "phone_number": phone, "language": "EN",
+            "activation_mode": "manual",
+        });
+        for (what, body) in [
+            ("a 500 KB phone number", register("Jane".into(), "1".repeat(500 * 1024))),
+            ("a NUL in a name", register("Ja\u{0}ne".into(), "+32 1".into())),
+            ("a 101-character name", register("J".repeat(101), "+32 1".into())),
+        ] {
+            refused(what, server.call(Method::POST, "/users/v1/register", None, Some(body)).await?);
+        }
+
+        let (_, role) = server.call(Method::POST, "/users/v1/roles", admin, Some(json!({"name": "Nurse"}))).await?;
+        let role_id = role["id"].as_str().unwrap_or_default().to_owned();
+        let add = format!("/users/v1/roles/add_permissions?eq(id,{role_id})");
+        refused("an unknown permission", server.call(Method::POST, &add, admin, Some(json!({"permissions": ["VIEW_DOCUMENT"]}))).await?);
+        let (status, _) = server.call(Method::POST, &add, admin, Some(json!({"permissions": ["VIEW_DOCUMENTS:notes"]}))).await?;
+        assert_eq!(status, StatusCode::OK);
+        refused("a 1 MB description", server.call(Method::POST, "/users/v1/roles", admin, Some(json!({"name": "Big", "description": "d".repeat(1024 * 1024)}))).await?);
+        let group = "5e9f0000000000000000d0c5";
+        let (_, group_role) = server.call(Method::POST, &format!("/users/v1/groups/{group}/roles"), admin, Some(json!({"name": "Staff"}))).await?;
+        let group_add = format!("/users/v1/groups/{group}/roles/add_permissions?eq(id,{})", group_role["id"].as_str().unwrap_or_default());
+        refused("a global-only permission in a group role", server.call(Method::POST, &group_add, admin, Some(json!({"permissions": ["VIEW_PATIENTS"]}))).await?);
+
+        let app = |uri: &str| json!({"type": "oauth2", "name": "Viewer", "description": "Views", "redirectUris": [uri], "confidential": false});
+        for uri in ["http://app.example.com/callback", "javascript:alert(1)", "/relative"] {
+            refused(uri, server.call(Method::POST, "/auth/v2/applications", admin, Some(app(uri))).await?);
+        }
+        let (status, created) = server.call(Method::POST, "/auth/v2/applications", admin, Some(app("https://app.example.com/callback"))).await?;
+        assert_eq!(status, StatusCode::OK, "{created}");
+        let logo = json!({"type": "oauth2", "logo": "x".repeat(900 * 1024)});
+        let at = format!("/auth/v2/applications/{}", created["id"].as_str().unwrap_or_default());
+        refused("a 900 KB logo", server.call(Method::PUT, &at, admin, Some(logo)).await?);
+        Ok(())
+    }
+}

@@ -56,7 +56,7 @@ impl Reactor for Mirror {
                 ..system_meta()
             };
             let add = RoleCommand::AddPermissions {
-                permissions: vec![format!("SEEN_{}", recorded.position)],
+                permissions: vec![format!("VIEW_DOCUMENTS:seen-{}", recorded.position)],
             };
             self.bus
                 .execute::<Role>(&self.mirror, &add, &meta)

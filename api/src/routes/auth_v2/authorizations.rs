@@ -98,6 +98,9 @@ fn challenge(
     }
 }
 
+/// The longest `state` a client may have an authorization carry back to it.
+const LONGEST_STATE: usize = 1024;
+
 /// `POST /auth/v2/oauth2/authorizations`: a code for the caller, for the client `clientId`, to be
 /// received at one of its registered redirect URIs (the first, when none is named).
 async fn create(
@@ -137,6 +140,14 @@ async fn create(
             .ok_or_else(callback_not_valid)?,
     };
     let challenge = challenge(request.code_challenge, request.code_challenge_method)?;
+    let fitting =
+        |state: &String| state.len() <= LONGEST_STATE && !state.chars().any(char::is_control);
+    if !request.state.as_ref().is_none_or(fitting) {
+        return Err(ApiError::new(
+            ExhCode::FieldFormat,
+            format!("state must be at most {LONGEST_STATE} bytes, without control characters"),
+        ));
+    }
     let (code, code_digest) = secrets::new_token();
     let id = state.ids.next();
     let command = AuthorizationCommand::Create(AuthorizationCreated {

@@ -15,9 +15,15 @@ impl User {
         }
         let registered = UserEvent::Registered(UserRegistered {
             email: Personal(r.email.as_str().to_owned()),
-            first_name: Personal(r.first_name.clone()),
-            last_name: Personal(r.last_name.clone()),
-            phone_number: r.phone_number.clone().map(Personal),
+            first_name: name("first_name", &r.first_name)?,
+            last_name: name("last_name", &r.last_name)?,
+            phone_number: r
+                .phone_number
+                .as_deref()
+                .map(phone_number)
+                .transpose()?
+                .flatten()
+                .map(Personal),
             language: r.language.clone(),
             time_zone: r.time_zone.clone(),
             password_hash: r.password_hash.clone(),
@@ -78,12 +84,17 @@ impl User {
                 .as_deref()
                 .map(|v| name("last_name", v))
                 .transpose()?,
-            phone_number: changes.phone_number.clone().map(|phone| {
-                match phone.map(|p| p.trim().to_owned()).filter(|p| !p.is_empty()) {
-                    Some(phone) => Optional::Set(Personal(phone)),
-                    None => Optional::Cleared,
-                }
-            }),
+            phone_number: changes
+                .phone_number
+                .as_ref()
+                .map(|phone| {
+                    let phone = phone.as_deref().map(phone_number).transpose()?.flatten();
+                    Ok::<_, UserError>(match phone {
+                        Some(phone) => Optional::Set(Personal(phone)),
+                        None => Optional::Cleared,
+                    })
+                })
+                .transpose()?,
             language: changes.language.as_deref().map(language).transpose()?,
             time_zone: changes.time_zone.as_deref().map(time_zone).transpose()?,
         };

@@ -131,6 +131,53 @@ fn profile_fields_are_validated() {
 }
 
 #[test]
+fn names_and_phone_numbers_are_bounded_and_free_of_control_characters() {
+    let register = |first_name: &str, phone_number: Option<&str>| {
+        given::<User>(&[])
+            .when(UserCommand::Register(Registration {
+                first_name: first_name.into(),
+                phone_number: phone_number.map(Into::into),
+                ..registration(false)
+            }))
+            .events_or_error()
+    };
+    assert!(register("Jane", Some("+32 470 12 34 56")).is_ok());
+    for (first_name, phone_number) in [
+        ("Ja\u{0}ne", None),
+        ("J".repeat(LONGEST_NAME + 1).as_str(), None),
+        ("", None),
+        ("Jane", Some("1".repeat(LONGEST_PHONE_NUMBER + 1).as_str())),
+        ("Jane", Some("+32\r\n470")),
+    ] {
+        assert!(
+            matches!(
+                register(first_name, phone_number),
+                Err(UserError::InvalidField(_))
+            ),
+            "{first_name:?} {phone_number:?}"
+        );
+    }
+    let long_phone = ProfileChanges {
+        phone_number: Some(Some("9".repeat(500 * 1024))),
+        ..ProfileChanges::default()
+    };
+    assert!(matches!(
+        given::<User>(&[registered()])
+            .when(UserCommand::Update(long_phone))
+            .events_or_error(),
+        Err(UserError::InvalidField(_))
+    ));
+}
+
+proptest! {
+    /// A provider's name always becomes one a registration takes.
+    #[test]
+    fn a_fitted_name_is_a_valid_name(value in any::<String>()) {
+        prop_assert!(name("first_name", &fitted_name(&value)).is_ok());
+    }
+}
+
+#[test]
 fn only_the_user_changes_their_password() {
     let hash = PasswordHash("new".into());
     let admin = Actor::user(id(9), None, Permissions::all(), Via::Http, None);
