@@ -74,8 +74,13 @@ impl Settings {
                     value.clone()
                 }
                 "defaultLimit" | "maximumLimit" => match value.as_u64() {
-                    Some(n) if n >= 1 => json!(n),
-                    _ => return Err(ConfigurationError::invalid(key, "a positive whole number")),
+                    Some(n) if (1..=LARGEST_LIMIT).contains(&n) => json!(n),
+                    _ => {
+                        return Err(ConfigurationError::invalid(
+                            key,
+                            format!("a whole number from 1 to {LARGEST_LIMIT}"),
+                        ));
+                    }
                 },
                 _ => return Err(ConfigurationError::invalid(key, "not a schema setting")),
             };
@@ -146,6 +151,12 @@ pub enum Write {
     Replace,
 }
 
+/// The most entries of a status's data.
+pub const STATUS_DATA_ENTRIES: usize = 100;
+
+/// The largest page a schema may allow (`defaultLimit`, `maximumLimit`).
+pub const LARGEST_LIMIT: u64 = 10_000;
+
 fn property_path(path: &str) -> Result<Vec<&str>, ConfigurationError> {
     let parts: Vec<&str> = path.split('.').collect();
     if parts.len() > crate::workflow::LONGEST_PATH || parts.iter().any(|p| p.is_empty()) {
@@ -200,6 +211,10 @@ impl Definition {
         write: Write,
     ) -> Result<(), ConfigurationError> {
         let parts = property_path(path)?;
+        for (depth, part) in parts.iter().enumerate() {
+            crate::property::check_property_name("name", part, depth == 0)?;
+        }
+        crate::property::check_nested_names(configuration, path)?;
         to_json_schema(configuration, path)?;
         let (name, parents) = parts
             .split_last()
@@ -236,16 +251,29 @@ impl Definition {
         data: Map<String, Value>,
         write: Write,
     ) -> Result<(), ConfigurationError> {
-        if name.trim().is_empty() || name.len() > 50 {
-            return Err(ConfigurationError::invalid("name", "1 to 50 characters"));
+        if name.trim().is_empty() || name.len() > 50 || name.chars().any(char::is_control) {
+            return Err(ConfigurationError::invalid(
+                "name",
+                "1 to 50 characters, without control characters",
+            ));
+        }
+        if data.len() > STATUS_DATA_ENTRIES {
+            return Err(ConfigurationError::invalid(
+                "data",
+                format!("at most {STATUS_DATA_ENTRIES} entries"),
+            ));
         }
         let data = data
             .into_iter()
             .map(|(key, value)| match value {
-                Value::String(text) => Ok((key, text)),
+                Value::String(text)
+                    if key.chars().count() <= 100 && text.chars().count() <= 1000 =>
+                {
+                    Ok((key, text))
+                }
                 _ => Err(ConfigurationError::invalid(
-                    &format!("data/{key}"),
-                    "status data are strings",
+                    "data",
+                    "status data are strings of at most 1,000 characters under keys of at most 100",
                 )),
             })
             .collect::<Result<_, _>>()?;
@@ -406,6 +434,83 @@ mod tests {
                 .is_err()
         );
         assert!(settings.changes(&object(json!({"colour": "red"}))).is_err());
+    }
+
+    #[test]
+    fn reserved_and_unfit_property_names_are_refused() {
+        let mut definition = Definition::default();
+        let number = json!({"type": "number"});
+        for path in [
+            "__proto__",
+            "$where",
+            "id",
+            "_id",
+            "a.constructor",
+            "bad\u{0}name",
+            &"n".repeat(101),
+        ] {
+            assert!(
+                definition
+                    .write_property(path, &number, Write::Add)
+                    .is_err(),
+                "{path}"
+            );
+        }
+        let nested = json!({"type": "object", "properties": {"__proto__": {"type": "number"}}});
+        assert!(
+            definition
+                .write_property("location", &nested, Write::Add)
+                .is_err()
+        );
+        // Below the root, `id` is an ordinary name.
+        definition
+            .write_property(
+                "device",
+                &json!({"type": "object", "properties": {"id": {"type": "string"}}}),
+                Write::Add,
+            )
+            .unwrap();
+        definition
+            .write_property("device.serial", &number, Write::Add)
+            .unwrap();
+    }
+
+    #[test]
+    fn limits_and_status_data_are_bounded() {
+        let settings = Settings::default();
+        assert!(
+            settings
+                .changes(&object(json!({"maximumLimit": LARGEST_LIMIT + 1})))
+                .is_err()
+        );
+        assert!(
+            settings
+                .changes(&object(json!({"maximumLimit": LARGEST_LIMIT})))
+                .is_ok()
+        );
+        let mut definition = Definition::default();
+        let big = object(json!({"note": "x".repeat(1001)}));
+        assert!(
+            definition
+                .write_status("reviewed", big, Write::Add)
+                .is_err()
+        );
+        let many: Map<String, Value> = (0..=STATUS_DATA_ENTRIES)
+            .map(|n| (format!("k{n}"), json!("v")))
+            .collect();
+        assert!(
+            definition
+                .write_status("reviewed", many, Write::Add)
+                .is_err()
+        );
+        assert!(
+            definition
+                .write_status("review\u{7}", Map::new(), Write::Add)
+                .is_err()
+        );
+        definition
+            .write_status("reviewed", object(json!({"label": "Reviewed"})), Write::Add)
+            .unwrap();
     }
 
     #[test]

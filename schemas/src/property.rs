@@ -144,6 +144,61 @@ impl Validator {
     }
 }
 
+/// The longest name of a property.
+pub const LONGEST_PROPERTY_NAME: usize = 100;
+
+/// Names no property may have, at any depth: they mean something to JavaScript objects and to
+/// document databases, which a document's data may well meet on its way to a client.
+const RESERVED: &[&str] = &["__proto__", "constructor", "prototype"];
+/// Names no top-level property may have: a document's own fields.
+const RESERVED_AT_ROOT: &[&str] = &["id", "_id"];
+
+/// Checks the names of the properties nested in `configuration` (through `properties`, `items`,
+/// `contains` and `additionalProperties`) with [`check_property_name`]. Only new configurations
+/// are checked: a schema written before keeps compiling.
+pub fn check_nested_names(configuration: &Value, path: &str) -> Result<(), ConfigurationError> {
+    let Some(object) = configuration.as_object() else {
+        return Ok(());
+    };
+    if let Some(properties) = object.get("properties").and_then(Value::as_object) {
+        for (name, child) in properties {
+            check_property_name(&format!("{path}/properties"), name, false)?;
+            check_nested_names(child, &format!("{path}/{name}"))?;
+        }
+    }
+    for key in ["items", "contains", "additionalProperties"] {
+        if let Some(child) = object.get(key) {
+            check_nested_names(child, &format!("{path}/{key}"))?;
+        }
+    }
+    Ok(())
+}
+
+/// Whether `name` may name a property (`root`: a top-level one): 1 to
+/// [`LONGEST_PROPERTY_NAME`] characters, no control characters and no dot, not starting with `$`
+/// (MongoDB operators, `$where`), and not reserved.
+pub fn check_property_name(path: &str, name: &str, root: bool) -> Result<(), ConfigurationError> {
+    let fits = !name.is_empty()
+        && name.chars().count() <= LONGEST_PROPERTY_NAME
+        && !name.chars().any(|c| c.is_control() || c == '.')
+        && !name.starts_with('$');
+    if !fits {
+        return Err(ConfigurationError::invalid(
+            path,
+            format!(
+                "a property name is 1 to {LONGEST_PROPERTY_NAME} characters, without dots or control characters, and does not start with `$`"
+            ),
+        ));
+    }
+    if RESERVED.contains(&name) || (root && RESERVED_AT_ROOT.contains(&name)) {
+        return Err(ConfigurationError::invalid(
+            path,
+            format!("`{name}` is a reserved name"),
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

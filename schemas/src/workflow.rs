@@ -197,10 +197,17 @@ impl Transition {
     }
 
     pub fn check(&self, statuses: &Statuses) -> Result<(), ConfigurationError> {
-        if self.name.as_deref().is_some_and(|n| n.trim().is_empty()) {
+        let fits = |name: &str| {
+            !name.trim().is_empty()
+                && name.chars().count() <= LONGEST_NAME
+                && !name.chars().any(char::is_control)
+        };
+        if !self.name.as_deref().is_none_or(fits) {
             return Err(ConfigurationError::invalid(
                 "name",
-                "a transition name is not blank",
+                format!(
+                    "a transition name is 1 to {LONGEST_NAME} characters, not blank and without control characters"
+                ),
             ));
         }
         if self.from_statuses.is_empty() {
@@ -248,6 +255,10 @@ fn check_status(statuses: &Statuses, status: &str, field: &str) -> Result<(), Co
 
 /// The most names a dotted path into the data may have.
 pub const LONGEST_PATH: usize = 16;
+/// The longest name of a transition.
+pub const LONGEST_NAME: usize = 100;
+/// The longest pause a `delay` action may make: a year, in seconds.
+pub const LONGEST_DELAY_SECONDS: f64 = 366.0 * 24.0 * 3600.0;
 
 fn check_field(path: &str, field: &str) -> Result<(), ConfigurationError> {
     let names = field.split('.');
@@ -262,10 +273,16 @@ fn check_field(path: &str, field: &str) -> Result<(), ConfigurationError> {
 }
 
 fn check_task(task: &TaskAction) -> Result<(), ConfigurationError> {
-    if task.function_name.trim().is_empty() {
+    let name = &task.function_name;
+    if name.trim().is_empty()
+        || name.chars().count() > LONGEST_NAME
+        || name.chars().any(char::is_control)
+    {
         return Err(ConfigurationError::invalid(
             "functionName",
-            "a task names its function",
+            format!(
+                "a task names its function in 1 to {LONGEST_NAME} characters, without control characters"
+            ),
         ));
     }
     Ok(())
@@ -313,10 +330,12 @@ fn check_steps(
             Action::LinkUserFromData { user_id_field } => check_field(&at, user_id_field)?,
             Action::LinkGroupFromData { group_id_field } => check_field(&at, group_id_field)?,
             Action::Task(task) => check_task(task)?,
-            Action::Delay { time } if !(time.is_finite() && *time >= 0.0) => {
+            Action::Delay { time } if !(0.0..=LONGEST_DELAY_SECONDS).contains(time) => {
                 return Err(ConfigurationError::invalid(
                     &at,
-                    "a delay is a number of seconds",
+                    format!(
+                        "a delay is a number of seconds from 0 to {LONGEST_DELAY_SECONDS} (a year)"
+                    ),
                 ));
             }
             Action::Delay { .. }
