@@ -36,6 +36,10 @@ pub fn app(state: AppState, edge: Edge) -> NormalizePath<Router> {
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(RequestDecompressionLayer::new())
         .layer(RequestBodyTimeoutLayer::new(edge.read_timeout))
+        .layer(axum::middleware::map_request_with_state(
+            edge.trusted_proxies.clone(),
+            crate::edge::resolve_origin,
+        ))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
             let request_id = request
                 .headers()

@@ -161,6 +161,10 @@ struct ServeArgs {
     /// as long) and a request's body may pause (then `408`).
     #[arg(long, env = "VIGIL_READ_TIMEOUT_SECONDS", default_value_t = crate::edge::READ_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(1..=3600))]
     read_timeout_seconds: u64,
+    /// Reverse proxies (addresses or networks, comma-separated) whose `X-Forwarded-For`,
+    /// `X-Forwarded-Proto` and `X-Forwarded-Host` are believed; from anyone else they are ignored.
+    #[arg(long, env = "VIGIL_TRUSTED_PROXIES", value_delimiter = ',', value_parser = crate::edge::parse_proxy)]
+    trusted_proxies: Vec<ipnet::IpNet>,
     /// Lifetime of access tokens, in seconds.
     #[arg(long, env = "VIGIL_ACCESS_TOKEN_SECONDS", default_value_t = 3600)]
     access_token_seconds: i64,
@@ -432,6 +436,7 @@ async fn serve(args: ServeArgs) -> Result<(), Fatal> {
     }
     let edge = crate::edge::Edge {
         read_timeout: Duration::from_secs(args.read_timeout_seconds),
+        trusted_proxies: args.trusted_proxies.into(),
     };
     crate::server::run(state.clone(), http, grpc, edge, shutdown_signal()).await?;
     state.reactors.shutdown().await;

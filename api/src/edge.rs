@@ -9,22 +9,28 @@
 //! JSON of every other error, keeping the status.
 
 use std::io;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
-use axum::http::StatusCode;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use ipnet::IpNet;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::error::ApiError;
 
-/// How the HTTP edge treats slow and large requests.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How the HTTP edge treats slow and large requests, and whom it believes about the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Edge {
     /// How long a request's head may take to arrive (also how long an idle kept-alive connection
     /// stays open; the connection is then closed), and how long a body may pause between its
     /// parts (answered `408`).
     pub read_timeout: Duration,
+    /// The reverse proxies whose `X-Forwarded-For`, `-Proto` and `-Host` are believed.
+    pub trusted_proxies: Arc<[IpNet]>,
 }
 
 /// The read timeout unless configured.
@@ -34,8 +40,94 @@ impl Default for Edge {
     fn default() -> Self {
         Self {
             read_timeout: READ_TIMEOUT,
+            trusted_proxies: Arc::new([]),
         }
     }
+}
+
+/// Parses a trusted proxy: an address (`10.0.0.5`) or a network (`10.0.0.0/8`).
+pub fn parse_proxy(text: &str) -> Result<IpNet, String> {
+    let text = text.trim();
+    text.parse::<IpNet>()
+        .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("{text} is neither an IP address nor a network"))
+}
+
+/// Where a request came from, resolved once for everything that asks (the audit trail, the login
+/// throttle, OAuth1 signatures): the client's address and the scheme and host it addressed. A
+/// request from a trusted proxy is taken as the proxy says (the rightmost `X-Forwarded-For`
+/// address that is not itself a trusted proxy, `X-Forwarded-Proto`, `X-Forwarded-Host`); any other
+/// is taken as it arrived, whatever headers it carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    pub address: Option<IpAddr>,
+    pub scheme: String,
+    pub host: Option<String>,
+}
+
+impl Origin {
+    /// The origin [`resolve_origin`] gave the request, or (for one that did not pass that layer)
+    /// the request as it arrived.
+    pub fn of(parts: &axum::http::request::Parts) -> Self {
+        parts
+            .extensions
+            .get::<Self>()
+            .cloned()
+            .unwrap_or_else(|| Self::resolve(None, &parts.headers, &[]))
+    }
+
+    fn resolve(peer: Option<IpAddr>, headers: &HeaderMap, trusted: &[IpNet]) -> Self {
+        let trusts = |address: &IpAddr| trusted.iter().any(|net| net.contains(address));
+        let first = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split(',').next())
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+        };
+        let host = first(axum::http::header::HOST.as_str()).map(str::to_owned);
+        let Some(peer) = peer.filter(trusts) else {
+            return Self {
+                address: peer,
+                scheme: "http".into(),
+                host,
+            };
+        };
+        let mut address = peer;
+        let hops = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .collect::<Vec<_>>();
+        for hop in hops.into_iter().rev() {
+            if !trusts(&address) {
+                break;
+            }
+            match hop.parse::<IpAddr>() {
+                Ok(hop) => address = hop,
+                Err(_) => break,
+            }
+        }
+        Self {
+            address: Some(address),
+            scheme: first("x-forwarded-proto").unwrap_or("http").to_owned(),
+            host: first("x-forwarded-host").map(str::to_owned).or(host),
+        }
+    }
+}
+
+/// A layer's function: resolves the request's [`Origin`] into its extensions.
+pub async fn resolve_origin(State(trusted): State<Arc<[IpNet]>>, mut request: Request) -> Request {
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(address)| address.ip());
+    let origin = Origin::resolve(peer, request.headers(), &trusted);
+    request.extensions_mut().insert(origin);
+    request
 }
 
 /// A connection whose error answers made by hyper are rewritten into Extra Horizon's JSON.
@@ -162,6 +254,54 @@ fn rewritten(written: &[u8]) -> Option<Vec<u8>> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        pairs
+            .iter()
+            .map(|(name, value)| {
+                (
+                    axum::http::HeaderName::from_static(name),
+                    value.parse().unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn only_a_trusted_proxy_is_believed_about_the_client() {
+        let trusted = [
+            parse_proxy("10.0.0.0/8").unwrap(),
+            parse_proxy("192.168.1.1").unwrap(),
+        ];
+        let forwarded = headers(&[
+            ("host", "10.0.0.2:8080"),
+            ("x-forwarded-for", "6.6.6.6, 203.0.113.7, 10.0.0.9"),
+            ("x-forwarded-proto", "https"),
+            ("x-forwarded-host", "api.example.com"),
+        ]);
+        let via_proxy = Origin::resolve(Some("10.0.0.1".parse().unwrap()), &forwarded, &trusted);
+        assert_eq!(
+            via_proxy,
+            Origin {
+                address: Some("203.0.113.7".parse().unwrap()),
+                scheme: "https".into(),
+                host: Some("api.example.com".into()),
+            }
+        );
+        let direct = Origin::resolve(Some("203.0.113.9".parse().unwrap()), &forwarded, &trusted);
+        assert_eq!(
+            direct,
+            Origin {
+                address: Some("203.0.113.9".parse().unwrap()),
+                scheme: "http".into(),
+                host: Some("10.0.0.2:8080".into()),
+            }
+        );
+        let garbled = headers(&[("x-forwarded-for", "not an address")]);
+        let kept = Origin::resolve(Some("192.168.1.1".parse().unwrap()), &garbled, &trusted);
+        assert_eq!(kept.address, Some("192.168.1.1".parse().unwrap()));
+        assert!(parse_proxy("example.com").is_err());
+    }
 
     #[test]
     fn hypers_own_error_answers_get_the_json_shape_and_keep_their_status() {

@@ -18,6 +18,7 @@ use vigil_domain::id::Id;
 use vigil_domain::users::user::KeptLogin;
 use vigil_projections::rql::{self, Query};
 
+use crate::edge::Origin;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -226,10 +227,13 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestContext {
             .and_then(|v| v.to_str().ok())
             .filter(|v| !v.is_empty() && v.len() <= 128)
             .map_or_else(ids::command_id, str::to_owned);
-        let client_ip = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(address)| address.ip().to_string());
+        let client_ip = match parts.extensions.get::<Origin>() {
+            Some(origin) => origin.address.map(|address| address.to_string()),
+            None => parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ConnectInfo(address)| address.ip().to_string()),
+        };
         Ok(Self {
             correlation_id,
             client_ip,
@@ -318,12 +322,13 @@ impl FromRequestParts<AppState> for Caller {
             .and_then(|v| v.to_str().ok());
         let (user_id, application_id, actor, login) = match authorization {
             Some(header) if header.starts_with("OAuth ") => {
+                let origin = Origin::of(parts);
                 let signed = crate::oauth1::verify(
                     state,
                     header,
                     &parts.method,
                     original_uri(parts),
-                    &parts.headers,
+                    &origin,
                 )
                 .await?;
                 let holder = signed.token.ok_or_else(|| {

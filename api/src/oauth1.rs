@@ -4,10 +4,9 @@
 //! query parameters are read as `qs` reads them (an RQL term such as `eq(a,b)` is a key with an
 //! empty value). The key is the consumer secret and the token secret, both kept sealed.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, Ordering};
 
-use axum::http::{HeaderMap, Method, Uri};
+use axum::http::{Method, Uri};
 use base64::Engine as _;
 use hmac::{Hmac, KeyInit, Mac};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
@@ -15,9 +14,12 @@ use sha1::Sha1;
 use vigil_commands::auth::oauth1;
 use vigil_commands::{ids, secrets};
 use vigil_domain::error::ExhCode;
-use vigil_domain::id::Id;
+use vigil_domain::id::{Digest, Id};
 use vigil_projections::access::OAuth1Holder;
+use vigil_projections::nonces;
+use vigil_projections::store::ReadStore;
 
+use crate::edge::Origin;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -112,22 +114,41 @@ fn signature(base: &str, consumer_secret: &str, token_secret: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
 }
 
-/// Nonces seen within the timestamp window, per consumer, so a captured request cannot be
-/// replayed on this node.
+/// How often a node deletes the expired nonces, in seconds.
+const PRUNE_EVERY_SECONDS: i64 = 60;
+
+/// The nonces seen within the timestamp window, per consumer, kept in the read store that every
+/// node shares (see [`vigil_projections::nonces`]), so a captured request cannot be replayed on
+/// any node. This node deletes the expired ones now and then.
 #[derive(Debug, Default)]
-pub struct Nonces(Mutex<HashMap<String, i64>>);
+pub struct Nonces {
+    pruned_at: AtomicI64,
+}
 
 impl Nonces {
-    /// Records `nonce`; false if it was already used within the window.
-    fn fresh(&self, consumer: &str, nonce: &str, timestamp: i64, now: i64) -> bool {
-        let Ok(mut seen) = self.0.lock() else {
-            return false;
-        };
-        if seen.len() > 100_000 {
-            seen.retain(|_, at| now.abs_diff(*at) <= WINDOW_SECONDS.unsigned_abs());
+    /// Records `nonce` of a request signed at `timestamp`; false if it was already used within
+    /// the window.
+    async fn fresh(
+        &self,
+        store: &ReadStore,
+        (consumer, nonce): (&str, &str),
+        timestamp: i64,
+        now: i64,
+    ) -> Result<bool, ApiError> {
+        let key = Digest::of(format!("{consumer}:{nonce}").as_bytes()).to_string();
+        // A request is accepted while its timestamp is within the window of the clock.
+        let expires_at = timestamp.saturating_add(WINDOW_SECONDS);
+        let fresh = nonces::first_use(store, &key, expires_at, now).await?;
+        let pruned = self.pruned_at.load(Ordering::Relaxed);
+        if now - pruned >= PRUNE_EVERY_SECONDS
+            && self
+                .pruned_at
+                .compare_exchange(pruned, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            nonces::forget_expired(store, now).await?;
         }
-        seen.insert(format!("{consumer}:{nonce}"), timestamp)
-            .is_none()
+        Ok(fresh)
     }
 }
 
@@ -137,7 +158,7 @@ pub async fn verify(
     header: &str,
     method: &Method,
     uri: &Uri,
-    headers: &HeaderMap,
+    origin: &Origin,
 ) -> Result<Signed, ApiError> {
     let oauth = header_parameters(header).ok_or_else(|| {
         refused(
@@ -215,18 +236,11 @@ pub async fn verify(
             .filter(|(key, _)| key != "oauth_signature" && key != "realm")
             .cloned(),
     );
-    // The URL as the client saw it: behind a proxy, the forwarded scheme and host (a forged one
-    // only changes what the signature must cover, not whether one is needed).
-    let forwarded = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .map(str::trim)
-    };
-    let scheme = forwarded("x-forwarded-proto").unwrap_or("http");
-    let host = forwarded("x-forwarded-host")
-        .or_else(|| forwarded(axum::http::header::HOST.as_str()))
+    // The URL as the client saw it: behind a trusted proxy, the forwarded scheme and host.
+    let scheme = origin.scheme.as_str();
+    let host = origin
+        .host
+        .as_deref()
         .or_else(|| uri.authority().map(|a| a.as_str()))
         .unwrap_or_default();
     // Paths are routed without a trailing slash, which the client may have signed.
@@ -246,7 +260,12 @@ pub async fn verify(
             "The OAuth signature does not match",
         ));
     }
-    if !state.auth.nonces.fresh(consumer_key, nonce, timestamp, now) {
+    let fresh = state
+        .auth
+        .nonces
+        .fresh(&state.store, (consumer_key, nonce), timestamp, now)
+        .await?;
+    if !fresh {
         return Err(refused(
             ExhCode::DuplicateRequest,
             "This request was already made (nonce and timestamp reused)",

@@ -58,7 +58,7 @@ async fn serve_http(
     stop: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let mut connections = ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(
-        crate::app::app(state, edge),
+        crate::app::app(state, edge.clone()),
     );
     let mut builder = auto::Builder::new(TokioExecutor::new()).http1_only();
     builder

@@ -20,6 +20,7 @@ pub mod access;
 pub mod auth;
 pub mod data;
 pub mod json_sql;
+pub mod nonces;
 pub mod page;
 pub mod rql;
 pub mod runner;

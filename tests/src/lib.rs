@@ -315,7 +315,14 @@ impl TestServer {
             state.clone(),
             http,
             grpc,
-            vigil_api::edge::Edge::default(),
+            // Tests stand in for a reverse proxy on the loopback.
+            vigil_api::edge::Edge {
+                trusted_proxies: vec![
+                    vigil_api::edge::parse_proxy("127.0.0.0/8").map_err(anyhow::Error::msg)?,
+                ]
+                .into(),
+                ..vigil_api::edge::Edge::default()
+            },
             async {
                 let _ = stopped.await;
             },

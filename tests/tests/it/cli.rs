@@ -406,3 +406,29 @@ in_both_deployments! {
         Ok(())
     }
 }
+
+in_both_deployments! {
+    async fn a_forwarded_client_address_is_believed_from_trusted_proxies_only(deployment: Deployment) {
+        let env = TestEnv::new(deployment).await?;
+        let log = vigil_tests::log_of(&env).await?;
+        let rounds = [(None, "127.0.0.1", "one@example.com"), (Some("127.0.0.0/8"), "203.0.113.7", "two@example.com")];
+        for (trusted, recorded, email) in rounds {
+            let settings: Vec<_> = trusted.map(|proxies| ("VIGIL_TRUSTED_PROXIES", proxies)).into_iter().collect();
+            let serving = Serving::start(&env, &settings).await?;
+            // An address without an account is throttled, and its failures recorded, like any.
+            let response = reqwest::Client::new()
+                .post(format!("http://127.0.0.1:{}/users/v1/authenticate", serving.http))
+                .header("x-forwarded-for", "198.51.100.1, 203.0.113.7")
+                .json(&serde_json::json!({"email": email, "password": "wrong"}))
+                .send()
+                .await?;
+            assert_eq!(response.status().as_u16(), 401);
+            let stream = vigil_domain::users::login::stream(&vigil_domain::value::Email::parse(email)?);
+            let commits = log.read_stream(&stream, 0).await?;
+            let events: Vec<_> = commits.iter().flat_map(|c| &c.commit.events).map(|e| e.data_json()).collect();
+            assert_eq!(events.first().map(|e| e["address"].clone()), Some(serde_json::json!(recorded)), "{events:?}");
+            serving.terminate()?;
+        }
+        Ok(())
+    }
+}

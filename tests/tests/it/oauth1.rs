@@ -157,6 +157,24 @@ in_both_deployments! {
             .send()
             .await?;
         assert_eq!(response.status(), StatusCode::OK);
+        // Nonces are shared by the nodes: the request that one node took is a replay on another.
+        let other = TestServer::another_node(&env, &server).await?;
+        let public = as_jane(nonce()).header("GET", "https://api.example.com/users/v1/me");
+        for (node, expected) in [(&server, StatusCode::OK), (&other, StatusCode::UNAUTHORIZED)] {
+            let response = reqwest::Client::new()
+                .get(node.url("/users/v1/me"))
+                .header("authorization", &public)
+                .header("x-forwarded-proto", "https")
+                .header("x-forwarded-host", "api.example.com")
+                .send()
+                .await?;
+            let status = response.status();
+            let body: Value = response.json().await?;
+            assert_eq!(status, expected, "{body}");
+            if expected == StatusCode::UNAUTHORIZED {
+                assert_eq!(code(&body), Some(110), "{body}");
+            }
+        }
         // Signed for another path, with a wrong secret, stale, from an unknown consumer, with an
         // unknown token, or with the consumer alone: all refused.
         let wrong_path = as_jane(nonce()).header("GET", &server.url("/users/v1/other"));

@@ -64,7 +64,7 @@ impl FromRequestParts<AppState> for ConsumerRequest {
             header,
             &parts.method,
             original_uri(parts),
-            &parts.headers,
+            &crate::edge::Origin::of(parts),
         )
         .await?;
         let meta = context.meta(Actor::anonymous(
