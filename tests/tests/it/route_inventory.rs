@@ -13,7 +13,7 @@ use crate::http::{code, plain_user, raw_exchange};
 
 /// What a route asks of its caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Guard {
+pub(crate) enum Guard {
     /// Anyone, without a token.
     Public,
     /// Any authenticated user; what they see or change is their own.
@@ -24,7 +24,7 @@ enum Guard {
 
 /// `(method, path, guard)`; in the walk `{id}` becomes the administrator's id, or an existing role,
 /// application or token of theirs, so every guarded route is asked about someone else's resource.
-const INVENTORY: &[(&str, &str, Guard)] = &[
+pub(crate) const INVENTORY: &[(&str, &str, Guard)] = &[
     ("GET", "/auth/v2/health", Guard::Public),
     ("POST", "/auth/v2/oauth2/tokens", Guard::Public),
     ("GET", "/auth/v2/oauth2/tokens", Guard::Authenticated),
