@@ -24,6 +24,7 @@ use vigil_domain::log::EventLog;
 use vigil_projections::access::AccessCache;
 use vigil_projections::runner::{self, Projector};
 use vigil_projections::store::ReadStore;
+use vigil_scheduler::bulk::BulkJobs;
 use vigil_scheduler::delays::Delays;
 use vigil_scheduler::group_sync::GroupSync;
 use vigil_scheduler::mail::{MailConfig, Mailer};
@@ -473,6 +474,7 @@ pub async fn start(
             progresses.clone(),
         )),
         Box::new(Delays::new(bus.clone(), store.clone(), progresses)),
+        Box::new(BulkJobs::new(bus.clone())),
     ];
     if let Some(config) = mail {
         let mailer =

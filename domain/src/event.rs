@@ -24,6 +24,7 @@ pub use crate::data::schema::SchemaEvent;
 pub use crate::deployment::DeploymentEvent;
 pub use crate::reservation::ReservationEvent;
 pub use crate::users::address::ResetRequestEvent;
+pub use crate::users::bulk::BulkEvent;
 pub use crate::users::group::GroupEvent;
 pub use crate::users::login::LoginEvent;
 pub use crate::users::role::RoleEvent;
@@ -140,6 +141,7 @@ areas!(
     OidcLogin(OidcLoginEvent) in crate::auth::oidc::OidcLogin,
     Schema(SchemaEvent) in crate::data::schema::Schema,
     Document(DocumentEvent) in crate::data::document::Document,
+    Bulk(BulkEvent) in crate::users::bulk::BulkJob,
 );
 
 /// The events of one area, which a commit's [`Event`] wraps.

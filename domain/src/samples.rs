@@ -976,6 +976,23 @@ pub fn samples() -> Vec<(Event, &'static str, &'static str)> {
             "document.comment_removed",
             "120b06060606060606060606060600",
         ),
+        (
+            BulkEvent::Started(crate::users::bulk::BulkStarted {
+                change: crate::users::bulk::BulkChange::AddRoles {
+                    role_ids: vec![id(2)],
+                },
+                user_ids: vec![id(1)],
+                at: Timestamp(5),
+            })
+            .into(),
+            "bulk.started",
+            "13000101020202020202020202020202010101010101010101010101010a",
+        ),
+        (
+            BulkEvent::Finished(crate::users::bulk::BulkFinished { affected: 1 }).into(),
+            "bulk.finished",
+            "130101",
+        ),
     ]
 }
 

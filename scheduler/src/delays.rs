@@ -75,7 +75,7 @@ fn locks(recorded: &Recorded) -> impl Iterator<Item = (i64, Id)> + '_ {
 }
 
 /// How long until `at` (epoch ms), from now.
-fn until(at: i64) -> Duration {
+pub(crate) fn until(at: i64) -> Duration {
     let wait = at.saturating_sub(Timestamp::now().millis());
     Duration::from_millis(u64::try_from(wait).unwrap_or(0))
 }

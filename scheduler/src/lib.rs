@@ -10,7 +10,9 @@
 //! - [`mail`]: delivery of the identity mails (activation, password reset) over SMTP.
 //! - [`group_sync`]: documents' groups kept in line with their schema's `groupSyncMode`.
 //! - [`delays`]: workflow steps paused by `delay` actions, resumed when they are due.
+//! - [`bulk`]: changes to many users at once, finished when the node that started one stopped.
 
+pub mod bulk;
 pub mod delays;
 pub mod group_sync;
 pub mod mail;

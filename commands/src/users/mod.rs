@@ -1,3 +1,4 @@
 //! The user service's procedures.
 
+pub mod bulk;
 pub mod user;

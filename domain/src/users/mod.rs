@@ -2,6 +2,7 @@
 //! enlistments, login throttling, the service's settings, and which view of a user a caller gets.
 
 pub mod address;
+pub mod bulk;
 pub mod group;
 pub mod login;
 pub mod role;

@@ -109,7 +109,8 @@ impl Model {
                 | Event::OidcProvider(_)
                 | Event::OidcLogin(_)
                 | Event::Schema(_)
-                | Event::Document(_) => {}
+                | Event::Document(_)
+                | Event::Bulk(_) => {}
             }
         }
     }

@@ -315,3 +315,72 @@ in_both_deployments! {
         Ok(())
     }
 }
+
+/// Registers a user straight through `bus` (no password: none is needed here).
+async fn registered(bus: &CommandBus, email: &str) -> anyhow::Result<Id> {
+    use vigil_domain::users::user::{PasswordHash, Registration, User, UserCommand};
+    let id = Id::from_bytes(rand::random());
+    let register = UserCommand::Register(Registration {
+        email: vigil_domain::value::Email::parse(email)?,
+        first_name: "Jane".into(),
+        last_name: "Doe".into(),
+        phone_number: None,
+        language: "EN".into(),
+        time_zone: "UTC".into(),
+        password_hash: PasswordHash(String::new()),
+        activated: true,
+        activation_request: None,
+        oidc: None,
+    });
+    bus.execute::<User>(&StreamId::of(User::KIND, id), &register, &system_meta())
+        .await?;
+    Ok(id)
+}
+
+in_both_deployments! {
+    async fn a_bulk_job_left_half_done_is_finished_by_the_scheduler(deployment: Deployment) {
+        use vigil_domain::users::bulk::{BulkChange, BulkCommand, BulkJob};
+        use vigil_domain::users::user::{User, UserCommand};
+        let env = TestEnv::new(deployment).await?;
+        let setup = Setup::new(&env).await?;
+        let bus = &setup.bus;
+        let mut users = Vec::new();
+        for n in 0..3 {
+            users.push(registered(bus, &format!("user{n}@example.com")).await?);
+        }
+        let role = Id::from_bytes(rand::random());
+        let change = BulkChange::AddRoles { role_ids: vec![role] };
+
+        // A node recorded the job and changed the first user, then stopped.
+        let job = Id::from_bytes(rand::random());
+        let job_stream = StreamId::of(BulkJob::KIND, job);
+        bus.execute::<BulkJob>(&job_stream, &BulkCommand::Start { change, user_ids: users.clone() }, &system_meta()).await?;
+        let first = CommandMeta { command_id: format!("{job_stream}/{}", users[0]), ..system_meta() };
+        bus.execute::<User>(&StreamId::of(User::KIND, users[0]), &UserCommand::AddRoles { role_ids: vec![role] }, &first).await?;
+
+        let bulk = vigil_scheduler::bulk::BulkJobs::with_grace(bus.clone(), Duration::from_millis(100));
+        let reactors = Reactors::start(setup.log.clone(), setup.store.clone(), vec![Box::new(bulk)]);
+        let mut finished = None;
+        for _ in 0..200 {
+            let (state, _) = bus.load::<BulkJob>(&job_stream).await?;
+            if let Some(affected) = state.affected {
+                finished = Some(affected);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        reactors.shutdown().await;
+        assert_eq!(finished, Some(3), "the job was not finished");
+        for user in &users {
+            let (state, _) = bus.load::<User>(&StreamId::of(User::KIND, *user)).await?;
+            assert!(state.role_ids.contains(&role), "{user}");
+        }
+        // The first user's change was not made twice, and the rest were caused by the job.
+        let first_history = setup.log.read_stream(&StreamId::of(User::KIND, users[0]), 0).await?;
+        assert_eq!(first_history.iter().filter(|c| c.commit.command_id.starts_with(&job_stream.to_string())).count(), 1);
+        let last = setup.log.read_stream(&StreamId::of(User::KIND, users[2]), 0).await?;
+        let caused = last.last().and_then(|c| c.commit.causation_id.clone());
+        assert_eq!(caused, Some(job_stream.to_string()));
+        Ok(())
+    }
+}

@@ -9,17 +9,20 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use vigil_commands::secrets;
+use vigil_commands::users::bulk::BulkJobError;
 use vigil_commands::users::user::{self, AccountError, NewAccount};
 use vigil_domain::actor::{Actor, Via};
 use vigil_domain::aggregate::Aggregate;
 use vigil_domain::error::ExhCode;
 use vigil_domain::id::{Id, StreamId};
 use vigil_domain::password::PasswordPolicy;
+use vigil_domain::users::bulk::BulkChange;
 use vigil_domain::users::settings::{self, Settings, SettingsCommand};
 use vigil_domain::users::user::{ProfileChanges, User, UserCommand};
 use vigil_domain::users::verification::{Mode, Proof, Purpose};
 use vigil_domain::value::Email;
 
+use super::global_roles::bulk;
 use super::rendered_user;
 use crate::error::ApiError;
 use crate::extract::{Caller, JsonBody, RequestContext, Rql, parse_id};
@@ -63,6 +66,15 @@ impl From<AccountError> for ApiError {
             AccountError::ResetRequest(request) => request.into(),
             AccountError::Secret(secret) => ApiError::internal(secret),
             AccountError::Attempt(attempt) => attempt.into(),
+        }
+    }
+}
+
+impl From<BulkJobError> for ApiError {
+    fn from(error: BulkJobError) -> Self {
+        match error {
+            BulkJobError::Job(job) => job.into(),
+            BulkJobError::Account(account) => account.into(),
         }
     }
 }
@@ -635,11 +647,5 @@ pub(super) async fn remove_matching(
         let me = caller.user_id.to_string();
         ids.retain(|id| *id == me);
     }
-    let mut last = 0;
-    for id in &ids {
-        let outcome = user::delete(&state.bus, parse_id(id)?, &caller.meta()).await?;
-        last = last.max(outcome.position);
-    }
-    state.settle(last).await?;
-    Ok(Json(json!({"affectedRecords": ids.len()})))
+    bulk(&state, &caller, BulkChange::DeleteUsers, &ids).await
 }

@@ -11,8 +11,8 @@ use vigil_domain::aggregate::Aggregate;
 use vigil_domain::error::{DomainError, ExhCode};
 use vigil_domain::id::{Id, StreamId};
 use vigil_domain::permission;
+use vigil_domain::users::bulk::BulkChange;
 use vigil_domain::users::role::{Role, RoleCommand};
-use vigil_domain::users::user::{User, UserCommand};
 use vigil_projections::page::Page;
 use vigil_projections::rql::Query;
 use vigil_projections::users::{role, user};
@@ -166,6 +166,33 @@ where
     Ok(Json(json!({"affectedRecords": ids.len()})))
 }
 
+/// Makes `change` to the users `ids` as one job (recorded first, finished by the scheduler if this
+/// node stops half way); answers how many were changed.
+pub(super) async fn bulk(
+    state: &UsersService,
+    caller: &Caller,
+    change: BulkChange,
+    ids: &[String],
+) -> Result<Json<Value>, ApiError> {
+    let user_ids = ids
+        .iter()
+        .map(|id| parse_id(id))
+        .collect::<Result<Vec<_>, _>>()?;
+    if user_ids.is_empty() {
+        return Ok(Json(json!({"affectedRecords": 0})));
+    }
+    let done = vigil_commands::users::bulk::run(
+        &state.bus,
+        state.ids.next(),
+        change,
+        user_ids,
+        &caller.meta(),
+    )
+    .await?;
+    state.settle(done.position).await?;
+    Ok(Json(json!({"affectedRecords": done.affected})))
+}
+
 async fn remove(
     State(state): State<UsersService>,
     caller: Caller,
@@ -244,7 +271,7 @@ async fn add_roles(
     let role_ids = existing_roles(&state, &roles)?;
     required_filter(&query)?;
     let ids = user::matching(&state.store, &query, user::Scope::All).await?;
-    each::<User>(&state, &caller, ids, UserCommand::AddRoles { role_ids }).await
+    bulk(&state, &caller, BulkChange::AddRoles { role_ids }, &ids).await
 }
 
 async fn remove_roles(
@@ -261,5 +288,5 @@ async fn remove_roles(
         .collect::<Result<Vec<_>, _>>()?;
     required_filter(&query)?;
     let ids = user::matching(&state.store, &query, user::Scope::All).await?;
-    each::<User>(&state, &caller, ids, UserCommand::RemoveRoles { role_ids }).await
+    bulk(&state, &caller, BulkChange::RemoveRoles { role_ids }, &ids).await
 }
