@@ -255,18 +255,34 @@ fn check_status(statuses: &Statuses, status: &str, field: &str) -> Result<(), Co
 
 /// The most names a dotted path into the data may have.
 pub const LONGEST_PATH: usize = 16;
+/// The longest name in a dotted path into the data.
+pub const LONGEST_PATH_NAME: usize = 100;
+
+/// Whether `path` is a dotted path into the data: 1 to [`LONGEST_PATH`] names of 1 to
+/// [`LONGEST_PATH_NAME`] characters, none of them a control character.
+pub fn fits_path(path: &str) -> bool {
+    let names = path.split('.');
+    !path.is_empty()
+        && names.clone().count() <= LONGEST_PATH
+        && names.clone().all(|name| {
+            !name.is_empty()
+                && name.chars().count() <= LONGEST_PATH_NAME
+                && !name.chars().any(char::is_control)
+        })
+}
+
 /// The longest name of a transition.
 pub const LONGEST_NAME: usize = 100;
 /// The longest pause a `delay` action may make: a year, in seconds.
 pub const LONGEST_DELAY_SECONDS: f64 = 366.0 * 24.0 * 3600.0;
 
 fn check_field(path: &str, field: &str) -> Result<(), ConfigurationError> {
-    let names = field.split('.');
-    if field.is_empty() || names.clone().count() > LONGEST_PATH || names.clone().any(str::is_empty)
-    {
+    if !fits_path(field) {
         return Err(ConfigurationError::invalid(
             path,
-            format!("a dotted path into the data, of at most {LONGEST_PATH} names"),
+            format!(
+                "a dotted path into the data, of at most {LONGEST_PATH} names of at most {LONGEST_PATH_NAME} characters, without control characters"
+            ),
         ));
     }
     Ok(())
@@ -311,8 +327,24 @@ fn check_steps(
             Condition::InitiatorHasRelationToUserInData { user_id_field, .. } => {
                 check_field(&at, user_id_field)?;
             }
-            Condition::InitiatorHasRelationToGroupInData { group_id_field, .. } => {
+            Condition::InitiatorHasRelationToGroupInData {
+                group_id_field,
+                required_permission,
+                ..
+            } => {
                 check_field(&at, group_id_field)?;
+                let permission_fits = |permission: &String| {
+                    (1..=200).contains(&permission.len())
+                        && permission
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || "_:-".contains(c))
+                };
+                if !required_permission.as_ref().is_none_or(permission_fits) {
+                    return Err(ConfigurationError::invalid(
+                        &at,
+                        "requiredPermission is a permission name of at most 200 letters, digits, `_`, `:` or `-`",
+                    ));
+                }
             }
         }
     }
@@ -426,6 +458,12 @@ mod tests {
             json!({"actions": [{"type": "explode"}]}),
             json!({"actions": [{"type": "task", "functionName": " "}]}),
             json!({"actions": [{"type": "delay", "time": -1}]}),
+            json!({"actions": [{"type": "delay", "time": LONGEST_DELAY_SECONDS * 2.0}]}),
+            json!({"actions": [{"type": "set", "field": "a\u{0}", "value": 1}]}),
+            json!({"actions": [{"type": "set", "field": "x".repeat(LONGEST_PATH_NAME + 1), "value": 1}]}),
+            json!({"actions": [{"type": "task", "functionName": "f".repeat(LONGEST_NAME + 1)}]}),
+            json!({"name": "n".repeat(LONGEST_NAME + 1)}),
+            json!({"conditions": [{"type": "initiatorHasRelationToGroupInData", "groupIdField": "g", "relation": "staff", "requiredPermission": "VIEW DOCUMENTS\n"}]}),
         ];
         for case in cases {
             let mut input = base.clone();
@@ -436,5 +474,13 @@ mod tests {
                 .and_then(|t| t.check(&statuses()));
             assert!(refused.is_err(), "{input}");
         }
+        // Each case above is refused for what it changes: the same well formed is taken.
+        let mut fine = base.clone();
+        fine["conditions"] = json!([{"type": "initiatorHasRelationToGroupInData", "groupIdField": "g", "relation": "staff", "requiredPermission": "VIEW_DOCUMENTS:notes"}]);
+        fine["actions"] =
+            json!([{"type": "set", "field": "x".repeat(LONGEST_PATH_NAME), "value": 1}]);
+        Transition::parse("5e9f00000000000000000001", &fine)
+            .and_then(|t| t.check(&statuses()))
+            .unwrap();
     }
 }

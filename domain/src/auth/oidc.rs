@@ -44,11 +44,17 @@ impl ProviderSettings {
         if !name_ok {
             return invalid("name must be 3 to 40 letters, digits, '_' or '-'");
         }
-        if self.description.chars().count() > 256 {
-            return invalid("description must be at most 256 characters");
+        if self.description.chars().count() > 256 || self.description.chars().any(char::is_control)
+        {
+            return invalid(
+                "description must be at most 256 characters, without control characters",
+            );
         }
-        if self.client_id.is_empty() || self.client_id.len() > LONGEST_SETTING {
-            return invalid("clientId must be 1 to 2048 characters");
+        if self.client_id.is_empty()
+            || self.client_id.len() > LONGEST_SETTING
+            || self.client_id.chars().any(char::is_control)
+        {
+            return invalid("clientId must be 1 to 2048 characters, without control characters");
         }
         let urls = [
             ("issuerId", &self.issuer_id),
@@ -59,7 +65,8 @@ impl ProviderSettings {
         ];
         for (field, url) in urls {
             let scheme = url.starts_with("https://") || url.starts_with("http://");
-            if !scheme || url.len() > LONGEST_SETTING || url.chars().any(char::is_whitespace) {
+            let spaced = url.chars().any(|c| c.is_whitespace() || c.is_control());
+            if !scheme || url.len() > LONGEST_SETTING || spaced {
                 return invalid(&format!(
                     "{field} must be an http(s) URL of at most 2048 characters"
                 ));
@@ -312,10 +319,18 @@ mod tests {
         }
         let mut insecure = settings("google");
         insecure.token_endpoint = "ftp://id.example.com/token".into();
-        assert!(matches!(
-            insecure.validate(),
-            Err(OidcProviderError::InvalidField(_))
-        ));
+        let mut controlled = settings("google");
+        controlled.client_id = "vigil\u{0}".into();
+        let mut described = settings("google");
+        described.description = "bell\u{7}".into();
+        let mut nul_url = settings("google");
+        nul_url.redirect_uri = "https://app.example.com/\u{0}".into();
+        for unfit in [insecure, controlled, described, nul_url] {
+            assert!(matches!(
+                unfit.validate(),
+                Err(OidcProviderError::InvalidField(_))
+            ));
+        }
         let nobody = Actor::user(id(1), None, Permissions::default(), Via::Http, None);
         given::<OidcProvider>(&[])
             .by(nobody)

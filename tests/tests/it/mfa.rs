@@ -79,6 +79,10 @@ in_both_deployments! {
         assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, Some(14)), "{body}");
         let (status, body) = server.call(Method::POST, &methods, token, Some(json!({"type": "totp", "presenceToken": "0".repeat(40)}))).await?;
         assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, Some(132)), "{body}");
+        for name in ["", "Pho\u{0}ne"] {
+            let (status, body) = server.call(Method::POST, &methods, token, Some(json!({"type": "totp", "name": name, "presenceToken": "0".repeat(40)}))).await?;
+            assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, Some(15)), "{name:?}: {body}");
+        }
         let (status, body) = server.call(Method::POST, "/auth/v2/confirmPresence", token, Some(json!({"password": "wrong"}))).await?;
         assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, Some(106)), "{body}");
         // The failure above made the next password check wait a second (login throttling).

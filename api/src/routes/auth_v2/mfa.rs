@@ -210,11 +210,13 @@ async fn add_method(
         }
     };
     let tags = request.tags.unwrap_or_default();
-    let too_long = |text: &String| text.chars().count() > 100;
-    if request.name.as_ref().is_some_and(too_long) || tags.len() > 20 || tags.iter().any(too_long) {
+    let unfit = |text: &String| {
+        text.trim().is_empty() || text.chars().count() > 100 || text.chars().any(char::is_control)
+    };
+    if request.name.as_ref().is_some_and(unfit) || tags.len() > 20 || tags.iter().any(unfit) {
         return Err(ApiError::new(
             ExhCode::FieldFormat,
-            "name and each tag are at most 100 characters; at most 20 tags",
+            "name and each tag are 1 to 100 characters, without control characters; at most 20 tags",
         ));
     }
     let (added, shown) = mfa::add_method(

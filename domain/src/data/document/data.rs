@@ -2,10 +2,9 @@
 
 use super::*;
 
-/// A dotted path a request names: names joined by dots, not too many.
+/// A dotted path a request names: names joined by dots, not too many, not too long.
 pub(super) fn check_path(path: &str) -> Result<(), DocumentError> {
-    let names = path.split('.');
-    if path.is_empty() || names.clone().count() > LONGEST_PATH || names.clone().any(str::is_empty) {
+    if !vigil_schemas::workflow::fits_path(path) {
         return Err(DocumentError::InvalidData(format!(
             "`{path}` is not a path of at most {LONGEST_PATH} names joined by dots"
         )));
