@@ -16,7 +16,7 @@ use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{Extensions, HeaderMap, StatusCode};
 use ipnet::IpNet;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
@@ -67,13 +67,13 @@ pub struct Origin {
 
 impl Origin {
     /// The origin [`resolve_origin`] gave the request, or (for one that did not pass that layer)
-    /// the request as it arrived.
+    /// the request as it arrived, from its peer.
     pub fn of(parts: &axum::http::request::Parts) -> Self {
         parts
             .extensions
             .get::<Self>()
             .cloned()
-            .unwrap_or_else(|| Self::resolve(None, &parts.headers, &[]))
+            .unwrap_or_else(|| Self::resolve(peer(&parts.extensions), &parts.headers, &[]))
     }
 
     fn resolve(peer: Option<IpAddr>, headers: &HeaderMap, trusted: &[IpNet]) -> Self {
@@ -121,13 +121,16 @@ impl Origin {
 
 /// A layer's function: resolves the request's [`Origin`] into its extensions.
 pub async fn resolve_origin(State(trusted): State<Arc<[IpNet]>>, mut request: Request) -> Request {
-    let peer = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(address)| address.ip());
-    let origin = Origin::resolve(peer, request.headers(), &trusted);
+    let origin = Origin::resolve(peer(request.extensions()), request.headers(), &trusted);
     request.extensions_mut().insert(origin);
     request
+}
+
+/// The address of the connection's other end, as the server saw it.
+fn peer(extensions: &Extensions) -> Option<IpAddr> {
+    extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(address)| address.ip())
 }
 
 /// A connection whose error answers made by hyper are rewritten into Extra Horizon's JSON.

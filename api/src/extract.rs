@@ -1,11 +1,9 @@
 //! Extractors: the authenticated caller, JSON bodies (`JsonBody`, `OptionalJsonBody`), the schema
 //! a path names (`SchemaPath`) and raw RQL, each failing with an Extra Horizon error instead of axum's plain-text rejections.
 
-use std::net::SocketAddr;
-
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, RawPathParams, Request};
+use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request};
 use axum::http::StatusCode;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
@@ -227,13 +225,7 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestContext {
             .and_then(|v| v.to_str().ok())
             .filter(|v| !v.is_empty() && v.len() <= 128)
             .map_or_else(ids::command_id, str::to_owned);
-        let client_ip = match parts.extensions.get::<Origin>() {
-            Some(origin) => origin.address.map(|address| address.to_string()),
-            None => parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|ConnectInfo(address)| address.ip().to_string()),
-        };
+        let client_ip = Origin::of(parts).address.map(|address| address.to_string());
         Ok(Self {
             correlation_id,
             client_ip,
