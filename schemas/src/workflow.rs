@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::ConfigurationError;
-use crate::property::to_json_schema;
+use crate::property::{LONGEST_PROPERTY_NAME, to_json_schema};
 
 /// The statuses of a schema, each with its free-form string data.
 pub type Statuses = BTreeMap<String, BTreeMap<String, String>>;
@@ -255,18 +255,16 @@ fn check_status(statuses: &Statuses, status: &str, field: &str) -> Result<(), Co
 
 /// The most names a dotted path into the data may have.
 pub const LONGEST_PATH: usize = 16;
-/// The longest name in a dotted path into the data.
-pub const LONGEST_PATH_NAME: usize = 100;
-
 /// Whether `path` is a dotted path into the data: 1 to [`LONGEST_PATH`] names of 1 to
-/// [`LONGEST_PATH_NAME`] characters, none of them a control character.
+/// [`LONGEST_PROPERTY_NAME`] characters (the names are properties'), none of them a control
+/// character.
 pub fn fits_path(path: &str) -> bool {
     let names = path.split('.');
     !path.is_empty()
         && names.clone().count() <= LONGEST_PATH
         && names.clone().all(|name| {
             !name.is_empty()
-                && name.chars().count() <= LONGEST_PATH_NAME
+                && name.chars().count() <= LONGEST_PROPERTY_NAME
                 && !name.chars().any(char::is_control)
         })
 }
@@ -281,7 +279,7 @@ fn check_field(path: &str, field: &str) -> Result<(), ConfigurationError> {
         return Err(ConfigurationError::invalid(
             path,
             format!(
-                "a dotted path into the data, of at most {LONGEST_PATH} names of at most {LONGEST_PATH_NAME} characters, without control characters"
+                "a dotted path into the data, of at most {LONGEST_PATH} names of at most {LONGEST_PROPERTY_NAME} characters, without control characters"
             ),
         ));
     }
@@ -460,7 +458,7 @@ mod tests {
             json!({"actions": [{"type": "delay", "time": -1}]}),
             json!({"actions": [{"type": "delay", "time": LONGEST_DELAY_SECONDS * 2.0}]}),
             json!({"actions": [{"type": "set", "field": "a\u{0}", "value": 1}]}),
-            json!({"actions": [{"type": "set", "field": "x".repeat(LONGEST_PATH_NAME + 1), "value": 1}]}),
+            json!({"actions": [{"type": "set", "field": "x".repeat(LONGEST_PROPERTY_NAME + 1), "value": 1}]}),
             json!({"actions": [{"type": "task", "functionName": "f".repeat(LONGEST_NAME + 1)}]}),
             json!({"name": "n".repeat(LONGEST_NAME + 1)}),
             json!({"conditions": [{"type": "initiatorHasRelationToGroupInData", "groupIdField": "g", "relation": "staff", "requiredPermission": "VIEW DOCUMENTS\n"}]}),
@@ -478,7 +476,7 @@ mod tests {
         let mut fine = base.clone();
         fine["conditions"] = json!([{"type": "initiatorHasRelationToGroupInData", "groupIdField": "g", "relation": "staff", "requiredPermission": "VIEW_DOCUMENTS:notes"}]);
         fine["actions"] =
-            json!([{"type": "set", "field": "x".repeat(LONGEST_PATH_NAME), "value": 1}]);
+            json!([{"type": "set", "field": "x".repeat(LONGEST_PROPERTY_NAME), "value": 1}]);
         Transition::parse("5e9f00000000000000000001", &fine)
             .and_then(|t| t.check(&statuses()))
             .unwrap();
