@@ -19,6 +19,7 @@ use vigil_domain::event::{BulkEvent, Event};
 use vigil_domain::id::Id;
 use vigil_domain::log::Filter;
 use vigil_domain::users::bulk::BulkJob;
+use vigil_domain::value::Timestamp;
 
 use crate::delays::until;
 use crate::runner::{Reactor, Retry};
@@ -51,6 +52,13 @@ impl BulkJobs {
     }
 }
 
+/// When a job started at `at` is due: `grace` after its start (at once, for one that started
+/// longer ago than that).
+fn due(at: Timestamp, grace: Duration) -> Instant {
+    let grace = i64::try_from(grace.as_millis()).unwrap_or(i64::MAX);
+    Instant::now() + until(at.millis().saturating_add(grace))
+}
+
 impl Reactor for BulkJobs {
     fn name(&self) -> &'static str {
         "bulk_jobs"
@@ -65,7 +73,7 @@ impl Reactor for BulkJobs {
             for event in &recorded.commit.events {
                 match event {
                     Event::Bulk(BulkEvent::Started(started)) => {
-                        let due = Instant::now() + until(started.at.millis()) + self.grace;
+                        let due = due(started.at, self.grace);
                         self.unfinished.insert(job, (recorded.position, due));
                     }
                     Event::Bulk(BulkEvent::Finished(_)) => {
@@ -119,5 +127,23 @@ impl Reactor for BulkJobs {
             .values()
             .map(|(position, _)| *position)
             .min()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_job_is_due_its_grace_after_it_started_not_after_it_was_seen() {
+        let grace = Duration::from_secs(90);
+        let long_ago = Timestamp(Timestamp::now().millis() - 200_000);
+        assert!(due(long_ago, grace) <= Instant::now());
+        let seconds_ago = Timestamp(Timestamp::now().millis() - 30_000);
+        let left = due(seconds_ago, grace) - Instant::now();
+        assert!(
+            left <= Duration::from_secs(60) && left > Duration::from_secs(55),
+            "{left:?}"
+        );
     }
 }
