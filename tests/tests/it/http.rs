@@ -6,7 +6,7 @@ use vigil_commands::ids::IdGenerator;
 use vigil_commands::secrets;
 use vigil_domain::aggregate::Aggregate;
 use vigil_domain::id::StreamId;
-use vigil_domain::users::user::{Registration, User, UserCommand};
+use vigil_domain::users::user::{PasswordHash, Registration, User, UserCommand};
 use vigil_domain::value::Email;
 use vigil_tests::{ADMIN_EMAIL, ADMIN_PASSWORD, TestEnv, TestServer, system_meta};
 
@@ -78,6 +78,19 @@ pub(crate) async fn plain_token(server: &TestServer, email: &str) -> anyhow::Res
 
 /// Registers an activated user without any role, straight through the command bus.
 pub(crate) async fn plain_user(server: &TestServer, email: &str) -> anyhow::Result<String> {
+    let password_hash = secrets::hash_password("jane's password".into()).await?;
+    let (id, position) = registered(&server.state.bus, email, password_hash).await?;
+    server.state.settle(position).await?;
+    Ok(id.to_string())
+}
+
+/// Registers an activated user without any role through `bus`, with its email address claimed;
+/// its id and the position of its registration.
+pub(crate) async fn registered(
+    bus: &vigil_commands::CommandBus,
+    email: &str,
+    password_hash: PasswordHash,
+) -> anyhow::Result<(vigil_domain::id::Id, u64)> {
     let id = IdGenerator::new().next();
     let register = UserCommand::Register(Registration {
         email: Email::parse(email)?,
@@ -86,7 +99,7 @@ pub(crate) async fn plain_user(server: &TestServer, email: &str) -> anyhow::Resu
         phone_number: Some("+32 0123".into()),
         language: "NL".into(),
         time_zone: "Europe/Brussels".into(),
-        password_hash: secrets::hash_password("jane's password".into()).await?,
+        password_hash,
         activated: true,
         activation_request: None,
         oidc: None,
@@ -95,9 +108,7 @@ pub(crate) async fn plain_user(server: &TestServer, email: &str) -> anyhow::Resu
         namespace: "email",
         value: email.into(),
     };
-    let outcome = server
-        .state
-        .bus
+    let outcome = bus
         .execute_unique::<User>(
             &StreamId::of(User::KIND, id),
             &register,
@@ -105,8 +116,7 @@ pub(crate) async fn plain_user(server: &TestServer, email: &str) -> anyhow::Resu
             &system_meta(),
         )
         .await?;
-    server.state.settle(outcome.position).await?;
-    Ok(id.to_string())
+    Ok((id, outcome.position))
 }
 
 in_both_deployments! {

@@ -316,37 +316,19 @@ in_both_deployments! {
     }
 }
 
-/// Registers a user straight through `bus` (no password: none is needed here).
-async fn registered(bus: &CommandBus, email: &str) -> anyhow::Result<Id> {
-    use vigil_domain::users::user::{PasswordHash, Registration, User, UserCommand};
-    let id = Id::from_bytes(rand::random());
-    let register = UserCommand::Register(Registration {
-        email: vigil_domain::value::Email::parse(email)?,
-        first_name: "Jane".into(),
-        last_name: "Doe".into(),
-        phone_number: None,
-        language: "EN".into(),
-        time_zone: "UTC".into(),
-        password_hash: PasswordHash(String::new()),
-        activated: true,
-        activation_request: None,
-        oidc: None,
-    });
-    bus.execute::<User>(&StreamId::of(User::KIND, id), &register, &system_meta())
-        .await?;
-    Ok(id)
-}
-
 in_both_deployments! {
     async fn a_bulk_job_left_half_done_is_finished_by_the_scheduler(deployment: Deployment) {
         use vigil_domain::users::bulk::{BulkChange, BulkCommand, BulkJob};
-        use vigil_domain::users::user::{User, UserCommand};
+        use vigil_domain::users::user::{PasswordHash, User, UserCommand};
         let env = TestEnv::new(deployment).await?;
         let setup = Setup::new(&env).await?;
         let bus = &setup.bus;
         let mut users = Vec::new();
         for n in 0..3 {
-            users.push(registered(bus, &format!("user{n}@example.com")).await?);
+            let email = format!("user{n}@example.com");
+            // No password: none is needed here.
+            let (id, _) = crate::http::registered(bus, &email, PasswordHash(String::new())).await?;
+            users.push(id);
         }
         let role = Id::from_bytes(rand::random());
         let change = BulkChange::AddRoles { role_ids: vec![role] };
