@@ -30,6 +30,7 @@ pub fn app(state: AppState, edge: Edge) -> NormalizePath<Router> {
         .nest("/auth/v2", routes::auth_v2::router())
         .nest("/users/v1", routes::users_v1::router())
         .nest("/data/v1", routes::data_v1::router())
+        .nest("/tasks/v1", routes::tasks_v1::router())
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)

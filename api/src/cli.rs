@@ -11,6 +11,7 @@ use clap::{Args, Parser, Subcommand};
 use tokio::net::TcpListener;
 use vigil_commands::CommandBus;
 use vigil_commands::auth::session::TokenLifetimes;
+use vigil_commands::blobs::Blobs;
 use vigil_commands::bootstrap::{self, AdminCredentials, BootstrapError};
 use vigil_commands::ids::IdGenerator;
 use vigil_commands::jetstream::JetStreamLog;
@@ -29,8 +30,9 @@ use vigil_scheduler::delays::Delays;
 use vigil_scheduler::group_sync::GroupSync;
 use vigil_scheduler::mail::{MailConfig, Mailer};
 use vigil_scheduler::runner::{Reactor, Reactors};
+use vigil_scheduler::tasks::{TaskRunner, Tasks};
 
-use crate::state::{AppState, AuthState, Core, DataState, Shared, UsersState};
+use crate::state::{AppState, AuthState, Core, DataState, Shared, TasksState, UsersState};
 use crate::telemetry::{self, LogFormat};
 use crate::views::UserViews;
 
@@ -162,6 +164,10 @@ struct ServeArgs {
     /// as long) and a request's body may pause (then `408`).
     #[arg(long, env = "VIGIL_READ_TIMEOUT_SECONDS", default_value_t = crate::edge::READ_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(1..=3600))]
     read_timeout_seconds: u64,
+    /// Tasks this node runs at once (queued tasks wait for a free slot; a direct execution
+    /// finding none is refused).
+    #[arg(long, env = "VIGIL_TASK_CONCURRENCY", default_value_t = vigil_scheduler::tasks::CONCURRENCY, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1024))]
+    task_concurrency: usize,
     /// Reverse proxies (addresses or networks, comma-separated) whose `X-Forwarded-For`,
     /// `X-Forwarded-Proto` and `X-Forwarded-Host` are believed; from anyone else they are ignored.
     #[arg(long, env = "VIGIL_TRUSTED_PROXIES", value_delimiter = ',', value_parser = crate::edge::parse_proxy)]
@@ -286,6 +292,8 @@ pub fn main() -> ExitCode {
 pub struct Storage {
     pub log: Arc<dyn EventLog>,
     pub store: ReadStore,
+    /// Content kept outside the log (function code).
+    pub blobs: Blobs,
 }
 
 /// Makes the embedded deployment's data directory, readable by Vigil's user only (it holds
@@ -351,17 +359,26 @@ impl StorageArgs {
         if self.nats_url.is_none() || self.database_url.is_none() {
             prepare_data_dir(&self.data_dir)?;
         }
-        let log: Arc<dyn EventLog> = match &self.nats_url {
-            Some(url) => Arc::new(JetStreamLog::connect(url, &self.prefix).await?),
-            None => Arc::new(
-                SqliteLog::open(private_database(&self.data_dir.join("log.sqlite"))?)
+        let (log, blobs): (Arc<dyn EventLog>, Blobs) = match &self.nats_url {
+            Some(url) => {
+                let log = JetStreamLog::connect(url, &self.prefix).await?;
+                let blobs = Blobs::jetstream(log.context(), &self.prefix)
                     .await
-                    .map_err(|e| {
-                        Fatal(format!(
-                            "cannot open the embedded log in {}: {e}",
-                            self.data_dir.display()
-                        ))
-                    })?,
+                    .map_err(|e| Fatal(e.to_string()))?;
+                (Arc::new(log), blobs)
+            }
+            None => (
+                Arc::new(
+                    SqliteLog::open(private_database(&self.data_dir.join("log.sqlite"))?)
+                        .await
+                        .map_err(|e| {
+                            Fatal(format!(
+                                "cannot open the embedded log in {}: {e}",
+                                self.data_dir.display()
+                            ))
+                        })?,
+                ),
+                Blobs::directory(&self.data_dir.join("blobs")).map_err(|e| Fatal(e.to_string()))?,
             ),
         };
         // One live subscription of the log for all who follow it in this process.
@@ -372,7 +389,7 @@ impl StorageArgs {
                 ReadStore::sqlite(private_database(&self.data_dir.join("read.sqlite"))?).await?
             }
         };
-        Ok(Storage { log, store })
+        Ok(Storage { log, store, blobs })
     }
 
     /// The deployment key: given, or the embedded deployment's key file.
@@ -414,7 +431,14 @@ async fn serve(args: ServeArgs) -> Result<(), Fatal> {
         smtp_url,
         from: args.mail_from.clone(),
     });
-    let state = start(storage, lifetimes, mail.as_ref(), vault).await?;
+    let state = start(
+        storage,
+        lifetimes,
+        mail.as_ref(),
+        vault,
+        args.task_concurrency,
+    )
+    .await?;
     let password = secret(
         args.admin_password.as_ref(),
         args.admin_password_file.as_ref(),
@@ -455,8 +479,9 @@ pub async fn start(
     lifetimes: TokenLifetimes,
     mail: Option<&MailConfig>,
     vault: Vault,
+    task_concurrency: usize,
 ) -> Result<AppState, Fatal> {
-    let Storage { log, store } = storage;
+    let Storage { log, store, blobs } = storage;
     let bus = Arc::new(CommandBus::new(log.clone()));
     register_secrets_key(&bus, &vault).await?;
     let projector = Projector::start(store.clone(), log.clone(), vigil_projections::all()).await?;
@@ -473,9 +498,16 @@ pub async fn start(
             store.clone(),
             progresses.clone(),
         )),
-        Box::new(Delays::new(bus.clone(), store.clone(), progresses)),
+        Box::new(Delays::new(bus.clone(), store.clone(), progresses.clone())),
         Box::new(BulkJobs::new(bus.clone())),
     ];
+    let runner = TaskRunner::new(bus.clone(), blobs, task_concurrency);
+    reactors.push(Box::new(Tasks::new(
+        runner.clone(),
+        bus.clone(),
+        store.clone(),
+        progresses,
+    )));
     if let Some(config) = mail {
         let mailer =
             Mailer::new(bus.clone(), config, vault.clone()).map_err(|e| Fatal(e.to_string()))?;
@@ -502,6 +534,7 @@ pub async fn start(
             nonces: crate::oauth1::Nonces::default(),
         }),
         data: Arc::new(DataState::default()),
+        tasks: Arc::new(TasksState { runner }),
         reactors,
     }))
 }
@@ -562,7 +595,7 @@ fn print_credentials(credentials: &AdminCredentials) -> Result<(), Fatal> {
 }
 
 async fn rebuild(storage: StorageArgs) -> Result<(), Fatal> {
-    let Storage { log, store } = storage.open().await?;
+    let Storage { log, store, .. } = storage.open().await?;
     let position = runner::rebuild(&store, log, vigil_projections::all()).await?;
     tracing::info!(position, "read models rebuilt");
     store.close().await;
@@ -581,7 +614,7 @@ fn cli_meta(reason: &str) -> CommandMeta {
 }
 
 async fn unlock(args: UnlockArgs) -> Result<(), Fatal> {
-    let Storage { log, store } = args.storage.open().await?;
+    let Storage { log, store, .. } = args.storage.open().await?;
     store.close().await;
     let bus = CommandBus::new(log);
     let email = vigil_domain::value::Email::parse(&args.email)
@@ -610,7 +643,7 @@ async fn unlock(args: UnlockArgs) -> Result<(), Fatal> {
 async fn lockout(args: LockoutArgs) -> Result<(), Fatal> {
     use vigil_domain::users::login::LockoutPolicy;
     use vigil_domain::users::settings::{self, Settings, SettingsCommand};
-    let Storage { log, store } = args.storage.open().await?;
+    let Storage { log, store, .. } = args.storage.open().await?;
     store.close().await;
     let bus = CommandBus::new(log);
     let policy = LockoutPolicy {

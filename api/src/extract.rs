@@ -359,3 +359,54 @@ pub fn original_uri(parts: &Parts) -> &axum::http::Uri {
         .get::<axum::extract::OriginalUri>()
         .map_or(&parts.uri, |original| &original.0)
 }
+
+/// The caller of a route open to anyone (a function executed directly in `public` mode): a user
+/// when the request carries credentials, which must then be valid; anonymous without.
+pub enum MaybeCaller {
+    User(Box<Caller>),
+    Anonymous(RequestContext),
+}
+
+impl MaybeCaller {
+    pub fn user(&self) -> Option<&Caller> {
+        match self {
+            Self::User(caller) => Some(caller),
+            Self::Anonymous(_) => None,
+        }
+    }
+
+    pub fn actor(&self) -> Actor {
+        match self {
+            Self::User(caller) => caller.actor.clone(),
+            Self::Anonymous(context) => {
+                Actor::anonymous(None, Via::Http, context.client_ip.clone())
+            }
+        }
+    }
+
+    /// Audit metadata for a command this caller issues.
+    pub fn meta(&self) -> CommandMeta {
+        match self {
+            Self::User(caller) => caller.meta(),
+            Self::Anonymous(context) => context.meta(self.actor()),
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for MaybeCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        if parts.headers.contains_key(AUTHORIZATION) {
+            Ok(Self::User(Box::new(
+                Caller::from_request_parts(parts, state).await?,
+            )))
+        } else {
+            let Ok(context) = RequestContext::from_request_parts(parts, state).await;
+            Ok(Self::Anonymous(context))
+        }
+    }
+}

@@ -30,6 +30,8 @@ pub struct Shared {
     pub auth: Arc<AuthState>,
     /// What only the data service's handlers use.
     pub data: Arc<DataState>,
+    /// What only the task service's handlers use.
+    pub tasks: Arc<TasksState>,
     /// The reactors this node runs, stopped with it.
     pub reactors: vigil_scheduler::runner::Reactors,
 }
@@ -66,6 +68,8 @@ pub type UsersService = Service<UsersState>;
 pub type AuthService = Service<AuthState>;
 /// The data service's handlers' state: `state.data` is its own.
 pub type DataService = Service<DataState>;
+/// The task service's handlers' state: `state.tasks()` is its own.
+pub type TasksService = Service<TasksState>;
 
 impl<S> std::ops::Deref for Service<S> {
     type Target = Core;
@@ -90,6 +94,21 @@ impl Service<AuthState> {
 impl Service<DataState> {
     pub fn data(&self) -> &DataState {
         &self.own
+    }
+}
+
+impl Service<TasksState> {
+    pub fn tasks(&self) -> &TasksState {
+        &self.own
+    }
+}
+
+impl FromRef<AppState> for TasksService {
+    fn from_ref(state: &AppState) -> Self {
+        Service {
+            core: state.core.clone(),
+            own: state.tasks.clone(),
+        }
     }
 }
 
@@ -142,6 +161,12 @@ pub struct DataState {
     pub snapshots: vigil_commands::data::document::Snapshots,
     /// Where schemas' documents hold arrays at indexed paths, as lists last found.
     pub array_probes: vigil_projections::data::document::ArrayProbes,
+}
+
+/// The task service's own state.
+pub struct TasksState {
+    /// Runs tasks: the queue's, and direct executions.
+    pub runner: Arc<vigil_scheduler::tasks::TaskRunner>,
 }
 
 impl std::ops::Deref for AppState {

@@ -56,6 +56,12 @@ const PASSED_EVERY: u64 = 1024;
 const OPEN_ATTEMPTS: u32 = 5;
 
 impl JetStreamLog {
+    /// The JetStream context the log uses, for the deployment's other JetStream resources
+    /// (the blob store's bucket).
+    pub fn context(&self) -> &Context {
+        &self.inner.context
+    }
+
     /// Connects to NATS at `url` and opens (creating if needed) the stream named `prefix`.
     pub async fn connect(url: &str, prefix: &str) -> Result<Self, LogError> {
         if !valid_prefix(prefix) {

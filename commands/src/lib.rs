@@ -16,8 +16,10 @@
 //!     schema snapshots and the document use cases).
 //! - [`bootstrap`]: the first administrator and application of an empty deployment.
 //! - [`ids`], [`secrets`]: the clock, new ids, password hashes and tokens.
+//! - [`blobs`]: content kept outside the log by its digest (function code).
 
 pub mod auth;
+pub mod blobs;
 pub mod bootstrap;
 pub mod data;
 pub mod flow;

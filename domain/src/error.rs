@@ -124,6 +124,19 @@ catalogue! {
     LockedDocument = (415, "LOCKED_DOCUMENT_EXCEPTION", 400),
     /// The schema in a path is neither an id nor a schema name.
     InvalidSchemaPathParameter = (416, "INVALID_SCHEMA_PATH_PARAMETER", 400),
+    /// A function's code is not a zip, or not what its runtime runs.
+    FunctionCode = (1401, "INVALID_FUNCTION_CODE_EXCEPTION", 400),
+    FunctionConfiguration = (1402, "INVALID_FUNCTION_CONFIGURATION_EXCEPTION", 400),
+    /// As many tasks run as the deployment allows at once.
+    ConcurrentExecutionLimit = (1403, "CONCURRENT_EXECUTION_LIMIT_EXCEPTION", 400),
+    /// Direct execution is for functions whose time limit is at most 30 seconds.
+    DirectExecutionTimeLimit = (1404, "TIME_LIMIT_EXCEEDS_DIRECT_EXECUTION_MAXIMUM_EXCEPTION", 400),
+    /// The function could not be started (disabled, gone, its runtime missing).
+    FunctionInvocation = (1405, "LAMBDA_INVOCATION_EXCEPTION", 400),
+    /// The function failed; the body carries `runtimeError` and `taskId`.
+    FunctionRuntime = (1406, "LAMBDA_RUNTIME_EXCEPTION", 400),
+    InvalidFunctionName = (1407, "INVALID_FUNCTION_NAME_EXCEPTION", 400),
+    NoTaskLogsFound = (1408, "NO_TASK_LOGS_FOUND_EXCEPTION", 400),
 }
 
 /// A business error that knows its catalogue entry.

@@ -23,6 +23,8 @@ pub use crate::data::document::DocumentEvent;
 pub use crate::data::schema::SchemaEvent;
 pub use crate::deployment::DeploymentEvent;
 pub use crate::reservation::ReservationEvent;
+pub use crate::tasks::function::FunctionEvent;
+pub use crate::tasks::task::TaskEvent;
 pub use crate::users::address::ResetRequestEvent;
 pub use crate::users::bulk::BulkEvent;
 pub use crate::users::group::GroupEvent;
@@ -142,6 +144,8 @@ areas!(
     Schema(SchemaEvent) in crate::data::schema::Schema,
     Document(DocumentEvent) in crate::data::document::Document,
     Bulk(BulkEvent) in crate::users::bulk::BulkJob,
+    Function(FunctionEvent) in crate::tasks::function::Function,
+    Task(TaskEvent) in crate::tasks::task::Task,
 );
 
 /// The events of one area, which a commit's [`Event`] wraps.

@@ -13,7 +13,7 @@
 //! - [`error`]: the Extra Horizon error catalogue.
 //! - [`json`]: JSON values (configurations, document data) inside events.
 //! - One folder per Extra Horizon service, one module per aggregate in it: [`users`], [`auth`],
-//!   [`data`]; and the aggregates every service uses: [`deployment`], [`reservation`].
+//!   [`data`], [`tasks`]; and the aggregates every service uses: [`deployment`], [`reservation`].
 
 pub mod actor;
 pub mod aggregate;
@@ -31,5 +31,6 @@ pub mod permission;
 pub mod reservation;
 #[cfg(any(test, feature = "samples"))]
 pub mod samples;
+pub mod tasks;
 pub mod users;
 pub mod value;

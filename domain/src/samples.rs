@@ -993,6 +993,103 @@ pub fn samples() -> Vec<(Event, &'static str, &'static str)> {
             "bulk.finished",
             "130101",
         ),
+        (
+            FunctionEvent::Created(crate::tasks::function::FunctionCreated {
+                name: "f".into(),
+                settings: function_settings(),
+                code: crate::tasks::function::FunctionCode {
+                    digest: Digest::from_bytes([7; 32]),
+                    size: 3,
+                },
+            })
+            .into(),
+            "function.created",
+            "1400016601640d696e6465782e68616e646c657204726861691e800101014b010101010401010145070707070707070707070707070707070707070707070707070707070707070703",
+        ),
+        (
+            FunctionEvent::Updated(crate::tasks::function::FunctionUpdated {
+                settings: function_settings(),
+                code: None,
+            })
+            .into(),
+            "function.updated",
+            "140101640d696e6465782e68616e646c657204726861691e800101014b01010101040101014500",
+        ),
+        (
+            FunctionEvent::Enabled(crate::tasks::function::FunctionToggled {}).into(),
+            "function.enabled",
+            "1402",
+        ),
+        (
+            FunctionEvent::Disabled(crate::tasks::function::FunctionToggled {}).into(),
+            "function.disabled",
+            "1403",
+        ),
+        (
+            FunctionEvent::Deleted(crate::tasks::function::FunctionDeleted {}).into(),
+            "function.deleted",
+            "1404",
+        ),
+        (
+            TaskEvent::Created(crate::tasks::task::TaskCreated {
+                function_name: "f".into(),
+                data: object(serde_json::json!({"a": 1})),
+                tags: vec!["t".into()],
+                priority: -1,
+                start_at: Timestamp(5),
+                created_by_user: Some(id(1)),
+                created_by_application: None,
+                retry_for: vec![id(2)],
+                direct: false,
+            })
+            .into(),
+            "task.created",
+            "15000166077b2261223a317d010174010a01010101010101010101010101000102020202020202020202020200",
+        ),
+        (
+            TaskEvent::Started(crate::tasks::task::TaskStarted {
+                node: "n".into(),
+                lease_until: Timestamp(6),
+                code: Digest::from_bytes([8; 32]),
+            })
+            .into(),
+            "task.started",
+            "1501016e0c0808080808080808080808080808080808080808080808080808080808080808",
+        ),
+        (
+            TaskEvent::Completed(crate::tasks::task::TaskCompleted {
+                result: "1".into(),
+                run: run_record(),
+            })
+            .into(),
+            "task.completed",
+            "15020131010a016d01036e6f77025b5d0135",
+        ),
+        (
+            TaskEvent::Failed(crate::tasks::task::TaskFailed {
+                error: run_error(),
+                run: run_record(),
+            })
+            .into(),
+            "task.failed",
+            "1503010145016d010a016d01036e6f77025b5d0135",
+        ),
+        (
+            TaskEvent::Retried(crate::tasks::task::TaskRetried {
+                error: run_error(),
+                run: run_record(),
+                retried_by: id(3),
+                retry_at: Timestamp(7),
+            })
+            .into(),
+            "task.retried",
+            "1504010145016d010a016d01036e6f77025b5d01350303030303030303030303030e",
+        ),
+        (
+            TaskEvent::Canceled(crate::tasks::task::TaskCanceled {}).into(),
+            "task.canceled",
+            "1505",
+        ),
     ]
 }
 
@@ -1034,5 +1131,47 @@ pub fn index_changed() -> crate::data::schema::IndexChanged {
     crate::data::schema::IndexChanged {
         id: id(6),
         indexes: crate::json::JsonOf(Vec::new()),
+    }
+}
+
+fn function_settings() -> crate::tasks::function::FunctionSettings {
+    crate::tasks::function::FunctionSettings {
+        description: "d".into(),
+        entry_point: "index.handler".into(),
+        runtime: "rhai".into(),
+        time_limit: 30,
+        memory_limit: 128,
+        environment: vec![crate::tasks::function::EnvironmentVariable {
+            name: "K".into(),
+            value: crate::value::Sealed(vec![1]),
+        }],
+        permission_mode: crate::tasks::function::PermissionMode::AllUsers,
+        default_priority: Some(2),
+        retry_policy: crate::tasks::function::RetryPolicy {
+            enabled: true,
+            errors_to_retry: vec!["E".into()],
+        },
+    }
+}
+
+fn run_record() -> crate::tasks::task::RunRecord {
+    crate::tasks::task::RunRecord {
+        logs: vec![crate::tasks::task::LogLine {
+            at: Timestamp(5),
+            message: "m".into(),
+        }],
+        host_calls: vec![crate::tasks::task::HostCall {
+            name: "now".into(),
+            input: "[]".into(),
+            output: "5".into(),
+        }],
+    }
+}
+
+fn run_error() -> crate::tasks::task::RunError {
+    crate::tasks::task::RunError {
+        kind: crate::tasks::task::ErrorKind::Runtime,
+        name: "E".into(),
+        message: "m".into(),
     }
 }

@@ -27,6 +27,7 @@ pub mod runner;
 pub mod sql;
 pub mod store;
 pub mod table;
+pub mod tasks;
 pub mod users;
 
 use std::sync::Arc;
@@ -46,6 +47,8 @@ pub fn all() -> Vec<Arc<dyn runner::Projection>> {
         Arc::new(auth::oidc::Oidc),
         Arc::new(data::schema::Schemas),
         Arc::new(data::document::Documents),
+        Arc::new(tasks::function::Functions),
+        Arc::new(tasks::task::Tasks),
     ]
 }
 

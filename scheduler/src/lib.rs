@@ -11,9 +11,11 @@
 //! - [`group_sync`]: documents' groups kept in line with their schema's `groupSyncMode`.
 //! - [`delays`]: workflow steps paused by `delay` actions, resumed when they are due.
 //! - [`bulk`]: changes to many users at once, finished when the node that started one stopped.
+//! - [`tasks`]: the task queue, the task runner and the `rhai` runtime.
 
 pub mod bulk;
 pub mod delays;
 pub mod group_sync;
 pub mod mail;
 pub mod runner;
+pub mod tasks;

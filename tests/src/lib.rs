@@ -124,8 +124,11 @@ impl Drop for TestStream {
         cleanup(async move {
             let client = async_nats::connect(nats_url()).await?;
             let context = async_nats::jetstream::new(client);
-            // The stream may never have been created by the test.
+            // The stream and the blob bucket may never have been created by the test.
             let _ = context.delete_stream(&prefix).await;
+            let _ = context
+                .delete_object_store(vigil_commands::blobs::bucket(&prefix))
+                .await;
             Ok(())
         });
     }
@@ -262,6 +265,7 @@ impl TestServer {
             TokenLifetimes::default(),
             mail,
             env.vault()?,
+            vigil_scheduler::tasks::CONCURRENCY,
         )
         .await
         .map_err(|e| anyhow::anyhow!(e.0))?;
@@ -299,6 +303,7 @@ impl TestServer {
             TokenLifetimes::default(),
             mail,
             env.vault()?,
+            vigil_scheduler::tasks::CONCURRENCY,
         )
         .await
         .map_err(|e| anyhow::anyhow!(e.0))?;

@@ -110,7 +110,9 @@ impl Model {
                 | Event::OidcLogin(_)
                 | Event::Schema(_)
                 | Event::Document(_)
-                | Event::Bulk(_) => {}
+                | Event::Bulk(_)
+                | Event::Function(_)
+                | Event::Task(_) => {}
             }
         }
     }

@@ -24,6 +24,7 @@ mod route_inventory;
 mod rql_differential;
 mod schemas;
 mod sdk;
+mod tasks;
 mod telemetry;
 mod verification;
 

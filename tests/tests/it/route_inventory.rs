@@ -354,6 +354,32 @@ pub(crate) const INVENTORY: &[(&str, &str, Guard)] = &[
         "/users/v1/{id}/patient_enlistments/{group}",
         Guard::Permission,
     ),
+    ("GET", "/tasks/v1/health", Guard::Public),
+    ("GET", "/tasks/v1", Guard::Permission),
+    ("POST", "/tasks/v1", Guard::Permission),
+    ("POST", "/tasks/v1/{task_id}/cancel", Guard::Permission),
+    ("GET", "/tasks/v1/{task_id}/logs", Guard::Permission),
+    ("GET", "/tasks/v1/functions", Guard::Permission),
+    ("POST", "/tasks/v1/functions", Guard::Permission),
+    ("GET", "/tasks/v1/functions/{name}", Guard::Permission),
+    ("PUT", "/tasks/v1/functions/{name}", Guard::Permission),
+    ("DELETE", "/tasks/v1/functions/{name}", Guard::Permission),
+    (
+        "POST",
+        "/tasks/v1/functions/{name}/enable",
+        Guard::Permission,
+    ),
+    (
+        "POST",
+        "/tasks/v1/functions/{name}/disable",
+        Guard::Permission,
+    ),
+    // Who may execute is the function's permission mode's business (`public`: anyone).
+    (
+        "POST",
+        "/tasks/v1/functions/{name}/execute",
+        Guard::Authenticated,
+    ),
 ];
 
 /// The group whose routes are walked; the administrator creates a role in it.
@@ -367,6 +393,7 @@ fn mounted_routes() -> anyhow::Result<BTreeSet<(String, String)>> {
         ("auth_v2", "/auth/v2"),
         ("users_v1", "/users/v1"),
         ("data_v1", "/data/v1"),
+        ("tasks_v1", "/tasks/v1"),
     ] {
         for entry in std::fs::read_dir(routes.join(folder))? {
             collect(&std::fs::read_to_string(entry?.path())?, prefix, &mut found);

@@ -1,0 +1,4 @@
+//! The task service's read models.
+
+pub mod function;
+pub mod task;

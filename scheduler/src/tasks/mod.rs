@@ -1,0 +1,669 @@
+//! The task service's scheduler side: running a task ([`TaskRunner`]) and the queue that runs
+//! every task when it is due ([`Tasks`], a reactor).
+//!
+//! A run claims its task first (`task.started`, decided on the task's stream with optimistic
+//! concurrency), so of two nodes reaching for one task only one runs it; the claim's lease runs
+//! out a minute after the function's time limit, and a task still in progress then lost its
+//! runner and is failed as `zombieTaskCleaned` by whichever node runs the queue. The outcome is
+//! recorded with the run's logs and host calls in one commit.
+//!
+//! The queue also creates the tasks others ask for: a document's `task` actions
+//! (`document.task_requested`) and the retries of failed runs (`task.retried`), each under an id
+//! derived from what asked for it, so doing it twice creates one task.
+
+pub mod code;
+pub mod rhai;
+
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, HashMap};
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use serde_json::{Value, json};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
+use vigil_commands::blobs::{BlobError, Blobs};
+use vigil_commands::{CommandBus, CommandError};
+use vigil_domain::actor::{Actor, Via};
+use vigil_domain::aggregate::Aggregate;
+use vigil_domain::commit::{CommandMeta, Recorded};
+use vigil_domain::data::document::{Document, DocumentEvent};
+use vigil_domain::event::{Event, TaskEvent};
+use vigil_domain::id::{Digest, Id, StreamId};
+use vigil_domain::log::{Filter, LogError};
+use vigil_domain::tasks::function::{self, Function, FunctionError, RHAI};
+use vigil_domain::tasks::task::{
+    ErrorKind, RunError, RunRecord, Task, TaskCommand, TaskCompleted, TaskCreated, TaskError,
+    TaskFailed, TaskRetried, TaskStarted, TaskStatus, retry_at, retry_of,
+};
+use vigil_domain::value::Timestamp;
+use vigil_projections::runner::Progresses;
+use vigil_projections::store::ReadStore;
+
+use self::code::Files;
+use self::rhai::{Host, Limits, Script};
+use crate::delays::until;
+use crate::runner::{Reactor, Retry};
+
+/// Tasks run at once on a node unless configured.
+pub const CONCURRENCY: usize = 16;
+/// How long after its time limit a run's claim lasts.
+const LEASE_GRACE_SECONDS: i64 = 60;
+/// Compiled scripts kept, by code and entry point.
+const SCRIPTS: usize = 256;
+/// How long to wait for the read models before trying again.
+const RETRY_EVERY: Duration = Duration::from_secs(5);
+
+/// How a call to [`TaskRunner::run`] ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Finished {
+    Complete(Value),
+    Failed(RunError),
+    /// Failed, and tried again by the task with this id.
+    Retried(RunError, Id),
+    /// The task was not new (canceled, or another node runs it).
+    NotRun,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunnerError {
+    #[error(transparent)]
+    Log(#[from] LogError),
+    #[error(transparent)]
+    Task(#[from] CommandError<TaskError>),
+    #[error(transparent)]
+    Function(#[from] CommandError<FunctionError>),
+    #[error(transparent)]
+    Blob(#[from] BlobError),
+}
+
+/// Runs tasks; shared by the queue and by direct executions.
+pub struct TaskRunner {
+    bus: Arc<CommandBus>,
+    blobs: Blobs,
+    node: String,
+    slots: Arc<Semaphore>,
+    scripts: Mutex<lru::LruCache<(Digest, String), Arc<Script>>>,
+}
+
+fn system(command_id: String, causation: Option<String>) -> CommandMeta {
+    CommandMeta {
+        command_id,
+        correlation_id: "tasks".into(),
+        causation_id: causation,
+        reason: None,
+        actor: Actor::system(Via::Scheduler),
+    }
+}
+
+fn invocation(name: &str, message: String) -> RunError {
+    RunError {
+        kind: ErrorKind::Invocation,
+        name: name.to_owned(),
+        message,
+    }
+}
+
+/// A task as its function receives it, and as the task service answers its creation: the task
+/// object, `status` since `at`.
+pub fn task_json(id: Id, task: &TaskCreated, status: TaskStatus, at: Timestamp) -> Value {
+    let iso = |at: Timestamp| Value::String(vigil_projections::rql::iso_date(at.millis()));
+    let mut json = json!({
+        "id": id.to_string(),
+        "functionName": task.function_name,
+        "status": status.wire_name(),
+        "data": task.data.0,
+        "tags": task.tags,
+        "priority": task.priority,
+        "startTimestamp": iso(task.start_at),
+        "statusChangedTimestamp": iso(at),
+        "creationTimestamp": iso(id.created_at()),
+        "updateTimestamp": iso(at),
+    });
+    let fields = json.as_object_mut();
+    if let Some(fields) = fields {
+        if let Some(user) = task.created_by_user {
+            fields.insert("createdByUserId".into(), user.to_string().into());
+        }
+        if let Some(application) = task.created_by_application {
+            fields.insert(
+                "createdByApplicationId".into(),
+                application.to_string().into(),
+            );
+        }
+        if !task.retry_for.is_empty() {
+            let ids: Vec<String> = task.retry_for.iter().map(Id::to_string).collect();
+            fields.insert("retryForTaskIds".into(), ids.into());
+        }
+    }
+    json
+}
+
+impl TaskRunner {
+    pub fn new(bus: Arc<CommandBus>, blobs: Blobs, concurrency: usize) -> Arc<Self> {
+        let node = format!("node-{}", hex::encode(rand::random::<[u8; 6]>()));
+        Arc::new(Self {
+            bus,
+            blobs,
+            node,
+            slots: Arc::new(Semaphore::new(concurrency.max(1))),
+            scripts: Mutex::new(lru::LruCache::new(
+                NonZeroUsize::new(SCRIPTS).unwrap_or(NonZeroUsize::MIN),
+            )),
+        })
+    }
+
+    pub fn blobs(&self) -> &Blobs {
+        &self.blobs
+    }
+
+    /// A slot to run a task in, if one is free now.
+    pub fn try_slot(&self) -> Option<OwnedSemaphorePermit> {
+        self.slots.clone().try_acquire_owned().ok()
+    }
+
+    /// The script `entry_point` names in the code kept under `digest`.
+    async fn script(
+        &self,
+        digest: Digest,
+        entry_point: &str,
+    ) -> Result<Result<Arc<Script>, RunError>, BlobError> {
+        let key = (digest, entry_point.to_owned());
+        if let Some(script) = self
+            .scripts
+            .lock()
+            .ok()
+            .and_then(|mut s| s.get(&key).cloned())
+        {
+            return Ok(Ok(script));
+        }
+        let Some(zip) = self.blobs.get(&digest).await? else {
+            return Ok(Err(invocation(
+                "CodeMissing",
+                format!("the function's code {digest} is not in the blob store"),
+            )));
+        };
+        let compiled = tokio::task::spawn_blocking({
+            let entry_point = entry_point.to_owned();
+            move || Files::unzip(&zip).and_then(|files| Script::compile(&files, &entry_point))
+        })
+        .await
+        .map_err(|e| BlobError::Unavailable(e.to_string()))?;
+        Ok(match compiled {
+            Ok(script) => {
+                let script = Arc::new(script);
+                if let Ok(mut scripts) = self.scripts.lock() {
+                    scripts.put(key, script.clone());
+                }
+                Ok(script)
+            }
+            Err(error) => Err(invocation("InvalidCode", error.0)),
+        })
+    }
+
+    /// Runs task `id` if it is new, in `slot`: claims it, runs its function, records how it
+    /// ended. The slot is free again as soon as the function has run.
+    pub async fn run(&self, id: Id, slot: OwnedSemaphorePermit) -> Result<Finished, RunnerError> {
+        let stream = StreamId::of(Task::KIND, id);
+        let (task, _) = self.bus.load::<Task>(&stream).await?;
+        let (Some(created), Some(TaskStatus::New)) = (&task.created, task.status) else {
+            return Ok(Finished::NotRun);
+        };
+        let step = |name: &str| system(format!("task/{id}/{name}"), Some(format!("task-{id}")));
+        let (at, outcome) = (&stream, step("outcome"));
+        let fail = |error: RunError| async move {
+            self.record(
+                at,
+                &outcome,
+                TaskCommand::Fail(TaskFailed {
+                    error: error.clone(),
+                    run: RunRecord::default(),
+                }),
+            )
+            .await?;
+            Ok::<_, RunnerError>(Finished::Failed(error))
+        };
+        let function_stream = match function::stream(&created.function_name) {
+            Ok(stream) => stream,
+            Err(error) => return fail(invocation("FunctionUnknown", error.to_string())).await,
+        };
+        let (function, _) = self.bus.load::<Function>(&function_stream).await?;
+        let Some((settings, code)) = function.current.clone() else {
+            return fail(invocation(
+                "FunctionUnknown",
+                format!("no function is named {}", created.function_name),
+            ))
+            .await;
+        };
+        if !function.enabled {
+            return fail(invocation(
+                "FunctionDisabled",
+                format!("the function {} is disabled", created.function_name),
+            ))
+            .await;
+        }
+        if settings.runtime != RHAI {
+            return fail(invocation(
+                "RuntimeUnavailable",
+                format!(
+                    "this deployment does not run {} functions",
+                    settings.runtime
+                ),
+            ))
+            .await;
+        }
+        let started = TaskStarted {
+            node: self.node.clone(),
+            lease_until: Timestamp::now()
+                .plus_seconds(i64::from(settings.time_limit) + LEASE_GRACE_SECONDS),
+            code: code.digest,
+        };
+        match self
+            .bus
+            .execute::<Task>(&stream, &TaskCommand::Start(started), &step("start"))
+            .await
+        {
+            Ok(_) => {}
+            Err(CommandError::Domain(TaskError::NotInState(..))) => return Ok(Finished::NotRun),
+            Err(error) => return Err(error.into()),
+        }
+        let script = match self.script(code.digest, &settings.entry_point).await? {
+            Ok(script) => script,
+            Err(error) => {
+                return self
+                    .finish(
+                        &stream,
+                        id,
+                        created,
+                        &settings,
+                        Err(error),
+                        RunRecord::default(),
+                    )
+                    .await;
+            }
+        };
+        let limits = Limits {
+            time: Duration::from_secs(u64::from(settings.time_limit)),
+            memory_mb: settings.memory_limit,
+        };
+        let event = task_json(id, created, TaskStatus::InProgress, Timestamp::now());
+        let ran = tokio::task::spawn_blocking(move || script.run(&event, limits, Host::live()))
+            .await
+            .map_err(|e| BlobError::Unavailable(format!("the run did not end well: {e}")))?;
+        drop(slot);
+        self.finish(&stream, id, created, &settings, ran.result, ran.record)
+            .await
+    }
+
+    /// Records how the run of task `id` ended: complete, retried or failed.
+    async fn finish(
+        &self,
+        stream: &StreamId,
+        id: Id,
+        created: &TaskCreated,
+        settings: &function::FunctionSettings,
+        result: Result<Value, RunError>,
+        run: RunRecord,
+    ) -> Result<Finished, RunnerError> {
+        let meta = system(format!("task/{id}/outcome"), Some(format!("task-{id}")));
+        let (command, finished) = match result {
+            Ok(value) => (
+                TaskCommand::Complete(TaskCompleted {
+                    result: value.to_string(),
+                    run,
+                }),
+                Finished::Complete(value),
+            ),
+            Err(error) => match retry_at(created, &settings.retry_policy, &error, Timestamp::now())
+            {
+                Some(at) => {
+                    let retried_by = Id::derived(at, format!("retry/{id}").as_bytes());
+                    (
+                        TaskCommand::Retry(TaskRetried {
+                            error: error.clone(),
+                            run,
+                            retried_by,
+                            retry_at: at,
+                        }),
+                        Finished::Retried(error, retried_by),
+                    )
+                }
+                None => (
+                    TaskCommand::Fail(TaskFailed {
+                        error: error.clone(),
+                        run,
+                    }),
+                    Finished::Failed(error),
+                ),
+            },
+        };
+        self.record(stream, &meta, command).await?;
+        Ok(finished)
+    }
+
+    async fn record(
+        &self,
+        stream: &StreamId,
+        meta: &CommandMeta,
+        command: TaskCommand,
+    ) -> Result<(), RunnerError> {
+        match self.bus.execute::<Task>(stream, &command, meta).await {
+            // A zombie cleaner was quicker: the task's end is recorded already.
+            Ok(_) | Err(CommandError::Domain(TaskError::NotInState(..))) => Ok(()),
+            Err(error) => Err(error.into()),
+        }
+    }
+}
+
+/// The priority of a task of `function_name` that gives none: the function's default, else 0
+/// (also for a function that does not exist, whose task fails when it runs).
+pub async fn default_priority(bus: &CommandBus, function_name: &str) -> Result<i64, LogError> {
+    let Ok(stream) = function::stream(function_name) else {
+        return Ok(0);
+    };
+    let (function, _) = bus.load::<Function>(&stream).await?;
+    Ok(function
+        .current
+        .and_then(|(settings, _)| settings.default_priority)
+        .unwrap_or(0))
+}
+
+/// Tasks by when they may start.
+type Waiting = BTreeSet<(i64, Id, i64)>;
+/// Tasks that may start, highest priority first, then earliest start.
+type Ready = BTreeSet<(Reverse<i64>, i64, Id)>;
+
+/// The task queue, a [`Reactor`]: runs each task when due, creates the tasks documents and
+/// retries ask for, and fails the tasks whose runner stopped.
+pub struct Tasks {
+    runner: Arc<TaskRunner>,
+    bus: Arc<CommandBus>,
+    store: ReadStore,
+    progresses: Progresses,
+    waiting: Waiting,
+    ready: Ready,
+    /// In-progress tasks by when their lease runs out.
+    leases: BTreeSet<(i64, Id)>,
+    lease_of: HashMap<Id, i64>,
+}
+
+impl Tasks {
+    pub fn new(
+        runner: Arc<TaskRunner>,
+        bus: Arc<CommandBus>,
+        store: ReadStore,
+        progresses: Progresses,
+    ) -> Self {
+        Self {
+            runner,
+            bus,
+            store,
+            progresses,
+            waiting: Waiting::new(),
+            ready: Ready::new(),
+            leases: BTreeSet::new(),
+            lease_of: HashMap::new(),
+        }
+    }
+
+    fn enqueue(&mut self, id: Id, priority: i64, start_at: i64) {
+        self.waiting.insert((start_at, id, priority));
+    }
+
+    fn hold_lease(&mut self, id: Id, until: i64) {
+        if let Some(previous) = self.lease_of.insert(id, until) {
+            self.leases.remove(&(previous, id));
+        }
+        self.leases.insert((until, id));
+    }
+
+    fn end_lease(&mut self, id: Id) {
+        if let Some(until) = self.lease_of.remove(&id) {
+            self.leases.remove(&(until, id));
+        }
+    }
+
+    /// Creates the task a document's action asked for (the `index`th of its commit).
+    async fn create_requested(
+        &self,
+        recorded: &Recorded,
+        index: usize,
+        requested: &vigil_domain::data::document::TaskRequested,
+    ) -> Result<(), Retry> {
+        let commit = &recorded.commit;
+        let seed = format!("{}@{}/{index}", commit.stream, commit.version);
+        let id = Id::derived(commit.recorded_at, seed.as_bytes());
+        let priority = match requested.priority {
+            Some(priority) => priority,
+            None => default_priority(&self.bus, &requested.function_name)
+                .await
+                .map_err(Retry::new)?,
+        };
+        let task = TaskCreated {
+            function_name: requested.function_name.clone(),
+            data: requested.data.clone(),
+            tags: Vec::new(),
+            priority,
+            start_at: commit.recorded_at,
+            created_by_user: commit.actor.user_id,
+            created_by_application: commit.actor.application_id,
+            retry_for: Vec::new(),
+            direct: false,
+        };
+        self.create(
+            id,
+            task,
+            format!("task-request/{seed}"),
+            format!("{}@{}", commit.stream, commit.version),
+        )
+        .await
+    }
+
+    async fn create(
+        &self,
+        id: Id,
+        task: TaskCreated,
+        command_id: String,
+        causation: String,
+    ) -> Result<(), Retry> {
+        let command = TaskCommand::Create { task, direct: None };
+        match self
+            .bus
+            .execute_new::<Task>(
+                &StreamId::of(Task::KIND, id),
+                &command,
+                &system(command_id, Some(causation)),
+                None,
+            )
+            .await
+        {
+            Ok(_) | Err(CommandError::Domain(TaskError::AlreadyExists)) => Ok(()),
+            Err(CommandError::Domain(refused)) => {
+                tracing::error!(%refused, task = %id, "a requested task cannot be created");
+                Ok(())
+            }
+            Err(error) => Err(Retry::new(error)),
+        }
+    }
+
+    /// Creates the task that tries task `id` again.
+    async fn create_retry(&self, id: Id, retried: &TaskRetried) -> Result<(), Retry> {
+        let (task, _) = self
+            .bus
+            .load::<Task>(&StreamId::of(Task::KIND, id))
+            .await
+            .map_err(Retry::new)?;
+        let Some(created) = task.created else {
+            return Ok(());
+        };
+        let retry = retry_of(id, &created, retried);
+        self.create(
+            retried.retried_by,
+            retry,
+            format!("task/{id}/retry"),
+            format!("task-{id}"),
+        )
+        .await
+    }
+
+    /// Starts the ready tasks while slots are free.
+    fn start_ready(&mut self) {
+        let now = Timestamp::now().millis();
+        while let Some(&(start_at, id, priority)) = self.waiting.first() {
+            if start_at > now {
+                break;
+            }
+            self.waiting.pop_first();
+            self.ready.insert((Reverse(priority), start_at, id));
+        }
+        while !self.ready.is_empty() {
+            let Some(slot) = self.runner.try_slot() else {
+                break;
+            };
+            let Some((_, _, id)) = self.ready.pop_first() else {
+                break;
+            };
+            let runner = self.runner.clone();
+            tokio::spawn(async move {
+                let mut slot = Some(slot);
+                let mut pause = Duration::from_millis(200);
+                for _ in 0..5 {
+                    let Some(held) = slot.take().or_else(|| runner.try_slot()) else {
+                        tokio::time::sleep(pause).await;
+                        continue;
+                    };
+                    match runner.run(id, held).await {
+                        Ok(_) => break,
+                        Err(error) => {
+                            tracing::warn!(%error, task = %id, "a task could not be run yet; trying again");
+                            tokio::time::sleep(pause).await;
+                            pause *= 2;
+                        }
+                    }
+                }
+            });
+        }
+    }
+
+    /// Fails the in-progress tasks whose lease ran out.
+    async fn clean_zombies(&mut self) {
+        let now = Timestamp::now().millis();
+        while let Some(&(until, id)) = self.leases.first() {
+            if until > now {
+                break;
+            }
+            self.end_lease(id);
+            let meta = system(format!("task/{id}/zombie"), Some(format!("task-{id}")));
+            match self
+                .bus
+                .execute::<Task>(
+                    &StreamId::of(Task::KIND, id),
+                    &TaskCommand::CleanZombie,
+                    &meta,
+                )
+                .await
+            {
+                Ok(_) | Err(CommandError::Domain(TaskError::NotInState(..))) => {}
+                Err(CommandError::Domain(TaskError::LeaseHeld)) => {
+                    if let Ok((task, _)) =
+                        self.bus.load::<Task>(&StreamId::of(Task::KIND, id)).await
+                        && let Some(until) = task.lease_until
+                    {
+                        self.hold_lease(id, until.millis());
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(%error, task = %id, "a lost task could not be failed yet");
+                    self.hold_lease(id, now + 5_000);
+                }
+            }
+        }
+    }
+}
+
+impl Reactor for Tasks {
+    fn name(&self) -> &'static str {
+        "tasks"
+    }
+
+    fn filter(&self) -> Filter {
+        Filter::Kinds(&[Task::KIND, Document::KIND])
+    }
+
+    /// Gathers the queued and in-progress tasks the read models show (once they show the
+    /// checkpoint), and follows the log from where they were.
+    fn resume(&mut self, checkpoint: u64) -> BoxFuture<'_, Result<u64, Retry>> {
+        Box::pin(async move {
+            self.progresses
+                .wait_for(checkpoint, RETRY_EVERY)
+                .await
+                .map_err(Retry::new)?;
+            let shown = self.progresses.position();
+            let pending = vigil_projections::tasks::task::pending(&self.store)
+                .await
+                .map_err(Retry::new)?;
+            self.waiting.clear();
+            self.ready.clear();
+            self.leases.clear();
+            self.lease_of.clear();
+            for task in pending {
+                let Ok(id) = task.id.parse() else { continue };
+                match task.lease_until {
+                    Some(until) => self.hold_lease(id, until),
+                    None => self.enqueue(id, task.priority, task.start_timestamp),
+                }
+            }
+            Ok(shown)
+        })
+    }
+
+    fn react<'a>(&'a mut self, recorded: &'a Recorded) -> BoxFuture<'a, Result<(), Retry>> {
+        Box::pin(async move {
+            let Some(id) = recorded.commit.stream.id() else {
+                return Ok(());
+            };
+            for (index, event) in recorded.commit.events.iter().enumerate() {
+                match event {
+                    Event::Task(TaskEvent::Created(created)) if !created.direct => {
+                        self.enqueue(id, created.priority, created.start_at.millis());
+                    }
+                    Event::Task(TaskEvent::Started(started)) => {
+                        self.hold_lease(id, started.lease_until.millis());
+                    }
+                    Event::Task(TaskEvent::Retried(retried)) => {
+                        self.end_lease(id);
+                        self.create_retry(id, retried).await?;
+                    }
+                    Event::Task(
+                        TaskEvent::Completed(_) | TaskEvent::Failed(_) | TaskEvent::Canceled(_),
+                    ) => {
+                        self.end_lease(id);
+                    }
+                    Event::Document(DocumentEvent::TaskRequested(requested)) => {
+                        self.create_requested(recorded, index, requested).await?;
+                    }
+                    _ => {}
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn due(&self) -> Option<Instant> {
+        let now = Instant::now();
+        let ready =
+            (!self.ready.is_empty() && self.runner.slots.available_permits() > 0).then_some(now);
+        let waiting = self.waiting.first().map(|(at, ..)| now + until(*at));
+        let lease = self.leases.first().map(|(at, _)| now + until(*at));
+        [ready, waiting, lease].into_iter().flatten().min()
+    }
+
+    fn work(&mut self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            self.clean_zombies().await;
+            self.start_ready();
+        })
+    }
+}

@@ -1,0 +1,130 @@
+// The task service through the unmodified Extra Horizon SDK: a rhai function deployed as a zip,
+// run by a task, by direct execution and by a document's task action, retried, stopped at its
+// limit, and the SDK's errors for what is refused.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  IllegalStateError,
+  LambdaRuntimeError,
+  ResourceUnknownError,
+  TimeLimitExceedsDirectExecutionMaximumError,
+} from '@extrahorizon/javascript-sdk';
+import { adminEmail, adminPassword, loggedIn } from './vigil.mjs';
+import { zipBase64 } from './zip.mjs';
+
+async function rhai(exh, name, script, settings = {}) {
+  return exh.tasks.functions.create({
+    name,
+    code: zipBase64({ 'index.rhai': script }),
+    entryPoint: 'index.handler',
+    runtime: 'rhai',
+    ...settings,
+  });
+}
+
+/** The task once it has left `new` and `inProgress`. */
+async function finished(exh, id) {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const task = await exh.tasks.findById(id);
+    if (task && !['new', 'inProgress'].includes(task.status)) return task;
+    assert.ok(Date.now() < deadline, `task ${id} did not finish: ${JSON.stringify(task)}`);
+    await new Promise((resolve) => { setTimeout(resolve, 50); });
+  }
+}
+
+test('a rhai function runs by task and by execute, with its logs', async () => {
+  const admin = await loggedIn(adminEmail, adminPassword);
+  const created = await rhai(admin, 'sdk-double', 'fn handler(task) { print(`x is ${task.data.x}`); #{ doubled: task.data.x * 2 } }', {
+    description: 'doubles',
+    environmentVariables: { MODE: { value: 'test' } },
+    executionOptions: { permissionMode: 'permissionRequired' },
+  });
+  assert.equal(created.name, 'sdk-double');
+  assert.equal(created.enabled, true);
+  assert.deepEqual(created.environmentVariables, { MODE: { value: 'test' } });
+  const details = await admin.tasks.functions.getByName('sdk-double');
+  assert.equal(details.timeLimit, 30);
+  assert.ok(details.updateTimestamp instanceof Date);
+  const { data: functions } = await admin.tasks.functions.find();
+  assert.ok(functions.some((f) => f.name === 'sdk-double'));
+
+  const task = await admin.tasks.create({ functionName: 'sdk-double', data: { x: 21 }, tags: ['sdk'] });
+  assert.equal(task.status, 'new');
+  assert.ok(task.startTimestamp instanceof Date);
+  const done = await finished(admin, task.id);
+  assert.equal(done.status, 'complete');
+  const logs = await admin.tasks.logs.find(task.id);
+  assert.equal(logs[0].message, 'x is 21');
+  assert.ok(logs[0].timestamp instanceof Date);
+
+  const executed = await admin.tasks.functions.execute('sdk-double', { x: 5 });
+  assert.equal(executed.status, 'complete');
+  assert.deepEqual(executed.result, { doubled: 10 });
+
+  assert.deepEqual(await admin.tasks.functions.update('sdk-double', { timeLimit: 60 }), { affectedRecords: 1 });
+  await assert.rejects(admin.tasks.functions.execute('sdk-double', {}), TimeLimitExceedsDirectExecutionMaximumError);
+  assert.deepEqual(await admin.tasks.functions.disable('sdk-double'), { affectedRecords: 1 });
+  assert.deepEqual(await admin.tasks.functions.enable('sdk-double'), { affectedRecords: 1 });
+  assert.deepEqual(await admin.tasks.functions.remove('sdk-double'), { affectedRecords: 1 });
+  await assert.rejects(admin.tasks.functions.getByName('sdk-double'), ResourceUnknownError);
+});
+
+test('a failing function is retried, and a failure answers execute with its runtime error', async () => {
+  const admin = await loggedIn(adminEmail, adminPassword);
+  await rhai(admin, 'sdk-flaky', 'fn handler(task) { if task.retryForTaskIds == () { throw #{ name: "CONNECTION_ERROR", message: "down" } } "ok" }', {
+    retryPolicy: { enabled: true, errorsToRetry: ['CONNECTION_ERROR'] },
+  });
+  const task = await admin.tasks.create({ functionName: 'sdk-flaky' });
+  const first = await finished(admin, task.id);
+  assert.equal(first.status, 'retried');
+  assert.deepEqual(first.error, { type: 'runtime', name: 'CONNECTION_ERROR', message: 'down' });
+  const retry = await finished(admin, first.retriedByTaskId);
+  assert.equal(retry.status, 'complete');
+  assert.deepEqual(retry.retryForTaskIds, [task.id]);
+
+  await rhai(admin, 'sdk-broken', 'fn handler(task) { throw #{ name: "TypeError", message: "no" } }');
+  await assert.rejects(admin.tasks.functions.execute('sdk-broken', {}), (error) => {
+    assert.ok(error instanceof LambdaRuntimeError, error.constructor.name);
+    return true;
+  });
+
+  await rhai(admin, 'sdk-runaway', 'fn handler(task) { loop { } }', { timeLimit: 3 });
+  const runaway = await admin.tasks.create({ functionName: 'sdk-runaway' });
+  const stopped = await finished(admin, runaway.id);
+  assert.equal(stopped.status, 'failed');
+  assert.equal(stopped.error.name, 'TimeLimitExceeded');
+});
+
+test('a task waiting for its start is canceled once', async () => {
+  const admin = await loggedIn(adminEmail, adminPassword);
+  await rhai(admin, 'sdk-later', 'fn handler(task) { 1 }');
+  const task = await admin.tasks.create({ functionName: 'sdk-later', startTimestamp: new Date('2099-01-01T00:00:00Z') });
+  assert.deepEqual(await admin.tasks.cancel(task.id), { affectedRecords: 1 });
+  await assert.rejects(admin.tasks.cancel(task.id), IllegalStateError);
+  const canceled = await admin.tasks.findById(task.id);
+  assert.equal(canceled.status, 'canceled');
+});
+
+test('a document task action runs its function', async () => {
+  const admin = await loggedIn(adminEmail, adminPassword);
+  await rhai(admin, 'sdk-analyze', 'fn handler(task) { task.data.documentId }');
+  await admin.data.schemas.create({ name: 'sdk-measurements' });
+  await admin.data.transitions.updateCreation('sdk-measurements', {
+    type: 'manual',
+    toStatus: 'new',
+    actions: [{ type: 'task', functionName: 'sdk-analyze', data: { kind: 'bp' } }],
+  });
+  const document = await admin.data.documents.create('sdk-measurements', {});
+  const deadline = Date.now() + 60_000;
+  let task;
+  while (!task) {
+    task = await admin.tasks.findFirst({ rql: `?eq(functionName,sdk-analyze)` });
+    if (!task) {
+      assert.ok(Date.now() < deadline, 'no task was created');
+      await new Promise((resolve) => { setTimeout(resolve, 50); });
+    }
+  }
+  assert.equal(task.data.documentId, document.id);
+  assert.equal((await finished(admin, task.id)).status, 'complete');
+});

@@ -1,0 +1,361 @@
+//! The task service over HTTP, in both deployments: rhai functions created, run by tasks, by
+//! direct execution and by a document's `task` action, retried, stopped at their limits, and the
+//! refusals of each step.
+
+use std::io::Write;
+use std::time::Duration;
+
+use base64::Engine as _;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use vigil_tests::{TestEnv, TestServer};
+
+use crate::http::{code, plain_token};
+use crate::in_both_deployments;
+
+/// A zip holding `files`, base64-encoded as a function's `code`.
+pub(crate) fn code_of(files: &[(&str, &str)]) -> String {
+    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (path, text) in files {
+        writer
+            .start_file(*path, zip::write::SimpleFileOptions::default())
+            .expect("a zip entry");
+        writer.write_all(text.as_bytes()).expect("zip content");
+    }
+    let zip = writer.finish().expect("a zip").into_inner();
+    base64::engine::general_purpose::STANDARD.encode(zip)
+}
+
+/// Creates the rhai function `name` running `script`'s `handler`, with `settings` besides.
+pub(crate) async fn rhai_function(
+    server: &TestServer,
+    token: &str,
+    name: &str,
+    script: &str,
+    settings: Value,
+) -> anyhow::Result<Value> {
+    let mut body = json!({
+        "name": name,
+        "code": code_of(&[("index.rhai", script)]),
+        "entryPoint": "index.handler",
+        "runtime": "rhai",
+    });
+    if let (Some(body), Value::Object(settings)) = (body.as_object_mut(), settings) {
+        body.extend(settings);
+    }
+    let (status, function) = server
+        .call(Method::POST, "/tasks/v1/functions", Some(token), Some(body))
+        .await?;
+    anyhow::ensure!(status == StatusCode::OK, "{function}");
+    Ok(function)
+}
+
+/// The task `id` once it has left `new` and `inProgress` (within a minute).
+pub(crate) async fn finished(server: &TestServer, token: &str, id: &str) -> anyhow::Result<Value> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let (status, page) = server
+            .call(
+                Method::GET,
+                &format!("/tasks/v1/?eq(id,{id})"),
+                Some(token),
+                None,
+            )
+            .await?;
+        anyhow::ensure!(status == StatusCode::OK, "{page}");
+        let task = page["data"][0].clone();
+        if !matches!(task["status"].as_str(), Some("new" | "inProgress")) {
+            return Ok(task);
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "task {id} did not finish: {task}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn create_task(server: &TestServer, token: &str, body: Value) -> anyhow::Result<Value> {
+    let (status, task) = server
+        .call(Method::POST, "/tasks/v1/", Some(token), Some(body))
+        .await?;
+    anyhow::ensure!(status == StatusCode::OK, "{task}");
+    Ok(task)
+}
+
+in_both_deployments! {
+    async fn a_rhai_function_runs_as_a_task_and_directly(deployment: Deployment) {
+        let env = TestEnv::new(deployment).await?;
+        let server = TestServer::start(&env).await?;
+        let admin = server.admin_token().await?;
+
+        let function = rhai_function(
+            &server,
+            &admin,
+            "double",
+            "fn handler(task) { print(`doubling ${task.data.x}`); #{ doubled: task.data.x * 2, id: task.id } }",
+            json!({
+                "description": "doubles x",
+                "environmentVariables": {"API_KEY": {"value": "s3cret"}},
+                "executionOptions": {"permissionMode": "allUsers", "defaultPriority": 3},
+            }),
+        )
+        .await?;
+        assert_eq!(function["name"], "double");
+        assert_eq!(function["timeLimit"], 30);
+        assert_eq!(function["memoryLimit"], 128);
+        assert_eq!(function["enabled"], true);
+        assert_eq!(function["environmentVariables"], json!({"API_KEY": {"value": "s3cret"}}));
+        assert_eq!(function["executionOptions"], json!({"permissionMode": "allUsers", "defaultPriority": 3}));
+        // The environment is sealed in the log.
+        let history = server.history("function-double").await?;
+        assert!(!history.iter().any(|(_, event)| event.to_string().contains("s3cret")), "{history:?}");
+
+        let (status, list) = server.call(Method::GET, "/tasks/v1/functions", Some(&admin), None).await?;
+        assert_eq!(status, StatusCode::OK, "{list}");
+        assert_eq!(list["data"][0]["name"], "double");
+        assert_eq!(list["data"][0]["description"], "doubles x");
+
+        // Queued: runs, completes, and keeps its logs.
+        let task = create_task(&server, &admin, json!({"functionName": "double", "data": {"x": 21}, "tags": ["t"]})).await?;
+        assert_eq!(task["status"], "new");
+        assert_eq!(task["priority"], 3, "the function's default priority");
+        let id = task["id"].as_str().unwrap_or_default().to_owned();
+        let done = finished(&server, &admin, &id).await?;
+        assert_eq!(done["status"], "complete", "{done}");
+        assert_eq!(done["tags"], json!(["t"]));
+        let (status, logs) = server.call(Method::GET, &format!("/tasks/v1/{id}/logs"), Some(&admin), None).await?;
+        assert_eq!(status, StatusCode::OK, "{logs}");
+        assert_eq!(logs["data"][0]["message"], "doubling 21");
+
+        // Directly, by any user (allUsers): the task and the result.
+        let user = plain_token(&server, "patient@example.com").await?;
+        let (status, executed) = server
+            .call(Method::POST, "/tasks/v1/functions/double/execute", Some(&user), Some(json!({"data": {"x": 4}})))
+            .await?;
+        assert_eq!(status, StatusCode::OK, "{executed}");
+        assert_eq!(executed["status"], "complete");
+        assert_eq!(executed["result"]["doubled"], 8);
+        assert_eq!(executed["result"]["id"], executed["id"]);
+        // Not anonymously.
+        let (status, refused) = server
+            .call(Method::POST, "/tasks/v1/functions/double/execute", None, Some(json!({})))
+            .await?;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{refused}");
+
+        // Disabled, it is not run.
+        let (status, _) = server.call(Method::POST, "/tasks/v1/functions/double/disable", Some(&admin), None).await?;
+        assert_eq!(status, StatusCode::OK);
+        let task = create_task(&server, &admin, json!({"functionName": "double", "data": {"x": 1}})).await?;
+        let failed = finished(&server, &admin, task["id"].as_str().unwrap_or_default()).await?;
+        assert_eq!(failed["status"], "failed");
+        assert_eq!(failed["error"]["type"], "invocation");
+        assert_eq!(failed["error"]["name"], "FunctionDisabled");
+
+        // Deleted: unknown, its tasks kept.
+        let (status, _) = server.call(Method::DELETE, "/tasks/v1/functions/double", Some(&admin), None).await?;
+        assert_eq!(status, StatusCode::OK);
+        let (status, gone) = server.call(Method::GET, "/tasks/v1/functions/double", Some(&admin), None).await?;
+        assert_eq!((status, code(&gone)), (StatusCode::NOT_FOUND, Some(16)));
+        let (_, kept) = server.call(Method::GET, &format!("/tasks/v1/?eq(id,{id})"), Some(&admin), None).await?;
+        assert_eq!(kept["data"][0]["status"], "complete");
+        Ok(())
+    }
+}
+
+in_both_deployments! {
+    async fn a_failed_run_is_retried_and_a_runaway_script_stopped(deployment: Deployment) {
+        let env = TestEnv::new(deployment).await?;
+        let server = TestServer::start(&env).await?;
+        let admin = server.admin_token().await?;
+
+        // Fails the first time, succeeds when it is a retry.
+        rhai_function(
+            &server,
+            &admin,
+            "flaky",
+            "fn handler(task) { if task.retryForTaskIds == () { throw #{ name: \"CONNECTION_ERROR\", message: \"down\" } } \"ok\" }",
+            json!({"retryPolicy": {"enabled": true, "errorsToRetry": ["CONNECTION_ERROR"]}}),
+        )
+        .await?;
+        let task = create_task(&server, &admin, json!({"functionName": "flaky"})).await?;
+        let id = task["id"].as_str().unwrap_or_default().to_owned();
+        let first = finished(&server, &admin, &id).await?;
+        assert_eq!(first["status"], "retried", "{first}");
+        assert_eq!(first["error"]["name"], "CONNECTION_ERROR");
+        let retry_id = first["retriedByTaskId"].as_str().unwrap_or_default().to_owned();
+        let retry = finished(&server, &admin, &retry_id).await?;
+        assert_eq!(retry["status"], "complete", "{retry}");
+        assert_eq!(retry["retryForTaskIds"], json!([id]));
+
+        // An error the policy does not name fails at once.
+        rhai_function(
+            &server,
+            &admin,
+            "broken",
+            "fn handler(task) { throw #{ name: \"TypeError\", message: \"no\" } }",
+            json!({"retryPolicy": {"enabled": true, "errorsToRetry": ["CONNECTION_ERROR"]}}),
+        )
+        .await?;
+        let task = create_task(&server, &admin, json!({"functionName": "broken"})).await?;
+        let failed = finished(&server, &admin, task["id"].as_str().unwrap_or_default()).await?;
+        assert_eq!(failed["status"], "failed");
+        assert_eq!(failed["error"], json!({"type": "runtime", "name": "TypeError", "message": "no"}));
+        // Directly: 1406 with the runtime error and the task.
+        let (status, error) = server
+            .call(Method::POST, "/tasks/v1/functions/broken/execute", Some(&admin), Some(json!({})))
+            .await?;
+        assert_eq!((status, code(&error)), (StatusCode::BAD_REQUEST, Some(1406)), "{error}");
+        assert_eq!(error["runtimeError"]["name"], "TypeError");
+        assert!(error["taskId"].is_string());
+
+        // A script that never ends is stopped at its time limit.
+        rhai_function(&server, &admin, "runaway", "fn handler(task) { loop { } }", json!({"timeLimit": 3})).await?;
+        let task = create_task(&server, &admin, json!({"functionName": "runaway"})).await?;
+        let stopped = finished(&server, &admin, task["id"].as_str().unwrap_or_default()).await?;
+        assert_eq!(stopped["status"], "failed");
+        assert_eq!(stopped["error"]["name"], "TimeLimitExceeded");
+        Ok(())
+    }
+}
+
+in_both_deployments! {
+    async fn a_task_is_canceled_only_while_new(deployment: Deployment) {
+        let env = TestEnv::new(deployment).await?;
+        let server = TestServer::start(&env).await?;
+        let admin = server.admin_token().await?;
+        rhai_function(&server, &admin, "later", "fn handler(task) { 1 }", json!({})).await?;
+        let task = create_task(
+            &server,
+            &admin,
+            json!({"functionName": "later", "startTimestamp": "2099-01-01T00:00:00.000Z"}),
+        )
+        .await?;
+        let id = task["id"].as_str().unwrap_or_default().to_owned();
+        assert_eq!(task["startTimestamp"], "2099-01-01T00:00:00.000Z");
+        let (status, logs) = server.call(Method::GET, &format!("/tasks/v1/{id}/logs"), Some(&admin), None).await?;
+        assert_eq!((status, code(&logs)), (StatusCode::BAD_REQUEST, Some(27)), "{logs}");
+        let (status, canceled) = server.call(Method::POST, &format!("/tasks/v1/{id}/cancel"), Some(&admin), None).await?;
+        assert_eq!(status, StatusCode::OK, "{canceled}");
+        assert_eq!(canceled, json!({"affectedRecords": 1}));
+        let (status, again) = server.call(Method::POST, &format!("/tasks/v1/{id}/cancel"), Some(&admin), None).await?;
+        assert_eq!((status, code(&again)), (StatusCode::BAD_REQUEST, Some(27)), "{again}");
+        let (_, listed) = server.call(Method::GET, "/tasks/v1/?eq(status,canceled)", Some(&admin), None).await?;
+        assert_eq!(listed["page"]["total"], 1, "{listed}");
+        Ok(())
+    }
+}
+
+in_both_deployments! {
+    async fn bad_functions_and_tasks_are_refused(deployment: Deployment) {
+        let env = TestEnv::new(deployment).await?;
+        let server = TestServer::start(&env).await?;
+        let admin = server.admin_token().await?;
+        let admin = Some(admin.as_str());
+        let function = |name: &str, code: &str, extra: Value| {
+            let mut body = json!({"name": name, "code": code, "entryPoint": "index.handler", "runtime": "rhai"});
+            if let (Some(body), Value::Object(extra)) = (body.as_object_mut(), extra) {
+                body.extend(extra);
+            }
+            body
+        };
+        let good = code_of(&[("index.rhai", "fn handler(task) { 1 }")]);
+        for (body, expected) in [
+            (json!({"name": "f"}), 14),
+            (function("f", "not base64!", json!({})), 1401),
+            (function("f", &base64::engine::general_purpose::STANDARD.encode("not a zip"), json!({})), 1401),
+            (function("f", &code_of(&[("other.rhai", "fn handler(t) { 1 }")]), json!({})), 1401),
+            (function("f", &code_of(&[("index.rhai", "fn handler(t) {")]), json!({})), 1401),
+            (function("f", &good, json!({"timeLimit": 301})), 1402),
+            (function("f", &good, json!({"memoryLimit": 64})), 1402),
+            (function("f", &good, json!({"runtime": "java21"})), 1402),
+            (function("f", &good, json!({"executionOptions": {"permissionMode": "everyone"}})), 1402),
+            (function("a.b", &good, json!({})), 1407),
+        ] {
+            let (status, error) = server.call(Method::POST, "/tasks/v1/functions", admin, Some(body.clone())).await?;
+            assert_eq!((status, code(&error)), (StatusCode::BAD_REQUEST, Some(expected)), "{body}: {error}");
+        }
+        let (status, _) = server.call(Method::POST, "/tasks/v1/functions", admin, Some(function("f", &good, json!({})))).await?;
+        assert_eq!(status, StatusCode::OK);
+        let (status, twice) = server.call(Method::POST, "/tasks/v1/functions", admin, Some(function("f", &good, json!({})))).await?;
+        assert_eq!((status, code(&twice)), (StatusCode::BAD_REQUEST, Some(17)), "{twice}");
+        // An update keeps what it does not give, and checks new code.
+        let (status, updated) = server
+            .call(Method::PUT, "/tasks/v1/functions/f", admin, Some(json!({"timeLimit": 60})))
+            .await?;
+        assert_eq!(status, StatusCode::OK, "{updated}");
+        let (_, details) = server.call(Method::GET, "/tasks/v1/functions/f", admin, None).await?;
+        assert_eq!((details["timeLimit"].clone(), details["entryPoint"].clone()), (json!(60), json!("index.handler")));
+        let (status, error) = server
+            .call(Method::PUT, "/tasks/v1/functions/f", admin, Some(json!({"entryPoint": "index.missing"})))
+            .await?;
+        assert_eq!((status, code(&error)), (StatusCode::BAD_REQUEST, Some(1401)), "{error}");
+        // Direct execution is for time limits of at most 30 s.
+        let (status, error) = server.call(Method::POST, "/tasks/v1/functions/f/execute", admin, Some(json!({}))).await?;
+        assert_eq!((status, code(&error)), (StatusCode::BAD_REQUEST, Some(1404)), "{error}");
+        // Tasks.
+        for (body, expected) in [
+            (json!({}), 14),
+            (json!({"functionName": "f", "data": [1]}), 15),
+            (json!({"functionName": "f", "data": {"big": "x".repeat(300 * 1024)}}), 15),
+            (json!({"functionName": "f", "priority": "high"}), 15),
+        ] {
+            let (status, error) = server.call(Method::POST, "/tasks/v1/", admin, Some(body.clone())).await?;
+            assert_eq!((status, code(&error)), (StatusCode::BAD_REQUEST, Some(expected)), "{error}");
+        }
+        let user = plain_token(&server, "nobody@example.com").await?;
+        let (status, error) = server.call(Method::POST, "/tasks/v1/", Some(&user), Some(json!({"functionName": "f"}))).await?;
+        assert_eq!((status, code(&error)), (StatusCode::UNAUTHORIZED, Some(10)), "{error}");
+        Ok(())
+    }
+}
+
+in_both_deployments! {
+    async fn a_documents_task_action_runs_its_function_once(deployment: Deployment) {
+        let env = TestEnv::new(deployment).await?;
+        let server = TestServer::start(&env).await?;
+        let admin = server.admin_token().await?;
+        rhai_function(&server, &admin, "analyze", "fn handler(task) { task.data.documentId }", json!({})).await?;
+        let (status, schema) = server
+            .call(Method::POST, "/data/v1/", Some(&admin), Some(json!({"name": "measurements"})))
+            .await?;
+        assert_eq!(status, StatusCode::OK, "{schema}");
+        let (status, transition) = server
+            .call(Method::PUT, "/data/v1/measurements/creationTransition", Some(&admin), Some(json!({
+                "type": "manual",
+                "toStatus": "new",
+                "actions": [{"type": "task", "functionName": "analyze", "data": {"kind": "bp"}}],
+            })))
+            .await?;
+        assert_eq!(status, StatusCode::OK, "{transition}");
+        let (status, document) = server
+            .call(Method::POST, "/data/v1/measurements/documents", Some(&admin), Some(json!({})))
+            .await?;
+        assert_eq!(status, StatusCode::OK, "{document}");
+        let document_id = document["id"].as_str().unwrap_or_default().to_owned();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        let task = loop {
+            let (_, page) = server
+                .call(Method::GET, "/tasks/v1/?eq(functionName,analyze)", Some(&admin), None)
+                .await?;
+            if let Some(task) = page["data"].as_array().and_then(|tasks| tasks.first()).cloned() {
+                assert_eq!(page["page"]["total"], 1, "{page}");
+                break task;
+            }
+            anyhow::ensure!(tokio::time::Instant::now() < deadline, "no task was created");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert_eq!(task["data"]["kind"], "bp");
+        assert_eq!(task["data"]["documentId"], document_id.as_str());
+        let done = finished(&server, &admin, task["id"].as_str().unwrap_or_default()).await?;
+        assert_eq!(done["status"], "complete", "{done}");
+        // The scheduler restarted: the request is not taken up twice.
+        let admin_credentials = server.admin.clone();
+        server.stop().await?;
+        let server = TestServer::restart(&env, admin_credentials).await?;
+        let admin = server.admin_token().await?;
+        let (_, page) = server.call(Method::GET, "/tasks/v1/?eq(functionName,analyze)", Some(&admin), None).await?;
+        assert_eq!(page["page"]["total"], 1, "{page}");
+        Ok(())
+    }
+}
