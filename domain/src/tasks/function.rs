@@ -155,7 +155,7 @@ pub struct SettingsChange {
 
 impl SettingsChange {
     /// `settings` with these changes.
-    fn applied_to(&self, settings: &FunctionSettings) -> FunctionSettings {
+    pub fn applied_to(&self, settings: &FunctionSettings) -> FunctionSettings {
         FunctionSettings {
             description: self
                 .description

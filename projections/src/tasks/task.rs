@@ -66,7 +66,8 @@ pub fn error_json(error: &RunError) -> JsonValue {
     json!({"type": error.kind.wire_name(), "name": error.name, "message": error.message})
 }
 
-fn ended(
+/// The lines a run logged, into `task_logs_v1`.
+fn log_lines(
     changes: &mut Changes,
     id: &str,
     position: u64,
@@ -148,20 +149,20 @@ impl Projection for Tasks {
                 TaskEvent::Completed(e) => {
                     cells.extend(status(TaskStatus::Complete));
                     cells.push(("lease_until", Value::Null));
-                    ended(changes, id, position, &e.run.logs)?;
+                    log_lines(changes, id, position, &e.run.logs)?;
                 }
                 TaskEvent::Failed(e) => {
                     cells.extend(status(TaskStatus::Failed));
                     cells.push(("lease_until", Value::Null));
                     cells.push(("error", Value::Json(error_json(&e.error))));
-                    ended(changes, id, position, &e.run.logs)?;
+                    log_lines(changes, id, position, &e.run.logs)?;
                 }
                 TaskEvent::Retried(e) => {
                     cells.extend(status(TaskStatus::Retried));
                     cells.push(("lease_until", Value::Null));
                     cells.push(("error", Value::Json(error_json(&e.error))));
                     cells.push(("retried_by_task_id", e.retried_by.to_string().into()));
-                    ended(changes, id, position, &e.run.logs)?;
+                    log_lines(changes, id, position, &e.run.logs)?;
                 }
                 TaskEvent::Canceled(_) => cells.extend(status(TaskStatus::Canceled)),
             }

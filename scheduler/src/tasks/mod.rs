@@ -77,6 +77,9 @@ pub enum RunnerError {
     Function(#[from] CommandError<FunctionError>),
     #[error(transparent)]
     Blob(#[from] BlobError),
+    /// A blocking job (unpacking code, a run) ended without an answer.
+    #[error("a run crashed: {0}")]
+    Crashed(String),
 }
 
 /// Runs tasks; shared by the queue and by direct executions.
@@ -86,6 +89,13 @@ pub struct TaskRunner {
     node: String,
     slots: Arc<Semaphore>,
     scripts: Mutex<lru::LruCache<(Digest, String), Arc<Script>>>,
+}
+
+/// The metadata of step `step` of what Vigil does to task `id` (`start`, `outcome`, `retry`,
+/// `zombie`), caused by the task: one command id per step, so a step repeated changes nothing
+/// twice.
+fn task_step(id: Id, step: &str) -> CommandMeta {
+    system(format!("task/{id}/{step}"), Some(format!("task-{id}")))
 }
 
 fn system(command_id: String, causation: Option<String>) -> CommandMeta {
@@ -169,7 +179,7 @@ impl TaskRunner {
         &self,
         digest: Digest,
         entry_point: &str,
-    ) -> Result<Result<Arc<Script>, RunError>, BlobError> {
+    ) -> Result<Result<Arc<Script>, RunError>, RunnerError> {
         let key = (digest, entry_point.to_owned());
         if let Some(script) = self
             .scripts
@@ -190,7 +200,7 @@ impl TaskRunner {
             move || Files::unzip(&zip).and_then(|files| Script::compile(&files, &entry_point))
         })
         .await
-        .map_err(|e| BlobError::Unavailable(e.to_string()))?;
+        .map_err(|e| RunnerError::Crashed(e.to_string()))?;
         Ok(match compiled {
             Ok(script) => {
                 let script = Arc::new(script);
@@ -211,49 +221,38 @@ impl TaskRunner {
         let (Some(created), Some(TaskStatus::New)) = (&task.created, task.status) else {
             return Ok(Finished::NotRun);
         };
-        let step = |name: &str| system(format!("task/{id}/{name}"), Some(format!("task-{id}")));
-        let (at, outcome) = (&stream, step("outcome"));
-        let fail = |error: RunError| async move {
-            self.record(
-                at,
-                &outcome,
-                TaskCommand::Fail(TaskFailed {
-                    error: error.clone(),
-                    run: RunRecord::default(),
-                }),
-            )
-            .await?;
-            Ok::<_, RunnerError>(Finished::Failed(error))
-        };
         let function_stream = match function::stream(&created.function_name) {
             Ok(stream) => stream,
-            Err(error) => return fail(invocation("FunctionUnknown", error.to_string())).await,
+            Err(error) => {
+                let error = invocation("FunctionUnknown", error.to_string());
+                return self.fail_unstarted(&stream, id, error).await;
+            }
         };
         let (function, _) = self.bus.load::<Function>(&function_stream).await?;
-        let Some((settings, code)) = function.current.clone() else {
-            return fail(invocation(
+        let unstartable = match &function.current {
+            None => Some(invocation(
                 "FunctionUnknown",
                 format!("no function is named {}", created.function_name),
-            ))
-            .await;
-        };
-        if !function.enabled {
-            return fail(invocation(
+            )),
+            Some(_) if !function.enabled => Some(invocation(
                 "FunctionDisabled",
                 format!("the function {} is disabled", created.function_name),
-            ))
-            .await;
-        }
-        if settings.runtime != RHAI {
-            return fail(invocation(
+            )),
+            Some((settings, _)) if settings.runtime != RHAI => Some(invocation(
                 "RuntimeUnavailable",
                 format!(
                     "this deployment does not run {} functions",
                     settings.runtime
                 ),
-            ))
-            .await;
+            )),
+            Some(_) => None,
+        };
+        if let Some(error) = unstartable {
+            return self.fail_unstarted(&stream, id, error).await;
         }
+        let Some((settings, code)) = function.current else {
+            return Ok(Finished::NotRun);
+        };
         let started = TaskStarted {
             node: self.node.clone(),
             lease_until: Timestamp::now()
@@ -262,7 +261,11 @@ impl TaskRunner {
         };
         match self
             .bus
-            .execute::<Task>(&stream, &TaskCommand::Start(started), &step("start"))
+            .execute::<Task>(
+                &stream,
+                &TaskCommand::Start(started),
+                &task_step(id, "start"),
+            )
             .await
         {
             Ok(_) => {}
@@ -291,10 +294,26 @@ impl TaskRunner {
         let event = task_json(id, created, TaskStatus::InProgress, Timestamp::now());
         let ran = tokio::task::spawn_blocking(move || script.run(&event, limits, Host::live()))
             .await
-            .map_err(|e| BlobError::Unavailable(format!("the run did not end well: {e}")))?;
+            .map_err(|e| RunnerError::Crashed(e.to_string()))?;
         drop(slot);
         self.finish(&stream, id, created, &settings, ran.result, ran.record)
             .await
+    }
+
+    /// Fails task `id`, which could not be started, with `error` (no retry: its code never ran).
+    async fn fail_unstarted(
+        &self,
+        stream: &StreamId,
+        id: Id,
+        error: RunError,
+    ) -> Result<Finished, RunnerError> {
+        let failed = TaskFailed {
+            error: error.clone(),
+            run: RunRecord::default(),
+        };
+        self.record(stream, &task_step(id, "outcome"), TaskCommand::Fail(failed))
+            .await?;
+        Ok(Finished::Failed(error))
     }
 
     /// Records how the run of task `id` ended: complete, retried or failed.
@@ -307,7 +326,6 @@ impl TaskRunner {
         result: Result<Value, RunError>,
         run: RunRecord,
     ) -> Result<Finished, RunnerError> {
-        let meta = system(format!("task/{id}/outcome"), Some(format!("task-{id}")));
         let (command, finished) = match result {
             Ok(value) => (
                 TaskCommand::Complete(TaskCompleted {
@@ -339,7 +357,8 @@ impl TaskRunner {
                 ),
             },
         };
-        self.record(stream, &meta, command).await?;
+        self.record(stream, &task_step(id, "outcome"), command)
+            .await?;
         Ok(finished)
     }
 
@@ -452,31 +471,19 @@ impl Tasks {
             retry_for: Vec::new(),
             direct: false,
         };
-        self.create(
-            id,
-            task,
+        let meta = system(
             format!("task-request/{seed}"),
-            format!("{}@{}", commit.stream, commit.version),
-        )
-        .await
+            Some(format!("{}@{}", commit.stream, commit.version)),
+        );
+        self.create(id, task, &meta).await
     }
 
-    async fn create(
-        &self,
-        id: Id,
-        task: TaskCreated,
-        command_id: String,
-        causation: String,
-    ) -> Result<(), Retry> {
+    /// Creates task `id` as Vigil itself; one that exists already is left as it is.
+    async fn create(&self, id: Id, task: TaskCreated, meta: &CommandMeta) -> Result<(), Retry> {
         let command = TaskCommand::Create { task, direct: None };
         match self
             .bus
-            .execute_new::<Task>(
-                &StreamId::of(Task::KIND, id),
-                &command,
-                &system(command_id, Some(causation)),
-                None,
-            )
+            .execute_new::<Task>(&StreamId::of(Task::KIND, id), &command, meta, None)
             .await
         {
             Ok(_) | Err(CommandError::Domain(TaskError::AlreadyExists)) => Ok(()),
@@ -499,13 +506,8 @@ impl Tasks {
             return Ok(());
         };
         let retry = retry_of(id, &created, retried);
-        self.create(
-            retried.retried_by,
-            retry,
-            format!("task/{id}/retry"),
-            format!("task-{id}"),
-        )
-        .await
+        self.create(retried.retried_by, retry, &task_step(id, "retry"))
+            .await
     }
 
     /// Starts the ready tasks while slots are free.
@@ -555,7 +557,7 @@ impl Tasks {
                 break;
             }
             self.end_lease(id);
-            let meta = system(format!("task/{id}/zombie"), Some(format!("task-{id}")));
+            let meta = task_step(id, "zombie");
             match self
                 .bus
                 .execute::<Task>(

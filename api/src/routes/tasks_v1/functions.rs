@@ -314,7 +314,7 @@ async fn create(
     let change = settings_change(&state, &name, &mut fields)?;
     let settings = change.new_settings();
     check_code(&settings, zip.clone()).await?;
-    let code = keep(&state.tasks().runner.blobs().clone(), &zip).await?;
+    let code = keep(state.tasks().runner.blobs(), &zip).await?;
     let outcome = state
         .bus
         .execute::<Function>(
@@ -369,8 +369,8 @@ async fn update(
         zip.is_some() || change.entry_point.is_some() || change.runtime.is_some();
     let code = match zip {
         Some(zip) => {
-            check_code(&merged_settings(settings, &change), zip.clone()).await?;
-            Some(keep(&state.tasks().runner.blobs().clone(), &zip).await?)
+            check_code(&change.applied_to(settings), zip.clone()).await?;
+            Some(keep(state.tasks().runner.blobs(), &zip).await?)
         }
         None if runs_differently => {
             let zip = state
@@ -383,7 +383,7 @@ async fn update(
                 .ok_or_else(|| {
                     ApiError::internal("a function's code is missing from the blob store")
                 })?;
-            check_code(&merged_settings(settings, &change), zip).await?;
+            check_code(&change.applied_to(settings), zip).await?;
             None
         }
         None => None,
@@ -403,22 +403,8 @@ async fn update(
     Ok(Json(json!({"affectedRecords": 1})))
 }
 
-/// `settings` with `change` applied, as the aggregate will have them.
-fn merged_settings(settings: &FunctionSettings, change: &SettingsChange) -> FunctionSettings {
-    FunctionSettings {
-        entry_point: change
-            .entry_point
-            .clone()
-            .unwrap_or_else(|| settings.entry_point.clone()),
-        runtime: change
-            .runtime
-            .clone()
-            .unwrap_or_else(|| settings.runtime.clone()),
-        ..settings.clone()
-    }
-}
-
-async fn toggle(
+/// Runs `command` on the function a path names, as the caller.
+async fn on_function(
     state: &TasksService,
     caller: &Caller,
     name: &str,
@@ -443,7 +429,7 @@ async fn remove(
     caller: Caller,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    toggle(&state, &caller, &name, FunctionCommand::Delete).await
+    on_function(&state, &caller, &name, FunctionCommand::Delete).await
 }
 
 async fn enable(
@@ -451,7 +437,7 @@ async fn enable(
     caller: Caller,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    toggle(&state, &caller, &name, FunctionCommand::Enable).await
+    on_function(&state, &caller, &name, FunctionCommand::Enable).await
 }
 
 async fn disable(
@@ -459,7 +445,7 @@ async fn disable(
     caller: Caller,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    toggle(&state, &caller, &name, FunctionCommand::Disable).await
+    on_function(&state, &caller, &name, FunctionCommand::Disable).await
 }
 
 /// `POST /tasks/v1/functions/{name}/execute` `{data?}`: runs the function now, as a task, and
