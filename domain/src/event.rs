@@ -24,6 +24,7 @@ pub use crate::data::schema::SchemaEvent;
 pub use crate::deployment::DeploymentEvent;
 pub use crate::reservation::ReservationEvent;
 pub use crate::tasks::function::FunctionEvent;
+pub use crate::tasks::schedule::ScheduleEvent;
 pub use crate::tasks::task::TaskEvent;
 pub use crate::users::address::ResetRequestEvent;
 pub use crate::users::bulk::BulkEvent;
@@ -146,6 +147,7 @@ areas!(
     Bulk(BulkEvent) in crate::users::bulk::BulkJob,
     Function(FunctionEvent) in crate::tasks::function::Function,
     Task(TaskEvent) in crate::tasks::task::Task,
+    Schedule(ScheduleEvent) in crate::tasks::schedule::Schedule,
 );
 
 /// The events of one area, which a commit's [`Event`] wraps.

@@ -1090,6 +1090,35 @@ pub fn samples() -> Vec<(Event, &'static str, &'static str)> {
             "task.canceled",
             "1505",
         ),
+        (
+            ScheduleEvent::Created(crate::tasks::schedule::ScheduleCreated {
+                function_name: "f".into(),
+                interval_seconds: 60,
+                data: object(serde_json::json!({"a": 1})),
+                priority: 1,
+                start_at: Timestamp(5),
+                created_by_user: Some(id(1)),
+                created_by_application: None,
+            })
+            .into(),
+            "schedule.created",
+            "160001663c077b2261223a317d020a0101010101010101010101010100",
+        ),
+        (
+            ScheduleEvent::Fired(crate::tasks::schedule::ScheduleFired {
+                slot: Timestamp(5),
+                next: Timestamp(6),
+                task_id: id(2),
+            })
+            .into(),
+            "schedule.fired",
+            "16010a0c020202020202020202020202",
+        ),
+        (
+            ScheduleEvent::Deleted(crate::tasks::schedule::ScheduleDeleted {}).into(),
+            "schedule.deleted",
+            "1602",
+        ),
     ]
 }
 

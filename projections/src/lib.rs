@@ -49,6 +49,7 @@ pub fn all() -> Vec<Arc<dyn runner::Projection>> {
         Arc::new(data::document::Documents),
         Arc::new(tasks::function::Functions),
         Arc::new(tasks::task::Tasks),
+        Arc::new(tasks::schedule::Schedules),
     ]
 }
 

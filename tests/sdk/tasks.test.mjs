@@ -128,3 +128,25 @@ test('a document task action runs its function', async () => {
   assert.equal(task.data.documentId, document.id);
   assert.equal((await finished(admin, task.id)).status, 'complete');
 });
+
+test('a schedule runs its function every interval until deleted', async () => {
+  const admin = await loggedIn(adminEmail, adminPassword);
+  await rhai(admin, 'sdk-tick', 'fn handler(task) { task.data.n }');
+  const schedule = await admin.tasks.schedules.create({ functionName: 'sdk-tick', interval: 1, data: { n: 7 } });
+  assert.equal(schedule.interval, 1);
+  assert.ok(schedule.nextTimestamp instanceof Date);
+  const deadline = Date.now() + 60_000;
+  let tasks = [];
+  while (tasks.length < 3) {
+    tasks = await admin.tasks.findAll({ rql: '?eq(functionName,sdk-tick)' });
+    assert.ok(Date.now() < deadline, `the schedule fired ${tasks.length} times`);
+    if (tasks.length < 3) await new Promise((resolve) => { setTimeout(resolve, 100); });
+  }
+  const slots = new Set(tasks.map((task) => task.startTimestamp.getTime()));
+  assert.equal(slots.size, tasks.length, 'a slot fired twice');
+  for (const task of tasks) assert.equal((await finished(admin, task.id)).status, 'complete');
+  const found = await admin.tasks.schedules.findFirst({ rql: `?eq(id,${schedule.id})` });
+  assert.ok(found.nextTimestamp > schedule.nextTimestamp);
+  assert.deepEqual(await admin.tasks.schedules.remove(schedule.id), { affectedRecords: 1 });
+  await assert.rejects(admin.tasks.schedules.remove(schedule.id), ResourceUnknownError);
+});

@@ -1,4 +1,5 @@
-//! The task service: functions, and the tasks that run them.
+//! The task service: functions, the tasks that run them, and the schedules that make tasks.
 
 pub mod function;
+pub mod schedule;
 pub mod task;

@@ -112,7 +112,8 @@ impl Model {
                 | Event::Document(_)
                 | Event::Bulk(_)
                 | Event::Function(_)
-                | Event::Task(_) => {}
+                | Event::Task(_)
+                | Event::Schedule(_) => {}
             }
         }
     }

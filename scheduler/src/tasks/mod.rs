@@ -30,10 +30,11 @@ use vigil_domain::actor::{Actor, Via};
 use vigil_domain::aggregate::Aggregate;
 use vigil_domain::commit::{CommandMeta, Recorded};
 use vigil_domain::data::document::{Document, DocumentEvent};
-use vigil_domain::event::{Event, TaskEvent};
+use vigil_domain::event::{Event, ScheduleEvent, TaskEvent};
 use vigil_domain::id::{Digest, Id, StreamId};
 use vigil_domain::log::{Filter, LogError};
 use vigil_domain::tasks::function::{self, Function, FunctionError, RHAI};
+use vigil_domain::tasks::schedule::{Schedule, ScheduleCommand, ScheduleError, ScheduleFired};
 use vigil_domain::tasks::task::{
     ErrorKind, RunError, RunRecord, Task, TaskCommand, TaskCompleted, TaskCreated, TaskError,
     TaskFailed, TaskRetried, TaskStarted, TaskStatus, retry_at, retry_of,
@@ -394,8 +395,46 @@ type Waiting = BTreeSet<(i64, Id, i64)>;
 /// Tasks that may start, highest priority first, then earliest start.
 type Ready = BTreeSet<(Reverse<i64>, i64, Id)>;
 
-/// The task queue, a [`Reactor`]: runs each task when due, creates the tasks documents and
-/// retries ask for, and fails the tasks whose runner stopped.
+/// Ids by a time each has (a lease's end, a schedule's next slot), earliest first.
+#[derive(Debug, Default)]
+struct Timetable {
+    by_time: BTreeSet<(i64, Id)>,
+    time_of: HashMap<Id, i64>,
+}
+
+impl Timetable {
+    fn set(&mut self, id: Id, at: i64) {
+        if let Some(previous) = self.time_of.insert(id, at) {
+            self.by_time.remove(&(previous, id));
+        }
+        self.by_time.insert((at, id));
+    }
+
+    fn remove(&mut self, id: Id) {
+        if let Some(at) = self.time_of.remove(&id) {
+            self.by_time.remove(&(at, id));
+        }
+    }
+
+    /// The earliest entry, removed, if its time is at most `now`.
+    fn pop_due(&mut self, now: i64) -> Option<(i64, Id)> {
+        let &(at, id) = self.by_time.first().filter(|(at, _)| *at <= now)?;
+        self.remove(id);
+        Some((at, id))
+    }
+
+    fn earliest(&self) -> Option<i64> {
+        self.by_time.first().map(|(at, _)| *at)
+    }
+
+    fn clear(&mut self) {
+        self.by_time.clear();
+        self.time_of.clear();
+    }
+}
+
+/// The task queue, a [`Reactor`]: runs each task when due, creates the tasks that documents,
+/// retries and schedules ask for, fires the schedules, and fails the tasks whose runner stopped.
 pub struct Tasks {
     runner: Arc<TaskRunner>,
     bus: Arc<CommandBus>,
@@ -404,8 +443,9 @@ pub struct Tasks {
     waiting: Waiting,
     ready: Ready,
     /// In-progress tasks by when their lease runs out.
-    leases: BTreeSet<(i64, Id)>,
-    lease_of: HashMap<Id, i64>,
+    leases: Timetable,
+    /// Schedules by their next slot.
+    schedules: Timetable,
 }
 
 impl Tasks {
@@ -422,26 +462,13 @@ impl Tasks {
             progresses,
             waiting: Waiting::new(),
             ready: Ready::new(),
-            leases: BTreeSet::new(),
-            lease_of: HashMap::new(),
+            leases: Timetable::default(),
+            schedules: Timetable::default(),
         }
     }
 
     fn enqueue(&mut self, id: Id, priority: i64, start_at: i64) {
         self.waiting.insert((start_at, id, priority));
-    }
-
-    fn hold_lease(&mut self, id: Id, until: i64) {
-        if let Some(previous) = self.lease_of.insert(id, until) {
-            self.leases.remove(&(previous, id));
-        }
-        self.leases.insert((until, id));
-    }
-
-    fn end_lease(&mut self, id: Id) {
-        if let Some(until) = self.lease_of.remove(&id) {
-            self.leases.remove(&(until, id));
-        }
     }
 
     /// Creates the task a document's action asked for (the `index`th of its commit).
@@ -552,11 +579,7 @@ impl Tasks {
     /// Fails the in-progress tasks whose lease ran out.
     async fn clean_zombies(&mut self) {
         let now = Timestamp::now().millis();
-        while let Some(&(until, id)) = self.leases.first() {
-            if until > now {
-                break;
-            }
-            self.end_lease(id);
+        while let Some((_, id)) = self.leases.pop_due(now) {
             let meta = task_step(id, "zombie");
             match self
                 .bus
@@ -573,15 +596,80 @@ impl Tasks {
                         self.bus.load::<Task>(&StreamId::of(Task::KIND, id)).await
                         && let Some(until) = task.lease_until
                     {
-                        self.hold_lease(id, until.millis());
+                        self.leases.set(id, until.millis());
                     }
                 }
                 Err(error) => {
                     tracing::warn!(%error, task = %id, "a lost task could not be failed yet");
-                    self.hold_lease(id, now + 5_000);
+                    self.leases.set(id, now + 5_000);
                 }
             }
         }
+    }
+
+    /// Fires the schedules whose next slot has come.
+    async fn fire_schedules(&mut self) {
+        let now = Timestamp::now().millis();
+        while let Some((next, id)) = self.schedules.pop_due(now) {
+            let stream = StreamId::of(Schedule::KIND, id);
+            let command = ScheduleCommand::Fire {
+                next: Timestamp(next),
+            };
+            let meta = system(
+                format!("schedule/{id}/fire/{next}"),
+                Some(format!("schedule-{id}")),
+            );
+            match self.bus.execute::<Schedule>(&stream, &command, &meta).await {
+                // The firing's commit sets the next slot.
+                Ok(_) | Err(CommandError::Domain(ScheduleError::Unknown)) => {}
+                Err(CommandError::Domain(ScheduleError::Fired)) => {
+                    // Another node fired it: follow the schedule from where it is.
+                    if let Ok((schedule, _)) = self.bus.load::<Schedule>(&stream).await
+                        && let Some(next) = schedule.next
+                    {
+                        self.schedules.set(id, next.millis());
+                    }
+                }
+                // This node's clock is ahead of the one deciding.
+                Err(CommandError::Domain(ScheduleError::NotDue)) => {
+                    self.schedules.set(id, now + 1_000);
+                }
+                Err(error) => {
+                    tracing::warn!(%error, schedule = %id, "a schedule could not be fired yet");
+                    self.schedules.set(id, now + 5_000);
+                }
+            }
+        }
+    }
+
+    /// Creates the task a schedule's firing names.
+    async fn create_scheduled(&self, id: Id, fired: &ScheduleFired) -> Result<(), Retry> {
+        let stream = StreamId::of(Schedule::KIND, id);
+        let (schedule, _) = self
+            .bus
+            .load::<Schedule>(&stream)
+            .await
+            .map_err(Retry::new)?;
+        let Some(created) = schedule.created else {
+            return Ok(());
+        };
+        let task = TaskCreated {
+            function_name: created.function_name,
+            data: created.data,
+            tags: Vec::new(),
+            priority: created.priority,
+            start_at: fired.slot,
+            created_by_user: created.created_by_user,
+            created_by_application: created.created_by_application,
+            retry_for: Vec::new(),
+            direct: false,
+        };
+        let slot = fired.slot.millis();
+        let meta = system(
+            format!("schedule/{id}/task/{slot}"),
+            Some(format!("schedule-{id}")),
+        );
+        self.create(fired.task_id, task, &meta).await
     }
 }
 
@@ -591,7 +679,7 @@ impl Reactor for Tasks {
     }
 
     fn filter(&self) -> Filter {
-        Filter::Kinds(&[Task::KIND, Document::KIND])
+        Filter::Kinds(&[Task::KIND, Document::KIND, Schedule::KIND])
     }
 
     /// Gathers the queued and in-progress tasks the read models show (once they show the
@@ -609,12 +697,20 @@ impl Reactor for Tasks {
             self.waiting.clear();
             self.ready.clear();
             self.leases.clear();
-            self.lease_of.clear();
             for task in pending {
                 let Ok(id) = task.id.parse() else { continue };
                 match task.lease_until {
-                    Some(until) => self.hold_lease(id, until),
+                    Some(until) => self.leases.set(id, until),
                     None => self.enqueue(id, task.priority, task.start_timestamp),
+                }
+            }
+            self.schedules.clear();
+            let slots = vigil_projections::tasks::schedule::next_slots(&self.store)
+                .await
+                .map_err(Retry::new)?;
+            for (id, next) in slots {
+                if let Ok(id) = id.parse() {
+                    self.schedules.set(id, next);
                 }
             }
             Ok(shown)
@@ -632,17 +728,25 @@ impl Reactor for Tasks {
                         self.enqueue(id, created.priority, created.start_at.millis());
                     }
                     Event::Task(TaskEvent::Started(started)) => {
-                        self.hold_lease(id, started.lease_until.millis());
+                        self.leases.set(id, started.lease_until.millis());
                     }
                     Event::Task(TaskEvent::Retried(retried)) => {
-                        self.end_lease(id);
+                        self.leases.remove(id);
                         self.create_retry(id, retried).await?;
                     }
                     Event::Task(
                         TaskEvent::Completed(_) | TaskEvent::Failed(_) | TaskEvent::Canceled(_),
                     ) => {
-                        self.end_lease(id);
+                        self.leases.remove(id);
                     }
+                    Event::Schedule(ScheduleEvent::Created(created)) => {
+                        self.schedules.set(id, created.start_at.millis());
+                    }
+                    Event::Schedule(ScheduleEvent::Fired(fired)) => {
+                        self.schedules.set(id, fired.next.millis());
+                        self.create_scheduled(id, fired).await?;
+                    }
+                    Event::Schedule(ScheduleEvent::Deleted(_)) => self.schedules.remove(id),
                     Event::Document(DocumentEvent::TaskRequested(requested)) => {
                         self.create_requested(recorded, index, requested).await?;
                     }
@@ -658,13 +762,18 @@ impl Reactor for Tasks {
         let ready =
             (!self.ready.is_empty() && self.runner.slots.available_permits() > 0).then_some(now);
         let waiting = self.waiting.first().map(|(at, ..)| now + until(*at));
-        let lease = self.leases.first().map(|(at, _)| now + until(*at));
-        [ready, waiting, lease].into_iter().flatten().min()
+        let lease = self.leases.earliest().map(|at| now + until(at));
+        let schedule = self.schedules.earliest().map(|at| now + until(at));
+        [ready, waiting, lease, schedule]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     fn work(&mut self) -> BoxFuture<'_, ()> {
         Box::pin(async move {
             self.clean_zombies().await;
+            self.fire_schedules().await;
             self.start_ready();
         })
     }

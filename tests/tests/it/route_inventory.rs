@@ -374,6 +374,13 @@ pub(crate) const INVENTORY: &[(&str, &str, Guard)] = &[
         "/tasks/v1/functions/{name}/disable",
         Guard::Permission,
     ),
+    ("GET", "/tasks/v1/schedules", Guard::Permission),
+    ("POST", "/tasks/v1/schedules", Guard::Permission),
+    (
+        "DELETE",
+        "/tasks/v1/schedules/{schedule_id}",
+        Guard::Permission,
+    ),
     // Who may execute is the function's permission mode's business (`public`: anyone).
     (
         "POST",

@@ -1,6 +1,7 @@
-//! The task service, `/tasks/v1`: functions and the tasks that run them.
+//! The task service, `/tasks/v1`: functions, the tasks that run them, and schedules.
 
 pub mod functions;
+pub mod schedules;
 pub mod tasks;
 
 use axum::Router;
@@ -10,6 +11,7 @@ use crate::state::AppState;
 pub fn router() -> Router<AppState> {
     Router::new()
         .merge(functions::router())
+        .merge(schedules::router())
         .merge(tasks::router())
         .merge(super::health())
 }

@@ -91,7 +91,7 @@ async fn list(
 }
 
 /// A time a request gives: epoch milliseconds or an ISO 8601 date.
-fn timestamp(value: &Value) -> Option<Timestamp> {
+pub fn timestamp(value: &Value) -> Option<Timestamp> {
     match value {
         Value::Number(n) => n.as_i64().map(Timestamp),
         Value::String(text) => vigil_projections::rql::parse_date(text).map(Timestamp),
