@@ -22,6 +22,7 @@ pub use crate::auth::sso::SsoTokenEvent;
 pub use crate::data::document::DocumentEvent;
 pub use crate::data::schema::SchemaEvent;
 pub use crate::deployment::DeploymentEvent;
+pub use crate::events::CustomEventEvent;
 pub use crate::reservation::ReservationEvent;
 pub use crate::tasks::function::FunctionEvent;
 pub use crate::tasks::schedule::ScheduleEvent;
@@ -148,6 +149,7 @@ areas!(
     Function(FunctionEvent) in crate::tasks::function::Function,
     Task(TaskEvent) in crate::tasks::task::Task,
     Schedule(ScheduleEvent) in crate::tasks::schedule::Schedule,
+    CustomEvent(CustomEventEvent) in crate::events::CustomEvent,
 );
 
 /// The events of one area, which a commit's [`Event`] wraps.

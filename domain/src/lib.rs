@@ -13,7 +13,7 @@
 //! - [`error`]: the Extra Horizon error catalogue.
 //! - [`json`]: JSON values (configurations, document data) inside events.
 //! - One folder per Extra Horizon service, one module per aggregate in it: [`users`], [`auth`],
-//!   [`data`], [`tasks`]; and the aggregates every service uses: [`deployment`], [`reservation`].
+//!   [`data`], [`tasks`], [`events`]; and the aggregates every service uses: [`deployment`], [`reservation`].
 
 pub mod actor;
 pub mod aggregate;
@@ -23,6 +23,7 @@ pub mod data;
 pub mod deployment;
 pub mod error;
 pub mod event;
+pub mod events;
 pub mod id;
 pub mod json;
 pub mod log;

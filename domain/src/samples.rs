@@ -1119,6 +1119,15 @@ pub fn samples() -> Vec<(Event, &'static str, &'static str)> {
             "schedule.deleted",
             "1602",
         ),
+        (
+            CustomEventEvent::Published(crate::events::EventPublished {
+                event_type: "t".into(),
+                content: object(serde_json::json!({"a": {}})),
+            })
+            .into(),
+            "event.published",
+            "17000174087b2261223a7b7d7d",
+        ),
     ]
 }
 

@@ -19,6 +19,7 @@
 pub mod access;
 pub mod auth;
 pub mod data;
+pub mod events;
 pub mod json_sql;
 pub mod nonces;
 pub mod page;
@@ -50,6 +51,7 @@ pub fn all() -> Vec<Arc<dyn runner::Projection>> {
         Arc::new(tasks::function::Functions),
         Arc::new(tasks::task::Tasks),
         Arc::new(tasks::schedule::Schedules),
+        Arc::new(events::Events),
     ]
 }
 

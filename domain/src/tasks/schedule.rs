@@ -3,8 +3,9 @@
 //!
 //! A schedule's slots are `start + k·interval`. Firing is a command on the schedule's stream that
 //! names the next slot the firing node saw: decided with optimistic concurrency, it succeeds once
-//! per slot whichever nodes try, before or after restarts. A node that was down fires once, for
-//! the latest slot that has come, and moves `next` past now (missed slots are not made up). Each
+//! per slot whichever nodes try, before or after restarts. A scheduler that was late or down
+//! fires the slot it was waiting for once, and moves `next` past now (the slots it missed after
+//! that one are not made up). Each
 //! firing names the task it causes, derived from the schedule and the slot, which the scheduler
 //! then creates.
 
@@ -180,10 +181,8 @@ impl Aggregate for Schedule {
                 if ctx.now < next {
                     return Err(ScheduleError::NotDue);
                 }
+                let slot = next;
                 let after = slot_after(created.start_at, created.interval_seconds, ctx.now);
-                let interval = i64::try_from(created.interval_seconds.saturating_mul(1000))
-                    .unwrap_or(i64::MAX);
-                let slot = Timestamp(after.millis().saturating_sub(interval));
                 let seed = format!("schedule/{}/{}", ctx.stream, slot.millis());
                 Ok(vec![ScheduleEvent::Fired(ScheduleFired {
                     slot,
@@ -260,12 +259,12 @@ mod tests {
             .at(NOW.plus_seconds(1))
             .when(ScheduleCommand::Fire { next: NOW })
             .then_err(ScheduleError::Fired);
-        // Down for ten minutes: the latest slot fires once, the next is after now.
+        // Down for ten minutes: the slot it waited for fires once, the next is after now.
         let late = fired(&after, NOW.plus_seconds(610)).unwrap();
         let [ScheduleEvent::Fired(late)] = late.as_slice() else {
             panic!("{late:?}")
         };
-        assert_eq!(late.slot, NOW.plus_seconds(600));
+        assert_eq!(late.slot, NOW.plus_seconds(60));
         assert_eq!(late.next, NOW.plus_seconds(660));
         assert_ne!(late.task_id, firing.task_id);
     }

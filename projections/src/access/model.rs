@@ -113,7 +113,8 @@ impl Model {
                 | Event::Bulk(_)
                 | Event::Function(_)
                 | Event::Task(_)
-                | Event::Schedule(_) => {}
+                | Event::Schedule(_)
+                | Event::CustomEvent(_) => {}
             }
         }
     }

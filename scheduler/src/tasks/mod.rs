@@ -31,7 +31,9 @@ use vigil_domain::aggregate::Aggregate;
 use vigil_domain::commit::{CommandMeta, Recorded};
 use vigil_domain::data::document::{Document, DocumentEvent};
 use vigil_domain::event::{Event, ScheduleEvent, TaskEvent};
+use vigil_domain::events::{CustomEvent, CustomEventCommand, EventError, EventPublished};
 use vigil_domain::id::{Digest, Id, StreamId};
+use vigil_domain::json::JsonOf;
 use vigil_domain::log::{Filter, LogError};
 use vigil_domain::tasks::function::{self, Function, FunctionError, RHAI};
 use vigil_domain::tasks::schedule::{Schedule, ScheduleCommand, ScheduleError, ScheduleFired};
@@ -642,6 +644,52 @@ impl Tasks {
         }
     }
 
+    /// Publishes the `task_failed` event of task `id`'s final failure (once: its id is derived
+    /// from the task).
+    async fn announce_failure(
+        &self,
+        id: Id,
+        at: Timestamp,
+        failed: &TaskFailed,
+    ) -> Result<(), Retry> {
+        let (task, _) = self
+            .bus
+            .load::<Task>(&StreamId::of(Task::KIND, id))
+            .await
+            .map_err(Retry::new)?;
+        let function_name = task.created.map(|c| c.function_name).unwrap_or_default();
+        let content = json!({
+            "id": id.to_string(),
+            "functionName": function_name,
+            "error": {
+                "type": failed.error.kind.wire_name(),
+                "name": failed.error.name,
+                "message": failed.error.message,
+            },
+        });
+        let published = EventPublished {
+            event_type: "task_failed".into(),
+            content: JsonOf(match content {
+                Value::Object(content) => content,
+                _ => serde_json::Map::new(),
+            }),
+        };
+        let event = Id::derived(at, format!("task_failed/{id}").as_bytes());
+        match self
+            .bus
+            .execute_new::<CustomEvent>(
+                &StreamId::of(CustomEvent::KIND, event),
+                &CustomEventCommand::Publish(published),
+                &task_step(id, "task_failed"),
+                None,
+            )
+            .await
+        {
+            Ok(_) | Err(CommandError::Domain(EventError::AlreadyPublished)) => Ok(()),
+            Err(error) => Err(Retry::new(error)),
+        }
+    }
+
     /// Creates the task a schedule's firing names.
     async fn create_scheduled(&self, id: Id, fired: &ScheduleFired) -> Result<(), Retry> {
         let stream = StreamId::of(Schedule::KIND, id);
@@ -734,10 +782,13 @@ impl Reactor for Tasks {
                         self.leases.remove(id);
                         self.create_retry(id, retried).await?;
                     }
-                    Event::Task(
-                        TaskEvent::Completed(_) | TaskEvent::Failed(_) | TaskEvent::Canceled(_),
-                    ) => {
+                    Event::Task(TaskEvent::Completed(_) | TaskEvent::Canceled(_)) => {
                         self.leases.remove(id);
+                    }
+                    Event::Task(TaskEvent::Failed(failed)) => {
+                        self.leases.remove(id);
+                        self.announce_failure(id, recorded.commit.recorded_at, failed)
+                            .await?;
                     }
                     Event::Schedule(ScheduleEvent::Created(created)) => {
                         self.schedules.set(id, created.start_at.millis());

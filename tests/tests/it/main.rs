@@ -9,6 +9,7 @@ mod cli;
 mod commands;
 mod document_indexes;
 mod documents;
+mod events;
 mod fuzz;
 mod groups;
 mod grpc;

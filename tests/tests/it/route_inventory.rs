@@ -381,6 +381,9 @@ pub(crate) const INVENTORY: &[(&str, &str, Guard)] = &[
         "/tasks/v1/schedules/{schedule_id}",
         Guard::Permission,
     ),
+    ("GET", "/events/v1/health", Guard::Public),
+    ("GET", "/events/v1", Guard::Permission),
+    ("POST", "/events/v1", Guard::Permission),
     // Who may execute is the function's permission mode's business (`public`: anyone).
     (
         "POST",
@@ -401,6 +404,7 @@ fn mounted_routes() -> anyhow::Result<BTreeSet<(String, String)>> {
         ("users_v1", "/users/v1"),
         ("data_v1", "/data/v1"),
         ("tasks_v1", "/tasks/v1"),
+        ("events_v1", "/events/v1"),
     ] {
         for entry in std::fs::read_dir(routes.join(folder))? {
             collect(&std::fs::read_to_string(entry?.path())?, prefix, &mut found);

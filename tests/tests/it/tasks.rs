@@ -396,7 +396,8 @@ in_both_deployments! {
         let mut distinct = slots.clone();
         distinct.dedup();
         assert_eq!(distinct, slots, "a slot fired twice: {slots:?}");
-        assert_eq!(tasks[0]["startTimestamp"], schedule["startTimestamp"]);
+        let history = server.history(&format!("schedule-{id}")).await?;
+        assert_eq!(tasks[0]["startTimestamp"], schedule["startTimestamp"], "{history:?} {tasks:?}");
         assert_eq!(tasks[0]["data"], json!({"n": 1}));
         for task in &tasks {
             let done = finished(&server, &admin, task["id"].as_str().unwrap_or_default()).await?;

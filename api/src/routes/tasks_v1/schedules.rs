@@ -111,20 +111,28 @@ async fn create(
         .bus
         .execute_new::<Schedule>(
             &StreamId::of(Schedule::KIND, id),
-            &ScheduleCommand::Create(schedule),
+            &ScheduleCommand::Create(schedule.clone()),
             &caller.meta(),
             None,
         )
         .await?;
     state.settle(outcome.position).await?;
-    let query = vigil_projections::rql::parse(&format!("eq(id,{id})"))?;
-    let row = model::schedules(&state.store, &query)
-        .await?
-        .data
-        .into_iter()
-        .next()
-        .ok_or_else(|| ApiError::new(ExhCode::ResourceUnknown, "No schedule has this id"))?;
-    Ok(Json(schedule_json(&row)))
+    // As created: by now its first slot may have fired.
+    let at = outcome
+        .recorded_at
+        .unwrap_or_else(vigil_commands::ids::now)
+        .millis();
+    Ok(Json(schedule_json(&ScheduleRow {
+        id: id.to_string(),
+        function_name: schedule.function_name,
+        interval_seconds: i64::try_from(schedule.interval_seconds).unwrap_or(i64::MAX),
+        data: sqlx::types::Json(Value::Object(schedule.data.0)),
+        priority: schedule.priority,
+        start_timestamp: schedule.start_at.millis(),
+        next_timestamp: schedule.start_at.millis(),
+        creation_timestamp: at,
+        update_timestamp: at,
+    })))
 }
 
 /// `DELETE /tasks/v1/schedules/{scheduleId}`: no more firings (tasks already made stay).
