@@ -32,6 +32,7 @@ pub fn app(state: AppState, edge: Edge) -> NormalizePath<Router> {
         .nest("/data/v1", routes::data_v1::router())
         .nest("/tasks/v1", routes::tasks_v1::router())
         .nest("/events/v1", routes::events_v1::router())
+        .nest("/dispatchers/v1", routes::dispatchers_v1::router())
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)

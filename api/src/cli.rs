@@ -27,6 +27,7 @@ use vigil_projections::runner::{self, Projector};
 use vigil_projections::store::ReadStore;
 use vigil_scheduler::bulk::BulkJobs;
 use vigil_scheduler::delays::Delays;
+use vigil_scheduler::dispatchers::Dispatchers;
 use vigil_scheduler::group_sync::GroupSync;
 use vigil_scheduler::mail::{MailConfig, Mailer};
 use vigil_scheduler::runner::{Reactor, Reactors};
@@ -504,6 +505,11 @@ pub async fn start(
     let runner = TaskRunner::new(bus.clone(), blobs, task_concurrency);
     reactors.push(Box::new(Tasks::new(
         runner.clone(),
+        bus.clone(),
+        store.clone(),
+        progresses.clone(),
+    )));
+    reactors.push(Box::new(Dispatchers::new(
         bus.clone(),
         store.clone(),
         progresses,

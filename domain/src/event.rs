@@ -22,6 +22,7 @@ pub use crate::auth::sso::SsoTokenEvent;
 pub use crate::data::document::DocumentEvent;
 pub use crate::data::schema::SchemaEvent;
 pub use crate::deployment::DeploymentEvent;
+pub use crate::dispatchers::DispatcherEvent;
 pub use crate::events::CustomEventEvent;
 pub use crate::reservation::ReservationEvent;
 pub use crate::tasks::function::FunctionEvent;
@@ -150,6 +151,7 @@ areas!(
     Task(TaskEvent) in crate::tasks::task::Task,
     Schedule(ScheduleEvent) in crate::tasks::schedule::Schedule,
     CustomEvent(CustomEventEvent) in crate::events::CustomEvent,
+    Dispatcher(DispatcherEvent) in crate::dispatchers::Dispatcher,
 );
 
 /// The events of one area, which a commit's [`Event`] wraps.

@@ -13,7 +13,7 @@
 //! - [`error`]: the Extra Horizon error catalogue.
 //! - [`json`]: JSON values (configurations, document data) inside events.
 //! - One folder per Extra Horizon service, one module per aggregate in it: [`users`], [`auth`],
-//!   [`data`], [`tasks`], [`events`]; and the aggregates every service uses: [`deployment`], [`reservation`].
+//!   [`data`], [`tasks`], [`events`], [`dispatchers`]; and the aggregates every service uses: [`deployment`], [`reservation`].
 
 pub mod actor;
 pub mod aggregate;
@@ -21,6 +21,7 @@ pub mod auth;
 pub mod commit;
 pub mod data;
 pub mod deployment;
+pub mod dispatchers;
 pub mod error;
 pub mod event;
 pub mod events;

@@ -1128,6 +1128,44 @@ pub fn samples() -> Vec<(Event, &'static str, &'static str)> {
             "event.published",
             "17000174087b2261223a7b7d7d",
         ),
+        (
+            DispatcherEvent::Created(crate::dispatchers::DispatcherCreated {
+                attributes: dispatcher_attributes(),
+                actions: vec![task_action(), mail_action()],
+            })
+            .into(),
+            "dispatcher.created",
+            "1800016501016e0001017402040404040404040404040404010161010164000166097b226b223a2276227d00010a050505050505050505050505000001010d61406578616d706c652e636f6d0000010174",
+        ),
+        (
+            DispatcherEvent::Updated(dispatcher_attributes()).into(),
+            "dispatcher.updated",
+            "1801016501016e00010174",
+        ),
+        (
+            DispatcherEvent::ActionAdded(actions_changed()).into(),
+            "dispatcher.action_added",
+            "180205050505050505050505050502040404040404040404040404010161010164000166097b226b223a2276227d00010a050505050505050505050505000001010d61406578616d706c652e636f6d0000010174",
+        ),
+        (
+            DispatcherEvent::ActionUpdated(actions_changed()).into(),
+            "dispatcher.action_updated",
+            "180305050505050505050505050502040404040404040404040404010161010164000166097b226b223a2276227d00010a050505050505050505050505000001010d61406578616d706c652e636f6d0000010174",
+        ),
+        (
+            DispatcherEvent::ActionRemoved(crate::dispatchers::ActionsChanged {
+                id: id(4),
+                actions: vec![],
+            })
+            .into(),
+            "dispatcher.action_removed",
+            "180404040404040404040404040400",
+        ),
+        (
+            DispatcherEvent::Deleted(crate::dispatchers::DispatcherDeleted {}).into(),
+            "dispatcher.deleted",
+            "1805",
+        ),
     ]
 }
 
@@ -1211,5 +1249,49 @@ fn run_error() -> crate::tasks::task::RunError {
         kind: crate::tasks::task::ErrorKind::Runtime,
         name: "E".into(),
         message: "m".into(),
+    }
+}
+
+fn dispatcher_attributes() -> crate::dispatchers::DispatcherAttributes {
+    crate::dispatchers::DispatcherAttributes {
+        event_type: "e".into(),
+        name: Some("n".into()),
+        description: None,
+        tags: vec!["t".into()],
+    }
+}
+
+fn task_action() -> crate::dispatchers::Action {
+    crate::dispatchers::Action {
+        id: id(4),
+        name: Some("a".into()),
+        description: Some("d".into()),
+        kind: crate::dispatchers::ActionKind::Task(crate::dispatchers::TaskAction {
+            function_name: "f".into(),
+            data: object(serde_json::json!({"k": "v"})),
+            tags: vec![],
+            start_at: Some(Timestamp(5)),
+        }),
+    }
+}
+
+fn mail_action() -> crate::dispatchers::Action {
+    crate::dispatchers::Action {
+        id: id(5),
+        name: None,
+        description: None,
+        kind: crate::dispatchers::ActionKind::Mail(crate::dispatchers::MailAction {
+            to: vec!["a@example.com".into()],
+            cc: vec![],
+            bcc: vec![],
+            template_id: Some("t".into()),
+        }),
+    }
+}
+
+fn actions_changed() -> crate::dispatchers::ActionsChanged {
+    crate::dispatchers::ActionsChanged {
+        id: id(5),
+        actions: vec![task_action(), mail_action()],
     }
 }

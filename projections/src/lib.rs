@@ -19,6 +19,7 @@
 pub mod access;
 pub mod auth;
 pub mod data;
+pub mod dispatchers;
 pub mod events;
 pub mod json_sql;
 pub mod nonces;
@@ -52,6 +53,7 @@ pub fn all() -> Vec<Arc<dyn runner::Projection>> {
         Arc::new(tasks::task::Tasks),
         Arc::new(tasks::schedule::Schedules),
         Arc::new(events::Events),
+        Arc::new(dispatchers::Dispatchers),
     ]
 }
 

@@ -12,9 +12,11 @@
 //! - [`delays`]: workflow steps paused by `delay` actions, resumed when they are due.
 //! - [`bulk`]: changes to many users at once, finished when the node that started one stopped.
 //! - [`tasks`]: the task queue, the task runner and the `rhai` runtime.
+//! - [`dispatchers`]: the dispatchers' actions, run on the events they follow.
 
 pub mod bulk;
 pub mod delays;
+pub mod dispatchers;
 pub mod group_sync;
 pub mod mail;
 pub mod runner;

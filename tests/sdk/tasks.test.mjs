@@ -150,3 +150,50 @@ test('a schedule runs its function every interval until deleted', async () => {
   assert.deepEqual(await admin.tasks.schedules.remove(schedule.id), { affectedRecords: 1 });
   await assert.rejects(admin.tasks.schedules.remove(schedule.id), ResourceUnknownError);
 });
+
+test('a dispatcher runs a function on a custom event, and on a task_failed event', async () => {
+  const admin = await loggedIn(adminEmail, adminPassword);
+  await rhai(admin, 'sdk-on-event', 'fn handler(task) { task.data.event.content }');
+  const dispatcher = await admin.dispatchers.create({
+    eventType: 'sdk_measurement_analyzed',
+    name: 'sdk dispatcher',
+    actions: [{ type: 'task', name: 'run', functionName: 'sdk-on-event', data: { origin: 'dispatcher' } }],
+  });
+  assert.equal(dispatcher.actions[0].functionName, 'sdk-on-event');
+  const event = await admin.events.create({ type: 'sdk_measurement_analyzed', content: { patient_id: 'p1' } });
+  const deadline = Date.now() + 60_000;
+  let task;
+  while (!task) {
+    task = await admin.tasks.findFirst({ rql: '?eq(functionName,sdk-on-event)' });
+    if (!task) {
+      assert.ok(Date.now() < deadline, 'no task was created');
+      await new Promise((resolve) => { setTimeout(resolve, 50); });
+    }
+  }
+  assert.equal(task.data.origin, 'dispatcher');
+  assert.equal(task.data.event.id, event.id);
+  assert.equal((await finished(admin, task.id)).status, 'complete');
+  const added = await admin.dispatchers.actions.create(dispatcher.id, { type: 'task', functionName: 'sdk-on-event' });
+  assert.deepEqual(await admin.dispatchers.actions.update(dispatcher.id, added.id, { data: { n: 1 } }), { affectedRecords: 1 });
+  assert.deepEqual(await admin.dispatchers.actions.remove(dispatcher.id, added.id), { affectedRecords: 1 });
+  assert.deepEqual(await admin.dispatchers.update(dispatcher.id, { description: 'described' }), { affectedRecords: 1 });
+  assert.equal((await admin.dispatchers.findById(dispatcher.id)).description, 'described');
+
+  // A final failure is a task_failed event, which a dispatcher hands to a second function.
+  await rhai(admin, 'sdk-fails', 'fn handler(task) { throw #{ name: "DATABASE_ERROR", message: "gone" } }');
+  await rhai(admin, 'sdk-on-failure', 'fn handler(task) { task.data.event.content.functionName }');
+  await admin.dispatchers.create({ eventType: 'task_failed', actions: [{ type: 'task', functionName: 'sdk-on-failure' }] });
+  const failing = await admin.tasks.create({ functionName: 'sdk-fails' });
+  assert.equal((await finished(admin, failing.id)).status, 'failed');
+  let handled;
+  while (!handled) {
+    handled = await admin.tasks.findFirst({ rql: '?eq(functionName,sdk-on-failure)' });
+    if (!handled) {
+      assert.ok(Date.now() < deadline, 'task_failed was not dispatched');
+      await new Promise((resolve) => { setTimeout(resolve, 50); });
+    }
+  }
+  assert.equal(handled.data.event.content.id, failing.id);
+  assert.equal(handled.data.event.content.error.name, 'DATABASE_ERROR');
+  assert.deepEqual(await admin.dispatchers.remove(dispatcher.id), { affectedRecords: 1 });
+});

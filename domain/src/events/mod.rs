@@ -120,6 +120,19 @@ pub struct Published {
     pub at: Timestamp,
 }
 
+impl Published {
+    /// The event as the event service shows it (snake_case, epoch milliseconds).
+    pub fn json(&self) -> Value {
+        json!({
+            "id": self.id.to_string(),
+            "type": self.event_type,
+            "content": self.content,
+            "creation_timestamp": self.at.millis(),
+            "update_timestamp": self.at.millis(),
+        })
+    }
+}
+
 /// The stream kinds whose commits publish events.
 pub const PUBLISHING_KINDS: &[&str] = &[CustomEvent::KIND, crate::users::user::User::KIND];
 

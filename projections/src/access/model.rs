@@ -114,7 +114,8 @@ impl Model {
                 | Event::Function(_)
                 | Event::Task(_)
                 | Event::Schedule(_)
-                | Event::CustomEvent(_) => {}
+                | Event::CustomEvent(_)
+                | Event::Dispatcher(_) => {}
             }
         }
     }

@@ -101,7 +101,7 @@ fn task_step(id: Id, step: &str) -> CommandMeta {
     system(format!("task/{id}/{step}"), Some(format!("task-{id}")))
 }
 
-fn system(command_id: String, causation: Option<String>) -> CommandMeta {
+pub(crate) fn system(command_id: String, causation: Option<String>) -> CommandMeta {
     CommandMeta {
         command_id,
         correlation_id: "tasks".into(),
@@ -392,6 +392,28 @@ pub async fn default_priority(bus: &CommandBus, function_name: &str) -> Result<i
         .unwrap_or(0))
 }
 
+/// Creates task `id` as Vigil itself; one that exists already is left as it is, so a reaction
+/// repeated creates the task once.
+pub(crate) async fn create_task(
+    bus: &CommandBus,
+    id: Id,
+    task: TaskCreated,
+    meta: &CommandMeta,
+) -> Result<(), Retry> {
+    let command = TaskCommand::Create { task, direct: None };
+    match bus
+        .execute_new::<Task>(&StreamId::of(Task::KIND, id), &command, meta, None)
+        .await
+    {
+        Ok(_) | Err(CommandError::Domain(TaskError::AlreadyExists)) => Ok(()),
+        Err(CommandError::Domain(refused)) => {
+            tracing::error!(%refused, task = %id, "a requested task cannot be created");
+            Ok(())
+        }
+        Err(error) => Err(Retry::new(error)),
+    }
+}
+
 /// Tasks by when they may start.
 type Waiting = BTreeSet<(i64, Id, i64)>;
 /// Tasks that may start, highest priority first, then earliest start.
@@ -504,24 +526,7 @@ impl Tasks {
             format!("task-request/{seed}"),
             Some(format!("{}@{}", commit.stream, commit.version)),
         );
-        self.create(id, task, &meta).await
-    }
-
-    /// Creates task `id` as Vigil itself; one that exists already is left as it is.
-    async fn create(&self, id: Id, task: TaskCreated, meta: &CommandMeta) -> Result<(), Retry> {
-        let command = TaskCommand::Create { task, direct: None };
-        match self
-            .bus
-            .execute_new::<Task>(&StreamId::of(Task::KIND, id), &command, meta, None)
-            .await
-        {
-            Ok(_) | Err(CommandError::Domain(TaskError::AlreadyExists)) => Ok(()),
-            Err(CommandError::Domain(refused)) => {
-                tracing::error!(%refused, task = %id, "a requested task cannot be created");
-                Ok(())
-            }
-            Err(error) => Err(Retry::new(error)),
-        }
+        create_task(&self.bus, id, task, &meta).await
     }
 
     /// Creates the task that tries task `id` again.
@@ -535,8 +540,13 @@ impl Tasks {
             return Ok(());
         };
         let retry = retry_of(id, &created, retried);
-        self.create(retried.retried_by, retry, &task_step(id, "retry"))
-            .await
+        create_task(
+            &self.bus,
+            retried.retried_by,
+            retry,
+            &task_step(id, "retry"),
+        )
+        .await
     }
 
     /// Starts the ready tasks while slots are free.
@@ -717,7 +727,7 @@ impl Tasks {
             format!("schedule/{id}/task/{slot}"),
             Some(format!("schedule-{id}")),
         );
-        self.create(fired.task_id, task, &meta).await
+        create_task(&self.bus, fired.task_id, task, &meta).await
     }
 }
 

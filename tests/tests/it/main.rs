@@ -7,6 +7,7 @@ mod applications;
 mod authorizations;
 mod cli;
 mod commands;
+mod dispatchers;
 mod document_indexes;
 mod documents;
 mod events;

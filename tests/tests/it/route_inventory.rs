@@ -381,6 +381,30 @@ pub(crate) const INVENTORY: &[(&str, &str, Guard)] = &[
         "/tasks/v1/schedules/{schedule_id}",
         Guard::Permission,
     ),
+    ("GET", "/dispatchers/v1/health", Guard::Public),
+    ("GET", "/dispatchers/v1", Guard::Permission),
+    ("POST", "/dispatchers/v1", Guard::Permission),
+    ("PUT", "/dispatchers/v1/{dispatcher_id}", Guard::Permission),
+    (
+        "DELETE",
+        "/dispatchers/v1/{dispatcher_id}",
+        Guard::Permission,
+    ),
+    (
+        "POST",
+        "/dispatchers/v1/{dispatcher_id}/actions",
+        Guard::Permission,
+    ),
+    (
+        "PUT",
+        "/dispatchers/v1/{dispatcher_id}/actions/{action_id}",
+        Guard::Permission,
+    ),
+    (
+        "DELETE",
+        "/dispatchers/v1/{dispatcher_id}/actions/{action_id}",
+        Guard::Permission,
+    ),
     ("GET", "/events/v1/health", Guard::Public),
     ("GET", "/events/v1", Guard::Permission),
     ("POST", "/events/v1", Guard::Permission),
@@ -405,6 +429,7 @@ fn mounted_routes() -> anyhow::Result<BTreeSet<(String, String)>> {
         ("data_v1", "/data/v1"),
         ("tasks_v1", "/tasks/v1"),
         ("events_v1", "/events/v1"),
+        ("dispatchers_v1", "/dispatchers/v1"),
     ] {
         for entry in std::fs::read_dir(routes.join(folder))? {
             collect(&std::fs::read_to_string(entry?.path())?, prefix, &mut found);

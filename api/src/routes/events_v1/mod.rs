@@ -7,7 +7,7 @@ use axum::{Json, Router};
 use serde_json::{Map, Value, json};
 use vigil_domain::aggregate::Aggregate;
 use vigil_domain::error::ExhCode;
-use vigil_domain::events::{CustomEvent, CustomEventCommand, EventPublished};
+use vigil_domain::events::{CustomEvent, CustomEventCommand, EventPublished, Published};
 use vigil_domain::id::StreamId;
 use vigil_domain::json::JsonOf;
 use vigil_projections::events::{self as model, EventRow};
@@ -87,15 +87,11 @@ async fn create(
         )
         .await?;
     state.settle(outcome.position).await?;
-    let at = outcome
-        .recorded_at
-        .unwrap_or_else(vigil_commands::ids::now)
-        .millis();
-    Ok(Json(json!({
-        "id": id.to_string(),
-        "type": published.event_type,
-        "content": published.content.0,
-        "creation_timestamp": at,
-        "update_timestamp": at,
-    })))
+    let published = Published {
+        id,
+        event_type: published.event_type,
+        content: published.content.0,
+        at: outcome.recorded_at.unwrap_or_else(vigil_commands::ids::now),
+    };
+    Ok(Json(published.json()))
 }
