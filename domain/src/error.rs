@@ -137,6 +137,12 @@ catalogue! {
     FunctionRuntime = (1406, "LAMBDA_RUNTIME_EXCEPTION", 400),
     InvalidFunctionName = (1407, "INVALID_FUNCTION_NAME_EXCEPTION", 400),
     NoTaskLogsFound = (1408, "NO_TASK_LOGS_FOUND_EXCEPTION", 400),
+    /// An API function answered a status outside 200–499, or no answer.
+    InvalidApiFunctionResult = (1409, "INVALID_API_FUNCTION_RESULT_EXCEPTION", 400),
+    /// API functions are for functions whose time limit is at most 30 seconds.
+    ApiFunctionTimeLimit = (1411, "TIME_LIMIT_EXCEEDS_API_FUNCTION_MAXIMUM_EXCEPTION", 400),
+    ConcurrentApiFunctionLimit = (1412, "CONCURRENT_API_FUNCTION_LIMIT_EXCEPTION", 400),
+    NoApiRequestLogsFound = (1413, "NO_API_REQUEST_LOGS_FOUND_EXCEPTION", 400),
 }
 
 /// A business error that knows its catalogue entry.

@@ -25,6 +25,7 @@ pub use crate::deployment::DeploymentEvent;
 pub use crate::dispatchers::DispatcherEvent;
 pub use crate::events::CustomEventEvent;
 pub use crate::reservation::ReservationEvent;
+pub use crate::tasks::api_request::ApiRequestEvent;
 pub use crate::tasks::function::FunctionEvent;
 pub use crate::tasks::schedule::ScheduleEvent;
 pub use crate::tasks::task::TaskEvent;
@@ -152,6 +153,7 @@ areas!(
     Schedule(ScheduleEvent) in crate::tasks::schedule::Schedule,
     CustomEvent(CustomEventEvent) in crate::events::CustomEvent,
     Dispatcher(DispatcherEvent) in crate::dispatchers::Dispatcher,
+    ApiRequest(ApiRequestEvent) in crate::tasks::api_request::ApiRequest,
 );
 
 /// The events of one area, which a commit's [`Event`] wraps.

@@ -1166,6 +1166,22 @@ pub fn samples() -> Vec<(Event, &'static str, &'static str)> {
             "dispatcher.deleted",
             "1805",
         ),
+        (
+            ApiRequestEvent::Recorded(crate::tasks::api_request::ApiRequestRecorded {
+                function_name: "f".into(),
+                method: "GET".into(),
+                path: "/p?q=1".into(),
+                user_id: Some(id(1)),
+                application_id: None,
+                status_code: 201,
+                duration_ms: 4,
+                error: Some(run_error()),
+                run: run_record(),
+            })
+            .into(),
+            "api_request.recorded",
+            "1900016603474554062f703f713d310101010101010101010101010100c9010401010145016d010a016d01036e6f77025b5d0135",
+        ),
     ]
 }
 

@@ -54,6 +54,7 @@ pub fn all() -> Vec<Arc<dyn runner::Projection>> {
         Arc::new(tasks::schedule::Schedules),
         Arc::new(events::Events),
         Arc::new(dispatchers::Dispatchers),
+        Arc::new(tasks::api_request::ApiRequests),
     ]
 }
 

@@ -197,3 +197,18 @@ test('a dispatcher runs a function on a custom event, and on a task_failed event
   assert.equal(handled.data.event.content.error.name, 'DATABASE_ERROR');
   assert.deepEqual(await admin.dispatchers.remove(dispatcher.id), { affectedRecords: 1 });
 });
+
+test('an API function answers a GET with its own status and header', async () => {
+  const admin = await loggedIn(adminEmail, adminPassword);
+  await rhai(admin, 'sdk-api', 'fn handler(request) { #{ statusCode: 202, headers: #{ "x-vigil": "yes" }, body: #{ path: request.rawPath } } }', {
+    executionOptions: { permissionMode: 'allUsers' },
+  });
+  const answer = await admin.tasks.api.get('sdk-api', '/hello/world');
+  assert.deepEqual(answer, { path: '/hello/world' });
+  const raw = await admin.raw.get('/tasks/v1/api/sdk-api/x');
+  assert.equal(raw.status, 202);
+  assert.equal(raw.headers['x-vigil'], 'yes');
+  const requests = await admin.tasks.apiRequests.find({ rql: '?eq(functionName,sdk-api)' });
+  assert.ok(requests.data.length >= 1);
+  assert.equal(requests.data[0].statusCode, 202);
+});

@@ -54,6 +54,30 @@ impl PermissionMode {
     }
 }
 
+impl PermissionMode {
+    /// Whether `actor` may run the function named `function_name` directly (`EXECUTE_TASK_FUNCTION`)
+    /// or as an API function (`EXECUTE_API_FUNCTION`, the `permission` given): anyone in `public`
+    /// mode, any user in `allUsers` mode, else who holds the permission for the function.
+    pub fn allows(
+        self,
+        actor: &crate::actor::Actor,
+        permission: &str,
+        function_name: &str,
+    ) -> Result<(), String> {
+        let allowed = match self {
+            Self::Public => true,
+            Self::AllUsers => actor.is_system() || actor.record().user_id.is_some(),
+            Self::PermissionRequired => false,
+        };
+        let scoped = format!("{permission}:{function_name}");
+        if allowed || actor.allows(&scoped) {
+            Ok(())
+        } else {
+            Err(scoped)
+        }
+    }
+}
+
 /// Whether a failed run is tried again, and after which errors (by name; none listed: all).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(test, derive(proptest_derive::Arbitrary))]

@@ -62,6 +62,8 @@ impl TaskStatus {
 pub enum ErrorKind {
     Invocation,
     Runtime,
+    /// An API function answered what cannot be an answer.
+    Response,
 }
 
 impl ErrorKind {
@@ -69,6 +71,7 @@ impl ErrorKind {
         match self {
             Self::Invocation => "invocation",
             Self::Runtime => "runtime",
+            Self::Response => "response",
         }
     }
 }
@@ -287,21 +290,10 @@ impl Aggregate for Task {
             TaskCommand::Create {
                 direct: Some(execution),
                 ..
-            } => {
-                let allowed = match execution.mode {
-                    PermissionMode::Public => true,
-                    PermissionMode::AllUsers => {
-                        actor.is_system() || actor.record().user_id.is_some()
-                    }
-                    PermissionMode::PermissionRequired => false,
-                };
-                let permission = format!("EXECUTE_TASK_FUNCTION:{}", execution.function_name);
-                if allowed || actor.allows(&permission) {
-                    Ok(())
-                } else {
-                    Err(TaskError::NoPermission(permission))
-                }
-            }
+            } => execution
+                .mode
+                .allows(actor, "EXECUTE_TASK_FUNCTION", &execution.function_name)
+                .map_err(TaskError::NoPermission),
             TaskCommand::Create { direct: None, .. } => {
                 actor.require("CREATE_TASKS", |p| TaskError::NoPermission(p.into()))
             }

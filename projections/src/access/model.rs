@@ -115,7 +115,8 @@ impl Model {
                 | Event::Task(_)
                 | Event::Schedule(_)
                 | Event::CustomEvent(_)
-                | Event::Dispatcher(_) => {}
+                | Event::Dispatcher(_)
+                | Event::ApiRequest(_) => {}
             }
         }
     }

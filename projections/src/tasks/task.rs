@@ -66,26 +66,88 @@ pub fn error_json(error: &RunError) -> JsonValue {
     json!({"type": error.kind.wire_name(), "name": error.name, "message": error.message})
 }
 
-/// The lines a run logged, into `task_logs_v1`.
-fn log_lines(
-    changes: &mut Changes,
-    id: &str,
-    position: u64,
-    logs: &[LogLine],
-) -> Result<(), ProjectionError> {
-    for (line, log) in logs.iter().enumerate() {
-        changes.upsert(
-            &TASK_LOGS,
-            position,
-            [
-                ("task_id", id.into()),
-                ("line", i64::try_from(line).unwrap_or(i64::MAX).into()),
-                ("message", log.message.clone().into()),
-                ("timestamp", log.at.millis().into()),
-            ],
-        )?;
+/// Where the lines runs logged are kept: a table keyed by what ran and the line's number.
+pub struct RunLogs {
+    table: &'static Table,
+    /// The column naming what ran (a task, an API request).
+    owner: &'static str,
+    select: &'static str,
+    from: &'static str,
+}
+
+/// The lines tasks' runs logged.
+pub static TASK_RUN_LOGS: RunLogs = RunLogs {
+    table: &TASK_LOGS,
+    owner: "task_id",
+    select: "SELECT message, timestamp FROM task_logs_v1",
+    from: "FROM task_logs_v1",
+};
+
+impl RunLogs {
+    pub(crate) const fn new(
+        table: &'static Table,
+        owner: &'static str,
+        select: &'static str,
+        from: &'static str,
+    ) -> Self {
+        Self {
+            table,
+            owner,
+            select,
+            from,
+        }
     }
-    Ok(())
+
+    /// Writes the lines the run of `id` logged.
+    pub(crate) fn write(
+        &self,
+        changes: &mut Changes,
+        id: &str,
+        position: u64,
+        logs: &[LogLine],
+    ) -> Result<(), ProjectionError> {
+        for (line, log) in logs.iter().enumerate() {
+            changes.upsert(
+                self.table,
+                position,
+                [
+                    (self.owner, id.into()),
+                    ("line", i64::try_from(line).unwrap_or(i64::MAX).into()),
+                    ("message", log.message.clone().into()),
+                    ("timestamp", log.at.millis().into()),
+                ],
+            )?;
+        }
+        Ok(())
+    }
+
+    /// A page of the lines the run of `id` logged, in the order it logged them unless sorted.
+    pub async fn page(
+        &self,
+        store: &ReadStore,
+        id: &str,
+        query: &Query,
+    ) -> Result<Page<LogRow>, QueryError> {
+        let mut visible = Sql::default();
+        visible.text = format!(
+            "{} = {}",
+            self.owner,
+            visible.bind(Value::Text(id.to_owned()))
+        );
+        let compiled = List {
+            select: self.select,
+            from: self.from,
+            fields: LOG_FIELDS,
+            relations: &[],
+            json: &[],
+            indexed: Indexes::NONE,
+            tiebreak: "line",
+            visible: Some(visible),
+            limits: Limits::STANDARD,
+        }
+        .compile(store, query)?;
+        crate::fetch_page!(store, compiled, LogRow)
+    }
 }
 
 impl Projection for Tasks {
@@ -149,20 +211,20 @@ impl Projection for Tasks {
                 TaskEvent::Completed(e) => {
                     cells.extend(status(TaskStatus::Complete));
                     cells.push(("lease_until", Value::Null));
-                    log_lines(changes, id, position, &e.run.logs)?;
+                    TASK_RUN_LOGS.write(changes, id, position, &e.run.logs)?;
                 }
                 TaskEvent::Failed(e) => {
                     cells.extend(status(TaskStatus::Failed));
                     cells.push(("lease_until", Value::Null));
                     cells.push(("error", Value::Json(error_json(&e.error))));
-                    log_lines(changes, id, position, &e.run.logs)?;
+                    TASK_RUN_LOGS.write(changes, id, position, &e.run.logs)?;
                 }
                 TaskEvent::Retried(e) => {
                     cells.extend(status(TaskStatus::Retried));
                     cells.push(("lease_until", Value::Null));
                     cells.push(("error", Value::Json(error_json(&e.error))));
                     cells.push(("retried_by_task_id", e.retried_by.to_string().into()));
-                    log_lines(changes, id, position, &e.run.logs)?;
+                    TASK_RUN_LOGS.write(changes, id, position, &e.run.logs)?;
                 }
                 TaskEvent::Canceled(_) => cells.extend(status(TaskStatus::Canceled)),
             }
@@ -300,29 +362,3 @@ const LOG_FIELDS: &[Field] = &[
     Field::new("message", "message", FieldType::Text),
     Field::new("timestamp", "timestamp", FieldType::Timestamp),
 ];
-
-/// A page of the lines task `task_id` logged, in the order it logged them unless sorted.
-pub async fn logs(
-    store: &ReadStore,
-    task_id: &str,
-    query: &Query,
-) -> Result<Page<LogRow>, QueryError> {
-    let mut visible = Sql::default();
-    visible.text = format!(
-        "task_id = {}",
-        visible.bind(Value::Text(task_id.to_owned()))
-    );
-    let compiled = List {
-        select: "SELECT message, timestamp FROM task_logs_v1",
-        from: "FROM task_logs_v1",
-        fields: LOG_FIELDS,
-        relations: &[],
-        json: &[],
-        indexed: Indexes::NONE,
-        tiebreak: "line",
-        visible: Some(visible),
-        limits: Limits::STANDARD,
-    }
-    .compile(store, query)?;
-    crate::fetch_page!(store, compiled, LogRow)
-}

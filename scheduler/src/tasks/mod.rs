@@ -290,17 +290,60 @@ impl TaskRunner {
                     .await;
             }
         };
+        let event = task_json(id, created, TaskStatus::InProgress, Timestamp::now());
+        let ran = Self::run_script(script, event, &settings).await?;
+        drop(slot);
+        self.finish(&stream, id, created, &settings, ran.result, ran.record)
+            .await
+    }
+
+    /// Runs `script` with `event` under `settings`' limits, off the async threads.
+    async fn run_script(
+        script: Arc<Script>,
+        event: Value,
+        settings: &function::FunctionSettings,
+    ) -> Result<rhai::Ran, RunnerError> {
         let limits = Limits {
             time: Duration::from_secs(u64::from(settings.time_limit)),
             memory_mb: settings.memory_limit,
         };
-        let event = task_json(id, created, TaskStatus::InProgress, Timestamp::now());
-        let ran = tokio::task::spawn_blocking(move || script.run(&event, limits, Host::live()))
+        tokio::task::spawn_blocking(move || script.run(&event, limits, Host::live()))
             .await
-            .map_err(|e| RunnerError::Crashed(e.to_string()))?;
+            .map_err(|e| RunnerError::Crashed(e.to_string()))
+    }
+
+    /// Calls the function of `settings` and `code` (an API function) with `event` in `slot`:
+    /// what it returned or why it failed, and what the run logged.
+    pub async fn invoke(
+        &self,
+        settings: &function::FunctionSettings,
+        code: &function::FunctionCode,
+        event: Value,
+        slot: OwnedSemaphorePermit,
+    ) -> Result<rhai::Ran, RunnerError> {
+        if settings.runtime != RHAI {
+            return Ok(rhai::Ran {
+                result: Err(invocation(
+                    "RuntimeUnavailable",
+                    format!(
+                        "this deployment does not run {} functions",
+                        settings.runtime
+                    ),
+                )),
+                record: RunRecord::default(),
+                diverged: None,
+            });
+        }
+        let ran = match self.script(code.digest, &settings.entry_point).await? {
+            Ok(script) => Self::run_script(script, event, settings).await?,
+            Err(error) => rhai::Ran {
+                result: Err(error),
+                record: RunRecord::default(),
+                diverged: None,
+            },
+        };
         drop(slot);
-        self.finish(&stream, id, created, &settings, ran.result, ran.record)
-            .await
+        Ok(ran)
     }
 
     /// Fails task `id`, which could not be started, with `error` (no retry: its code never ran).

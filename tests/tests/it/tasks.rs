@@ -423,3 +423,89 @@ in_both_deployments! {
         Ok(())
     }
 }
+
+in_both_deployments! {
+    async fn an_api_function_answers_http_requests_and_each_is_recorded(deployment: Deployment) {
+        let env = TestEnv::new(deployment).await?;
+        let server = TestServer::start(&env).await?;
+        let admin = server.admin_token().await?;
+        rhai_function(
+            &server,
+            &admin,
+            "hello",
+            r#"fn handler(request) {
+                print(`called ${request.requestContext.http.method} ${request.rawPath}`);
+                if request.rawPath == "/broken" { throw #{ name: "Boom", message: "broken" } }
+                if request.rawPath == "/invalid" { return #{ statusCode: 600 } }
+                #{
+                    statusCode: 201,
+                    headers: #{ "x-greeting": "hello" },
+                    body: #{
+                        path: request.rawPath,
+                        query: request.rawQueryString,
+                        user: request.headers["x-exh-requesting-user-id"],
+                        auth: request.headers.authorization,
+                        sent: request.body,
+                    },
+                }
+            }"#,
+            json!({"executionOptions": {"permissionMode": "allUsers"}}),
+        )
+        .await?;
+        let (_, me) = server.call(Method::GET, "/users/v1/me", Some(&admin), None).await?;
+
+        let response = reqwest::Client::new()
+            .post(server.url("/tasks/v1/api/hello/greet/you?name=ann"))
+            .bearer_auth(&admin)
+            .body("plain text")
+            .send()
+            .await?;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        assert_eq!(response.headers()["x-greeting"], "hello");
+        assert_eq!(response.headers()["content-type"], "application/json");
+        let body: Value = response.json().await?;
+        assert_eq!(body["path"], "/greet/you");
+        assert_eq!(body["query"], "?name=ann");
+        assert_eq!(body["user"], me["id"]);
+        assert_eq!(body["auth"], Value::Null, "credentials are not handed to functions");
+        assert_eq!(body["sent"], "plain text");
+
+        // Anonymous callers are refused in `allUsers` mode; a failure is 1406, a bad answer 1409.
+        let (status, refused) = server.call(Method::GET, "/tasks/v1/api/hello/x", None, None).await?;
+        assert_eq!((status, code(&refused)), (StatusCode::UNAUTHORIZED, Some(104)), "{refused}");
+        let (status, failed) = server.call(Method::GET, "/tasks/v1/api/hello/broken", Some(&admin), None).await?;
+        assert_eq!((status, code(&failed)), (StatusCode::BAD_REQUEST, Some(1406)), "{failed}");
+        assert_eq!(failed["runtimeError"], json!({"name": "Boom", "message": "broken"}));
+        let (status, invalid) = server.call(Method::GET, "/tasks/v1/api/hello/invalid", Some(&admin), None).await?;
+        assert_eq!((status, code(&invalid)), (StatusCode::BAD_REQUEST, Some(1409)), "{invalid}");
+
+        // Each call is recorded, with its logs.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        let requests = loop {
+            let (status, page) = server
+                .call(Method::GET, "/tasks/v1/apiRequests?eq(functionName,hello)&sort(timestamp)", Some(&admin), None)
+                .await?;
+            assert_eq!(status, StatusCode::OK, "{page}");
+            let requests = page["data"].as_array().cloned().unwrap_or_default();
+            if requests.len() >= 3 {
+                break requests;
+            }
+            anyhow::ensure!(tokio::time::Instant::now() < deadline, "{page}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert_eq!(requests.len(), 3, "the refused call is not a request: {requests:?}");
+        assert_eq!(requests[0]["method"], "POST");
+        assert_eq!(requests[0]["path"], "/greet/you?name=ann");
+        assert_eq!(requests[0]["statusCode"], 201);
+        assert_eq!(requests[0]["userId"], me["id"]);
+        assert_eq!(requests[1]["error"], json!({"type": "runtime", "name": "Boom", "message": "broken"}));
+        assert_eq!(requests[2]["error"]["type"], "response");
+        let first = requests[0]["id"].as_str().unwrap_or_default();
+        let (status, logs) = server
+            .call(Method::GET, &format!("/tasks/v1/apiRequests/{first}/logs"), Some(&admin), None)
+            .await?;
+        assert_eq!(status, StatusCode::OK, "{logs}");
+        assert_eq!(logs["data"][0]["message"], "called POST /greet/you");
+        Ok(())
+    }
+}

@@ -539,18 +539,7 @@ async fn execute(
             Ok(Json(json))
         }
         Finished::Failed(error) | Finished::Retried(error, _) => {
-            let code = match error.kind {
-                vigil_domain::tasks::task::ErrorKind::Invocation => ExhCode::FunctionInvocation,
-                vigil_domain::tasks::task::ErrorKind::Runtime => ExhCode::FunctionRuntime,
-            };
-            Err(
-                ApiError::new(code, format!("The function failed: {}", error.message))
-                    .with(
-                        "runtimeError",
-                        json!({"name": error.name, "message": error.message}),
-                    )
-                    .with("taskId", json!(id.to_string())),
-            )
+            Err(super::function_failed(&error).with("taskId", json!(id.to_string())))
         }
         Finished::NotRun => Err(ApiError::internal(
             "a direct execution's task was run elsewhere",

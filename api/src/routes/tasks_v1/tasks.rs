@@ -225,7 +225,9 @@ async fn logs(
         }
         Some(_) => {}
     }
-    let page = model::logs(&state.store, &task_id, &query).await?;
+    let page = model::TASK_RUN_LOGS
+        .page(&state.store, &task_id, &query)
+        .await?;
     if page.data.is_empty() && query.filter.is_none() {
         return Err(ApiError::new(
             ExhCode::NoTaskLogsFound,
