@@ -69,6 +69,17 @@ enum Command {
     Unlock(UnlockArgs),
     /// Set when failed logins lock an account, and for how long.
     Lockout(LockoutArgs),
+    /// Run a finished rhai task again against its recorded host calls, and show whether it
+    /// reaches the same outcome (exit status 1 if it does not).
+    ReplayTask(ReplayTaskArgs),
+}
+
+#[derive(Debug, Args)]
+struct ReplayTaskArgs {
+    #[command(flatten)]
+    storage: StorageArgs,
+    /// The task's id.
+    id: String,
 }
 
 #[derive(Debug, Args)]
@@ -278,6 +289,7 @@ pub fn main() -> ExitCode {
             Command::Rebuild(storage) => rebuild(storage).await,
             Command::Unlock(args) => unlock(args).await,
             Command::Lockout(args) => lockout(args).await,
+            Command::ReplayTask(args) => replay_task(args).await,
         }
     });
     match result {
@@ -616,6 +628,37 @@ fn cli_meta(reason: &str) -> CommandMeta {
         causation_id: None,
         reason: Some(reason.into()),
         actor: Actor::system(Via::Cli),
+    }
+}
+
+async fn replay_task(args: ReplayTaskArgs) -> Result<(), Fatal> {
+    let id = args
+        .id
+        .parse()
+        .map_err(|_| Fatal(format!("{} is not a task id", args.id)))?;
+    let Storage { log, store, blobs } = args.storage.open().await?;
+    store.close().await;
+    let replayed = vigil_scheduler::tasks::replay::replay(log.as_ref(), &blobs, id)
+        .await
+        .map_err(|error| Fatal(error.to_string()))?;
+    println!("recorded: {}", replayed.recorded);
+    println!("replayed: {}", replayed.replayed);
+    if replayed.recorded_logs != replayed.replayed_logs {
+        println!(
+            "the log lines differ: recorded {:?}, replayed {:?}",
+            replayed.recorded_logs, replayed.replayed_logs
+        );
+    }
+    if let Some(diverged) = &replayed.diverged {
+        println!("diverged: {diverged}");
+    }
+    if replayed.same() {
+        println!("the replay reaches the same outcome");
+        Ok(())
+    } else {
+        Err(Fatal(
+            "the replay does not reach the recorded outcome".into(),
+        ))
     }
 }
 

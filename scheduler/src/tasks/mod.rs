@@ -12,6 +12,7 @@
 //! derived from what asked for it, so doing it twice creates one task.
 
 pub mod code;
+pub mod replay;
 pub mod rhai;
 
 use std::cmp::Reverse;
@@ -262,7 +263,8 @@ impl TaskRunner {
                 .plus_seconds(i64::from(settings.time_limit) + LEASE_GRACE_SECONDS),
             code: code.digest,
         };
-        match self
+        // The task as its run sees it is the task as of its start, so a replay sees it the same.
+        let started_at = match self
             .bus
             .execute::<Task>(
                 &stream,
@@ -271,10 +273,10 @@ impl TaskRunner {
             )
             .await
         {
-            Ok(_) => {}
+            Ok(outcome) => outcome.recorded_at.unwrap_or_else(Timestamp::now),
             Err(CommandError::Domain(TaskError::NotInState(..))) => return Ok(Finished::NotRun),
             Err(error) => return Err(error.into()),
-        }
+        };
         let script = match self.script(code.digest, &settings.entry_point).await? {
             Ok(script) => script,
             Err(error) => {
@@ -290,7 +292,7 @@ impl TaskRunner {
                     .await;
             }
         };
-        let event = task_json(id, created, TaskStatus::InProgress, Timestamp::now());
+        let event = task_json(id, created, TaskStatus::InProgress, started_at);
         let ran = Self::run_script(script, event, &settings).await?;
         drop(slot);
         self.finish(&stream, id, created, &settings, ran.result, ran.record)

@@ -509,3 +509,44 @@ in_both_deployments! {
         Ok(())
     }
 }
+
+in_both_deployments! {
+    async fn a_finished_rhai_task_replays_to_the_same_outcome(deployment: Deployment) {
+        let env = TestEnv::new(deployment).await?;
+        let server = TestServer::start(&env).await?;
+        let admin = server.admin_token().await?;
+        rhai_function(
+            &server,
+            &admin,
+            "dice",
+            "fn handler(task) { let r = random(); print(`rolled at ${now()}`); #{ roll: r, x: task.data.x, at: task.startTimestamp } }",
+            json!({}),
+        )
+        .await?;
+        let (_, task) = server
+            .call(Method::POST, "/tasks/v1/", Some(&admin), Some(json!({"functionName": "dice", "data": {"x": 3}})))
+            .await?;
+        let id = task["id"].as_str().unwrap_or_default().to_owned();
+        assert_eq!(finished(&server, &admin, &id).await?["status"], "complete");
+        let replayed = vigil_scheduler::tasks::replay::replay(
+            server.state.bus.log().as_ref(),
+            server.state.tasks.runner.blobs(),
+            id.parse()?,
+        )
+        .await?;
+        assert!(replayed.same(), "{replayed:?}");
+        assert!(matches!(&replayed.replayed, vigil_scheduler::tasks::replay::Ending::Result(json) if json.contains("\"x\":3")));
+
+        // The command line says the same, from the deployment's files.
+        server.stop().await?;
+        let output = std::process::Command::new(crate::cli::BINARY)
+            .arg("replay-task")
+            .args(env.cli_args())
+            .arg(&id)
+            .output()?;
+        let said = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "{said} {}", String::from_utf8_lossy(&output.stderr));
+        assert!(said.contains("the replay reaches the same outcome"), "{said}");
+        Ok(())
+    }
+}
