@@ -31,6 +31,7 @@ use vigil_scheduler::dispatchers::Dispatchers;
 use vigil_scheduler::group_sync::GroupSync;
 use vigil_scheduler::mail::{MailConfig, Mailer};
 use vigil_scheduler::runner::{Reactor, Reactors};
+use vigil_scheduler::tasks::lambda::Runtimes;
 use vigil_scheduler::tasks::{TaskRunner, Tasks};
 
 use crate::state::{AppState, AuthState, Core, DataState, Shared, TasksState, UsersState};
@@ -307,6 +308,8 @@ pub struct Storage {
     pub store: ReadStore,
     /// Content kept outside the log (function code).
     pub blobs: Blobs,
+    /// Where function code is unpacked to run.
+    pub runtimes_dir: PathBuf,
 }
 
 /// Makes the embedded deployment's data directory, readable by Vigil's user only (it holds
@@ -402,7 +405,19 @@ impl StorageArgs {
                 ReadStore::sqlite(private_database(&self.data_dir.join("read.sqlite"))?).await?
             }
         };
-        Ok(Storage { log, store, blobs })
+        // Unpacked code can be made again from the blobs: without a data directory of its own,
+        // a node unpacks it in the temporary directory.
+        let runtimes_dir = if self.nats_url.is_some() && self.database_url.is_some() {
+            std::env::temp_dir().join("vigil-functions")
+        } else {
+            self.data_dir.join("functions")
+        };
+        Ok(Storage {
+            log,
+            store,
+            blobs,
+            runtimes_dir,
+        })
     }
 
     /// The deployment key: given, or the embedded deployment's key file.
@@ -494,7 +509,12 @@ pub async fn start(
     vault: Vault,
     task_concurrency: usize,
 ) -> Result<AppState, Fatal> {
-    let Storage { log, store, blobs } = storage;
+    let Storage {
+        log,
+        store,
+        blobs,
+        runtimes_dir,
+    } = storage;
     let bus = Arc::new(CommandBus::new(log.clone()));
     register_secrets_key(&bus, &vault).await?;
     let projector = Projector::start(store.clone(), log.clone(), vigil_projections::all()).await?;
@@ -514,7 +534,15 @@ pub async fn start(
         Box::new(Delays::new(bus.clone(), store.clone(), progresses.clone())),
         Box::new(BulkJobs::new(bus.clone())),
     ];
-    let runner = TaskRunner::new(bus.clone(), blobs, task_concurrency);
+    let runtimes = Runtimes::new(&runtimes_dir)
+        .map_err(|e| Fatal(format!("cannot prepare {}: {e}", runtimes_dir.display())))?;
+    let runner = TaskRunner::new(
+        bus.clone(),
+        blobs,
+        vault.clone(),
+        runtimes,
+        task_concurrency,
+    );
     reactors.push(Box::new(Tasks::new(
         runner.clone(),
         bus.clone(),
@@ -636,7 +664,9 @@ async fn replay_task(args: ReplayTaskArgs) -> Result<(), Fatal> {
         .id
         .parse()
         .map_err(|_| Fatal(format!("{} is not a task id", args.id)))?;
-    let Storage { log, store, blobs } = args.storage.open().await?;
+    let Storage {
+        log, store, blobs, ..
+    } = args.storage.open().await?;
     store.close().await;
     let replayed = vigil_scheduler::tasks::replay::replay(log.as_ref(), &blobs, id)
         .await

@@ -199,10 +199,16 @@ macro_rules! fetch_page {
                 for value in &compiled.page.binds {
                     page = $crate::bind_value!(page, value);
                 }
-                let data = page.fetch_all(pool).await?;
-                let total = match count {
-                    Some(count) => Some(u64::try_from($crate::fetch_page!(@count pool, count)).unwrap_or(0)),
-                    None => None,
+                let (data, total) = match count {
+                    // One read transaction, so the page and its total see the same rows.
+                    Some(count) => {
+                        let mut read = pool.begin().await?;
+                        let data = page.fetch_all(&mut *read).await?;
+                        let total = $crate::fetch_page!(@count &mut *read, count);
+                        read.commit().await?;
+                        (data, Some(u64::try_from(total).unwrap_or(0)))
+                    }
+                    None => (page.fetch_all(pool).await?, None),
                 };
                 Ok::<_, $crate::page::QueryError>($crate::page::Page {
                     data,

@@ -9,6 +9,7 @@ import {
   ResourceUnknownError,
   TimeLimitExceedsDirectExecutionMaximumError,
 } from '@extrahorizon/javascript-sdk';
+import { finished } from './tasks.mjs';
 import { adminEmail, adminPassword, loggedIn } from './vigil.mjs';
 import { zipBase64 } from './zip.mjs';
 
@@ -20,17 +21,6 @@ async function rhai(exh, name, script, settings = {}) {
     runtime: 'rhai',
     ...settings,
   });
-}
-
-/** The task once it has left `new` and `inProgress`. */
-async function finished(exh, id) {
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const task = await exh.tasks.findById(id);
-    if (task && !['new', 'inProgress'].includes(task.status)) return task;
-    assert.ok(Date.now() < deadline, `task ${id} did not finish: ${JSON.stringify(task)}`);
-    await new Promise((resolve) => { setTimeout(resolve, 50); });
-  }
 }
 
 test('a rhai function runs by task and by execute, with its logs', async () => {

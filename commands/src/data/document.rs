@@ -102,8 +102,9 @@ impl Snapshots {
         bus: &CommandBus,
         schema: &SchemaRef,
     ) -> Result<Option<Arc<SchemaSnapshot>>, SnapshotError> {
-        let SchemaRef::Name(name) = schema else {
-            return Ok(None);
+        let name = match schema {
+            SchemaRef::Id(id) => return self.get(bus, *id).await,
+            SchemaRef::Name(name) => name,
         };
         let hint = self
             .names

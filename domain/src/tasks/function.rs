@@ -279,6 +279,11 @@ pub fn stream(name: &str) -> Result<StreamId, FunctionError> {
     StreamId::new(Function::KIND, name).map_err(|InvalidStreamId(_)| invalid())
 }
 
+/// What an environment variable's value is sealed for: the variable of its function.
+pub fn environment_context(function: &str, variable: &str) -> Vec<u8> {
+    format!("function {function} environment {variable}").into_bytes()
+}
+
 /// Whether a runtime is one Vigil knows: `rhai`, or an AWS Lambda Node.js or Python runtime.
 pub fn known_runtime(runtime: &str) -> bool {
     runtime == RHAI || runtime.starts_with("nodejs") || runtime.starts_with("python3")

@@ -56,6 +56,13 @@ impl Files {
         )]))
     }
 
+    /// Every file, with its path.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &[u8])> {
+        self.0
+            .iter()
+            .map(|(path, content)| (path.as_str(), content.as_slice()))
+    }
+
     /// The text of the file at `path`, if it is there and UTF-8.
     pub fn text(&self, path: &str) -> Option<&str> {
         self.0

@@ -12,6 +12,7 @@
 //! derived from what asked for it, so doing it twice creates one task.
 
 pub mod code;
+pub mod lambda;
 pub mod replay;
 pub mod rhai;
 
@@ -26,6 +27,7 @@ use serde_json::{Value, json};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use vigil_commands::blobs::{BlobError, Blobs};
+use vigil_commands::secrets::Vault;
 use vigil_commands::{CommandBus, CommandError};
 use vigil_domain::actor::{Actor, Via};
 use vigil_domain::aggregate::Aggregate;
@@ -47,6 +49,7 @@ use vigil_projections::runner::Progresses;
 use vigil_projections::store::ReadStore;
 
 use self::code::Files;
+use self::lambda::{Interpreter, Runtimes, Version};
 use self::rhai::{Host, Limits, Script};
 use crate::delays::until;
 use crate::runner::{Reactor, Retry};
@@ -90,6 +93,8 @@ pub enum RunnerError {
 pub struct TaskRunner {
     bus: Arc<CommandBus>,
     blobs: Blobs,
+    vault: Vault,
+    runtimes: Runtimes,
     node: String,
     slots: Arc<Semaphore>,
     scripts: Mutex<lru::LruCache<(Digest, String), Arc<Script>>>,
@@ -156,11 +161,19 @@ pub fn task_json(id: Id, task: &TaskCreated, status: TaskStatus, at: Timestamp) 
 }
 
 impl TaskRunner {
-    pub fn new(bus: Arc<CommandBus>, blobs: Blobs, concurrency: usize) -> Arc<Self> {
+    pub fn new(
+        bus: Arc<CommandBus>,
+        blobs: Blobs,
+        vault: Vault,
+        runtimes: Runtimes,
+        concurrency: usize,
+    ) -> Arc<Self> {
         let node = format!("node-{}", hex::encode(rand::random::<[u8; 6]>()));
         Arc::new(Self {
             bus,
             blobs,
+            vault,
+            runtimes,
             node,
             slots: Arc::new(Semaphore::new(concurrency.max(1))),
             scripts: Mutex::new(lru::LruCache::new(
@@ -242,13 +255,17 @@ impl TaskRunner {
                 "FunctionDisabled",
                 format!("the function {} is disabled", created.function_name),
             )),
-            Some((settings, _)) if settings.runtime != RHAI => Some(invocation(
-                "RuntimeUnavailable",
-                format!(
-                    "this deployment does not run {} functions",
-                    settings.runtime
-                ),
-            )),
+            Some((settings, _))
+                if settings.runtime != RHAI && Interpreter::of(&settings.runtime).is_none() =>
+            {
+                Some(invocation(
+                    "RuntimeUnavailable",
+                    format!(
+                        "this deployment does not run {} functions",
+                        settings.runtime
+                    ),
+                ))
+            }
             Some(_) => None,
         };
         if let Some(error) = unstartable {
@@ -277,23 +294,16 @@ impl TaskRunner {
             Err(CommandError::Domain(TaskError::NotInState(..))) => return Ok(Finished::NotRun),
             Err(error) => return Err(error.into()),
         };
-        let script = match self.script(code.digest, &settings.entry_point).await? {
-            Ok(script) => script,
-            Err(error) => {
-                return self
-                    .finish(
-                        &stream,
-                        id,
-                        created,
-                        &settings,
-                        Err(error),
-                        RunRecord::default(),
-                    )
-                    .await;
-            }
-        };
         let event = task_json(id, created, TaskStatus::InProgress, started_at);
-        let ran = Self::run_script(script, event, &settings).await?;
+        let ran = self
+            .call(
+                &created.function_name,
+                &settings,
+                &code,
+                event,
+                &id.to_string(),
+            )
+            .await?;
         drop(slot);
         self.finish(&stream, id, created, &settings, ran.result, ran.record)
             .await
@@ -314,38 +324,86 @@ impl TaskRunner {
             .map_err(|e| RunnerError::Crashed(e.to_string()))
     }
 
-    /// Calls the function of `settings` and `code` (an API function) with `event` in `slot`:
+    /// Calls function `name` of `settings` and `code` (an API function) with `event` in `slot`:
     /// what it returned or why it failed, and what the run logged.
     pub async fn invoke(
         &self,
+        name: &str,
         settings: &function::FunctionSettings,
         code: &function::FunctionCode,
         event: Value,
         slot: OwnedSemaphorePermit,
     ) -> Result<rhai::Ran, RunnerError> {
-        if settings.runtime != RHAI {
-            return Ok(rhai::Ran {
-                result: Err(invocation(
-                    "RuntimeUnavailable",
-                    format!(
-                        "this deployment does not run {} functions",
-                        settings.runtime
-                    ),
-                )),
-                record: RunRecord::default(),
-                diverged: None,
-            });
-        }
-        let ran = match self.script(code.digest, &settings.entry_point).await? {
-            Ok(script) => Self::run_script(script, event, settings).await?,
-            Err(error) => rhai::Ran {
-                result: Err(error),
-                record: RunRecord::default(),
-                diverged: None,
-            },
-        };
+        let request_id = Id::derived(Timestamp::now(), &rand::random::<[u8; 12]>()).to_string();
+        let ran = self.call(name, settings, code, event, &request_id).await?;
         drop(slot);
         Ok(ran)
+    }
+
+    /// Runs function `name` of `settings` and `code` with `event`, in its runtime.
+    async fn call(
+        &self,
+        name: &str,
+        settings: &function::FunctionSettings,
+        code: &function::FunctionCode,
+        event: Value,
+        request_id: &str,
+    ) -> Result<rhai::Ran, RunnerError> {
+        let failed = |error| rhai::Ran {
+            result: Err(error),
+            record: RunRecord::default(),
+            diverged: None,
+        };
+        if settings.runtime == RHAI {
+            return Ok(
+                match self.script(code.digest, &settings.entry_point).await? {
+                    Ok(script) => Self::run_script(script, event, settings).await?,
+                    Err(error) => failed(error),
+                },
+            );
+        }
+        let Some(interpreter) = Interpreter::of(&settings.runtime) else {
+            return Ok(failed(invocation(
+                "RuntimeUnavailable",
+                format!(
+                    "this deployment does not run {} functions",
+                    settings.runtime
+                ),
+            )));
+        };
+        let mut environment = Vec::with_capacity(settings.environment.len());
+        for variable in &settings.environment {
+            let context = function::environment_context(name, &variable.name);
+            match self.vault.open(&variable.value, &context) {
+                Ok(value) => environment.push((
+                    variable.name.clone(),
+                    String::from_utf8_lossy(&value).into_owned(),
+                )),
+                Err(error) => {
+                    return Ok(failed(invocation(
+                        "EnvironmentUnreadable",
+                        format!("the variable {} cannot be opened: {error}", variable.name),
+                    )));
+                }
+            }
+        }
+        let version = Version {
+            function: name.to_owned(),
+            digest: code.digest,
+            settings: settings.clone(),
+            environment,
+        };
+        let blobs = &self.blobs;
+        let zip = async || blobs.get(&code.digest).await.map_err(|e| e.to_string());
+        let invoked = self
+            .runtimes
+            .invoke(interpreter, &version, zip, event, request_id)
+            .await;
+        Ok(rhai::Ran {
+            result: invoked.result,
+            record: invoked.record,
+            diverged: None,
+        })
     }
 
     /// Fails task `id`, which could not be started, with `error` (no retry: its code never ran).

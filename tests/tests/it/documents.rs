@@ -224,6 +224,12 @@ in_both_deployments! {
         assert_eq!((status, body), (StatusCode::OK, json!({"affectedRecords": 1})));
         let page = get(patient, &format!("?eq(id,{calm})")).await?;
         assert_eq!(page["data"][0]["data"], json!({"systolic": 120, "tags": ["b"], "note": "after walk"}));
+        // The schema's id names it as well as its name does (a task's `schemaId`).
+        let (_, schemas) = server.call(Method::GET, "/data/v1/?eq(name,blood-pressure)", admin, None).await?;
+        let schema_id = schemas["data"][0]["id"].as_str().unwrap_or_default().to_owned();
+        let by_id = format!("/data/v1/{schema_id}/documents/{calm}");
+        let (status, body) = server.call(Method::PUT, &by_id, patient, Some(json!({"note": "after walk"}))).await?;
+        assert_eq!((status, body), (StatusCode::OK, json!({"affectedRecords": 1})));
         let (_, body) = server.call(Method::PUT, &format!("{path}?eq(status,analyzed)"), patient, Some(json!({"note": "x"}))).await?;
         assert_eq!(body, json!({"affectedRecords": 0}), "the guard excludes it");
         let (status, body) = server.call(Method::PUT, &path, stranger, Some(json!({"note": "x"}))).await?;

@@ -15,6 +15,7 @@ mod fuzz;
 mod groups;
 mod grpc;
 mod http;
+mod lambda;
 mod log_conformance;
 mod mfa;
 mod oauth1;

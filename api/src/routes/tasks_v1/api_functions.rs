@@ -207,7 +207,7 @@ async fn call(
     let started = Instant::now();
     let event = gateway_event(&method, &path, uri.query(), &headers, &caller, &body);
     let ran = runner
-        .invoke(&settings, &code, event, slot)
+        .invoke(&name, &settings, &code, event, slot)
         .await
         .map_err(ApiError::internal)?;
     let outcome = match &ran.result {
@@ -244,7 +244,7 @@ async fn call(
         mode: settings.permission_mode,
     };
     let id = state.ids.next();
-    state
+    let recorded = state
         .bus
         .execute_new::<ApiRequest>(
             &StreamId::of(ApiRequest::KIND, id),
@@ -253,6 +253,8 @@ async fn call(
             None,
         )
         .await?;
+    // The caller that lists its requests next finds this one.
+    state.settle(recorded.position).await?;
     outcome.map_err(|error| super::function_failed(&error))
 }
 

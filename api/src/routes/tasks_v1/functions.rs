@@ -18,6 +18,7 @@ use vigil_domain::tasks::task::{Execution, Task, TaskCommand, TaskCreated};
 use vigil_projections::tasks::function as model;
 use vigil_scheduler::tasks::Finished;
 use vigil_scheduler::tasks::code::Files;
+use vigil_scheduler::tasks::lambda;
 use vigil_scheduler::tasks::rhai::Script;
 
 use crate::error::ApiError;
@@ -35,10 +36,6 @@ pub fn router() -> Router<AppState> {
         .route("/functions/{name}/enable", post(enable))
         .route("/functions/{name}/disable", post(disable))
         .route("/functions/{name}/execute", post(execute))
-}
-
-fn sealing_context(name: &str, variable: &str) -> Vec<u8> {
-    format!("function {name} environment {variable}").into_bytes()
 }
 
 fn field_format(message: impl Into<String>) -> ApiError {
@@ -89,7 +86,10 @@ fn settings_change(
                 };
                 let sealed = state
                     .vault
-                    .seal(value.as_bytes(), &sealing_context(name, &variable))
+                    .seal(
+                        value.as_bytes(),
+                        &function::environment_context(name, &variable),
+                    )
                     .map_err(ApiError::internal)?;
                 environment.push(EnvironmentVariable {
                     name: variable,
@@ -180,18 +180,22 @@ fn given_code(fields: &mut Map<String, Value>) -> Result<Option<Vec<u8>>, ApiErr
     }
 }
 
-/// Checks that this deployment can run `zip` as `settings` say: a zip whose entry point compiles,
-/// for the `rhai` runtime.
+/// Checks that this deployment can run `zip` as `settings` say: a zip, whose entry point
+/// compiles for the `rhai` runtime, of a runtime whose interpreter this machine has.
 async fn check_code(settings: &FunctionSettings, zip: Vec<u8>) -> Result<(), ApiError> {
-    if settings.runtime != RHAI {
-        return Err(configuration(format!(
-            "this deployment does not run `{}` functions yet: it runs `rhai` functions",
-            settings.runtime
-        )));
+    if let Some(unavailable) = lambda::unavailable(&settings.runtime) {
+        return Err(configuration(unavailable));
     }
     let entry_point = settings.entry_point.clone();
+    let rhai = settings.runtime == RHAI;
     tokio::task::spawn_blocking(move || {
-        Files::unzip(&zip).and_then(|files| Script::compile(&files, &entry_point).map(drop))
+        let files = Files::unzip(&zip)?;
+        // A Lambda runtime finds its handler when it starts, as AWS Lambda does.
+        if rhai {
+            Script::compile(&files, &entry_point).map(drop)
+        } else {
+            Ok(())
+        }
     })
     .await
     .map_err(ApiError::internal)?
@@ -253,7 +257,10 @@ async fn details_json(
     for variable in &settings.environment {
         let value = state
             .vault
-            .open(&variable.value, &sealing_context(name, &variable.name))
+            .open(
+                &variable.value,
+                &function::environment_context(name, &variable.name),
+            )
             .map_err(ApiError::internal)?;
         environment.insert(
             variable.name.clone(),
