@@ -1,6 +1,6 @@
 //! The services the tests run against, made ready once per test process: NATS with JetStream on
-//! 127.0.0.1:4222, Postgres on 127.0.0.1:5432 (user `postgres`, trust authentication) and Node.js
-//! for the SDK suite. One that is not reachable is installed from Debian's packages when missing
+//! 127.0.0.1:4222, Postgres on 127.0.0.1:5432 (user `postgres`, trust authentication), Node.js
+//! for the SDK suite and the `nodejs*` functions, and Python 3 for the `python3*` functions. One that is not reachable is installed from Debian's packages when missing
 //! and started the way this machine kind starts it; one that runs is never stopped or
 //! reconfigured. With `VIGIL_TEST_NATS_URL` or `VIGIL_TEST_POSTGRES_URL` set, that service is
 //! the caller's and left alone. What cannot be made ready is reported once on standard error, and
@@ -27,6 +27,7 @@ pub fn ensure() {
             ("Postgres", postgres()),
             ("NATS", nats()),
             ("Node.js", node()),
+            ("Python", python()),
         ] {
             if let Err(error) = result {
                 eprintln!("vigil-tests: {service} is not ready: {error}");
@@ -158,4 +159,12 @@ fn node() -> Result<(), String> {
         return Ok(());
     }
     install(&["nodejs", "npm"])
+}
+
+/// Python 3, which the `python3*` function runtime runs.
+fn python() -> Result<(), String> {
+    if on_path("python3") {
+        return Ok(());
+    }
+    install(&["python3"])
 }
