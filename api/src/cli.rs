@@ -31,6 +31,7 @@ use vigil_scheduler::dispatchers::Dispatchers;
 use vigil_scheduler::group_sync::GroupSync;
 use vigil_scheduler::mail::{MailConfig, Mailer};
 use vigil_scheduler::runner::{Reactor, Reactors};
+use vigil_scheduler::subscriptions::Subscribers;
 use vigil_scheduler::tasks::lambda::Runtimes;
 use vigil_scheduler::tasks::{TaskRunner, Tasks};
 
@@ -550,6 +551,11 @@ pub async fn start(
         progresses.clone(),
     )));
     reactors.push(Box::new(Dispatchers::new(
+        bus.clone(),
+        store.clone(),
+        progresses.clone(),
+    )));
+    reactors.push(Box::new(Subscribers::new(
         bus.clone(),
         store.clone(),
         progresses,

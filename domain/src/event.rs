@@ -24,6 +24,7 @@ pub use crate::data::schema::SchemaEvent;
 pub use crate::deployment::DeploymentEvent;
 pub use crate::dispatchers::DispatcherEvent;
 pub use crate::events::CustomEventEvent;
+pub use crate::events::subscription::SubscriptionEvent;
 pub use crate::reservation::ReservationEvent;
 pub use crate::tasks::api_request::ApiRequestEvent;
 pub use crate::tasks::function::FunctionEvent;
@@ -154,6 +155,7 @@ areas!(
     CustomEvent(CustomEventEvent) in crate::events::CustomEvent,
     Dispatcher(DispatcherEvent) in crate::dispatchers::Dispatcher,
     ApiRequest(ApiRequestEvent) in crate::tasks::api_request::ApiRequest,
+    Subscription(SubscriptionEvent) in crate::events::subscription::Subscription,
 );
 
 /// The events of one area, which a commit's [`Event`] wraps.

@@ -1182,6 +1182,21 @@ pub fn samples() -> Vec<(Event, &'static str, &'static str)> {
             "api_request.recorded",
             "1900016603474554062f703f713d310101010101010101010101010100c9010401010145016d010a016d01036e6f77025b5d0135",
         ),
+        (
+            SubscriptionEvent::Created(crate::events::subscription::SubscriptionCreated {
+                service_name: "https://hooks.example.com/events".into(),
+                service_version: crate::events::subscription::ServiceVersion {
+                    major: 1,
+                    minor: 2,
+                    patch: 3,
+                },
+                event_types: vec!["user_created".into()],
+                retriable: true,
+            })
+            .into(),
+            "subscription.created",
+            "1a002068747470733a2f2f686f6f6b732e6578616d706c652e636f6d2f6576656e7473010203010c757365725f6372656174656401",
+        ),
     ]
 }
 

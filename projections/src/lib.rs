@@ -55,6 +55,7 @@ pub fn all() -> Vec<Arc<dyn runner::Projection>> {
         Arc::new(events::Events),
         Arc::new(dispatchers::Dispatchers),
         Arc::new(tasks::api_request::ApiRequests),
+        Arc::new(events::subscriptions::Subscriptions),
     ]
 }
 

@@ -20,4 +20,5 @@ pub mod dispatchers;
 pub mod group_sync;
 pub mod mail;
 pub mod runner;
+pub mod subscriptions;
 pub mod tasks;

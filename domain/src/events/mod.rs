@@ -8,6 +8,8 @@
 //! what the failing commit does not hold (the function's name), so the task queue publishes it as
 //! a custom event under an id derived from the task.
 
+pub mod subscription;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 

@@ -116,7 +116,8 @@ impl Model {
                 | Event::Schedule(_)
                 | Event::CustomEvent(_)
                 | Event::Dispatcher(_)
-                | Event::ApiRequest(_) => {}
+                | Event::ApiRequest(_)
+                | Event::Subscription(_) => {}
             }
         }
     }

@@ -1,5 +1,7 @@
 //! `events_v1`: every event of the event service, custom or system, one row each.
 
+pub mod subscriptions;
+
 use serde_json::Value as JsonValue;
 use vigil_domain::commit::Recorded;
 use vigil_domain::events::{PUBLISHING_KINDS, published};

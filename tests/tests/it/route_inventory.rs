@@ -433,6 +433,8 @@ pub(crate) const INVENTORY: &[(&str, &str, Guard)] = &[
     ("GET", "/events/v1/health", Guard::Public),
     ("GET", "/events/v1", Guard::Permission),
     ("POST", "/events/v1", Guard::Permission),
+    ("GET", "/events/v1/subscriptions", Guard::Permission),
+    ("POST", "/events/v1/subscriptions", Guard::Permission),
     // Who may execute is the function's permission mode's business (`public`: anyone).
     (
         "POST",
