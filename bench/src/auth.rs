@@ -32,6 +32,11 @@ pub(crate) fn report_load(
     Latencies::new(samples).report(latency);
 }
 
+/// Prints the latencies of `samples` as `what`.
+pub(crate) fn report_latencies(samples: Vec<Duration>, what: &str) {
+    Latencies::new(samples).report(what);
+}
+
 impl Latencies {
     fn new(mut samples: Vec<Duration>) -> Self {
         samples.sort_unstable();

@@ -11,12 +11,15 @@
 //! - `documents-create`, `documents-at-scale`: creating documents over HTTP, and a million
 //!   documents listed with and without a schema index and rebuilt (see [`documents`]).
 //! - `startup`: a node starting and restarting on a log of a million commits (see [`startup`]).
+//! - `tasks`: trivial rhai and Node.js functions run end to end, `execute`, and event → task
+//!   (see [`tasks`]).
 //!
 //! Run in release: `cargo run --release -p vigil-bench -- <benchmark> [options]`.
 
 mod auth;
 mod documents;
 mod startup;
+mod tasks;
 
 use std::future::IntoFuture;
 use std::sync::Arc;
@@ -121,6 +124,15 @@ enum Benchmark {
         #[arg(long, default_value_t = 64)]
         connections: usize,
         #[arg(long, default_value_t = 20)]
+        seconds: u64,
+    },
+    /// Trivial functions run by tasks, by execute and by a dispatcher, end to end over HTTP.
+    Tasks {
+        #[arg(long, value_enum, default_value = "embedded")]
+        deployment: DeploymentArg,
+        #[arg(long, default_value_t = 32)]
+        connections: usize,
+        #[arg(long, default_value_t = 10)]
         seconds: u64,
     },
     /// A node (the `vigil` binary) starting, then restarting, on a JetStream log of N commits.
@@ -571,6 +583,11 @@ async fn main() -> anyhow::Result<()> {
             seconds,
         } => documents::create(deployment.into(), connections, seconds).await,
         Benchmark::Startup { commits, binary } => startup::startup(commits, binary).await,
+        Benchmark::Tasks {
+            deployment,
+            connections,
+            seconds,
+        } => tasks::tasks(deployment.into(), connections, seconds).await,
         Benchmark::DocumentsAtScale {
             deployment,
             documents,

@@ -453,3 +453,16 @@ pub fn system_meta() -> vigil_domain::commit::CommandMeta {
 pub async fn log_of(env: &TestEnv) -> anyhow::Result<Arc<dyn vigil_domain::log::EventLog>> {
     Ok(env.open().await?.log)
 }
+
+/// A zip holding `files`, base64-encoded as a function's `code`.
+pub fn code_of(files: &[(&str, &str)]) -> anyhow::Result<String> {
+    use base64::Engine as _;
+    use std::io::Write as _;
+    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (path, text) in files {
+        writer.start_file(*path, zip::write::SimpleFileOptions::default())?;
+        writer.write_all(text.as_bytes())?;
+    }
+    let zip = writer.finish()?.into_inner();
+    Ok(base64::engine::general_purpose::STANDARD.encode(zip))
+}

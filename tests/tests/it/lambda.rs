@@ -20,7 +20,7 @@ async fn lambda_function(
 ) -> anyhow::Result<Value> {
     let mut body = json!({
         "name": name,
-        "code": code_of(files),
+        "code": code_of(files)?,
         "entryPoint": "index.handler",
         "runtime": runtime,
     });
@@ -152,7 +152,7 @@ in_both_deployments! {
                 Method::PUT,
                 "/tasks/v1/functions/node-double",
                 Some(&admin),
-                Some(json!({"code": code_of(&[("index.js", "exports.handler = async () => ({ pid: process.pid, v: 2 });")])})),
+                Some(json!({"code": code_of(&[("index.js", "exports.handler = async () => ({ pid: process.pid, v: 2 });")])?})),
             )
             .await?;
         assert_eq!(status, StatusCode::OK, "{updated}");

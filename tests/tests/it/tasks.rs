@@ -2,7 +2,6 @@
 //! direct execution and by a document's `task` action, retried, stopped at their limits, and the
 //! refusals of each step.
 
-use std::io::Write;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -13,18 +12,7 @@ use vigil_tests::{TestEnv, TestServer};
 use crate::http::{code, plain_token};
 use crate::in_both_deployments;
 
-/// A zip holding `files`, base64-encoded as a function's `code`.
-pub(crate) fn code_of(files: &[(&str, &str)]) -> String {
-    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    for (path, text) in files {
-        writer
-            .start_file(*path, zip::write::SimpleFileOptions::default())
-            .expect("a zip entry");
-        writer.write_all(text.as_bytes()).expect("zip content");
-    }
-    let zip = writer.finish().expect("a zip").into_inner();
-    base64::engine::general_purpose::STANDARD.encode(zip)
-}
+pub(crate) use vigil_tests::code_of;
 
 /// Creates the rhai function `name` running `script`'s `handler`, with `settings` besides.
 pub(crate) async fn rhai_function(
@@ -36,7 +24,7 @@ pub(crate) async fn rhai_function(
 ) -> anyhow::Result<Value> {
     let mut body = json!({
         "name": name,
-        "code": code_of(&[("index.rhai", script)]),
+        "code": code_of(&[("index.rhai", script)])?,
         "entryPoint": "index.handler",
         "runtime": "rhai",
     });
@@ -259,13 +247,13 @@ in_both_deployments! {
             }
             body
         };
-        let good = code_of(&[("index.rhai", "fn handler(task) { 1 }")]);
+        let good = code_of(&[("index.rhai", "fn handler(task) { 1 }")])?;
         for (body, expected) in [
             (json!({"name": "f"}), 14),
             (function("f", "not base64!", json!({})), 1401),
             (function("f", &base64::engine::general_purpose::STANDARD.encode("not a zip"), json!({})), 1401),
-            (function("f", &code_of(&[("other.rhai", "fn handler(t) { 1 }")]), json!({})), 1401),
-            (function("f", &code_of(&[("index.rhai", "fn handler(t) {")]), json!({})), 1401),
+            (function("f", &code_of(&[("other.rhai", "fn handler(t) { 1 }")])?, json!({})), 1401),
+            (function("f", &code_of(&[("index.rhai", "fn handler(t) {")])?, json!({})), 1401),
             (function("f", &good, json!({"timeLimit": 301})), 1402),
             (function("f", &good, json!({"memoryLimit": 64})), 1402),
             (function("f", &good, json!({"runtime": "java21"})), 1402),
