@@ -7,29 +7,24 @@
 //! the event, the dispatcher and the action: an event dispatched again (after a crash or a takeover)
 //! creates no second task. Mail actions wait for the mail service: they are logged and skipped.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures::future::BoxFuture;
 use vigil_commands::CommandBus;
 use vigil_domain::aggregate::Aggregate;
 use vigil_domain::commit::Recorded;
 use vigil_domain::dispatchers::{ActionKind, Dispatcher};
-use vigil_domain::event::{AreaEvent, DispatcherEvent};
 use vigil_domain::events::{PUBLISHING_KINDS, Published, published};
-use vigil_domain::id::{Id, StreamId};
+use vigil_domain::id::Id;
 use vigil_domain::json::JsonOf;
 use vigil_domain::log::Filter;
 use vigil_domain::tasks::task::TaskCreated;
 use vigil_projections::runner::Progresses;
 use vigil_projections::store::ReadStore;
 
+use crate::followed::Followed;
 use crate::runner::{Reactor, Retry};
 use crate::tasks::{create_task, default_priority, system};
-
-/// How long to wait for the read models before trying again.
-const RETRY_EVERY: Duration = Duration::from_secs(5);
 
 /// The stream kinds the reactor follows: those publishing events, and the dispatchers.
 static KINDS: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| {
@@ -43,7 +38,7 @@ pub struct Dispatchers {
     bus: Arc<CommandBus>,
     store: ReadStore,
     progresses: Progresses,
-    dispatchers: BTreeMap<Id, Dispatcher>,
+    dispatchers: Followed<Dispatcher>,
 }
 
 impl Dispatchers {
@@ -52,29 +47,14 @@ impl Dispatchers {
             bus,
             store,
             progresses,
-            dispatchers: BTreeMap::new(),
+            dispatchers: Followed::new(|dispatcher| dispatcher.attributes.is_some()),
         }
-    }
-
-    /// Follows dispatcher `id` from its state in the log.
-    async fn follow(&mut self, id: Id) -> Result<(), Retry> {
-        let (dispatcher, _) = self
-            .bus
-            .load::<Dispatcher>(&StreamId::of(Dispatcher::KIND, id))
-            .await
-            .map_err(Retry::new)?;
-        if dispatcher.attributes.is_some() {
-            self.dispatchers.insert(id, dispatcher);
-        } else {
-            self.dispatchers.remove(&id);
-        }
-        Ok(())
     }
 
     /// Runs the actions of the dispatchers of `event`'s type.
     async fn dispatch(&self, event: &Published) -> Result<(), Retry> {
         let event_json = event.json();
-        let following = self.dispatchers.iter().filter(|(_, dispatcher)| {
+        let following = self.dispatchers.items.iter().filter(|(_, dispatcher)| {
             dispatcher
                 .attributes
                 .as_ref()
@@ -137,43 +117,21 @@ impl Reactor for Dispatchers {
     /// the log from where they were.
     fn resume(&mut self, checkpoint: u64) -> BoxFuture<'_, Result<u64, Retry>> {
         Box::pin(async move {
-            self.progresses
-                .wait_for(checkpoint, RETRY_EVERY)
+            let store = &self.store;
+            self.dispatchers
+                .gather(&self.bus, &self.progresses, checkpoint, async || {
+                    vigil_projections::dispatchers::ids(store).await
+                })
                 .await
-                .map_err(Retry::new)?;
-            let shown = self.progresses.position();
-            let ids = vigil_projections::dispatchers::ids(&self.store)
-                .await
-                .map_err(Retry::new)?;
-            self.dispatchers.clear();
-            for id in ids.iter().filter_map(|id| id.parse().ok()) {
-                self.follow(id).await?;
-            }
-            Ok(shown)
         })
     }
 
     fn react<'a>(&'a mut self, recorded: &'a Recorded) -> BoxFuture<'a, Result<(), Retry>> {
         Box::pin(async move {
-            if recorded.commit.stream.kind() == Dispatcher::KIND {
-                // Every event carries the new values, so folding one again changes nothing.
-                if let Some(id) = recorded.commit.stream.id() {
-                    let dispatcher = self.dispatchers.entry(id).or_default();
-                    for event in recorded
-                        .commit
-                        .events
-                        .iter()
-                        .filter_map(DispatcherEvent::within)
-                    {
-                        dispatcher.apply(event);
-                    }
-                    if dispatcher.attributes.is_none() {
-                        self.dispatchers.remove(&id);
-                    }
-                }
+            if self.dispatchers.fold(recorded) {
                 return Ok(());
             }
-            if self.dispatchers.is_empty() {
+            if self.dispatchers.items.is_empty() {
                 return Ok(());
             }
             for event in published(&recorded.commit) {

@@ -17,6 +17,7 @@
 pub mod bulk;
 pub mod delays;
 pub mod dispatchers;
+pub mod followed;
 pub mod group_sync;
 pub mod mail;
 pub mod runner;

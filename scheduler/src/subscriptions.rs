@@ -10,7 +10,6 @@
 //! subscriber, so a node stopping mid-way sends it again from the next node: a subscriber may
 //! see an event twice (its `id` tells), never miss one that it answered.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,22 +18,20 @@ use serde_json::Value;
 use vigil_commands::CommandBus;
 use vigil_domain::aggregate::Aggregate;
 use vigil_domain::commit::Recorded;
-use vigil_domain::event::{AreaEvent, SubscriptionEvent};
 use vigil_domain::events::subscription::Subscription;
 use vigil_domain::events::{PUBLISHING_KINDS, published};
-use vigil_domain::id::{Id, StreamId};
+use vigil_domain::id::Id;
 use vigil_domain::log::Filter;
 use vigil_projections::runner::Progresses;
 use vigil_projections::store::ReadStore;
 
+use crate::followed::Followed;
 use crate::runner::{Reactor, Retry};
 
 /// How often a retriable subscription is sent an event again after a failure.
 pub const RETRIES: u32 = 3;
 /// How long a subscriber may take to answer.
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long to wait for the read models before trying again.
-const RETRY_EVERY: Duration = Duration::from_secs(5);
 
 static KINDS: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| {
     let mut kinds = PUBLISHING_KINDS.to_vec();
@@ -57,7 +54,7 @@ pub struct Subscribers {
     bus: Arc<CommandBus>,
     store: ReadStore,
     progresses: Progresses,
-    subscriptions: BTreeMap<Id, Subscription>,
+    subscriptions: Followed<Subscription>,
     http: reqwest::Client,
 }
 
@@ -73,21 +70,9 @@ impl Subscribers {
             bus,
             store,
             progresses,
-            subscriptions: BTreeMap::new(),
+            subscriptions: Followed::new(|subscription| subscription.created.is_some()),
             http,
         }
-    }
-
-    async fn follow(&mut self, id: Id) -> Result<(), Retry> {
-        let (subscription, _) = self
-            .bus
-            .load::<Subscription>(&StreamId::of(Subscription::KIND, id))
-            .await
-            .map_err(Retry::new)?;
-        if subscription.created.is_some() {
-            self.subscriptions.insert(id, subscription);
-        }
-        Ok(())
     }
 
     /// Sends `event` to subscription `id`'s service, again if it failed and may be retried.
@@ -128,44 +113,26 @@ impl Reactor for Subscribers {
 
     fn resume(&mut self, checkpoint: u64) -> BoxFuture<'_, Result<u64, Retry>> {
         Box::pin(async move {
-            self.progresses
-                .wait_for(checkpoint, RETRY_EVERY)
+            let store = &self.store;
+            self.subscriptions
+                .gather(&self.bus, &self.progresses, checkpoint, async || {
+                    vigil_projections::events::subscriptions::ids(store).await
+                })
                 .await
-                .map_err(Retry::new)?;
-            let shown = self.progresses.position();
-            let ids = vigil_projections::events::subscriptions::ids(&self.store)
-                .await
-                .map_err(Retry::new)?;
-            self.subscriptions.clear();
-            for id in ids.iter().filter_map(|id| id.parse().ok()) {
-                self.follow(id).await?;
-            }
-            Ok(shown)
         })
     }
 
     fn react<'a>(&'a mut self, recorded: &'a Recorded) -> BoxFuture<'a, Result<(), Retry>> {
         Box::pin(async move {
-            if recorded.commit.stream.kind() == Subscription::KIND {
-                if let Some(id) = recorded.commit.stream.id() {
-                    let subscription = self.subscriptions.entry(id).or_default();
-                    for event in recorded
-                        .commit
-                        .events
-                        .iter()
-                        .filter_map(SubscriptionEvent::within)
-                    {
-                        subscription.apply(event);
-                    }
-                }
+            if self.subscriptions.fold(recorded) {
                 return Ok(());
             }
-            if self.subscriptions.is_empty() {
+            if self.subscriptions.items.is_empty() {
                 return Ok(());
             }
             for event in published(&recorded.commit) {
                 let json = event.json();
-                for (id, subscription) in &self.subscriptions {
+                for (id, subscription) in &self.subscriptions.items {
                     if subscription.wants(&event.event_type) {
                         self.send(*id, subscription, &json).await;
                     }
