@@ -33,7 +33,7 @@ use vigil_scheduler::mail::{MailConfig, Mailer};
 use vigil_scheduler::runner::{Reactor, Reactors};
 use vigil_scheduler::subscriptions::Subscribers;
 use vigil_scheduler::tasks::lambda::Runtimes;
-use vigil_scheduler::tasks::{TaskRunner, Tasks};
+use vigil_scheduler::tasks::{TaskRunner, TaskSettings, Tasks};
 
 use crate::state::{AppState, AuthState, Core, DataState, Shared, TasksState, UsersState};
 use crate::telemetry::{self, LogFormat};
@@ -182,6 +182,10 @@ struct ServeArgs {
     /// finding none is refused).
     #[arg(long, env = "VIGIL_TASK_CONCURRENCY", default_value_t = vigil_scheduler::tasks::CONCURRENCY, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1024))]
     task_concurrency: usize,
+    /// Seconds after its time limit that a running task's claim lasts; a task still in progress
+    /// then lost its node (killed, partitioned) and is failed as `zombieTaskCleaned` by another.
+    #[arg(long, env = "VIGIL_TASK_LEASE_GRACE_SECONDS", default_value_t = vigil_scheduler::tasks::LEASE_GRACE_SECONDS, value_parser = clap::value_parser!(i64).range(0..=86_400))]
+    task_lease_grace_seconds: i64,
     /// Reverse proxies (addresses or networks, comma-separated) whose `X-Forwarded-For`,
     /// `X-Forwarded-Proto` and `X-Forwarded-Host` are believed; from anyone else they are ignored.
     #[arg(long, env = "VIGIL_TRUSTED_PROXIES", value_delimiter = ',', value_parser = crate::edge::parse_proxy)]
@@ -465,7 +469,10 @@ async fn serve(args: ServeArgs) -> Result<(), Fatal> {
         lifetimes,
         mail.as_ref(),
         vault,
-        args.task_concurrency,
+        TaskSettings {
+            concurrency: args.task_concurrency,
+            lease_grace_seconds: args.task_lease_grace_seconds,
+        },
     )
     .await?;
     let password = secret(
@@ -508,7 +515,7 @@ pub async fn start(
     lifetimes: TokenLifetimes,
     mail: Option<&MailConfig>,
     vault: Vault,
-    task_concurrency: usize,
+    tasks: TaskSettings,
 ) -> Result<AppState, Fatal> {
     let Storage {
         log,
@@ -537,13 +544,7 @@ pub async fn start(
     ];
     let runtimes = Runtimes::new(&runtimes_dir)
         .map_err(|e| Fatal(format!("cannot prepare {}: {e}", runtimes_dir.display())))?;
-    let runner = TaskRunner::new(
-        bus.clone(),
-        blobs,
-        vault.clone(),
-        runtimes,
-        task_concurrency,
-    );
+    let runner = TaskRunner::new(bus.clone(), blobs, vault.clone(), runtimes, tasks);
     reactors.push(Box::new(Tasks::new(
         runner.clone(),
         bus.clone(),

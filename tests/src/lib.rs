@@ -265,7 +265,7 @@ impl TestServer {
             TokenLifetimes::default(),
             mail,
             env.vault()?,
-            vigil_scheduler::tasks::CONCURRENCY,
+            vigil_scheduler::tasks::TaskSettings::default(),
         )
         .await
         .map_err(|e| anyhow::anyhow!(e.0))?;
@@ -303,7 +303,7 @@ impl TestServer {
             TokenLifetimes::default(),
             mail,
             env.vault()?,
-            vigil_scheduler::tasks::CONCURRENCY,
+            vigil_scheduler::tasks::TaskSettings::default(),
         )
         .await
         .map_err(|e| anyhow::anyhow!(e.0))?;

@@ -56,8 +56,27 @@ use crate::runner::{Reactor, Retry};
 
 /// Tasks run at once on a node unless configured.
 pub const CONCURRENCY: usize = 16;
-/// How long after its time limit a run's claim lasts.
-const LEASE_GRACE_SECONDS: i64 = 60;
+/// How long after its time limit a run's claim lasts unless configured.
+pub const LEASE_GRACE_SECONDS: i64 = 60;
+
+/// How a node runs tasks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TaskSettings {
+    /// Tasks run at once.
+    pub concurrency: usize,
+    /// How long after its time limit a run's claim lasts: a task still in progress then lost its
+    /// node and is failed as `zombieTaskCleaned`.
+    pub lease_grace_seconds: i64,
+}
+
+impl Default for TaskSettings {
+    fn default() -> Self {
+        Self {
+            concurrency: CONCURRENCY,
+            lease_grace_seconds: LEASE_GRACE_SECONDS,
+        }
+    }
+}
 /// Compiled scripts kept, by code and entry point.
 const SCRIPTS: usize = 256;
 /// How long to wait for the read models before trying again.
@@ -96,6 +115,7 @@ pub struct TaskRunner {
     vault: Vault,
     runtimes: Runtimes,
     node: String,
+    lease_grace_seconds: i64,
     slots: Arc<Semaphore>,
     scripts: Mutex<lru::LruCache<(Digest, String), Arc<Script>>>,
 }
@@ -166,7 +186,7 @@ impl TaskRunner {
         blobs: Blobs,
         vault: Vault,
         runtimes: Runtimes,
-        concurrency: usize,
+        settings: TaskSettings,
     ) -> Arc<Self> {
         let node = format!("node-{}", hex::encode(rand::random::<[u8; 6]>()));
         Arc::new(Self {
@@ -175,7 +195,8 @@ impl TaskRunner {
             vault,
             runtimes,
             node,
-            slots: Arc::new(Semaphore::new(concurrency.max(1))),
+            lease_grace_seconds: settings.lease_grace_seconds,
+            slots: Arc::new(Semaphore::new(settings.concurrency.max(1))),
             scripts: Mutex::new(lru::LruCache::new(
                 NonZeroUsize::new(SCRIPTS).unwrap_or(NonZeroUsize::MIN),
             )),
@@ -277,7 +298,7 @@ impl TaskRunner {
         let started = TaskStarted {
             node: self.node.clone(),
             lease_until: Timestamp::now()
-                .plus_seconds(i64::from(settings.time_limit) + LEASE_GRACE_SECONDS),
+                .plus_seconds(i64::from(settings.time_limit) + self.lease_grace_seconds),
             code: code.digest,
         };
         // The task as its run sees it is the task as of its start, so a replay sees it the same.

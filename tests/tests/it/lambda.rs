@@ -282,3 +282,66 @@ in_both_deployments! {
         Ok(())
     }
 }
+
+in_both_deployments! {
+    async fn a_node_killed_mid_task_leaves_it_failed_as_a_zombie_never_complete(deployment: Deployment) {
+        let env = TestEnv::new(deployment).await?;
+        let first = TestServer::start(&env).await?;
+        let admin = first.admin_token().await?;
+        lambda_function(
+            &first,
+            &admin,
+            "node-slow",
+            "nodejs20.x",
+            &[("index.js", "exports.handler = () => new Promise((resolve) => setTimeout(() => resolve('late'), 2500));")],
+            json!({"timeLimit": 3}),
+        )
+        .await?;
+        let credentials = first.admin.clone();
+        drop(first);
+
+        // A node of its own process, whose claims last no longer than the time limit, runs it…
+        let killed = crate::cli::Serving::start(&env, &[("VIGIL_TASK_LEASE_GRACE_SECONDS", "0")]).await?;
+        let url = |path: &str| format!("http://127.0.0.1:{}{path}", killed.http);
+        let client = reqwest::Client::new();
+        let task: Value = client
+            .post(url("/tasks/v1/"))
+            .bearer_auth(&admin)
+            .json(&json!({"functionName": "node-slow"}))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let id = task["id"].as_str().unwrap_or_default().to_owned();
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let page: Value = client
+                .get(url(&format!("/tasks/v1/?eq(id,{id})")))
+                .bearer_auth(&admin)
+                .send()
+                .await?
+                .json()
+                .await?;
+            if page["data"][0]["status"] == "inProgress" {
+                break;
+            }
+            anyhow::ensure!(tokio::time::Instant::now() < deadline, "never started: {page}");
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        // …and is killed mid-run.
+        let mut child = killed.child;
+        child.kill()?;
+        child.wait()?;
+
+        // The node after it finds the claim ended and fails the task once, as a zombie.
+        let next = TestServer::restart(&env, credentials).await?;
+        let ended = finished(&next, &admin, &id).await?;
+        assert_eq!(ended["status"], "failed", "{ended}");
+        assert_eq!(ended["error"]["name"], "zombieTaskCleaned", "{ended}");
+        let history = next.history(&format!("task-{id}")).await?;
+        let kinds: Vec<&str> = history.iter().map(|(kind, _)| kind.as_str()).collect();
+        assert_eq!(kinds.iter().filter(|kind| **kind == "task.started").count(), 1, "{kinds:?}");
+        assert!(!kinds.contains(&"task.completed"), "{kinds:?}");
+        Ok(())
+    }
+}

@@ -240,7 +240,7 @@ in_both_deployments! {
             vigil_commands::auth::session::TokenLifetimes::default(),
             None,
             other_key,
-            vigil_scheduler::tasks::CONCURRENCY,
+            vigil_scheduler::tasks::TaskSettings::default(),
         )
         .await;
         let Err(error) = refused else {
