@@ -137,11 +137,28 @@ pub(crate) fn system(command_id: String, causation: Option<String>) -> CommandMe
     }
 }
 
-fn invocation(name: &str, message: String) -> RunError {
+/// A runtime error: the function's code ran and failed.
+fn runtime(name: &str, message: impl Into<String>) -> RunError {
+    RunError {
+        kind: ErrorKind::Runtime,
+        name: name.to_owned(),
+        message: message.into(),
+    }
+}
+
+/// The error of a run stopped at its time limit of `seconds`, in every runtime.
+fn time_limit_exceeded(seconds: u64) -> RunError {
+    runtime(
+        "TimeLimitExceeded",
+        format!("The run was stopped at its time limit of {seconds} s"),
+    )
+}
+
+fn invocation(name: &str, message: impl Into<String>) -> RunError {
     RunError {
         kind: ErrorKind::Invocation,
         name: name.to_owned(),
-        message,
+        message: message.into(),
     }
 }
 
@@ -276,17 +293,6 @@ impl TaskRunner {
                 "FunctionDisabled",
                 format!("the function {} is disabled", created.function_name),
             )),
-            Some((settings, _))
-                if settings.runtime != RHAI && Interpreter::of(&settings.runtime).is_none() =>
-            {
-                Some(invocation(
-                    "RuntimeUnavailable",
-                    format!(
-                        "this deployment does not run {} functions",
-                        settings.runtime
-                    ),
-                ))
-            }
             Some(_) => None,
         };
         if let Some(error) = unstartable {

@@ -25,9 +25,11 @@ use std::time::{Duration, Instant};
 use rhai::{Dynamic, Engine, EvalAltResult, Scope};
 use serde_json::Value;
 use vigil_domain::tasks::task::{
-    ErrorKind, HostCall, LOG_LINE_CHARS, LOG_LINES, LogLine, RunError, RunRecord,
+    HostCall, LOG_LINE_CHARS, LOG_LINES, LogLine, RunError, RunRecord,
 };
 use vigil_domain::value::Timestamp;
+
+use super::{runtime, time_limit_exceeded};
 
 /// Operations a run may take at most (a tight loop makes about ten million a second).
 pub const MAX_OPERATIONS: u64 = 2_000_000_000;
@@ -199,10 +201,8 @@ impl Script {
             })
             .map_err(|error| run_error(*error, limits))
             .and_then(|value| {
-                rhai::serde::from_dynamic::<Value>(&value).map_err(|error| RunError {
-                    kind: ErrorKind::Runtime,
-                    name: "InvalidResult".into(),
-                    message: format!("the result is not JSON: {error}"),
+                rhai::serde::from_dynamic::<Value>(&value).map_err(|error| {
+                    runtime("InvalidResult", format!("the result is not JSON: {error}"))
                 })
             });
         drop(engine);
@@ -294,19 +294,8 @@ fn register_host(engine: &mut Engine, host: &Arc<Mutex<Host>>) {
 /// gives its name and message (so a retry policy can name it), any other thrown value is an
 /// `Error` with the value as its message.
 fn run_error(error: EvalAltResult, limits: Limits) -> RunError {
-    let runtime = |name: &str, message: String| RunError {
-        kind: ErrorKind::Runtime,
-        name: name.to_owned(),
-        message,
-    };
     match error {
-        EvalAltResult::ErrorTerminated(..) => runtime(
-            "TimeLimitExceeded",
-            format!(
-                "The run was stopped at its time limit of {} s",
-                limits.time.as_secs()
-            ),
-        ),
+        EvalAltResult::ErrorTerminated(..) => time_limit_exceeded(limits.time.as_secs()),
         EvalAltResult::ErrorTooManyOperations(_) => runtime(
             "OperationLimitExceeded",
             format!("The run was stopped after {MAX_OPERATIONS} operations"),

@@ -30,12 +30,11 @@ use tokio::sync::mpsc;
 use tokio::time::{Instant, timeout};
 use vigil_domain::id::Digest;
 use vigil_domain::tasks::function::FunctionSettings;
-use vigil_domain::tasks::task::{
-    ErrorKind, LOG_LINE_CHARS, LOG_LINES, LogLine, RunError, RunRecord,
-};
+use vigil_domain::tasks::task::{LOG_LINE_CHARS, LOG_LINES, LogLine, RunError, RunRecord};
 use vigil_domain::value::Timestamp;
 
 use super::code::Files;
+use super::{invocation, runtime, time_limit_exceeded};
 
 /// Idle workers kept at most, over all functions.
 pub const IDLE_WORKERS: usize = 32;
@@ -123,22 +122,6 @@ pub struct Version {
 pub struct Invoked {
     pub result: Result<Value, RunError>,
     pub record: RunRecord,
-}
-
-fn runtime_error(name: &str, message: impl Into<String>) -> RunError {
-    RunError {
-        kind: ErrorKind::Runtime,
-        name: name.into(),
-        message: message.into(),
-    }
-}
-
-fn invocation_error(name: &str, message: impl Into<String>) -> RunError {
-    RunError {
-        kind: ErrorKind::Invocation,
-        name: name.into(),
-        message: message.into(),
-    }
 }
 
 /// What a worker printed: a line, or the end of a run's output.
@@ -249,9 +232,9 @@ impl Runtimes {
         }
         let zip = zip()
             .await
-            .map_err(|e| invocation_error("CodeMissing", e))?
+            .map_err(|e| invocation("CodeMissing", e))?
             .ok_or_else(|| {
-                invocation_error(
+                invocation(
                     "CodeMissing",
                     format!("the function's code {digest} is not in the blob store"),
                 )
@@ -264,9 +247,9 @@ impl Runtimes {
             let staging = staging.clone();
             let dir = dir.clone();
             move || -> Result<(), RunError> {
-                let files = Files::unzip(&zip).map_err(|e| invocation_error("InvalidCode", e.0))?;
+                let files = Files::unzip(&zip).map_err(|e| invocation("InvalidCode", e.0))?;
                 let failed = |e: std::io::Error| {
-                    invocation_error("CodeUnpacking", format!("cannot unpack the code: {e}"))
+                    invocation("CodeUnpacking", format!("cannot unpack the code: {e}"))
                 };
                 for (path, content) in files.iter() {
                     let target = staging.join(path);
@@ -280,7 +263,7 @@ impl Runtimes {
                 if std::fs::rename(&staging, &dir).is_err() {
                     let _ = std::fs::remove_dir_all(&staging);
                     if !dir.is_dir() {
-                        return Err(invocation_error(
+                        return Err(invocation(
                             "CodeUnpacking",
                             format!("cannot unpack the code into {}", dir.display()),
                         ));
@@ -291,7 +274,7 @@ impl Runtimes {
         };
         tokio::task::spawn_blocking(unpack)
             .await
-            .map_err(|e| invocation_error("CodeUnpacking", e.to_string()))??;
+            .map_err(|e| invocation("CodeUnpacking", e.to_string()))??;
         Ok(dir)
     }
 
@@ -304,7 +287,7 @@ impl Runtimes {
         zip: impl AsyncFnOnce() -> Result<Option<Vec<u8>>, String>,
     ) -> Result<Worker, RunError> {
         let program = interpreter.find().ok_or_else(|| {
-            invocation_error(
+            invocation(
                 "RuntimeUnavailable",
                 unavailable(&version.settings.runtime).unwrap_or_default(),
             )
@@ -317,7 +300,7 @@ impl Runtimes {
             hex::encode(rand::random::<[u8; 8]>())
         ));
         let failed = |e: std::io::Error| {
-            invocation_error("RuntimeStart", format!("cannot start the runtime: {e}"))
+            invocation("RuntimeStart", format!("cannot start the runtime: {e}"))
         };
         let listener = UnixListener::bind(&socket).map_err(failed)?;
         let mut command = Command::new(program);
@@ -362,7 +345,7 @@ impl Runtimes {
             Ok(Ok((stream, _))) => stream,
             Ok(Err(error)) => return Err(failed(error)),
             Err(_) => {
-                return Err(invocation_error(
+                return Err(invocation(
                     "RuntimeStart",
                     format!("the runtime did not start within {START_WITHIN:?}"),
                 ));
@@ -381,13 +364,13 @@ impl Runtimes {
             Ok(Some(ready)) if ready.get("ready") == Some(&Value::Bool(true)) => {}
             Ok(Some(answer)) => {
                 let (name, message) = error_parts(answer.get("error"));
-                return Err(invocation_error(&name, message));
+                return Err(invocation(&name, message));
             }
             Ok(None) => {
                 let logs = worker.drain();
                 let status = worker.exit_status().await;
                 let tail = logs.iter().rev().take(5).rev().cloned().collect::<Vec<_>>();
-                return Err(invocation_error(
+                return Err(invocation(
                     "Runtime.ExitError",
                     format!(
                         "the runtime exited while starting ({status}): {}",
@@ -396,7 +379,7 @@ impl Runtimes {
                 ));
             }
             Err(_) => {
-                return Err(invocation_error(
+                return Err(invocation(
                     "RuntimeStart",
                     format!("the handler did not load within {START_WITHIN:?}"),
                 ));
@@ -543,7 +526,7 @@ impl Worker {
                 let result = match answer.get("error") {
                     Some(error) => {
                         let (name, message) = error_parts(Some(error));
-                        Err(runtime_error(&name, message))
+                        Err(runtime(&name, message))
                     }
                     None => Ok(answer.get("result").cloned().unwrap_or(Value::Null)),
                 };
@@ -553,7 +536,7 @@ impl Worker {
                 let status = self.exit_status().await;
                 logs.extend(self.drain());
                 (
-                    Err(runtime_error(
+                    Err(runtime(
                         "Runtime.ExitError",
                         format!("the runtime exited during the run ({status})"),
                     )),
@@ -565,13 +548,7 @@ impl Worker {
                 let _ = self.child.wait().await;
                 logs.extend(self.drain());
                 (
-                    Err(runtime_error(
-                        "TimeLimitExceeded",
-                        format!(
-                            "The run was stopped at its time limit of {} s",
-                            version.settings.time_limit
-                        ),
-                    )),
+                    Err(time_limit_exceeded(u64::from(version.settings.time_limit))),
                     false,
                 )
             }
