@@ -20,22 +20,13 @@ use crate::routes;
 use crate::state::AppState;
 
 /// Extra Horizon's gateway limit on request bodies.
-const BODY_LIMIT: usize = 10 * 1024 * 1024;
+pub(crate) const BODY_LIMIT: usize = 10 * 1024 * 1024;
 
 /// The application. Paths are matched without a trailing slash, so the SDK's `/users/v1/?<rql>`
 /// reaches the same route as `/users/v1`. A body that pauses longer than the edge's read timeout
 /// is answered `408`.
 pub fn app(state: AppState, edge: Edge) -> NormalizePath<Router> {
-    let router = Router::new()
-        .nest("/auth/v2", routes::auth_v2::router())
-        .nest("/users/v1", routes::users_v1::router())
-        .nest("/data/v1", routes::data_v1::router())
-        .nest("/tasks/v1", routes::tasks_v1::router())
-        .nest("/events/v1", routes::events_v1::router())
-        .nest("/dispatchers/v1", routes::dispatchers_v1::router())
-        .fallback(unknown_route)
-        .method_not_allowed_fallback(method_not_allowed)
-        .with_state(state)
+    let router = routes(state)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(RequestDecompressionLayer::new())
         .layer(RequestBodyTimeoutLayer::new(edge.read_timeout))
@@ -60,6 +51,21 @@ pub fn app(state: AppState, edge: Edge) -> NormalizePath<Router> {
         ))
         .layer(axum::middleware::map_response(in_the_extra_horizon_shape));
     NormalizePath::trim_trailing_slash(router)
+}
+
+/// The services' routes, without the edge's layers: what [`app`] serves, and what a function's
+/// code calls in process (`crate::gateway`).
+pub fn routes(state: AppState) -> Router {
+    Router::new()
+        .nest("/auth/v2", routes::auth_v2::router())
+        .nest("/users/v1", routes::users_v1::router())
+        .nest("/data/v1", routes::data_v1::router())
+        .nest("/tasks/v1", routes::tasks_v1::router())
+        .nest("/events/v1", routes::events_v1::router())
+        .nest("/dispatchers/v1", routes::dispatchers_v1::router())
+        .fallback(unknown_route)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
 }
 
 /// Every error answer in Extra Horizon's `{code, name, message}` JSON, with its status, also those

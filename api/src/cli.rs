@@ -567,7 +567,7 @@ pub async fn start(
         reactors.push(Box::new(mailer));
     }
     let reactors = Reactors::start(log.clone(), store.clone(), reactors);
-    Ok(AppState::new(Shared {
+    let state = AppState::new(Shared {
         core: Arc::new(Core {
             bus,
             store,
@@ -587,9 +587,13 @@ pub async fn start(
             nonces: crate::oauth1::Nonces::default(),
         }),
         data: Arc::new(DataState::default()),
-        tasks: Arc::new(TasksState { runner }),
+        tasks: Arc::new(TasksState {
+            runner: runner.clone(),
+        }),
         reactors,
-    }))
+    });
+    runner.connect(Arc::new(crate::gateway::InProcess::new(&state)));
+    Ok(state)
 }
 
 /// Registers the secrets key on the deployment's first start, and refuses any other key later.

@@ -194,12 +194,23 @@ impl<S: Send + Sync> FromRequestParts<S> for Rql {
     }
 }
 
+/// Marks a request a function's code makes in process (through [`crate::gateway`]): it acts as
+/// the function's execution user, caused by `cause` (its task). Only Vigil itself sets it: a
+/// request from the network carries no extensions.
+#[derive(Debug, Clone)]
+pub struct Internal {
+    pub user_id: Id,
+    pub cause: String,
+}
+
 /// Where a request came from, for the audit trail: its correlation id (the caller's
-/// `X-Request-Id` when given) and the client's address as this server sees it.
+/// `X-Request-Id` when given), the client's address as this server sees it, and for a request
+/// of a function's code, its cause.
 #[derive(Debug, Clone)]
 pub struct RequestContext {
     pub correlation_id: String,
     pub client_ip: Option<String>,
+    pub causation_id: Option<String>,
 }
 
 impl RequestContext {
@@ -208,7 +219,7 @@ impl RequestContext {
         CommandMeta {
             command_id: ids::command_id(),
             correlation_id: self.correlation_id.clone(),
-            causation_id: None,
+            causation_id: self.causation_id.clone(),
             reason: None,
             actor,
         }
@@ -219,6 +230,13 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestContext {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        if let Some(internal) = parts.extensions.get::<Internal>() {
+            return Ok(Self {
+                correlation_id: internal.cause.clone(),
+                client_ip: None,
+                causation_id: Some(internal.cause.clone()),
+            });
+        }
         let correlation_id = parts
             .headers
             .get("x-request-id")
@@ -229,6 +247,7 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestContext {
         Ok(Self {
             correlation_id,
             client_ip,
+            causation_id: None,
         })
     }
 }
@@ -308,6 +327,16 @@ impl FromRequestParts<AppState> for Caller {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let Ok(context) = RequestContext::from_request_parts(parts, state).await;
+        if let Some(internal) = parts.extensions.get::<Internal>() {
+            let rights = state.access.rights(internal.user_id);
+            return Ok(Self {
+                user_id: internal.user_id,
+                application_id: None,
+                actor: Actor::user(internal.user_id, None, rights, Via::Scheduler, None),
+                context,
+                login: KeptLogin::None,
+            });
+        }
         let authorization = parts
             .headers
             .get(AUTHORIZATION)
@@ -400,7 +429,8 @@ impl FromRequestParts<AppState> for MaybeCaller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        if parts.headers.contains_key(AUTHORIZATION) {
+        if parts.headers.contains_key(AUTHORIZATION) || parts.extensions.get::<Internal>().is_some()
+        {
             Ok(Self::User(Box::new(
                 Caller::from_request_parts(parts, state).await?,
             )))

@@ -16,6 +16,7 @@ pub mod cli;
 pub mod edge;
 pub mod error;
 pub mod extract;
+pub mod gateway;
 pub mod grpc;
 pub mod oauth1;
 pub mod routes;

@@ -193,6 +193,16 @@ impl AppState {
     pub fn new(shared: Shared) -> Self {
         Self(Arc::new(shared))
     }
+
+    /// A reference that does not keep the state alive (for what the state itself holds).
+    pub fn downgrade(&self) -> std::sync::Weak<Shared> {
+        Arc::downgrade(&self.0)
+    }
+
+    /// The state `weak` refers to, while it is alive.
+    pub fn upgrade(weak: &std::sync::Weak<Shared>) -> Option<Self> {
+        weak.upgrade().map(Self)
+    }
 }
 
 impl Core {

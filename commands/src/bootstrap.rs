@@ -22,7 +22,6 @@ use vigil_domain::value::Email;
 use crate::flow::{CommandBus, CommandError};
 use crate::ids::{self, IdGenerator};
 use crate::secrets::{self, SecretError};
-use crate::unique::Unique;
 
 /// What the operator needs to log in; the secret is shown once and stored only as a digest.
 #[derive(Debug, Clone)]
@@ -141,10 +140,7 @@ pub async fn bootstrap(
             activation_request: None,
             oidc: None,
         });
-        let unique_email = Unique {
-            namespace: "email",
-            value: email.as_str().to_owned(),
-        };
+        let unique_email = crate::users::user::email_reservation(&email);
         bus.execute_unique::<User>(&user, &register, &[unique_email], &meta())
             .await
             .map_err(failed::<UserError>)?;

@@ -14,6 +14,7 @@
 //!   - [`auth`]: `session` (logins, token refreshes), `mfa`, `oauth1`, `oidc`.
 //!   - [`data`]: `schema` (unique names, finding a schema by id or name), `document` (compiled
 //!     schema snapshots and the document use cases).
+//!   - [`tasks`]: `execution` (a function's execution credentials).
 //! - [`bootstrap`]: the first administrator and application of an empty deployment.
 //! - [`ids`], [`secrets`]: the clock, new ids, password hashes and tokens.
 //! - [`blobs`]: content kept outside the log by its digest (function code).
@@ -28,6 +29,7 @@ pub mod jetstream;
 pub mod secrets;
 pub mod shared_tail;
 pub mod sqlite_log;
+pub mod tasks;
 pub mod unique;
 pub mod users;
 

@@ -1031,6 +1031,23 @@ pub fn samples() -> Vec<(Event, &'static str, &'static str)> {
             "1404",
         ),
         (
+            FunctionEvent::ExecutionSet(crate::tasks::function::FunctionExecutionSet {
+                identity: crate::tasks::function::ExecutionIdentity {
+                    user_id: id(1),
+                    role_id: id(2),
+                    application_id: id(3),
+                    token_id: id(4),
+                },
+                variables: vec![crate::tasks::function::EnvironmentVariable {
+                    name: "API_HOST".into(),
+                    value: crate::value::Sealed(vec![7, 8]),
+                }],
+            })
+            .into(),
+            "function.execution_set",
+            "140501010101010101010101010102020202020202020202020203030303030303030303030304040404040404040404040401084150495f484f5354020708",
+        ),
+        (
             TaskEvent::Created(crate::tasks::task::TaskCreated {
                 function_name: "f".into(),
                 data: object(serde_json::json!({"a": 1})),

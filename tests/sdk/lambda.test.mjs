@@ -1,15 +1,15 @@
 // Node.js functions through the unmodified Extra Horizon SDK: a handler zipped in the test and run
 // by task, by execute, by schedule, by a document's task action, by a dispatcher and as an API
 // function; and the classic Extra Horizon workflow, a function using the official SDK with the
-// execution credentials in its environment to transition the document that triggered it.
+// execution credentials Vigil injected into its environment to move the document that triggered it on.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createOAuth1Client, rqlBuilder } from '@extrahorizon/javascript-sdk';
+import { rqlBuilder } from '@extrahorizon/javascript-sdk';
 import { finished, until } from './tasks.mjs';
-import { adminEmail, adminPassword, client, host, loggedIn } from './vigil.mjs';
+import { adminEmail, adminPassword, host, loggedIn } from './vigil.mjs';
 import { zipBase64 } from './zip.mjs';
 
 const suite = path.dirname(fileURLToPath(import.meta.url));
@@ -128,35 +128,19 @@ exports.handler = async (task) => {
 };
 `;
 
-test('a Node.js function uses the official SDK with its execution credentials to move its document on', async () => {
+test('a Node.js function uses the official SDK with its injected execution credentials to move its document on', async () => {
   const admin = await loggedIn(adminEmail, adminPassword);
-  // The execution credentials, made as the Extra Horizon CLI makes them: a role, a user holding
-  // it, OAuth1 tokens of an application, all in the function's environment.
-  const role = await admin.users.globalRoles.create({ name: 'exh.tasks.sdk-workflow', description: 'Runs sdk-workflow' });
-  await admin.users.globalRoles.addPermissions(rqlBuilder().eq('id', role.id).build(), {
+  await nodeFunction(admin, 'sdk-workflow', { 'index.js': WORKFLOW, ...sdkModules() }, { timeLimit: 60 });
+  // Vigil makes the execution credentials (a role, a user holding it, an OAuth1 application and
+  // token) and injects them as API_HOST and API_OAUTH_*, as the Extra Horizon CLI sets them.
+  const { data: granted } = await admin.raw.post('/tasks/v1/functions/sdk-workflow/executionCredentials', {
     permissions: ['VIEW_DOCUMENTS:sdk-workflow-readings', 'UPDATE_DOCUMENTS:sdk-workflow-readings', 'TRANSITION_DOCUMENTS:sdk-workflow-readings:analyze'],
   });
-  const email = 'exh.tasks.sdk-workflow@example.com';
-  const password = 'function user password';
-  const user = await client().users.createAccount({
-    firstName: 'sdk-workflow', lastName: 'function', email, password,
-    language: 'EN', timeZone: 'Europe/Brussels', activationMode: 'manual',
-  });
-  await admin.users.globalRoles.addToUsers(rqlBuilder().eq('id', user.id).build(), { roles: [role.id] });
-  const app = await admin.auth.applications.create({ type: 'oauth1', name: 'exh.tasks', description: 'Functions' });
-  const { consumerKey, consumerSecret } = await admin.auth.applications.createVersion(app.id, { name: '1.0' });
-  const tokens = await createOAuth1Client({ host, consumerKey, consumerSecret }).auth.authenticate({ email, password });
-
-  await nodeFunction(admin, 'sdk-workflow', { 'index.js': WORKFLOW, ...sdkModules() }, {
-    timeLimit: 60,
-    environmentVariables: {
-      API_HOST: { value: host },
-      API_OAUTH_CONSUMER_KEY: { value: consumerKey },
-      API_OAUTH_CONSUMER_SECRET: { value: consumerSecret },
-      API_OAUTH_TOKEN: { value: tokens.token },
-      API_OAUTH_TOKEN_SECRET: { value: tokens.tokenSecret },
-    },
-  });
+  assert.equal(granted.apiHost, host);
+  const { environmentVariables } = await admin.tasks.functions.getByName('sdk-workflow');
+  assert.deepEqual(Object.keys(environmentVariables).sort(), [
+    'API_HOST', 'API_OAUTH_CONSUMER_KEY', 'API_OAUTH_CONSUMER_SECRET', 'API_OAUTH_TOKEN', 'API_OAUTH_TOKEN_SECRET',
+  ]);
   await admin.data.schemas.create({ name: 'sdk-workflow-readings' });
   await admin.data.properties.create('sdk-workflow-readings', { name: 'value', configuration: { type: 'number' } });
   await admin.data.properties.create('sdk-workflow-readings', { name: 'doubled', configuration: { type: 'number' } });
@@ -177,4 +161,7 @@ test('a Node.js function uses the official SDK with its execution credentials to
   const analyzed = await admin.data.documents.findById('sdk-workflow-readings', document.id);
   assert.equal(analyzed.status, 'analyzed');
   assert.equal(analyzed.data.doubled, 42);
+  // The function acted as its own user, who holds only the function's role.
+  const functionUser = await admin.users.findById(granted.userId);
+  assert.deepEqual(functionUser.roles.map((role) => role.id), [granted.roleId]);
 });

@@ -202,3 +202,28 @@ test('an API function answers a GET with its own status and header', async () =>
   assert.ok(requests.data.length >= 1);
   assert.equal(requests.data[0].statusCode, 202);
 });
+
+test('a rhai function given execution credentials creates and transitions documents through the host API', async () => {
+  const admin = await loggedIn(adminEmail, adminPassword);
+  await admin.data.schemas.create({ name: 'sdk-host-notes' });
+  await admin.data.properties.create('sdk-host-notes', { name: 'text', configuration: { type: 'string' } });
+  await admin.data.statuses.create('sdk-host-notes', { name: 'filed' });
+  await admin.data.transitions.create('sdk-host-notes', { name: 'file', type: 'manual', fromStatuses: ['new'], toStatus: 'filed' });
+  await rhai(admin, 'sdk-host', `
+    fn handler(task) {
+      let note = create_document("sdk-host-notes", #{ text: task.data.text });
+      transition_document("sdk-host-notes", note.id, "file");
+      let filed = find_documents("sdk-host-notes", "eq(status,filed)");
+      #{ id: note.id, filed: filed.len() }
+    }`);
+  const { data: granted } = await admin.raw.post('/tasks/v1/functions/sdk-host/executionCredentials', {
+    permissions: ['CREATE_DOCUMENTS:sdk-host-notes', 'VIEW_DOCUMENTS:sdk-host-notes', 'TRANSITION_DOCUMENTS:sdk-host-notes:file'],
+  });
+  const executed = await admin.tasks.functions.execute('sdk-host', { text: 'from rhai' });
+  assert.equal(executed.status, 'complete', JSON.stringify(executed));
+  assert.equal(executed.result.filed, 1);
+  const note = await admin.data.documents.findById('sdk-host-notes', executed.result.id);
+  assert.equal(note.status, 'filed');
+  assert.equal(note.data.text, 'from rhai');
+  assert.equal(note.creatorId, granted.userId);
+});

@@ -139,7 +139,8 @@ pub async fn consume_sso(
     issue(bus, vault, (token_id, user_id, application_id), meta).await
 }
 
-async fn issue(
+/// Issues token `token_id` of `user_id` for `application_id`, if the account is active.
+pub(crate) async fn issue(
     bus: &CommandBus,
     vault: &Vault,
     (token_id, user_id, application_id): (Id, Id, Id),

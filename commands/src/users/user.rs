@@ -67,7 +67,8 @@ pub struct NewAccount {
     pub activation: Option<Mode>,
 }
 
-fn email_reservation(email: &Email) -> Unique {
+/// The reservation that keeps an email address to one account.
+pub(crate) fn email_reservation(email: &Email) -> Unique {
     Unique {
         namespace: "email",
         value: email.as_str().to_owned(),

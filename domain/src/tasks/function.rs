@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::aggregate::{Aggregate, Ctx};
 use crate::error::{DomainError, ExhCode};
 use crate::event::events;
-use crate::id::{Digest, InvalidStreamId, StreamId};
+use crate::id::{Digest, Id, InvalidStreamId, StreamId};
 use crate::value::Sealed;
 
 /// The runtime run in process by Vigil itself.
@@ -152,6 +152,41 @@ pub struct FunctionToggled {}
 #[cfg_attr(test, derive(proptest_derive::Arbitrary))]
 pub struct FunctionDeleted {}
 
+/// A function's execution identity (its execution credentials): the user its code acts as, the
+/// role that gives that user its permissions, and the OAuth1 application and token the code
+/// signs its API requests with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+pub struct ExecutionIdentity {
+    pub user_id: Id,
+    pub role_id: Id,
+    pub application_id: Id,
+    pub token_id: Id,
+}
+
+/// The function got (new) execution credentials: its identity, and the environment variables
+/// that hand them to its code (`API_HOST`, `API_OAUTH_*`), set beside the others.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(proptest_derive::Arbitrary))]
+pub struct FunctionExecutionSet {
+    pub identity: ExecutionIdentity,
+    pub variables: Vec<EnvironmentVariable>,
+}
+
+/// The environment variables of `environment` with `variables` set (replaced or added).
+fn with_variables(
+    environment: &[EnvironmentVariable],
+    variables: &[EnvironmentVariable],
+) -> Vec<EnvironmentVariable> {
+    let mut merged: Vec<EnvironmentVariable> = environment
+        .iter()
+        .filter(|kept| variables.iter().all(|set| set.name != kept.name))
+        .cloned()
+        .collect();
+    merged.extend(variables.iter().cloned());
+    merged
+}
+
 events! {
     pub enum FunctionEvent {
         Created(FunctionCreated) = "function.created",
@@ -159,6 +194,7 @@ events! {
         Enabled(FunctionToggled) = "function.enabled",
         Disabled(FunctionToggled) = "function.disabled",
         Deleted(FunctionDeleted) = "function.deleted",
+        ExecutionSet(FunctionExecutionSet) = "function.execution_set",
     }
 }
 
@@ -237,6 +273,8 @@ pub enum FunctionCommand {
     Enable,
     Disable,
     Delete,
+    /// Gives the function its execution identity and the variables handing it to its code.
+    SetExecution(FunctionExecutionSet),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -362,6 +400,8 @@ pub struct Function {
     /// `None` before it is created and after it is deleted.
     pub current: Option<(FunctionSettings, FunctionCode)>,
     pub enabled: bool,
+    /// Its execution credentials, once it has been given them.
+    pub execution: Option<ExecutionIdentity>,
 }
 
 impl Function {
@@ -379,9 +419,10 @@ impl Aggregate for Function {
     fn authorize(&self, command: &Self::Command, ctx: &Ctx<'_>) -> Result<(), Self::Error> {
         let permission = match command {
             FunctionCommand::Create { .. } => "CREATE_TASK_FUNCTION",
-            FunctionCommand::Update { .. } | FunctionCommand::Enable | FunctionCommand::Disable => {
-                "UPDATE_TASK_FUNCTION"
-            }
+            FunctionCommand::Update { .. }
+            | FunctionCommand::Enable
+            | FunctionCommand::Disable
+            | FunctionCommand::SetExecution(_) => "UPDATE_TASK_FUNCTION",
             FunctionCommand::Delete => "DELETE_TASK_FUNCTION",
         };
         ctx.actor.require(permission, FunctionError::NoPermission)
@@ -424,6 +465,13 @@ impl Aggregate for Function {
             FunctionCommand::Disable if !self.enabled => vec![],
             FunctionCommand::Disable => vec![FunctionEvent::Disabled(FunctionToggled {})],
             FunctionCommand::Delete => vec![FunctionEvent::Deleted(FunctionDeleted {})],
+            FunctionCommand::SetExecution(set) => {
+                check(&FunctionSettings {
+                    environment: with_variables(&settings.environment, &set.variables),
+                    ..settings.clone()
+                })?;
+                vec![FunctionEvent::ExecutionSet(set.clone())]
+            }
         })
     }
 
@@ -447,6 +495,13 @@ impl Aggregate for Function {
             FunctionEvent::Deleted(_) => {
                 self.current = None;
                 self.enabled = false;
+                self.execution = None;
+            }
+            FunctionEvent::ExecutionSet(e) => {
+                if let Some((settings, _)) = &mut self.current {
+                    settings.environment = with_variables(&settings.environment, &e.variables);
+                    self.execution = Some(e.identity);
+                }
             }
         }
     }
@@ -678,5 +733,60 @@ mod tests {
         assert!(some.retries("CONNECTION_ERROR"));
         assert!(!some.retries("TypeError"));
         assert!(!RetryPolicy::default().retries("CONNECTION_ERROR"));
+    }
+
+    fn variable(name: &str, value: u8) -> EnvironmentVariable {
+        EnvironmentVariable {
+            name: name.into(),
+            value: Sealed(vec![value]),
+        }
+    }
+
+    #[test]
+    fn execution_credentials_set_their_variables_beside_the_others_until_deleted() {
+        let identity = ExecutionIdentity {
+            user_id: id(1),
+            role_id: id(2),
+            application_id: id(3),
+            token_id: id(4),
+        };
+        let with_own = FunctionEvent::Updated(FunctionUpdated {
+            settings: SettingsChange {
+                environment: Some(vec![variable("OWN", 1), variable("API_HOST", 1)]),
+                ..change()
+            }
+            .new_settings(),
+            code: None,
+        });
+        let set = FunctionExecutionSet {
+            identity,
+            variables: vec![variable("API_HOST", 2), variable("API_OAUTH_TOKEN", 3)],
+        };
+        let history = [created(), with_own];
+        let events = when_named(
+            "analyze",
+            &history,
+            FunctionCommand::SetExecution(set.clone()),
+        )
+        .unwrap();
+        assert_eq!(events, [FunctionEvent::ExecutionSet(set.clone())]);
+        let mut function = Function::fold(&history);
+        function.apply(&events[0]);
+        assert_eq!(function.execution, Some(identity));
+        let (settings, _) = function.current.clone().unwrap();
+        assert_eq!(
+            settings.environment,
+            [
+                variable("OWN", 1),
+                variable("API_HOST", 2),
+                variable("API_OAUTH_TOKEN", 3)
+            ]
+        );
+        function.apply(&FunctionEvent::Deleted(FunctionDeleted {}));
+        assert_eq!(function.execution, None);
+        assert_eq!(
+            when_named("gone", &[], FunctionCommand::SetExecution(set)),
+            Err(FunctionError::Unknown)
+        );
     }
 }

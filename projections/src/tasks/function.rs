@@ -85,6 +85,7 @@ impl Projection for Functions {
                 }
                 FunctionEvent::Enabled(_) => cells.push(("enabled", true.into())),
                 FunctionEvent::Disabled(_) => cells.push(("enabled", false.into())),
+                FunctionEvent::ExecutionSet(_) => {}
                 FunctionEvent::Deleted(_) => {
                     changes.delete(&FUNCTIONS, position, [("name", name.into())])?;
                     continue;

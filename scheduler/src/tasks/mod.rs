@@ -12,6 +12,7 @@
 //! derived from what asked for it, so doing it twice creates one task.
 
 pub mod code;
+pub mod gateway;
 pub mod lambda;
 pub mod replay;
 pub mod rhai;
@@ -19,7 +20,7 @@ pub mod rhai;
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, HashMap};
 use std::num::NonZeroUsize;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
@@ -49,8 +50,9 @@ use vigil_projections::runner::Progresses;
 use vigil_projections::store::ReadStore;
 
 use self::code::Files;
+use self::gateway::Gateway;
 use self::lambda::{Interpreter, Runtimes, Version};
-use self::rhai::{Host, Limits, Script};
+use self::rhai::{Connection, Host, Limits, Script};
 use crate::delays::until;
 use crate::runner::{Reactor, Retry};
 
@@ -118,6 +120,30 @@ pub struct TaskRunner {
     lease_grace_seconds: i64,
     slots: Arc<Semaphore>,
     scripts: Mutex<lru::LruCache<(Digest, String), Arc<Script>>>,
+    /// Vigil's API, for the host calls of rhai functions; connected once the API is assembled.
+    gateway: OnceLock<Arc<dyn Gateway>>,
+    http: reqwest::Client,
+}
+
+/// A function as it is called: its name, settings and code, and the user it acts as.
+#[derive(Debug, Clone, Copy)]
+pub struct Called<'a> {
+    pub name: &'a str,
+    pub settings: &'a function::FunctionSettings,
+    pub code: &'a function::FunctionCode,
+    pub identity: Option<Id>,
+}
+
+impl<'a> Called<'a> {
+    /// Function `function` as it is now, if it exists.
+    pub fn of(function: &'a Function) -> Option<Self> {
+        function.current.as_ref().map(|(settings, code)| Self {
+            name: &function.name,
+            settings,
+            code,
+            identity: function.execution.map(|e| e.user_id),
+        })
+    }
 }
 
 /// The metadata of step `step` of what Vigil does to task `id` (`start`, `outcome`, `retry`,
@@ -217,7 +243,15 @@ impl TaskRunner {
             scripts: Mutex::new(lru::LruCache::new(
                 NonZeroUsize::new(SCRIPTS).unwrap_or(NonZeroUsize::MIN),
             )),
+            gateway: OnceLock::new(),
+            http: reqwest::Client::new(),
         })
+    }
+
+    /// Connects the host calls of rhai functions to Vigil's API (once; later calls are ignored).
+    pub fn connect(&self, gateway: Arc<dyn Gateway>) {
+        // A second gateway changes nothing: the first stays connected.
+        let _ = self.gateway.set(gateway);
     }
 
     pub fn blobs(&self) -> &Blobs {
@@ -298,14 +332,15 @@ impl TaskRunner {
         if let Some(error) = unstartable {
             return self.fail_unstarted(&stream, id, error).await;
         }
-        let Some((settings, code)) = function.current else {
+        let Some(called) = Called::of(&function) else {
             return Ok(Finished::NotRun);
         };
+        let settings = called.settings;
         let started = TaskStarted {
             node: self.node.clone(),
             lease_until: Timestamp::now()
                 .plus_seconds(i64::from(settings.time_limit) + self.lease_grace_seconds),
-            code: code.digest,
+            code: called.code.digest,
         };
         // The task as its run sees it is the task as of its start, so a replay sees it the same.
         let started_at = match self
@@ -323,59 +358,68 @@ impl TaskRunner {
         };
         let event = task_json(id, created, TaskStatus::InProgress, started_at);
         let ran = self
-            .call(
-                &created.function_name,
-                &settings,
-                &code,
-                event,
-                &id.to_string(),
-            )
+            .call(called, event, &id.to_string(), format!("task-{id}"))
             .await?;
         drop(slot);
-        self.finish(&stream, id, created, &settings, ran.result, ran.record)
+        self.finish(&stream, id, created, settings, ran.result, ran.record)
             .await
     }
 
-    /// Runs `script` with `event` under `settings`' limits, off the async threads.
+    /// Runs `script` of `called` with `event` under its limits, off the async threads, its host
+    /// calls caused by `cause`.
     async fn run_script(
+        &self,
         script: Arc<Script>,
+        called: Called<'_>,
         event: Value,
-        settings: &function::FunctionSettings,
+        cause: String,
     ) -> Result<rhai::Ran, RunnerError> {
         let limits = Limits {
-            time: Duration::from_secs(u64::from(settings.time_limit)),
-            memory_mb: settings.memory_limit,
+            time: Duration::from_secs(u64::from(called.settings.time_limit)),
+            memory_mb: called.settings.memory_limit,
         };
-        tokio::task::spawn_blocking(move || script.run(&event, limits, Host::live()))
+        let connection = self.gateway.get().map(|gateway| Connection {
+            gateway: gateway.clone(),
+            handle: tokio::runtime::Handle::current(),
+            function: called.name.to_owned(),
+            identity: called.identity,
+            cause,
+            http: self.http.clone(),
+        });
+        tokio::task::spawn_blocking(move || script.run(&event, limits, Host::live(connection)))
             .await
             .map_err(|e| RunnerError::Crashed(e.to_string()))
     }
 
-    /// Calls function `name` of `settings` and `code` (an API function) with `event` in `slot`:
-    /// what it returned or why it failed, and what the run logged.
+    /// Calls function `called` (an API function) with `event` in `slot`: what it returned or why
+    /// it failed, and what the run logged.
     pub async fn invoke(
         &self,
-        name: &str,
-        settings: &function::FunctionSettings,
-        code: &function::FunctionCode,
+        called: Called<'_>,
         event: Value,
         slot: OwnedSemaphorePermit,
     ) -> Result<rhai::Ran, RunnerError> {
         let request_id = Id::derived(Timestamp::now(), &rand::random::<[u8; 12]>()).to_string();
-        let ran = self.call(name, settings, code, event, &request_id).await?;
+        let cause = format!("api-request-{request_id}");
+        let ran = self.call(called, event, &request_id, cause).await?;
         drop(slot);
         Ok(ran)
     }
 
-    /// Runs function `name` of `settings` and `code` with `event`, in its runtime.
+    /// Runs function `called` with `event`, in its runtime.
     async fn call(
         &self,
-        name: &str,
-        settings: &function::FunctionSettings,
-        code: &function::FunctionCode,
+        called: Called<'_>,
         event: Value,
         request_id: &str,
+        cause: String,
     ) -> Result<rhai::Ran, RunnerError> {
+        let Called {
+            name,
+            settings,
+            code,
+            ..
+        } = called;
         let failed = |error| rhai::Ran {
             result: Err(error),
             record: RunRecord::default(),
@@ -384,7 +428,7 @@ impl TaskRunner {
         if settings.runtime == RHAI {
             return Ok(
                 match self.script(code.digest, &settings.entry_point).await? {
-                    Ok(script) => Self::run_script(script, event, settings).await?,
+                    Ok(script) => self.run_script(script, called, event, cause).await?,
                     Err(error) => failed(error),
                 },
             );

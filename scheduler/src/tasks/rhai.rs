@@ -14,21 +14,27 @@
 //! A script exceeding one is stopped and the task fails with a runtime error naming the limit.
 //!
 //! The host API (see the README): `print`/`debug`/`log(text)` write task logs; `now()` (epoch
-//! milliseconds) and `random()` (a float in [0, 1)) come from the host, and each call is recorded
-//! with what it answered, so a run replayed with its recorded calls ([`Host::replaying`]) gets the
-//! same answers and reaches the same result.
+//! milliseconds) and `random()` (a float in [0, 1)) come from the host; `api(method, path[,
+//! body])` and its shorthands (`find_documents`, `find_document`, `create_document`,
+//! `update_document`, `transition_document`, `publish_event`, `create_task`) call Vigil's API
+//! through the [`Gateway`] as the function's execution identity; `http(method, url[, headers][,
+//! body])` calls any HTTP(S) service. Each host call is recorded with what it answered (header
+//! values only as digests), so a run replayed with its recorded calls ([`Host::replaying`]) gets
+//! the same answers and reaches the same result without calling anything again.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rhai::{Dynamic, Engine, EvalAltResult, Scope};
-use serde_json::Value;
+use rhai::{Dynamic, Engine, EvalAltResult, Position, Scope};
+use serde_json::{Value, json};
+use vigil_domain::id::{Digest, Id};
 use vigil_domain::tasks::task::{
     HostCall, LOG_LINE_CHARS, LOG_LINES, LogLine, RunError, RunRecord,
 };
 use vigil_domain::value::Timestamp;
 
+use super::gateway::{ApiCall, Gateway};
 use super::{runtime, time_limit_exceeded};
 
 /// Operations a run may take at most (a tight loop makes about ten million a second).
@@ -36,12 +42,42 @@ pub const MAX_OPERATIONS: u64 = 2_000_000_000;
 pub const MAX_CALL_LEVELS: usize = 64;
 /// How often (in operations) the wall clock is looked at.
 const CLOCK_EVERY: u64 = 4096;
+/// The most bytes the API and HTTP calls of one run may record (inputs and answers), so that
+/// the record fits in the commit that ends the task.
+pub const MAX_RECORDED_BYTES: usize = 512 * 1024;
+/// The longest HTTP answer body a script is given.
+const MAX_HTTP_BODY: usize = 256 * 1024;
 
 /// The limits of one run.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     pub time: Duration,
     pub memory_mb: u32,
+}
+
+/// What a live run reaches beyond its script: Vigil's API as the function's execution identity,
+/// and HTTP services.
+#[derive(Clone)]
+pub struct Connection {
+    pub gateway: Arc<dyn Gateway>,
+    /// The runtime the calls are made on (the run itself is on a blocking thread).
+    pub handle: tokio::runtime::Handle,
+    pub function: String,
+    /// The function's execution user, if it was given execution credentials.
+    pub identity: Option<Id>,
+    /// What caused the run (`task-<id>`), the causation of every change it makes.
+    pub cause: String,
+    pub http: reqwest::Client,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("function", &self.function)
+            .field("identity", &self.identity)
+            .field("cause", &self.cause)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What the host answers a script's calls with: live (and recorded), or replayed from a record.
@@ -52,15 +88,29 @@ pub struct Host {
     logs: Vec<LogLine>,
     /// Set when a replayed run asked something else than the recorded run did.
     diverged: Option<String>,
+    connection: Option<Connection>,
+    deadline: Option<Instant>,
+    /// Bytes the API and HTTP calls recorded so far.
+    recorded: usize,
+}
+
+/// The answer of an API call that did not reach the API, in the API's error shape.
+fn unanswered(status: u16, name: &str, message: impl Into<String>) -> Value {
+    json!({"status": status, "body": {"name": name, "message": message.into()}})
 }
 
 impl Host {
-    pub fn live() -> Self {
+    /// A host answering live, reaching the API and HTTP through `connection` (none: calls to
+    /// them fail).
+    pub fn live(connection: Option<Connection>) -> Self {
         Self {
             replay: None,
             calls: Vec::new(),
             logs: Vec::new(),
             diverged: None,
+            connection,
+            deadline: None,
+            recorded: 0,
         }
     }
 
@@ -68,15 +118,148 @@ impl Host {
     pub fn replaying(recorded: &[HostCall]) -> Self {
         Self {
             replay: Some(recorded.iter().cloned().collect()),
-            ..Self::live()
+            ..Self::live(None)
+        }
+    }
+
+    /// How long a host call may take: what is left of the run's time.
+    fn remaining(&self) -> Duration {
+        self.deadline.map_or(Duration::from_secs(30), |deadline| {
+            deadline.saturating_duration_since(Instant::now())
+        })
+    }
+
+    /// `POST`s, `GET`s... `path` of Vigil's API with `body`, as the function's identity:
+    /// `{status, body}`.
+    fn api(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let Some(connection) = &self.connection else {
+            return unanswered(503, "NoApi", "this run does not reach the API");
+        };
+        let Some(user_id) = connection.identity else {
+            return unanswered(
+                403,
+                "NoExecutionCredentials",
+                format!(
+                    "the function {0} has no execution credentials: POST /tasks/v1/functions/{0}/executionCredentials gives it some",
+                    connection.function
+                ),
+            );
+        };
+        if !path.starts_with('/') {
+            return unanswered(
+                400,
+                "InvalidPath",
+                format!("`{path}` does not start with /"),
+            );
+        }
+        let call = ApiCall {
+            user_id,
+            cause: connection.cause.clone(),
+            method: method.to_ascii_uppercase(),
+            path: path.to_owned(),
+            body,
+        };
+        let answered = connection.handle.block_on(tokio::time::timeout(
+            self.remaining(),
+            connection.gateway.call(call),
+        ));
+        let Ok(answer) = answered else {
+            return unanswered(
+                504,
+                "TimeLimitExceeded",
+                "the run's time ran out during the call",
+            );
+        };
+        let answer = json!({"status": answer.status, "body": answer.body});
+        if self.recorded + answer.to_string().len() > MAX_RECORDED_BYTES {
+            return unanswered(
+                507,
+                "RecordLimitExceeded",
+                format!(
+                    "a run's API and HTTP answers are at most {MAX_RECORDED_BYTES} bytes together"
+                ),
+            );
+        }
+        answer
+    }
+
+    /// Calls an HTTP(S) service: `{status, headers, body}` (a JSON body parsed), or `{error}`.
+    fn http(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(String, String)],
+        body: Option<&Value>,
+    ) -> Value {
+        let failed = |message: String| json!({"error": message});
+        let Some(connection) = &self.connection else {
+            return failed("this run makes no HTTP calls".into());
+        };
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return failed(format!("`{url}` is not an http:// or https:// URL"));
+        }
+        let Ok(method) = reqwest::Method::from_bytes(method.to_ascii_uppercase().as_bytes()) else {
+            return failed(format!("`{method}` is not an HTTP method"));
+        };
+        let mut request = connection
+            .http
+            .request(method, url)
+            .timeout(self.remaining());
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        request = match body {
+            None | Some(Value::Null) => request,
+            Some(Value::String(text)) => request.body(text.clone()),
+            Some(json) => request.json(json),
+        };
+        let answered = connection.handle.block_on(async {
+            let response = request.send().await?;
+            let status = response.status().as_u16();
+            let headers: serde_json::Map<String, Value> = response
+                .headers()
+                .iter()
+                .map(|(name, value)| {
+                    (
+                        name.to_string(),
+                        String::from_utf8_lossy(value.as_bytes()).into(),
+                    )
+                })
+                .collect();
+            let mut bytes = Vec::new();
+            let mut response = response;
+            while let Some(chunk) = response.chunk().await? {
+                bytes.extend_from_slice(&chunk);
+                if bytes.len() > MAX_HTTP_BODY {
+                    break;
+                }
+            }
+            Ok::<_, reqwest::Error>((status, headers, bytes))
+        });
+        match answered {
+            Err(error) => failed(format!("the call failed: {error}")),
+            Ok((_, _, bytes)) if bytes.len() > MAX_HTTP_BODY => {
+                failed(format!("the answer is over {MAX_HTTP_BODY} bytes"))
+            }
+            Ok((status, headers, bytes)) => {
+                let body = serde_json::from_slice::<Value>(&bytes)
+                    .unwrap_or_else(|_| String::from_utf8_lossy(&bytes).into_owned().into());
+                let answer = json!({"status": status, "headers": headers, "body": body});
+                if self.recorded + answer.to_string().len() > MAX_RECORDED_BYTES {
+                    return failed(format!(
+                        "a run's API and HTTP answers are at most {MAX_RECORDED_BYTES} bytes together"
+                    ));
+                }
+                answer
+            }
         }
     }
 
     /// Answers call `name` with `input`: live by `answer`, or as recorded.
-    fn call(&mut self, name: &str, input: Value, answer: impl FnOnce() -> Value) -> Value {
+    fn call(&mut self, name: &str, input: Value, answer: impl FnOnce(&Self) -> Value) -> Value {
         let input = input.to_string();
-        let output = match &mut self.replay {
-            None => answer(),
+        let output = match self.replay.as_mut() {
+            None => answer(self),
             Some(recorded) => match recorded.pop_front() {
                 Some(call) if call.name == name && call.input == input => {
                     serde_json::from_str(&call.output).unwrap_or(Value::Null)
@@ -95,10 +278,14 @@ impl Host {
                 }
             },
         };
+        let output_text = output.to_string();
+        if matches!(name, "api" | "http") {
+            self.recorded += input.len() + output_text.len();
+        }
         self.calls.push(HostCall {
             name: name.to_owned(),
             input,
-            output: output.to_string(),
+            output: output_text,
         });
         output
     }
@@ -186,11 +373,12 @@ impl Script {
     }
 
     /// Runs the entry function with `task` as its argument, answering host calls from `host`.
-    pub fn run(&self, task: &Value, limits: Limits, host: Host) -> Ran {
+    pub fn run(&self, task: &Value, limits: Limits, mut host: Host) -> Ran {
+        let deadline = Instant::now() + limits.time;
+        host.deadline = Some(deadline);
         let host = Arc::new(Mutex::new(host));
         let mut engine = engine(limits);
         register_host(&mut engine, &host);
-        let deadline = Instant::now() + limits.time;
         engine.on_progress(move |operations| {
             (operations % CLOCK_EVERY == 0 && Instant::now() >= deadline)
                 .then(|| Dynamic::from("time limit"))
@@ -214,7 +402,7 @@ impl Script {
                 let mut host = shared
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner);
-                std::mem::replace(&mut *host, Host::live())
+                std::mem::replace(&mut *host, Host::live(None))
             }
         };
         Ran {
@@ -246,47 +434,252 @@ fn engine(limits: Limits) -> Engine {
     engine
 }
 
-fn register_host(engine: &mut Engine, host: &Arc<Mutex<Host>>) {
-    let with = |host: &Arc<Mutex<Host>>| {
-        let host = host.clone();
-        move |work: &mut dyn FnMut(&mut Host)| {
-            let mut host = host
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            work(&mut host);
-        }
-    };
-    let logger = with(host);
-    engine.on_print(move |text| logger(&mut |host| host.log(text)));
-    let debugger = with(host);
-    engine.on_debug(move |text, _, _| debugger(&mut |host| host.log(text)));
-    let log = with(host);
-    engine.register_fn("log", move |text: &str| log(&mut |host| host.log(text)));
-    let clock = with(host);
-    engine.register_fn("now", move || {
-        let mut answer = 0;
-        clock(&mut |host| {
-            answer = host
-                .call("now", Value::Array(vec![]), || {
-                    Timestamp::now().millis().into()
-                })
-                .as_i64()
-                .unwrap_or_default();
-        });
-        answer
+type Shared = Arc<Mutex<Host>>;
+type Thrown = Box<EvalAltResult>;
+
+fn locked(host: &Shared) -> std::sync::MutexGuard<'_, Host> {
+    host.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// An error thrown into the script as `#{name, message, ...details}`: uncaught, it fails the
+/// task with that name and message.
+fn thrown(name: &str, message: &str, details: Value) -> Thrown {
+    let mut error = json!({"name": name, "message": message});
+    if let (Some(error), Value::Object(details)) = (error.as_object_mut(), details) {
+        error.extend(details);
+    }
+    Box::new(EvalAltResult::ErrorRuntime(
+        rhai::serde::to_dynamic(error).unwrap_or_default(),
+        Position::NONE,
+    ))
+}
+
+fn to_json(value: &Dynamic) -> Result<Value, Thrown> {
+    rhai::serde::from_dynamic::<Value>(value).map_err(|error| {
+        thrown(
+            "InvalidArgument",
+            &format!("not JSON: {error}"),
+            Value::Null,
+        )
+    })
+}
+
+fn to_rhai(value: &Value) -> Result<Dynamic, Thrown> {
+    rhai::serde::to_dynamic(value)
+}
+
+/// Calls the API (recorded): `{status, body}`.
+fn api_call(host: &Shared, method: &str, path: &str, body: Option<Value>) -> Value {
+    let input = json!({"method": method, "path": path, "body": body});
+    locked(host).call("api", input, |host| host.api(method, path, body.clone()))
+}
+
+/// The body of a successful API answer, or the API's error, thrown.
+fn succeeded(answer: &Value) -> Result<Value, Thrown> {
+    let status = answer.get("status").and_then(Value::as_u64).unwrap_or(0);
+    let body = answer.get("body").cloned().unwrap_or(Value::Null);
+    if (200..300).contains(&status) {
+        return Ok(body);
+    }
+    let text = |key: &str| body.get(key).and_then(Value::as_str).map(str::to_owned);
+    Err(thrown(
+        &text("name").unwrap_or_else(|| "ApiError".into()),
+        &text("message").unwrap_or_else(|| format!("the API answered {status}")),
+        json!({"status": status, "code": body.get("code")}),
+    ))
+}
+
+/// The documents path of schema `schema` (a name or id), refusing what would leave it.
+fn documents_path(schema: &str) -> Result<String, Thrown> {
+    if schema.is_empty()
+        || !schema
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    {
+        return Err(thrown(
+            "InvalidArgument",
+            &format!("`{schema}` is not a schema name or id"),
+            Value::Null,
+        ));
+    }
+    Ok(format!("/data/v1/{schema}/documents"))
+}
+
+/// `?<rql>` for an RQL query given with or without its `?`.
+fn query(rql: &str) -> String {
+    match rql.trim_start_matches('?') {
+        "" => String::new(),
+        rql => format!("?{rql}"),
+    }
+}
+
+/// An id for a path: hex digits only.
+fn path_id(id: &str) -> Result<&str, Thrown> {
+    if !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_hexdigit()) {
+        Ok(id)
+    } else {
+        Err(thrown(
+            "InvalidArgument",
+            &format!("`{id}` is not an id"),
+            Value::Null,
+        ))
+    }
+}
+
+/// Calls an HTTP service (recorded, header values as digests); a call that failed is thrown.
+fn http_call(
+    host: &Shared,
+    method: &str,
+    url: &str,
+    headers: &rhai::Map,
+    body: &Dynamic,
+) -> Result<Dynamic, Thrown> {
+    let headers: Vec<(String, String)> = headers
+        .iter()
+        .map(|(name, value)| (name.to_string(), value.to_string()))
+        .collect();
+    let body = (!body.is_unit()).then(|| to_json(body)).transpose()?;
+    let digests: serde_json::Map<String, Value> = headers
+        .iter()
+        .map(|(name, value)| {
+            (
+                name.clone(),
+                Digest::of(value.as_bytes()).to_string().into(),
+            )
+        })
+        .collect();
+    let input = json!({"method": method, "url": url, "headers": digests, "body": body});
+    let answer = locked(host).call("http", input, |host| {
+        host.http(method, url, &headers, body.as_ref())
     });
-    let dice = with(host);
+    if let Some(error) = answer.get("error").and_then(Value::as_str) {
+        return Err(thrown("HttpError", error, Value::Null));
+    }
+    to_rhai(&answer)
+}
+
+fn register_host(engine: &mut Engine, host: &Shared) {
+    let logger = host.clone();
+    engine.on_print(move |text| locked(&logger).log(text));
+    let debugger = host.clone();
+    engine.on_debug(move |text, _, _| locked(&debugger).log(text));
+    let h = host.clone();
+    engine.register_fn("log", move |text: &str| locked(&h).log(text));
+    let h = host.clone();
+    engine.register_fn("now", move || {
+        locked(&h)
+            .call("now", Value::Array(vec![]), |_| {
+                Timestamp::now().millis().into()
+            })
+            .as_i64()
+            .unwrap_or_default()
+    });
+    let h = host.clone();
     engine.register_fn("random", move || {
-        let mut answer = 0.0;
-        dice(&mut |host| {
-            answer = host
-                .call("random", Value::Array(vec![]), || {
-                    rand::random::<f64>().into()
-                })
-                .as_f64()
-                .unwrap_or_default();
-        });
-        answer
+        locked(&h)
+            .call("random", Value::Array(vec![]), |_| {
+                rand::random::<f64>().into()
+            })
+            .as_f64()
+            .unwrap_or_default()
+    });
+    register_api(engine, host);
+    let h = host.clone();
+    engine.register_fn("http", move |method: &str, url: &str| {
+        http_call(&h, method, url, &rhai::Map::new(), &Dynamic::UNIT)
+    });
+    let h = host.clone();
+    engine.register_fn("http", move |method: &str, url: &str, body: Dynamic| {
+        http_call(&h, method, url, &rhai::Map::new(), &body)
+    });
+    let h = host.clone();
+    engine.register_fn(
+        "http",
+        move |method: &str, url: &str, headers: rhai::Map, body: Dynamic| {
+            http_call(&h, method, url, &headers, &body)
+        },
+    );
+}
+
+/// `api` and its shorthands for documents, events and tasks.
+fn register_api(engine: &mut Engine, host: &Shared) {
+    let h = host.clone();
+    engine.register_fn("api", move |method: &str, path: &str| {
+        to_rhai(&api_call(&h, method, path, None))
+    });
+    let h = host.clone();
+    engine.register_fn("api", move |method: &str, path: &str, body: Dynamic| {
+        let body = to_json(&body)?;
+        to_rhai(&api_call(&h, method, path, Some(body)))
+    });
+    let h = host.clone();
+    engine.register_fn("find_documents", move |schema: &str, rql: &str| {
+        let path = format!("{}{}", documents_path(schema)?, query(rql));
+        let page = succeeded(&api_call(&h, "GET", &path, None))?;
+        to_rhai(page.get("data").unwrap_or(&Value::Array(vec![])))
+    });
+    let h = host.clone();
+    engine.register_fn("find_document", move |schema: &str, id: &str| {
+        let path = format!("{}?eq(id,{})", documents_path(schema)?, path_id(id)?);
+        let page = succeeded(&api_call(&h, "GET", &path, None))?;
+        match page.pointer("/data/0") {
+            Some(document) => to_rhai(document),
+            None => Ok(Dynamic::UNIT),
+        }
+    });
+    let h = host.clone();
+    engine.register_fn("create_document", move |schema: &str, data: Dynamic| {
+        let path = documents_path(schema)?;
+        to_rhai(&succeeded(&api_call(
+            &h,
+            "POST",
+            &path,
+            Some(to_json(&data)?),
+        ))?)
+    });
+    let h = host.clone();
+    engine.register_fn(
+        "update_document",
+        move |schema: &str, id: &str, data: Dynamic| {
+            let path = format!("{}/{}", documents_path(schema)?, path_id(id)?);
+            to_rhai(&succeeded(&api_call(
+                &h,
+                "PUT",
+                &path,
+                Some(to_json(&data)?),
+            ))?)
+        },
+    );
+    let h = host.clone();
+    let transition = move |schema: &str, id: &str, name: &str, data: Option<Value>| {
+        let path = format!("{}/{}/transition", documents_path(schema)?, path_id(id)?);
+        let mut body = json!({"name": name});
+        if let (Some(data), Some(body)) = (data, body.as_object_mut()) {
+            body.insert("data".into(), data);
+        }
+        to_rhai(&succeeded(&api_call(&h, "POST", &path, Some(body)))?)
+    };
+    let without_data = transition.clone();
+    engine.register_fn(
+        "transition_document",
+        move |schema: &str, id: &str, name: &str| without_data(schema, id, name, None),
+    );
+    engine.register_fn(
+        "transition_document",
+        move |schema: &str, id: &str, name: &str, data: Dynamic| {
+            transition(schema, id, name, Some(to_json(&data)?))
+        },
+    );
+    let h = host.clone();
+    engine.register_fn("publish_event", move |kind: &str, content: Dynamic| {
+        let body = json!({"type": kind, "content": to_json(&content)?});
+        to_rhai(&succeeded(&api_call(&h, "POST", "/events/v1", Some(body)))?)
+    });
+    let h = host.clone();
+    engine.register_fn("create_task", move |function: &str, data: Dynamic| {
+        let body = json!({"functionName": function, "data": to_json(&data)?});
+        to_rhai(&succeeded(&api_call(&h, "POST", "/tasks/v1", Some(body)))?)
     });
 }
 
@@ -347,7 +740,7 @@ mod tests {
                 .run(
                     &serde_json::json!({"data": {"x": 21}}),
                     limits(),
-                    Host::live(),
+                    Host::live(None),
                 );
         assert_eq!(ran.result.unwrap(), serde_json::json!({"doubled": 42}));
         assert_eq!(ran.record.logs[0].message, "got 21");
@@ -375,7 +768,8 @@ mod tests {
             memory_mb: 128,
         };
         let started = Instant::now();
-        let ran = script("fn handler(task) { loop { } }").run(&Value::Null, limits, Host::live());
+        let ran =
+            script("fn handler(task) { loop { } }").run(&Value::Null, limits, Host::live(None));
         assert_eq!(ran.result.unwrap_err().name, "TimeLimitExceeded");
         assert!(started.elapsed() < Duration::from_secs(5));
     }
@@ -385,13 +779,13 @@ mod tests {
         let ran = script("fn handler(task) { let s = \"x\"; loop { s += s; } }").run(
             &Value::Null,
             limits(),
-            Host::live(),
+            Host::live(None),
         );
         assert_eq!(ran.result.unwrap_err().name, "MemoryLimitExceeded");
         let ran = script("fn deeper(n) { deeper(n + 1) } fn handler(task) { deeper(0) }").run(
             &Value::Null,
             limits(),
-            Host::live(),
+            Host::live(None),
         );
         assert_eq!(ran.result.unwrap_err().name, "CallDepthExceeded");
     }
@@ -400,7 +794,7 @@ mod tests {
     fn a_thrown_error_keeps_its_name_and_message() {
         let ran =
             script("fn handler(task) { throw #{ name: \"CONNECTION_ERROR\", message: \"down\" } }")
-                .run(&Value::Null, limits(), Host::live());
+                .run(&Value::Null, limits(), Host::live(None));
         let error = ran.result.unwrap_err();
         assert_eq!(
             (error.name.as_str(), error.message.as_str()),
@@ -409,7 +803,7 @@ mod tests {
         let ran = script("fn handler(task) { throw \"plain\" }").run(
             &Value::Null,
             limits(),
-            Host::live(),
+            Host::live(None),
         );
         assert_eq!(ran.result.unwrap_err().name, "Error");
     }
@@ -424,7 +818,7 @@ mod tests {
             let refused = match compiled {
                 Err(_) => true,
                 Ok(script) => script
-                    .run(&Value::Null, limits(), Host::live())
+                    .run(&Value::Null, limits(), Host::live(None))
                     .result
                     .is_err(),
             };
@@ -435,7 +829,7 @@ mod tests {
     #[test]
     fn a_replay_gets_the_recorded_time_and_randomness() {
         let code = script("fn handler(task) { let t = now(); let r = random(); `${t}/${r}` }");
-        let ran = code.run(&Value::Null, limits(), Host::live());
+        let ran = code.run(&Value::Null, limits(), Host::live(None));
         let result = ran.result.unwrap();
         std::thread::sleep(Duration::from_millis(5));
         let replayed = code.run(

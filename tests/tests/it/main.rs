@@ -11,6 +11,7 @@ mod dispatchers;
 mod document_indexes;
 mod documents;
 mod events;
+mod execution;
 mod fuzz;
 mod groups;
 mod grpc;

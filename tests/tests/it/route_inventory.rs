@@ -366,6 +366,11 @@ pub(crate) const INVENTORY: &[(&str, &str, Guard)] = &[
     ("DELETE", "/tasks/v1/functions/{name}", Guard::Permission),
     (
         "POST",
+        "/tasks/v1/functions/{name}/executionCredentials",
+        Guard::Permission,
+    ),
+    (
+        "POST",
         "/tasks/v1/functions/{name}/enable",
         Guard::Permission,
     ),

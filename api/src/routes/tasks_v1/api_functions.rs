@@ -162,12 +162,13 @@ async fn call(
     };
     let stream = function::stream(&name).map_err(|_| unknown_function())?;
     let (function, _) = state.bus.load::<Function>(&stream).await?;
-    let Some((settings, code)) = function.current.clone() else {
+    let Some(called) = vigil_scheduler::tasks::Called::of(&function) else {
         return Err(match caller.user() {
             Some(_) => unknown_function(),
             None => not_authenticated(),
         });
     };
+    let settings = called.settings;
     if let Err(permission) = settings
         .permission_mode
         .allows(&actor, "EXECUTE_API_FUNCTION", &name)
@@ -207,7 +208,7 @@ async fn call(
     let started = Instant::now();
     let event = gateway_event(&method, &path, uri.query(), &headers, &caller, &body);
     let ran = runner
-        .invoke(&name, &settings, &code, event, slot)
+        .invoke(called, event, slot)
         .await
         .map_err(ApiError::internal)?;
     let outcome = match &ran.result {

@@ -1,6 +1,7 @@
 //! The task service, `/tasks/v1`: functions, the tasks that run them, and schedules.
 
 pub mod api_functions;
+pub mod execution;
 pub mod functions;
 pub mod schedules;
 pub mod tasks;
@@ -12,6 +13,7 @@ use crate::state::AppState;
 pub fn router() -> Router<AppState> {
     Router::new()
         .merge(functions::router())
+        .merge(execution::router())
         .merge(api_functions::router())
         .merge(schedules::router())
         .merge(tasks::router())

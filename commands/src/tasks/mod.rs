@@ -1,0 +1,3 @@
+//! The task service's procedures that span aggregates.
+
+pub mod execution;
