@@ -433,6 +433,19 @@ impl CommandBus {
         Ok(loaded)
     }
 
+    /// The state of `stream` as this node last saw it, read from the log only when it has not
+    /// seen it: for work that ends in a command, whose append is checked against the log anyway
+    /// (a stale state there is decided again).
+    pub async fn load_seen<A: Aggregate>(
+        &self,
+        stream: &StreamId,
+    ) -> Result<(A, Option<Head>), LogError> {
+        match self.cached::<A>(stream) {
+            Some(loaded) => Ok((loaded.state, loaded.head)),
+            None => self.load::<A>(stream).await,
+        }
+    }
+
     fn cached<A: Aggregate>(&self, stream: &StreamId) -> Option<Loaded<A>> {
         let mut cache = self.cache.lock().ok()?;
         let entry = cache.get(stream)?;

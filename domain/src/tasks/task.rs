@@ -197,9 +197,51 @@ pub enum TaskCommand {
     Complete(TaskCompleted),
     Fail(TaskFailed),
     Retry(TaskRetried),
+    /// Records a whole run of a task still `new` at once: its start and how it ended (a run
+    /// that had no effect outside itself needs no claim beforehand; a runner that finds the task
+    /// taken meanwhile drops its run).
+    Run {
+        started: TaskStarted,
+        outcome: Outcome,
+    },
+    /// A direct execution, made and started at once (authorized as a direct `Create`), and
+    /// with how it ended when it ended before anything else had to be recorded.
+    Execute {
+        task: TaskCreated,
+        execution: Execution,
+        started: TaskStarted,
+        outcome: Option<Outcome>,
+    },
     /// Fails a task whose lease ran out.
     CleanZombie,
     Cancel,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Complete(TaskCompleted),
+    Fail(TaskFailed),
+    Retry(TaskRetried),
+}
+
+impl Outcome {
+    /// The command recording it for a task in progress.
+    pub fn command(self) -> TaskCommand {
+        match self {
+            Self::Complete(e) => TaskCommand::Complete(e),
+            Self::Fail(e) => TaskCommand::Fail(e),
+            Self::Retry(e) => TaskCommand::Retry(e),
+        }
+    }
+
+    fn event(&self) -> TaskEvent {
+        match self {
+            Self::Complete(e) => TaskEvent::Completed(e.clone()),
+            Self::Fail(e) => TaskEvent::Failed(e.clone()),
+            Self::Retry(e) => TaskEvent::Retried(e.clone()),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -294,6 +336,10 @@ impl Aggregate for Task {
                 .mode
                 .allows(actor, "EXECUTE_TASK_FUNCTION", &execution.function_name)
                 .map_err(TaskError::NoPermission),
+            TaskCommand::Execute { execution, .. } => execution
+                .mode
+                .allows(actor, "EXECUTE_TASK_FUNCTION", &execution.function_name)
+                .map_err(TaskError::NoPermission),
             TaskCommand::Create { direct: None, .. } => {
                 actor.require("CREATE_TASKS", |p| TaskError::NoPermission(p.into()))
             }
@@ -305,6 +351,7 @@ impl Aggregate for Task {
             | TaskCommand::Complete(_)
             | TaskCommand::Fail(_)
             | TaskCommand::Retry(_)
+            | TaskCommand::Run { .. }
             | TaskCommand::CleanZombie => {
                 if actor.is_system() {
                     Ok(())
@@ -347,6 +394,27 @@ impl Aggregate for Task {
             TaskCommand::Retry(retried) => {
                 self.expect(TaskStatus::InProgress)?;
                 vec![TaskEvent::Retried(retried.clone())]
+            }
+            TaskCommand::Run { started, outcome } => {
+                self.expect(TaskStatus::New)?;
+                vec![TaskEvent::Started(started.clone()), outcome.event()]
+            }
+            TaskCommand::Execute {
+                task,
+                started,
+                outcome,
+                ..
+            } => {
+                if self.created.is_some() {
+                    return Err(TaskError::AlreadyExists);
+                }
+                check(task)?;
+                let mut events = vec![
+                    TaskEvent::Created(task.clone()),
+                    TaskEvent::Started(started.clone()),
+                ];
+                events.extend(outcome.as_ref().map(Outcome::event));
+                events
             }
             TaskCommand::CleanZombie => {
                 self.expect(TaskStatus::InProgress)?;
@@ -507,6 +575,54 @@ mod tests {
             TaskStatus::Complete,
             TaskStatus::InProgress,
         ));
+    }
+
+    #[test]
+    fn a_whole_run_is_recorded_at_once_only_for_a_new_task() {
+        let completed = TaskCompleted {
+            result: "1".into(),
+            run: RunRecord::default(),
+        };
+        let run = TaskCommand::Run {
+            started: start(),
+            outcome: Outcome::Complete(completed.clone()),
+        };
+        given::<Task>(&[created()])
+            .when(run.clone())
+            .then(&[started(), TaskEvent::Completed(completed)]);
+        // Another runner claimed it meanwhile: this run is dropped.
+        given::<Task>(&[created(), started()])
+            .when(run)
+            .then_err(TaskError::NotInState(
+                TaskStatus::InProgress,
+                TaskStatus::New,
+            ));
+    }
+
+    #[test]
+    fn a_direct_execution_is_made_started_and_ended_at_once() {
+        let completed = TaskCompleted {
+            result: "1".into(),
+            run: RunRecord::default(),
+        };
+        let execute = |outcome| TaskCommand::Execute {
+            task: new_task(),
+            execution: Execution {
+                mode: PermissionMode::AllUsers,
+                function_name: "f".into(),
+            },
+            started: start(),
+            outcome,
+        };
+        given::<Task>(&[])
+            .when(execute(Some(Outcome::Complete(completed.clone()))))
+            .then(&[created(), started(), TaskEvent::Completed(completed)]);
+        given::<Task>(&[])
+            .when(execute(None))
+            .then(&[created(), started()]);
+        given::<Task>(&[created()])
+            .when(execute(None))
+            .then_err(TaskError::AlreadyExists);
     }
 
     #[test]

@@ -42,8 +42,8 @@ use vigil_domain::log::{Filter, LogError};
 use vigil_domain::tasks::function::{self, Function, FunctionError, RHAI};
 use vigil_domain::tasks::schedule::{Schedule, ScheduleCommand, ScheduleError, ScheduleFired};
 use vigil_domain::tasks::task::{
-    ErrorKind, RunError, RunRecord, Task, TaskCommand, TaskCompleted, TaskCreated, TaskError,
-    TaskFailed, TaskRetried, TaskStarted, TaskStatus, retry_at, retry_of,
+    ErrorKind, Execution, Outcome, RunError, RunRecord, Task, TaskCommand, TaskCompleted,
+    TaskCreated, TaskError, TaskFailed, TaskRetried, TaskStarted, TaskStatus, retry_at, retry_of,
 };
 use vigil_domain::value::Timestamp;
 use vigil_projections::runner::Progresses;
@@ -52,7 +52,7 @@ use vigil_projections::store::ReadStore;
 use self::code::Files;
 use self::gateway::Gateway;
 use self::lambda::{Interpreter, Runtimes, Version};
-use self::rhai::{Connection, Host, Limits, Script};
+use self::rhai::{Claimed, Connection, Host, Limits, Script};
 use crate::delays::until;
 use crate::runner::{Reactor, Retry};
 
@@ -123,6 +123,62 @@ pub struct TaskRunner {
     /// Vigil's API, for the host calls of rhai functions; connected once the API is assembled.
     gateway: OnceLock<Arc<dyn Gateway>>,
     http: reqwest::Client,
+}
+
+/// Where a task to run comes from: the queue (it is in the log, new), or a direct execution
+/// (not yet in the log: its first commit records it, for the caller of `meta`).
+enum Origin {
+    Queued,
+    Direct(Box<Direct>),
+}
+
+/// A direct execution: its task, who may execute it, and its caller's command metadata.
+struct Direct {
+    task: TaskCreated,
+    execution: Execution,
+    meta: CommandMeta,
+}
+
+impl Origin {
+    /// The command claiming task `id` as `started`, and its metadata.
+    fn claim(&self, id: Id, started: &TaskStarted) -> (TaskCommand, CommandMeta) {
+        match self {
+            Self::Queued => (TaskCommand::Start(started.clone()), task_step(id, "start")),
+            Self::Direct(direct) => (
+                TaskCommand::Execute {
+                    task: direct.task.clone(),
+                    execution: direct.execution.clone(),
+                    started: started.clone(),
+                    outcome: None,
+                },
+                direct.meta.clone(),
+            ),
+        }
+    }
+
+    /// The command recording a whole run of task `id` at once, and its metadata.
+    fn whole_run(
+        &self,
+        id: Id,
+        started: TaskStarted,
+        outcome: Outcome,
+    ) -> (TaskCommand, CommandMeta) {
+        match self {
+            Self::Queued => (
+                TaskCommand::Run { started, outcome },
+                task_step(id, "outcome"),
+            ),
+            Self::Direct(direct) => (
+                TaskCommand::Execute {
+                    task: direct.task.clone(),
+                    execution: direct.execution.clone(),
+                    started,
+                    outcome: Some(outcome),
+                },
+                direct.meta.clone(),
+            ),
+        }
+    }
 }
 
 /// A function as it is called: its name, settings and code, and the user it acts as.
@@ -306,15 +362,46 @@ impl TaskRunner {
     /// ended. The slot is free again as soon as the function has run.
     pub async fn run(&self, id: Id, slot: OwnedSemaphorePermit) -> Result<Finished, RunnerError> {
         let stream = StreamId::of(Task::KIND, id);
-        let (task, _) = self.bus.load::<Task>(&stream).await?;
-        let (Some(created), Some(TaskStatus::New)) = (&task.created, task.status) else {
+        // As this node saw it: the claim or the recorded run is checked against the log, and a
+        // task taken or canceled meanwhile is not run (or its run dropped).
+        let (task, _) = self.bus.load_seen::<Task>(&stream).await?;
+        let (Some(created), Some(TaskStatus::New)) = (task.created, task.status) else {
             return Ok(Finished::NotRun);
         };
+        self.run_new(id, &created, Origin::Queued, slot).await
+    }
+
+    /// Executes `task` directly as `id` for the caller of `meta` (allowed by `execution`): the
+    /// task is recorded with its run, in one commit when the run has no effect outside itself.
+    pub async fn execute(
+        &self,
+        id: Id,
+        task: TaskCreated,
+        (execution, meta): (Execution, CommandMeta),
+        slot: OwnedSemaphorePermit,
+    ) -> Result<Finished, RunnerError> {
+        let origin = Origin::Direct(Box::new(Direct {
+            task: task.clone(),
+            execution,
+            meta,
+        }));
+        self.run_new(id, &task, origin, slot).await
+    }
+
+    /// Runs the new task `id` (`created`, from `origin`).
+    async fn run_new(
+        &self,
+        id: Id,
+        created: &TaskCreated,
+        origin: Origin,
+        slot: OwnedSemaphorePermit,
+    ) -> Result<Finished, RunnerError> {
+        let stream = StreamId::of(Task::KIND, id);
         let function_stream = match function::stream(&created.function_name) {
             Ok(stream) => stream,
             Err(error) => {
                 let error = invocation("FunctionUnknown", error.to_string());
-                return self.fail_unstarted(&stream, id, error).await;
+                return self.fail_unstarted(&stream, id, &origin, error).await;
             }
         };
         let (function, _) = self.bus.load::<Function>(&function_stream).await?;
@@ -330,7 +417,7 @@ impl TaskRunner {
             Some(_) => None,
         };
         if let Some(error) = unstartable {
-            return self.fail_unstarted(&stream, id, error).await;
+            return self.fail_unstarted(&stream, id, &origin, error).await;
         }
         let Some(called) = Called::of(&function) else {
             return Ok(Finished::NotRun);
@@ -342,27 +429,53 @@ impl TaskRunner {
                 .plus_seconds(i64::from(settings.time_limit) + self.lease_grace_seconds),
             code: called.code.digest,
         };
-        // The task as its run sees it is the task as of its start, so a replay sees it the same.
-        let started_at = match self
-            .bus
-            .execute::<Task>(
-                &stream,
-                &TaskCommand::Start(started),
-                &task_step(id, "start"),
-            )
-            .await
-        {
+        let cause = format!("task-{id}");
+        let (claim, claim_meta) = origin.claim(id, &started);
+        if settings.runtime == RHAI {
+            // Run first, claimed only before the run's first effect outside itself: a run
+            // without any is recorded whole, start and end in one commit, if the task is still
+            // new by then. The task as the run sees it is the task as of its start time, which
+            // a replay knows too.
+            let event = task_json(id, created, TaskStatus::InProgress, created.start_at);
+            let hook = self.claim_hook(stream.clone(), claim, claim_meta);
+            let ran = self
+                .call(called, event, &id.to_string(), cause, Some(hook))
+                .await?;
+            drop(slot);
+            let unclaimed = match ran.claimed {
+                Claimed::Lost => return Ok(Finished::NotRun),
+                Claimed::Made => None,
+                Claimed::No => Some((&origin, started)),
+            };
+            return self
+                .finish(&stream, (id, created), settings, ran, unclaimed)
+                .await;
+        }
+        // The code of other runtimes can do anything: the task is claimed before it runs.
+        let started_at = match self.bus.execute::<Task>(&stream, &claim, &claim_meta).await {
             Ok(outcome) => outcome.recorded_at.unwrap_or_else(Timestamp::now),
             Err(CommandError::Domain(TaskError::NotInState(..))) => return Ok(Finished::NotRun),
             Err(error) => return Err(error.into()),
         };
         let event = task_json(id, created, TaskStatus::InProgress, started_at);
         let ran = self
-            .call(called, event, &id.to_string(), format!("task-{id}"))
+            .call(called, event, &id.to_string(), cause, None)
             .await?;
         drop(slot);
-        self.finish(&stream, id, created, settings, ran.result, ran.record)
+        self.finish(&stream, (id, created), settings, ran, None)
             .await
+    }
+
+    /// The claim `command`, made from a run's thread.
+    fn claim_hook(&self, stream: StreamId, command: TaskCommand, meta: CommandMeta) -> rhai::Claim {
+        let bus = self.bus.clone();
+        let handle = tokio::runtime::Handle::current();
+        Arc::new(move || {
+            handle
+                .block_on(bus.execute::<Task>(&stream, &command, &meta))
+                .map(|_| ())
+                .map_err(|error| error.to_string())
+        })
     }
 
     /// Runs `script` of `called` with `event` under its limits, off the async threads, its host
@@ -372,7 +485,7 @@ impl TaskRunner {
         script: Arc<Script>,
         called: Called<'_>,
         event: Value,
-        cause: String,
+        (cause, claim): (String, Option<rhai::Claim>),
     ) -> Result<rhai::Ran, RunnerError> {
         let limits = Limits {
             time: Duration::from_secs(u64::from(called.settings.time_limit)),
@@ -385,6 +498,7 @@ impl TaskRunner {
             identity: called.identity,
             cause,
             http: self.http.clone(),
+            claim,
         });
         tokio::task::spawn_blocking(move || script.run(&event, limits, Host::live(connection)))
             .await
@@ -401,18 +515,20 @@ impl TaskRunner {
     ) -> Result<rhai::Ran, RunnerError> {
         let request_id = Id::derived(Timestamp::now(), &rand::random::<[u8; 12]>()).to_string();
         let cause = format!("api-request-{request_id}");
-        let ran = self.call(called, event, &request_id, cause).await?;
+        let ran = self.call(called, event, &request_id, cause, None).await?;
         drop(slot);
         Ok(ran)
     }
 
-    /// Runs function `called` with `event`, in its runtime.
+    /// Runs function `called` with `event`, in its runtime; a rhai run's effects are caused by
+    /// `cause` and preceded by `claim`.
     async fn call(
         &self,
         called: Called<'_>,
         event: Value,
         request_id: &str,
         cause: String,
+        claim: Option<rhai::Claim>,
     ) -> Result<rhai::Ran, RunnerError> {
         let Called {
             name,
@@ -424,11 +540,15 @@ impl TaskRunner {
             result: Err(error),
             record: RunRecord::default(),
             diverged: None,
+            claimed: Claimed::No,
         };
         if settings.runtime == RHAI {
             return Ok(
                 match self.script(code.digest, &settings.entry_point).await? {
-                    Ok(script) => self.run_script(script, called, event, cause).await?,
+                    Ok(script) => {
+                        self.run_script(script, called, event, (cause, claim))
+                            .await?
+                    }
                     Err(error) => failed(error),
                 },
             );
@@ -474,6 +594,7 @@ impl TaskRunner {
             result: invoked.result,
             record: invoked.record,
             diverged: None,
+            claimed: Claimed::No,
         })
     }
 
@@ -482,8 +603,18 @@ impl TaskRunner {
         &self,
         stream: &StreamId,
         id: Id,
+        origin: &Origin,
         error: RunError,
     ) -> Result<Finished, RunnerError> {
+        if let Origin::Direct(direct) = origin {
+            let create = TaskCommand::Create {
+                task: direct.task.clone(),
+                direct: Some(direct.execution.clone()),
+            };
+            self.bus
+                .execute_new::<Task>(stream, &create, &direct.meta, None)
+                .await?;
+        }
         let failed = TaskFailed {
             error: error.clone(),
             run: RunRecord::default(),
@@ -493,19 +624,21 @@ impl TaskRunner {
         Ok(Finished::Failed(error))
     }
 
-    /// Records how the run of task `id` ended: complete, retried or failed.
+    /// Records how the run of task `id` ended: complete, retried or failed; with its start
+    /// (and for a direct execution, the task) when it ran `unclaimed` (then, if another runner
+    /// has the task by now, the run is dropped).
     async fn finish(
         &self,
         stream: &StreamId,
-        id: Id,
-        created: &TaskCreated,
+        (id, created): (Id, &TaskCreated),
         settings: &function::FunctionSettings,
-        result: Result<Value, RunError>,
-        run: RunRecord,
+        ran: rhai::Ran,
+        unclaimed: Option<(&Origin, TaskStarted)>,
     ) -> Result<Finished, RunnerError> {
-        let (command, finished) = match result {
+        let run = ran.record;
+        let (outcome, finished) = match ran.result {
             Ok(value) => (
-                TaskCommand::Complete(TaskCompleted {
+                Outcome::Complete(TaskCompleted {
                     result: value.to_string(),
                     run,
                 }),
@@ -516,7 +649,7 @@ impl TaskRunner {
                 Some(at) => {
                     let retried_by = Id::derived(at, format!("retry/{id}").as_bytes());
                     (
-                        TaskCommand::Retry(TaskRetried {
+                        Outcome::Retry(TaskRetried {
                             error: error.clone(),
                             run,
                             retried_by,
@@ -526,7 +659,7 @@ impl TaskRunner {
                     )
                 }
                 None => (
-                    TaskCommand::Fail(TaskFailed {
+                    Outcome::Fail(TaskFailed {
                         error: error.clone(),
                         run,
                     }),
@@ -534,9 +667,17 @@ impl TaskRunner {
                 ),
             },
         };
-        self.record(stream, &task_step(id, "outcome"), command)
-            .await?;
-        Ok(finished)
+        let Some((origin, started)) = unclaimed else {
+            self.record(stream, &task_step(id, "outcome"), outcome.command())
+                .await?;
+            return Ok(finished);
+        };
+        let (run, meta) = origin.whole_run(id, started, outcome);
+        match self.bus.execute::<Task>(stream, &run, &meta).await {
+            Ok(_) => Ok(finished),
+            Err(CommandError::Domain(TaskError::NotInState(..))) => Ok(Finished::NotRun),
+            Err(error) => Err(error.into()),
+        }
     }
 
     async fn record(

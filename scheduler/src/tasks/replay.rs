@@ -80,9 +80,7 @@ pub async fn replay(log: &dyn EventLog, blobs: &Blobs, id: Id) -> Result<Replaye
         for event in recorded.commit.events.iter().filter_map(TaskEvent::within) {
             match event {
                 TaskEvent::Created(e) => created = Some(e.clone()),
-                TaskEvent::Started(e) => {
-                    started = Some((e.clone(), recorded.position, recorded.commit.recorded_at));
-                }
+                TaskEvent::Started(e) => started = Some((e.clone(), recorded.position)),
                 TaskEvent::Completed(e) => {
                     ending = Some((Ending::Result(e.result.clone()), e.run.clone()));
                 }
@@ -97,7 +95,7 @@ pub async fn replay(log: &dyn EventLog, blobs: &Blobs, id: Id) -> Result<Replaye
         }
     }
     let created = created.ok_or_else(|| unreplayable(format!("no task has the id {id}")))?;
-    let (started, start_position, started_at) =
+    let (started, start_position) =
         started.ok_or_else(|| unreplayable("the task never started"))?;
     let (recorded, run) = ending.ok_or_else(|| unreplayable("the task has not finished"))?;
     // The function as it was when the task started.
@@ -135,7 +133,8 @@ pub async fn replay(log: &dyn EventLog, blobs: &Blobs, id: Id) -> Result<Replaye
     let script = Files::unzip(&zip)
         .and_then(|files| Script::compile(&files, &settings.entry_point))
         .map_err(|error| unreplayable(error.0))?;
-    let event = task_json(id, &created, TaskStatus::InProgress, started_at);
+    // The task as the run saw it: as of its start time.
+    let event = task_json(id, &created, TaskStatus::InProgress, created.start_at);
     let limits = Limits {
         time: std::time::Duration::from_secs(u64::from(settings.time_limit)),
         memory_mb: settings.memory_limit,

@@ -22,8 +22,8 @@
 //! values only as digests), so a run replayed with its recorded calls ([`Host::replaying`]) gets
 //! the same answers and reaches the same result without calling anything again.
 
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use rhai::{Dynamic, Engine, EvalAltResult, Position, Scope};
@@ -55,6 +55,20 @@ pub struct Limits {
     pub memory_mb: u32,
 }
 
+/// Claims the run's task for this runner (`task.started`): `Err` when another runner has it.
+pub type Claim = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
+
+/// Where a run stands with its task's claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claimed {
+    /// Not claimed: the run had no effect outside itself (or there is no task to claim).
+    No,
+    /// Claimed before its first effect.
+    Made,
+    /// Another runner had the task: the run must be dropped.
+    Lost,
+}
+
 /// What a live run reaches beyond its script: Vigil's API as the function's execution identity,
 /// and HTTP services.
 #[derive(Clone)]
@@ -68,6 +82,9 @@ pub struct Connection {
     /// What caused the run (`task-<id>`), the causation of every change it makes.
     pub cause: String,
     pub http: reqwest::Client,
+    /// Made before the run's first effect outside itself, so that only one runner's effects
+    /// happen; without one, the run changes nothing before its outcome is recorded.
+    pub claim: Option<Claim>,
 }
 
 impl std::fmt::Debug for Connection {
@@ -92,6 +109,7 @@ pub struct Host {
     deadline: Option<Instant>,
     /// Bytes the API and HTTP calls recorded so far.
     recorded: usize,
+    claimed: std::cell::Cell<Claimed>,
 }
 
 /// The answer of an API call that did not reach the API, in the API's error shape.
@@ -111,6 +129,28 @@ impl Host {
             connection,
             deadline: None,
             recorded: 0,
+            claimed: std::cell::Cell::new(Claimed::No),
+        }
+    }
+
+    /// Before an effect outside the run: claims the task if that is still to do. `Err` when
+    /// another runner has it.
+    fn before_effect(&self) -> Result<(), String> {
+        let Some(claim) = self.connection.as_ref().and_then(|c| c.claim.as_ref()) else {
+            return Ok(());
+        };
+        match self.claimed.get() {
+            Claimed::Made => Ok(()),
+            Claimed::Lost => Err("another runner has this task".into()),
+            Claimed::No => {
+                let claimed = claim();
+                self.claimed.set(if claimed.is_ok() {
+                    Claimed::Made
+                } else {
+                    Claimed::Lost
+                });
+                claimed
+            }
         }
     }
 
@@ -152,10 +192,16 @@ impl Host {
                 format!("`{path}` does not start with /"),
             );
         }
+        let method = method.to_ascii_uppercase();
+        if !matches!(method.as_str(), "GET" | "HEAD")
+            && let Err(message) = self.before_effect()
+        {
+            return unanswered(409, "TaskTaken", message);
+        }
         let call = ApiCall {
             user_id,
             cause: connection.cause.clone(),
-            method: method.to_ascii_uppercase(),
+            method,
             path: path.to_owned(),
             body,
         };
@@ -201,6 +247,9 @@ impl Host {
         let Ok(method) = reqwest::Method::from_bytes(method.to_ascii_uppercase().as_bytes()) else {
             return failed(format!("`{method}` is not an HTTP method"));
         };
+        if let Err(message) = self.before_effect() {
+            return failed(message);
+        }
         let mut request = connection
             .http
             .request(method, url)
@@ -315,6 +364,7 @@ pub struct Ran {
     pub record: RunRecord,
     /// For a replay: where it stopped following the record, if it did.
     pub diverged: Option<String>,
+    pub claimed: Claimed,
 }
 
 /// Why code cannot be run, found before running it.
@@ -352,12 +402,9 @@ impl Script {
                 "the code has no `{file}`, which the entry point `{entry_point}` names"
             ))
         })?;
-        let ast = engine(Limits {
-            time: Duration::from_secs(1),
-            memory_mb: 128,
-        })
-        .compile(source)
-        .map_err(|error| CodeError(format!("`{file}` does not compile: {error}")))?;
+        let ast = engine(128)
+            .compile(source)
+            .map_err(|error| CodeError(format!("`{file}` does not compile: {error}")))?;
         if !ast
             .iter_functions()
             .any(|f| f.name == function && f.params.len() == 1)
@@ -377,23 +424,18 @@ impl Script {
         let deadline = Instant::now() + limits.time;
         host.deadline = Some(deadline);
         let host = Arc::new(Mutex::new(host));
-        let mut engine = engine(limits);
-        register_host(&mut engine, &host);
-        engine.on_progress(move |operations| {
-            (operations % CLOCK_EVERY == 0 && Instant::now() >= deadline)
-                .then(|| Dynamic::from("time limit"))
-        });
-        let result = rhai::serde::to_dynamic(task)
-            .and_then(|task| {
+        let engine = engine(limits.memory_mb);
+        let result = Running::enter(host.clone(), deadline, || {
+            rhai::serde::to_dynamic(task).and_then(|task| {
                 engine.call_fn::<Dynamic>(&mut Scope::new(), &self.ast, &self.function, (task,))
             })
-            .map_err(|error| run_error(*error, limits))
-            .and_then(|value| {
-                rhai::serde::from_dynamic::<Value>(&value).map_err(|error| {
-                    runtime("InvalidResult", format!("the result is not JSON: {error}"))
-                })
-            });
-        drop(engine);
+        })
+        .map_err(|error| run_error(*error, limits))
+        .and_then(|value| {
+            rhai::serde::from_dynamic::<Value>(&value).map_err(|error| {
+                runtime("InvalidResult", format!("the result is not JSON: {error}"))
+            })
+        });
         let host = match Arc::try_unwrap(host) {
             Ok(host) => host
                 .into_inner()
@@ -412,25 +454,97 @@ impl Script {
                 host_calls: host.calls,
             },
             diverged: host.diverged,
+            claimed: host.claimed.get(),
         }
     }
 }
 
-/// An engine with the sandbox's limits and nothing of the machine.
-fn engine(limits: Limits) -> Engine {
+/// The run on this thread: its host and its deadline. A run is synchronous on one thread, so the
+/// engines, built once, find what the current run's host calls go to here.
+struct Running {
+    host: Shared,
+    deadline: Instant,
+}
+
+thread_local! {
+    static RUNNING: std::cell::RefCell<Option<Running>> = const { std::cell::RefCell::new(None) };
+}
+
+impl Running {
+    /// Runs `work` as the run of `host` until `deadline`.
+    fn enter<T>(host: Shared, deadline: Instant, work: impl FnOnce() -> T) -> T {
+        /// Ends the run on this thread, also when `work` panics.
+        struct Left;
+        impl Drop for Left {
+            fn drop(&mut self) {
+                RUNNING.with(|running| running.borrow_mut().take());
+            }
+        }
+        RUNNING.with(|running| *running.borrow_mut() = Some(Self { host, deadline }));
+        let _left = Left;
+        work()
+    }
+
+    /// The current run's host.
+    fn host() -> Result<Shared, Thrown> {
+        RUNNING
+            .with(|running| running.borrow().as_ref().map(|r| r.host.clone()))
+            .ok_or_else(|| {
+                thrown(
+                    "NoHost",
+                    "a host function was called outside a run",
+                    Value::Null,
+                )
+            })
+    }
+
+    /// Whether the current run is past its deadline.
+    fn overdue() -> bool {
+        RUNNING.with(|running| {
+            running
+                .borrow()
+                .as_ref()
+                .is_some_and(|r| Instant::now() >= r.deadline)
+        })
+    }
+}
+
+/// The engine for runs with a memory limit of `memory_mb`: built once per limit, with the host
+/// API registered, and shared by every run and compilation.
+fn engine(memory_mb: u32) -> Arc<Engine> {
+    static ENGINES: OnceLock<Mutex<HashMap<u32, Arc<Engine>>>> = OnceLock::new();
+    let engines = ENGINES.get_or_init(Mutex::default);
+    let mut engines = engines
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if engines.len() >= 64 {
+        engines.clear();
+    }
+    engines
+        .entry(memory_mb)
+        .or_insert_with(|| Arc::new(sandboxed(memory_mb)))
+        .clone()
+}
+
+/// An engine with the sandbox's limits, the host API, and nothing of the machine.
+fn sandboxed(memory_mb: u32) -> Engine {
     let mut engine = Engine::new();
     engine.set_module_resolver(rhai::module_resolvers::DummyModuleResolver::new());
     engine.disable_symbol("eval");
     engine.set_max_operations(MAX_OPERATIONS);
     engine.set_max_call_levels(MAX_CALL_LEVELS);
     engine.set_max_expr_depths(64, 64);
-    let memory = usize::try_from(limits.memory_mb)
+    let memory = usize::try_from(memory_mb)
         .unwrap_or(usize::MAX)
         .saturating_mul(1024 * 1024);
     engine.set_max_string_size(memory / 4);
     engine.set_max_array_size(memory / 64);
     engine.set_max_map_size(memory / 64);
     engine.set_max_modules(0);
+    engine.on_progress(|operations| {
+        (operations % CLOCK_EVERY == 0 && Running::overdue()).then(|| Dynamic::from("time limit"))
+    });
+    register_host(&mut engine);
     engine
 }
 
@@ -470,9 +584,11 @@ fn to_rhai(value: &Value) -> Result<Dynamic, Thrown> {
 }
 
 /// Calls the API (recorded): `{status, body}`.
-fn api_call(host: &Shared, method: &str, path: &str, body: Option<Value>) -> Value {
+fn api_call(method: &str, path: &str, body: Option<Value>) -> Result<Value, Thrown> {
     let input = json!({"method": method, "path": path, "body": body});
-    locked(host).call("api", input, |host| host.api(method, path, body.clone()))
+    let host = Running::host()?;
+    let answer = locked(&host).call("api", input, |host| host.api(method, path, body.clone()));
+    Ok(answer)
 }
 
 /// The body of a successful API answer, or the API's error, thrown.
@@ -488,6 +604,11 @@ fn succeeded(answer: &Value) -> Result<Value, Thrown> {
         &text("message").unwrap_or_else(|| format!("the API answered {status}")),
         json!({"status": status, "code": body.get("code")}),
     ))
+}
+
+/// Calls the API and gives the body of its successful answer.
+fn api_body(method: &str, path: &str, body: Option<Value>) -> Result<Dynamic, Thrown> {
+    to_rhai(&succeeded(&api_call(method, path, body)?)?)
 }
 
 /// The documents path of schema `schema` (a name or id), refusing what would leave it.
@@ -529,7 +650,6 @@ fn path_id(id: &str) -> Result<&str, Thrown> {
 
 /// Calls an HTTP service (recorded, header values as digests); a call that failed is thrown.
 fn http_call(
-    host: &Shared,
     method: &str,
     url: &str,
     headers: &rhai::Map,
@@ -550,7 +670,8 @@ fn http_call(
         })
         .collect();
     let input = json!({"method": method, "url": url, "headers": digests, "body": body});
-    let answer = locked(host).call("http", input, |host| {
+    let host = Running::host()?;
+    let answer = locked(&host).call("http", input, |host| {
         host.http(method, url, &headers, body.as_ref())
     });
     if let Some(error) = answer.get("error").and_then(Value::as_str) {
@@ -559,127 +680,108 @@ fn http_call(
     to_rhai(&answer)
 }
 
-fn register_host(engine: &mut Engine, host: &Shared) {
-    let logger = host.clone();
-    engine.on_print(move |text| locked(&logger).log(text));
-    let debugger = host.clone();
-    engine.on_debug(move |text, _, _| locked(&debugger).log(text));
-    let h = host.clone();
-    engine.register_fn("log", move |text: &str| locked(&h).log(text));
-    let h = host.clone();
-    engine.register_fn("now", move || {
-        locked(&h)
-            .call("now", Value::Array(vec![]), |_| {
-                Timestamp::now().millis().into()
-            })
-            .as_i64()
-            .unwrap_or_default()
+/// A task log line of the current run.
+fn log_line(text: &str) {
+    if let Ok(host) = Running::host() {
+        locked(&host).log(text);
+    }
+}
+
+/// Registers the host API: what a script reaches of the world.
+fn register_host(engine: &mut Engine) {
+    engine.on_print(log_line);
+    engine.on_debug(|text, _, _| log_line(text));
+    engine.register_fn("log", log_line);
+    engine.register_fn("now", || -> Result<i64, Thrown> {
+        let host = Running::host()?;
+        let answer = locked(&host).call("now", Value::Array(vec![]), |_| {
+            Timestamp::now().millis().into()
+        });
+        Ok(answer.as_i64().unwrap_or_default())
     });
-    let h = host.clone();
-    engine.register_fn("random", move || {
-        locked(&h)
-            .call("random", Value::Array(vec![]), |_| {
-                rand::random::<f64>().into()
-            })
-            .as_f64()
-            .unwrap_or_default()
+    engine.register_fn("random", || -> Result<f64, Thrown> {
+        let host = Running::host()?;
+        let answer = locked(&host).call("random", Value::Array(vec![]), |_| {
+            rand::random::<f64>().into()
+        });
+        Ok(answer.as_f64().unwrap_or_default())
     });
-    register_api(engine, host);
-    let h = host.clone();
-    engine.register_fn("http", move |method: &str, url: &str| {
-        http_call(&h, method, url, &rhai::Map::new(), &Dynamic::UNIT)
+    engine.register_fn("http", |method: &str, url: &str| {
+        http_call(method, url, &rhai::Map::new(), &Dynamic::UNIT)
     });
-    let h = host.clone();
-    engine.register_fn("http", move |method: &str, url: &str, body: Dynamic| {
-        http_call(&h, method, url, &rhai::Map::new(), &body)
+    engine.register_fn("http", |method: &str, url: &str, body: Dynamic| {
+        http_call(method, url, &rhai::Map::new(), &body)
     });
-    let h = host.clone();
     engine.register_fn(
         "http",
-        move |method: &str, url: &str, headers: rhai::Map, body: Dynamic| {
-            http_call(&h, method, url, &headers, &body)
+        |method: &str, url: &str, headers: rhai::Map, body: Dynamic| {
+            http_call(method, url, &headers, &body)
         },
     );
+    register_api(engine);
 }
 
 /// `api` and its shorthands for documents, events and tasks.
-fn register_api(engine: &mut Engine, host: &Shared) {
-    let h = host.clone();
-    engine.register_fn("api", move |method: &str, path: &str| {
-        to_rhai(&api_call(&h, method, path, None))
+fn register_api(engine: &mut Engine) {
+    engine.register_fn("api", |method: &str, path: &str| {
+        to_rhai(&api_call(method, path, None)?)
     });
-    let h = host.clone();
-    engine.register_fn("api", move |method: &str, path: &str, body: Dynamic| {
-        let body = to_json(&body)?;
-        to_rhai(&api_call(&h, method, path, Some(body)))
+    engine.register_fn("api", |method: &str, path: &str, body: Dynamic| {
+        to_rhai(&api_call(method, path, Some(to_json(&body)?))?)
     });
-    let h = host.clone();
-    engine.register_fn("find_documents", move |schema: &str, rql: &str| {
+    engine.register_fn("find_documents", |schema: &str, rql: &str| {
         let path = format!("{}{}", documents_path(schema)?, query(rql));
-        let page = succeeded(&api_call(&h, "GET", &path, None))?;
+        let page = succeeded(&api_call("GET", &path, None)?)?;
         to_rhai(page.get("data").unwrap_or(&Value::Array(vec![])))
     });
-    let h = host.clone();
-    engine.register_fn("find_document", move |schema: &str, id: &str| {
+    engine.register_fn("find_document", |schema: &str, id: &str| {
         let path = format!("{}?eq(id,{})", documents_path(schema)?, path_id(id)?);
-        let page = succeeded(&api_call(&h, "GET", &path, None))?;
+        let page = succeeded(&api_call("GET", &path, None)?)?;
         match page.pointer("/data/0") {
             Some(document) => to_rhai(document),
             None => Ok(Dynamic::UNIT),
         }
     });
-    let h = host.clone();
-    engine.register_fn("create_document", move |schema: &str, data: Dynamic| {
-        let path = documents_path(schema)?;
-        to_rhai(&succeeded(&api_call(
-            &h,
-            "POST",
-            &path,
-            Some(to_json(&data)?),
-        ))?)
+    engine.register_fn("create_document", |schema: &str, data: Dynamic| {
+        api_body("POST", &documents_path(schema)?, Some(to_json(&data)?))
     });
-    let h = host.clone();
     engine.register_fn(
         "update_document",
-        move |schema: &str, id: &str, data: Dynamic| {
+        |schema: &str, id: &str, data: Dynamic| {
             let path = format!("{}/{}", documents_path(schema)?, path_id(id)?);
-            to_rhai(&succeeded(&api_call(
-                &h,
-                "PUT",
-                &path,
-                Some(to_json(&data)?),
-            ))?)
+            api_body("PUT", &path, Some(to_json(&data)?))
         },
     );
-    let h = host.clone();
-    let transition = move |schema: &str, id: &str, name: &str, data: Option<Value>| {
+    fn transition(
+        schema: &str,
+        id: &str,
+        name: &str,
+        data: Option<Value>,
+    ) -> Result<Dynamic, Thrown> {
         let path = format!("{}/{}/transition", documents_path(schema)?, path_id(id)?);
         let mut body = json!({"name": name});
         if let (Some(data), Some(body)) = (data, body.as_object_mut()) {
             body.insert("data".into(), data);
         }
-        to_rhai(&succeeded(&api_call(&h, "POST", &path, Some(body)))?)
-    };
-    let without_data = transition.clone();
+        api_body("POST", &path, Some(body))
+    }
     engine.register_fn(
         "transition_document",
-        move |schema: &str, id: &str, name: &str| without_data(schema, id, name, None),
+        |schema: &str, id: &str, name: &str| transition(schema, id, name, None),
     );
     engine.register_fn(
         "transition_document",
-        move |schema: &str, id: &str, name: &str, data: Dynamic| {
+        |schema: &str, id: &str, name: &str, data: Dynamic| {
             transition(schema, id, name, Some(to_json(&data)?))
         },
     );
-    let h = host.clone();
-    engine.register_fn("publish_event", move |kind: &str, content: Dynamic| {
+    engine.register_fn("publish_event", |kind: &str, content: Dynamic| {
         let body = json!({"type": kind, "content": to_json(&content)?});
-        to_rhai(&succeeded(&api_call(&h, "POST", "/events/v1", Some(body)))?)
+        api_body("POST", "/events/v1", Some(body))
     });
-    let h = host.clone();
-    engine.register_fn("create_task", move |function: &str, data: Dynamic| {
+    engine.register_fn("create_task", |function: &str, data: Dynamic| {
         let body = json!({"functionName": function, "data": to_json(&data)?});
-        to_rhai(&succeeded(&api_call(&h, "POST", "/tasks/v1", Some(body)))?)
+        api_body("POST", "/tasks/v1", Some(body))
     });
 }
 

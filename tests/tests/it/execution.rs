@@ -134,10 +134,34 @@ in_both_deployments! {
             assert_eq!(recorded.commit.actor.user_id.map(|id| id.to_string()), Some(user_id.clone()));
         }
 
-        // The record holds each call and its answer; header values only as digests.
+        // The task was claimed before the run's first change, in a commit of its own.
         let task_stream = StreamId::new("task", &task_id)?;
+        let task_commits = log.read_stream(&task_stream, 0).await?;
+        let kinds: Vec<Vec<&str>> = task_commits
+            .iter()
+            .map(|c| c.commit.events.iter().map(Event::wire_name).collect())
+            .collect();
+        assert_eq!(kinds, [["task.created"], ["task.started"], ["task.completed"]]);
+        let first_change = commits.iter().find(|c| c.commit.causation_id.is_some()).map(|c| c.position);
+        assert!(Some(task_commits[1].position) < first_change);
+
+        // A run without any effect is recorded whole, its start and its end in one commit.
+        rhai_function(&server, &admin, "pure", "fn handler(task) { task.data.x + 1 }", json!({})).await?;
+        let (_, pure) = server
+            .call(Method::POST, "/tasks/v1/", Some(&admin), Some(json!({"functionName": "pure", "data": {"x": 1}})))
+            .await?;
+        let pure_id = pure["id"].as_str().unwrap_or_default().to_owned();
+        assert_eq!(finished(&server, &admin, &pure_id).await?["status"], "complete");
+        let pure_commits = log.read_stream(&StreamId::new("task", &pure_id)?, 0).await?;
+        let kinds: Vec<Vec<&str>> = pure_commits
+            .iter()
+            .map(|c| c.commit.events.iter().map(Event::wire_name).collect())
+            .collect();
+        assert_eq!(kinds, [vec!["task.created"], vec!["task.started", "task.completed"]]);
+
+        // The record holds each call and its answer; header values only as digests.
         let mut calls = Vec::new();
-        for recorded in log.read_stream(&task_stream, 0).await? {
+        for recorded in task_commits {
             for event in recorded.commit.events {
                 if let Event::Task(TaskEvent::Completed(completed)) = event {
                     calls = completed.run.host_calls;

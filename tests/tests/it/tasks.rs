@@ -38,7 +38,7 @@ pub(crate) async fn rhai_function(
     Ok(function)
 }
 
-/// The task `id` once it has left `new` and `inProgress` (within a minute).
+/// The task `id` once it is listed and has left `new` and `inProgress` (within a minute).
 pub(crate) async fn finished(server: &TestServer, token: &str, id: &str) -> anyhow::Result<Value> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
@@ -52,7 +52,8 @@ pub(crate) async fn finished(server: &TestServer, token: &str, id: &str) -> anyh
             .await?;
         anyhow::ensure!(status == StatusCode::OK, "{page}");
         let task = page["data"][0].clone();
-        if !matches!(task["status"].as_str(), Some("new" | "inProgress")) {
+        // A task not listed yet (a retry its reactor has still to create) is still to come.
+        if !task.is_null() && !matches!(task["status"].as_str(), Some("new" | "inProgress")) {
             return Ok(task);
         }
         anyhow::ensure!(

@@ -14,12 +14,12 @@ use vigil_domain::tasks::function::{
     self, EnvironmentVariable, Function, FunctionCode, FunctionCommand, FunctionSettings,
     PermissionMode, RHAI, RetryPolicy, SettingsChange,
 };
-use vigil_domain::tasks::task::{Execution, Task, TaskCommand, TaskCreated};
+use vigil_domain::tasks::task::{Execution, Task, TaskCreated, TaskError};
 use vigil_projections::tasks::function as model;
-use vigil_scheduler::tasks::Finished;
 use vigil_scheduler::tasks::code::Files;
 use vigil_scheduler::tasks::lambda;
 use vigil_scheduler::tasks::rhai::Script;
+use vigil_scheduler::tasks::{Finished, RunnerError};
 
 use crate::error::ApiError;
 use crate::extract::{Caller, JsonBody, MaybeCaller, OptionalJsonBody};
@@ -515,23 +515,26 @@ async fn execute(
         retry_for: Vec::new(),
         direct: true,
     };
-    let meta = caller.meta();
-    state
-        .bus
-        .execute_new::<Task>(
-            &StreamId::of(Task::KIND, id),
-            &TaskCommand::Create {
-                task,
-                direct: Some(execution),
-            },
-            &meta,
-            None,
-        )
-        .await?;
-    let finished = runner.run(id, slot).await.map_err(ApiError::internal)?;
+    // Checked before the run, which is recorded (and authorized again) only once it has run.
+    execution
+        .mode
+        .allows(&actor, "EXECUTE_TASK_FUNCTION", &name)
+        .map_err(|permission| {
+            ApiError::from(vigil_commands::CommandError::Domain(
+                TaskError::NoPermission(permission),
+            ))
+        })?;
+    let finished = runner
+        .execute(id, task, (execution, caller.meta()), slot)
+        .await
+        .map_err(|error| match error {
+            RunnerError::Task(refused) => refused.into(),
+            other => ApiError::internal(other),
+        })?;
+    // The run's own commit is the last this node saw of the task.
     let (_, head) = state
         .bus
-        .load::<Task>(&StreamId::of(Task::KIND, id))
+        .load_seen::<Task>(&StreamId::of(Task::KIND, id))
         .await?;
     if let Some(head) = head {
         state.settle(head.position).await?;
