@@ -1,8 +1,10 @@
 // The task service through the unmodified Extra Horizon SDK: a rhai function deployed as a zip,
 // run by a task, by direct execution and by a document's task action, retried, stopped at its
-// limit, and the SDK's errors for what is refused.
+// limit, reaching the API through its host calls, replayed by `vigil replay-task`, and the SDK's
+// errors for what is refused.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import {
   IllegalStateError,
   LambdaRuntimeError,
@@ -226,4 +228,17 @@ test('a rhai function given execution credentials creates and transitions docume
   assert.equal(note.status, 'filed');
   assert.equal(note.data.text, 'from rhai');
   assert.equal(note.creatorId, granted.userId);
+});
+
+test('a finished rhai task replays to the same outcome with vigil replay-task', async () => {
+  const admin = await loggedIn(adminEmail, adminPassword);
+  await rhai(admin, 'sdk-dice', 'fn handler(task) { let r = random(); print(`rolled at ${now()}`); #{ roll: r, x: task.data.x } }');
+  const task = await admin.tasks.create({ functionName: 'sdk-dice', data: { x: 3 } });
+  const done = await finished(admin, task.id);
+  assert.equal(done.status, 'complete');
+  const storage = JSON.parse(process.env.VIGIL_TEST_STORAGE_ARGS);
+  const replay = spawnSync(process.env.VIGIL_TEST_BINARY, ['replay-task', ...storage, task.id], { encoding: 'utf8' });
+  assert.equal(replay.status, 0, replay.stdout + replay.stderr);
+  assert.match(replay.stdout, /the replay reaches the same outcome/);
+  assert.match(replay.stdout, /"x":3/);
 });

@@ -61,7 +61,10 @@ in_both_deployments! {
             .env("VIGIL_TEST_SMTP_PORT", smtp_port.to_string())
             .env("VIGIL_TEST_OIDC_ISSUER", &idp.issuer)
             .env("VIGIL_TEST_OIDC_CLIENT_ID", &idp.client_id)
-            .env("VIGIL_TEST_OIDC_CLIENT_SECRET", &idp.client_secret);
+            .env("VIGIL_TEST_OIDC_CLIENT_SECRET", &idp.client_secret)
+            // For `vigil replay-task`, run against the deployment the suite uses.
+            .env("VIGIL_TEST_BINARY", crate::cli::BINARY)
+            .env("VIGIL_TEST_STORAGE_ARGS", serde_json::to_string(&env.cli_args())?);
         let output = tokio::task::spawn_blocking(move || node.output()).await??;
         let (status, logs) = serving.terminate()?;
         let report = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
