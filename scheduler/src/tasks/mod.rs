@@ -121,7 +121,7 @@ pub struct TaskRunner {
     slots: Arc<Semaphore>,
     scripts: Mutex<lru::LruCache<(Digest, String), Arc<Script>>>,
     /// Vigil's API, for the host calls of rhai functions; connected once the API is assembled.
-    gateway: OnceLock<Arc<dyn Gateway>>,
+    gateway: Arc<OnceLock<Arc<dyn Gateway>>>,
     http: reqwest::Client,
 }
 
@@ -132,11 +132,13 @@ enum Origin {
     Direct(Box<Direct>),
 }
 
-/// A direct execution: its task, who may execute it, and its caller's command metadata.
+/// A direct execution: its task, who may execute it, its caller's command metadata, and the
+/// function as the caller's request found it.
 struct Direct {
     task: TaskCreated,
     execution: Execution,
     meta: CommandMeta,
+    function: Function,
 }
 
 impl Origin {
@@ -299,7 +301,7 @@ impl TaskRunner {
             scripts: Mutex::new(lru::LruCache::new(
                 NonZeroUsize::new(SCRIPTS).unwrap_or(NonZeroUsize::MIN),
             )),
-            gateway: OnceLock::new(),
+            gateway: Arc::default(),
             http: reqwest::Client::new(),
         })
     }
@@ -371,19 +373,22 @@ impl TaskRunner {
         self.run_new(id, &created, Origin::Queued, slot).await
     }
 
-    /// Executes `task` directly as `id` for the caller of `meta` (allowed by `execution`): the
-    /// task is recorded with its run, in one commit when the run has no effect outside itself.
+    /// Executes `task` directly as `id` for the caller of `meta` (allowed by `execution`), with
+    /// `function` as the request found it: the task is recorded with its run, in one commit
+    /// when the run has no effect outside itself.
     pub async fn execute(
         &self,
         id: Id,
         task: TaskCreated,
         (execution, meta): (Execution, CommandMeta),
+        function: Function,
         slot: OwnedSemaphorePermit,
     ) -> Result<Finished, RunnerError> {
         let origin = Origin::Direct(Box::new(Direct {
             task: task.clone(),
             execution,
             meta,
+            function,
         }));
         self.run_new(id, &task, origin, slot).await
     }
@@ -397,14 +402,16 @@ impl TaskRunner {
         slot: OwnedSemaphorePermit,
     ) -> Result<Finished, RunnerError> {
         let stream = StreamId::of(Task::KIND, id);
-        let function_stream = match function::stream(&created.function_name) {
-            Ok(stream) => stream,
-            Err(error) => {
-                let error = invocation("FunctionUnknown", error.to_string());
-                return self.fail_unstarted(&stream, id, &origin, error).await;
-            }
+        let function = match &origin {
+            Origin::Direct(direct) => direct.function.clone(),
+            Origin::Queued => match function::stream(&created.function_name) {
+                Ok(function_stream) => self.bus.load::<Function>(&function_stream).await?.0,
+                Err(error) => {
+                    let error = invocation("FunctionUnknown", error.to_string());
+                    return self.fail_unstarted(&stream, id, &origin, error).await;
+                }
+            },
         };
-        let (function, _) = self.bus.load::<Function>(&function_stream).await?;
         let unstartable = match &function.current {
             None => Some(invocation(
                 "FunctionUnknown",
@@ -491,18 +498,20 @@ impl TaskRunner {
             time: Duration::from_secs(u64::from(called.settings.time_limit)),
             memory_mb: called.settings.memory_limit,
         };
-        let connection = self.gateway.get().map(|gateway| Connection {
-            gateway: gateway.clone(),
+        let connection = Connection {
+            gateway: self.gateway.clone(),
             handle: tokio::runtime::Handle::current(),
             function: called.name.to_owned(),
             identity: called.identity,
             cause,
             http: self.http.clone(),
             claim,
-        });
-        tokio::task::spawn_blocking(move || script.run(&event, limits, Host::live(connection)))
-            .await
-            .map_err(|e| RunnerError::Crashed(e.to_string()))
+        };
+        tokio::task::spawn_blocking(move || {
+            script.run(&event, limits, Host::live(Some(connection)))
+        })
+        .await
+        .map_err(|e| RunnerError::Crashed(e.to_string()))
     }
 
     /// Calls function `called` (an API function) with `event` in `slot`: what it returned or why

@@ -73,7 +73,8 @@ pub enum Claimed {
 /// and HTTP services.
 #[derive(Clone)]
 pub struct Connection {
-    pub gateway: Arc<dyn Gateway>,
+    /// Vigil's API, once it is connected (right after the node's reactors start).
+    pub gateway: Arc<OnceLock<Arc<dyn Gateway>>>,
     /// The runtime the calls are made on (the run itself is on a blocking thread).
     pub handle: tokio::runtime::Handle,
     pub function: String,
@@ -198,6 +199,9 @@ impl Host {
         {
             return unanswered(409, "TaskTaken", message);
         }
+        let Some(gateway) = connection.gateway.get() else {
+            return unanswered(503, "NoApi", "Vigil's API is not connected yet: try again");
+        };
         let call = ApiCall {
             user_id,
             cause: connection.cause.clone(),
@@ -205,10 +209,9 @@ impl Host {
             path: path.to_owned(),
             body,
         };
-        let answered = connection.handle.block_on(tokio::time::timeout(
-            self.remaining(),
-            connection.gateway.call(call),
-        ));
+        let answered = connection
+            .handle
+            .block_on(tokio::time::timeout(self.remaining(), gateway.call(call)));
         let Ok(answer) = answered else {
             return unanswered(
                 504,

@@ -525,7 +525,7 @@ async fn execute(
             ))
         })?;
     let finished = runner
-        .execute(id, task, (execution, caller.meta()), slot)
+        .execute(id, task, (execution, caller.meta()), function.clone(), slot)
         .await
         .map_err(|error| match error {
             RunnerError::Task(refused) => refused.into(),
