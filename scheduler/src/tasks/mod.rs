@@ -142,40 +142,26 @@ struct Direct {
 }
 
 impl Origin {
-    /// The command claiming task `id` as `started`, and its metadata.
-    fn claim(&self, id: Id, started: &TaskStarted) -> (TaskCommand, CommandMeta) {
-        match self {
-            Self::Queued => (TaskCommand::Start(started.clone()), task_step(id, "start")),
-            Self::Direct(direct) => (
-                TaskCommand::Execute {
-                    task: direct.task.clone(),
-                    execution: direct.execution.clone(),
-                    started: started.clone(),
-                    outcome: None,
-                },
-                direct.meta.clone(),
-            ),
-        }
-    }
-
-    /// The command recording a whole run of task `id` at once, and its metadata.
-    fn whole_run(
+    /// The command recording that task `id` started as `started` (a claim), or, with its
+    /// `outcome`, a whole run at once; and its metadata.
+    fn record(
         &self,
         id: Id,
         started: TaskStarted,
-        outcome: Outcome,
+        outcome: Option<Outcome>,
     ) -> (TaskCommand, CommandMeta) {
-        match self {
-            Self::Queued => (
+        match (self, outcome) {
+            (Self::Queued, None) => (TaskCommand::Start(started), task_step(id, "start")),
+            (Self::Queued, Some(outcome)) => (
                 TaskCommand::Run { started, outcome },
                 task_step(id, "outcome"),
             ),
-            Self::Direct(direct) => (
+            (Self::Direct(direct), outcome) => (
                 TaskCommand::Execute {
                     task: direct.task.clone(),
                     execution: direct.execution.clone(),
                     started,
-                    outcome: Some(outcome),
+                    outcome,
                 },
                 direct.meta.clone(),
             ),
@@ -437,7 +423,7 @@ impl TaskRunner {
             code: called.code.digest,
         };
         let cause = format!("task-{id}");
-        let (claim, claim_meta) = origin.claim(id, &started);
+        let (claim, claim_meta) = origin.record(id, started.clone(), None);
         if settings.runtime == RHAI {
             // Run first, claimed only before the run's first effect outside itself: a run
             // without any is recorded whole, start and end in one commit, if the task is still
@@ -681,7 +667,7 @@ impl TaskRunner {
                 .await?;
             return Ok(finished);
         };
-        let (run, meta) = origin.whole_run(id, started, outcome);
+        let (run, meta) = origin.record(id, started, Some(outcome));
         match self.bus.execute::<Task>(stream, &run, &meta).await {
             Ok(_) => Ok(finished),
             Err(CommandError::Domain(TaskError::NotInState(..))) => Ok(Finished::NotRun),

@@ -220,16 +220,17 @@ impl Host {
             );
         };
         let answer = json!({"status": answer.status, "body": answer.body});
-        if self.recorded + answer.to_string().len() > MAX_RECORDED_BYTES {
-            return unanswered(
-                507,
-                "RecordLimitExceeded",
-                format!(
-                    "a run's API and HTTP answers are at most {MAX_RECORDED_BYTES} bytes together"
-                ),
-            );
+        match self.beyond_record(&answer) {
+            Some(message) => unanswered(507, "RecordLimitExceeded", message),
+            None => answer,
         }
-        answer
+    }
+
+    /// Why `answer` cannot be recorded, if the run's record has no room left for it.
+    fn beyond_record(&self, answer: &Value) -> Option<String> {
+        (self.recorded + answer.to_string().len() > MAX_RECORDED_BYTES).then(|| {
+            format!("a run's API and HTTP answers are at most {MAX_RECORDED_BYTES} bytes together")
+        })
     }
 
     /// Calls an HTTP(S) service: `{status, headers, body}` (a JSON body parsed), or `{error}`.
@@ -297,12 +298,7 @@ impl Host {
                 let body = serde_json::from_slice::<Value>(&bytes)
                     .unwrap_or_else(|_| String::from_utf8_lossy(&bytes).into_owned().into());
                 let answer = json!({"status": status, "headers": headers, "body": body});
-                if self.recorded + answer.to_string().len() > MAX_RECORDED_BYTES {
-                    return failed(format!(
-                        "a run's API and HTTP answers are at most {MAX_RECORDED_BYTES} bytes together"
-                    ));
-                }
-                answer
+                self.beyond_record(&answer).map_or(answer, failed)
             }
         }
     }
@@ -424,32 +420,20 @@ impl Script {
 
     /// Runs the entry function with `task` as its argument, answering host calls from `host`.
     pub fn run(&self, task: &Value, limits: Limits, mut host: Host) -> Ran {
-        let deadline = Instant::now() + limits.time;
-        host.deadline = Some(deadline);
-        let host = Arc::new(Mutex::new(host));
+        host.deadline = Some(Instant::now() + limits.time);
         let engine = engine(limits.memory_mb);
-        let result = Running::enter(host.clone(), deadline, || {
+        let (result, host) = Running::enter(host, || {
             rhai::serde::to_dynamic(task).and_then(|task| {
                 engine.call_fn::<Dynamic>(&mut Scope::new(), &self.ast, &self.function, (task,))
             })
-        })
-        .map_err(|error| run_error(*error, limits))
-        .and_then(|value| {
-            rhai::serde::from_dynamic::<Value>(&value).map_err(|error| {
-                runtime("InvalidResult", format!("the result is not JSON: {error}"))
-            })
         });
-        let host = match Arc::try_unwrap(host) {
-            Ok(host) => host
-                .into_inner()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-            Err(shared) => {
-                let mut host = shared
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                std::mem::replace(&mut *host, Host::live(None))
-            }
-        };
+        let result = result
+            .map_err(|error| run_error(*error, limits))
+            .and_then(|value| {
+                rhai::serde::from_dynamic::<Value>(&value).map_err(|error| {
+                    runtime("InvalidResult", format!("the result is not JSON: {error}"))
+                })
+            });
         Ran {
             result,
             record: RunRecord {
@@ -462,20 +446,17 @@ impl Script {
     }
 }
 
-/// The run on this thread: its host and its deadline. A run is synchronous on one thread, so the
-/// engines, built once, find what the current run's host calls go to here.
-struct Running {
-    host: Shared,
-    deadline: Instant,
-}
+/// The host of the run on this thread. A run is synchronous on one thread, so the engines, built
+/// once, find what the current run's host calls go to here.
+struct Running;
 
 thread_local! {
-    static RUNNING: std::cell::RefCell<Option<Running>> = const { std::cell::RefCell::new(None) };
+    static RUNNING: std::cell::RefCell<Option<Host>> = const { std::cell::RefCell::new(None) };
 }
 
 impl Running {
-    /// Runs `work` as the run of `host` until `deadline`.
-    fn enter<T>(host: Shared, deadline: Instant, work: impl FnOnce() -> T) -> T {
+    /// Runs `work` as the run of `host`; gives back what it gave and the host.
+    fn enter<T>(host: Host, work: impl FnOnce() -> T) -> (T, Host) {
         /// Ends the run on this thread, also when `work` panics.
         struct Left;
         impl Drop for Left {
@@ -483,15 +464,18 @@ impl Running {
                 RUNNING.with(|running| running.borrow_mut().take());
             }
         }
-        RUNNING.with(|running| *running.borrow_mut() = Some(Self { host, deadline }));
-        let _left = Left;
-        work()
+        RUNNING.with(|running| *running.borrow_mut() = Some(host));
+        let left = Left;
+        let done = work();
+        let host = RUNNING.with(|running| running.borrow_mut().take());
+        drop(left);
+        (done, host.unwrap_or_else(|| Host::live(None)))
     }
 
-    /// The current run's host.
-    fn host() -> Result<Shared, Thrown> {
+    /// What `work` makes of the current run's host.
+    fn with<T>(work: impl FnOnce(&mut Host) -> T) -> Result<T, Thrown> {
         RUNNING
-            .with(|running| running.borrow().as_ref().map(|r| r.host.clone()))
+            .with(|running| running.borrow_mut().as_mut().map(work))
             .ok_or_else(|| {
                 thrown(
                     "NoHost",
@@ -507,7 +491,8 @@ impl Running {
             running
                 .borrow()
                 .as_ref()
-                .is_some_and(|r| Instant::now() >= r.deadline)
+                .and_then(|host| host.deadline)
+                .is_some_and(|deadline| Instant::now() >= deadline)
         })
     }
 }
@@ -551,13 +536,7 @@ fn sandboxed(memory_mb: u32) -> Engine {
     engine
 }
 
-type Shared = Arc<Mutex<Host>>;
 type Thrown = Box<EvalAltResult>;
-
-fn locked(host: &Shared) -> std::sync::MutexGuard<'_, Host> {
-    host.lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
 
 /// An error thrown into the script as `#{name, message, ...details}`: uncaught, it fails the
 /// task with that name and message.
@@ -589,9 +568,7 @@ fn to_rhai(value: &Value) -> Result<Dynamic, Thrown> {
 /// Calls the API (recorded): `{status, body}`.
 fn api_call(method: &str, path: &str, body: Option<Value>) -> Result<Value, Thrown> {
     let input = json!({"method": method, "path": path, "body": body});
-    let host = Running::host()?;
-    let answer = locked(&host).call("api", input, |host| host.api(method, path, body.clone()));
-    Ok(answer)
+    Running::with(|host| host.call("api", input, |host| host.api(method, path, body.clone())))
 }
 
 /// The body of a successful API answer, or the API's error, thrown.
@@ -673,10 +650,11 @@ fn http_call(
         })
         .collect();
     let input = json!({"method": method, "url": url, "headers": digests, "body": body});
-    let host = Running::host()?;
-    let answer = locked(&host).call("http", input, |host| {
-        host.http(method, url, &headers, body.as_ref())
-    });
+    let answer = Running::with(|host| {
+        host.call("http", input, |host| {
+            host.http(method, url, &headers, body.as_ref())
+        })
+    })?;
     if let Some(error) = answer.get("error").and_then(Value::as_str) {
         return Err(thrown("HttpError", error, Value::Null));
     }
@@ -685,9 +663,8 @@ fn http_call(
 
 /// A task log line of the current run.
 fn log_line(text: &str) {
-    if let Ok(host) = Running::host() {
-        locked(&host).log(text);
-    }
+    // Outside a run (never, as the engines are only used by runs) a line has nowhere to go.
+    let _ = Running::with(|host| host.log(text));
 }
 
 /// Registers the host API: what a script reaches of the world.
@@ -696,17 +673,19 @@ fn register_host(engine: &mut Engine) {
     engine.on_debug(|text, _, _| log_line(text));
     engine.register_fn("log", log_line);
     engine.register_fn("now", || -> Result<i64, Thrown> {
-        let host = Running::host()?;
-        let answer = locked(&host).call("now", Value::Array(vec![]), |_| {
-            Timestamp::now().millis().into()
-        });
+        let answer = Running::with(|host| {
+            host.call("now", Value::Array(vec![]), |_| {
+                Timestamp::now().millis().into()
+            })
+        })?;
         Ok(answer.as_i64().unwrap_or_default())
     });
     engine.register_fn("random", || -> Result<f64, Thrown> {
-        let host = Running::host()?;
-        let answer = locked(&host).call("random", Value::Array(vec![]), |_| {
-            rand::random::<f64>().into()
-        });
+        let answer = Running::with(|host| {
+            host.call("random", Value::Array(vec![]), |_| {
+                rand::random::<f64>().into()
+            })
+        })?;
         Ok(answer.as_f64().unwrap_or_default())
     });
     engine.register_fn("http", |method: &str, url: &str| {
