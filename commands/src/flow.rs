@@ -446,6 +446,21 @@ impl CommandBus {
         }
     }
 
+    /// The versions of the latest commits of `stream` this node remembers, with when each was
+    /// recorded, oldest first; nothing is read from the log (empty once the stream is evicted).
+    pub fn seen_commits(&self, stream: &StreamId) -> Vec<(u64, Timestamp)> {
+        let Ok(cache) = self.cache.lock() else {
+            return Vec::new();
+        };
+        cache.peek(stream).map_or_else(Vec::new, |entry| {
+            entry
+                .recent
+                .iter()
+                .map(|(_, version, _, at)| (*version, *at))
+                .collect()
+        })
+    }
+
     fn cached<A: Aggregate>(&self, stream: &StreamId) -> Option<Loaded<A>> {
         let mut cache = self.cache.lock().ok()?;
         let entry = cache.get(stream)?;

@@ -190,6 +190,23 @@ impl<'a> Called<'a> {
     }
 }
 
+/// Appends the first commit of a run of a task from `origin`: a direct execution's task stream
+/// was just made for it, so nothing is read from the log first (were something there, the
+/// append would conflict and the command be decided again).
+async fn record_first(
+    bus: &CommandBus,
+    new: bool,
+    stream: &StreamId,
+    command: &TaskCommand,
+    meta: &CommandMeta,
+) -> Result<vigil_commands::Outcome, CommandError<TaskError>> {
+    if new {
+        bus.execute_new::<Task>(stream, command, meta, None).await
+    } else {
+        bus.execute::<Task>(stream, command, meta).await
+    }
+}
+
 /// The metadata of step `step` of what Vigil does to task `id` (`start`, `outcome`, `retry`,
 /// `zombie`), caused by the task: one command id per step, so a step repeated changes nothing
 /// twice.
@@ -430,7 +447,8 @@ impl TaskRunner {
             // new by then. The task as the run sees it is the task as of its start time, which
             // a replay knows too.
             let event = task_json(id, created, TaskStatus::InProgress, created.start_at);
-            let hook = self.claim_hook(stream.clone(), claim, claim_meta);
+            let new = matches!(origin, Origin::Direct(_));
+            let hook = self.claim_hook(stream.clone(), new, claim, claim_meta);
             let ran = self
                 .call(called, event, &id.to_string(), cause, Some(hook))
                 .await?;
@@ -445,7 +463,8 @@ impl TaskRunner {
                 .await;
         }
         // The code of other runtimes can do anything: the task is claimed before it runs.
-        let started_at = match self.bus.execute::<Task>(&stream, &claim, &claim_meta).await {
+        let new = matches!(origin, Origin::Direct(_));
+        let started_at = match record_first(&self.bus, new, &stream, &claim, &claim_meta).await {
             Ok(outcome) => outcome.recorded_at.unwrap_or_else(Timestamp::now),
             Err(CommandError::Domain(TaskError::NotInState(..))) => return Ok(Finished::NotRun),
             Err(error) => return Err(error.into()),
@@ -460,12 +479,18 @@ impl TaskRunner {
     }
 
     /// The claim `command`, made from a run's thread.
-    fn claim_hook(&self, stream: StreamId, command: TaskCommand, meta: CommandMeta) -> rhai::Claim {
+    fn claim_hook(
+        &self,
+        stream: StreamId,
+        new: bool,
+        command: TaskCommand,
+        meta: CommandMeta,
+    ) -> rhai::Claim {
         let bus = self.bus.clone();
         let handle = tokio::runtime::Handle::current();
         Arc::new(move || {
             handle
-                .block_on(bus.execute::<Task>(&stream, &command, &meta))
+                .block_on(record_first(&bus, new, &stream, &command, &meta))
                 .map(|_| ())
                 .map_err(|error| error.to_string())
         })
@@ -668,7 +693,8 @@ impl TaskRunner {
             return Ok(finished);
         };
         let (run, meta) = origin.record(id, started, Some(outcome));
-        match self.bus.execute::<Task>(stream, &run, &meta).await {
+        let new = matches!(origin, Origin::Direct(_));
+        match record_first(&self.bus, new, stream, &run, &meta).await {
             Ok(_) => Ok(finished),
             Err(CommandError::Domain(TaskError::NotInState(..))) => Ok(Finished::NotRun),
             Err(error) => Err(error.into()),

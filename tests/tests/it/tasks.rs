@@ -126,6 +126,12 @@ in_both_deployments! {
         assert_eq!(executed["status"], "complete");
         assert_eq!(executed["result"]["doubled"], 8);
         assert_eq!(executed["result"]["id"], executed["id"]);
+        // The answer is the task as listed, with the result.
+        let executed_id = executed["id"].as_str().unwrap_or_default();
+        let (_, listed) = server.call(Method::GET, &format!("/tasks/v1/?eq(id,{executed_id})"), Some(&admin), None).await?;
+        let mut answered = executed.clone();
+        answered.as_object_mut().map(|fields| fields.remove("result"));
+        assert_eq!(listed["data"][0], answered);
         // Not anonymously.
         let (status, refused) = server
             .call(Method::POST, "/tasks/v1/functions/double/execute", None, Some(json!({})))

@@ -8,14 +8,15 @@ use serde_json::{Map, Value, json};
 use vigil_commands::blobs::Blobs;
 use vigil_domain::aggregate::Aggregate;
 use vigil_domain::error::ExhCode;
-use vigil_domain::id::StreamId;
+use vigil_domain::id::{Id, StreamId};
 use vigil_domain::json::JsonOf;
 use vigil_domain::tasks::function::{
     self, EnvironmentVariable, Function, FunctionCode, FunctionCommand, FunctionSettings,
     PermissionMode, RHAI, RetryPolicy, SettingsChange,
 };
-use vigil_domain::tasks::task::{Execution, Task, TaskCreated, TaskError};
+use vigil_domain::tasks::task::{Execution, Task, TaskCreated, TaskError, TaskStatus};
 use vigil_projections::tasks::function as model;
+use vigil_projections::tasks::task::TaskRow;
 use vigil_scheduler::tasks::code::Files;
 use vigil_scheduler::tasks::lambda;
 use vigil_scheduler::tasks::rhai::Script;
@@ -515,6 +516,7 @@ async fn execute(
         retry_for: Vec::new(),
         direct: true,
     };
+    let task_created = task.clone();
     // Checked before the run, which is recorded (and authorized again) only once it has run.
     execution
         .mode
@@ -525,23 +527,30 @@ async fn execute(
             ))
         })?;
     let finished = runner
-        .execute(id, task, (execution, caller.meta()), function.clone(), slot)
+        .execute(
+            id,
+            task_created,
+            (execution, caller.meta()),
+            function.clone(),
+            slot,
+        )
         .await
         .map_err(|error| match error {
             RunnerError::Task(refused) => refused.into(),
             other => ApiError::internal(other),
         })?;
     // The run's own commit is the last this node saw of the task.
-    let (_, head) = state
-        .bus
-        .load_seen::<Task>(&StreamId::of(Task::KIND, id))
-        .await?;
+    let stream = StreamId::of(Task::KIND, id);
+    let (_, head) = state.bus.load_seen::<Task>(&stream).await?;
     if let Some(head) = head {
         state.settle(head.position).await?;
     }
-    let row = super::tasks::listed(&state, id).await?;
     match finished {
         Finished::Complete(result) => {
+            let row = match head.and_then(|head| completed(&state, id, &task, head.version)) {
+                Some(row) => row,
+                None => super::tasks::listed(&state, id).await?,
+            };
             let mut json = super::tasks::task_json(&row);
             if let Some(fields) = json.as_object_mut() {
                 fields.insert("result".into(), result);
@@ -555,4 +564,33 @@ async fn execute(
             "a direct execution's task was run elsewhere",
         )),
     }
+}
+
+/// Task `id` (`task`), completed by the run whose last commit is version `last`, as it is
+/// listed, from the commits this node remembers of it (their times are the row's); `None` when
+/// it no longer remembers all of them (then the read model answers).
+fn completed(state: &TasksService, id: Id, task: &TaskCreated, last: u64) -> Option<TaskRow> {
+    let commits = state.bus.seen_commits(&StreamId::of(Task::KIND, id));
+    let versions: Vec<u64> = commits.iter().map(|(version, _)| *version).collect();
+    if versions != (1..=last).collect::<Vec<u64>>() {
+        return None;
+    }
+    let (created_at, ended_at) = (commits.first()?.1.millis(), commits.last()?.1.millis());
+    Some(TaskRow {
+        id: id.to_string(),
+        function_name: task.function_name.clone(),
+        status: TaskStatus::Complete.wire_name().to_owned(),
+        status_changed_timestamp: ended_at,
+        data: sqlx::types::Json(Value::Object(task.data.0.clone())),
+        tags: sqlx::types::Json(json!(task.tags)),
+        priority: task.priority,
+        start_timestamp: task.start_at.millis(),
+        created_by_user_id: task.created_by_user.map(|id| id.to_string()),
+        created_by_application_id: task.created_by_application.map(|id| id.to_string()),
+        retried_by_task_id: None,
+        retry_for_task_ids: sqlx::types::Json(json!([])),
+        error: None,
+        creation_timestamp: created_at,
+        update_timestamp: ended_at,
+    })
 }
