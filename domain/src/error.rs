@@ -143,6 +143,11 @@ catalogue! {
     ApiFunctionTimeLimit = (1411, "TIME_LIMIT_EXCEEDS_API_FUNCTION_MAXIMUM_EXCEPTION", 400),
     ConcurrentApiFunctionLimit = (1412, "CONCURRENT_API_FUNCTION_LIMIT_EXCEPTION", 400),
     NoApiRequestLogsFound = (1413, "NO_API_REQUEST_LOGS_FOUND_EXCEPTION", 400),
+    /// A localization without a text in the default language (`EN`).
+    DefaultLocalizationMissing = (801, "DEFAULT_LOCALIZATION_MISSING", 400),
+    /// One key twice in a bulk localization request. Extra Horizon publishes the name, not the
+    /// number: Vigil's is 802.
+    DuplicateLocalizationInputKeys = (802, "DUPLICATE_LOCALIZATION_INPUT_KEYS", 400),
 }
 
 /// A business error that knows its catalogue entry.

@@ -25,6 +25,7 @@ pub use crate::deployment::DeploymentEvent;
 pub use crate::dispatchers::DispatcherEvent;
 pub use crate::events::CustomEventEvent;
 pub use crate::events::subscription::SubscriptionEvent;
+pub use crate::localizations::LocalizationEvent;
 pub use crate::reservation::ReservationEvent;
 pub use crate::tasks::api_request::ApiRequestEvent;
 pub use crate::tasks::function::FunctionEvent;
@@ -156,6 +157,7 @@ areas!(
     Dispatcher(DispatcherEvent) in crate::dispatchers::Dispatcher,
     ApiRequest(ApiRequestEvent) in crate::tasks::api_request::ApiRequest,
     Subscription(SubscriptionEvent) in crate::events::subscription::Subscription,
+    Localization(LocalizationEvent) in crate::localizations::Catalog,
 );
 
 /// The events of one area, which a commit's [`Event`] wraps.

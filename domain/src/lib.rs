@@ -13,7 +13,7 @@
 //! - [`error`]: the Extra Horizon error catalogue.
 //! - [`json`]: JSON values (configurations, document data) inside events.
 //! - One folder per Extra Horizon service, one module per aggregate in it: [`users`], [`auth`],
-//!   [`data`], [`tasks`], [`events`], [`dispatchers`]; and the aggregates every service uses: [`deployment`], [`reservation`].
+//!   [`data`], [`tasks`], [`events`], [`dispatchers`], [`localizations`]; and the aggregates every service uses: [`deployment`], [`reservation`].
 
 pub mod actor;
 pub mod aggregate;
@@ -27,6 +27,7 @@ pub mod event;
 pub mod events;
 pub mod id;
 pub mod json;
+pub mod localizations;
 pub mod log;
 pub mod password;
 pub mod permission;

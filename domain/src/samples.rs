@@ -1214,7 +1214,34 @@ pub fn samples() -> Vec<(Event, &'static str, &'static str)> {
             "subscription.created",
             "1a002068747470733a2f2f686f6f6b732e6578616d706c652e636f6d2f6576656e7473010203010c757365725f6372656174656401",
         ),
+        (
+            LocalizationEvent::Created(localizations_written()).into(),
+            "localization.created",
+            "1b0001016b0102454e026869",
+        ),
+        (
+            LocalizationEvent::Updated(localizations_written()).into(),
+            "localization.updated",
+            "1b0101016b0102454e026869",
+        ),
+        (
+            LocalizationEvent::Deleted(crate::localizations::LocalizationsDeleted {
+                keys: vec!["k".into()],
+            })
+            .into(),
+            "localization.deleted",
+            "1b0201016b",
+        ),
     ]
+}
+
+fn localizations_written() -> crate::localizations::LocalizationsWritten {
+    crate::localizations::LocalizationsWritten {
+        localizations: vec![crate::localizations::Localization {
+            key: "k".into(),
+            text: [("EN".to_owned(), "hi".to_owned())].into(),
+        }],
+    }
 }
 
 /// A document's data: `value`'s fields (none when it is not an object).

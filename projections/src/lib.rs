@@ -22,6 +22,7 @@ pub mod data;
 pub mod dispatchers;
 pub mod events;
 pub mod json_sql;
+pub mod localizations;
 pub mod nonces;
 pub mod page;
 pub mod rql;
@@ -56,6 +57,7 @@ pub fn all() -> Vec<Arc<dyn runner::Projection>> {
         Arc::new(dispatchers::Dispatchers),
         Arc::new(tasks::api_request::ApiRequests),
         Arc::new(events::subscriptions::Subscriptions),
+        Arc::new(localizations::Localizations),
     ]
 }
 

@@ -4,6 +4,7 @@ pub mod auth_v2;
 pub mod data_v1;
 pub mod dispatchers_v1;
 pub mod events_v1;
+pub mod localizations_v1;
 pub mod tasks_v1;
 pub mod users_v1;
 

@@ -117,7 +117,8 @@ impl Model {
                 | Event::CustomEvent(_)
                 | Event::Dispatcher(_)
                 | Event::ApiRequest(_)
-                | Event::Subscription(_) => {}
+                | Event::Subscription(_)
+                | Event::Localization(_) => {}
             }
         }
     }

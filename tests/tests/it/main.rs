@@ -17,6 +17,7 @@ mod groups;
 mod grpc;
 mod http;
 mod lambda;
+mod localizations;
 mod log_conformance;
 mod mfa;
 mod oauth1;

@@ -440,6 +440,19 @@ pub(crate) const INVENTORY: &[(&str, &str, Guard)] = &[
     ("POST", "/events/v1", Guard::Permission),
     ("GET", "/events/v1/subscriptions", Guard::Permission),
     ("POST", "/events/v1/subscriptions", Guard::Permission),
+    ("GET", "/localizations/v1/health", Guard::Public),
+    ("GET", "/localizations/v1", Guard::Authenticated),
+    ("POST", "/localizations/v1", Guard::Permission),
+    ("PUT", "/localizations/v1", Guard::Permission),
+    ("DELETE", "/localizations/v1", Guard::Permission),
+    ("POST", "/localizations/v1/request", Guard::Authenticated),
+    ("GET", "/localizations/v1/countries", Guard::Authenticated),
+    (
+        "GET",
+        "/localizations/v1/countries/{country}/regions",
+        Guard::Authenticated,
+    ),
+    ("GET", "/localizations/v1/languages", Guard::Authenticated),
     // Who may execute is the function's permission mode's business (`public`: anyone).
     (
         "POST",
@@ -462,6 +475,7 @@ fn mounted_routes() -> anyhow::Result<BTreeSet<(String, String)>> {
         ("tasks_v1", "/tasks/v1"),
         ("events_v1", "/events/v1"),
         ("dispatchers_v1", "/dispatchers/v1"),
+        ("localizations_v1", "/localizations/v1"),
     ] {
         for entry in std::fs::read_dir(routes.join(folder))? {
             collect(&std::fs::read_to_string(entry?.path())?, prefix, &mut found);
@@ -622,7 +636,8 @@ impl Fixtures {
             .replace("{path}", "some.property")
             .replace("{name}", "some-status")
             .replace("{field}", "readings")
-            .replace("{element}", GROUP);
+            .replace("{element}", GROUP)
+            .replace("{country}", "BE");
         if concrete.ends_with("roles") && method != "GET"
             || concrete.contains("_permissions")
             || concrete.ends_with("_roles")
