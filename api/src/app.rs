@@ -64,6 +64,7 @@ pub fn routes(state: AppState) -> Router {
         .nest("/events/v1", routes::events_v1::router())
         .nest("/dispatchers/v1", routes::dispatchers_v1::router())
         .nest("/localizations/v1", routes::localizations_v1::router())
+        .nest("/templates/v2", routes::templates_v2::router())
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)

@@ -30,6 +30,7 @@ pub mod secrets;
 pub mod shared_tail;
 pub mod sqlite_log;
 pub mod tasks;
+pub mod templates;
 pub mod unique;
 pub mod users;
 

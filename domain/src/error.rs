@@ -148,6 +148,12 @@ catalogue! {
     /// One key twice in a bulk localization request. Extra Horizon publishes the name, not the
     /// number: Vigil's is 802.
     DuplicateLocalizationInputKeys = (802, "DUPLICATE_LOCALIZATION_INPUT_KEYS", 400),
+    /// Inputs that do not match a template's declared input types.
+    TemplateFilling = (1003, "TEMPLATE_FILLING_EXCEPTION", 400),
+    /// A template output that does not compile (with `syntaxError: {output, message}`).
+    TemplateSyntax = (1004, "TEMPLATE_SYNTAX_EXCEPTION", 400),
+    /// A template output that fails to render (with `resolveError: {output, message}`).
+    TemplateResolving = (1005, "TEMPLATE_RESOLVING_EXCEPTION", 400),
 }
 
 /// A business error that knows its catalogue entry.

@@ -31,6 +31,7 @@ pub use crate::tasks::api_request::ApiRequestEvent;
 pub use crate::tasks::function::FunctionEvent;
 pub use crate::tasks::schedule::ScheduleEvent;
 pub use crate::tasks::task::TaskEvent;
+pub use crate::templates::TemplateEvent;
 pub use crate::users::address::ResetRequestEvent;
 pub use crate::users::bulk::BulkEvent;
 pub use crate::users::group::GroupEvent;
@@ -158,6 +159,7 @@ areas!(
     ApiRequest(ApiRequestEvent) in crate::tasks::api_request::ApiRequest,
     Subscription(SubscriptionEvent) in crate::events::subscription::Subscription,
     Localization(LocalizationEvent) in crate::localizations::Catalog,
+    Template(TemplateEvent) in crate::templates::Template,
 );
 
 /// The events of one area, which a commit's [`Event`] wraps.

@@ -13,7 +13,7 @@
 //! - [`error`]: the Extra Horizon error catalogue.
 //! - [`json`]: JSON values (configurations, document data) inside events.
 //! - One folder per Extra Horizon service, one module per aggregate in it: [`users`], [`auth`],
-//!   [`data`], [`tasks`], [`events`], [`dispatchers`], [`localizations`]; and the aggregates every service uses: [`deployment`], [`reservation`].
+//!   [`data`], [`tasks`], [`events`], [`dispatchers`], [`localizations`], [`templates`]; and the aggregates every service uses: [`deployment`], [`reservation`].
 
 pub mod actor;
 pub mod aggregate;
@@ -35,5 +35,6 @@ pub mod reservation;
 #[cfg(any(test, feature = "samples"))]
 pub mod samples;
 pub mod tasks;
+pub mod templates;
 pub mod users;
 pub mod value;

@@ -1232,7 +1232,31 @@ pub fn samples() -> Vec<(Event, &'static str, &'static str)> {
             "localization.deleted",
             "1b0201016b",
         ),
+        (
+            TemplateEvent::Created(template_attributes()).into(),
+            "template.created",
+            "1c00017401016401177b2278223a7b2274797065223a22737472696e67227d7d01016f0d7b7b40696e707574732e787d7d",
+        ),
+        (
+            TemplateEvent::Updated(template_attributes()).into(),
+            "template.updated",
+            "1c01017401016401177b2278223a7b2274797065223a22737472696e67227d7d01016f0d7b7b40696e707574732e787d7d",
+        ),
+        (
+            TemplateEvent::Deleted(crate::templates::TemplateDeleted {}).into(),
+            "template.deleted",
+            "1c02",
+        ),
     ]
+}
+
+fn template_attributes() -> crate::templates::TemplateAttributes {
+    crate::templates::TemplateAttributes {
+        name: "t".into(),
+        description: Some("d".into()),
+        inputs: Some(object(serde_json::json!({"x": {"type": "string"}}))),
+        outputs: [("o".to_owned(), "{{@inputs.x}}".to_owned())].into(),
+    }
 }
 
 fn localizations_written() -> crate::localizations::LocalizationsWritten {

@@ -31,6 +31,7 @@ pub mod sql;
 pub mod store;
 pub mod table;
 pub mod tasks;
+pub mod templates;
 pub mod users;
 
 use std::sync::Arc;
@@ -58,6 +59,7 @@ pub fn all() -> Vec<Arc<dyn runner::Projection>> {
         Arc::new(tasks::api_request::ApiRequests),
         Arc::new(events::subscriptions::Subscriptions),
         Arc::new(localizations::Localizations),
+        Arc::new(templates::Templates),
     ]
 }
 

@@ -23,3 +23,4 @@ pub mod mail;
 pub mod runner;
 pub mod subscriptions;
 pub mod tasks;
+pub mod templates;

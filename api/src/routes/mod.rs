@@ -6,6 +6,7 @@ pub mod dispatchers_v1;
 pub mod events_v1;
 pub mod localizations_v1;
 pub mod tasks_v1;
+pub mod templates_v2;
 pub mod users_v1;
 
 use axum::extract::State;

@@ -118,7 +118,8 @@ impl Model {
                 | Event::Dispatcher(_)
                 | Event::ApiRequest(_)
                 | Event::Subscription(_)
-                | Event::Localization(_) => {}
+                | Event::Localization(_)
+                | Event::Template(_) => {}
             }
         }
     }

@@ -453,6 +453,18 @@ pub(crate) const INVENTORY: &[(&str, &str, Guard)] = &[
         Guard::Authenticated,
     ),
     ("GET", "/localizations/v1/languages", Guard::Authenticated),
+    ("GET", "/templates/v2/health", Guard::Public),
+    ("GET", "/templates/v2", Guard::Permission),
+    ("POST", "/templates/v2", Guard::Permission),
+    ("PUT", "/templates/v2/{template}", Guard::Permission),
+    ("DELETE", "/templates/v2/{template}", Guard::Permission),
+    // Who may resolve is the template's business (`RESOLVE_TEMPLATES:<name>`); an unknown
+    // template is unknown to everyone.
+    (
+        "POST",
+        "/templates/v2/{template}/resolve",
+        Guard::Authenticated,
+    ),
     // Who may execute is the function's permission mode's business (`public`: anyone).
     (
         "POST",
@@ -476,6 +488,7 @@ fn mounted_routes() -> anyhow::Result<BTreeSet<(String, String)>> {
         ("events_v1", "/events/v1"),
         ("dispatchers_v1", "/dispatchers/v1"),
         ("localizations_v1", "/localizations/v1"),
+        ("templates_v2", "/templates/v2"),
     ] {
         for entry in std::fs::read_dir(routes.join(folder))? {
             collect(&std::fs::read_to_string(entry?.path())?, prefix, &mut found);
@@ -637,7 +650,8 @@ impl Fixtures {
             .replace("{name}", "some-status")
             .replace("{field}", "readings")
             .replace("{element}", GROUP)
-            .replace("{country}", "BE");
+            .replace("{country}", "BE")
+            .replace("{template}", "some-template");
         if concrete.ends_with("roles") && method != "GET"
             || concrete.contains("_permissions")
             || concrete.ends_with("_roles")
