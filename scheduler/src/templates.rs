@@ -24,9 +24,12 @@ pub struct OutputError {
 /// Localization texts by key, then by upper-case language code.
 pub type Texts = BTreeMap<String, BTreeMap<String, String>>;
 
+/// The key of the data root under which the inputs are too, for a bare `@inputs`.
+const INPUTS: &str = "__inputs";
+
 /// `text` as the registry compiles it: `@inputs` is the root of the data inside every tag
-/// (`{{@inputs.name}}` → `{{@root.name}}`), since the crate reads only the first segment of a
-/// `@` variable.
+/// (`{{@inputs.name}}` → `{{@root.name}}`, a bare `@inputs` → `@root.__inputs`), since the crate
+/// reads only the first segment of a `@` variable and no bare `@root`.
 fn prepared(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
@@ -34,7 +37,18 @@ fn prepared(text: &str) -> String {
         out.push_str(&rest[..open]);
         let tag = &rest[open..];
         let close = tag.find("}}").map_or(tag.len(), |close| close + 2);
-        out.push_str(&tag[..close].replace("@inputs", "@root"));
+        let mut inside = &tag[..close];
+        while let Some(at) = inside.find("@inputs") {
+            out.push_str(&inside[..at]);
+            inside = &inside[at + "@inputs".len()..];
+            if inside.starts_with('.') {
+                out.push_str("@root");
+            } else {
+                out.push_str("@root.");
+                out.push_str(INPUTS);
+            }
+        }
+        out.push_str(inside);
         rest = &tag[close..];
     }
     out.push_str(rest);
@@ -102,8 +116,12 @@ pub fn render(
             registry.register_helper(name, Box::new(*helper));
         }
         let data = match inputs {
-            Value::Null => json!({}),
-            inputs => inputs.clone(),
+            Value::Object(fields) => {
+                let mut data = fields.clone();
+                data.insert(INPUTS.into(), inputs.clone());
+                Value::Object(data)
+            }
+            _ => json!({ INPUTS: {} }),
         };
         outputs
             .iter()
@@ -504,6 +522,13 @@ mod tests {
         assert_eq!(
             one("@inputs {{ @inputs.first_name }}", inputs),
             "@inputs Jane"
+        );
+        assert_eq!(
+            one(
+                "{{#each @inputs.tags}}{{{toJsonString @inputs}}}{{/each}}",
+                json!({"tags": [1]})
+            ),
+            "{\"tags\":[1]}"
         );
     }
 
