@@ -79,6 +79,25 @@ pub fn rendered_page<T>(page: Page<T>, query: &Query, render: impl Fn(&T) -> Val
     }))
 }
 
+/// A request field in the wrong shape.
+pub fn field_format(message: impl Into<String>) -> ApiError {
+    ApiError::new(ExhCode::FieldFormat, message)
+}
+
+/// The text at `key` of a request's `fields`, taken out: absent (`None`), `null` (`Some(None)`)
+/// or a string.
+pub fn optional_text(
+    fields: &mut serde_json::Map<String, Value>,
+    key: &str,
+) -> Result<Option<Option<String>>, ApiError> {
+    match fields.remove(key) {
+        None => Ok(None),
+        Some(Value::Null) => Ok(Some(None)),
+        Some(Value::String(text)) => Ok(Some(Some(text))),
+        Some(_) => Err(field_format(format!("`{key}` is a string"))),
+    }
+}
+
 /// A bulk operation must say which records it acts on.
 pub fn required_filter(query: &Query) -> Result<(), ApiError> {
     if query.filter.is_none() {

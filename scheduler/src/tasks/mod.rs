@@ -142,6 +142,12 @@ struct Direct {
 }
 
 impl Origin {
+    /// Whether the task's stream was just made for this run (a direct execution's): its first
+    /// commit is appended without reading the stream first.
+    fn is_new(&self) -> bool {
+        matches!(self, Self::Direct(_))
+    }
+
     /// The command recording that task `id` started as `started` (a claim), or, with its
     /// `outcome`, a whole run at once; and its metadata.
     fn record(
@@ -190,9 +196,9 @@ impl<'a> Called<'a> {
     }
 }
 
-/// Appends the first commit of a run of a task from `origin`: a direct execution's task stream
-/// was just made for it, so nothing is read from the log first (were something there, the
-/// append would conflict and the command be decided again).
+/// Appends the first commit of a run of a task; on a `new` stream (see [`Origin::is_new`])
+/// nothing is read from the log first (were something there, the append would conflict and the
+/// command be decided again).
 async fn record_first(
     bus: &CommandBus,
     new: bool,
@@ -447,7 +453,7 @@ impl TaskRunner {
             // new by then. The task as the run sees it is the task as of its start time, which
             // a replay knows too.
             let event = task_json(id, created, TaskStatus::InProgress, created.start_at);
-            let new = matches!(origin, Origin::Direct(_));
+            let new = origin.is_new();
             let hook = self.claim_hook(stream.clone(), new, claim, claim_meta);
             let ran = self
                 .call(called, event, &id.to_string(), cause, Some(hook))
@@ -463,7 +469,7 @@ impl TaskRunner {
                 .await;
         }
         // The code of other runtimes can do anything: the task is claimed before it runs.
-        let new = matches!(origin, Origin::Direct(_));
+        let new = origin.is_new();
         let started_at = match record_first(&self.bus, new, &stream, &claim, &claim_meta).await {
             Ok(outcome) => outcome.recorded_at.unwrap_or_else(Timestamp::now),
             Err(CommandError::Domain(TaskError::NotInState(..))) => return Ok(Finished::NotRun),
@@ -693,7 +699,7 @@ impl TaskRunner {
             return Ok(finished);
         };
         let (run, meta) = origin.record(id, started, Some(outcome));
-        let new = matches!(origin, Origin::Direct(_));
+        let new = origin.is_new();
         match record_first(&self.bus, new, stream, &run, &meta).await {
             Ok(_) => Ok(finished),
             Err(CommandError::Domain(TaskError::NotInState(..))) => Ok(Finished::NotRun),

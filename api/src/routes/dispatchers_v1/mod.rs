@@ -16,7 +16,7 @@ use vigil_projections::dispatchers::{self as model, DispatcherRow, action_json};
 
 use crate::error::ApiError;
 use crate::extract::{Caller, JsonBody, Rql, parse_id};
-use crate::routes::{execute_on, rendered_page};
+use crate::routes::{execute_on, field_format as format, optional_text as text, rendered_page};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -49,20 +49,6 @@ fn dispatcher_json(row: &DispatcherRow) -> Value {
         }
     }
     json
-}
-
-fn format(message: impl Into<String>) -> ApiError {
-    ApiError::new(ExhCode::FieldFormat, message)
-}
-
-/// The text at `key`, if given (`null`: none).
-fn text(fields: &mut Map<String, Value>, key: &str) -> Result<Option<Option<String>>, ApiError> {
-    match fields.remove(key) {
-        None => Ok(None),
-        Some(Value::Null) => Ok(Some(None)),
-        Some(Value::String(text)) => Ok(Some(Some(text))),
-        Some(_) => Err(format(format!("`{key}` is a string"))),
-    }
 }
 
 fn strings(value: Value, key: &str) -> Result<Vec<String>, ApiError> {

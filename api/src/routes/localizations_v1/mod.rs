@@ -17,7 +17,7 @@ use vigil_projections::localizations::{self as model, LocalizationRow};
 
 use crate::error::ApiError;
 use crate::extract::{Caller, JsonBody, Rql};
-use crate::routes::{rendered_page, required_filter};
+use crate::routes::{field_format as format, rendered_page, required_filter};
 use crate::state::AppState;
 
 /// How often a bulk request decides again when the catalog changed under it.
@@ -55,10 +55,6 @@ async fn list(
 
 fn missing(message: impl Into<String>) -> ApiError {
     ApiError::new(ExhCode::MissingRequiredFields, message)
-}
-
-fn format(message: impl Into<String>) -> ApiError {
-    ApiError::new(ExhCode::FieldFormat, message)
 }
 
 /// The `localizations` of a bulk request body: `[{key, text: {<LANG>: text}}]`.

@@ -24,7 +24,7 @@ use vigil_scheduler::tasks::{Finished, RunnerError};
 
 use crate::error::ApiError;
 use crate::extract::{Caller, JsonBody, MaybeCaller, OptionalJsonBody};
-use crate::routes::iso_time;
+use crate::routes::{field_format, iso_time};
 use crate::state::{AppState, TasksService};
 
 /// The longest time limit of a function run directly (Extra Horizon's).
@@ -37,10 +37,6 @@ pub fn router() -> Router<AppState> {
         .route("/functions/{name}/enable", post(enable))
         .route("/functions/{name}/disable", post(disable))
         .route("/functions/{name}/execute", post(execute))
-}
-
-fn field_format(message: impl Into<String>) -> ApiError {
-    ApiError::new(ExhCode::FieldFormat, message)
 }
 
 fn configuration(message: impl Into<String>) -> ApiError {
@@ -547,10 +543,11 @@ async fn execute(
     }
     match finished {
         Finished::Complete(result) => {
-            let row = match head.and_then(|head| completed(&state, id, &task, head.version)) {
-                Some(row) => row,
-                None => super::tasks::listed(&state, id).await?,
-            };
+            let row =
+                match head.and_then(|head| completed(&state, &stream, id, &task, head.version)) {
+                    Some(row) => row,
+                    None => super::tasks::listed(&state, id).await?,
+                };
             let mut json = super::tasks::task_json(&row);
             if let Some(fields) = json.as_object_mut() {
                 fields.insert("result".into(), result);
@@ -566,11 +563,17 @@ async fn execute(
     }
 }
 
-/// Task `id` (`task`), completed by the run whose last commit is version `last`, as it is
+/// Task `id` (`task`, of `stream`), completed by the run whose last commit is version `last`, as it is
 /// listed, from the commits this node remembers of it (their times are the row's); `None` when
 /// it no longer remembers all of them (then the read model answers).
-fn completed(state: &TasksService, id: Id, task: &TaskCreated, last: u64) -> Option<TaskRow> {
-    let commits = state.bus.seen_commits(&StreamId::of(Task::KIND, id));
+fn completed(
+    state: &TasksService,
+    stream: &StreamId,
+    id: Id,
+    task: &TaskCreated,
+    last: u64,
+) -> Option<TaskRow> {
+    let commits = state.bus.seen_commits(stream);
     let versions: Vec<u64> = commits.iter().map(|(version, _)| *version).collect();
     if versions != (1..=last).collect::<Vec<u64>>() {
         return None;

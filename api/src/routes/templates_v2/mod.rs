@@ -16,7 +16,7 @@ use vigil_scheduler::templates::{self as renderer, OutputError, Texts};
 
 use crate::error::ApiError;
 use crate::extract::{Caller, JsonBody, OptionalJsonBody, Rql};
-use crate::routes::{iso_time, rendered_page};
+use crate::routes::{field_format as format, iso_time, optional_text as text, rendered_page};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -77,22 +77,8 @@ async fn list(
     Ok(rendered_page(page, &query, row_json))
 }
 
-fn format(message: impl Into<String>) -> ApiError {
-    ApiError::new(ExhCode::FieldFormat, message)
-}
-
 fn unknown() -> ApiError {
     ApiError::from(vigil_commands::CommandError::Domain(TemplateError::Unknown))
-}
-
-/// The text at `key` of `fields`: absent, `null`, or a string.
-fn text(fields: &mut Map<String, Value>, key: &str) -> Result<Option<Option<String>>, ApiError> {
-    match fields.remove(key) {
-        None => Ok(None),
-        Some(Value::Null) => Ok(Some(None)),
-        Some(Value::String(text)) => Ok(Some(Some(text))),
-        Some(_) => Err(format(format!("`{key}` is a string"))),
-    }
 }
 
 /// What a create or update body gives, each field absent (`None`) or given (`null`: removed).
